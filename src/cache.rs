@@ -1,0 +1,1 @@
+//! LRU of decoded blocks (owned by the file/cache work).

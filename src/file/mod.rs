@@ -1,0 +1,1 @@
+//! Logical file = blocks + size (owned by the file/cache work).

@@ -1,0 +1,1 @@
+//! FUSE frontend (owned by the fs work).

@@ -1,0 +1,15 @@
+//! scfs: a FUSE filesystem that compresses files transparently.
+//!
+//! Layers, each knowing only the one below it:
+//! `cli` -> `fs` (FUSE frontend) -> `file` (logical file) -> `cache`
+//! (decoded blocks) -> `container` (v2 on-disk format) -> `codec`
+//! (canonical Huffman). `tcv1` is the legacy stream format spoken by
+//! `scfs compress` / `scfs decompress`.
+
+pub mod cache;
+pub mod cli;
+pub mod codec;
+pub mod container;
+pub mod file;
+pub mod fs;
+pub mod tcv1;
