@@ -218,6 +218,20 @@ impl Content {
         }
     }
 
+    /// Whether the container has enough dead space to be rewritten.
+    pub fn needs_compaction(&self) -> bool {
+        match self {
+            Content::Plain { .. } => false,
+        }
+    }
+
+    /// Flushes, then writes a compacted copy into `dst` and continues on it.
+    pub fn compact(&self, _dst: File) -> io::Result<()> {
+        match self {
+            Content::Plain { .. } => Err(err(libc::EOPNOTSUPP)),
+        }
+    }
+
     fn check_writable(&self) -> io::Result<()> {
         if self.is_writable() {
             Ok(())

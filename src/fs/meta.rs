@@ -243,23 +243,30 @@ impl Inner {
         Ok(c)
     }
 
-    /// Drops one open of `inode`'s content; the last one flushes it and
-    /// closes it. Returns the flush result.
+    /// Drops one open of `inode`'s content; the last one flushes it,
+    /// compacts it if worthwhile, and closes it. Returns the flush result.
     pub(crate) fn release_content(&self, inode: &Arc<Inode>) -> io::Result<()> {
-        let mut s = inode.state.lock();
-        s.opens = s.opens.saturating_sub(1);
-        if s.opens > 0 {
-            return Ok(());
-        }
-        let Some(c) = s.content.take() else {
-            return Ok(());
+        let c = {
+            let mut s = inode.state.lock();
+            s.opens = s.opens.saturating_sub(1);
+            if s.opens > 0 {
+                return Ok(());
+            }
+            let Some(c) = s.content.take() else {
+                return Ok(());
+            };
+            // Flushed under the state lock: a new open waits, and then
+            // reads the backing file with everything in it.
+            c.flush()?;
+            c
         };
-        let r = c.flush();
+        self.maybe_compact(inode, &c);
         drop(c);
-        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
-            s.cached_stamp = Some(stamp(&st));
+        let mut s = inode.state.lock();
+        if s.content.is_none() {
             s.size_cache = None;
+            s.cached_stamp = sys::fstat(inode.fd().as_fd()).ok().map(|st| stamp(&st));
         }
-        r
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! statfs, access), `handles` (open files and directories, I/O), `xattr`.
 
 mod attr;
+mod compact;
 mod content;
 mod handles;
 mod inode;
@@ -82,6 +83,8 @@ pub(crate) struct Inner {
     /// Whether we run as root (then new objects are chowned to the caller).
     is_root: bool,
     ctx: ContentCtx,
+    /// Namespace changes (read) against compaction's rename (write).
+    ns: RwLock<()>,
 }
 
 impl ScfsFs {
@@ -112,6 +115,7 @@ impl ScfsFs {
             umask: sys::process_umask(),
             is_root,
             ctx: ContentCtx::default(),
+            ns: RwLock::new(()),
         })))
     }
 
