@@ -84,3 +84,11 @@ impl Drop for Mounted {
 pub fn cstr(p: impl AsRef<std::ffi::OsStr>) -> CString {
     CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_ref())).unwrap()
 }
+
+/// The errno of a failed result (panics if it succeeded).
+pub fn errno_of<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.raw_os_error().unwrap_or(-1),
+    }
+}
