@@ -47,7 +47,10 @@ impl Inner {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(false);
         };
-        let dirfd = sys::open_path(&sys::cstr(dir.as_os_str())?, libc::O_PATH | libc::O_DIRECTORY)?;
+        let dirfd = sys::open_path(
+            &sys::cstr(dir.as_os_str())?,
+            libc::O_PATH | libc::O_DIRECTORY,
+        )?;
         let name = sys::cstr(name)?;
         // The name must still be this very file.
         let cur = sys::fstatat(dirfd.as_fd(), &name, libc::AT_SYMLINK_NOFOLLOW)?;

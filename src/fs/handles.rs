@@ -261,6 +261,10 @@ impl Inner {
                 }
             }
         }
+        if let Err(e) = self.ctx.cache.flush_all() {
+            log::error!("flush at unmount failed: {e}");
+            first_err.get_or_insert(e);
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
