@@ -144,34 +144,82 @@ fn v1_hostile_inputs_are_rejected() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("bad magic", b"PK\x03\x04hello world!".to_vec(), "magic"),
         ("short", V1_HEADER[..9].to_vec(), "offset 9"),
-        ("version", {
-            let mut h = V1_HEADER.to_vec();
-            h[4] = 7;
-            h
-        }, "version 7"),
-        ("type", [&V1_HEADER[..], &block(9, 1, 1, &[0u8; 256]), b"x"].concat(), "block type 9"),
-        ("zero size", [&V1_HEADER[..], &block(1, 0, 0, &[0u8; 256])].concat(), "size 0"),
-        ("huge size", [&V1_HEADER[..], &block(1, u64::MAX, u64::MAX, &[0u8; 256])].concat(), "exceeds"),
-        ("huge compressed", [&V1_HEADER[..], &block(0, 10, u64::MAX, &t)].concat(), "exceeds"),
-        ("stored size lies", [&V1_HEADER[..], &block(1, 10, 11, &[0u8; 256])].concat(), "stored"),
-        ("not a prefix code", [&V1_HEADER[..], &block(0, 4, 1, &[1u8; 256]), &[0]].concat(), "prefix"),
-        ("incomplete code", {
-            let mut t = [0u8; 256];
-            t[0] = 2;
-            t[1] = 2;
-            [&V1_HEADER[..], &block(0, 4, 1, &t), &[0]].concat()
-        }, "prefix"),
-        ("code too long", {
-            let mut t = [8u8; 256];
-            t[3] = 40;
-            [&V1_HEADER[..], &block(0, 4, 20, &t), &[0u8; 20]].concat()
-        }, "exceeds 32"),
+        (
+            "version",
+            {
+                let mut h = V1_HEADER.to_vec();
+                h[4] = 7;
+                h
+            },
+            "version 7",
+        ),
+        (
+            "type",
+            [&V1_HEADER[..], &block(9, 1, 1, &[0u8; 256]), b"x"].concat(),
+            "block type 9",
+        ),
+        (
+            "zero size",
+            [&V1_HEADER[..], &block(1, 0, 0, &[0u8; 256])].concat(),
+            "size 0",
+        ),
+        (
+            "huge size",
+            [&V1_HEADER[..], &block(1, u64::MAX, u64::MAX, &[0u8; 256])].concat(),
+            "exceeds",
+        ),
+        (
+            "huge compressed",
+            [&V1_HEADER[..], &block(0, 10, u64::MAX, &t)].concat(),
+            "exceeds",
+        ),
+        (
+            "stored size lies",
+            [&V1_HEADER[..], &block(1, 10, 11, &[0u8; 256])].concat(),
+            "stored",
+        ),
+        (
+            "not a prefix code",
+            [&V1_HEADER[..], &block(0, 4, 1, &[1u8; 256]), &[0]].concat(),
+            "prefix",
+        ),
+        (
+            "incomplete code",
+            {
+                let mut t = [0u8; 256];
+                t[0] = 2;
+                t[1] = 2;
+                [&V1_HEADER[..], &block(0, 4, 1, &t), &[0]].concat()
+            },
+            "prefix",
+        ),
+        (
+            "code too long",
+            {
+                let mut t = [8u8; 256];
+                t[3] = 40;
+                [&V1_HEADER[..], &block(0, 4, 20, &t), &[0u8; 20]].concat()
+            },
+            "exceeds 32",
+        ),
         // 8 zero bits decode to 8 one-bit symbols: 1 byte, not the 2 claimed.
-        ("size mismatch", [&V1_HEADER[..], &block(0, 8, 2, &t3), &[0u8, 0]].concat(), "does not match"),
-        ("truncated data", good[..good.len() - 10].to_vec(), "truncated"),
+        (
+            "size mismatch",
+            [&V1_HEADER[..], &block(0, 8, 2, &t3), &[0u8, 0]].concat(),
+            "does not match",
+        ),
+        (
+            "truncated data",
+            good[..good.len() - 10].to_vec(),
+            "truncated",
+        ),
         ("truncated header", good[..14 + 100].to_vec(), "truncated"),
         ("trailing junk", [&good[..], b"junk"].concat(), "truncated"),
-        ("stream runs out", [&V1_HEADER[..], &block(0, 100, 1, &t), &[0]].concat(), "block 0"),
+        (
+            "stream runs out",
+            [&V1_HEADER[..], &block(0, 100, 1, &t), &[0]].concat(),
+            "block 0",
+        ),
     ];
     for (name, input, needle) in &cases {
         let out = run(&["decompress", "-", "-"], input);
@@ -187,12 +235,22 @@ fn v1_hostile_inputs_are_rejected() {
 fn v1_larger_blocks_from_other_writers() {
     // A 1 MiB stored block (the reader's limit) is accepted; 1 MiB + 1 is not.
     let data = random(1 << 20, 3);
-    let f = [&V1_HEADER[..], &block(1, 1 << 20, 1 << 20, &[0u8; 256]), &data].concat();
+    let f = [
+        &V1_HEADER[..],
+        &block(1, 1 << 20, 1 << 20, &[0u8; 256]),
+        &data,
+    ]
+    .concat();
     let out = run(&["decompress", "-", "-"], &f);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout, data);
     let n = (1 << 20) + 1;
-    let f = [&V1_HEADER[..], &block(1, n, n, &[0u8; 256]), &random(n as usize, 4)].concat();
+    let f = [
+        &V1_HEADER[..],
+        &block(1, n, n, &[0u8; 256]),
+        &random(n as usize, 4),
+    ]
+    .concat();
     assert_eq!(run(&["decompress", "-", "-"], &f).status.code(), Some(1));
     // One-symbol block with one (zero) bit per symbol, as a 1-bit code.
     let mut t = [0u8; 256];
@@ -215,8 +273,16 @@ fn v1_random_corruption_never_panics() {
         }
         let out = run(&["decompress", "-", "-"], &bad);
         let code = out.status.code();
-        assert!(matches!(code, Some(0) | Some(1)), "case {i}: {code:?} {}", stderr(&out));
-        assert!(!stderr(&out).contains("panicked"), "case {i}: {}", stderr(&out));
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "case {i}: {code:?} {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "case {i}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -233,9 +299,15 @@ fn failed_run_leaves_no_output() {
     assert!(!out.exists());
     // An existing OUT is left untouched by a failed run.
     fs::write(&out, b"keep me").unwrap();
-    assert_eq!(run(&["decompress", p(&bad), p(&out)], b"").status.code(), Some(1));
+    assert_eq!(
+        run(&["decompress", p(&bad), p(&out)], b"").status.code(),
+        Some(1)
+    );
     assert_eq!(fs::read(&out).unwrap(), b"keep me");
-    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 2, "temp files left behind: {names:?}");
 }
 
@@ -249,7 +321,15 @@ fn usage_and_io_errors_exit_2() {
         vec!["compress", "only-one"],
         vec!["compress", "--format", "v3", "a", "b"],
         vec!["compress", "--block-size", "64K", "a", "b"],
-        vec!["compress", "--format", "v2", "--block-size", "3000", "a", "b"],
+        vec![
+            "compress",
+            "--format",
+            "v2",
+            "--block-size",
+            "3000",
+            "a",
+            "b",
+        ],
         vec!["verify"],
     ] {
         let r = run(&args, b"");
@@ -259,7 +339,10 @@ fn usage_and_io_errors_exit_2() {
     let r = run(&["compress", p(&missing), "-"], b"");
     assert_eq!(r.status.code(), Some(2));
     assert!(stderr(&r).contains("missing"), "{}", stderr(&r));
-    let r = run(&["compress", "-", p(&dir.path().join("no/such/dir/out"))], b"abc");
+    let r = run(
+        &["compress", "-", p(&dir.path().join("no/such/dir/out"))],
+        b"abc",
+    );
     assert_eq!(r.status.code(), Some(2));
     assert!(stderr(&r).contains("no/such/dir/out"), "{}", stderr(&r));
     let r = run(&["info", p(&missing)], b"");
@@ -271,10 +354,21 @@ fn help_and_version() {
     let r = run(&["--version"], b"");
     assert_eq!(r.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&r.stdout).starts_with("scfs "));
-    for sub in ["compress", "decompress", "info", "verify", "stats", "mount", "umount"] {
+    for sub in [
+        "compress",
+        "decompress",
+        "info",
+        "verify",
+        "stats",
+        "mount",
+        "umount",
+    ] {
         let r = run(&[sub, "--help"], b"");
         assert_eq!(r.status.code(), Some(0), "{sub}");
-        assert!(String::from_utf8_lossy(&r.stdout).contains("Usage: scfs"), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&r.stdout).contains("Usage: scfs"),
+            "{sub}"
+        );
     }
     let r = run(&["--help"], b"");
     let s = String::from_utf8_lossy(&r.stdout);
@@ -297,9 +391,18 @@ fn info_verify_stats_on_v1() {
 
     let out = stdout(&ok(&["info", p(&enc)]));
     assert!(out.contains("tc v1"), "{out}");
-    assert!(out.contains(&format!("logical size:  {} bytes", data.len())), "{out}");
-    assert!(out.contains(&format!("stored size:   {stored} bytes")), "{out}");
-    assert!(out.contains("blocks:        4 (huffman 3, stored 1)"), "{out}");
+    assert!(
+        out.contains(&format!("logical size:  {} bytes", data.len())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("stored size:   {stored} bytes")),
+        "{out}"
+    );
+    assert!(
+        out.contains("blocks:        4 (huffman 3, stored 1)"),
+        "{out}"
+    );
 
     let out = stdout(&ok(&["verify", p(&enc)]));
     assert!(out.contains("OK (tc v1, 4 blocks, 222000 bytes)"), "{out}");
@@ -313,7 +416,11 @@ fn info_verify_stats_on_v1() {
     let r = run(&["verify", p(&bad), p(&enc)], b"");
     assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
     assert!(stderr(&r).contains("bad.tc"), "{}", stderr(&r));
-    assert!(stderr(&r).contains(&format!("block 1 at byte offset {second}")), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains(&format!("block 1 at byte offset {second}")),
+        "{}",
+        stderr(&r)
+    );
     assert!(stdout(&r).contains("doc.tc: OK"));
     // A file that is not scfs at all.
     let r = run(&["verify", p(&inp)], b"");
@@ -325,19 +432,35 @@ fn info_verify_stats_on_v1() {
     let out = stdout(&ok(&["stats", p(dir.path())]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("file") && lines[0].contains("original"), "{out}");
+    assert!(
+        lines[0].starts_with("file") && lines[0].contains("original"),
+        "{out}"
+    );
     let row = lines.iter().find(|l| l.contains("doc.tc")).unwrap();
-    let cells: Vec<&str> = row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     let ratio = data.len() as f64 / stored as f64;
     assert_eq!(cells[1], "216.8 KiB", "{row}");
     assert_eq!(cells[3], format!("{ratio:.2}"), "{row}");
     assert_eq!(cells[5], "v1");
     let row = lines.iter().find(|l| l.contains("doc.txt")).unwrap();
-    assert!(row.contains("1.00") && row.contains("0.0%") && row.ends_with("raw"), "{row}");
+    assert!(
+        row.contains("1.00") && row.contains("0.0%") && row.ends_with("raw"),
+        "{row}"
+    );
     assert!(lines[3].starts_with("total (2 files)"), "{out}");
 
     let json = stdout(&ok(&["stats", "--json", p(&enc)]));
-    assert!(json.contains(&format!("\"original\": {}, \"stored\": {stored}", data.len())), "{json}");
+    assert!(
+        json.contains(&format!(
+            "\"original\": {}, \"stored\": {stored}",
+            data.len()
+        )),
+        "{json}"
+    );
     assert!(json.contains("\"format\": \"v1\""), "{json}");
     assert!(json.contains("\"total\": {\"files\": 1"), "{json}");
 }

@@ -33,7 +33,15 @@ fn v2_round_trips() {
             let enc = dir.path().join(format!("{name}.{bs}.scfs"));
             let dec = dir.path().join(format!("{name}.{bs}.out"));
             fs::write(&inp, data).unwrap();
-            ok(&["compress", "--format", "v2", "--block-size", bs, p(&inp), p(&enc)]);
+            ok(&[
+                "compress",
+                "--format",
+                "v2",
+                "--block-size",
+                bs,
+                p(&inp),
+                p(&enc),
+            ]);
             let e = fs::read(&enc).unwrap();
             assert!(is_v2(&e), "{name} {bs}");
             ok(&["decompress", p(&enc), p(&dec)]);
@@ -66,8 +74,14 @@ fn v2_default_block_size_and_stdin_stdout() {
     assert!(out.contains("scfs v2 container"), "{out}");
     assert!(out.contains("block size:    65536 bytes"), "{out}");
     assert!(out.contains("logical size:  300000 bytes"), "{out}");
-    assert!(out.contains(&format!("stored size:   {} bytes", enc.stdout.len())), "{out}");
-    assert!(out.contains("blocks:        5 (huffman 5, stored 0, fill 0, hole 0)"), "{out}");
+    assert!(
+        out.contains(&format!("stored size:   {} bytes", enc.stdout.len())),
+        "{out}"
+    );
+    assert!(
+        out.contains("blocks:        5 (huffman 5, stored 0, fill 0, hole 0)"),
+        "{out}"
+    );
     assert!(out.contains("dead space:    0 bytes"), "{out}");
 }
 
@@ -84,7 +98,10 @@ fn v2_info_counts_kinds() {
     fs::write(&inp, &data).unwrap();
     ok(&["compress", "--format", "v2", p(&inp), p(&enc)]);
     let out = stdout(&ok(&["info", p(&enc)]));
-    assert!(out.contains("blocks:        6 (huffman 2, stored 1, fill 1, hole 2)"), "{out}");
+    assert!(
+        out.contains("blocks:        6 (huffman 2, stored 1, fill 1, hole 2)"),
+        "{out}"
+    );
     let out = stdout(&ok(&["verify", p(&enc)]));
     assert!(out.contains("OK (v2, 3 data blocks checked"), "{out}");
 }
@@ -108,7 +125,10 @@ fn v2_corruption_is_found_and_named() {
     let r = run(&["verify", p(&badp), p(&enc)], b"");
     assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
     let err = stderr(&r);
-    assert!(err.contains("bad.scfs") && err.contains("block ") && err.contains("offset"), "{err}");
+    assert!(
+        err.contains("bad.scfs") && err.contains("block ") && err.contains("offset"),
+        "{err}"
+    );
     assert!(stdout(&r).contains("good.scfs: OK"));
 
     let out = dir.path().join("out");
@@ -121,7 +141,19 @@ fn v2_corruption_is_found_and_named() {
 #[test]
 fn v2_hostile_inputs_never_panic() {
     let data = silesia_sample(300_000);
-    let good = run(&["compress", "--format", "v2", "--block-size", "16K", "-", "-"], &data).stdout;
+    let good = run(
+        &[
+            "compress",
+            "--format",
+            "v2",
+            "--block-size",
+            "16K",
+            "-",
+            "-",
+        ],
+        &data,
+    )
+    .stdout;
     assert!(is_v2(&good));
     let mut seed = 0xDEAD_BEEFu64;
     let mut inputs: Vec<Vec<u8>> = vec![
@@ -148,12 +180,18 @@ fn v2_hostile_inputs_never_panic() {
         let out = run(&["decompress", "-", "-"], input);
         let code = out.status.code();
         let err = stderr(&out);
-        assert!(matches!(code, Some(0) | Some(1)), "case {i}: {code:?} {err}");
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "case {i}: {code:?} {err}"
+        );
         assert!(!err.contains("panicked"), "case {i}: {err}");
         if code == Some(0) {
             // A torn tail may recover an older, consistent state; it must
             // not invent data.
-            assert!(out.stdout.len() <= data.len() || out.stdout == data, "case {i}");
+            assert!(
+                out.stdout.len() <= data.len() || out.stdout == data,
+                "case {i}"
+            );
         }
     }
 }
@@ -165,7 +203,13 @@ fn stats_over_a_backing_dir() {
     fs::create_dir(&sub).unwrap();
     let a = text(500_000);
     fs::write(dir.path().join("a.txt"), &a).unwrap();
-    ok(&["compress", "--format", "v2", p(&dir.path().join("a.txt")), p(&sub.join("a.scfs"))]);
+    ok(&[
+        "compress",
+        "--format",
+        "v2",
+        p(&dir.path().join("a.txt")),
+        p(&sub.join("a.scfs")),
+    ]);
     fs::write(sub.join("plain.bin"), random(10_000, 1)).unwrap();
     std::os::unix::fs::symlink("a.scfs", sub.join("link")).unwrap();
     fs::hard_link(sub.join("a.scfs"), sub.join("hard.scfs")).unwrap();
@@ -175,17 +219,40 @@ fn stats_over_a_backing_dir() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}"); // header, a.scfs, hard.scfs, plain.bin, total
     let row = lines.iter().find(|l| l.contains("a.scfs")).unwrap();
-    let cells: Vec<&str> = row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(cells[1], "488.3 KiB", "{row}");
     let ratio = a.len() as f64 / stored as f64;
     assert_eq!(cells[3], format!("{ratio:.2}"), "{row}");
-    assert_eq!(cells[4], format!("{:.1}%", (1.0 - stored as f64 / a.len() as f64) * 100.0));
+    assert_eq!(
+        cells[4],
+        format!("{:.1}%", (1.0 - stored as f64 / a.len() as f64) * 100.0)
+    );
     assert_eq!(cells[5], "v2");
-    assert!(lines.iter().any(|l| l.contains("plain.bin") && l.ends_with("raw")), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("plain.bin") && l.ends_with("raw")),
+        "{out}"
+    );
     // The hard link counts once in the total.
     assert!(lines[4].starts_with("total (2 files)"), "{out}");
 
     let json = stdout(&ok(&["stats", "--json", p(&sub)]));
-    assert!(json.contains(&format!("\"format\": \"v2\", \"original\": 500000, \"stored\": {stored}")), "{json}");
-    assert!(json.contains(&format!("\"total\": {{\"files\": 2, \"original\": 510000, \"stored\": {}", stored + 10_000)), "{json}");
+    assert!(
+        json.contains(&format!(
+            "\"format\": \"v2\", \"original\": 500000, \"stored\": {stored}"
+        )),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!(
+            "\"total\": {{\"files\": 2, \"original\": 510000, \"stored\": {}",
+            stored + 10_000
+        )),
+        "{json}"
+    );
 }

@@ -29,7 +29,11 @@ pub fn tcv1_err(input: &Path, output: &str, e: Tcv1Error) -> CliError {
 /// Maps a container error to a CLI error naming the file.
 pub fn container_err(p: &Path, e: ContainerError) -> CliError {
     match e {
-        ContainerError::Corrupt { .. } => CliError::corrupt(format!("{}: {e}", shown(p))),
+        // Damaged bytes, a v2 header that does not check out, sizes beyond
+        // the format: corrupt data (exit 1).
+        ContainerError::Corrupt { .. }
+        | ContainerError::NotContainer(_)
+        | ContainerError::TooLarge(_) => CliError::corrupt(format!("{}: {e}", shown(p))),
         _ => CliError::io(format!("{}: {e}", shown(p))),
     }
 }
@@ -54,7 +58,9 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
             let bs = a.block_size.unwrap_or(DEFAULT_V2_BLOCK_SIZE);
             match out.file().filter(|_| !out.is_stdout()) {
                 Some(f) if is_regular(f) => {
-                    let f = f.try_clone().map_err(|e| io_err(&a.output, "cannot open", &e))?;
+                    let f = f
+                        .try_clone()
+                        .map_err(|e| io_err(&a.output, "cannot open", &e))?;
                     write_v2(&mut input.reader, &a.input, f, &a.output, bs, &mut progress)?;
                 }
                 _ => {
@@ -64,7 +70,14 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
                     let copy = spool
                         .try_clone()
                         .map_err(|e| CliError::io(format!("temp file: {e}")))?;
-                    write_v2(&mut input.reader, &a.input, spool, Path::new("<temp>"), bs, &mut progress)?;
+                    write_v2(
+                        &mut input.reader,
+                        &a.input,
+                        spool,
+                        Path::new("<temp>"),
+                        bs,
+                        &mut progress,
+                    )?;
                     let mut copy = copy;
                     copy.seek(SeekFrom::Start(0))
                         .map_err(|e| CliError::io(format!("temp file: {e}")))?;
@@ -121,8 +134,10 @@ fn write_v2(
 pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
     let mut input = open_input(&a.input)?;
     let mut prefix = [0u8; 6];
-    let n = read_full(&mut input.reader, &mut prefix).map_err(|e| io_err(&a.input, "read error", &e))?;
-    let version = (n == 6 && prefix[..4] == tcv1::MAGIC).then(|| u16::from_le_bytes([prefix[4], prefix[5]]));
+    let n = read_full(&mut input.reader, &mut prefix)
+        .map_err(|e| io_err(&a.input, "read error", &e))?;
+    let version =
+        (n == 6 && prefix[..4] == tcv1::MAGIC).then(|| u16::from_le_bytes([prefix[4], prefix[5]]));
     match version {
         Some(2) => {
             let file = match input.file.take() {
@@ -144,7 +159,8 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
         }
         _ => {
             let out = Output::create(&a.output)?;
-            let mut progress = Progress::new("scfs decompress", None);
+            // Progress counts input bytes (the output size is not known).
+            let mut progress = Progress::new("scfs decompress", input.size);
             let w = out.writer()?;
             let reader = io::Cursor::new(&prefix[..n]).chain(&mut input.reader);
             tcv1::decompress(reader, w, |n| progress.update(n))
@@ -158,7 +174,8 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
 
 /// Copies `prefix` and the rest of `r` into an unlinked temp file.
 fn spool(prefix: &[u8], r: &mut dyn Read, p: &Path) -> Result<File, CliError> {
-    let mut f = anonymous_temp().map_err(|e| CliError::io(format!("cannot create a temp file: {e}")))?;
+    let mut f =
+        anonymous_temp().map_err(|e| CliError::io(format!("cannot create a temp file: {e}")))?;
     f.write_all(prefix)
         .and_then(|_| io::copy(r, &mut f))
         .map_err(|e| io_err(p, "cannot spool standard input to a temp file", &e))?;
@@ -167,7 +184,12 @@ fn spool(prefix: &[u8], r: &mut dyn Read, p: &Path) -> Result<File, CliError> {
 
 /// Writes the decoded contents of container `c` to `out`. Runs of holes
 /// become sparse regions when the output is a regular file.
-fn write_decoded_v2(c: &Container, in_path: &Path, out: &Output, progress: &mut Progress) -> Result<(), CliError> {
+fn write_decoded_v2(
+    c: &Container,
+    in_path: &Path,
+    out: &Output,
+    progress: &mut Progress,
+) -> Result<(), CliError> {
     let bs = u64::from(c.block_size());
     let size = c.logical_size();
     let nblocks = size.div_ceil(bs);
@@ -181,12 +203,11 @@ fn write_decoded_v2(c: &Container, in_path: &Path, out: &Output, progress: &mut 
         let next = c.next_data_block(b).map_or(nblocks, |n| n.min(nblocks));
         if next > b {
             let zeros = (next * bs).min(size) - done;
-            if sparse.is_some() {
+            if let Some(f) = sparse {
                 w.flush().map_err(werr)?;
                 drop(w);
-                w = out.writer()?;
-                let f = sparse.expect("checked");
                 (&*f).seek(SeekFrom::Start(done + zeros)).map_err(werr)?;
+                w = out.writer()?;
             } else {
                 write_zeros(&mut w, zeros).map_err(werr)?;
             }
@@ -195,7 +216,8 @@ fn write_decoded_v2(c: &Container, in_path: &Path, out: &Output, progress: &mut 
             continue;
         }
         debug_assert!(!matches!(c.block_kind(b), BlockKind::Hole));
-        c.read_block(b, &mut buf).map_err(|e| container_err(in_path, e))?;
+        c.read_block(b, &mut buf)
+            .map_err(|e| container_err(in_path, e))?;
         let len = (size - done).min(bs) as usize;
         w.write_all(&buf[..len]).map_err(werr)?;
         done += len as u64;

@@ -71,7 +71,10 @@ static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 enum Target {
     Stdout,
     /// A regular file being written as `tmp`, renamed to `dest` on commit.
-    Temp { tmp: PathBuf, dest: PathBuf },
+    Temp {
+        tmp: PathBuf,
+        dest: PathBuf,
+    },
     /// An existing non-regular file (device, FIFO): written in place.
     Direct,
 }
@@ -160,7 +163,11 @@ impl Output {
                 drop(f);
                 if let Err(e) = fs::rename(&tmp, &dest) {
                     let _ = fs::remove_file(&tmp);
-                    return Err(io_err(&dest, "cannot rename the finished output into place", &e));
+                    return Err(io_err(
+                        &dest,
+                        "cannot rename the finished output into place",
+                        &e,
+                    ));
                 }
                 Ok(())
             }
@@ -190,7 +197,12 @@ fn temp_beside(p: &Path) -> Result<(PathBuf, File), CliError> {
     loop {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.scfs-tmp.{}.{n}", std::process::id()));
-        match OpenOptions::new().write(true).read(true).create_new(true).open(&tmp) {
+        match OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&tmp)
+        {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_err(p, "cannot create a temp file beside it", &e)),
@@ -205,7 +217,12 @@ pub fn anonymous_temp() -> io::Result<File> {
     loop {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let p = dir.join(format!(".scfs-spool.{}.{n}", std::process::id()));
-        match OpenOptions::new().read(true).write(true).create_new(true).open(&p) {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
             Ok(f) => {
                 fs::remove_file(&p)?;
                 return Ok(f);
@@ -267,7 +284,11 @@ impl Progress {
                 super::stats::human(t),
                 done as f64 * 100.0 / t as f64
             ),
-            _ => format!("{}: {}, {rate:.0} MB/s", self.label, super::stats::human(done)),
+            _ => format!(
+                "{}: {}, {rate:.0} MB/s",
+                self.label,
+                super::stats::human(done)
+            ),
         };
         eprint!("\r{line}\x1b[K");
     }

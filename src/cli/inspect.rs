@@ -95,8 +95,14 @@ fn file_len(f: &File, p: &Path) -> Result<u64, CliError> {
 }
 
 fn sizes(out: &mut String, logical: u64, stored: u64) {
-    out.push_str(&format!("logical size:  {logical} bytes ({})\n", human(logical)));
-    out.push_str(&format!("stored size:   {stored} bytes ({})\n", human(stored)));
+    out.push_str(&format!(
+        "logical size:  {logical} bytes ({})\n",
+        human(logical)
+    ));
+    out.push_str(&format!(
+        "stored size:   {stored} bytes ({})\n",
+        human(stored)
+    ));
     out.push_str(&format!(
         "ratio:         {} (saved {})\n",
         ratio_text(logical, stored),
@@ -143,16 +149,20 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
                 st.live_bytes,
                 human(st.live_bytes)
             ));
-            out.push_str(&format!(
-                "dead space:    {} bytes ({}){}\n",
-                st.dead_bytes,
-                human(st.dead_bytes),
-                if c.needs_compaction() {
-                    ", compaction due"
-                } else {
-                    ", awaiting compaction"
-                }
-            ));
+            if st.dead_bytes == 0 {
+                out.push_str("dead space:    0 bytes\n");
+            } else {
+                out.push_str(&format!(
+                    "dead space:    {} bytes ({}) awaiting compaction{}\n",
+                    st.dead_bytes,
+                    human(st.dead_bytes),
+                    if c.needs_compaction() {
+                        " (due: over the threshold)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
         }
         k => return Err(not_scfs(p, k)),
     }
@@ -191,7 +201,12 @@ fn verify_one(p: &Path) -> Result<String, CliError> {
                     if !matches!(e, ContainerError::Corrupt { .. }) {
                         return Err(container_err(p, e));
                     }
-                    bad.push(format!("block {n}: {e}"));
+                    let msg = e.to_string();
+                    if msg.contains(&format!("block {n}")) {
+                        bad.push(msg);
+                    } else {
+                        bad.push(format!("block {n}: {msg}"));
+                    }
                 }
                 checked += 1;
                 b = n + 1;

@@ -151,7 +151,10 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
     let mut code = EXIT_OK;
     for p in &a.paths {
         if super::files::is_dash(p) {
-            report(CliError::io(format!("{}: stats needs paths", shown(p))), &mut code);
+            report(
+                CliError::io(format!("{}: stats needs paths", shown(p))),
+                &mut code,
+            );
             continue;
         }
         walk(p, &mut rows, &mut code);

@@ -39,7 +39,12 @@ pub fn run(args: &[&str], input: &[u8]) -> Output {
 /// Runs and asserts exit 0.
 pub fn ok(args: &[&str]) -> Output {
     let out = run(args, b"");
-    assert_eq!(out.status.code(), Some(0), "scfs {args:?}: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "scfs {args:?}: {}",
+        stderr(&out)
+    );
     out
 }
 
