@@ -48,7 +48,9 @@ fn data(seed: u64, len: usize, shape: u8) -> Vec<u8> {
         0 => vec![0u8; len],
         1 => vec![(seed as u8) | 1; len],
         2 => (0..len).map(|_| next() as u8).collect(),
-        3 => (0..len).map(|_| b"aaaabbc\n"[(next() % 8) as usize]).collect(),
+        3 => (0..len)
+            .map(|_| b"aaaabbc\n"[(next() % 8) as usize])
+            .collect(),
         _ => {
             let mut v = vec![0u8; len];
             if len > 0 {
@@ -109,7 +111,12 @@ fn check(c: &Container, m: &Model, probe: &[u64]) {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Write { b: u64, len: usize, shape: u8, seed: u64 },
+    Write {
+        b: u64,
+        len: usize,
+        shape: u8,
+        seed: u64,
+    },
     Truncate(u64),
     Commit,
     Reopen,
@@ -235,8 +242,8 @@ fn state_of(c: &Container, models: &[Model]) -> Option<usize> {
     })
 }
 
-/// Truncating the file at every byte offset inside the last commit and its
-/// block records opens at the previous state (or the newest when whole);
+/// Truncating the file at every byte offset inside the last commit (and
+/// many inside its block records) opens at the previous state (or the newest when whole);
 /// a writable open cuts the torn tail and can commit again.
 #[test]
 fn torn_tail_at_every_offset() {
@@ -244,8 +251,15 @@ fn torn_tail_at_every_offset() {
     let n = snaps.len();
     let prev = &snaps[n - 2];
     let last = &snaps[n - 1];
+    let t = &last[last.len() - 32..];
+    let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    // Every offset of the commit record and its neighbourhood, every 5th
+    // inside the block records before it (all record headers included).
+    let cuts = (prev.len()..commit_off.saturating_sub(64))
+        .filter(|c| c % 5 == 0 || (c - prev.len()) % 4096 < 64)
+        .chain(commit_off.saturating_sub(64).max(prev.len())..=last.len());
     let f = tmp();
-    for cut in prev.len()..=last.len() {
+    for cut in cuts {
         f.set_len(0).unwrap();
         f.write_all_at(&last[..cut], 0).unwrap();
         let c = Container::open(f.try_clone().unwrap(), false).unwrap();
@@ -253,7 +267,11 @@ fn torn_tail_at_every_offset() {
         assert_eq!(state_of(&c, &models), Some(want), "cut at {cut}");
         if cut % 97 == 0 || cut + 1 >= last.len() {
             let mut w = Container::open(f.try_clone().unwrap(), true).unwrap();
-            let valid = if cut == last.len() { last.len() } else { prev.len() };
+            let valid = if cut == last.len() {
+                last.len()
+            } else {
+                prev.len()
+            };
             assert_eq!(f.metadata().unwrap().len(), valid as u64);
             w.write_block(0, b"new").unwrap();
             w.commit().unwrap();
@@ -275,7 +293,12 @@ fn torn_tail_at_every_offset() {
 fn junk_tail_is_ignored() {
     let (snaps, models) = history();
     let last = snaps.last().unwrap();
-    for junk in [vec![0u8; 5000], data(7, 3000, 2), b"SBLK".repeat(20), b"SCMT".repeat(30)] {
+    for junk in [
+        vec![0u8; 5000],
+        data(7, 3000, 2),
+        b"SBLK".repeat(20),
+        b"SCMT".repeat(30),
+    ] {
         let mut v = last.clone();
         v.extend_from_slice(&junk);
         let f = file_from(&v);
@@ -303,7 +326,9 @@ fn flipped_bits_in_a_record_corrupt_that_block_only() {
     drop(c);
     let orig = file_bytes(&f);
     // Every byte of the record header, a sample of payload bytes.
-    let positions: Vec<u64> = (off..off + 32).chain((off + 32..next).step_by(61)).collect();
+    let positions: Vec<u64> = (off..off + 32)
+        .chain((off + 32..next).step_by(61))
+        .collect();
     for pos in positions {
         for bit in [0u8, 3, 7] {
             let mut v = orig.clone();
@@ -482,11 +507,18 @@ fn hostile_metadata_is_rejected() {
         kind: 3,
         fill: 1,
     };
-    let f = craft(salt, |v| push_commit(v, salt, ckpt(32, 2, 8192), &[fill(1), fill(0)]));
+    let f = craft(salt, |v| {
+        push_commit(v, salt, ckpt(32, 2, 8192), &[fill(1), fill(0)])
+    });
     assert!(Container::open(f, false).unwrap_err().is_corrupt());
     // ...and in order it works.
-    let f = craft(salt, |v| push_commit(v, salt, ckpt(32, 2, 8192), &[fill(0), fill(1)]));
-    assert_eq!(Container::open(f, false).unwrap().block_kind(1), BlockKind::Fill(1));
+    let f = craft(salt, |v| {
+        push_commit(v, salt, ckpt(32, 2, 8192), &[fill(0), fill(1)])
+    });
+    assert_eq!(
+        Container::open(f, false).unwrap().block_kind(1),
+        BlockKind::Fill(1)
+    );
     // Bad headers.
     assert!(matches!(
         Container::open(file_from(b"\x0c\x00\x0d\x0e\x01\x00"), false),
@@ -498,7 +530,9 @@ fn hostile_metadata_is_rejected() {
         salt,
     }
     .encode();
-    assert!(Container::open(file_from(&h), false).unwrap_err().is_corrupt());
+    assert!(Container::open(file_from(&h), false)
+        .unwrap_err()
+        .is_corrupt());
     h[31] ^= 1;
     assert!(Container::open(file_from(&h), false).is_err());
 }
@@ -637,13 +671,20 @@ fn measure_open_and_commit_costs() {
     }
     c.set_logical_size(blocks * bs as u64);
     c.commit().unwrap();
-    println!("write {blocks} blocks: {:?}, file {} bytes", t.elapsed(), c.file_len());
+    println!(
+        "write {blocks} blocks: {:?}, file {} bytes",
+        t.elapsed(),
+        c.file_len()
+    );
     let base = c.file_len();
     let e = Container::encode(77, &data(2, 4096, 3));
     let rec = e.record_len();
     c.put_block(e).unwrap();
     c.commit().unwrap();
-    println!("one-block update: record {rec} + commit {} bytes", c.file_len() - base - rec);
+    println!(
+        "one-block update: record {rec} + commit {} bytes",
+        c.file_len() - base - rec
+    );
     let start = c.file_len();
     let mut recs = 0;
     for i in 0..5000u64 {
@@ -674,5 +715,9 @@ fn measure_open_and_commit_costs() {
     f.set_len(c.file_len() - 1).unwrap();
     let t = std::time::Instant::now();
     let r = Container::open(f.try_clone().unwrap(), false).unwrap();
-    println!("open with torn tail (scan): {:?}, seq {}", t.elapsed(), r.stats().seq);
+    println!(
+        "open with torn tail (scan): {:?}, seq {}",
+        t.elapsed(),
+        r.stats().seq
+    );
 }
