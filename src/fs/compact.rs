@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::content::Content;
@@ -40,10 +39,7 @@ impl Inner {
         if st.st_nlink != 1 {
             return Ok(false);
         }
-        let path = PathBuf::from(std::fs::read_link(format!(
-            "/proc/self/fd/{}",
-            fd.as_raw_fd()
-        ))?);
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(false);
         };
