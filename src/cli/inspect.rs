@@ -8,7 +8,7 @@ use super::convert::{container_err, tcv1_err};
 use super::files::{io_err, shown};
 use super::stats::{human, ratio_text, saved_text};
 use super::{CliError, InfoArgs, VerifyArgs, EXIT_ERROR, EXIT_OK};
-use crate::container::{BlockKind, Container, ContainerError};
+use crate::container::Container;
 use crate::tcv1::{self, BlockType, Reader};
 
 /// What a file holds, judged from its first six bytes.
@@ -189,28 +189,17 @@ fn verify_one(p: &Path) -> Result<String, CliError> {
         }
         Kind::V2 => {
             let c = Container::open(f, false).map_err(|e| container_err(p, e))?;
-            let bs = u64::from(c.block_size());
-            let nblocks = c.logical_size().div_ceil(bs);
-            let mut buf = vec![0u8; bs as usize];
             let mut bad = Vec::new();
-            let mut checked = 0u64;
-            let mut b = 0u64;
-            while let Some(n) = c.next_data_block(b).filter(|&n| n < nblocks) {
-                debug_assert!(!matches!(c.block_kind(n), BlockKind::Hole));
-                if let Err(e) = c.read_block(n, &mut buf) {
-                    if !matches!(e, ContainerError::Corrupt { .. }) {
-                        return Err(container_err(p, e));
-                    }
+            let (checked, _) = c
+                .verify_blocks(|n, e| {
                     let msg = e.to_string();
                     if msg.contains(&format!("block {n}")) {
                         bad.push(msg);
                     } else {
                         bad.push(format!("block {n}: {msg}"));
                     }
-                }
-                checked += 1;
-                b = n + 1;
-            }
+                })
+                .map_err(|e| container_err(p, e))?;
             if bad.is_empty() {
                 Ok(format!(
                     "{}: OK (v2, {checked} data blocks checked, {} bytes)",
