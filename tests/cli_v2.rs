@@ -47,7 +47,10 @@ fn v2_round_trips() {
             ok(&["decompress", p(&enc), p(&dec)]);
             assert_eq!(&fs::read(&dec).unwrap(), data, "case {name} {bs}");
             match *name {
-                "same" | "sparse" => assert!(e.len() < 20_000, "{name} {bs}: {} bytes", e.len()),
+                "same" => assert!(e.len() < 4_000, "{bs}: {} bytes", e.len()),
+                // Whole blocks of zeros are holes; only the 75 KB of text and
+                // the zeros sharing its blocks cost (most at 1M blocks).
+                "sparse" => assert!(e.len() < 200_000, "{bs}: {} bytes", e.len()),
                 "silesia" => assert!(e.len() < data.len() * 3 / 4, "{bs}: {}", e.len()),
                 // Incompressible data costs little more than itself.
                 "random" => assert!(e.len() < data.len() + data.len() / 50, "{bs}: {}", e.len()),
@@ -103,7 +106,7 @@ fn v2_info_counts_kinds() {
         "{out}"
     );
     let out = stdout(&ok(&["verify", p(&enc)]));
-    assert!(out.contains("OK (v2, 3 data blocks checked"), "{out}");
+    assert!(out.contains("OK (v2, 4 data blocks checked"), "{out}"); // fill included
 }
 
 #[test]

@@ -323,13 +323,21 @@ fn flipped_bits_in_a_record_corrupt_that_block_only() {
     // Block 1 compresses (Huffman once the codec does), block 2 is stored.
     let victims: Vec<(u64, u64, u64)> = [1u64, 2]
         .iter()
-        .map(|&v| (v, c.record_offset(v).unwrap(), c.record_offset(v + 1).unwrap()))
+        .map(|&v| {
+            (
+                v,
+                c.record_offset(v).unwrap(),
+                c.record_offset(v + 1).unwrap(),
+            )
+        })
         .collect();
     drop(c);
     let orig = file_bytes(&f);
     for (victim, off, next) in victims {
         // Every byte of the record header, a sample of payload bytes.
-        let positions: Vec<u64> = (off..off + 32).chain((off + 32..next).step_by(61)).collect();
+        let positions: Vec<u64> = (off..off + 32)
+            .chain((off + 32..next).step_by(61))
+            .collect();
         for pos in positions {
             for bit in [0u8, 3, 7] {
                 let mut v = orig.clone();
