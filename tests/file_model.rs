@@ -839,7 +839,7 @@ fn bench_file_layer() {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let off = (x >> 20) % (data.len() as u64 - 4096) & !4095;
+        let off = ((x >> 20) % (data.len() as u64 - 4096)) & !4095;
         f.write(off, &pattern(9, 4096)).unwrap();
         f.flush().unwrap();
     }
