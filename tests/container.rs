@@ -308,6 +308,31 @@ fn junk_tail_is_ignored() {
     }
 }
 
+/// A tail of many well-salted fake trailers (a crafted file) is searched
+/// with bounded work and ignored.
+#[test]
+fn many_fake_trailers_are_bounded() {
+    let (snaps, models) = history_cached();
+    let last = snaps.last().unwrap();
+    let salt = u64::from_le_bytes(last[8..16].try_into().unwrap());
+    let mut v = last.clone();
+    for _ in 0..20_000 {
+        let at = v.len() as u64;
+        v.extend_from_slice(
+            &Trailer {
+                commit_offset: at + 32 - 100,
+                logical_size: 0,
+                seq: 1,
+            }
+            .encode(salt),
+        );
+    }
+    let t = std::time::Instant::now();
+    let c = Container::open(file_from(&v), false).unwrap();
+    assert!(t.elapsed().as_secs() < 5);
+    assert_eq!(state_of(&c, models), Some(models.len() - 1));
+}
+
 /// A flipped bit in a block record makes that block (only) Corrupt, with
 /// the record's offset; the other blocks still read.
 #[test]
@@ -323,13 +348,21 @@ fn flipped_bits_in_a_record_corrupt_that_block_only() {
     // Block 1 compresses (Huffman once the codec does), block 2 is stored.
     let victims: Vec<(u64, u64, u64)> = [1u64, 2]
         .iter()
-        .map(|&v| (v, c.record_offset(v).unwrap(), c.record_offset(v + 1).unwrap()))
+        .map(|&v| {
+            (
+                v,
+                c.record_offset(v).unwrap(),
+                c.record_offset(v + 1).unwrap(),
+            )
+        })
         .collect();
     drop(c);
     let orig = file_bytes(&f);
     for (victim, off, next) in victims {
         // Every byte of the record header, a sample of payload bytes.
-        let positions: Vec<u64> = (off..off + 32).chain((off + 32..next).step_by(61)).collect();
+        let positions: Vec<u64> = (off..off + 32)
+            .chain((off + 32..next).step_by(61))
+            .collect();
         for pos in positions {
             for bit in [0u8, 3, 7] {
                 let mut v = orig.clone();
