@@ -308,6 +308,31 @@ fn junk_tail_is_ignored() {
     }
 }
 
+/// A tail of many well-salted fake trailers (a crafted file) is searched
+/// with bounded work and ignored.
+#[test]
+fn many_fake_trailers_are_bounded() {
+    let (snaps, models) = history_cached();
+    let last = snaps.last().unwrap();
+    let salt = u64::from_le_bytes(last[8..16].try_into().unwrap());
+    let mut v = last.clone();
+    for _ in 0..20_000 {
+        let at = v.len() as u64;
+        v.extend_from_slice(
+            &Trailer {
+                commit_offset: at + 32 - 100,
+                logical_size: 0,
+                seq: 1,
+            }
+            .encode(salt),
+        );
+    }
+    let t = std::time::Instant::now();
+    let c = Container::open(file_from(&v), false).unwrap();
+    assert!(t.elapsed().as_secs() < 5);
+    assert_eq!(state_of(&c, models), Some(models.len() - 1));
+}
+
 /// A flipped bit in a block record makes that block (only) Corrupt, with
 /// the record's offset; the other blocks still read.
 #[test]

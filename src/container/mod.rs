@@ -178,7 +178,10 @@ impl Container {
         recover::open(file, writable)
     }
 
-    /// True if `file` starts with a valid v2 header.
+    /// True if `file` starts with the v2 magic and version (the first 6 of
+    /// at least 32 bytes). The header checksum is not checked here, so a
+    /// container with a damaged header is still recognized (and `open`
+    /// reports it as corrupt) rather than served as plain bytes.
     pub fn is_container(file: &File) -> io::Result<bool> {
         let mut b = [0u8; HEADER_LEN as usize];
         let mut got = 0;
@@ -190,7 +193,7 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        Ok(FileHeader::decode(&b).is_ok())
+        Ok(b[0..4] == format::FILE_MAGIC && b[4..6] == format::VERSION.to_le_bytes())
     }
 
     pub fn block_size(&self) -> u32 {
@@ -375,6 +378,10 @@ impl Container {
         let mut bytes = vec![0u8; RECORD_HEADER_LEN as usize];
         let coding = if data.is_empty() {
             BlockCoding::Zero
+        } else if data.len() > 1 << MAX_BLOCK_SHIFT {
+            // Beyond any block size: put_block rejects it; keep the codec
+            // within its documented input range.
+            BlockCoding::Raw
         } else {
             codec::encode_block(data, &mut bytes)
         };
