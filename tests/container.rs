@@ -263,6 +263,7 @@ fn torn_tail_at_every_offset() {
         f.set_len(0).unwrap();
         f.write_all_at(&last[..cut], 0).unwrap();
         let c = Container::open(f.try_clone().unwrap(), false).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), cut as u64, "read-only open wrote");
         let want = if cut == last.len() { n - 1 } else { n - 2 };
         assert_eq!(state_of(&c, &models), Some(want), "cut at {cut}");
         if cut % 97 == 0 || cut + 1 >= last.len() {
