@@ -5,6 +5,14 @@
 //! `&mut self` and append. Updating one block costs that block's record plus
 //! a small delta commit; nothing a commit refers to is ever overwritten.
 //!
+//! Streaming writers (`scfs compress --format v2`): `create`, then
+//! `encode` + `put_block` in block order, `set_logical_size`, one `commit`
+//! at the end, then sync. Before the first commit nothing is kept per block
+//! except its index entry, so memory stays at the index (about 40 bytes per
+//! non-hole block). `scfs verify`: `open` checks every commit in the chain;
+//! `verify_blocks` then decodes every block and names each corrupt one with
+//! its byte offset. `stat`: `read_summary` reads only header and trailer.
+//!
 //! Submodules: `format` (byte layouts), `index` (in-memory index),
 //! `commit` (writing commit records), `recover` (open, trailer, chain
 //! loading, torn-tail scan), `compact` (compaction and stats).
