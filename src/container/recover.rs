@@ -360,6 +360,11 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<
 /// trailer lies in that region (a commit after an unreadable record).
 fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Option<(u64, u64)>> {
     const WIN: u64 = 1 << 20;
+    // Candidates whose salted trailer CRC holds are, in any file scfs
+    // wrote, genuine trailers; a crafted file could hold many that fail
+    // later checks, each costing a commit read. Bound the work.
+    const MAX_CANDIDATES: u32 = 16;
+    let mut candidates = 0;
     let mut hi = to;
     let mut buf = vec![0u8; (WIN + TRAILER_LEN) as usize];
     while hi >= from + TRAILER_LEN {
@@ -372,6 +377,10 @@ fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Op
             if buf[i + 24..i + 28] == TRAILER_MAGIC {
                 let at = lo + i as u64;
                 if let Some(t) = Trailer::decode(&buf[i..i + TRAILER_LEN as usize], h.salt) {
+                    candidates += 1;
+                    if candidates > MAX_CANDIDATES {
+                        return Ok(None);
+                    }
                     let end = at + TRAILER_LEN;
                     if trailer_plausible(&t, at)
                         && read_commit(file, h, t.commit_offset, end, true, |_, _, _| Ok(()))

@@ -198,3 +198,27 @@ fn dead_space_accounting_is_exact() {
     assert_eq!(r.live_bytes(), c.live_bytes());
     assert_eq!(r.block_kind(0), BlockKind::Hole);
 }
+
+#[test]
+fn damaged_header_is_still_a_container_but_corrupt() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    c.write_block(0, b"x").unwrap();
+    c.commit().unwrap();
+    f.write_all_at(&[0xFF], 20).unwrap();
+    assert!(Container::is_container(&f).unwrap());
+    assert!(Container::open(f, false).unwrap_err().is_corrupt());
+    let v1 = tmp();
+    v1.write_all_at(&[0x0C, 0, 0x0D, 0x0E, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0)
+        .unwrap();
+    assert!(!Container::is_container(&v1).unwrap());
+}
+
+#[test]
+fn oversized_input_to_encode_is_rejected_by_put() {
+    let big = vec![7u8; (1 << MAX_BLOCK_SHIFT) + 1];
+    let e = Container::encode(0, &big);
+    assert_eq!(e.kind(), BlockKind::Stored);
+    let mut c = Container::create(tmp(), 1 << MAX_BLOCK_SHIFT).unwrap();
+    assert!(c.put_block(e).is_err());
+}
