@@ -93,9 +93,18 @@ impl Inner {
             Some(f) => f,
             None => self.reopen(inode, libc::O_RDONLY)?,
         };
-        let size = Content::container_size(&file)?;
-        s.size_cache = Some((stamp, size));
-        Ok(Some((size, stored)))
+        match Content::container_size(&file) {
+            Ok(size) => {
+                s.size_cache = Some((stamp, size));
+                Ok(Some((size, stored)))
+            }
+            Err(e) => {
+                // Still listed (so it can be removed); opening it reports
+                // the error.
+                log::warn!("ino {}: unreadable container: {e}", inode.ino);
+                Ok(None)
+            }
+        }
     }
 
     /// Attributes of `inode` whose backing stat is `st`.

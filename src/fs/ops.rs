@@ -301,7 +301,11 @@ impl Filesystem for ScfsFs {
         mut reply: ReplyDirectory,
     ) {
         let r = self.0.readdir(fh.0, offset, |e, next| {
-            let ino = if e.ino == 0 { u64::MAX } else { e.ino };
+            let ino = if e.ino == 0 {
+                super::inode::ROOT
+            } else {
+                e.ino
+            };
             reply.add(INodeNo(ino), next, e.kind, &e.name)
         });
         match r {
@@ -485,7 +489,7 @@ impl Filesystem for ScfsFs {
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        // The kernel falls back to read + write.
-        reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+        // ENOSYS: the kernel remembers it and copies through read + write.
+        reply.error(Errno::ENOSYS);
     }
 }
