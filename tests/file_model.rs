@@ -680,7 +680,7 @@ fn memory_stays_bounded() {
     let budget = 16 * BSU;
     let c = cache(budget, threads);
     let (src_path, src) = new_file(&dir, "src", &c);
-    let data = pattern(3, 8 << 20);
+    let data = pattern(3, 3 << 20);
     for (i, chunk) in data.chunks(128 << 10).enumerate() {
         src.write(i as u64 * (128 << 10), chunk).unwrap();
     }

@@ -76,6 +76,10 @@ pub(crate) struct Inner {
     last_write_ms: AtomicU64,
     /// End offset of the last write (sequential writer detection).
     seq_end: AtomicU64,
+    /// End offset of the last read, and the highest block handed to
+    /// read-ahead (sequential reader detection).
+    read_end: AtomicU64,
+    ahead: AtomicU64,
     name: RwLock<String>,
 }
 
@@ -132,6 +136,8 @@ impl LogicalFile {
             wb_error: Mutex::new(None),
             last_write_ms: AtomicU64::new(0),
             seq_end: AtomicU64::new(u64::MAX),
+            read_end: AtomicU64::new(0),
+            ahead: AtomicU64::new(0),
             name: RwLock::new(format!("file#{id}")),
         });
         let owner: Weak<dyn BlockOwner> = inner.me.clone();
@@ -329,6 +335,12 @@ impl BlockOwner for Inner {
         }
         if let Err(e) = self.writeback(no, block) {
             self.record_wb_error(&e);
+        }
+    }
+
+    fn prefetch(&self, no: u64) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.read_ahead(no);
         }
     }
 
