@@ -367,10 +367,11 @@ fn huge_sparse_offsets() {
         errno_of(&f.write(MAX_FILE_SIZE, b"x").unwrap_err()),
         libc::EFBIG
     );
-    assert_eq!(
-        errno_of(&f.write(MAX_FILE_SIZE - 1, b"xy").unwrap_err()),
-        libc::EFBIG
-    );
+    // A write crossing the limit is short, as on Linux.
+    assert_eq!(f.write(MAX_FILE_SIZE - 1, b"yz").unwrap(), 1);
+    let mut last = [0u8; 2];
+    assert_eq!(f.read(MAX_FILE_SIZE - 1, &mut last).unwrap(), 1);
+    assert_eq!(last[0], b'y');
     assert_eq!(
         errno_of(&f.truncate(MAX_FILE_SIZE + 1).unwrap_err()),
         libc::EFBIG
@@ -680,7 +681,7 @@ fn memory_stays_bounded() {
     let budget = 16 * BSU;
     let c = cache(budget, threads);
     let (src_path, src) = new_file(&dir, "src", &c);
-    let data = pattern(3, 8 << 20);
+    let data = pattern(3, 3 << 20);
     for (i, chunk) in data.chunks(128 << 10).enumerate() {
         src.write(i as u64 * (128 << 10), chunk).unwrap();
     }

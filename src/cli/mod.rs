@@ -16,6 +16,7 @@ mod files;
 mod inspect;
 pub mod mount;
 mod stats;
+mod v2io;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;

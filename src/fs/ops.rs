@@ -63,6 +63,7 @@ impl Filesystem for ScfsFs {
         let mut want = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_MAX_PAGES;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
@@ -301,7 +302,11 @@ impl Filesystem for ScfsFs {
         mut reply: ReplyDirectory,
     ) {
         let r = self.0.readdir(fh.0, offset, |e, next| {
-            let ino = if e.ino == 0 { u64::MAX } else { e.ino };
+            let ino = if e.ino == 0 {
+                super::inode::ROOT
+            } else {
+                e.ino
+            };
             reply.add(INodeNo(ino), next, e.kind, &e.name)
         });
         match r {
@@ -485,7 +490,7 @@ impl Filesystem for ScfsFs {
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        // The kernel falls back to read + write.
-        reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+        // ENOSYS: the kernel remembers it and copies through read + write.
+        reply.error(Errno::ENOSYS);
     }
 }

@@ -15,6 +15,7 @@ mod pipeline;
 mod reader;
 mod writer;
 
+pub(crate) use pipeline::parallel;
 pub use pipeline::{compress, decompress, worker_count};
 pub use reader::{decode_raw, BlockHeader, Reader};
 pub use writer::{encode_block, EncodedBlock, Writer};
