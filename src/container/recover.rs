@@ -376,7 +376,10 @@ fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Op
     const MAX_CANDIDATES: u32 = 16;
     let mut candidates = 0;
     let mut hi = to;
-    let mut buf = vec![0u8; (WIN + TRAILER_LEN) as usize];
+    if to < from.saturating_add(TRAILER_LEN) {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; (WIN + TRAILER_LEN).min(to - from) as usize];
     while hi >= from + TRAILER_LEN {
         let lo = hi.saturating_sub(WIN + TRAILER_LEN).max(from);
         let n = (hi - lo) as usize;
