@@ -188,7 +188,8 @@ impl LogicalFile {
     }
 
     /// Writes `data` at `offset` (a gap past EOF becomes a hole). Returns
-    /// the bytes written. EFBIG past [`MAX_FILE_SIZE`].
+    /// the bytes written (short only before an unreadable block or at
+    /// [`MAX_FILE_SIZE`]); EFBIG at or past [`MAX_FILE_SIZE`].
     pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
         self.inner.write(offset, data)
     }

@@ -152,16 +152,19 @@ impl Inner {
 
     /// Writes `data` at `offset` (any offset: a gap past EOF becomes a
     /// hole). Returns the bytes written (all of them unless an error hit a
-    /// later block). EFBIG past [`MAX_FILE_SIZE`].
+    /// later block or the write reaches [`MAX_FILE_SIZE`]: then short).
+    /// EFBIG at or past [`MAX_FILE_SIZE`].
     pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
         self.check_writable()?;
         if data.is_empty() {
             return Ok(0);
         }
-        match offset.checked_add(data.len() as u64) {
-            Some(end) if end <= MAX_FILE_SIZE => {}
-            _ => return Err(errno(libc::EFBIG)),
+        // As Linux does at s_maxbytes: EFBIG at the limit, a short write
+        // up to it.
+        if offset >= MAX_FILE_SIZE {
+            return Err(errno(libc::EFBIG));
         }
+        let data = &data[..(data.len() as u64).min(MAX_FILE_SIZE - offset) as usize];
         let _op = self.op.write();
         let sequential = offset == self.seq_end.load(Ordering::Relaxed);
         let mask = self.bs as u64 - 1;
