@@ -1074,3 +1074,81 @@ fn broken_container_stays_listed_and_removable() {
     fs::remove_file(m.p("broken")).unwrap();
     assert!(names(&m.backing).is_empty());
 }
+
+#[test]
+fn plain_file_rewritten_becomes_a_container() {
+    let Some(mut m) = Mounted::with(Default::default(), |b| {
+        fs::write(b.join("old.txt"), b"plain old bytes").unwrap();
+        fs::write(b.join("linked"), b"two names").unwrap();
+        fs::hard_link(b.join("linked"), b.join("linked2")).unwrap();
+    }) else {
+        return;
+    };
+    fs::set_permissions(m.p("old.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    xattr_set(&m.p("old.txt"), "user.tag", b"t", 0).unwrap();
+    // O_TRUNC rewrite (as cp does).
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(m.p("old.txt"))
+        .unwrap();
+    f.write_all(b"new content").unwrap();
+    drop(f);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(m.p("linked"))
+        .unwrap();
+    f.write_all(b"2 names").unwrap();
+    drop(f);
+    assert_eq!(fs::read(m.p("old.txt")).unwrap(), b"new content");
+    assert_eq!(fs::read(m.p("linked2")).unwrap(), b"2 names");
+    assert_eq!(fs::metadata(m.p("old.txt")).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(xattr_get(&m.p("old.txt"), "user.tag", 8).unwrap().1, b"t");
+    assert_eq!(names(&m.mnt), vec!["linked", "linked2", "old.txt"]);
+    m.unmount();
+    assert_eq!(
+        &fs::read(m.b("old.txt")).unwrap()[..6],
+        b"\x0c\x00\x0d\x0e\x02\x00"
+    );
+    assert_eq!(decode_backing(&m.b("old.txt")), b"new content");
+    // Hard-linked plain files stay plain (one inode, two names).
+    assert_eq!(fs::read(m.b("linked")).unwrap(), b"2 names");
+    assert_eq!(names(&m.backing), vec!["linked", "linked2", "old.txt"]);
+}
+
+#[test]
+fn writeback_cache_mode() {
+    let opts = scfs::fs::FsOptions {
+        writeback_cache: true,
+        ..Default::default()
+    };
+    let Some(mut m) = Mounted::with(opts.clone(), |_| {}) else {
+        return;
+    };
+    let mut want = Vec::new();
+    let mut f = File::create(m.p("wb")).unwrap();
+    for i in 0..3000u32 {
+        let piece = format!("line {i} of the writeback test\n");
+        f.write_all(piece.as_bytes()).unwrap();
+        want.extend_from_slice(piece.as_bytes());
+    }
+    drop(f);
+    let mut a = OpenOptions::new().append(true).open(m.p("wb")).unwrap();
+    a.write_all(b"appended").unwrap();
+    want.extend_from_slice(b"appended");
+    drop(a);
+    // O_WRONLY partial-page writes (the kernel reads the page first).
+    let w = OpenOptions::new().write(true).open(m.p("wb")).unwrap();
+    w.write_all_at(b"XYZ", 5000).unwrap();
+    want[5000..5003].copy_from_slice(b"XYZ");
+    w.set_len(80_000).unwrap();
+    want.truncate(80_000);
+    drop(w);
+    assert!(fs::read(m.p("wb")).unwrap() == want);
+    assert_eq!(fs::metadata(m.p("wb")).unwrap().len(), want.len() as u64);
+    m.remount(opts);
+    assert!(fs::read(m.p("wb")).unwrap() == want);
+    m.unmount();
+    assert!(decode_backing(&m.b("wb")) == want);
+}

@@ -88,6 +88,9 @@ impl Inner {
             return Err(err(libc::EINVAL));
         }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if flags & libc::O_TRUNC != 0 && writable && !self.opts.read_only {
+            self.maybe_convert(&inode);
+        }
         let content = self.acquire(&inode, writable)?;
         if flags & libc::O_TRUNC != 0 && writable {
             if let Err(e) = content.truncate(0) {
@@ -132,16 +135,15 @@ impl Inner {
             }
             Err(e) => return Err(e),
         };
-        let (inode, attr) = self.lookup_in(&parent_inode, &cname)?;
-        {
-            let mut s = inode.state.lock();
+        let mut content = Some(Arc::new(content));
+        let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s| {
             s.format = Format::Container;
             s.new_name_parent = Some(parent_inode.clone());
             if s.content.is_none() {
-                s.content = Some(Arc::new(content));
+                s.content = content.take();
             }
             s.opens += 1;
-        }
+        })?;
         let content = inode.state.lock().content.clone();
         let Some(content) = content else {
             return Err(err(libc::EIO));
@@ -293,6 +295,12 @@ impl Inner {
             let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.raw()));
             for e in std::fs::read_dir(&path)? {
                 let e = e?;
+                if e.file_name()
+                    .as_encoded_bytes()
+                    .starts_with(super::compact::TEMP_PREFIX.as_bytes())
+                {
+                    continue;
+                }
                 let kind = match e.file_type() {
                     Ok(t) if t.is_dir() => FileType::Directory,
                     Ok(t) if t.is_symlink() => FileType::Symlink,

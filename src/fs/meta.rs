@@ -174,6 +174,9 @@ impl Inner {
             if !inode.is_reg() {
                 return Err(err(libc::EINVAL));
             }
+            if size == 0 {
+                self.maybe_convert(&inode);
+            }
             let handle_content = a.fh.and_then(|fh| self.file_content(fh));
             match handle_content {
                 Some(c) => c.truncate(size)?,
@@ -198,6 +201,29 @@ impl Inner {
         }
         let st = sys::fstat(inode.fd().as_fd())?;
         self.attr_of(&inode, &st)
+    }
+
+    /// A closed plain file truncated to zero becomes an empty container
+    /// (failures leave it a plain file, truncated below as usual).
+    pub(crate) fn maybe_convert(&self, inode: &Arc<Inode>) {
+        // Held throughout: no open can start on the old file meanwhile
+        // (lock order: state, then ns, then the inode's descriptor).
+        let mut s = inode.state.lock();
+        if s.opens > 0 || s.content.is_some() {
+            return;
+        }
+        if self.format_locked(inode, &mut s).0 != Format::Plain {
+            return;
+        }
+        match self.convert_to_container(inode) {
+            Ok(true) => {
+                s.format = Format::Container;
+                s.size_cache = None;
+                s.cached_stamp = None;
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
+        }
     }
 
     pub(crate) fn statfs(&self) -> io::Result<libc::statvfs> {

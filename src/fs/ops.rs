@@ -63,6 +63,7 @@ impl Filesystem for ScfsFs {
         let mut want = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_MAX_PAGES;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
