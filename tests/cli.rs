@@ -407,7 +407,7 @@ fn info_verify_stats_on_v1() {
     );
 
     let out = stdout(&ok(&["verify", p(&enc)]));
-    assert!(out.contains("OK (tc v1, 4 blocks, 222000 bytes)"), "{out}");
+    assert!(out.contains("OK (tc v1, 4 blocks, 222000 bytes;"), "{out}");
 
     // Corrupt one: verify names it, exit 1, and still checks the others.
     let bad = dir.path().join("bad.tc");

@@ -285,6 +285,14 @@ fn torn_tail_at_every_offset() {
             assert_eq!(&read(&r, 0)[..3], b"new");
         }
     }
+    // A tail that the file system zero-filled (size kept, data lost)
+    // from any offset inside the last append: the previous state.
+    for z in (prev.len()..last.len()).step_by(7) {
+        let mut v = last.clone();
+        v[z..].fill(0);
+        let c = Container::open(file_from(&v), false).unwrap();
+        assert_eq!(state_of(&c, &models), Some(n - 2), "zeros from {z}");
+    }
     // Cuts into older commits land on the state before them.
     for (i, s) in snaps.iter().enumerate().skip(1) {
         let c = Container::open(file_from(&s[..s.len() - 1]), false).unwrap();
@@ -751,6 +759,24 @@ fn measure_open_and_commit_costs() {
     let t = std::time::Instant::now();
     let s = scfs::container::read_summary(&f).unwrap();
     println!("read_summary: {:?} ({} bytes)", t.elapsed(), s.logical_size);
+    // A big index: 1M fill entries (no records) in one checkpoint.
+    let g = tmp();
+    let mut big = Container::create(g.try_clone().unwrap(), 4096).unwrap();
+    let fill = vec![1u8; 4096];
+    for b in 0..1_000_000u64 {
+        big.write_block(b * 2, &fill).unwrap();
+    }
+    big.set_logical_size(2_000_000 * 4096);
+    big.commit().unwrap();
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        let r = Container::open(g.try_clone().unwrap(), false).unwrap();
+        println!(
+            "open of a 1M-entry checkpoint ({} bytes): {:?}",
+            r.file_len(),
+            t.elapsed()
+        );
+    }
     // Torn tail: scan.
     f.set_len(c.file_len() - 1).unwrap();
     let t = std::time::Instant::now();

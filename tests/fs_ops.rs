@@ -1152,3 +1152,49 @@ fn writeback_cache_mode() {
     m.unmount();
     assert!(decode_backing(&m.b("wb")) == want);
 }
+
+#[test]
+fn writes_by_others_drop_set_id_bits() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let opts = scfs::fs::FsOptions {
+        allow_other: true,
+        ..Default::default()
+    };
+    let Some(m) = Mounted::with(opts, |_| {}) else {
+        return;
+    };
+    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o755)).unwrap();
+    for n in ["root", "user"] {
+        fs::write(m.p(n), b"#!/bin/sh\n").unwrap();
+        std::os::unix::fs::chown(m.p(n), Some(1234), Some(1234)).unwrap();
+        fs::set_permissions(m.p(n), fs::Permissions::from_mode(0o6775)).unwrap();
+    }
+    // Root (CAP_FSETID) keeps them.
+    OpenOptions::new()
+        .append(true)
+        .open(m.p("root"))
+        .unwrap()
+        .write_all(b"x")
+        .unwrap();
+    assert_eq!(fs::metadata(m.p("root")).unwrap().mode() & 0o7777, 0o6775);
+    // The owner without CAP_FSETID loses them.
+    let p = m.p("user");
+    std::thread::spawn(move || {
+        // SAFETY: changes only this thread's filesystem identity.
+        unsafe {
+            libc::setfsgid(1234);
+            libc::setfsuid(1234);
+        }
+        let mut f = OpenOptions::new().append(true).open(p).unwrap();
+        f.write_all(b"echo hi\n").unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(fs::metadata(m.p("user")).unwrap().mode() & 0o7777, 0o775);
+    assert_eq!(fs::metadata(m.b("user")).unwrap().mode() & 0o7777, 0o775);
+    assert_eq!(fs::read(m.p("user")).unwrap(), b"#!/bin/sh\necho hi\n");
+}

@@ -222,3 +222,30 @@ fn oversized_input_to_encode_is_rejected_by_put() {
     let mut c = Container::create(tmp(), 1 << MAX_BLOCK_SHIFT).unwrap();
     assert!(c.put_block(e).is_err());
 }
+
+#[test]
+fn concurrent_reads_through_a_shared_reference() {
+    let f = tmp();
+    let mut c = Container::create(f, 4096).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..32).map(|b| block(b, 4096 - b as usize * 3)).collect();
+    for (b, d) in blocks.iter().enumerate() {
+        c.write_block(b as u64, d).unwrap();
+    }
+    c.commit().unwrap();
+    let c = &c;
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let blocks = &blocks;
+            s.spawn(move || {
+                let mut out = vec![0u8; 4096];
+                for i in 0..200u64 {
+                    let b = (i * 7 + t) % 32;
+                    c.read_block(b, &mut out).unwrap();
+                    let d = &blocks[b as usize];
+                    assert_eq!(&out[..d.len()], &d[..]);
+                    assert!(out[d.len()..].iter().all(|&x| x == 0));
+                }
+            });
+        }
+    });
+}
