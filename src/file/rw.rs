@@ -61,7 +61,10 @@ impl Inner {
         let Some(_op) = self.op.try_read() else {
             return;
         };
-        if no >= self.size().div_ceil(self.bs as u64) || self.blocks.lock().contains_key(&no) {
+        if self.closed.load(Ordering::Acquire)
+            || no >= self.size().div_ceil(self.bs as u64)
+            || self.blocks.lock().contains_key(&no)
+        {
             return;
         }
         let mut data = vec![0u8; self.bs].into_boxed_slice();
