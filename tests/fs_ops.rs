@@ -1198,3 +1198,42 @@ fn writes_by_others_drop_set_id_bits() {
     assert_eq!(fs::metadata(m.b("user")).unwrap().mode() & 0o7777, 0o775);
     assert_eq!(fs::read(m.p("user")).unwrap(), b"#!/bin/sh\necho hi\n");
 }
+
+#[test]
+fn one_gib_sparse_file_small_updates() {
+    let Some(mut m) = Mounted::new() else { return };
+    let gib = 1u64 << 30;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.p("huge"))
+        .unwrap();
+    f.write_all_at(&noise(4 << 20, 5), 0).unwrap();
+    f.set_len(gib).unwrap();
+    f.sync_all().unwrap();
+    assert_eq!(f.metadata().unwrap().len(), gib);
+    let before = fs::metadata(m.b("huge")).unwrap().len();
+    // One 4 KiB write in the middle, fsynced: O(block) bytes to BACKING.
+    f.write_all_at(&[7u8; 4096], gib / 2 + 12345).unwrap();
+    f.sync_data().unwrap();
+    let grown = fs::metadata(m.b("huge")).unwrap().len() - before;
+    assert!(grown <= 64 << 10, "one 4 KiB write added {grown} bytes");
+    // And one into the data (rewrites that block only).
+    let before = fs::metadata(m.b("huge")).unwrap().len();
+    f.write_all_at(&[9u8; 4096], 1 << 20).unwrap();
+    f.sync_data().unwrap();
+    let grown = fs::metadata(m.b("huge")).unwrap().len() - before;
+    assert!(grown <= 80 << 10, "one 4 KiB write added {grown} bytes");
+    // Reads across the hole.
+    let mut buf = vec![1u8; 8192];
+    f.read_exact_at(&mut buf, gib / 2 + 8192).unwrap();
+    assert!(buf[..4153].iter().all(|&b| b == 0) && buf[4153..].iter().all(|&b| b == 7));
+    f.read_exact_at(&mut buf, gib - 8192).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    drop(f);
+    assert!(fs::metadata(m.p("huge")).unwrap().blocks() * 512 < 16 << 20);
+    m.unmount();
+    assert!(fs::metadata(m.b("huge")).unwrap().len() < 6 << 20);
+}
