@@ -1237,3 +1237,25 @@ fn one_gib_sparse_file_small_updates() {
     m.unmount();
     assert!(fs::metadata(m.b("huge")).unwrap().len() < 6 << 20);
 }
+
+#[test]
+fn rewriting_a_file_reclaims_its_old_space() {
+    let Some(m) = Mounted::new() else { return };
+    let data = noise(3 << 20, 8);
+    fs::write(m.p("r"), &data).unwrap();
+    let first = fs::metadata(m.b("r")).unwrap().len();
+    for seed in 0..3 {
+        // O_TRUNC rewrites, as cp and editors do.
+        fs::write(m.p("r"), noise(3 << 20, 20 + seed)).unwrap();
+    }
+    let f = OpenOptions::new().write(true).open(m.p("r")).unwrap();
+    f.set_len(0).unwrap(); // ftruncate
+    f.write_all_at(&data, 0).unwrap();
+    drop(f);
+    let last = fs::metadata(m.b("r")).unwrap().len();
+    assert!(
+        last < first + first / 10,
+        "first {first}, after rewrites {last}"
+    );
+    assert!(fs::read(m.p("r")).unwrap() == data);
+}
