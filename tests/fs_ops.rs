@@ -935,6 +935,12 @@ fn compaction_keeps_content_and_metadata() {
     assert_eq!(names(&m.backing), vec!["c"]);
     assert_eq!(xattr_get(&m.p("c"), "user.keep", 64).unwrap().1, b"me");
     assert!(fs::read(m.p("c")).unwrap() == last);
+    // Listing and stat agree on the inode number.
+    let e = fs::read_dir(&m.mnt).unwrap().next().unwrap().unwrap();
+    assert_eq!(
+        std::os::unix::fs::DirEntryExt::ino(&e),
+        fs::metadata(m.p("c")).unwrap().ino()
+    );
     // The inode followed the new file.
     let f = OpenOptions::new().write(true).open(m.p("c")).unwrap();
     f.write_all_at(b"after", 10).unwrap();

@@ -356,6 +356,14 @@ impl Inner {
                 });
             }
         }
+        // Listed inode numbers agree with stat (the FUSE inode numbers).
+        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
+            let mut inos: Vec<u64> = entries.iter().map(|e| e.ino).collect();
+            self.inodes.map_inos(st.st_dev, &mut inos[2..]);
+            for (e, n) in entries.iter_mut().zip(inos).skip(2) {
+                e.ino = n;
+            }
+        }
         Ok(self.add_handle(Handle::Dir { inode, entries }))
     }
 
