@@ -1265,3 +1265,48 @@ fn rewriting_a_file_reclaims_its_old_space() {
     );
     assert!(fs::read(m.p("r")).unwrap() == data);
 }
+
+#[test]
+fn access_checked_by_us_without_default_permissions() {
+    let opts = scfs::fs::FsOptions {
+        default_permissions: false,
+        ..Default::default()
+    };
+    let Some(m) = Mounted::with(opts, |_| {}) else {
+        return;
+    };
+    fs::write(m.p("f"), b"x").unwrap();
+    fs::set_permissions(m.p("f"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(m.p("x"), b"x").unwrap();
+    fs::set_permissions(m.p("x"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (f, x) = (cstr(m.p("f")), cstr(m.p("x")));
+    // SAFETY: valid NUL-terminated paths.
+    unsafe {
+        assert_eq!(libc::access(f.as_ptr(), libc::R_OK | libc::W_OK), 0);
+        assert_eq!(libc::access(f.as_ptr(), libc::X_OK), -1);
+        assert_eq!(libc::access(x.as_ptr(), libc::X_OK), 0);
+        assert_eq!(libc::access(f.as_ptr(), libc::F_OK), 0);
+    }
+    assert_eq!(errno_of(fs::metadata(m.p("nope"))), libc::ENOENT);
+}
+
+#[test]
+fn read_only_mount() {
+    let Some(mut m) = Mounted::new() else { return };
+    fs::write(m.p("f"), b"kept").unwrap();
+    m.remount(scfs::fs::FsOptions {
+        read_only: true,
+        ..Default::default()
+    });
+    assert_eq!(fs::read(m.p("f")).unwrap(), b"kept");
+    assert_eq!(errno_of(fs::write(m.p("f"), b"no")), libc::EROFS);
+    assert_eq!(errno_of(fs::write(m.p("g"), b"no")), libc::EROFS);
+    assert_eq!(errno_of(fs::create_dir(m.p("d"))), libc::EROFS);
+    assert_eq!(errno_of(fs::remove_file(m.p("f"))), libc::EROFS);
+    assert_eq!(
+        errno_of(xattr_set(&m.p("f"), "user.a", b"1", 0)),
+        libc::EROFS
+    );
+    m.unmount();
+    assert_eq!(decode_backing(&m.b("f")), b"kept");
+}
