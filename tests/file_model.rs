@@ -88,6 +88,32 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
     }
 }
 
+/// Log lines of this test process (error level), to check what the file
+/// layer reports.
+fn logged() -> Vec<String> {
+    use std::sync::{Mutex, OnceLock};
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Error
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                self.0.lock().unwrap().push(r.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: OnceLock<&'static Capture> = OnceLock::new();
+    let l = LOGGER.get_or_init(|| {
+        let l: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        let _ = log::set_logger(l);
+        log::set_max_level(log::LevelFilter::Error);
+        l
+    });
+    l.0.lock().unwrap().clone()
+}
+
 // ---------------------------------------------------------------- model test
 
 #[derive(Debug, Clone)]
@@ -560,6 +586,7 @@ fn concurrent_mixed_ops_persist_consistently() {
 
 #[test]
 fn corrupt_block_is_eio_and_others_read() {
+    logged();
     let dir = tempfile::tempdir().unwrap();
     let c = cache(8 * BSU, 1);
     let (path, f) = new_file(&dir, "bad", &c);
@@ -578,8 +605,17 @@ fn corrupt_block_is_eio_and_others_read() {
     file.write_all_at(&[raw[at] ^ 0x40], at as u64).unwrap();
     drop(file);
     let f = reopen(&path, &c);
+    f.set_name("bad");
     let mut buf = vec![0u8; BS as usize];
     assert_eq!(errno_of(&f.read(2 * BSU, &mut buf).unwrap_err()), libc::EIO);
+    // The log names the file and the block.
+    assert!(
+        logged()
+            .iter()
+            .any(|l| l.contains("bad") && l.contains("block 2")),
+        "no log line naming file and block: {:?}",
+        logged()
+    );
     assert_eq!(
         errno_of(&f.read(2 * BSU + 5, &mut buf[..10]).unwrap_err()),
         libc::EIO
@@ -857,6 +893,28 @@ fn bench_file_layer() {
     }
     let rnd = t.elapsed().as_secs_f64();
     let per_op = (f.stats().file_len - before) / n_ops;
+    // The same work done directly on the container in one thread, for
+    // scale: encode every block, then decode every block.
+    let t = Instant::now();
+    let encoded: Vec<_> = data
+        .chunks(1 << 16)
+        .enumerate()
+        .map(|(i, b)| Container::encode(i as u64, b))
+        .collect();
+    let enc = t.elapsed().as_secs_f64();
+    drop(encoded);
+    let direct = Container::open(File::open(&path).unwrap(), false).unwrap();
+    let mut blk = vec![0u8; 1 << 16];
+    let t = Instant::now();
+    for i in 0..data.len().div_ceil(1 << 16) {
+        direct.read_block(i as u64, &mut blk).unwrap();
+    }
+    let dec = t.elapsed().as_secs_f64();
+    eprintln!(
+        "container alone, one thread: encode {:.0} MB/s, read_block {:.0} MB/s",
+        mb / enc,
+        mb / dec
+    );
     eprintln!(
         "file layer, {mb:.0} MB, 64 KiB blocks: write+flush {:.0} MB/s, read (cold cache) {:.0} MB/s, \
          read (warm, all in cache) {:.0} MB/s, stored {:.3} of logical; \
@@ -930,4 +988,47 @@ fn enospc_is_reported_and_data_stays_readable() {
     // Later flushes keep failing rather than pretending.
     assert!(f.flush().is_err());
     drop(f);
+}
+
+#[test]
+fn holes_cost_no_cache_and_sequential_reads_are_read_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(64 * BSU, 2);
+    let (path, f) = new_file(&dir, "ra", &c);
+    // A large hole: reading it decodes nothing and caches nothing.
+    f.truncate(1 << 30).unwrap();
+    let mut buf = vec![0xEEu8; 1 << 20];
+    for i in 0..8u64 {
+        assert_eq!(f.read(i << 20, &mut buf).unwrap(), 1 << 20);
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+    assert_eq!(c.resident_bytes(), 0);
+    // Ten blocks of data, then a fresh open (empty cache) and one small
+    // read at the start: the next blocks are decoded in the background.
+    f.truncate(0).unwrap();
+    f.write(0, &pattern(2, 10 * BS as usize)).unwrap();
+    drop(f);
+    let f = reopen(&path, &c);
+    for _ in 0..200 {
+        if c.resident_bytes() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(c.resident_bytes(), 0);
+    // A sequential reader of small pieces within block 0 (the threads may
+    // be busy for a moment: read-ahead is best effort, asked again on the
+    // next read).
+    let mut small = [0u8; 100];
+    let mut ahead = 0;
+    for k in 0..200 {
+        f.read((k * 100) % 4000, &mut small).unwrap();
+        ahead = c.resident_bytes();
+        if ahead >= 3 * BSU {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ahead >= 3 * BSU, "no read-ahead: {ahead} bytes resident");
+    assert!(read_all(&f) == pattern(2, 10 * BS as usize));
 }

@@ -379,8 +379,11 @@ impl Drop for LogicalFile {
         }
         i.closed.store(true, Ordering::Release);
         i.cache.unregister(i.id);
-        let resident: Vec<u64> = i.blocks.lock().keys().copied().collect();
-        for no in resident {
+        // Free the decoded blocks now, even if a background thread still
+        // holds the inner state for a moment.
+        let resident = std::mem::take(&mut *i.blocks.lock());
+        for (no, b) in resident {
+            b.state.write().gone = true;
             i.cache.remove(i.id, no);
         }
     }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{DirEntryExt, FileTypeExt};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fuser::{FileAttr, FileType};
@@ -32,6 +32,8 @@ pub enum Handle {
         inode: Arc<Inode>,
         content: Arc<Content>,
         append: bool,
+        /// security.capability was removed at this handle's first write.
+        caps_killed: AtomicBool,
     },
     Dir {
         inode: Arc<Inode>,
@@ -74,12 +76,30 @@ impl Inner {
                 inode,
                 content,
                 append,
+                ..
             } => Ok((inode.clone(), content.clone(), *append)),
             Handle::Dir { .. } => Err(err(libc::EISDIR)),
         }
     }
 
-    pub(crate) fn open(&self, ino: u64, flags: i32) -> io::Result<Opened> {
+    /// First write through a handle: a write drops file capabilities (we
+    /// asked the kernel for FUSE_HANDLE_KILLPRIV_V2, so it no longer
+    /// probes security.capability before each write itself).
+    fn kill_caps_once(&self, fh: u64) {
+        if let Ok(h) = self.handle(fh) {
+            if let Handle::File {
+                inode, caps_killed, ..
+            } = &*h
+            {
+                if !caps_killed.swap(true, Ordering::Relaxed) {
+                    let fd = inode.fd();
+                    let _ = sys::removexattr(&sys::proc_path(fd.raw()), c"security.capability");
+                }
+            }
+        }
+    }
+
+    pub(crate) fn open(&self, ino: u64, flags: i32, caller: Caller) -> io::Result<Opened> {
         let inode = self.inodes.get(ino)?;
         if inode.is_dir() {
             return Err(err(libc::EISDIR));
@@ -89,6 +109,9 @@ impl Inner {
         }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if flags & libc::O_TRUNC != 0 && writable && !self.opts.read_only {
+            if caller.uid != 0 {
+                self.kill_suidgid(&inode)?;
+            }
             self.maybe_convert(&inode);
         }
         let content = self.acquire(&inode, writable)?;
@@ -97,6 +120,9 @@ impl Inner {
                 let _ = self.release_content(&inode);
                 return Err(e);
             }
+            // Everything the container held is dead now: reclaim it while
+            // that costs nothing.
+            self.maybe_compact(&inode, &content);
         }
         let keep_cache = {
             let s = inode.state.lock();
@@ -109,6 +135,7 @@ impl Inner {
             inode,
             content,
             append: flags & libc::O_APPEND != 0,
+            caps_killed: AtomicBool::new(false),
         });
         Ok(Opened { fh, keep_cache })
     }
@@ -129,7 +156,7 @@ impl Inner {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
                 // Lost a race with another creator: open the existing file.
                 let (inode, _) = self.lookup_in(&parent_inode, &cname)?;
-                let opened = self.open(inode.ino, flags)?;
+                let opened = self.open(inode.ino, flags, caller)?;
                 let attr = self.getattr(inode.ino)?;
                 return Ok((attr, opened));
             }
@@ -152,6 +179,7 @@ impl Inner {
             inode,
             content,
             append: flags & libc::O_APPEND != 0,
+            caps_killed: AtomicBool::new(false),
         });
         Ok((
             attr,
@@ -162,16 +190,27 @@ impl Inner {
         ))
     }
 
-    pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+    /// Reads into `buf` (the size the kernel asked for); returns the
+    /// bytes read (fewer only at EOF).
+    pub(crate) fn read(&self, fh: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let (_, content, _) = self.file(fh)?;
-        let mut buf = vec![0u8; size as usize];
-        let n = content.read(offset, &mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
+        content.read(offset, buf)
     }
 
-    pub(crate) fn write(&self, fh: u64, offset: u64, data: &[u8]) -> io::Result<usize> {
+    /// Writes `data`; `kill_suidgid`: the writer lacks CAP_FSETID, so the
+    /// set-user-ID and set-group-ID bits go (as a local filesystem does).
+    pub(crate) fn write(
+        &self,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        kill_suidgid: bool,
+    ) -> io::Result<usize> {
         let (inode, content, append) = self.file(fh)?;
+        self.kill_caps_once(fh);
+        if kill_suidgid {
+            self.kill_suidgid(&inode)?;
+        }
         if append && !self.opts.writeback_cache {
             // Appends go to the current logical end, whatever offset the
             // kernel computed; the state lock orders concurrent appends.
@@ -315,6 +354,14 @@ impl Inner {
                     ino: e.ino(),
                     kind,
                 });
+            }
+        }
+        // Listed inode numbers agree with stat (the FUSE inode numbers).
+        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
+            let mut inos: Vec<u64> = entries.iter().map(|e| e.ino).collect();
+            self.inodes.map_inos(st.st_dev, &mut inos[2..]);
+            for (e, n) in entries.iter_mut().zip(inos).skip(2) {
+                e.ino = n;
             }
         }
         Ok(self.add_handle(Handle::Dir { inode, entries }))

@@ -26,6 +26,8 @@ pub struct SetAttr {
     pub atime: Option<TimeOrNow>,
     pub mtime: Option<TimeOrNow>,
     pub fh: Option<u64>,
+    /// Whoever asks (an unprivileged truncate drops set-ID bits).
+    pub caller_uid: u32,
 }
 
 impl Inner {
@@ -174,12 +176,20 @@ impl Inner {
             if !inode.is_reg() {
                 return Err(err(libc::EINVAL));
             }
+            if a.caller_uid != 0 {
+                self.kill_suidgid(&inode)?;
+            }
             if size == 0 {
                 self.maybe_convert(&inode);
             }
             let handle_content = a.fh.and_then(|fh| self.file_content(fh));
             match handle_content {
-                Some(c) => c.truncate(size)?,
+                Some(c) => {
+                    c.truncate(size)?;
+                    if size == 0 {
+                        self.maybe_compact(&inode, &c);
+                    }
+                }
                 None => self.with_content(&inode, |c| c.truncate(size))?,
             }
         }
@@ -224,6 +234,24 @@ impl Inner {
             Ok(false) => {}
             Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
         }
+    }
+
+    /// Drops S_ISUID, and S_ISGID when group-executable, as a write or
+    /// truncate by an unprivileged user does on a local filesystem.
+    pub(crate) fn kill_suidgid(&self, inode: &Inode) -> io::Result<()> {
+        if !inode.is_reg() {
+            return Ok(());
+        }
+        let fd = inode.fd();
+        let st = sys::fstat(fd.as_fd())?;
+        let mut kill = libc::S_ISUID;
+        if st.st_mode & libc::S_IXGRP != 0 {
+            kill |= libc::S_ISGID;
+        }
+        if st.st_mode & kill != 0 {
+            sys::chmod_path(&sys::proc_path(fd.raw()), st.st_mode & 0o7777 & !kill)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn statfs(&self) -> io::Result<libc::statvfs> {

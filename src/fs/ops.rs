@@ -37,6 +37,27 @@ fn open_flags(o: &Opened) -> FopenFlags {
     }
 }
 
+/// Attributes of a negative lookup (node id 0).
+fn negative_attr() -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: std::time::UNIX_EPOCH,
+        mtime: std::time::UNIX_EPOCH,
+        ctime: std::time::UNIX_EPOCH,
+        crtime: std::time::UNIX_EPOCH,
+        kind: fuser::FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
 fn reply_empty(r: std::io::Result<()>, reply: ReplyEmpty) {
     match r {
         Ok(()) => reply.ok(),
@@ -64,6 +85,7 @@ impl Filesystem for ScfsFs {
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2
             | InitFlags::FUSE_MAX_PAGES;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
@@ -80,7 +102,15 @@ impl Filesystem for ScfsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        reply_entry(self.0.lookup(parent.0, name), reply);
+        match self.0.lookup(parent.0, name) {
+            Ok((_, attr)) => reply.entry(&TTL, &attr, GEN),
+            // A negative entry the kernel may cache for TTL (we are the
+            // only one changing BACKING, and it drops it when we create).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                reply.entry(&TTL, &negative_attr(), GEN)
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -96,7 +126,7 @@ impl Filesystem for ScfsFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -120,6 +150,7 @@ impl Filesystem for ScfsFs {
             atime,
             mtime,
             fh: fh.map(|f| f.0),
+            caller_uid: req.uid(),
         };
         match self.0.setattr(ino.0, a) {
             Ok(a) => reply.attr(&TTL, &a),
@@ -209,8 +240,8 @@ impl Filesystem for ScfsFs {
         reply_entry(self.0.link(ino.0, newparent.0, newname), reply);
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.0.open(ino.0, flags.0) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.0.open(ino.0, flags.0, caller(req)) {
             Ok(o) => reply.opened(FileHandle(o.fh), open_flags(&o)),
             Err(e) => reply.error(errno(&e)),
         }
@@ -227,10 +258,22 @@ impl Filesystem for ScfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.0.read(fh.0, offset, size) {
-            Ok(d) => reply.data(&d),
-            Err(e) => reply.error(errno(&e)),
+        thread_local! {
+            /// One read buffer per event-loop thread (no fresh, zeroed
+            /// megabyte per request).
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            let size = size as usize;
+            if b.len() < size {
+                b.resize(size, 0);
+            }
+            match self.0.read(fh.0, offset, &mut b[..size]) {
+                Ok(n) => reply.data(&b[..n]),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn write(
@@ -240,12 +283,13 @@ impl Filesystem for ScfsFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.0.write(fh.0, offset, data) {
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        match self.0.write(fh.0, offset, data, kill) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(&e)),
         }
