@@ -12,7 +12,8 @@
 //! until `used <= budget`. A block popped for eviction stays allocated until
 //! its owner has written it back, so the real memory (`resident_bytes`) can
 //! exceed the budget by the blocks being evicted or worked on at that moment
-//! (about one per thread).
+//! (about one per thread). Up to `SPARE_BUFFERS` freed block buffers are
+//! kept for reuse on top of that.
 
 use lru::LruCache;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -88,20 +89,51 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         self.mem.resident.fetch_sub(self.len, Ordering::Relaxed);
+        self.mem
+            .recycle(std::mem::take(&mut self.state.get_mut().data));
     }
 }
 
-/// Bytes of decoded blocks actually allocated (whether in the LRU or not).
+/// Freed block buffers kept for reuse (saves the page faults and zeroing
+/// of fresh memory on every decode and every new block).
+const SPARE_BUFFERS: usize = 4;
+
+/// Bytes of decoded blocks actually allocated (whether in the LRU or not),
+/// and a few spare buffers.
 #[derive(Default)]
 pub(crate) struct MemStats {
     resident: AtomicU64,
     peak: AtomicU64,
+    spare: Mutex<Vec<Box<[u8]>>>,
 }
 
 impl MemStats {
     fn add(&self, n: u64) {
         let now = self.resident.fetch_add(n, Ordering::Relaxed) + n;
         self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// A buffer of `len` bytes with unspecified contents (a recycled one
+    /// when available), for a block about to be overwritten entirely.
+    pub(crate) fn buffer(&self, len: usize) -> Box<[u8]> {
+        let recycled = {
+            let mut spare = self.spare.lock();
+            spare
+                .iter()
+                .rposition(|b| b.len() == len)
+                .map(|i| spare.swap_remove(i))
+        };
+        recycled.unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
+    }
+
+    fn recycle(&self, buf: Box<[u8]>) {
+        if buf.is_empty() {
+            return;
+        }
+        let mut spare = self.spare.lock();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buf);
+        }
     }
 }
 
