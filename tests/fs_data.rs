@@ -636,3 +636,16 @@ fn rewriting_a_file_reclaims_its_old_space() {
     );
     assert!(fs::read(m.p("r")).unwrap() == data);
 }
+
+#[test]
+fn stale_compaction_temps_are_hidden_and_removed() {
+    let Some(m) = Mounted::with(Default::default(), |b| {
+        fs::write(b.join("real"), b"r").unwrap();
+        fs::write(b.join(".scfs-compact.12.345"), b"left by a crash").unwrap();
+    }) else {
+        return;
+    };
+    assert_eq!(names(&m.mnt), vec!["real"]);
+    assert_eq!(names(&m.backing), vec!["real"]);
+    assert_eq!(fs::read(m.p("real")).unwrap(), b"r");
+}
