@@ -21,7 +21,8 @@ IN=$WORK/input.bin
 want=$((SIZE_MIB * 1024 * 1024))
 if [ ! -f "$IN" ] || [ "$(stat -c %s "$IN")" -ne "$want" ]; then
   echo "building $SIZE_MIB MiB input from $CORPUS ..." >&2
-  ( while :; do cat "$CORPUS"/*; done ) 2>/dev/null | head -c "$want" > "$IN" || true
+  # cat fails once head has enough (SIGPIPE), which ends the loop.
+  ( while cat "$CORPUS"/*; do :; done ) 2>/dev/null | head -c "$want" > "$IN" || true
 fi
 [ "$(stat -c %s "$IN")" -eq "$want" ] || { echo "input build failed" >&2; exit 1; }
 

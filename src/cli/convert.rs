@@ -91,7 +91,7 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
         }
     }
     progress.finish();
-    out.commit()?;
+    out.commit(a.sync)?;
     Ok(EXIT_OK)
 }
 
@@ -118,7 +118,7 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
             let mut progress = Progress::new("scfs decompress", Some(c.logical_size()));
             write_decoded_v2(&c, &a.input, &out, &mut progress)?;
             progress.finish();
-            out.commit()?;
+            out.commit(a.sync)?;
         }
         Some(v) if v != tcv1::VERSION => {
             return Err(CliError::corrupt(format!(
@@ -135,7 +135,7 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
             tcv1::decompress(reader, w, |n| progress.update(n))
                 .map_err(|e| tcv1_err(&a.input, out.name(), e))?;
             progress.finish();
-            out.commit()?;
+            out.commit(a.sync)?;
         }
     }
     Ok(EXIT_OK)

@@ -146,19 +146,33 @@ impl Output {
         })
     }
 
-    /// Makes the output durable and gives it OUT's name.
-    pub fn commit(mut self) -> Result<(), CliError> {
+    /// Gives the finished output OUT's name. With `sync`, the data is
+    /// fsynced before the rename and the directory after it, so OUT survives
+    /// a crash or power loss right after the command returns.
+    pub fn commit(mut self, sync: bool) -> Result<(), CliError> {
         let target = std::mem::replace(&mut self.target, Target::Direct);
         match target {
             Target::Stdout => io::stdout()
                 .flush()
                 .map_err(|e| CliError::io(format!("<stdout>: write error: {e}"))),
-            Target::Direct => Ok(()),
+            Target::Direct => match (&self.file, sync) {
+                (Some(f), true) => f
+                    .sync_all()
+                    .or_else(|e| match e.raw_os_error() {
+                        // Devices and FIFOs may not support fsync.
+                        Some(libc::EINVAL) | Some(libc::EROFS) => Ok(()),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| CliError::io(format!("{}: cannot sync: {e}", self.shown))),
+                _ => Ok(()),
+            },
             Target::Temp { tmp, dest } => {
                 let f = self.file.take().expect("temp output has a file");
-                if let Err(e) = f.sync_all() {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(io_err(&dest, "cannot sync", &e));
+                if sync {
+                    if let Err(e) = f.sync_all() {
+                        let _ = fs::remove_file(&tmp);
+                        return Err(io_err(&dest, "cannot sync", &e));
+                    }
                 }
                 drop(f);
                 if let Err(e) = fs::rename(&tmp, &dest) {
@@ -168,6 +182,15 @@ impl Output {
                         "cannot rename the finished output into place",
                         &e,
                     ));
+                }
+                if sync {
+                    let dir = match dest.parent() {
+                        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    };
+                    File::open(&dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| io_err(&dir, "cannot sync directory", &e))?;
                 }
                 Ok(())
             }

@@ -21,42 +21,62 @@ impl Inner {
     }
 
     /// The resident copy of block `no`, decoding it (or materializing a
-    /// hole / fill block) if needed. Caller holds `op`. The block is in the
-    /// LRU; call `cache.shrink()` once done with it.
+    /// hole) if needed. Caller holds `op`. The block is in the LRU; call
+    /// `cache.shrink()` once done with it.
     pub(super) fn load_block(&self, no: u64) -> io::Result<Arc<Block>> {
-        if let Some(b) = self.resident(no) {
-            return Ok(b);
+        match self.resident(no) {
+            Some(b) => Ok(b),
+            None => self.decode_block(no, true),
         }
-        let mut data = vec![0u8; self.bs].into_boxed_slice();
-        {
-            let c = self.container.read();
-            if c.block_kind(no) != BlockKind::Hole {
-                c.read_block(no, &mut data)
-                    .map_err(|e| self.cerr(e, Some(no)))?;
-            }
-        }
-        Ok(self.install(no, data))
     }
 
-    /// Makes freshly decoded `data` the resident block `no` (unless another
-    /// thread got there first: then that one).
-    fn install(&self, no: u64, mut data: Box<[u8]>) -> Arc<Block> {
+    /// Decodes block `no` into a new resident block. While it decodes, the
+    /// block is already in the map, write-locked: readers of the same block
+    /// wait for it instead of decoding it a second time. If the block turns
+    /// out to be resident already, that one is returned. On failure the
+    /// block is dropped again (waiters see it gone and retry); `report`
+    /// logs the corruption.
+    fn decode_block(&self, no: u64, report: bool) -> io::Result<Arc<Block>> {
+        // read_block overwrites the whole buffer (holes included).
+        let fresh = Arc::new(Block::new(
+            self.cache.mem.buffer(self.bs),
+            false,
+            &self.cache.mem,
+        ));
+        let mut g = fresh.state.write();
+        {
+            let mut m = self.blocks.lock();
+            if let Some(b) = m.get(&no) {
+                return Ok(b.clone());
+            }
+            m.insert(no, fresh.clone());
+        }
+        let res = self.container.read().read_block(no, &mut g.data);
+        if let Err(e) = res {
+            g.gone = true;
+            drop(g);
+            self.forget(no, &fresh);
+            return Err(if report {
+                self.cerr(e, Some(no))
+            } else {
+                errno(libc::EIO)
+            });
+        }
         // Keep the invariant "zeros past EOF" even for foreign containers.
         let start = self.block_start(no);
         let size = self.size();
         if start.saturating_add(self.bs as u64) > size {
             let keep = size.saturating_sub(start) as usize;
-            data[keep..].fill(0);
+            g.data[keep..].fill(0);
         }
-        let fresh = Arc::new(Block::new(data, false, &self.cache.mem));
-        let b = self.blocks.lock().entry(no).or_insert(fresh).clone();
+        drop(g);
         self.cache.insert(self.id, no, self.bs as u64, self.owner());
-        b
+        Ok(fresh)
     }
 
     /// Background read-ahead of block `no`: decoded into the cache unless
-    /// resident, a hole, past EOF, or the file is being modified right now
-    /// (then the reader decodes it itself). Errors are left for the read.
+    /// resident (or being decoded), a hole, past EOF, or the file is being
+    /// modified right now. Errors are left for the reader to report.
     pub(super) fn read_ahead(&self, no: u64) {
         let Some(_op) = self.op.try_read() else {
             return;
@@ -64,17 +84,11 @@ impl Inner {
         if self.closed.load(Ordering::Acquire)
             || no >= self.size().div_ceil(self.bs as u64)
             || self.blocks.lock().contains_key(&no)
+            || self.container.read().block_kind(no) == BlockKind::Hole
         {
             return;
         }
-        let mut data = vec![0u8; self.bs].into_boxed_slice();
-        {
-            let c = self.container.read();
-            if c.block_kind(no) == BlockKind::Hole || c.read_block(no, &mut data).is_err() {
-                return;
-            }
-        }
-        self.install(no, data);
+        let _ = self.decode_block(no, false);
     }
 
     /// After a read of `offset..end`: if the reader looks sequential, hand
@@ -211,7 +225,9 @@ impl Inner {
                 Some(b) => b,
                 None if src.len() == self.bs => {
                     // A whole block: no need to decode the old one.
-                    let fresh = Arc::new(Block::new(src.into(), true, &self.cache.mem));
+                    let mut data = self.cache.mem.buffer(self.bs);
+                    data.copy_from_slice(src);
+                    let fresh = Arc::new(Block::new(data, true, &self.cache.mem));
                     self.dirty.fetch_add(1, Ordering::AcqRel);
                     self.blocks.lock().insert(no, fresh.clone());
                     self.cache.insert(self.id, no, self.bs as u64, self.owner());

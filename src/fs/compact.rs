@@ -108,6 +108,30 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Removes temporary files left in `dir` by a compaction or conversion
+    /// that a crash interrupted (the old file is intact beside them). Only
+    /// when none is running: they all hold `ns` exclusively, and one daemon
+    /// serves a BACKING at a time.
+    pub(crate) fn remove_stale_temps(&self, dir: &Inode, names: &[std::ffi::OsString]) {
+        if self.opts.read_only {
+            return;
+        }
+        let Some(_ns) = self.ns.try_write() else {
+            return;
+        };
+        let fd = dir.fd();
+        for n in names {
+            if let Ok(c) = sys::cstr(n) {
+                match sys::unlinkat(fd.as_fd(), &c, 0) {
+                    Ok(()) => log::info!("removed stale temporary file {n:?}"),
+                    Err(e) => log::warn!("cannot remove stale temporary file {n:?}: {e}"),
+                }
+            }
+        }
+    }
+}
+
 /// Prefix of the temporary files of compaction and conversion (hidden
 /// from listings).
 pub const TEMP_PREFIX: &str = ".scfs-compact.";
