@@ -487,3 +487,23 @@ fn sync_flag_and_device_output() {
         .file_type()
         .is_char_device());
 }
+
+#[test]
+fn output_permissions_never_widen() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let inp = dir.path().join("secret");
+    let enc = dir.path().join("secret.tc");
+    fs::write(&inp, text(5000)).unwrap();
+    fs::set_permissions(&inp, fs::Permissions::from_mode(0o600)).unwrap();
+    ok(&["compress", p(&inp), p(&enc)]);
+    let mode = |f: &std::path::Path| fs::metadata(f).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&enc), 0o600);
+    // Replacing an existing OUT keeps OUT's mode.
+    let out = dir.path().join("plain");
+    fs::write(&out, b"old").unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o640)).unwrap();
+    ok(&["decompress", p(&enc), p(&out)]);
+    assert_eq!(mode(&out), 0o640);
+    assert_eq!(fs::read(&out).unwrap(), text(5000));
+}

@@ -459,6 +459,7 @@ fn allocate_and_punch() {
         errno_of(&f.allocate(0, 0, false).unwrap_err()),
         libc::EINVAL
     );
+    assert_eq!(errno_of(&f.punch_hole(0, 0).unwrap_err()), libc::EINVAL);
     let mut want = data.clone();
     want.resize(11 * BS as usize, 0);
     assert!(read_all(&f) == want);
