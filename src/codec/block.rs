@@ -2,7 +2,7 @@
 //! segments, each with its own code-length table and four interleaved
 //! streams; plus the choice between Zero / Fill / Raw / Huffman.
 
-use super::interleave::{decode4, encode4, region_cap, STREAMS};
+use super::interleave::{decode4, encode4, pairs_pay, region_cap, PairTable, STREAMS};
 use super::lengths::{coded_bits, validate, TableKind};
 use super::split::{plan_segments, Granules, Segment};
 use super::stream::{DecTable, EncTable};
@@ -215,8 +215,15 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
                     streams[k] = &payload[pos..pos + sizes[k]];
                     pos += sizes[k];
                 }
-                decode4(&t, &streams, seg_out)
-                    .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
+                decode4(
+                    &t,
+                    pairs_pay(&lengths, len)
+                        .then(|| PairTable::new(&t))
+                        .as_ref(),
+                    &streams,
+                    seg_out,
+                )
+                .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
             }
         }
         prev = Some(lengths);
