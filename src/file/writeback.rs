@@ -28,23 +28,6 @@ fn trimmed_len(data: &[u8]) -> usize {
     end
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn trimmed_len_drops_only_trailing_zeros() {
-        use super::trimmed_len;
-        assert_eq!(trimmed_len(&[]), 0);
-        assert_eq!(trimmed_len(&[0; 100]), 0);
-        assert_eq!(trimmed_len(&[1; 100]), 100);
-        let mut v = vec![0u8; 100];
-        for at in [0, 1, 7, 8, 9, 50, 91, 92, 98, 99] {
-            v.fill(0);
-            v[at] = 5;
-            assert_eq!(trimmed_len(&v), at + 1, "{at}");
-        }
-    }
-}
-
 /// Below this many dirty blocks a flush writes them back in the calling
 /// thread alone.
 const PARALLEL_FLUSH_MIN: usize = 8;
@@ -220,6 +203,23 @@ impl Inner {
             h.sync_data()
         } else {
             h.sync_all()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trimmed_len_drops_only_trailing_zeros() {
+        use super::trimmed_len;
+        assert_eq!(trimmed_len(&[]), 0);
+        assert_eq!(trimmed_len(&[0; 100]), 0);
+        assert_eq!(trimmed_len(&[1; 100]), 100);
+        let mut v = vec![0u8; 100];
+        for at in [0, 1, 7, 8, 9, 50, 91, 92, 98, 99] {
+            v.fill(0);
+            v[at] = 5;
+            assert_eq!(trimmed_len(&v), at + 1, "{at}");
         }
     }
 }
