@@ -652,10 +652,22 @@ fn stale_compaction_temps_are_hidden_and_removed() {
 
 #[test]
 fn mixed_concurrent_workload_completes() {
+    mixed_workload(false);
+}
+
+#[test]
+fn mixed_concurrent_workload_completes_writeback() {
+    mixed_workload(true);
+}
+
+/// Four threads open, write, stat, fsync, truncate, read, rename and list
+/// five shared files at once (4 KiB blocks, a tiny cache, compaction).
+fn mixed_workload(writeback_cache: bool) {
     let Some(m) = Mounted::with(
         scfs::fs::FsOptions {
             block_size: 4096,
             cache_size: 64 << 10,
+            writeback_cache,
             ..Default::default()
         },
         |_| {},
