@@ -649,3 +649,73 @@ fn stale_compaction_temps_are_hidden_and_removed() {
     assert_eq!(names(&m.backing), vec!["real"]);
     assert_eq!(fs::read(m.p("real")).unwrap(), b"r");
 }
+
+#[test]
+fn mixed_concurrent_workload_completes() {
+    mixed_workload(false);
+}
+
+#[test]
+fn mixed_concurrent_workload_completes_writeback() {
+    mixed_workload(true);
+}
+
+/// Four threads open, write, stat, fsync, truncate, read, rename and list
+/// five shared files at once (4 KiB blocks, a tiny cache, compaction).
+fn mixed_workload(writeback_cache: bool) {
+    let Some(m) = Mounted::with(
+        scfs::fs::FsOptions {
+            block_size: 4096,
+            cache_size: 64 << 10,
+            writeback_cache,
+            ..Default::default()
+        },
+        |_| {},
+    ) else {
+        return;
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    for t in 0..4u64 {
+        let mnt = m.mnt.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for i in 0..100u64 {
+                let name = mnt.join(format!("f{}", (t + i) % 5));
+                let r = (|| -> std::io::Result<()> {
+                    let f = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(&name)?;
+                    f.write_all_at(&noise(30_000, t * 1000 + i), (i % 7) * 5000)?;
+                    let _ = fs::metadata(&name)?;
+                    if i % 5 == 0 {
+                        f.sync_data()?;
+                    }
+                    if i % 9 == 0 {
+                        f.set_len(i * 100)?;
+                    }
+                    drop(f);
+                    let _ = fs::read(&name);
+                    if i % 11 == 0 {
+                        let _ = fs::rename(&name, mnt.join(format!("f{}", (t + i + 1) % 5)));
+                    }
+                    let _ = fs::read_dir(&mnt)?.count();
+                    Ok(())
+                })();
+                match r {
+                    // Another thread may rename a file away under us.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    r => r.unwrap(),
+                }
+            }
+            tx.send(()).unwrap();
+        });
+    }
+    drop(tx);
+    for _ in 0..4 {
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("workload stuck (deadlock?)");
+    }
+}
