@@ -1,1 +1,523 @@
-//! placeholder
+//! The v2 container (docs/FORMAT.md section 3): how each file of the mounted
+//! filesystem is stored. An append-only log of block records and commit
+//! records behind a 32-byte header; a sparse in-memory index maps block
+//! numbers to records. Reads are positional and take `&self`; mutations take
+//! `&mut self` and append. Updating one block costs that block's record plus
+//! a small delta commit; nothing a commit refers to is ever overwritten.
+//!
+//! Submodules: `format` (byte layouts), `index` (in-memory index),
+//! `commit` (writing commit records), `recover` (open, trailer, chain
+//! loading, torn-tail scan), `compact` (compaction and stats).
+
+mod commit;
+mod compact;
+mod error;
+pub mod format;
+mod index;
+mod recover;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use crate::codec::{self, BlockCoding};
+
+pub use compact::Stats;
+pub use error::{ContainerError, Result};
+pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};
+pub use recover::{read_summary, Summary};
+
+use format::{FileHeader, RecordHeader, HEADER_LEN, KIND_HUFFMAN, KIND_STORED, RECORD_HEADER_LEN};
+use index::{Entry, Index};
+
+/// Default block size (64 KiB).
+pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 16;
+
+/// How one block is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// No record: reads as zeros.
+    Hole,
+    /// Raw bytes.
+    Stored,
+    /// A section-4 Huffman payload.
+    Huffman,
+    /// No record: one byte value repeated (the rest of the block past the
+    /// filled length reads as zeros).
+    Fill(u8),
+}
+
+/// A block compressed by [`Container::encode`], ready for
+/// [`Container::put_block`]. Holds the complete record (the header is
+/// stamped with the container's salt when it is put).
+#[derive(Debug, Clone)]
+pub struct EncodedBlock {
+    block_no: u64,
+    kind: BlockKind,
+    decoded_len: u32,
+    data_crc: u32,
+    /// Record bytes: `RECORD_HEADER_LEN` bytes of header space, then the
+    /// payload (empty for holes and fills).
+    bytes: Vec<u8>,
+}
+
+impl EncodedBlock {
+    pub fn block_no(&self) -> u64 {
+        self.block_no
+    }
+    pub fn kind(&self) -> BlockKind {
+        self.kind
+    }
+    /// Length of the data that was encoded.
+    pub fn decoded_len(&self) -> u32 {
+        self.decoded_len
+    }
+    /// CRC32C of the data that was encoded.
+    pub fn data_crc(&self) -> u32 {
+        self.data_crc
+    }
+    /// Bytes this block will add to the backing file (0 for holes/fills).
+    pub fn record_len(&self) -> u64 {
+        match self.kind {
+            BlockKind::Stored | BlockKind::Huffman => self.bytes.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// State of the newest commit (what the next delta chains onto).
+#[derive(Debug, Clone, Copy)]
+struct CommitState {
+    offset: u64,
+    seq: u64,
+    checkpoint: u64,
+    chain_len: u32,
+    /// Entries in the deltas since the checkpoint.
+    chain_entries: u64,
+    /// Bytes of the checkpoint and deltas of the current chain (live).
+    chain_bytes: u64,
+}
+
+/// One open v2 container. See the module documentation.
+#[derive(Debug)]
+pub struct Container {
+    file: File,
+    writable: bool,
+    shift: u8,
+    salt: u64,
+    index: Index,
+    logical_size: u64,
+    /// Append position: end of the valid log (== backing file length when
+    /// writable).
+    end: u64,
+    last: Option<CommitState>,
+    /// Block numbers changed since the last commit (tracked only once a
+    /// commit exists: the first commit is always a checkpoint).
+    dirty: BTreeSet<u64>,
+    /// Anything (blocks or size) changed since the last commit.
+    changed: bool,
+}
+
+fn random_salt() -> u64 {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|f| f.read_exact_at(&mut b, 0))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    // Fallback: time and pid mixed; the salt need not be secret, only
+    // distinct between containers.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (t ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Container {
+    /// Creates a new container in `file` (which must be empty and opened
+    /// read-write). `block_size` is a power of two from 4 KiB to 1 MiB.
+    pub fn create(file: File, block_size: u32) -> Result<Container> {
+        if !block_size.is_power_of_two()
+            || !((1u32 << MIN_BLOCK_SHIFT)..=(1u32 << MAX_BLOCK_SHIFT)).contains(&block_size)
+        {
+            return Err(ContainerError::InvalidArgument(format!(
+                "block size {block_size} is not a power of two from 4096 to 1048576"
+            )));
+        }
+        if file.metadata()?.len() != 0 {
+            return Err(ContainerError::InvalidArgument(
+                "a new container needs an empty file".into(),
+            ));
+        }
+        let header = FileHeader {
+            block_shift: block_size.trailing_zeros() as u8,
+            salt: random_salt(),
+        };
+        file.write_all_at(&header.encode(), 0)?;
+        Ok(Container {
+            file,
+            writable: true,
+            shift: header.block_shift,
+            salt: header.salt,
+            index: Index::default(),
+            logical_size: 0,
+            end: HEADER_LEN,
+            last: None,
+            dirty: BTreeSet::new(),
+            changed: false,
+        })
+    }
+
+    /// Opens an existing container. A torn tail (crash while appending) is
+    /// recovered: the newest complete commit wins and, when `writable`, the
+    /// torn bytes after it are truncated.
+    pub fn open(file: File, writable: bool) -> Result<Container> {
+        recover::open(file, writable)
+    }
+
+    /// True if `file` starts with a valid v2 header.
+    pub fn is_container(file: &File) -> io::Result<bool> {
+        let mut b = [0u8; HEADER_LEN as usize];
+        let mut got = 0;
+        while got < b.len() {
+            match file.read_at(&mut b[got..], got as u64) {
+                Ok(0) => return Ok(false),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(FileHeader::decode(&b).is_ok())
+    }
+
+    pub fn block_size(&self) -> u32 {
+        1 << self.shift
+    }
+
+    /// log2 of the block size.
+    pub fn block_shift(&self) -> u8 {
+        self.shift
+    }
+
+    pub fn logical_size(&self) -> u64 {
+        self.logical_size
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Largest block number a block of this container may have.
+    pub fn max_block_no(&self) -> u64 {
+        MAX_LOGICAL_SIZE >> self.shift
+    }
+
+    /// How block `block_no` is stored (`Hole` if absent).
+    pub fn block_kind(&self, block_no: u64) -> BlockKind {
+        match self.index.get(block_no) {
+            None => BlockKind::Hole,
+            Some(Entry::Stored { .. }) => BlockKind::Stored,
+            Some(Entry::Huffman { .. }) => BlockKind::Huffman,
+            Some(Entry::Fill { byte, .. }) => BlockKind::Fill(byte),
+        }
+    }
+
+    /// Byte offset of the record of block `block_no`, if it has one.
+    pub fn record_offset(&self, block_no: u64) -> Option<u64> {
+        match self.index.get(block_no)? {
+            Entry::Stored { offset, .. } | Entry::Huffman { offset, .. } => Some(offset),
+            Entry::Fill { .. } => None,
+        }
+    }
+
+    /// Next block >= `from` that is not a hole; `None` if none.
+    pub fn next_data_block(&self, from: u64) -> Option<u64> {
+        self.index.next_from(from)
+    }
+
+    /// Every non-hole block in ascending order (for verify / decompress).
+    pub fn data_blocks(&self) -> impl Iterator<Item = (u64, BlockKind)> + '_ {
+        self.index.iter().map(|(b, e)| {
+            let k = match e {
+                Entry::Stored { .. } => BlockKind::Stored,
+                Entry::Huffman { .. } => BlockKind::Huffman,
+                Entry::Fill { byte, .. } => BlockKind::Fill(byte),
+            };
+            (b, k)
+        })
+    }
+
+    fn corrupt(offset: u64, block_no: u64, msg: impl std::fmt::Display) -> ContainerError {
+        ContainerError::Corrupt {
+            offset,
+            msg: format!("block {block_no}: {msg}"),
+        }
+    }
+
+    fn read_exact(&self, buf: &mut [u8], offset: u64, block_no: u64) -> Result<()> {
+        match self.file.read_exact_at(buf, offset) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Self::corrupt(
+                offset,
+                block_no,
+                "record extends past the end of the file",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Decodes block `block_no` into `out[..block_size]`: bytes past the
+    /// block's stored length and holes read as zeros. The CRC32C of the
+    /// decoded bytes is checked: corruption is `ContainerError::Corrupt`
+    /// (naming the block and the record's byte offset), never data.
+    pub fn read_block(&self, block_no: u64, out: &mut [u8]) -> Result<()> {
+        let bs = self.block_size() as usize;
+        if out.len() < bs {
+            return Err(ContainerError::InvalidArgument(format!(
+                "read buffer of {} bytes is smaller than the block size {bs}",
+                out.len()
+            )));
+        }
+        let out = &mut out[..bs];
+        let (offset, len, huffman) = match self.index.get(block_no) {
+            None => {
+                out.fill(0);
+                return Ok(());
+            }
+            Some(Entry::Fill { byte, len }) => {
+                let n = (len as usize).min(bs);
+                out[..n].fill(byte);
+                out[n..].fill(0);
+                return Ok(());
+            }
+            Some(Entry::Stored { offset, len }) => (offset, len, false),
+            Some(Entry::Huffman { offset, len }) => (offset, len, true),
+        };
+        let mut hb = [0u8; RECORD_HEADER_LEN as usize];
+        let mut payload = Vec::new();
+        if huffman {
+            // One read for header and payload.
+            payload.resize(RECORD_HEADER_LEN as usize + len as usize, 0);
+            self.read_exact(&mut payload, offset, block_no)?;
+            hb.copy_from_slice(&payload[..RECORD_HEADER_LEN as usize]);
+        } else {
+            self.read_exact(&mut hb, offset, block_no)?;
+        }
+        let h = RecordHeader::decode(&hb, self.salt, self.block_size(), offset).map_err(
+            |e| match e {
+                ContainerError::Corrupt { msg, .. } => Self::corrupt(offset, block_no, msg),
+                other => other,
+            },
+        )?;
+        let want_kind = if huffman { KIND_HUFFMAN } else { KIND_STORED };
+        if h.block_no != block_no || h.kind != want_kind || h.payload_len != len {
+            return Err(Self::corrupt(
+                offset,
+                block_no,
+                format!(
+                    "record header (block {}, kind {}, length {}) does not match the index",
+                    h.block_no, h.kind, h.payload_len
+                ),
+            ));
+        }
+        let n = h.decoded_len as usize;
+        if huffman {
+            codec::decode_block(&payload[RECORD_HEADER_LEN as usize..], &mut out[..n]).map_err(
+                |e| Self::corrupt(offset, block_no, format!("bad Huffman payload: {e}")),
+            )?;
+        } else {
+            self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?;
+        }
+        if crc32c::crc32c(&out[..n]) != h.data_crc {
+            out.fill(0);
+            return Err(Self::corrupt(
+                offset,
+                block_no,
+                "checksum of the decoded data does not match",
+            ));
+        }
+        out[n..].fill(0);
+        Ok(())
+    }
+
+    /// Pure: compresses one block (no I/O, no lock needed).
+    /// `data.len()` must be at most the block size (checked by `put_block`).
+    pub fn encode(block_no: u64, data: &[u8]) -> EncodedBlock {
+        let decoded_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let data_crc = crc32c::crc32c(data);
+        let mut bytes = vec![0u8; RECORD_HEADER_LEN as usize];
+        let coding = if data.is_empty() {
+            BlockCoding::Zero
+        } else {
+            codec::encode_block(data, &mut bytes)
+        };
+        // Trust but verify what the codec chose; anything doubtful is stored.
+        let kind = match coding {
+            BlockCoding::Zero if data.iter().all(|&b| b == 0) => BlockKind::Hole,
+            BlockCoding::Fill(0) if data.iter().all(|&b| b == 0) => BlockKind::Hole,
+            BlockCoding::Fill(b) if data.iter().all(|&x| x == b) => BlockKind::Fill(b),
+            BlockCoding::Huffman
+                if bytes.len() > RECORD_HEADER_LEN as usize
+                    && bytes.len() - (RECORD_HEADER_LEN as usize) < data.len() =>
+            {
+                BlockKind::Huffman
+            }
+            _ => BlockKind::Stored,
+        };
+        match kind {
+            BlockKind::Stored => {
+                bytes.truncate(RECORD_HEADER_LEN as usize);
+                bytes.extend_from_slice(data);
+            }
+            BlockKind::Huffman => {}
+            BlockKind::Hole | BlockKind::Fill(_) => bytes = Vec::new(),
+        }
+        EncodedBlock {
+            block_no,
+            kind,
+            decoded_len,
+            data_crc,
+            bytes,
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(ContainerError::ReadOnly)
+        }
+    }
+
+    fn mark_dirty(&mut self, block_no: u64) {
+        if self.last.is_some() {
+            self.dirty.insert(block_no);
+        }
+        self.changed = true;
+    }
+
+    /// Appends `bytes` at the end of the log; on failure the file is cut
+    /// back to the old end (best effort) and nothing changes.
+    fn append(&mut self, bytes: &[u8]) -> Result<u64> {
+        let at = self.end;
+        if let Err(e) = self.file.write_all_at(bytes, at) {
+            let _ = self.file.set_len(at);
+            return Err(e.into());
+        }
+        self.end += bytes.len() as u64;
+        Ok(at)
+    }
+
+    /// Appends the block's record (if any) at the end of the file and points
+    /// the in-memory index at it. Not durable until [`Container::commit`].
+    pub fn put_block(&mut self, mut block: EncodedBlock) -> Result<()> {
+        self.check_writable()?;
+        let b = block.block_no;
+        if b > self.max_block_no() {
+            return Err(ContainerError::TooLarge(format!(
+                "block {b} lies past the maximum file size 2^63-1"
+            )));
+        }
+        if block.decoded_len > self.block_size() {
+            return Err(ContainerError::InvalidArgument(format!(
+                "block of {} bytes exceeds the block size {}",
+                block.decoded_len,
+                self.block_size()
+            )));
+        }
+        match block.kind {
+            BlockKind::Hole => {
+                if self.index.remove(b).is_some() {
+                    self.mark_dirty(b);
+                }
+            }
+            BlockKind::Fill(byte) => {
+                let e = Entry::Fill {
+                    byte,
+                    len: block.decoded_len,
+                };
+                if self.index.insert(b, e) != Some(e) {
+                    self.mark_dirty(b);
+                }
+            }
+            BlockKind::Stored | BlockKind::Huffman => {
+                let payload_len = (block.bytes.len() as u64 - RECORD_HEADER_LEN) as u32;
+                let (kind, make): (u8, fn(u64, u32) -> Entry) = if block.kind == BlockKind::Stored {
+                    (KIND_STORED, |offset, len| Entry::Stored { offset, len })
+                } else {
+                    (KIND_HUFFMAN, |offset, len| Entry::Huffman { offset, len })
+                };
+                RecordHeader {
+                    kind,
+                    block_no: b,
+                    decoded_len: block.decoded_len,
+                    payload_len,
+                    data_crc: block.data_crc,
+                }
+                .encode(self.salt, &mut block.bytes);
+                let offset = self.append(&block.bytes)?;
+                self.index.insert(b, make(offset, payload_len));
+                self.mark_dirty(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Convenience: `put_block(encode(block_no, data))`.
+    pub fn write_block(&mut self, block_no: u64, data: &[u8]) -> Result<()> {
+        self.put_block(Self::encode(block_no, data))
+    }
+
+    /// Sets the logical size (clamped to 2^63-1) and drops the index
+    /// entries of blocks wholly past it. Bytes of a partial last block past
+    /// the size are the caller's business (the file layer rewrites it).
+    pub fn set_logical_size(&mut self, size: u64) {
+        let size = size.min(MAX_LOGICAL_SIZE);
+        if size == self.logical_size && self.index.next_from(self.blocks_for(size)).is_none() {
+            return;
+        }
+        self.logical_size = size;
+        self.changed = true;
+        let first_gone = self.blocks_for(size);
+        for b in self.index.remove_from(first_gone) {
+            self.mark_dirty(b);
+        }
+    }
+
+    /// Number of blocks covering `size` bytes.
+    fn blocks_for(&self, size: u64) -> u64 {
+        size.div_ceil(1u64 << self.shift)
+    }
+
+    /// Writes a commit record (delta or checkpoint) if anything changed
+    /// since the last one. The data is then in the backing file (page
+    /// cache); it is durable after a sync of [`Container::sync_handle`].
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        self.check_writable()?;
+        commit::write_commit(self)
+    }
+
+    /// A clone of the backing file handle, to fdatasync outside locks.
+    pub fn sync_handle(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// True when nothing changed since the last commit.
+    pub fn is_clean(&self) -> bool {
+        !self.changed
+    }
+
+    /// Bytes of the backing file that belong to the container's log.
+    pub fn file_len(&self) -> u64 {
+        self.end
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,159 @@
-//! FUSE frontend (owned by the fs work).
+//! FUSE frontend: `ScfsFs` implements `fuser::Filesystem` over a BACKING
+//! directory. Regular files that are v2 containers are served decoded,
+//! everything else exactly as it is.
+//!
+//! Submodules: `sys` (syscall wrappers), `attr` (stat -> FileAttr, errno),
+//! `inode` (O_PATH inode table), `content` (the data of a regular file),
+//! `names` (lookup and namespace operations), `meta` (getattr, setattr,
+//! statfs, access), `handles` (open files and directories, I/O), `xattr`.
+
+mod attr;
+mod content;
+mod handles;
+mod inode;
+mod meta;
+mod names;
+mod ops;
+mod sys;
+mod xattr;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use content::ContentCtx;
+use handles::Handle;
+use inode::InodeTable;
+
+/// Options of one mount.
+#[derive(Clone, Debug)]
+pub struct FsOptions {
+    /// Byte budget of decoded blocks kept in memory.
+    pub cache_size: u64,
+    /// Block size of files created through the mount (power of two,
+    /// 4 KiB ..= 1 MiB).
+    pub block_size: u32,
+    /// Mount read-only.
+    pub read_only: bool,
+    /// Let other users than the mounting one use the mount.
+    pub allow_other: bool,
+    /// Let the kernel check permissions from the mode bits.
+    pub default_permissions: bool,
+    /// FUSE event-loop threads.
+    pub n_threads: usize,
+    /// Kernel writeback cache (faster small writes; the kernel then owns
+    /// mtime and size updates while files are open).
+    pub writeback_cache: bool,
+}
+
+impl Default for FsOptions {
+    fn default() -> Self {
+        FsOptions {
+            cache_size: 64 << 20,
+            block_size: 64 << 10,
+            read_only: false,
+            allow_other: false,
+            default_permissions: true,
+            n_threads: 2,
+            writeback_cache: false,
+        }
+    }
+}
+
+/// The filesystem. Cheap to clone: clones share one state, so the mount
+/// life cycle can keep a clone to call [`ScfsFs::flush_all`] while the
+/// session owns another.
+#[derive(Clone)]
+pub struct ScfsFs(Arc<Inner>);
+
+pub(crate) struct Inner {
+    opts: FsOptions,
+    backing: PathBuf,
+    inodes: InodeTable,
+    handles: RwLock<HashMap<u64, Arc<Handle>>>,
+    next_fh: AtomicU64,
+    /// The daemon's umask (the kernel already applied the caller's; ours
+    /// is undone after creating objects when it would strip bits).
+    umask: u32,
+    /// Whether we run as root (then new objects are chowned to the caller).
+    is_root: bool,
+    ctx: ContentCtx,
+}
+
+impl ScfsFs {
+    /// Prepares a filesystem serving `backing` (which must be a directory).
+    pub fn new(backing: &Path, opts: FsOptions) -> io::Result<ScfsFs> {
+        if !(4096..=1 << 20).contains(&opts.block_size) || !opts.block_size.is_power_of_two() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "block size {} is not a power of two between 4096 and 1048576",
+                    opts.block_size
+                ),
+            ));
+        }
+        sys::raise_nofile_limit();
+        let path = sys::cstr(backing.as_os_str())?;
+        let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
+        let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
+        let inodes = InodeTable::new(fd, &st);
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let is_root = unsafe { libc::geteuid() } == 0;
+        Ok(ScfsFs(Arc::new(Inner {
+            opts,
+            backing: backing.to_path_buf(),
+            inodes,
+            handles: RwLock::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            umask: sys::process_umask(),
+            is_root,
+            ctx: ContentCtx::default(),
+        })))
+    }
+
+    /// Writes and commits every dirty block of every open file, then syncs
+    /// them to stable storage. Called at unmount and on signals.
+    pub fn flush_all(&self) -> io::Result<()> {
+        self.0.flush_all()
+    }
+
+    /// Mount options for this filesystem (fsname, subtype, ro,
+    /// default_permissions).
+    pub fn mount_options(&self) -> Vec<fuser::MountOption> {
+        use fuser::MountOption;
+        let o = &self.0.opts;
+        let mut v = vec![
+            MountOption::FSName(self.0.backing.display().to_string()),
+            MountOption::Subtype("scfs".into()),
+        ];
+        if o.default_permissions {
+            v.push(MountOption::DefaultPermissions);
+        }
+        v.push(if o.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        });
+        v
+    }
+
+    /// A complete fuser `Config` (mount options, ACL, threads).
+    pub fn config(&self) -> fuser::Config {
+        let mut c = fuser::Config::default();
+        c.mount_options = self.mount_options();
+        if self.0.opts.allow_other {
+            c.acl = fuser::SessionACL::All;
+        }
+        c.n_threads = Some(self.0.opts.n_threads.max(1));
+        c
+    }
+
+    /// Number of inodes currently known (for tests and logs).
+    pub fn inode_count(&self) -> usize {
+        self.0.inodes.len()
+    }
+}

@@ -1,0 +1,145 @@
+//! Writing commit records: chooses delta or checkpoint and streams the
+//! record (header, entries, entries CRC, trailer) to the end of the log
+//! through a bounded buffer, so a checkpoint of a huge index needs no
+//! memory beyond the index itself.
+
+use std::os::unix::fs::FileExt;
+
+use super::format::{
+    crc_append, salted_crc, CommitHeader, DiskEntry, Trailer, COMMIT_CHECKPOINT, ENTRY_LEN,
+    KIND_HOLE,
+};
+use super::{CommitState, Container, Result};
+
+/// Longest delta chain the writer builds: open reads at most this many
+/// deltas after the checkpoint.
+pub const MAX_CHAIN: u32 = 1024;
+
+/// Write buffer size for streaming commits.
+const BUF: usize = 64 * 1024;
+
+/// Decides whether the next commit is a checkpoint (see FORMAT.md 3.6).
+pub fn wants_checkpoint(c: &Container) -> bool {
+    let Some(last) = c.last else { return true };
+    let d = c.dirty.len() as u64;
+    let n = c.index.len();
+    last.chain_len >= MAX_CHAIN || d >= n || last.chain_entries + d > n
+}
+
+struct Sink<'a> {
+    c: &'a Container,
+    pos: u64,
+    buf: Vec<u8>,
+    crc: u32,
+}
+
+impl Sink<'_> {
+    fn put(&mut self, bytes: &[u8], crc: bool) -> std::io::Result<()> {
+        if crc {
+            self.crc = crc_append(self.crc, bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BUF {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.c.file.write_all_at(&self.buf, self.pos)?;
+        self.pos += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+pub fn write_commit(c: &mut Container) -> Result<()> {
+    let checkpoint = wants_checkpoint(c);
+    let start = c.end;
+    let prev = c.last;
+    let entry_count = if checkpoint {
+        c.index.len()
+    } else {
+        c.dirty.len() as u64
+    };
+    let (chain_len, checkpoint_off) = match (checkpoint, prev) {
+        (false, Some(p)) => (p.chain_len + 1, p.checkpoint),
+        _ => (0, start),
+    };
+    let header = CommitHeader {
+        flags: if checkpoint { COMMIT_CHECKPOINT } else { 0 },
+        seq: prev.map_or(1, |p| p.seq + 1),
+        logical_size: c.logical_size,
+        prev_commit: prev.map_or(0, |p| p.offset),
+        checkpoint: checkpoint_off,
+        entry_count,
+        chain_len,
+    };
+    let hb = header.encode(c.salt);
+    let mut sink = Sink {
+        c,
+        pos: start,
+        buf: Vec::with_capacity(BUF + 128),
+        crc: salted_crc(c.salt, &[]),
+    };
+    let mut eb = [0u8; ENTRY_LEN as usize];
+    let result = (|| -> std::io::Result<()> {
+        sink.put(&hb, true)?;
+        if checkpoint {
+            for (b, e) in c.index.iter() {
+                e.to_disk(b).encode(&mut eb);
+                sink.put(&eb, true)?;
+            }
+        } else {
+            for &b in &c.dirty {
+                let d = match c.index.get(b) {
+                    Some(e) => e.to_disk(b),
+                    None => DiskEntry {
+                        block_no: b,
+                        offset: 0,
+                        len: 0,
+                        kind: KIND_HOLE,
+                        fill: 0,
+                    },
+                };
+                d.encode(&mut eb);
+                sink.put(&eb, true)?;
+            }
+        }
+        let crc = sink.crc;
+        sink.put(&crc.to_le_bytes(), false)?;
+        let t = Trailer {
+            commit_offset: start,
+            logical_size: c.logical_size,
+            seq: header.seq,
+        };
+        sink.put(&t.encode(c.salt), false)?;
+        sink.flush()
+    })();
+    let end = sink.pos;
+    if let Err(e) = result {
+        let _ = c.file.set_len(start);
+        return Err(e.into());
+    }
+    debug_assert_eq!(end - start, header.record_len());
+    let len = end - start;
+    c.end = end;
+    c.last = Some(CommitState {
+        offset: start,
+        seq: header.seq,
+        checkpoint: checkpoint_off,
+        chain_len,
+        chain_entries: if checkpoint {
+            0
+        } else {
+            prev.map_or(0, |p| p.chain_entries) + entry_count
+        },
+        chain_bytes: if checkpoint {
+            len
+        } else {
+            prev.map_or(0, |p| p.chain_bytes) + len
+        },
+    });
+    c.dirty.clear();
+    c.changed = false;
+    Ok(())
+}

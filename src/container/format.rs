@@ -1,0 +1,460 @@
+//! Byte layouts of the v2 container (docs/FORMAT.md section 3): the file
+//! header, block record headers, commit headers, index entries and the
+//! trailer. Pure encode/decode functions with no I/O; every decoder checks
+//! magic, checksum and the format's limits and never trusts a field further.
+
+use super::{ContainerError, Result};
+
+/// Magic bytes that begin every scfs file (v1 and v2).
+pub const FILE_MAGIC: [u8; 4] = [0x0C, 0x00, 0x0D, 0x0E];
+/// Container format version.
+pub const VERSION: u16 = 2;
+/// Size of the file header.
+pub const HEADER_LEN: u64 = 32;
+/// Smallest and largest allowed log2 of the block size.
+pub const MIN_BLOCK_SHIFT: u8 = 12;
+pub const MAX_BLOCK_SHIFT: u8 = 20;
+/// Largest logical file size (2^63 - 1).
+pub const MAX_LOGICAL_SIZE: u64 = i64::MAX as u64;
+
+/// Block record magic "SBLK".
+pub const BLOCK_MAGIC: [u8; 4] = *b"SBLK";
+/// Commit record magic "SCMT".
+pub const COMMIT_MAGIC: [u8; 4] = *b"SCMT";
+/// Trailer magic "STRL".
+pub const TRAILER_MAGIC: [u8; 4] = *b"STRL";
+
+/// Size of a block record header (the payload follows).
+pub const RECORD_HEADER_LEN: u64 = 32;
+/// Size of a commit header.
+pub const COMMIT_HEADER_LEN: u64 = 64;
+/// Size of one index entry in a commit.
+pub const ENTRY_LEN: u64 = 24;
+/// Size of the entries checksum after the entries.
+pub const ENTRIES_CRC_LEN: u64 = 4;
+/// Size of the trailer that ends every commit record.
+pub const TRAILER_LEN: u64 = 32;
+/// Size of a commit record without entries.
+pub const COMMIT_FIXED_LEN: u64 = COMMIT_HEADER_LEN + ENTRIES_CRC_LEN + TRAILER_LEN;
+
+/// Commit flag: this commit is a checkpoint (full index).
+pub const COMMIT_CHECKPOINT: u8 = 1;
+
+/// Record kinds as stored on disk (block records and index entries).
+pub const KIND_HOLE: u8 = 0;
+pub const KIND_STORED: u8 = 1;
+pub const KIND_HUFFMAN: u8 = 2;
+pub const KIND_FILL: u8 = 3;
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// CRC32C seeded with the container's salt: used for every checksum that
+/// protects container metadata (record headers, commits, trailers), so that
+/// records copied from another container never validate in this one.
+pub fn salted_crc(salt: u64, data: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&salt.to_le_bytes()), data)
+}
+
+/// Continues a salted CRC over more bytes.
+pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc, data)
+}
+
+fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
+    ContainerError::Corrupt {
+        offset,
+        msg: msg.into(),
+    }
+}
+
+/// The 32-byte file header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    pub block_shift: u8,
+    pub salt: u64,
+}
+
+impl FileHeader {
+    pub fn encode(&self) -> [u8; HEADER_LEN as usize] {
+        let mut b = [0u8; HEADER_LEN as usize];
+        b[0..4].copy_from_slice(&FILE_MAGIC);
+        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[6] = self.block_shift;
+        b[7] = 0; // flags
+        b[8..16].copy_from_slice(&self.salt.to_le_bytes());
+        // 16..28 reserved zeros
+        let crc = crc32c::crc32c(&b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes a header. `Ok(None)` means "not a v2 container" (wrong magic
+    /// or version); a v2 header that fails its checks is `Corrupt`.
+    pub fn decode(b: &[u8]) -> Result<FileHeader> {
+        if b.len() < HEADER_LEN as usize || b[0..4] != FILE_MAGIC {
+            return Err(ContainerError::NotContainer(
+                "no scfs magic 0C 00 0D 0E".into(),
+            ));
+        }
+        let version = le_u16(b, 4);
+        if version != VERSION {
+            return Err(ContainerError::NotContainer(format!(
+                "format version {version}, not a v2 container"
+            )));
+        }
+        let crc = le_u32(b, 28);
+        if crc32c::crc32c(&b[0..28]) != crc {
+            return Err(corrupt(28, "file header checksum mismatch"));
+        }
+        let block_shift = b[6];
+        if !(MIN_BLOCK_SHIFT..=MAX_BLOCK_SHIFT).contains(&block_shift) {
+            return Err(corrupt(6, format!("invalid block size 2^{block_shift}")));
+        }
+        if b[7] != 0 {
+            return Err(corrupt(7, format!("unknown header flags {:#04x}", b[7])));
+        }
+        if b[16..28].iter().any(|&x| x != 0) {
+            return Err(corrupt(16, "reserved header bytes are not zero"));
+        }
+        Ok(FileHeader {
+            block_shift,
+            salt: le_u64(b, 8),
+        })
+    }
+}
+
+/// The 32-byte header of a block record; `payload_len` bytes follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// KIND_STORED or KIND_HUFFMAN.
+    pub kind: u8,
+    pub block_no: u64,
+    pub decoded_len: u32,
+    pub payload_len: u32,
+    /// CRC32C (unsalted) of the decoded bytes.
+    pub data_crc: u32,
+}
+
+impl RecordHeader {
+    pub fn encode(&self, salt: u64, out: &mut [u8]) {
+        let b = &mut out[..RECORD_HEADER_LEN as usize];
+        b[0..4].copy_from_slice(&BLOCK_MAGIC);
+        b[4] = self.kind;
+        b[5..8].fill(0);
+        b[8..16].copy_from_slice(&self.block_no.to_le_bytes());
+        b[16..20].copy_from_slice(&self.decoded_len.to_le_bytes());
+        b[20..24].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[24..28].copy_from_slice(&self.data_crc.to_le_bytes());
+        let crc = salted_crc(salt, &b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Decodes and validates a record header found at `offset`.
+    pub fn decode(b: &[u8], salt: u64, block_size: u32, offset: u64) -> Result<RecordHeader> {
+        if b.len() < RECORD_HEADER_LEN as usize || b[0..4] != BLOCK_MAGIC {
+            return Err(corrupt(offset, "no block record magic"));
+        }
+        if salted_crc(salt, &b[0..28]) != le_u32(b, 28) {
+            return Err(corrupt(offset, "block record header checksum mismatch"));
+        }
+        let h = RecordHeader {
+            kind: b[4],
+            block_no: le_u64(b, 8),
+            decoded_len: le_u32(b, 16),
+            payload_len: le_u32(b, 20),
+            data_crc: le_u32(b, 24),
+        };
+        if b[5..8] != [0, 0, 0] {
+            return Err(corrupt(offset, "reserved block record bytes are not zero"));
+        }
+        if h.decoded_len == 0 || h.decoded_len > block_size {
+            return Err(corrupt(
+                offset,
+                format!("block record decoded length {} invalid", h.decoded_len),
+            ));
+        }
+        match h.kind {
+            KIND_STORED if h.payload_len == h.decoded_len => {}
+            KIND_HUFFMAN if h.payload_len >= 1 && h.payload_len <= block_size => {}
+            KIND_STORED | KIND_HUFFMAN => {
+                return Err(corrupt(
+                    offset,
+                    format!("block record payload length {} invalid", h.payload_len),
+                ))
+            }
+            k => return Err(corrupt(offset, format!("unknown block record kind {k}"))),
+        }
+        Ok(h)
+    }
+}
+
+/// One index entry as stored in a commit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskEntry {
+    pub block_no: u64,
+    /// Record offset (stored/Huffman), 0 otherwise.
+    pub offset: u64,
+    /// Payload length (stored/Huffman), filled length (fill), 0 (removal).
+    pub len: u32,
+    pub kind: u8,
+    pub fill: u8,
+}
+
+impl DiskEntry {
+    pub fn encode(&self, out: &mut [u8]) {
+        let b = &mut out[..ENTRY_LEN as usize];
+        b[0..8].copy_from_slice(&self.block_no.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..20].copy_from_slice(&self.len.to_le_bytes());
+        b[20] = self.kind;
+        b[21] = self.fill;
+        b[22..24].fill(0);
+    }
+
+    /// Decodes an entry; structural checks only (the caller checks offsets
+    /// against the commit's position).
+    pub fn decode(b: &[u8]) -> DiskEntry {
+        DiskEntry {
+            block_no: le_u64(b, 0),
+            offset: le_u64(b, 8),
+            len: le_u32(b, 16),
+            kind: b[20],
+            fill: b[21],
+        }
+    }
+
+    pub fn reserved_ok(b: &[u8]) -> bool {
+        b[22] == 0 && b[23] == 0
+    }
+}
+
+/// The fixed 64-byte header of a commit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitHeader {
+    pub flags: u8,
+    pub seq: u64,
+    pub logical_size: u64,
+    /// Offset of the previous commit record, 0 if none.
+    pub prev_commit: u64,
+    /// Offset of the checkpoint this commit's delta chain starts from (its
+    /// own offset for a checkpoint).
+    pub checkpoint: u64,
+    pub entry_count: u64,
+    /// Number of deltas since the checkpoint (0 for a checkpoint).
+    pub chain_len: u32,
+}
+
+impl CommitHeader {
+    pub fn is_checkpoint(&self) -> bool {
+        self.flags & COMMIT_CHECKPOINT != 0
+    }
+
+    /// Total record length including entries, entry CRC and trailer.
+    pub fn record_len(&self) -> u64 {
+        COMMIT_FIXED_LEN + self.entry_count * ENTRY_LEN
+    }
+
+    pub fn encode(&self, salt: u64) -> [u8; COMMIT_HEADER_LEN as usize] {
+        let mut b = [0u8; COMMIT_HEADER_LEN as usize];
+        b[0..4].copy_from_slice(&COMMIT_MAGIC);
+        b[4] = self.flags;
+        b[8..16].copy_from_slice(&self.seq.to_le_bytes());
+        b[16..24].copy_from_slice(&self.logical_size.to_le_bytes());
+        b[24..32].copy_from_slice(&self.prev_commit.to_le_bytes());
+        b[32..40].copy_from_slice(&self.checkpoint.to_le_bytes());
+        b[40..48].copy_from_slice(&self.entry_count.to_le_bytes());
+        b[48..52].copy_from_slice(&self.chain_len.to_le_bytes());
+        let crc = salted_crc(salt, &b[0..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes a commit header at `offset` of a file of `file_len` bytes;
+    /// checks everything that does not need the entries.
+    pub fn decode(b: &[u8], salt: u64, offset: u64, file_len: u64) -> Result<CommitHeader> {
+        if b.len() < COMMIT_HEADER_LEN as usize || b[0..4] != COMMIT_MAGIC {
+            return Err(corrupt(offset, "no commit record magic"));
+        }
+        if salted_crc(salt, &b[0..60]) != le_u32(b, 60) {
+            return Err(corrupt(offset, "commit header checksum mismatch"));
+        }
+        let h = CommitHeader {
+            flags: b[4],
+            seq: le_u64(b, 8),
+            logical_size: le_u64(b, 16),
+            prev_commit: le_u64(b, 24),
+            checkpoint: le_u64(b, 32),
+            entry_count: le_u64(b, 40),
+            chain_len: le_u32(b, 48),
+        };
+        if h.flags & !COMMIT_CHECKPOINT != 0 || b[5..8] != [0, 0, 0] || b[52..60] != [0; 8] {
+            return Err(corrupt(
+                offset,
+                "unknown commit flags or reserved bytes set",
+            ));
+        }
+        if h.logical_size > MAX_LOGICAL_SIZE {
+            return Err(corrupt(offset, "commit logical size exceeds 2^63-1"));
+        }
+        let room = file_len.saturating_sub(offset);
+        if room < COMMIT_FIXED_LEN || h.entry_count > (room - COMMIT_FIXED_LEN) / ENTRY_LEN {
+            return Err(corrupt(
+                offset,
+                format!("commit entry count {} exceeds the file", h.entry_count),
+            ));
+        }
+        if h.seq == 0 {
+            return Err(corrupt(offset, "commit sequence number 0"));
+        }
+        if h.is_checkpoint() {
+            if h.checkpoint != offset || h.chain_len != 0 {
+                return Err(corrupt(offset, "checkpoint with a delta chain"));
+            }
+            if h.prev_commit >= offset {
+                return Err(corrupt(offset, "previous commit not before this one"));
+            }
+        } else if h.chain_len == 0
+            || h.prev_commit < HEADER_LEN
+            || h.prev_commit >= offset
+            || h.checkpoint < HEADER_LEN
+            || h.checkpoint > h.prev_commit
+        {
+            return Err(corrupt(offset, "delta commit with an invalid chain"));
+        }
+        Ok(h)
+    }
+}
+
+/// The 32-byte trailer that ends each commit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailer {
+    pub commit_offset: u64,
+    pub logical_size: u64,
+    pub seq: u64,
+}
+
+impl Trailer {
+    pub fn encode(&self, salt: u64) -> [u8; TRAILER_LEN as usize] {
+        let mut b = [0u8; TRAILER_LEN as usize];
+        b[0..8].copy_from_slice(&self.commit_offset.to_le_bytes());
+        b[8..16].copy_from_slice(&self.logical_size.to_le_bytes());
+        b[16..24].copy_from_slice(&self.seq.to_le_bytes());
+        b[24..28].copy_from_slice(&TRAILER_MAGIC);
+        let crc = salted_crc(salt, &b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes a trailer; `None` if its magic or checksum is wrong.
+    pub fn decode(b: &[u8], salt: u64) -> Option<Trailer> {
+        if b.len() < TRAILER_LEN as usize
+            || b[24..28] != TRAILER_MAGIC
+            || salted_crc(salt, &b[0..28]) != le_u32(b, 28)
+        {
+            return None;
+        }
+        Some(Trailer {
+            commit_offset: le_u64(b, 0),
+            logical_size: le_u64(b, 8),
+            seq: le_u64(b, 16),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_checks() {
+        let h = FileHeader {
+            block_shift: 16,
+            salt: 0x1234_5678_9abc_def0,
+        };
+        let b = h.encode();
+        assert_eq!(&b[0..4], &FILE_MAGIC);
+        assert_eq!(FileHeader::decode(&b).unwrap(), h);
+        for i in 0..32 {
+            let mut c = b;
+            c[i] ^= 0x10;
+            assert!(FileHeader::decode(&c).is_err(), "flip in byte {i} accepted");
+        }
+        let mut v1 = b;
+        v1[4] = 1;
+        assert!(matches!(
+            FileHeader::decode(&v1),
+            Err(ContainerError::NotContainer(_))
+        ));
+    }
+
+    #[test]
+    fn record_header_round_trip_and_limits() {
+        let h = RecordHeader {
+            kind: KIND_HUFFMAN,
+            block_no: 7,
+            decoded_len: 4096,
+            payload_len: 100,
+            data_crc: 42,
+        };
+        let mut b = [0u8; 32];
+        h.encode(9, &mut b);
+        assert_eq!(RecordHeader::decode(&b, 9, 4096, 0).unwrap(), h);
+        assert!(RecordHeader::decode(&b, 10, 4096, 0).is_err(), "wrong salt");
+        assert!(
+            RecordHeader::decode(&b, 9, 2048, 0).is_err(),
+            "decoded length over block size"
+        );
+        let mut big = h;
+        big.payload_len = u32::MAX;
+        big.encode(9, &mut b);
+        assert!(RecordHeader::decode(&b, 9, 4096, 0).is_err());
+    }
+
+    #[test]
+    fn commit_header_limits() {
+        let h = CommitHeader {
+            flags: 0,
+            seq: 3,
+            logical_size: 10,
+            prev_commit: 100,
+            checkpoint: 50,
+            entry_count: 2,
+            chain_len: 2,
+        };
+        let b = h.encode(1);
+        let len = 200 + h.record_len();
+        assert_eq!(CommitHeader::decode(&b, 1, 200, len).unwrap(), h);
+        assert!(CommitHeader::decode(&b, 1, 200, len - 1).is_err());
+        let mut huge = h;
+        huge.entry_count = u64::MAX;
+        let b = huge.encode(1);
+        assert!(CommitHeader::decode(&b, 1, 200, u64::MAX).is_err());
+        let mut bad = h;
+        bad.prev_commit = 300;
+        assert!(CommitHeader::decode(&bad.encode(1), 1, 200, len).is_err());
+    }
+
+    #[test]
+    fn trailer_round_trip() {
+        let t = Trailer {
+            commit_offset: 77,
+            logical_size: 1 << 40,
+            seq: 5,
+        };
+        let b = t.encode(3);
+        assert_eq!(Trailer::decode(&b, 3), Some(t));
+        assert_eq!(Trailer::decode(&b, 4), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! The in-memory sparse block index: block number -> where the block lives.
+//! Holes are absent. Keeps running totals (live record bytes, counts by
+//! kind) so that stats and dead-space accounting are O(1).
+
+use std::collections::BTreeMap;
+
+use super::format::{DiskEntry, KIND_FILL, KIND_HUFFMAN, KIND_STORED, RECORD_HEADER_LEN};
+
+/// Where one non-hole block lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A block record at `offset` whose payload (raw bytes) is `len` bytes.
+    Stored { offset: u64, len: u32 },
+    /// A block record at `offset` whose payload (section 4) is `len` bytes.
+    Huffman { offset: u64, len: u32 },
+    /// No record: the first `len` bytes of the block are `byte`, the rest zero.
+    Fill { byte: u8, len: u32 },
+}
+
+impl Entry {
+    /// Bytes the entry's record occupies in the backing file.
+    pub fn record_bytes(&self) -> u64 {
+        match *self {
+            Entry::Stored { len, .. } | Entry::Huffman { len, .. } => {
+                RECORD_HEADER_LEN + u64::from(len)
+            }
+            Entry::Fill { .. } => 0,
+        }
+    }
+
+    pub fn to_disk(self, block_no: u64) -> DiskEntry {
+        match self {
+            Entry::Stored { offset, len } => DiskEntry {
+                block_no,
+                offset,
+                len,
+                kind: KIND_STORED,
+                fill: 0,
+            },
+            Entry::Huffman { offset, len } => DiskEntry {
+                block_no,
+                offset,
+                len,
+                kind: KIND_HUFFMAN,
+                fill: 0,
+            },
+            Entry::Fill { byte, len } => DiskEntry {
+                block_no,
+                offset: 0,
+                len,
+                kind: KIND_FILL,
+                fill: byte,
+            },
+        }
+    }
+}
+
+/// Counts of index entries by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts {
+    pub stored: u64,
+    pub huffman: u64,
+    pub fill: u64,
+    pub stored_payload: u64,
+    pub huffman_payload: u64,
+}
+
+/// The sparse index with running totals.
+#[derive(Debug, Default, Clone)]
+pub struct Index {
+    map: BTreeMap<u64, Entry>,
+    live_record_bytes: u64,
+    counts: KindCounts,
+}
+
+impl Index {
+    fn account(&mut self, e: &Entry, add: bool) {
+        let (c, p) = match *e {
+            Entry::Stored { len, .. } => (
+                &mut self.counts.stored,
+                Some((&mut self.counts.stored_payload, len)),
+            ),
+            Entry::Huffman { len, .. } => (
+                &mut self.counts.huffman,
+                Some((&mut self.counts.huffman_payload, len)),
+            ),
+            Entry::Fill { .. } => (&mut self.counts.fill, None),
+        };
+        if add {
+            *c += 1;
+            if let Some((p, len)) = p {
+                *p += u64::from(len);
+            }
+            self.live_record_bytes += e.record_bytes();
+        } else {
+            *c -= 1;
+            if let Some((p, len)) = p {
+                *p -= u64::from(len);
+            }
+            self.live_record_bytes -= e.record_bytes();
+        }
+    }
+
+    pub fn get(&self, block_no: u64) -> Option<Entry> {
+        self.map.get(&block_no).copied()
+    }
+
+    /// Inserts or replaces; returns the old entry.
+    pub fn insert(&mut self, block_no: u64, e: Entry) -> Option<Entry> {
+        self.account(&e, true);
+        let old = self.map.insert(block_no, e);
+        if let Some(o) = &old {
+            self.account(o, false);
+        }
+        old
+    }
+
+    pub fn remove(&mut self, block_no: u64) -> Option<Entry> {
+        let old = self.map.remove(&block_no);
+        if let Some(o) = &old {
+            self.account(o, false);
+        }
+        old
+    }
+
+    /// Removes every entry with block number >= `from`; returns their numbers.
+    pub fn remove_from(&mut self, from: u64) -> Vec<u64> {
+        let tail = self.map.split_off(&from);
+        let mut removed = Vec::with_capacity(tail.len());
+        for (b, e) in tail {
+            self.account(&e, false);
+            removed.push(b);
+        }
+        removed
+    }
+
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    pub fn next_from(&self, from: u64) -> Option<u64> {
+        self.map.range(from..).next().map(|(&b, _)| b)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        self.map.iter().map(|(&b, &e)| (b, e))
+    }
+
+    pub fn live_record_bytes(&self) -> u64 {
+        self.live_record_bytes
+    }
+
+    pub fn counts(&self) -> KindCounts {
+        self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_follow_inserts_and_removals() {
+        let mut ix = Index::default();
+        ix.insert(
+            1,
+            Entry::Stored {
+                offset: 32,
+                len: 100,
+            },
+        );
+        ix.insert(
+            5,
+            Entry::Huffman {
+                offset: 200,
+                len: 10,
+            },
+        );
+        ix.insert(9, Entry::Fill { byte: 7, len: 4096 });
+        assert_eq!(ix.live_record_bytes(), 132 + 42);
+        ix.insert(
+            1,
+            Entry::Huffman {
+                offset: 300,
+                len: 20,
+            },
+        );
+        assert_eq!(ix.live_record_bytes(), 52 + 42);
+        assert_eq!(ix.counts().stored, 0);
+        assert_eq!(ix.counts().huffman, 2);
+        assert_eq!(ix.counts().huffman_payload, 30);
+        assert_eq!(ix.remove_from(5), vec![5, 9]);
+        assert_eq!(ix.live_record_bytes(), 52);
+        assert_eq!(ix.counts().fill, 0);
+        assert_eq!(ix.next_from(0), Some(1));
+        assert_eq!(ix.next_from(2), None);
+        assert!(ix.remove(1).is_some());
+        assert_eq!(ix.len(), 0);
+        assert_eq!(ix.live_record_bytes(), 0);
+    }
+}

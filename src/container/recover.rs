@@ -1,0 +1,458 @@
+//! Opening a container: header check, the trailer fast path, loading a
+//! checkpoint plus its delta chain, and recovery of a torn tail (forward
+//! scan over self-describing records, then a backward search for a later
+//! intact commit). Every length, offset and count read from disk is checked
+//! against the file length and the format's limits before it is used.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use super::format::{
+    crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, RecordHeader, Trailer,
+    BLOCK_MAGIC, COMMIT_FIXED_LEN, COMMIT_HEADER_LEN, COMMIT_MAGIC, ENTRY_LEN, HEADER_LEN,
+    KIND_FILL, KIND_HOLE, KIND_HUFFMAN, KIND_STORED, MAX_LOGICAL_SIZE, RECORD_HEADER_LEN,
+    TRAILER_LEN, TRAILER_MAGIC,
+};
+use super::index::{Entry, Index};
+use super::{CommitState, Container, ContainerError, Result};
+
+fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
+    ContainerError::Corrupt {
+        offset,
+        msg: msg.into(),
+    }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`; a short file is `Corrupt`.
+fn read_exact(file: &File, buf: &mut [u8], offset: u64) -> Result<()> {
+    match file.read_exact_at(buf, offset) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(corrupt(offset, "unexpected end of file"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_header(file: &File, file_len: u64) -> Result<FileHeader> {
+    if file_len < HEADER_LEN {
+        return Err(ContainerError::NotContainer(format!(
+            "file of {file_len} bytes is shorter than the 32-byte header"
+        )));
+    }
+    let mut b = [0u8; HEADER_LEN as usize];
+    read_exact(file, &mut b, 0)?;
+    FileHeader::decode(&b)
+}
+
+/// What `stat` needs, read from the header and the trailer only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub block_size: u32,
+    pub logical_size: u64,
+    /// Length of the backing file.
+    pub file_len: u64,
+    /// False when the trailer was torn and the size came from a full open.
+    pub clean: bool,
+}
+
+/// Cheap open for `stat`: header plus trailer (two small reads). When the
+/// tail is torn it falls back to a read-only recovery open.
+pub fn read_summary(file: &File) -> Result<Summary> {
+    let file_len = file.metadata()?.len();
+    let h = read_header(file, file_len)?;
+    let block_size = 1u32 << h.block_shift;
+    if file_len == HEADER_LEN {
+        return Ok(Summary {
+            block_size,
+            logical_size: 0,
+            file_len,
+            clean: true,
+        });
+    }
+    if let Some(t) = read_trailer(file, &h, file_len)? {
+        return Ok(Summary {
+            block_size,
+            logical_size: t.logical_size,
+            file_len,
+            clean: true,
+        });
+    }
+    let c = Container::open(file.try_clone()?, false)?;
+    Ok(Summary {
+        block_size,
+        logical_size: c.logical_size(),
+        file_len,
+        clean: false,
+    })
+}
+
+/// The trailer in the last 32 bytes, if it is intact and plausible.
+fn read_trailer(file: &File, h: &FileHeader, file_len: u64) -> Result<Option<Trailer>> {
+    if file_len < HEADER_LEN + COMMIT_FIXED_LEN {
+        return Ok(None);
+    }
+    let mut b = [0u8; TRAILER_LEN as usize];
+    read_exact(file, &mut b, file_len - TRAILER_LEN)?;
+    Ok(Trailer::decode(&b, h.salt).filter(|t| trailer_plausible(t, file_len - TRAILER_LEN)))
+}
+
+/// A trailer at `at` must point at a commit that ends with it.
+fn trailer_plausible(t: &Trailer, at: u64) -> bool {
+    let end = at + TRAILER_LEN;
+    t.commit_offset >= HEADER_LEN
+        && t.commit_offset <= end - COMMIT_FIXED_LEN
+        && (end - COMMIT_FIXED_LEN - t.commit_offset) % ENTRY_LEN == 0
+        && t.logical_size <= MAX_LOGICAL_SIZE
+}
+
+/// Reads and fully validates the commit record at `offset` (header CRC,
+/// entries CRC, trailer), calling `each` for every entry. `limit` is the
+/// end of the region the record must lie in; with `exact_end` it must end
+/// exactly there.
+fn read_commit(
+    file: &File,
+    h: &FileHeader,
+    offset: u64,
+    limit: u64,
+    exact_end: bool,
+    mut each: impl FnMut(DiskEntry, &[u8]) -> Result<()>,
+) -> Result<CommitHeader> {
+    let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+    if offset.saturating_add(COMMIT_FIXED_LEN) > limit {
+        return Err(corrupt(
+            offset,
+            "commit record extends past the end of the file",
+        ));
+    }
+    read_exact(file, &mut hb, offset)?;
+    let ch = CommitHeader::decode(&hb, h.salt, offset, limit)?;
+    let end = offset + ch.record_len();
+    if exact_end && end != limit {
+        return Err(corrupt(offset, "commit record does not end at the trailer"));
+    }
+    let mut crc = crc_append(salted_crc(h.salt, &[]), &hb);
+    // Stream the entries through a bounded buffer.
+    const CHUNK: u64 = 2730 * ENTRY_LEN; // ~64 KiB
+    let mut buf = vec![0u8; CHUNK.min(ch.entry_count * ENTRY_LEN) as usize];
+    let mut pos = offset + COMMIT_HEADER_LEN;
+    let entries_end = pos + ch.entry_count * ENTRY_LEN;
+    // One pass: entries are handed to `each` as they are read; a CRC
+    // mismatch found at the end fails the whole open anyway.
+    while pos < entries_end {
+        let n = (entries_end - pos).min(CHUNK) as usize;
+        read_exact(file, &mut buf[..n], pos)?;
+        crc = crc_append(crc, &buf[..n]);
+        for raw in buf[..n].chunks_exact(ENTRY_LEN as usize) {
+            each(DiskEntry::decode(raw), raw)?;
+        }
+        pos += n as u64;
+    }
+    let mut tail = [0u8; 4 + TRAILER_LEN as usize];
+    read_exact(file, &mut tail, entries_end)?;
+    if u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) != crc {
+        return Err(corrupt(offset, "commit entries checksum mismatch"));
+    }
+    match Trailer::decode(&tail[4..], h.salt) {
+        Some(t)
+            if t.commit_offset == offset
+                && t.seq == ch.seq
+                && t.logical_size == ch.logical_size => {}
+        _ => return Err(corrupt(entries_end + 4, "commit trailer invalid")),
+    }
+    Ok(ch)
+}
+
+/// Checks one entry of the commit at `commit_off` and converts it
+/// (`None` = removal).
+fn check_entry(
+    d: &DiskEntry,
+    raw: &[u8],
+    commit_off: u64,
+    checkpoint: bool,
+    block_size: u32,
+    max_block: u64,
+) -> Result<Option<Entry>> {
+    let bad = |msg: &str| {
+        Err(corrupt(
+            commit_off,
+            format!("commit entry for block {}: {msg}", d.block_no),
+        ))
+    };
+    if !DiskEntry::reserved_ok(raw) {
+        return bad("reserved bytes set");
+    }
+    if d.block_no > max_block {
+        return bad("block number past the 2^63-1 byte limit");
+    }
+    match d.kind {
+        KIND_HOLE if !checkpoint && d.offset == 0 && d.len == 0 && d.fill == 0 => Ok(None),
+        KIND_FILL if d.offset == 0 && d.len >= 1 && d.len <= block_size => Ok(Some(Entry::Fill {
+            byte: d.fill,
+            len: d.len,
+        })),
+        KIND_STORED | KIND_HUFFMAN => {
+            if d.fill != 0 || d.len == 0 || d.len > block_size {
+                return bad("invalid payload length");
+            }
+            let rec_end = d
+                .offset
+                .saturating_add(RECORD_HEADER_LEN + u64::from(d.len));
+            if d.offset < HEADER_LEN || rec_end > commit_off {
+                return bad("record offset outside the committed log");
+            }
+            Ok(Some(if d.kind == KIND_STORED {
+                Entry::Stored {
+                    offset: d.offset,
+                    len: d.len,
+                }
+            } else {
+                Entry::Huffman {
+                    offset: d.offset,
+                    len: d.len,
+                }
+            }))
+        }
+        _ => bad("invalid kind or fields"),
+    }
+}
+
+/// The state loaded from a commit chain.
+pub(super) struct Loaded {
+    pub index: Index,
+    pub logical_size: u64,
+    pub state: CommitState,
+}
+
+/// Loads the newest commit at `newest` (which ends at `limit`) and its
+/// chain back to the checkpoint. Newest entries win: deltas are applied
+/// newest first, then the checkpoint fills in blocks no delta mentioned.
+fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Loaded> {
+    let block_size = 1u32 << h.block_shift;
+    let max_block = MAX_LOGICAL_SIZE >> h.block_shift;
+    let mut decided: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
+    let mut index = Index::default();
+    let mut cur = newest;
+    let mut cur_limit = limit;
+    let mut first: Option<CommitHeader> = None;
+    let mut expect: Option<CommitHeader> = None; // the commit after `cur`
+    let mut chain_entries = 0u64;
+    let mut chain_bytes = 0u64;
+    loop {
+        // A record must end before the next commit in the chain begins.
+        let is_newest = expect.is_none();
+        let mut last_block: Option<u64> = None;
+        let mut apply = |d: DiskEntry, raw: &[u8], ckpt: bool| -> Result<()> {
+            if last_block.is_some_and(|l| d.block_no <= l) {
+                return Err(corrupt(cur, "commit entries not in ascending block order"));
+            }
+            last_block = Some(d.block_no);
+            let e = check_entry(&d, raw, cur, ckpt, block_size, max_block)?;
+            if ckpt {
+                if !decided.contains_key(&d.block_no) {
+                    if let Some(e) = e {
+                        index.insert(d.block_no, e);
+                    }
+                }
+            } else {
+                decided.entry(d.block_no).or_insert(e);
+            }
+            Ok(())
+        };
+        // Peek at the flags through the header decode inside read_commit:
+        // entries are interpreted after the header is known, so read the
+        // header first.
+        let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+        read_exact(file, &mut hb, cur)?;
+        let peek = CommitHeader::decode(&hb, h.salt, cur, cur_limit)?;
+        let ckpt = peek.is_checkpoint();
+        let ch = read_commit(file, h, cur, cur_limit, is_newest, |d, raw| {
+            apply(d, raw, ckpt)
+        })?;
+        if let Some(next) = expect {
+            if ch.seq + 1 != next.seq
+                || ch.chain_len + 1 != next.chain_len
+                || (!ckpt && ch.checkpoint != next.checkpoint)
+                || (ckpt && cur != next.checkpoint)
+            {
+                return Err(corrupt(cur, "delta chain is inconsistent"));
+            }
+        }
+        if first.is_none() {
+            first = Some(ch);
+        }
+        chain_bytes += ch.record_len();
+        if ckpt {
+            break;
+        }
+        chain_entries += ch.entry_count;
+        expect = Some(ch);
+        cur_limit = cur;
+        cur = ch.prev_commit;
+    }
+    for (b, e) in decided {
+        if let Some(e) = e {
+            index.insert(b, e);
+        }
+    }
+    let f = first.expect("loop ran at least once");
+    Ok(Loaded {
+        index,
+        logical_size: f.logical_size,
+        state: CommitState {
+            offset: newest,
+            seq: f.seq,
+            checkpoint: f.checkpoint,
+            chain_len: f.chain_len,
+            chain_entries,
+            chain_bytes,
+        },
+    })
+}
+
+/// Forward scan over the records after the header. Returns the offset
+/// where the scan stopped (first byte not part of a well-formed record)
+/// and the offsets of the intact commits found, oldest first.
+fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<u64>)> {
+    let block_size = 1u32 << h.block_shift;
+    let mut pos = HEADER_LEN;
+    let mut commits = Vec::new();
+    let mut b = [0u8; COMMIT_HEADER_LEN as usize];
+    while pos + 4 <= file_len {
+        let n = (file_len - pos).min(b.len() as u64) as usize;
+        read_exact(file, &mut b[..n], pos)?;
+        if b[0..4] == BLOCK_MAGIC {
+            let Ok(rh) = RecordHeader::decode(&b[..n], h.salt, block_size, pos) else {
+                break;
+            };
+            let end = pos + RECORD_HEADER_LEN + u64::from(rh.payload_len);
+            if end > file_len {
+                break;
+            }
+            pos = end;
+        } else if b[0..4] == COMMIT_MAGIC {
+            match read_commit(file, h, pos, file_len, false, |_, _| Ok(())) {
+                Ok(ch) => {
+                    commits.push(pos);
+                    pos += ch.record_len();
+                }
+                Err(ContainerError::Io(e)) => return Err(ContainerError::Io(e)),
+                Err(_) => break,
+            }
+        } else {
+            break;
+        }
+    }
+    Ok((pos, commits))
+}
+
+/// Searches `[from, to)` backwards for the last intact commit whose
+/// trailer lies in that region (a commit after an unreadable record).
+fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Option<(u64, u64)>> {
+    const WIN: u64 = 1 << 20;
+    let mut hi = to;
+    let mut buf = vec![0u8; (WIN + TRAILER_LEN) as usize];
+    while hi >= from + TRAILER_LEN {
+        let lo = hi.saturating_sub(WIN + TRAILER_LEN).max(from);
+        let n = (hi - lo) as usize;
+        read_exact(file, &mut buf[..n], lo)?;
+        // Candidate trailer starts t with magic at t+24.
+        let mut i = n - TRAILER_LEN as usize;
+        loop {
+            if buf[i + 24..i + 28] == TRAILER_MAGIC {
+                let at = lo + i as u64;
+                if let Some(t) = Trailer::decode(&buf[i..i + TRAILER_LEN as usize], h.salt) {
+                    let end = at + TRAILER_LEN;
+                    if trailer_plausible(&t, at)
+                        && read_commit(file, h, t.commit_offset, end, true, |_, _| Ok(())).is_ok()
+                    {
+                        return Ok(Some((t.commit_offset, end)));
+                    }
+                }
+            }
+            if i == 0 {
+                break;
+            }
+            i -= 1;
+        }
+        if lo == from {
+            break;
+        }
+        // Overlap so a trailer straddling the window edge is seen.
+        hi = lo + TRAILER_LEN - 1;
+    }
+    Ok(None)
+}
+
+pub(super) fn open(file: File, writable: bool) -> Result<Container> {
+    let file_len = file.metadata()?.len();
+    let h = read_header(&file, file_len)?;
+    let mut c = Container {
+        file,
+        writable,
+        shift: h.block_shift,
+        salt: h.salt,
+        index: Index::default(),
+        logical_size: 0,
+        end: HEADER_LEN,
+        last: None,
+        dirty: Default::default(),
+        changed: false,
+    };
+    if file_len == HEADER_LEN {
+        return Ok(c);
+    }
+    // Fast path: the trailer at the end names the newest commit, whose
+    // header says it ends exactly there. From then on any failure is
+    // corruption, not a torn tail.
+    let newest = match read_trailer(&c.file, &h, file_len)? {
+        Some(t) => {
+            let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+            read_exact(&c.file, &mut hb, t.commit_offset)?;
+            match CommitHeader::decode(&hb, h.salt, t.commit_offset, file_len) {
+                Ok(ch) if t.commit_offset + ch.record_len() == file_len => {
+                    Some((t.commit_offset, file_len))
+                }
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let newest = match newest {
+        Some(n) => Some(n),
+        None => {
+            // Torn tail: the last intact commit wins.
+            let (stop, commits) = scan_forward(&c.file, &h, file_len)?;
+            match search_backward(&c.file, &h, stop, file_len)? {
+                Some(found) => Some(found),
+                None => match commits.last() {
+                    Some(&off) => {
+                        let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+                        read_exact(&c.file, &mut hb, off)?;
+                        let ch = CommitHeader::decode(&hb, h.salt, off, file_len)?;
+                        Some((off, off + ch.record_len()))
+                    }
+                    None => None,
+                },
+            }
+        }
+    };
+    if let Some((off, end)) = newest {
+        let l = load_chain(&c.file, &h, off, end)?;
+        c.index = l.index;
+        c.logical_size = l.logical_size;
+        c.last = Some(l.state);
+        c.end = end;
+    }
+    if writable && c.end < file_len {
+        log::warn!(
+            "container: discarding {} bytes of uncommitted or torn tail after offset {}",
+            file_len - c.end,
+            c.end
+        );
+        c.file.set_len(c.end)?;
+    }
+    Ok(c)
+}

@@ -1,0 +1,144 @@
+//! Unit tests of the container (the integration tests are tests/container.rs).
+
+use super::*;
+
+fn tmp() -> File {
+    tempfile::tempfile().unwrap()
+}
+
+#[test]
+fn create_put_commit_reopen() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    c.write_block(0, &data).unwrap();
+    c.write_block(3, &[5u8; 100]).unwrap();
+    c.set_logical_size(3 * 4096 + 100);
+    c.commit().unwrap();
+    let c2 = Container::open(f, false).unwrap();
+    assert_eq!(c2.logical_size(), 3 * 4096 + 100);
+    let mut out = vec![0u8; 4096];
+    c2.read_block(0, &mut out).unwrap();
+    assert_eq!(out, data);
+    c2.read_block(3, &mut out).unwrap();
+    assert!(out[..100].iter().all(|&b| b == 5) && out[100..].iter().all(|&b| b == 0));
+    assert_eq!(c2.block_kind(3), BlockKind::Fill(5));
+    assert_eq!(c2.block_kind(1), BlockKind::Hole);
+    c2.read_block(1, &mut out).unwrap();
+    assert!(out.iter().all(|&b| b == 0));
+}
+
+fn block(seed: u64, len: usize) -> Vec<u8> {
+    // Deterministic, mildly compressible data.
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b"abcdefgh"[(x % 8) as usize] ^ ((x >> 40) as u8 & 1)
+        })
+        .collect()
+}
+
+fn read_all(c: &Container, block_no: u64) -> Vec<u8> {
+    let mut out = vec![0u8; c.block_size() as usize];
+    c.read_block(block_no, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn deltas_chain_and_reopen_sees_newest() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    for b in 0..20 {
+        c.write_block(b, &block(b, 4096)).unwrap();
+    }
+    c.set_logical_size(20 * 4096);
+    c.commit().unwrap();
+    assert_eq!(c.stats().chain_len, 0);
+    for round in 0..5u64 {
+        c.write_block(round, &block(100 + round, 4096)).unwrap();
+        c.commit().unwrap();
+        assert_eq!(c.stats().chain_len as u64, round + 1);
+    }
+    // Nothing changed: nothing written.
+    let len = f.metadata().unwrap().len();
+    c.commit().unwrap();
+    assert_eq!(f.metadata().unwrap().len(), len);
+    let c2 = Container::open(f.try_clone().unwrap(), true).unwrap();
+    for b in 0..20 {
+        let want = if b < 5 {
+            block(100 + b, 4096)
+        } else {
+            block(b, 4096)
+        };
+        assert_eq!(read_all(&c2, b), want, "block {b}");
+    }
+    assert_eq!(c2.stats().chain_len, 5);
+    assert_eq!(c2.live_bytes(), c.live_bytes());
+    assert_eq!(c2.dead_bytes(), c.dead_bytes());
+}
+
+#[test]
+fn read_only_rejects_mutation() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    c.write_block(0, b"hello").unwrap();
+    c.commit().unwrap();
+    let mut r = Container::open(f, false).unwrap();
+    assert!(matches!(
+        r.write_block(1, b"x"),
+        Err(ContainerError::ReadOnly)
+    ));
+}
+
+#[test]
+fn oversize_block_and_block_number_rejected() {
+    let mut c = Container::create(tmp(), 4096).unwrap();
+    assert!(matches!(
+        c.write_block(0, &[1u8; 4097]),
+        Err(ContainerError::InvalidArgument(_))
+    ));
+    let max = c.max_block_no();
+    assert!(matches!(
+        c.write_block(max + 1, b"x"),
+        Err(ContainerError::TooLarge(_))
+    ));
+    c.write_block(max, b"x").unwrap();
+    assert!(Container::create(tmp(), 3000).is_err());
+    assert!(Container::create(tmp(), 1 << 21).is_err());
+}
+
+#[test]
+fn create_needs_empty_file() {
+    let f = tmp();
+    Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    assert!(Container::create(f, 4096).is_err());
+}
+
+#[test]
+fn torn_uncommitted_tail_is_dropped() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    c.write_block(0, &block(1, 4096)).unwrap();
+    c.set_logical_size(4096);
+    c.commit().unwrap();
+    let committed = f.metadata().unwrap().len();
+    c.write_block(0, &block(2, 4096)).unwrap();
+    drop(c);
+    let c = Container::open(f.try_clone().unwrap(), true).unwrap();
+    assert_eq!(read_all(&c, 0), block(1, 4096));
+    assert_eq!(f.metadata().unwrap().len(), committed);
+}
+
+#[test]
+fn empty_container_without_commit_opens_empty() {
+    let f = tmp();
+    drop(Container::create(f.try_clone().unwrap(), 65536).unwrap());
+    let c = Container::open(f.try_clone().unwrap(), true).unwrap();
+    assert_eq!(c.logical_size(), 0);
+    assert_eq!(c.block_size(), 65536);
+    assert!(Container::is_container(&f).unwrap());
+    assert!(!Container::is_container(&tmp()).unwrap());
+}

@@ -1,0 +1,232 @@
+//! The data of a regular file as seen through the mount: either a v2
+//! container served decoded through `file::LogicalFile`, or a plain backing
+//! file (anything that is not a container) served exactly as it is. One
+//! `Content` per inode is shared by all of its open handles.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use super::attr::err;
+use super::sys;
+
+/// What a backing regular file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Not examined yet.
+    #[default]
+    Unknown,
+    /// Not a container: served as it is.
+    Plain,
+    /// A v2 container.
+    Container,
+}
+
+/// Cheap identity of the backing file's state: (size, mtime sec, mtime
+/// nsec, ctime sec, ctime nsec). Equal stamps mean nothing changed it.
+pub type Stamp = (i64, i64, i64, i64, i64);
+
+pub fn stamp(st: &libc::stat) -> Stamp {
+    (
+        st.st_size,
+        st.st_mtime,
+        st.st_mtime_nsec,
+        st.st_ctime,
+        st.st_ctime_nsec,
+    )
+}
+
+/// Per-inode state of a regular file.
+#[derive(Default)]
+pub struct FileState {
+    pub format: Format,
+    /// The shared content while at least one handle is open.
+    pub content: Option<Arc<Content>>,
+    /// Open handles.
+    pub opens: u32,
+    /// Logical size of a closed container, valid while the backing stamp
+    /// is unchanged (saves decoding the trailer on every getattr).
+    pub size_cache: Option<(Stamp, u64)>,
+    /// Backing stamp when the kernel's page cache was last known to match
+    /// the content (set at release); an open with the same stamp keeps it.
+    pub cached_stamp: Option<Stamp>,
+    /// Parent directory to fsync at the next fsync (new names).
+    pub new_name_parent: Option<Arc<super::inode::Inode>>,
+}
+
+/// What opening content needs from the mount (the shared block cache).
+#[derive(Default)]
+pub struct ContentCtx {}
+
+/// Whether `file` (open for reading) is a v2 container.
+pub fn is_container(_file: &File) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// The open data of one regular file.
+pub enum Content {
+    Plain { file: File, writable: bool },
+}
+
+impl Content {
+    /// Makes `file` (new and empty) a container with `block_size` blocks.
+    pub fn create(file: File, _block_size: u32, _ctx: &ContentCtx) -> io::Result<Content> {
+        Ok(Content::Plain {
+            file,
+            writable: true,
+        })
+    }
+
+    /// Opens `file` (a fresh descriptor of the backing file) as `format`.
+    pub fn open(
+        file: File,
+        writable: bool,
+        format: Format,
+        _ctx: &ContentCtx,
+    ) -> io::Result<Content> {
+        match format {
+            Format::Container => Ok(Content::Plain { file, writable }),
+            _ => Ok(Content::Plain { file, writable }),
+        }
+    }
+
+    /// Logical size of the container in `file` without keeping it open.
+    pub fn container_size(file: File) -> io::Result<u64> {
+        Ok(file.metadata()?.len())
+    }
+
+    pub fn is_writable(&self) -> bool {
+        match self {
+            Content::Plain { writable, .. } => *writable,
+        }
+    }
+
+    pub fn is_container(&self) -> bool {
+        false
+    }
+
+    /// Logical size.
+    pub fn size(&self) -> io::Result<u64> {
+        match self {
+            Content::Plain { file, .. } => Ok(file.metadata()?.len()),
+        }
+    }
+
+    /// Bytes stored in BACKING (including a pending estimate).
+    pub fn stored_bytes(&self) -> Option<u64> {
+        match self {
+            Content::Plain { .. } => None,
+        }
+    }
+
+    /// Reads at `offset` until `buf` is full or EOF; returns bytes read.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Content::Plain { file, .. } => {
+                let mut done = 0;
+                while done < buf.len() {
+                    match file.read_at(&mut buf[done..], offset + done as u64) {
+                        Ok(0) => break,
+                        Ok(n) => done += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(done)
+            }
+        }
+    }
+
+    pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
+        self.check_writable()?;
+        match self {
+            Content::Plain { file, .. } => {
+                file.write_all_at(data, offset)?;
+                Ok(data.len())
+            }
+        }
+    }
+
+    pub fn truncate(&self, size: u64) -> io::Result<()> {
+        self.check_writable()?;
+        match self {
+            Content::Plain { file, .. } => file.set_len(size),
+        }
+    }
+
+    pub fn punch_hole(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.check_writable()?;
+        match self {
+            Content::Plain { file, .. } => sys::fallocate(
+                file.as_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            ),
+        }
+    }
+
+    pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
+        self.check_writable()?;
+        match self {
+            Content::Plain { file, .. } => {
+                let mode = if keep_size {
+                    libc::FALLOC_FL_KEEP_SIZE
+                } else {
+                    0
+                };
+                sys::fallocate(file.as_fd(), mode, offset, len)
+            }
+        }
+    }
+
+    pub fn seek_data(&self, offset: u64) -> io::Result<u64> {
+        match self {
+            Content::Plain { file, .. } => {
+                sys::lseek(file.as_fd(), seek_arg(offset)?, libc::SEEK_DATA)
+            }
+        }
+    }
+
+    pub fn seek_hole(&self, offset: u64) -> io::Result<u64> {
+        match self {
+            Content::Plain { file, .. } => {
+                sys::lseek(file.as_fd(), seek_arg(offset)?, libc::SEEK_HOLE)
+            }
+        }
+    }
+
+    /// Makes every write so far visible in BACKING (close() semantics).
+    pub fn flush(&self) -> io::Result<()> {
+        match self {
+            Content::Plain { .. } => Ok(()),
+        }
+    }
+
+    /// Flush + stable storage.
+    pub fn fsync(&self, datasync: bool) -> io::Result<()> {
+        match self {
+            Content::Plain { file, .. } => {
+                if datasync {
+                    file.sync_data()
+                } else {
+                    file.sync_all()
+                }
+            }
+        }
+    }
+
+    fn check_writable(&self) -> io::Result<()> {
+        if self.is_writable() {
+            Ok(())
+        } else {
+            Err(err(libc::EBADF))
+        }
+    }
+}
+
+fn seek_arg(offset: u64) -> io::Result<i64> {
+    i64::try_from(offset).map_err(|_| err(libc::ENXIO))
+}

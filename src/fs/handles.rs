@@ -1,0 +1,343 @@
+//! Open files and directories: open/create, read, write, flush, release,
+//! fsync, fallocate, lseek, and directory listings (opendir, readdir,
+//! readdirplus, fsyncdir).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirEntryExt, FileTypeExt};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use fuser::{FileAttr, FileType};
+
+use super::attr::err;
+use super::content::{stamp, Content, Format};
+use super::inode::Inode;
+use super::names::{name_cstr, Caller};
+use super::sys;
+use super::Inner;
+
+/// One directory entry of a listing snapshot.
+pub struct DirEnt {
+    pub name: OsString,
+    pub ino: u64,
+    pub kind: FileType,
+}
+
+/// An open file or directory.
+pub enum Handle {
+    File {
+        inode: Arc<Inode>,
+        content: Arc<Content>,
+        append: bool,
+    },
+    Dir {
+        inode: Arc<Inode>,
+        entries: Vec<DirEnt>,
+    },
+}
+
+/// What `open` and `create` tell the kernel.
+pub struct Opened {
+    pub fh: u64,
+    pub keep_cache: bool,
+}
+
+impl Inner {
+    fn add_handle(&self, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.write().insert(fh, Arc::new(h));
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> io::Result<Arc<Handle>> {
+        self.handles
+            .read()
+            .get(&fh)
+            .cloned()
+            .ok_or_else(|| err(libc::EBADF))
+    }
+
+    /// The content behind file handle `fh`, if it is one.
+    pub(crate) fn file_content(&self, fh: u64) -> Option<Arc<Content>> {
+        match &*self.handle(fh).ok()? {
+            Handle::File { content, .. } => Some(content.clone()),
+            Handle::Dir { .. } => None,
+        }
+    }
+
+    fn file(&self, fh: u64) -> io::Result<(Arc<Inode>, Arc<Content>, bool)> {
+        match &*self.handle(fh)? {
+            Handle::File {
+                inode,
+                content,
+                append,
+            } => Ok((inode.clone(), content.clone(), *append)),
+            Handle::Dir { .. } => Err(err(libc::EISDIR)),
+        }
+    }
+
+    pub(crate) fn open(&self, ino: u64, flags: i32) -> io::Result<Opened> {
+        let inode = self.inodes.get(ino)?;
+        if inode.is_dir() {
+            return Err(err(libc::EISDIR));
+        }
+        if !inode.is_reg() {
+            return Err(err(libc::EINVAL));
+        }
+        let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        let content = self.acquire(&inode, writable)?;
+        if flags & libc::O_TRUNC != 0 && writable {
+            if let Err(e) = content.truncate(0) {
+                let _ = self.release_content(&inode);
+                return Err(e);
+            }
+        }
+        let keep_cache = {
+            let s = inode.state.lock();
+            match (s.cached_stamp, sys::fstat(inode.fd().as_fd())) {
+                (Some(old), Ok(st)) => old == stamp(&st) && flags & libc::O_TRUNC == 0,
+                _ => false,
+            }
+        };
+        let fh = self.add_handle(Handle::File {
+            inode,
+            content,
+            append: flags & libc::O_APPEND != 0,
+        });
+        Ok(Opened { fh, keep_cache })
+    }
+
+    pub(crate) fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        caller: Caller,
+    ) -> io::Result<(FileAttr, Opened)> {
+        self.check_rw()?;
+        let parent_inode = self.inodes.get(parent)?;
+        let cname = name_cstr(name)?;
+        let content = match self.create_file(&parent_inode, &cname, mode, caller) {
+            Ok(c) => c,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
+                // Lost a race with another creator: open the existing file.
+                let (inode, _) = self.lookup_in(&parent_inode, &cname)?;
+                let opened = self.open(inode.ino, flags)?;
+                let attr = self.getattr(inode.ino)?;
+                return Ok((attr, opened));
+            }
+            Err(e) => return Err(e),
+        };
+        let (inode, attr) = self.lookup_in(&parent_inode, &cname)?;
+        {
+            let mut s = inode.state.lock();
+            s.format = Format::Container;
+            s.new_name_parent = Some(parent_inode.clone());
+            if s.content.is_none() {
+                s.content = Some(Arc::new(content));
+            }
+            s.opens += 1;
+        }
+        let content = inode.state.lock().content.clone();
+        let Some(content) = content else {
+            return Err(err(libc::EIO));
+        };
+        let fh = self.add_handle(Handle::File {
+            inode,
+            content,
+            append: flags & libc::O_APPEND != 0,
+        });
+        Ok((
+            attr,
+            Opened {
+                fh,
+                keep_cache: false,
+            },
+        ))
+    }
+
+    pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+        let (_, content, _) = self.file(fh)?;
+        let mut buf = vec![0u8; size as usize];
+        let n = content.read(offset, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    pub(crate) fn write(&self, fh: u64, offset: u64, data: &[u8]) -> io::Result<usize> {
+        let (inode, content, append) = self.file(fh)?;
+        if append && !self.opts.writeback_cache {
+            // Appends go to the current logical end, whatever offset the
+            // kernel computed; the state lock orders concurrent appends.
+            let _s = inode.state.lock();
+            let end = content.size()?;
+            return content.write(end, data);
+        }
+        content.write(offset, data)
+    }
+
+    /// close(): the data written so far reaches BACKING.
+    pub(crate) fn flush(&self, fh: u64) -> io::Result<()> {
+        match &*self.handle(fh)? {
+            Handle::File { content, .. } => content.flush(),
+            Handle::Dir { .. } => Ok(()),
+        }
+    }
+
+    pub(crate) fn release(&self, fh: u64) -> io::Result<()> {
+        let h = self.handles.write().remove(&fh);
+        match h.as_deref() {
+            Some(Handle::File { inode, .. }) => self.release_content(inode),
+            _ => Ok(()),
+        }
+    }
+
+    fn sync_new_name(&self, inode: &Inode) -> io::Result<()> {
+        let parent = inode.state.lock().new_name_parent.take();
+        if let Some(p) = parent {
+            self.sync_dir(&p)?;
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Inode) -> io::Result<()> {
+        let fd = dir.fd();
+        let d = sys::openat(fd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        File::from(d).sync_all()
+    }
+
+    pub(crate) fn fsync(&self, fh: u64, datasync: bool) -> io::Result<()> {
+        let (inode, content, _) = self.file(fh)?;
+        content.fsync(datasync)?;
+        self.sync_new_name(&inode)
+    }
+
+    pub(crate) fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> io::Result<()> {
+        let (_, content, _) = self.file(fh)?;
+        const KEEP: i32 = libc::FALLOC_FL_KEEP_SIZE;
+        const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE;
+        match mode {
+            0 => content.allocate(offset, len, false),
+            KEEP => content.allocate(offset, len, true),
+            m if m == PUNCH | KEEP => content.punch_hole(offset, len),
+            _ => Err(err(libc::EOPNOTSUPP)),
+        }
+    }
+
+    pub(crate) fn lseek(&self, fh: u64, offset: i64, whence: i32) -> io::Result<i64> {
+        let (_, content, _) = self.file(fh)?;
+        let off = u64::try_from(offset).map_err(|_| err(libc::ENXIO))?;
+        let r = match whence {
+            libc::SEEK_DATA => content.seek_data(off)?,
+            libc::SEEK_HOLE => content.seek_hole(off)?,
+            libc::SEEK_SET => off,
+            libc::SEEK_END => content.size()?.saturating_add(off),
+            _ => return Err(err(libc::EINVAL)),
+        };
+        i64::try_from(r).map_err(|_| err(libc::EOVERFLOW))
+    }
+
+    /// Writes and syncs every open file.
+    pub(crate) fn flush_all(&self) -> io::Result<()> {
+        let handles: Vec<Arc<Handle>> = self.handles.read().values().cloned().collect();
+        let mut first_err = None;
+        let mut seen = std::collections::HashSet::new();
+        for h in handles {
+            if let Handle::File { content, .. } = &*h {
+                if seen.insert(Arc::as_ptr(content) as usize) {
+                    if let Err(e) = content.fsync(false) {
+                        log::error!("flush at unmount failed: {e}");
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn opendir(&self, ino: u64) -> io::Result<u64> {
+        let inode = self.inodes.get(ino)?;
+        if !inode.is_dir() {
+            return Err(err(libc::ENOTDIR));
+        }
+        let mut entries = vec![
+            DirEnt {
+                name: ".".into(),
+                ino,
+                kind: FileType::Directory,
+            },
+            DirEnt {
+                name: "..".into(),
+                ino: 0,
+                kind: FileType::Directory,
+            },
+        ];
+        {
+            let fd = inode.fd();
+            let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.raw()));
+            for e in std::fs::read_dir(&path)? {
+                let e = e?;
+                let kind = match e.file_type() {
+                    Ok(t) if t.is_dir() => FileType::Directory,
+                    Ok(t) if t.is_symlink() => FileType::Symlink,
+                    Ok(t) if t.is_fifo() => FileType::NamedPipe,
+                    Ok(t) if t.is_socket() => FileType::Socket,
+                    Ok(t) if t.is_char_device() => FileType::CharDevice,
+                    Ok(t) if t.is_block_device() => FileType::BlockDevice,
+                    _ => FileType::RegularFile,
+                };
+                entries.push(DirEnt {
+                    name: e.file_name(),
+                    ino: e.ino(),
+                    kind,
+                });
+            }
+        }
+        Ok(self.add_handle(Handle::Dir { inode, entries }))
+    }
+
+    /// Runs `f` over the listing of `fh` from `offset`; `f` returns true
+    /// when the reply is full.
+    pub(crate) fn readdir(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut f: impl FnMut(&DirEnt, u64) -> bool,
+    ) -> io::Result<()> {
+        let h = self.handle(fh)?;
+        let Handle::Dir { entries, .. } = &*h else {
+            return Err(err(libc::ENOTDIR));
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        for (i, e) in entries.iter().enumerate().skip(start) {
+            if f(e, i as u64 + 1) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory inode of handle `fh`.
+    pub(crate) fn dir_inode(&self, fh: u64) -> io::Result<Arc<Inode>> {
+        match &*self.handle(fh)? {
+            Handle::Dir { inode, .. } => Ok(inode.clone()),
+            Handle::File { .. } => Err(err(libc::ENOTDIR)),
+        }
+    }
+
+    pub(crate) fn releasedir(&self, fh: u64) {
+        self.handles.write().remove(&fh);
+    }
+
+    pub(crate) fn fsyncdir(&self, ino: u64) -> io::Result<()> {
+        let inode = self.inodes.get(ino)?;
+        self.sync_dir(&inode)
+    }
+}

@@ -1,0 +1,265 @@
+//! Metadata operations: getattr (with the logical size and stored bytes of
+//! containers), setattr (chmod, chown, truncate, utimens), statfs, access,
+//! and the detection of which backing files are containers.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use fuser::{AccessFlags, FileAttr, TimeOrNow};
+
+use super::attr::{self, err};
+use super::content::{self, stamp, Content, FileState, Format};
+use super::inode::Inode;
+use super::names::Caller;
+use super::sys;
+use super::Inner;
+
+/// What setattr was asked to change.
+#[derive(Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<TimeOrNow>,
+    pub mtime: Option<TimeOrNow>,
+    pub fh: Option<u64>,
+}
+
+impl Inner {
+    /// Reopens the backing object of `inode` through /proc with `flags`.
+    pub(crate) fn reopen(&self, inode: &Inode, flags: i32) -> io::Result<File> {
+        let fd = inode.fd();
+        let path = sys::proc_path(fd.raw());
+        let owned = sys::open_path(&path, flags)?;
+        Ok(File::from(owned))
+    }
+
+    /// Whether the regular file `inode` is a container (cached).
+    pub(crate) fn format_locked(&self, inode: &Inode, s: &mut FileState) -> Format {
+        if s.format == Format::Unknown {
+            s.format = match self.reopen(inode, libc::O_RDONLY) {
+                Ok(f) => match content::is_container(&f) {
+                    Ok(true) => Format::Container,
+                    Ok(false) => Format::Plain,
+                    Err(e) => {
+                        log::warn!("ino {}: cannot read header: {e}", inode.ino);
+                        return Format::Plain;
+                    }
+                },
+                // Unreadable by us: we can only serve it as it is.
+                Err(_) => return Format::Plain,
+            };
+        }
+        s.format
+    }
+
+    /// (logical size, stored bytes) of a container; None for plain files.
+    fn logical(&self, inode: &Inode, st: &libc::stat) -> io::Result<Option<(u64, u64)>> {
+        let mut s = inode.state.lock();
+        if let Some(c) = &s.content {
+            if !c.is_container() {
+                return Ok(None);
+            }
+            let stored = c.stored_bytes().unwrap_or(0);
+            return Ok(Some((c.size()?, stored)));
+        }
+        if self.format_locked(inode, &mut s) != Format::Container {
+            return Ok(None);
+        }
+        let stamp = stamp(st);
+        if let Some((st2, size)) = s.size_cache {
+            if st2 == stamp {
+                return Ok(Some((size, st.st_blocks as u64 * 512)));
+            }
+        }
+        let size = Content::container_size(self.reopen(inode, libc::O_RDONLY)?)?;
+        s.size_cache = Some((stamp, size));
+        Ok(Some((size, st.st_blocks as u64 * 512)))
+    }
+
+    /// Attributes of `inode` whose backing stat is `st`.
+    pub(crate) fn attr_of(&self, inode: &Inode, st: &libc::stat) -> io::Result<FileAttr> {
+        let logical = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            self.logical(inode, st)?
+        } else {
+            None
+        };
+        let blksize = self.opts.block_size.max(4096);
+        Ok(attr::to_attr(inode.ino, st, logical, blksize))
+    }
+
+    pub(crate) fn getattr(&self, ino: u64) -> io::Result<FileAttr> {
+        let inode = self.inodes.get(ino)?;
+        let st = sys::fstat(inode.fd().as_fd())?;
+        self.attr_of(&inode, &st)
+    }
+
+    /// The content of `inode` to truncate: the handle's, the inode's open
+    /// one, or a temporary one (flushed and closed afterwards).
+    fn with_content<T>(
+        &self,
+        inode: &Arc<Inode>,
+        f: impl FnOnce(&Content) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let open = inode.state.lock().content.clone();
+        if let Some(c) = open {
+            return f(&c);
+        }
+        let c = self.acquire(inode, true)?;
+        let r = f(&c).and_then(|v| c.flush().map(|_| v));
+        let released = self.release_content(inode);
+        r.and_then(|v| released.map(|_| v))
+    }
+
+    pub(crate) fn setattr(&self, ino: u64, a: SetAttr) -> io::Result<FileAttr> {
+        let inode = self.inodes.get(ino)?;
+        let any = a.mode.is_some()
+            || a.uid.is_some()
+            || a.gid.is_some()
+            || a.size.is_some()
+            || a.atime.is_some()
+            || a.mtime.is_some();
+        if any {
+            self.check_rw()?;
+        }
+        if let Some(mode) = a.mode {
+            if inode.is_symlink() {
+                return Err(err(libc::EOPNOTSUPP));
+            }
+            let fd = inode.fd();
+            sys::chmod_path(&sys::proc_path(fd.raw()), mode & 0o7777)?;
+        }
+        if a.uid.is_some() || a.gid.is_some() {
+            let fd = inode.fd();
+            sys::fchown(
+                fd.as_fd(),
+                a.uid.unwrap_or(u32::MAX),
+                a.gid.unwrap_or(u32::MAX),
+            )?;
+        }
+        if let Some(size) = a.size {
+            if inode.is_dir() {
+                return Err(err(libc::EISDIR));
+            }
+            if !inode.is_reg() {
+                return Err(err(libc::EINVAL));
+            }
+            let handle_content = a.fh.and_then(|fh| self.file_content(fh));
+            match handle_content {
+                Some(c) => c.truncate(size)?,
+                None => self.with_content(&inode, |c| c.truncate(size))?,
+            }
+        }
+        if a.atime.is_some() || a.mtime.is_some() {
+            // Pending data written later would move mtime past the value
+            // asked for: write it first.
+            let open = inode.state.lock().content.clone();
+            if let Some(c) = open {
+                c.flush()?;
+            }
+            let times = [attr::timespec(a.atime), attr::timespec(a.mtime)];
+            let fd = inode.fd();
+            sys::utimensat(
+                std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
+                c"",
+                &times,
+                libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            )?;
+        }
+        let st = sys::fstat(inode.fd().as_fd())?;
+        self.attr_of(&inode, &st)
+    }
+
+    pub(crate) fn statfs(&self) -> io::Result<libc::statvfs> {
+        let root = self.inodes.get(super::inode::ROOT)?;
+        let fd = root.fd();
+        sys::fstatvfs(fd.as_fd())
+    }
+
+    /// access(2) for the caller, from the backing object's mode bits (only
+    /// called without default_permissions).
+    pub(crate) fn access(&self, ino: u64, mask: AccessFlags, caller: Caller) -> io::Result<()> {
+        let inode = self.inodes.get(ino)?;
+        let st = sys::fstat(inode.fd().as_fd())?;
+        let want = mask.bits() & 7;
+        if want == 0 {
+            return Ok(());
+        }
+        if want & libc::W_OK != 0 && self.opts.read_only {
+            return Err(err(libc::EROFS));
+        }
+        let mode = st.st_mode;
+        if caller.uid == 0 {
+            let x_ok = mode & 0o111 != 0 || mode & libc::S_IFMT == libc::S_IFDIR;
+            if want & libc::X_OK != 0 && !x_ok {
+                return Err(err(libc::EACCES));
+            }
+            return Ok(());
+        }
+        let bits = if caller.uid == st.st_uid {
+            (mode >> 6) & 7
+        } else if caller.gid == st.st_gid {
+            (mode >> 3) & 7
+        } else {
+            mode & 7
+        };
+        if (bits as i32) & want == want {
+            Ok(())
+        } else {
+            Err(err(libc::EACCES))
+        }
+    }
+
+    /// The shared content of `inode`, opened if needed; counts one open.
+    pub(crate) fn acquire(&self, inode: &Arc<Inode>, writable: bool) -> io::Result<Arc<Content>> {
+        if writable {
+            self.check_rw()?;
+        }
+        let mut s = inode.state.lock();
+        if let Some(c) = &s.content {
+            if writable && !c.is_writable() {
+                return Err(err(libc::EACCES));
+            }
+            let c = c.clone();
+            s.opens += 1;
+            return Ok(c);
+        }
+        let format = self.format_locked(inode, &mut s);
+        let (file, w) = if self.opts.read_only {
+            (self.reopen(inode, libc::O_RDONLY)?, false)
+        } else {
+            match self.reopen(inode, libc::O_RDWR) {
+                Ok(f) => (f, true),
+                Err(e) if writable => return Err(e),
+                Err(_) => (self.reopen(inode, libc::O_RDONLY)?, false),
+            }
+        };
+        let c = Arc::new(Content::open(file, w, format, &self.ctx)?);
+        s.content = Some(c.clone());
+        s.opens += 1;
+        Ok(c)
+    }
+
+    /// Drops one open of `inode`'s content; the last one flushes it and
+    /// closes it. Returns the flush result.
+    pub(crate) fn release_content(&self, inode: &Arc<Inode>) -> io::Result<()> {
+        let mut s = inode.state.lock();
+        s.opens = s.opens.saturating_sub(1);
+        if s.opens > 0 {
+            return Ok(());
+        }
+        let Some(c) = s.content.take() else {
+            return Ok(());
+        };
+        let r = c.flush();
+        drop(c);
+        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
+            s.cached_stamp = Some(stamp(&st));
+            s.size_cache = None;
+        }
+        r
+    }
+}

@@ -1,0 +1,263 @@
+//! Namespace operations: lookup, mkdir, mknod, symlink, link, unlink,
+//! rmdir, rename, readlink. Each acts on the backing directory through the
+//! parent's O_PATH descriptor and names the result through `lookup`.
+
+use std::ffi::{CStr, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+
+use fuser::FileAttr;
+
+use super::attr::err;
+use super::content::{Content, Format};
+use super::inode::Inode;
+use super::sys;
+use super::Inner;
+
+/// Who asks: the caller's uid and gid.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Rejects names that would leave the directory.
+pub fn name_cstr(name: &OsStr) -> io::Result<std::ffi::CString> {
+    let b = std::os::unix::ffi::OsStrExt::as_bytes(name);
+    if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') {
+        return Err(err(libc::EINVAL));
+    }
+    if b.len() > 255 {
+        return Err(err(libc::ENAMETOOLONG));
+    }
+    sys::cstr(name)
+}
+
+impl Inner {
+    pub(crate) fn check_rw(&self) -> io::Result<()> {
+        if self.opts.read_only {
+            Err(err(libc::EROFS))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Looks `name` up in `parent`: one more kernel reference to the result.
+    pub(crate) fn lookup_in(
+        &self,
+        parent: &Inode,
+        name: &CStr,
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        let fd = {
+            let pfd = parent.fd();
+            sys::openat(pfd.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?
+        };
+        let st = sys::fstat(fd.as_fd())?;
+        let inode = self.inodes.lookup(fd, &st);
+        match self.attr_of(&inode, &st) {
+            Ok(a) => Ok((inode, a)),
+            Err(e) => {
+                self.inodes.forget(inode.ino, 1);
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn lookup(&self, parent: u64, name: &OsStr) -> io::Result<(Arc<Inode>, FileAttr)> {
+        let parent = self.inodes.get(parent)?;
+        let name = name_cstr(name).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                err(libc::ENOENT)
+            } else {
+                e
+            }
+        })?;
+        self.lookup_in(&parent, &name)
+    }
+
+    /// Gives a new object the caller's ownership (when we run as root) and
+    /// exactly `mode` (undoing our own umask, keeping special bits that a
+    /// chown clears).
+    fn settle_new(
+        &self,
+        dir: BorrowedFd<'_>,
+        parent: &Inode,
+        name: &CStr,
+        mode: u32,
+        caller: Caller,
+        symlink: bool,
+    ) -> io::Result<()> {
+        if self.is_root && (caller.uid != 0 || caller.gid != 0) {
+            let pst = sys::fstat(parent.fd().as_fd())?;
+            let gid = if pst.st_mode & libc::S_ISGID != 0 {
+                u32::MAX
+            } else {
+                caller.gid
+            };
+            sys::fchownat(dir, name, caller.uid, gid)?;
+        }
+        let perm = mode & 0o7777;
+        if !symlink && (perm & self.umask != 0 || perm & 0o7000 != 0) {
+            sys::fchmodat(dir, name, perm)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a just-created object after a later step failed.
+    fn undo_create(dir: BorrowedFd<'_>, name: &CStr, is_dir: bool) {
+        let _ = sys::unlinkat(dir, name, if is_dir { libc::AT_REMOVEDIR } else { 0 });
+    }
+
+    pub(crate) fn mkdir(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        caller: Caller,
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        self.check_rw()?;
+        let parent = self.inodes.get(parent)?;
+        let name = name_cstr(name)?;
+        let pfd = parent.fd();
+        sys::mkdirat(pfd.as_fd(), &name, mode & 0o7777)?;
+        if let Err(e) = self.settle_new(pfd.as_fd(), &parent, &name, mode, caller, false) {
+            Self::undo_create(pfd.as_fd(), &name, true);
+            return Err(e);
+        }
+        drop(pfd);
+        self.lookup_in(&parent, &name)
+    }
+
+    /// Creates `name` as a new, empty container file (opened read-write).
+    pub(crate) fn create_file(
+        &self,
+        parent: &Arc<Inode>,
+        name: &CStr,
+        mode: u32,
+        caller: Caller,
+    ) -> io::Result<Content> {
+        let pfd = parent.fd();
+        let fd = sys::openat(
+            pfd.as_fd(),
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW,
+            mode & 0o7777,
+        )?;
+        let made = Content::create(File::from(fd), self.opts.block_size, &self.ctx).and_then(|c| {
+            self.settle_new(pfd.as_fd(), parent, name, mode, caller, false)?;
+            Ok(c)
+        });
+        if made.is_err() {
+            Self::undo_create(pfd.as_fd(), name, false);
+        }
+        made
+    }
+
+    pub(crate) fn mknod(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+        caller: Caller,
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        self.check_rw()?;
+        let parent = self.inodes.get(parent)?;
+        let name = name_cstr(name)?;
+        if mode & libc::S_IFMT == libc::S_IFREG || mode & libc::S_IFMT == 0 {
+            let content = self.create_file(&parent, &name, mode, caller)?;
+            content.flush()?;
+            drop(content);
+            let (inode, attr) = self.lookup_in(&parent, &name)?;
+            let mut s = inode.state.lock();
+            s.format = Format::Container;
+            s.new_name_parent = Some(parent.clone());
+            drop(s);
+            return Ok((inode, attr));
+        }
+        let pfd = parent.fd();
+        sys::mknodat(pfd.as_fd(), &name, mode, sys::decode_dev(rdev))?;
+        if let Err(e) = self.settle_new(pfd.as_fd(), &parent, &name, mode, caller, false) {
+            Self::undo_create(pfd.as_fd(), &name, false);
+            return Err(e);
+        }
+        drop(pfd);
+        self.lookup_in(&parent, &name)
+    }
+
+    pub(crate) fn symlink(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        target: &std::path::Path,
+        caller: Caller,
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        self.check_rw()?;
+        let parent = self.inodes.get(parent)?;
+        let name = name_cstr(name)?;
+        let target = sys::cstr(target.as_os_str())?;
+        let pfd = parent.fd();
+        sys::symlinkat(&target, pfd.as_fd(), &name)?;
+        if let Err(e) = self.settle_new(pfd.as_fd(), &parent, &name, 0o777, caller, true) {
+            Self::undo_create(pfd.as_fd(), &name, false);
+            return Err(e);
+        }
+        drop(pfd);
+        self.lookup_in(&parent, &name)
+    }
+
+    pub(crate) fn link(
+        &self,
+        ino: u64,
+        newparent: u64,
+        newname: &OsStr,
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        self.check_rw()?;
+        let inode = self.inodes.get(ino)?;
+        let parent = self.inodes.get(newparent)?;
+        let name = name_cstr(newname)?;
+        {
+            let fd = inode.fd();
+            let pfd = parent.fd();
+            sys::link_fd(fd.as_fd(), pfd.as_fd(), &name)?;
+        }
+        self.lookup_in(&parent, &name)
+    }
+
+    pub(crate) fn unlink(&self, parent: u64, name: &OsStr, flags: i32) -> io::Result<()> {
+        self.check_rw()?;
+        let parent = self.inodes.get(parent)?;
+        let name = name_cstr(name)?;
+        let pfd = parent.fd();
+        sys::unlinkat(pfd.as_fd(), &name, flags)
+    }
+
+    pub(crate) fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: u32,
+    ) -> io::Result<()> {
+        self.check_rw()?;
+        let p = self.inodes.get(parent)?;
+        let np = self.inodes.get(newparent)?;
+        let name = name_cstr(name)?;
+        let newname = name_cstr(newname)?;
+        let pfd = p.fd();
+        let npfd = np.fd();
+        sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)
+    }
+
+    pub(crate) fn readlink(&self, ino: u64) -> io::Result<std::ffi::OsString> {
+        let inode = self.inodes.get(ino)?;
+        if !inode.is_symlink() {
+            return Err(err(libc::EINVAL));
+        }
+        let fd = inode.fd();
+        sys::readlink_fd(fd.as_fd())
+    }
+}

@@ -1,0 +1,380 @@
+//! Thin, safe wrappers over the `*at` system calls the FUSE frontend needs
+//! (libc has no safe interface for them). Every `unsafe` block below passes
+//! only NUL-terminated C strings that outlive the call, buffers whose length
+//! is passed alongside, and file descriptors borrowed for the call, so the
+//! kernel never reads or writes memory it does not own; errors come back as
+//! `io::Error` carrying the errno.
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+/// Converts a name or path to a C string (EINVAL if it holds a NUL byte).
+pub fn cstr(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `/proc/self/fd/N`: the path through which an O_PATH descriptor is
+/// reopened or used by path-only calls (chmod, xattrs, truncate, utimensat).
+pub fn proc_path(fd: RawFd) -> CString {
+    // A decimal number never contains NUL.
+    CString::new(format!("/proc/self/fd/{fd}")).unwrap_or_default()
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+const EMPTY: &CStr = c"";
+
+/// `openat(dirfd, name, flags | O_CLOEXEC, mode)`.
+pub fn openat(dir: BorrowedFd<'_>, name: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid C string; `dir` is an open descriptor.
+    let fd = check(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: the kernel just returned this new descriptor; we own it alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `open(path, flags | O_CLOEXEC)` for a /proc/self/fd path.
+pub fn open_path(path: &CStr, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: valid C string; the result is checked.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, 0) })?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fstatat(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`: stat of the object
+/// an (O_PATH) descriptor refers to.
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    fstatat(fd, EMPTY, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// `fstatat(dir, name, flags)`.
+pub fn fstatat(dir: BorrowedFd<'_>, name: &CStr, flags: i32) -> io::Result<libc::stat> {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, writable stat buffer; `name` a valid C string.
+    check(unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, flags) })?;
+    Ok(st)
+}
+
+/// `fstatvfs(fd)` (allowed on O_PATH descriptors).
+pub fn fstatvfs(fd: BorrowedFd<'_>) -> io::Result<libc::statvfs> {
+    // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, writable buffer of the right type.
+    check(unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: valid C string and descriptor.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) })?;
+    Ok(())
+}
+
+pub fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32, dev: libc::dev_t) -> io::Result<()> {
+    // SAFETY: valid C string and descriptor.
+    check(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, dev) })?;
+    Ok(())
+}
+
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr, flags: i32) -> io::Result<()> {
+    // SAFETY: valid C string and descriptor.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })?;
+    Ok(())
+}
+
+pub fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: valid C strings and descriptor.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })?;
+    Ok(())
+}
+
+/// `renameat2(olddir, old, newdir, new, flags)` (raw syscall: works with
+/// any libc).
+pub fn renameat2(
+    olddir: BorrowedFd<'_>,
+    old: &CStr,
+    newdir: BorrowedFd<'_>,
+    new: &CStr,
+    flags: u32,
+) -> io::Result<()> {
+    // SAFETY: valid C strings and descriptors; renameat2 takes exactly these
+    // five arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            olddir.as_raw_fd() as libc::c_long,
+            old.as_ptr(),
+            newdir.as_raw_fd() as libc::c_long,
+            new.as_ptr(),
+            flags as libc::c_long,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Hard-links the object behind an O_PATH descriptor as `newdir/name`.
+pub fn link_fd(fd: BorrowedFd<'_>, newdir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: valid C strings and descriptors.
+    let r = check(unsafe {
+        libc::linkat(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            newdir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    });
+    match r {
+        Ok(_) => Ok(()),
+        // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH: fall back on /proc.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) => {
+            let p = proc_path(fd.as_raw_fd());
+            // SAFETY: valid C strings and descriptor.
+            check(unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    p.as_ptr(),
+                    newdir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            })?;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Target of the symlink an O_PATH descriptor refers to.
+pub fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<OsString> {
+    readlinkat(fd, EMPTY)
+}
+
+/// `readlinkat(dir, name)`, growing the buffer as needed.
+pub fn readlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OsString> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: `buf` is writable for `buf.len()` bytes.
+        let n = check_size(unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        })?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(OsString::from_vec(buf));
+        }
+        if buf.len() >= 1 << 16 {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+}
+
+/// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`;
+/// `u32::MAX` leaves a field unchanged.
+pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: valid C string and descriptor.
+    check(unsafe {
+        libc::fchownat(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            uid,
+            gid,
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
+/// chmod of a path (used with /proc/self/fd/N).
+pub fn chmod_path(path: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chmod(path.as_ptr(), mode as libc::mode_t) })?;
+    Ok(())
+}
+
+/// `utimensat(dir, name, times, flags)`.
+pub fn utimensat(
+    dir: RawFd,
+    name: &CStr,
+    times: &[libc::timespec; 2],
+    flags: i32,
+) -> io::Result<()> {
+    // SAFETY: `times` points to two timespecs as the call requires.
+    check(unsafe { libc::utimensat(dir, name.as_ptr(), times.as_ptr(), flags) })?;
+    Ok(())
+}
+
+/// `fallocate(fd, mode, offset, len)`.
+pub fn fallocate(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    // SAFETY: plain integer arguments on a borrowed descriptor.
+    check(unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, len) })?;
+    Ok(())
+}
+
+/// `lseek(fd, offset, whence)`.
+pub fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<u64> {
+    // SAFETY: plain integer arguments on a borrowed descriptor.
+    let r = unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as u64)
+}
+
+/// `getxattr(path, name)` into a buffer of `size` bytes; `size == 0`
+/// probes. Returns (value size, value bytes read).
+pub fn getxattr(path: &CStr, name: &CStr, size: usize) -> io::Result<(usize, Vec<u8>)> {
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` is writable for `buf.len()` bytes (a null pointer with
+    // length 0 asks for the size only).
+    let n = check_size(unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            if size == 0 {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            },
+            buf.len(),
+        )
+    })?;
+    buf.truncate(n.min(size));
+    Ok((n, buf))
+}
+
+/// `listxattr(path)` into a buffer of `size` bytes; `size == 0` probes.
+pub fn listxattr(path: &CStr, size: usize) -> io::Result<(usize, Vec<u8>)> {
+    let mut buf = vec![0u8; size];
+    // SAFETY: as for getxattr.
+    let n = check_size(unsafe {
+        libc::listxattr(
+            path.as_ptr(),
+            if size == 0 {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            },
+            buf.len(),
+        )
+    })?;
+    buf.truncate(n.min(size));
+    Ok((n, buf))
+}
+
+pub fn setxattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> io::Result<()> {
+    // SAFETY: `value` is readable for its length.
+    check(unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
+pub fn removexattr(path: &CStr, name: &CStr) -> io::Result<()> {
+    // SAFETY: valid C strings.
+    check(unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) })?;
+    Ok(())
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to the hard limit (one O_PATH
+/// descriptor is held per inode the kernel knows).
+pub fn raise_nofile_limit() {
+    // SAFETY: an all-zero rlimit is valid; the buffers are live.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}
+
+/// The process umask (read from /proc so that it is never changed, not
+/// even for a moment); 0o022 if unknown.
+pub fn process_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// `(major, minor)` -> the kernel's 32-bit "new" device encoding used by FUSE.
+pub fn encode_dev(rdev: libc::dev_t) -> u32 {
+    let major = libc::major(rdev);
+    let minor = libc::minor(rdev);
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+}
+
+/// FUSE's 32-bit device number -> `dev_t`.
+pub fn decode_dev(rdev: u32) -> libc::dev_t {
+    let major = (rdev & 0xfff00) >> 8;
+    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    libc::makedev(major, minor)
+}
+
+/// `fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)`; `u32::MAX` leaves
+/// a field unchanged.
+pub fn fchownat(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: valid C string and descriptor.
+    check(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
+/// `fchmodat(dir, name, mode, 0)` (never used on symlinks).
+pub fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: valid C string and descriptor.
+    check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, 0) })?;
+    Ok(())
+}

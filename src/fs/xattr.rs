@@ -1,0 +1,79 @@
+//! Extended attributes, kept on the backing object (through
+//! /proc/self/fd/N, since xattr calls do not accept O_PATH descriptors).
+//! Symlinks carry none (Linux allows no user.* xattrs on them).
+
+use std::ffi::OsStr;
+use std::io;
+
+use super::attr::err;
+use super::sys;
+use super::Inner;
+
+/// Answer to a get/list request: the size (for a size probe) or the data.
+pub enum XattrReply {
+    Size(u32),
+    Data(Vec<u8>),
+}
+
+fn answer(total: usize, data: Vec<u8>, size: u32) -> io::Result<XattrReply> {
+    if size == 0 {
+        let n = u32::try_from(total).map_err(|_| err(libc::E2BIG))?;
+        Ok(XattrReply::Size(n))
+    } else if total > size as usize {
+        Err(err(libc::ERANGE))
+    } else {
+        Ok(XattrReply::Data(data))
+    }
+}
+
+impl Inner {
+    fn xattr_path(&self, ino: u64) -> io::Result<Option<std::ffi::CString>> {
+        let inode = self.inodes.get(ino)?;
+        if inode.is_symlink() {
+            return Ok(None);
+        }
+        let fd = inode.fd();
+        Ok(Some(sys::proc_path(fd.raw())))
+    }
+
+    pub(crate) fn getxattr(&self, ino: u64, name: &OsStr, size: u32) -> io::Result<XattrReply> {
+        let name = sys::cstr(name)?;
+        let Some(path) = self.xattr_path(ino)? else {
+            return Err(err(libc::ENODATA));
+        };
+        let (total, data) = sys::getxattr(&path, &name, size as usize)?;
+        answer(total, data, size)
+    }
+
+    pub(crate) fn listxattr(&self, ino: u64, size: u32) -> io::Result<XattrReply> {
+        let Some(path) = self.xattr_path(ino)? else {
+            return answer(0, Vec::new(), size);
+        };
+        let (total, data) = sys::listxattr(&path, size as usize)?;
+        answer(total, data, size)
+    }
+
+    pub(crate) fn setxattr(
+        &self,
+        ino: u64,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+    ) -> io::Result<()> {
+        self.check_rw()?;
+        let name = sys::cstr(name)?;
+        let Some(path) = self.xattr_path(ino)? else {
+            return Err(err(libc::EPERM));
+        };
+        sys::setxattr(&path, &name, value, flags)
+    }
+
+    pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {
+        self.check_rw()?;
+        let name = sys::cstr(name)?;
+        let Some(path) = self.xattr_path(ino)? else {
+            return Err(err(libc::ENODATA));
+        };
+        sys::removexattr(&path, &name)
+    }
+}
