@@ -25,8 +25,8 @@ use clap::Parser;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
-    TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    WriteFlags,
 };
 use parking_lot::RwLock;
 
@@ -275,14 +275,20 @@ impl Filesystem for Passthrough {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.child(parent, name).and_then(|p| fs::remove_file(p).map_err(err)) {
+        match self
+            .child(parent, name)
+            .and_then(|p| fs::remove_file(p).map_err(err))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.child(parent, name).and_then(|p| fs::remove_dir(p).map_err(err)) {
+        match self
+            .child(parent, name)
+            .and_then(|p| fs::remove_dir(p).map_err(err))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

@@ -31,6 +31,7 @@ pub struct MountArgs {
     /// Comma-separated options: cache_size=SIZE (default 64M), block_size=SIZE
     /// (power of two 4K..1M, for new files; default 64K), ro, rw, allow_other,
     /// default_permissions (default) / no_default_permissions, threads=N,
+    /// writeback_cache / no_writeback_cache,
     /// and the generic nodev, nosuid, noexec, noatime, sync, dirsync, ...
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
@@ -56,10 +57,24 @@ pub struct UmountArgs {
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> i32 {
-    // TEMP until the fs frontend lands on main.
-    let _ = args;
-    eprintln!("scfs mount: TEMP");
-    1
+    run_mount_with(args, |backing, o| {
+        crate::fs::ScfsFs::new(backing, fs_options(o))
+    })
+}
+
+/// Maps the mount options onto the filesystem's own options.
+pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
+    let mut f = crate::fs::FsOptions::default();
+    f.cache_size = o.cache_size;
+    f.block_size = o.block_size;
+    f.read_only = o.read_only;
+    f.allow_other = o.allow_other;
+    f.default_permissions = o.default_permissions;
+    f.n_threads = o.threads;
+    if let Some(wb) = o.writeback_cache {
+        f.writeback_cache = wb;
+    }
+    f
 }
 
 /// Runs `scfs umount`; returns the exit code. Returns only once the daemon

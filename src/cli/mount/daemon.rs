@@ -80,11 +80,7 @@ pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
             ));
         }
     }
-    Ok(Prepared {
-        backing,
-        mnt,
-        opts,
-    })
+    Ok(Prepared { backing, mnt, opts })
 }
 
 /// Takes the daemon's exclusive lock on the BACKING directory.
@@ -412,7 +408,11 @@ pub fn umount(args: &UmountArgs) -> Result<(), String> {
             .map_err(|e| format!("fusermount3: {e}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(err.lines().next().unwrap_or("fusermount3 failed").to_owned());
+            return Err(err
+                .lines()
+                .next()
+                .unwrap_or("fusermount3 failed")
+                .to_owned());
         }
     }
     wait_for_daemon(&backing, Duration::from_secs(args.timeout))

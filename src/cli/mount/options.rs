@@ -27,6 +27,9 @@ pub struct MountOptions {
     pub default_permissions: bool,
     /// FUSE event-loop threads (`threads=`).
     pub threads: usize,
+    /// `writeback_cache` / `no_writeback_cache`: the kernel's writeback
+    /// cache; None = the filesystem's default.
+    pub writeback_cache: Option<bool>,
     /// Generic kernel mount flags passed through (nodev, noexec, noatime, ...).
     pub flags: Vec<MountOption>,
 }
@@ -40,6 +43,7 @@ impl Default for MountOptions {
             allow_other: false,
             default_permissions: true,
             threads: default_threads(),
+            writeback_cache: None,
             flags: Vec::new(),
         }
     }
@@ -60,7 +64,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(digits_end);
     if num.is_empty() {
-        return Err(format!("'{s}' is not a size (expected e.g. 65536, 64K, 64M, 1G)"));
+        return Err(format!(
+            "'{s}' is not a size (expected e.g. 65536, 64K, 64M, 1G)"
+        ));
     }
     let n: u64 = num.parse().map_err(|_| format!("'{s}' is too large"))?;
     let shift = match suffix.to_ascii_lowercase().as_str() {
@@ -69,7 +75,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("'{s}': unknown size suffix '{suffix}' (use K, M or G)")),
+        _ => {
+            return Err(format!(
+                "'{s}': unknown size suffix '{suffix}' (use K, M or G)"
+            ))
+        }
     };
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| format!("'{s}' is too large"))
@@ -79,7 +89,12 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String> {
     let mut o = MountOptions::default();
     for list in lists {
-        for opt in list.as_ref().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for opt in list
+            .as_ref()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let (key, value) = match opt.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
                 None => (opt, None),
@@ -96,14 +111,14 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
             };
             match key {
                 "cache_size" => {
-                    let n = parse_size(&need(value)?)?;
+                    let n = parse_size(&need(value)?).map_err(|e| format!("option {key}: {e}"))?;
                     if n < MIN_CACHE_SIZE {
                         return Err(format!("cache_size={n} is below the minimum of 1M"));
                     }
                     o.cache_size = n;
                 }
                 "block_size" => {
-                    let n = parse_size(&need(value)?)?;
+                    let n = parse_size(&need(value)?).map_err(|e| format!("option {key}: {e}"))?;
                     if !n.is_power_of_two() || !(4096..=1 << 20).contains(&n) {
                         return Err(format!(
                             "block_size={n}: must be a power of two from 4K to 1M"
@@ -139,6 +154,14 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 "no_default_permissions" => {
                     none(value)?;
                     o.default_permissions = false;
+                }
+                "writeback_cache" => {
+                    none(value)?;
+                    o.writeback_cache = Some(true);
+                }
+                "no_writeback_cache" => {
+                    none(value)?;
+                    o.writeback_cache = Some(false);
                 }
                 "dev" | "nodev" | "suid" | "nosuid" | "exec" | "noexec" | "atime" | "noatime"
                 | "sync" | "async" | "dirsync" => {
@@ -191,7 +214,8 @@ pub fn fs_name(backing: &std::path::Path) -> String {
 /// the benchmark's passthrough example so both run under the same settings).
 pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
     let mut cfg = Config::default();
-    cfg.mount_options.push(MountOption::FSName(fs_name(backing)));
+    cfg.mount_options
+        .push(MountOption::FSName(fs_name(backing)));
     cfg.mount_options.push(MountOption::Subtype("scfs".into()));
     if o.default_permissions {
         cfg.mount_options.push(MountOption::DefaultPermissions);
@@ -241,8 +265,8 @@ mod tests {
 
     #[test]
     fn parses_lists() {
-        let o = parse_options(&["cache_size=128M,block_size=1M", "ro,allow_other,threads=3"])
-            .unwrap();
+        let o =
+            parse_options(&["cache_size=128M,block_size=1M", "ro,allow_other,threads=3"]).unwrap();
         assert_eq!(o.cache_size, 128 << 20);
         assert_eq!(o.block_size, 1 << 20);
         assert!(o.read_only && o.allow_other);
