@@ -1,1 +1,401 @@
-//! LRU of decoded blocks (owned by the file/cache work).
+//! The block cache: one per mount. Owns the LRU order and the byte budget of
+//! decoded blocks, the pool of background compression threads and the idle
+//! flusher. It knows nothing about containers: every resident block belongs
+//! to an owner (a `file::LogicalFile`) reached through the [`BlockOwner`]
+//! trait, which does the actual write-back.
+//!
+//! Locking: the LRU, the job queue and the registry are short leaf mutexes,
+//! never held while decoding, encoding or doing I/O. Each block has its own
+//! `RwLock` (see [`Block`]).
+//!
+//! Memory: `used` counts the blocks currently in the LRU; `shrink` evicts
+//! until `used <= budget`. A block popped for eviction stays allocated until
+//! its owner has written it back, so the real memory (`resident_bytes`) can
+//! exceed the budget by the blocks being evicted or worked on at that moment
+//! (about one per thread).
+
+use lru::LruCache;
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Default byte budget of decoded blocks (`cache_size=`).
+pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
+
+/// Tunables of a [`BlockCache`].
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// Byte budget of decoded blocks.
+    pub budget: u64,
+    /// Background compression threads (0: compress in the writing thread).
+    pub compress_threads: usize,
+    /// Flush files whose last write is older than this (None: never).
+    pub idle_flush: Option<Duration>,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            budget: DEFAULT_CACHE_SIZE,
+            compress_threads: std::thread::available_parallelism()
+                .map(|n| n.get().min(4))
+                .unwrap_or(1),
+            idle_flush: Some(Duration::from_secs(3)),
+        }
+    }
+}
+
+/// State of one decoded block, behind the block's lock.
+pub(crate) struct BlockState {
+    /// Exactly block_size bytes; bytes past EOF are always zero.
+    pub(crate) data: Box<[u8]>,
+    /// Newer than what the container holds.
+    pub(crate) dirty: bool,
+    /// No longer the file's copy of this block (evicted, truncated or
+    /// punched): whoever holds it must look the block up again.
+    pub(crate) gone: bool,
+}
+
+/// One decoded block. Readers take `state.read()`, writers `state.write()`;
+/// write-back takes `state.upgradable_read()` for the whole encode + store,
+/// which serializes write-backs of one block and keeps its bytes stable
+/// while readers go on.
+pub(crate) struct Block {
+    pub(crate) state: RwLock<BlockState>,
+    mem: Arc<MemStats>,
+    len: u64,
+}
+
+impl Block {
+    pub(crate) fn new(data: Box<[u8]>, dirty: bool, mem: &Arc<MemStats>) -> Block {
+        let len = data.len() as u64;
+        mem.add(len);
+        Block {
+            state: RwLock::new(BlockState {
+                data,
+                dirty,
+                gone: false,
+            }),
+            mem: mem.clone(),
+            len,
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.mem.resident.fetch_sub(self.len, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of decoded blocks actually allocated (whether in the LRU or not).
+#[derive(Default)]
+pub(crate) struct MemStats {
+    resident: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl MemStats {
+    fn add(&self, n: u64) {
+        let now = self.resident.fetch_add(n, Ordering::Relaxed) + n;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+/// What the cache needs from the owner of blocks (a logical file).
+pub(crate) trait BlockOwner: Send + Sync {
+    /// Writes block `no` back if dirty and drops it. Returns false if it
+    /// could not (write error): the owner then keeps it and re-inserts it.
+    fn evict(&self, no: u64) -> bool;
+    /// Writes back `block` (block `no`) if it is still dirty and current.
+    fn write_back(&self, no: u64, block: &Arc<Block>);
+    /// Flushes if the owner has unwritten data and has been idle `idle`.
+    fn idle_flush(&self, idle: Duration);
+    /// Flushes unconditionally (unmount).
+    fn flush_now(&self) -> std::io::Result<()>;
+}
+
+struct LruEntry {
+    bytes: u64,
+    owner: Weak<dyn BlockOwner>,
+}
+
+struct Lru {
+    map: LruCache<(u64, u64), LruEntry>,
+    used: u64,
+}
+
+struct Job {
+    no: u64,
+    owner: Weak<dyn BlockOwner>,
+    block: Weak<Block>,
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    stop: bool,
+}
+
+/// The part of the cache shared with files and background threads.
+pub(crate) struct Shared {
+    budget: u64,
+    lru: Mutex<Lru>,
+    pub(crate) mem: Arc<MemStats>,
+    next_id: AtomicU64,
+    registry: Mutex<HashMap<u64, Weak<dyn BlockOwner>>>,
+    queue: Mutex<Queue>,
+    queue_cv: Condvar,
+    queue_cap: usize,
+    workers: usize,
+    flusher_stop: Mutex<bool>,
+    flusher_cv: Condvar,
+    epoch: Instant,
+}
+
+impl Shared {
+    pub(crate) fn new_file_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn register(&self, id: u64, owner: Weak<dyn BlockOwner>) {
+        self.registry.lock().insert(id, owner);
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        self.registry.lock().remove(&id);
+    }
+
+    /// Milliseconds since the cache was created (monotonic).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Marks block `no` of file `id` most recently used (if in the LRU).
+    pub(crate) fn touch(&self, id: u64, no: u64) {
+        self.lru.lock().map.promote(&(id, no));
+    }
+
+    /// Puts block `no` of file `id` in the LRU (most recently used). Call
+    /// [`Shared::shrink`] once the caller no longer needs any block.
+    pub(crate) fn insert(&self, id: u64, no: u64, bytes: u64, owner: Weak<dyn BlockOwner>) {
+        let mut lru = self.lru.lock();
+        if let Some((_, old)) = lru.map.push((id, no), LruEntry { bytes, owner }) {
+            lru.used -= old.bytes;
+        }
+        lru.used += bytes;
+    }
+
+    /// Takes block `no` of file `id` out of the LRU (truncate, punch, drop).
+    pub(crate) fn remove(&self, id: u64, no: u64) {
+        let mut lru = self.lru.lock();
+        if let Some(old) = lru.map.pop(&(id, no)) {
+            lru.used -= old.bytes;
+        }
+    }
+
+    /// Evicts least recently used blocks until the budget is met. Stops
+    /// early if an owner cannot write a block back (it keeps the block).
+    pub(crate) fn shrink(&self) {
+        loop {
+            let (key, entry) = {
+                let mut lru = self.lru.lock();
+                if lru.used <= self.budget {
+                    return;
+                }
+                match lru.map.pop_lru() {
+                    Some((k, e)) => {
+                        lru.used -= e.bytes;
+                        (k, e)
+                    }
+                    None => return,
+                }
+            };
+            if let Some(owner) = entry.owner.upgrade() {
+                if !owner.evict(key.1) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands a full dirty block to the compression threads. Returns false
+    /// if there are none or the queue is full: the caller decides.
+    pub(crate) fn submit(&self, no: u64, owner: Weak<dyn BlockOwner>, block: &Arc<Block>) -> bool {
+        if self.workers == 0 {
+            return false;
+        }
+        let mut q = self.queue.lock();
+        if q.stop || q.jobs.len() >= self.queue_cap {
+            return false;
+        }
+        q.jobs.push_back(Job {
+            no,
+            owner,
+            block: Arc::downgrade(block),
+        });
+        drop(q);
+        self.queue_cv.notify_one();
+        true
+    }
+
+    fn worker(&self) {
+        loop {
+            let job = {
+                let mut q = self.queue.lock();
+                loop {
+                    if let Some(j) = q.jobs.pop_front() {
+                        break j;
+                    }
+                    if q.stop {
+                        return;
+                    }
+                    self.queue_cv.wait(&mut q);
+                }
+            };
+            if let (Some(owner), Some(block)) = (job.owner.upgrade(), job.block.upgrade()) {
+                owner.write_back(job.no, &block);
+            }
+        }
+    }
+
+    fn owners(&self) -> Vec<Arc<dyn BlockOwner>> {
+        self.registry
+            .lock()
+            .values()
+            .filter_map(|w| w.upgrade())
+            .collect()
+    }
+
+    fn flusher(&self, idle: Duration) {
+        let tick = (idle / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            {
+                let mut stop = self.flusher_stop.lock();
+                if !*stop {
+                    self.flusher_cv.wait_for(&mut stop, tick);
+                }
+                if *stop {
+                    return;
+                }
+            }
+            for owner in self.owners() {
+                owner.idle_flush(idle);
+            }
+        }
+    }
+}
+
+/// The mount-wide cache of decoded blocks. Dropping it stops the background
+/// threads (files still open then write back in the calling thread).
+pub struct BlockCache {
+    pub(crate) shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl BlockCache {
+    /// A cache with a byte budget and default threads.
+    pub fn new(budget: u64) -> Arc<BlockCache> {
+        Self::with_options(CacheOptions {
+            budget,
+            ..CacheOptions::default()
+        })
+    }
+
+    pub fn with_options(opts: CacheOptions) -> Arc<BlockCache> {
+        let workers = opts.compress_threads;
+        let shared = Arc::new(Shared {
+            budget: opts.budget,
+            lru: Mutex::new(Lru {
+                map: LruCache::unbounded(),
+                used: 0,
+            }),
+            mem: Arc::new(MemStats::default()),
+            next_id: AtomicU64::new(1),
+            registry: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                stop: false,
+            }),
+            queue_cv: Condvar::new(),
+            queue_cap: (workers * 2).max(2),
+            workers,
+            flusher_stop: Mutex::new(false),
+            flusher_cv: Condvar::new(),
+            epoch: Instant::now(),
+        });
+        let mut threads = Vec::new();
+        for i in 0..workers {
+            let s = shared.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("scfs-compress-{i}"))
+                .spawn(move || s.worker());
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => log::warn!("cannot start compression thread: {e}"),
+            }
+        }
+        if let Some(idle) = opts.idle_flush {
+            let s = shared.clone();
+            match std::thread::Builder::new()
+                .name("scfs-flusher".into())
+                .spawn(move || s.flusher(idle))
+            {
+                Ok(t) => threads.push(t),
+                Err(e) => log::warn!("cannot start flusher thread: {e}"),
+            }
+        }
+        Arc::new(BlockCache {
+            shared,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// The byte budget.
+    pub fn budget(&self) -> u64 {
+        self.shared.budget
+    }
+
+    /// Bytes of blocks in the LRU (what the budget limits).
+    pub fn used_bytes(&self) -> u64 {
+        self.shared.lru.lock().used
+    }
+
+    /// Bytes of decoded blocks allocated right now.
+    pub fn resident_bytes(&self) -> u64 {
+        self.shared.mem.resident.load(Ordering::Relaxed)
+    }
+
+    /// Highest `resident_bytes` seen since creation.
+    pub fn peak_resident_bytes(&self) -> u64 {
+        self.shared.mem.peak.load(Ordering::Relaxed)
+    }
+
+    /// Flushes every open file (unmount, SIGTERM). Returns the first error
+    /// after trying them all.
+    pub fn flush_all(&self) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for owner in self.shared.owners() {
+            if let Err(e) = owner.flush_now() {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+}
+
+impl Drop for BlockCache {
+    fn drop(&mut self) {
+        self.shared.queue.lock().stop = true;
+        self.shared.queue_cv.notify_all();
+        *self.shared.flusher_stop.lock() = true;
+        self.shared.flusher_cv.notify_all();
+        for t in self.threads.get_mut().drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -821,3 +821,148 @@ fn new_objects_belong_to_the_caller() {
         0o666
     );
 }
+
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+/// Whether the codec compresses text (false only until the codec lands).
+fn codec_compresses() -> bool {
+    let mut out = Vec::new();
+    let text = b"aaaaaaaabbbbccde".repeat(100);
+    matches!(
+        scfs::codec::encode_block(&text, &mut out),
+        scfs::codec::BlockCoding::Huffman
+    )
+}
+
+/// Decodes a backing container without the mount.
+fn decode_backing(p: &std::path::Path) -> Vec<u8> {
+    let c = scfs::container::Container::open(File::open(p).unwrap(), false).unwrap();
+    let bs = c.block_size() as usize;
+    let size = c.logical_size() as usize;
+    let mut out = vec![0u8; size.div_ceil(bs) * bs];
+    for (i, chunk) in out.chunks_mut(bs).enumerate() {
+        c.read_block(i as u64, chunk).unwrap();
+    }
+    out.truncate(size);
+    out
+}
+
+#[test]
+fn backing_files_are_v2_containers() {
+    let Some(mut m) = Mounted::new() else { return };
+    let text: Vec<u8> = b"the quick brown fox jumps over the lazy dog. "
+        .iter()
+        .cycle()
+        .take(1_000_000)
+        .copied()
+        .collect();
+    fs::write(m.p("text"), &text).unwrap();
+    let mut sparse = File::create(m.p("sparse")).unwrap();
+    sparse.seek(SeekFrom::Start(3 << 20)).unwrap();
+    sparse.write_all(b"island").unwrap();
+    drop(sparse);
+    fs::write(m.p("empty"), b"").unwrap();
+    // st_size is logical, st_blocks counts what BACKING stores.
+    let md = fs::metadata(m.p("text")).unwrap();
+    assert_eq!(md.len(), 1_000_000);
+    assert!(md.blocks() > 0);
+    if codec_compresses() {
+        assert!(md.blocks() * 512 < 600_000, "blocks {}", md.blocks());
+    }
+    assert_eq!(fs::metadata(m.p("sparse")).unwrap().len(), (3 << 20) + 6);
+    m.unmount();
+    for n in ["text", "sparse", "empty"] {
+        let head = fs::read(m.b(n)).unwrap();
+        assert_eq!(&head[..6], b"\x0c\x00\x0d\x0e\x02\x00", "{n}");
+    }
+    if codec_compresses() {
+        assert!(fs::metadata(m.b("text")).unwrap().len() < 600_000);
+    }
+    assert!(fs::metadata(m.b("sparse")).unwrap().len() < 100_000);
+    assert!(decode_backing(&m.b("text")) == text);
+    let s = decode_backing(&m.b("sparse"));
+    assert_eq!(s.len(), (3 << 20) + 6);
+    assert_eq!(&s[3 << 20..], b"island");
+    assert!(s[..3 << 20].iter().all(|&b| b == 0));
+    assert_eq!(decode_backing(&m.b("empty")), b"");
+}
+
+#[test]
+fn compaction_keeps_content_and_metadata() {
+    let Some(mut m) = Mounted::new() else { return };
+    fs::write(m.p("c"), noise(65536, 1)).unwrap();
+    fs::set_permissions(m.p("c"), fs::Permissions::from_mode(0o604)).unwrap();
+    xattr_set(&m.p("c"), "user.keep", b"me", 0).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.p("c"))
+        .unwrap();
+    let mut last = Vec::new();
+    for i in 0..40 {
+        last = noise(65536, 100 + i);
+        f.write_all_at(&last, 0).unwrap();
+        f.sync_data().unwrap();
+    }
+    let t = [
+        libc::timespec {
+            tv_sec: 1_111_111_111,
+            tv_nsec: 0,
+        },
+        libc::timespec {
+            tv_sec: 1_222_222_222,
+            tv_nsec: 0,
+        },
+    ];
+    // SAFETY: valid descriptor and timespec array.
+    assert_eq!(unsafe { libc::futimens(f.as_raw_fd(), t.as_ptr()) }, 0);
+    drop(f);
+    let bmd = fs::metadata(m.b("c")).unwrap();
+    // 40 rewrites of 64 KiB would be 2.6 MB without compaction, which
+    // leaves at most live + ~1 MiB.
+    assert!(bmd.len() < 1_300_000, "backing holds {} bytes", bmd.len());
+    assert_eq!(bmd.mode() & 0o7777, 0o604);
+    assert_eq!(bmd.mtime(), 1_222_222_222);
+    assert_eq!(names(&m.backing), vec!["c"]);
+    assert_eq!(xattr_get(&m.p("c"), "user.keep", 64).unwrap().1, b"me");
+    assert!(fs::read(m.p("c")).unwrap() == last);
+    // The inode followed the new file.
+    let f = OpenOptions::new().write(true).open(m.p("c")).unwrap();
+    f.write_all_at(b"after", 10).unwrap();
+    drop(f);
+    last[10..15].copy_from_slice(b"after");
+    m.unmount();
+    assert!(decode_backing(&m.b("c")) == last);
+}
+
+#[test]
+fn corrupt_block_reads_as_eio() {
+    let Some(mut m) = Mounted::new() else { return };
+    let data = noise(4 * 65536, 9);
+    fs::write(m.p("bad"), &data).unwrap();
+    fs::write(m.p("good"), b"fine").unwrap();
+    m.unmount();
+    // Flip one byte in the middle of the second block's record.
+    let mut raw = fs::read(m.b("bad")).unwrap();
+    let pos = 32 + 65536 + 65536 / 2;
+    raw[pos] ^= 0x55;
+    fs::write(m.b("bad"), &raw).unwrap();
+    m.remount(Default::default());
+    let f = File::open(m.p("bad")).unwrap();
+    let mut buf = vec![0u8; 65536];
+    f.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf[..], &data[..65536]);
+    assert_eq!(errno_of(f.read_exact_at(&mut buf, 65536)), libc::EIO);
+    f.read_exact_at(&mut buf, 3 * 65536).unwrap();
+    assert_eq!(&buf[..], &data[3 * 65536..]);
+    assert_eq!(fs::read(m.p("good")).unwrap(), b"fine");
+}

@@ -1,8 +1,234 @@
-//! Command-line interface (owned by the CLI work; `mount.rs` by the mount work).
+//! Command-line interface: argument parsing (clap derive), dispatch and exit
+//! codes. Each subcommand lives in its own file: `convert.rs` (compress,
+//! decompress), `inspect.rs` (info, verify), `stats.rs` (stats), `mount.rs`
+//! (mount, umount; owned by the mount work). `files.rs` holds the shared file
+//! plumbing (stdin/stdout, atomic output, spooling, progress).
+//!
+//! Exit codes: 0 success, 1 corrupt data, 2 usage or I/O errors.
 
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod convert;
+mod files;
+mod inspect;
 pub mod mount;
+mod stats;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: some data is corrupt.
+pub const EXIT_CORRUPT: i32 = 1;
+/// Exit code: usage or I/O error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// A failed command: the message (already naming the file) and its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// EXIT_CORRUPT or EXIT_ERROR.
+    pub code: i32,
+    /// Full message, without the "scfs:" prefix.
+    pub msg: String,
+}
+
+impl CliError {
+    /// An I/O or usage error (exit 2).
+    pub fn io(msg: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_ERROR,
+            msg: msg.into(),
+        }
+    }
+    /// Corrupt data (exit 1).
+    pub fn corrupt(msg: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_CORRUPT,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// Output format of `scfs compress`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// tc v1: 64000-byte Huffman blocks, streamable, no checksums.
+    V1,
+    /// v2: the filesystem's container (checksummed, indexed, random access).
+    V2,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scfs",
+    version,
+    about = "A transparently compressing filesystem (canonical Huffman) and its offline tools",
+    after_help = "Exit status: 0 success, 1 corrupt data, 2 usage or I/O error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compress IN into OUT (tc v1 by default, or the v2 container).
+    Compress(CompressArgs),
+    /// Decompress a tc v1 file or a v2 container (told apart by the header).
+    Decompress(DecompressArgs),
+    /// Show a compressed file's format, sizes, ratio and block counts.
+    Info(InfoArgs),
+    /// Decode every block and check every checksum; exit 1 on corruption.
+    Verify(VerifyArgs),
+    /// Space report (original, stored, ratio, saved) for files or whole
+    /// backing directories; needs no mount.
+    Stats(StatsArgs),
+    /// Mount a backing directory as a transparently compressing filesystem.
+    Mount(mount::MountArgs),
+    /// Unmount an scfs mount point.
+    Umount(mount::UmountArgs),
+}
+
+/// Arguments of `scfs compress`.
+#[derive(clap::Args, Debug)]
+pub struct CompressArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "v1")]
+    pub format: Format,
+    /// Logical block size of a v2 container: a power of two from 4K to 1M
+    /// (suffixes K/M accepted). v1 always uses 64000-byte blocks.
+    #[arg(long, value_parser = parse_block_size)]
+    pub block_size: Option<u32>,
+    /// Input file, or `-` for standard input.
+    pub input: PathBuf,
+    /// Output file, or `-` for standard output.
+    pub output: PathBuf,
+}
+
+/// Arguments of `scfs decompress`.
+#[derive(clap::Args, Debug)]
+pub struct DecompressArgs {
+    /// Compressed input (tc v1 or v2), or `-` for standard input.
+    pub input: PathBuf,
+    /// Output file, or `-` for standard output.
+    pub output: PathBuf,
+}
+
+/// Arguments of `scfs info`.
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// A tc v1 file or v2 container.
+    pub file: PathBuf,
+}
+
+/// Arguments of `scfs verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// Files to check (tc v1 files or v2 containers).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Arguments of `scfs stats`.
+#[derive(clap::Args, Debug)]
+pub struct StatsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Files or directories (walked recursively, symlinks not followed).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Parses a v2 block size: a power of two from 4 KiB to 1 MiB, given in
+/// bytes or with a K/KiB/M/MiB suffix.
+pub fn parse_block_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = lower
+        .strip_suffix("kib")
+        .or_else(|| lower.strip_suffix("k"))
+    {
+        (n, 1024u64)
+    } else if let Some(n) = lower
+        .strip_suffix("mib")
+        .or_else(|| lower.strip_suffix("m"))
+    {
+        (n, 1024 * 1024)
+    } else {
+        (lower.as_str(), 1)
+    };
+    let v: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (examples: 4096, 64K, 1M)"))?;
+    let v = v
+        .checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))?;
+    if !(4096..=1 << 20).contains(&v) || !v.is_power_of_two() {
+        return Err(format!(
+            "block size must be a power of two from 4K to 1M, got {v}"
+        ));
+    }
+    Ok(v as u32)
+}
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help / --version print to stdout and exit 0; usage errors
+            // print to stderr and exit 2.
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let result = match cli.cmd {
+        Command::Compress(a) => convert::compress(&a),
+        Command::Decompress(a) => convert::decompress(&a),
+        Command::Info(a) => inspect::info(&a),
+        Command::Verify(a) => inspect::verify(&a),
+        Command::Stats(a) => stats::stats(&a),
+        Command::Mount(a) => return mount::run_mount(a),
+        Command::Umount(a) => return mount::run_umount(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("scfs: {e}");
+            e.code
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_sizes() {
+        assert_eq!(parse_block_size("64K"), Ok(65536));
+        assert_eq!(parse_block_size("4096"), Ok(4096));
+        assert_eq!(parse_block_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_block_size("128KiB"), Ok(128 << 10));
+        assert!(parse_block_size("2K").is_err());
+        assert!(parse_block_size("2M").is_err());
+        assert!(parse_block_size("65000").is_err());
+        assert!(parse_block_size("x").is_err());
+        assert!(parse_block_size("99999999999999999999M").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -1,14 +1,45 @@
-//! Canonical Huffman codec. PLACEHOLDER API (no compression yet): the codec
-//! work replaces this file wholesale; the signatures follow docs/DESIGN.md.
+//! Canonical Huffman codec over bytes (docs/FORMAT.md sections 1 and 4).
+//!
+//! - [`lengths`]: histograms, optimal length-limited code lengths
+//!   (Huffman, falling back to package-merge), exact coded sizes, canonical
+//!   code assignment and table validation.
+//! - [`bits`]: LSB-first bit writer/reader with 64-bit buffers.
+//! - [`stream`]: the single bit stream of v1 (`encode_stream` /
+//!   `decode_stream`, codes up to 32 bits) and the fast 4-stream kernels
+//!   used by v2 blocks (codes up to 11 bits).
+//! - [`table`]: the compact code-length table of v2 blocks.
+//! - [`block`]: the v2 Huffman block payload (segments, each with its own
+//!   table and four interleaved streams) and the block coding choice.
+//! - [`split`]: choosing where a block switches tables.
+
+mod bits;
+mod block;
+mod lengths;
+mod split;
+mod stream;
+mod table;
 
 use std::fmt;
 
-/// Longest code our encoders produce.
+pub use block::{decode_block, encode_block, MAX_BLOCK_LEN};
+pub use lengths::{code_lengths, coded_bits, histogram};
+pub use stream::{decode_stream, encode_stream};
+
+/// Longest code our encoders produce (and the longest a v2 block may use).
 pub const MAX_CODE_LEN: u32 = 11;
 
-/// A decoding failure: the input is not a valid stream.
+/// Longest code a v1 decoder accepts (files written by other tc encoders).
+pub const MAX_DECODE_LEN: u32 = 32;
+
+/// A decoding failure: the input is not a valid stream or payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(pub String);
+
+impl CodecError {
+    pub(crate) fn new(msg: impl Into<String>) -> CodecError {
+        CodecError(msg.into())
+    }
+}
 
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -21,22 +52,15 @@ impl std::error::Error for CodecError {}
 /// How the v2 container should store one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockCoding {
+    /// Every byte is zero (also the empty block): no record.
     Zero,
+    /// Every byte equals this value: no record.
     Fill(u8),
+    /// Store the bytes as they are: Huffman would not be smaller.
     Raw,
+    /// The section-4 payload was appended to `out`.
     Huffman,
 }
 
-/// Chooses the cheapest coding for `data` (placeholder: never Huffman).
-pub fn encode_block(data: &[u8], _out: &mut Vec<u8>) -> BlockCoding {
-    match data.first() {
-        None | Some(0) if data.iter().all(|&b| b == 0) => BlockCoding::Zero,
-        Some(&b) if data.iter().all(|&x| x == b) => BlockCoding::Fill(b),
-        _ => BlockCoding::Raw,
-    }
-}
-
-/// Decodes a Huffman block payload (placeholder: always an error).
-pub fn decode_block(_payload: &[u8], _out: &mut [u8]) -> Result<(), CodecError> {
-    Err(CodecError("Huffman blocks not supported yet".into()))
-}
+#[cfg(test)]
+mod tests;

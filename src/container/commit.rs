@@ -11,9 +11,18 @@ use super::format::{
 };
 use super::{CommitState, Container, Result};
 
-/// Longest delta chain the writer builds: open reads at most this many
-/// deltas after the checkpoint.
-pub const MAX_CHAIN: u32 = 1024;
+/// Delta chain bounds: the writer starts a checkpoint once the chain holds
+/// `clamp(index entries / 16, MIN_CHAIN, MAX_CHAIN)` deltas, so a
+/// checkpoint of n entries (24n bytes) is amortized over at least n/16
+/// commits (at most 384 bytes per commit) while open reads a bounded
+/// number of deltas.
+pub const MIN_CHAIN: u32 = 1024;
+pub const MAX_CHAIN: u32 = 65536;
+
+/// The chain length at which the next commit is a checkpoint.
+pub fn chain_cap(index_entries: u64) -> u32 {
+    (index_entries / 16).clamp(u64::from(MIN_CHAIN), u64::from(MAX_CHAIN)) as u32
+}
 
 /// Write buffer size for streaming commits.
 const BUF: usize = 64 * 1024;
@@ -23,7 +32,7 @@ pub fn wants_checkpoint(c: &Container) -> bool {
     let Some(last) = c.last else { return true };
     let d = c.dirty.len() as u64;
     let n = c.index.len();
-    last.chain_len >= MAX_CHAIN || d >= n || last.chain_entries + d > n
+    last.chain_len >= chain_cap(n) || d >= n || last.chain_entries + d > n
 }
 
 struct Sink<'a> {

@@ -343,6 +343,30 @@ impl Container {
         Ok(())
     }
 
+    /// Reads (decodes and checks) every non-hole block, calling `on_bad`
+    /// for each corrupt one with its block number and the error (which
+    /// names the byte offset). Returns (blocks checked, corrupt blocks).
+    /// I/O errors other than corruption stop the walk.
+    pub fn verify_blocks(
+        &self,
+        mut on_bad: impl FnMut(u64, &ContainerError),
+    ) -> Result<(u64, u64)> {
+        let mut buf = vec![0u8; self.block_size() as usize];
+        let (mut checked, mut bad) = (0, 0);
+        for (b, _) in self.index.iter() {
+            checked += 1;
+            match self.read_block(b, &mut buf) {
+                Ok(()) => {}
+                Err(e) if e.is_corrupt() => {
+                    bad += 1;
+                    on_bad(b, &e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((checked, bad))
+    }
+
     /// Pure: compresses one block (no I/O, no lock needed).
     /// `data.len()` must be at most the block size (checked by `put_block`).
     pub fn encode(block_no: u64, data: &[u8]) -> EncodedBlock {

@@ -118,40 +118,55 @@ fn read_commit(
     offset: u64,
     limit: u64,
     exact_end: bool,
-    mut each: impl FnMut(DiskEntry, &[u8]) -> Result<()>,
+    mut each: impl FnMut(&CommitHeader, DiskEntry, &[u8]) -> Result<()>,
 ) -> Result<CommitHeader> {
-    let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
     if offset.saturating_add(COMMIT_FIXED_LEN) > limit {
         return Err(corrupt(
             offset,
             "commit record extends past the end of the file",
         ));
     }
-    read_exact(file, &mut hb, offset)?;
-    let ch = CommitHeader::decode(&hb, h.salt, offset, limit)?;
-    let end = offset + ch.record_len();
-    if exact_end && end != limit {
+    // One read covers a small commit (a typical delta) whole.
+    const FIRST: usize = 4096;
+    let first_len = (limit - offset).min(FIRST as u64) as usize;
+    let mut first = [0u8; FIRST];
+    read_exact(file, &mut first[..first_len], offset)?;
+    let hl = COMMIT_HEADER_LEN as usize;
+    let ch = CommitHeader::decode(&first[..hl], h.salt, offset, limit)?;
+    let rec_len = ch.record_len();
+    if exact_end && offset + rec_len != limit {
         return Err(corrupt(offset, "commit record does not end at the trailer"));
     }
-    let mut crc = crc_append(salted_crc(h.salt, &[]), &hb);
-    // Stream the entries through a bounded buffer.
-    const CHUNK: u64 = 2730 * ENTRY_LEN; // ~64 KiB
-    let mut buf = vec![0u8; CHUNK.min(ch.entry_count * ENTRY_LEN) as usize];
-    let mut pos = offset + COMMIT_HEADER_LEN;
-    let entries_end = pos + ch.entry_count * ENTRY_LEN;
-    // One pass: entries are handed to `each` as they are read; a CRC
-    // mismatch found at the end fails the whole open anyway.
-    while pos < entries_end {
-        let n = (entries_end - pos).min(CHUNK) as usize;
-        read_exact(file, &mut buf[..n], pos)?;
-        crc = crc_append(crc, &buf[..n]);
-        for raw in buf[..n].chunks_exact(ENTRY_LEN as usize) {
-            each(DiskEntry::decode(raw), raw)?;
+    let mut crc = crc_append(salted_crc(h.salt, &[]), &first[..hl]);
+    let entries_len = ch.entry_count * ENTRY_LEN;
+    let entries_end = offset + COMMIT_HEADER_LEN + entries_len;
+    let mut handle = |bytes: &[u8]| -> Result<()> {
+        crc = crc_append(crc, bytes);
+        for raw in bytes.chunks_exact(ENTRY_LEN as usize) {
+            each(&ch, DiskEntry::decode(raw), raw)?;
         }
-        pos += n as u64;
-    }
+        Ok(())
+    };
     let mut tail = [0u8; 4 + TRAILER_LEN as usize];
-    read_exact(file, &mut tail, entries_end)?;
+    if rec_len <= first_len as u64 {
+        let el = entries_len as usize;
+        handle(&first[hl..hl + el])?;
+        tail.copy_from_slice(&first[hl + el..rec_len as usize]);
+    } else {
+        // Stream the entries through a bounded buffer. Entries are handed
+        // to `each` as they are read; a CRC mismatch found at the end
+        // fails the whole open anyway.
+        const CHUNK: u64 = 2730 * ENTRY_LEN; // ~64 KiB
+        let mut buf = vec![0u8; CHUNK.min(entries_len) as usize];
+        let mut pos = offset + COMMIT_HEADER_LEN;
+        while pos < entries_end {
+            let n = (entries_end - pos).min(CHUNK) as usize;
+            read_exact(file, &mut buf[..n], pos)?;
+            handle(&buf[..n])?;
+            pos += n as u64;
+        }
+        read_exact(file, &mut tail, entries_end)?;
+    }
     if u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) != crc {
         return Err(corrupt(offset, "commit entries checksum mismatch"));
     }
@@ -244,11 +259,12 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
         // A record must end before the next commit in the chain begins.
         let is_newest = expect.is_none();
         let mut last_block: Option<u64> = None;
-        let mut apply = |d: DiskEntry, raw: &[u8], ckpt: bool| -> Result<()> {
+        let mut apply = |ch: &CommitHeader, d: DiskEntry, raw: &[u8]| -> Result<()> {
             if last_block.is_some_and(|l| d.block_no <= l) {
                 return Err(corrupt(cur, "commit entries not in ascending block order"));
             }
             last_block = Some(d.block_no);
+            let ckpt = ch.is_checkpoint();
             let e = check_entry(&d, raw, cur, ckpt, block_size, max_block)?;
             if ckpt {
                 if !decided.contains_key(&d.block_no) {
@@ -261,16 +277,8 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
             }
             Ok(())
         };
-        // Peek at the flags through the header decode inside read_commit:
-        // entries are interpreted after the header is known, so read the
-        // header first.
-        let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
-        read_exact(file, &mut hb, cur)?;
-        let peek = CommitHeader::decode(&hb, h.salt, cur, cur_limit)?;
-        let ckpt = peek.is_checkpoint();
-        let ch = read_commit(file, h, cur, cur_limit, is_newest, |d, raw| {
-            apply(d, raw, ckpt)
-        })?;
+        let ch = read_commit(file, h, cur, cur_limit, is_newest, &mut apply)?;
+        let ckpt = ch.is_checkpoint();
         if let Some(next) = expect {
             if ch.seq + 1 != next.seq
                 || ch.chain_len + 1 != next.chain_len
@@ -333,7 +341,7 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<
             }
             pos = end;
         } else if b[0..4] == COMMIT_MAGIC {
-            match read_commit(file, h, pos, file_len, false, |_, _| Ok(())) {
+            match read_commit(file, h, pos, file_len, false, |_, _, _| Ok(())) {
                 Ok(ch) => {
                     commits.push(pos);
                     pos += ch.record_len();
@@ -366,7 +374,8 @@ fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Op
                 if let Some(t) = Trailer::decode(&buf[i..i + TRAILER_LEN as usize], h.salt) {
                     let end = at + TRAILER_LEN;
                     if trailer_plausible(&t, at)
-                        && read_commit(file, h, t.commit_offset, end, true, |_, _| Ok(())).is_ok()
+                        && read_commit(file, h, t.commit_offset, end, true, |_, _, _| Ok(()))
+                            .is_ok()
                     {
                         return Ok(Some((t.commit_offset, end)));
                     }

@@ -142,3 +142,59 @@ fn empty_container_without_commit_opens_empty() {
     assert!(Container::is_container(&f).unwrap());
     assert!(!Container::is_container(&tmp()).unwrap());
 }
+
+#[test]
+fn verify_blocks_reports_each_corrupt_block() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    for b in 0..6 {
+        c.write_block(b, &block(b, 4096)).unwrap();
+    }
+    c.write_block(6, &[3u8; 10]).unwrap();
+    c.commit().unwrap();
+    let bad_offs = [c.record_offset(1).unwrap(), c.record_offset(4).unwrap()];
+    for off in bad_offs {
+        let mut x = [0u8; 1];
+        f.read_exact_at(&mut x, off + 100).unwrap();
+        f.write_all_at(&[x[0] ^ 1], off + 100).unwrap();
+    }
+    let c = Container::open(f, false).unwrap();
+    let mut seen = Vec::new();
+    let (checked, bad) = c
+        .verify_blocks(|b, e| match e {
+            ContainerError::Corrupt { offset, .. } => seen.push((b, *offset)),
+            _ => panic!("{e}"),
+        })
+        .unwrap();
+    assert_eq!((checked, bad), (7, 2));
+    assert_eq!(seen, vec![(1, bad_offs[0]), (4, bad_offs[1])]);
+}
+
+#[test]
+fn dead_space_accounting_is_exact() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    c.write_block(0, &block(1, 4096)).unwrap();
+    let live0 = c.live_bytes();
+    assert_eq!(c.dead_bytes(), 0);
+    // Superseded before any commit: the first record is dead.
+    let e = Container::encode(0, &block(2, 4096));
+    let rec = e.record_len();
+    c.put_block(e).unwrap();
+    assert_eq!(c.dead_bytes(), live0 - HEADER_LEN);
+    assert_eq!(c.live_bytes(), HEADER_LEN + rec);
+    c.commit().unwrap();
+    // A checkpoint commit is live.
+    assert_eq!(c.live_bytes() + c.dead_bytes(), f.metadata().unwrap().len());
+    let ck = c.live_bytes() - HEADER_LEN - rec;
+    assert_eq!(ck, 100 + 24);
+    // Holes cost nothing; a delta adds to the chain.
+    c.write_block(1, &[0u8; 4096]).unwrap();
+    assert!(c.is_clean(), "writing a hole over a hole changes nothing");
+    c.write_block(0, &[0u8; 4096]).unwrap();
+    c.commit().unwrap();
+    assert_eq!(c.live_bytes() + c.dead_bytes(), f.metadata().unwrap().len());
+    let r = Container::open(f, false).unwrap();
+    assert_eq!(r.live_bytes(), c.live_bytes());
+    assert_eq!(r.block_kind(0), BlockKind::Hole);
+}

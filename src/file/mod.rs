@@ -1,1 +1,374 @@
-//! Logical file = blocks + size (owned by the file/cache work).
+//! Logical files: one [`LogicalFile`] per inode, shared by all its open
+//! handles. A logical file is a v2 container (the blocks as stored) plus the
+//! dirty and clean decoded blocks held in the mount's [`BlockCache`], and the
+//! logical size. This module owns the data semantics of the filesystem:
+//! read/write at any offset, truncate, hole punching, fallocate, SEEK_DATA /
+//! SEEK_HOLE, flush/fsync and compaction.
+//!
+//! Locks, always taken in this order (none is held while waiting for an
+//! earlier one):
+//! 1. `op` (per inode): shared by read, seek, flush's commit; exclusive for
+//!    write, truncate, punch_hole, allocate, compact. This is what makes a
+//!    write atomic with respect to other reads and writes of the inode.
+//! 2. one block's lock (`Block::state`); write-back holds its upgradable
+//!    read lock across encode + put_block.
+//! 3. `container` (RwLock): read for lookups and decoding, write for
+//!    put_block / set_logical_size / commit. Encoding happens outside it.
+//!
+//! `blocks` (the resident blocks of this file) and the cache's LRU are leaf
+//! mutexes held only for map operations.
+//!
+//! Invariants: resident block bytes past EOF are zero; the container holds
+//! no index entry wholly past EOF once a truncate has returned; a resident
+//! block that is not `gone` is newer than or equal to the container's copy.
+
+mod ops;
+mod rw;
+mod writeback;
+
+use crate::cache::{Block, BlockCache, BlockOwner, Shared};
+use crate::container::{Container, ContainerError};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Largest logical file size (2^63 - 1): beyond it writes fail with EFBIG.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// The decoded view of one container: see the module documentation. The
+/// frontend holds `Arc<LogicalFile>`s; dropping the last one flushes and
+/// closes the file at once (background threads only ever hold the inner
+/// state, and stop touching it once closed), so the backing file may be
+/// reopened right after.
+pub struct LogicalFile {
+    inner: Arc<Inner>,
+}
+
+/// The state shared with the cache's background threads.
+pub(crate) struct Inner {
+    id: u64,
+    me: Weak<Inner>,
+    /// Set when the last handle is dropped: no more writes to the container.
+    closed: AtomicBool,
+    cache: Arc<Shared>,
+    container: RwLock<Container>,
+    /// Block size in bytes and its log2.
+    bs: usize,
+    shift: u32,
+    writable: bool,
+    size: AtomicU64,
+    op: RwLock<()>,
+    blocks: Mutex<BTreeMap<u64, Arc<Block>>>,
+    /// Number of resident dirty blocks.
+    dirty: AtomicUsize,
+    /// Blocks were put into the container since the last commit.
+    uncommitted: AtomicBool,
+    /// The logical size changed since the last commit.
+    size_changed: AtomicBool,
+    /// errno of a background write-back that failed, reported by the next
+    /// flush/fsync.
+    wb_error: Mutex<Option<i32>>,
+    /// `cache.now_ms()` of the last modification.
+    last_write_ms: AtomicU64,
+    /// End offset of the last write (sequential writer detection).
+    seq_end: AtomicU64,
+    name: RwLock<String>,
+}
+
+pub(crate) fn errno(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+impl LogicalFile {
+    /// Creates a new empty container in `file` (which must be empty).
+    pub fn create(
+        file: File,
+        block_size: u32,
+        cache: &Arc<BlockCache>,
+    ) -> io::Result<Arc<LogicalFile>> {
+        let c = Container::create(file, block_size).map_err(|e| plain_err(e, "create"))?;
+        Ok(Self::from_container(c, true, cache))
+    }
+
+    /// Opens an existing container (recovering a torn tail if writable).
+    pub fn open(
+        file: File,
+        writable: bool,
+        cache: &Arc<BlockCache>,
+    ) -> io::Result<Arc<LogicalFile>> {
+        let c = Container::open(file, writable).map_err(|e| plain_err(e, "open"))?;
+        Ok(Self::from_container(c, writable, cache))
+    }
+
+    /// Wraps an already opened container.
+    pub fn from_container(
+        c: Container,
+        writable: bool,
+        cache: &Arc<BlockCache>,
+    ) -> Arc<LogicalFile> {
+        let shared = cache.shared.clone();
+        let id = shared.new_file_id();
+        let bs = c.block_size() as usize;
+        let size = c.logical_size();
+        let inner = Arc::new_cyclic(|me: &Weak<Inner>| Inner {
+            id,
+            me: me.clone(),
+            closed: AtomicBool::new(false),
+            cache: shared.clone(),
+            container: RwLock::new(c),
+            bs,
+            shift: bs.trailing_zeros(),
+            writable,
+            size: AtomicU64::new(size),
+            op: RwLock::new(()),
+            blocks: Mutex::new(BTreeMap::new()),
+            dirty: AtomicUsize::new(0),
+            uncommitted: AtomicBool::new(false),
+            size_changed: AtomicBool::new(false),
+            wb_error: Mutex::new(None),
+            last_write_ms: AtomicU64::new(0),
+            seq_end: AtomicU64::new(u64::MAX),
+            name: RwLock::new(format!("file#{id}")),
+        });
+        let owner: Weak<dyn BlockOwner> = inner.me.clone();
+        shared.register(id, owner);
+        Arc::new(LogicalFile { inner })
+    }
+
+    /// Names the file in log messages (e.g. its path in the backing
+    /// directory). Defaults to `file#<id>`.
+    pub fn set_name(&self, name: impl Into<String>) {
+        *self.inner.name.write() = name.into();
+    }
+
+    /// The name used in log messages.
+    pub fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// Logical size in bytes (st_size).
+    pub fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    /// Block size of this file's container.
+    pub fn block_size(&self) -> u32 {
+        self.inner.bs as u32
+    }
+
+    /// Whether the file accepts modifications.
+    pub fn is_writable(&self) -> bool {
+        self.inner.writable
+    }
+
+    /// Bytes this file takes in the backing store (for st_blocks): the
+    /// container's length plus, for dirty blocks not yet written, their
+    /// decoded size (an upper bound). Never 0 (the container has a header).
+    pub fn stored_bytes(&self) -> u64 {
+        let i = &self.inner;
+        let on_disk = i.container.read().file_len();
+        on_disk + i.dirty.load(Ordering::Relaxed) as u64 * i.bs as u64
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; short only at EOF (or
+    /// before a corrupt block). A corrupt block is EIO, logged with the
+    /// file's name and the block number.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(offset, buf)
+    }
+
+    /// Writes `data` at `offset` (a gap past EOF becomes a hole). Returns
+    /// the bytes written. EFBIG past [`MAX_FILE_SIZE`].
+    pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
+        self.inner.write(offset, data)
+    }
+
+    /// Sets the logical size (shrinking zeroes the tail of the last block,
+    /// growing adds a hole).
+    pub fn truncate(&self, size: u64) -> io::Result<()> {
+        self.inner.truncate(size)
+    }
+
+    /// FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE): the range reads as zeros.
+    pub fn punch_hole(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.punch_hole(offset, len)
+    }
+
+    /// fallocate mode 0 (`keep_size` false) or FALLOC_FL_KEEP_SIZE.
+    pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
+        self.inner.allocate(offset, len, keep_size)
+    }
+
+    /// SEEK_DATA (ENXIO at/after EOF or when only holes follow).
+    pub fn seek_data(&self, offset: u64) -> io::Result<u64> {
+        self.inner.seek_data(offset)
+    }
+
+    /// SEEK_HOLE (EOF is an implicit hole; ENXIO at/after EOF).
+    pub fn seek_hole(&self, offset: u64) -> io::Result<u64> {
+        self.inner.seek_hole(offset)
+    }
+
+    /// Writes every dirty block and commits: when it returns the data is in
+    /// the backing file (call it on close).
+    pub fn flush(&self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    /// flush, then fdatasync (`datasync`) or fsync of the backing file,
+    /// done outside every lock.
+    pub fn fsync(&self, datasync: bool) -> io::Result<()> {
+        self.inner.fsync(datasync)
+    }
+
+    /// Whether the container has enough dead space to be worth compacting
+    /// (the frontend then calls [`LogicalFile::compact`]).
+    pub fn needs_compaction(&self) -> bool {
+        self.inner.writable && self.inner.container.read().needs_compaction()
+    }
+
+    /// Writes every dirty block and a commit, then writes a compacted copy
+    /// of the container into `dst` (an empty file in the same directory,
+    /// fsynced by the container) and continues on it. The caller renames
+    /// `dst` over the old name afterwards.
+    pub fn compact(&self, dst: File) -> io::Result<()> {
+        let i = &self.inner;
+        i.check_writable()?;
+        let _op = i.op.write();
+        i.write_dirty()?;
+        i.commit_locked()?;
+        let mut c = i.container.write();
+        let fresh = c.compact_into(dst).map_err(|e| i.cerr(e, None))?;
+        *c = fresh;
+        Ok(())
+    }
+
+    /// Container statistics (for reporting and tests).
+    pub fn stats(&self) -> crate::container::Stats {
+        self.inner.container.read().stats()
+    }
+}
+
+impl Inner {
+    fn name(&self) -> String {
+        self.name.read().clone()
+    }
+
+    fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    fn check_writable(&self) -> io::Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(errno(libc::EBADF))
+        }
+    }
+
+    fn block_start(&self, no: u64) -> u64 {
+        no << self.shift
+    }
+
+    fn mark_modified(&self) {
+        self.last_write_ms
+            .store(self.cache.now_ms(), Ordering::Relaxed);
+    }
+
+    fn owner(&self) -> Weak<dyn BlockOwner> {
+        self.me.clone()
+    }
+
+    /// Converts a container error; corruption is logged naming the file
+    /// and block and becomes EIO.
+    fn cerr(&self, e: ContainerError, block: Option<u64>) -> io::Error {
+        match e {
+            ContainerError::Io(e) => e,
+            ContainerError::Corrupt { offset, msg } => {
+                match block {
+                    Some(no) => log::error!(
+                        "{}: block {no} (logical offset {}): corrupt at backing offset {offset}: {msg}",
+                        self.name(),
+                        no << self.shift
+                    ),
+                    None => log::error!("{}: corrupt at backing offset {offset}: {msg}", self.name()),
+                }
+                errno(libc::EIO)
+            }
+            other => {
+                log::error!("{}: {other}", self.name());
+                errno(other.errno())
+            }
+        }
+    }
+}
+
+/// Converts a container error outside of a file (create/open).
+fn plain_err(e: ContainerError, what: &str) -> io::Error {
+    match e {
+        ContainerError::Io(e) => e,
+        other => {
+            log::warn!("{what}: {other}");
+            errno(other.errno())
+        }
+    }
+}
+
+impl BlockOwner for Inner {
+    fn evict(&self, no: u64) -> bool {
+        self.evict_block(no)
+    }
+
+    fn write_back(&self, no: u64, block: &Arc<Block>) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = self.writeback(no, block) {
+            self.record_wb_error(&e);
+        }
+    }
+
+    fn idle_flush(&self, idle: Duration) {
+        let pending = self.dirty.load(Ordering::Relaxed) > 0
+            || self.uncommitted.load(Ordering::Relaxed)
+            || self.size_changed.load(Ordering::Relaxed);
+        if !pending || !self.writable || self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let last = self.last_write_ms.load(Ordering::Relaxed);
+        if self.cache.now_ms().saturating_sub(last) < idle.as_millis() as u64 {
+            return;
+        }
+        if let Err(e) = self.flush() {
+            log::error!("{}: idle flush failed: {e}", self.name());
+        }
+    }
+
+    fn flush_now(&self) -> io::Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.flush()
+    }
+}
+
+impl Drop for LogicalFile {
+    fn drop(&mut self) {
+        let i = &self.inner;
+        if i.writable {
+            if let Err(e) = i.flush() {
+                log::error!("{}: flush on close failed: {e}", i.name());
+            }
+        }
+        i.closed.store(true, Ordering::Release);
+        i.cache.unregister(i.id);
+        let resident: Vec<u64> = i.blocks.lock().keys().copied().collect();
+        for no in resident {
+            i.cache.remove(i.id, no);
+        }
+    }
+}

@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use super::attr::err;
 use super::sys;
+use crate::cache::BlockCache;
+use crate::container::{read_summary, Container, ContainerError};
+use crate::file::LogicalFile;
 
 /// What a backing regular file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -57,26 +60,37 @@ pub struct FileState {
 }
 
 /// What opening content needs from the mount (the shared block cache).
-#[derive(Default)]
-pub struct ContentCtx {}
+pub struct ContentCtx {
+    pub cache: Arc<BlockCache>,
+}
 
 /// Whether `file` (open for reading) is a v2 container.
-pub fn is_container(_file: &File) -> io::Result<bool> {
-    Ok(false)
+pub fn is_container(file: &File) -> io::Result<bool> {
+    Container::is_container(file)
+}
+
+fn cerr(e: ContainerError) -> io::Error {
+    match e {
+        ContainerError::Io(e) => e,
+        e => {
+            log::warn!("container: {e}");
+            err(e.errno())
+        }
+    }
 }
 
 /// The open data of one regular file.
 pub enum Content {
     Plain { file: File, writable: bool },
+    Logical(Arc<LogicalFile>),
 }
 
 impl Content {
     /// Makes `file` (new and empty) a container with `block_size` blocks.
-    pub fn create(file: File, _block_size: u32, _ctx: &ContentCtx) -> io::Result<Content> {
-        Ok(Content::Plain {
-            file,
-            writable: true,
-        })
+    pub fn create(file: File, block_size: u32, ctx: &ContentCtx) -> io::Result<Content> {
+        Ok(Content::Logical(LogicalFile::create(
+            file, block_size, &ctx.cache,
+        )?))
     }
 
     /// Opens `file` (a fresh descriptor of the backing file) as `format`.
@@ -84,33 +98,44 @@ impl Content {
         file: File,
         writable: bool,
         format: Format,
-        _ctx: &ContentCtx,
+        ctx: &ContentCtx,
     ) -> io::Result<Content> {
         match format {
-            Format::Container => Ok(Content::Plain { file, writable }),
+            Format::Container => Ok(Content::Logical(LogicalFile::open(
+                file, writable, &ctx.cache,
+            )?)),
             _ => Ok(Content::Plain { file, writable }),
         }
     }
 
-    /// Logical size of the container in `file` without keeping it open.
-    pub fn container_size(file: File) -> io::Result<u64> {
-        Ok(file.metadata()?.len())
+    /// Logical size of the container in `file` (header and trailer only).
+    pub fn container_size(file: &File) -> io::Result<u64> {
+        Ok(read_summary(file).map_err(cerr)?.logical_size)
+    }
+
+    /// Names the file in log messages.
+    pub fn set_name(&self, name: &str) {
+        if let Content::Logical(l) = self {
+            l.set_name(name);
+        }
     }
 
     pub fn is_writable(&self) -> bool {
         match self {
             Content::Plain { writable, .. } => *writable,
+            Content::Logical(l) => l.is_writable(),
         }
     }
 
     pub fn is_container(&self) -> bool {
-        false
+        matches!(self, Content::Logical(_))
     }
 
     /// Logical size.
     pub fn size(&self) -> io::Result<u64> {
         match self {
             Content::Plain { file, .. } => Ok(file.metadata()?.len()),
+            Content::Logical(l) => Ok(l.size()),
         }
     }
 
@@ -118,6 +143,7 @@ impl Content {
     pub fn stored_bytes(&self) -> Option<u64> {
         match self {
             Content::Plain { .. } => None,
+            Content::Logical(l) => Some(l.stored_bytes()),
         }
     }
 
@@ -136,6 +162,16 @@ impl Content {
                 }
                 Ok(done)
             }
+            Content::Logical(l) => {
+                let mut done = 0;
+                while done < buf.len() {
+                    match l.read(offset + done as u64, &mut buf[done..])? {
+                        0 => break,
+                        n => done += n,
+                    }
+                }
+                Ok(done)
+            }
         }
     }
 
@@ -146,6 +182,7 @@ impl Content {
                 file.write_all_at(data, offset)?;
                 Ok(data.len())
             }
+            Content::Logical(l) => l.write(offset, data),
         }
     }
 
@@ -153,6 +190,7 @@ impl Content {
         self.check_writable()?;
         match self {
             Content::Plain { file, .. } => file.set_len(size),
+            Content::Logical(l) => l.truncate(size),
         }
     }
 
@@ -165,6 +203,7 @@ impl Content {
                 offset,
                 len,
             ),
+            Content::Logical(l) => l.punch_hole(offset, len),
         }
     }
 
@@ -179,6 +218,7 @@ impl Content {
                 };
                 sys::fallocate(file.as_fd(), mode, offset, len)
             }
+            Content::Logical(l) => l.allocate(offset, len, keep_size),
         }
     }
 
@@ -187,6 +227,7 @@ impl Content {
             Content::Plain { file, .. } => {
                 sys::lseek(file.as_fd(), seek_arg(offset)?, libc::SEEK_DATA)
             }
+            Content::Logical(l) => l.seek_data(offset),
         }
     }
 
@@ -195,6 +236,7 @@ impl Content {
             Content::Plain { file, .. } => {
                 sys::lseek(file.as_fd(), seek_arg(offset)?, libc::SEEK_HOLE)
             }
+            Content::Logical(l) => l.seek_hole(offset),
         }
     }
 
@@ -202,6 +244,7 @@ impl Content {
     pub fn flush(&self) -> io::Result<()> {
         match self {
             Content::Plain { .. } => Ok(()),
+            Content::Logical(l) => l.flush(),
         }
     }
 
@@ -215,6 +258,23 @@ impl Content {
                     file.sync_all()
                 }
             }
+            Content::Logical(l) => l.fsync(datasync),
+        }
+    }
+
+    /// Whether the container has enough dead space to be rewritten.
+    pub fn needs_compaction(&self) -> bool {
+        match self {
+            Content::Plain { .. } => false,
+            Content::Logical(l) => l.needs_compaction(),
+        }
+    }
+
+    /// Flushes, then writes a compacted copy into `dst` and continues on it.
+    pub fn compact(&self, dst: File) -> io::Result<()> {
+        match self {
+            Content::Plain { .. } => Err(err(libc::EOPNOTSUPP)),
+            Content::Logical(l) => l.compact(dst),
         }
     }
 

@@ -183,7 +183,11 @@ impl Inner {
     /// close(): the data written so far reaches BACKING.
     pub(crate) fn flush(&self, fh: u64) -> io::Result<()> {
         match &*self.handle(fh)? {
-            Handle::File { content, .. } => content.flush(),
+            Handle::File { inode, content, .. } => {
+                content.flush()?;
+                self.maybe_compact(inode, content);
+                Ok(())
+            }
             Handle::Dir { .. } => Ok(()),
         }
     }
@@ -213,6 +217,7 @@ impl Inner {
     pub(crate) fn fsync(&self, fh: u64, datasync: bool) -> io::Result<()> {
         let (inode, content, _) = self.file(fh)?;
         content.fsync(datasync)?;
+        self.maybe_compact(&inode, &content);
         self.sync_new_name(&inode)
     }
 
@@ -255,6 +260,10 @@ impl Inner {
                     }
                 }
             }
+        }
+        if let Err(e) = self.ctx.cache.flush_all() {
+            log::error!("flush at unmount failed: {e}");
+            first_err.get_or_insert(e);
         }
         match first_err {
             Some(e) => Err(e),

@@ -38,10 +38,9 @@ impl Inode {
         FdGuard(self.fd.read())
     }
 
-    /// Replaces the O_PATH descriptor (after compaction).
-    #[allow(dead_code)] // compaction, next step
-    pub fn replace_fd(&self, fd: OwnedFd) {
-        *self.fd.write() = fd;
+    /// Exclusive access to the O_PATH descriptor (compaction replaces it).
+    pub fn fd_mut(&self) -> parking_lot::RwLockWriteGuard<'_, OwnedFd> {
+        self.fd.write()
     }
 
     pub fn is_dir(&self) -> bool {
@@ -187,7 +186,6 @@ impl InodeTable {
 
     /// The backing object of `ino` is now `st` (compaction renamed a new
     /// file over it): re-keys the entry.
-    #[allow(dead_code)] // compaction, next step
     pub fn rekey(&self, ino: u64, st: &libc::stat) {
         let key = (st.st_dev, st.st_ino);
         let mut t = self.t.write();

@@ -29,31 +29,43 @@ pub struct SetAttr {
 }
 
 impl Inner {
-    /// Reopens the backing object of `inode` through /proc with `flags`.
+    /// Reopens the backing object of `inode` through /proc with `flags`,
+    /// without touching its atime when allowed (our own reads of headers
+    /// and blocks are not accesses by the user).
     pub(crate) fn reopen(&self, inode: &Inode, flags: i32) -> io::Result<File> {
         let fd = inode.fd();
         let path = sys::proc_path(fd.raw());
-        let owned = sys::open_path(&path, flags)?;
+        let owned = match sys::open_path(&path, flags | libc::O_NOATIME) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => sys::open_path(&path, flags)?,
+            r => r?,
+        };
         Ok(File::from(owned))
     }
 
-    /// Whether the regular file `inode` is a container (cached).
-    pub(crate) fn format_locked(&self, inode: &Inode, s: &mut FileState) -> Format {
-        if s.format == Format::Unknown {
-            s.format = match self.reopen(inode, libc::O_RDONLY) {
-                Ok(f) => match content::is_container(&f) {
-                    Ok(true) => Format::Container,
-                    Ok(false) => Format::Plain,
-                    Err(e) => {
-                        log::warn!("ino {}: cannot read header: {e}", inode.ino);
-                        return Format::Plain;
-                    }
-                },
-                // Unreadable by us: we can only serve it as it is.
-                Err(_) => return Format::Plain,
-            };
+    /// Whether the regular file `inode` is a container (cached). Returns
+    /// the descriptor opened to find out, if any, for reuse.
+    pub(crate) fn format_locked(&self, inode: &Inode, s: &mut FileState) -> (Format, Option<File>) {
+        if s.format != Format::Unknown {
+            return (s.format, None);
         }
-        s.format
+        match self.reopen(inode, libc::O_RDONLY) {
+            Ok(f) => match content::is_container(&f) {
+                Ok(true) => {
+                    s.format = Format::Container;
+                    (Format::Container, Some(f))
+                }
+                Ok(false) => {
+                    s.format = Format::Plain;
+                    (Format::Plain, None)
+                }
+                Err(e) => {
+                    log::warn!("ino {}: cannot read header: {e}", inode.ino);
+                    (Format::Plain, None)
+                }
+            },
+            // Unreadable by us: we can only serve it as it is.
+            Err(_) => (Format::Plain, None),
+        }
     }
 
     /// (logical size, stored bytes) of a container; None for plain files.
@@ -66,18 +78,24 @@ impl Inner {
             let stored = c.stored_bytes().unwrap_or(0);
             return Ok(Some((c.size()?, stored)));
         }
-        if self.format_locked(inode, &mut s) != Format::Container {
+        let (format, file) = self.format_locked(inode, &mut s);
+        if format != Format::Container {
             return Ok(None);
         }
         let stamp = stamp(st);
+        let stored = st.st_size as u64;
         if let Some((st2, size)) = s.size_cache {
             if st2 == stamp {
-                return Ok(Some((size, st.st_blocks as u64 * 512)));
+                return Ok(Some((size, stored)));
             }
         }
-        let size = Content::container_size(self.reopen(inode, libc::O_RDONLY)?)?;
+        let file = match file {
+            Some(f) => f,
+            None => self.reopen(inode, libc::O_RDONLY)?,
+        };
+        let size = Content::container_size(&file)?;
         s.size_cache = Some((stamp, size));
-        Ok(Some((size, st.st_blocks as u64 * 512)))
+        Ok(Some((size, stored)))
     }
 
     /// Attributes of `inode` whose backing stat is `st`.
@@ -227,7 +245,7 @@ impl Inner {
             s.opens += 1;
             return Ok(c);
         }
-        let format = self.format_locked(inode, &mut s);
+        let (format, _) = self.format_locked(inode, &mut s);
         let (file, w) = if self.opts.read_only {
             (self.reopen(inode, libc::O_RDONLY)?, false)
         } else {
@@ -238,28 +256,40 @@ impl Inner {
             }
         };
         let c = Arc::new(Content::open(file, w, format, &self.ctx)?);
+        if c.is_container() {
+            if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", inode.fd().raw())) {
+                c.set_name(&p.to_string_lossy());
+            }
+        }
         s.content = Some(c.clone());
         s.opens += 1;
         Ok(c)
     }
 
-    /// Drops one open of `inode`'s content; the last one flushes it and
-    /// closes it. Returns the flush result.
+    /// Drops one open of `inode`'s content; the last one flushes it,
+    /// compacts it if worthwhile, and closes it. Returns the flush result.
     pub(crate) fn release_content(&self, inode: &Arc<Inode>) -> io::Result<()> {
-        let mut s = inode.state.lock();
-        s.opens = s.opens.saturating_sub(1);
-        if s.opens > 0 {
-            return Ok(());
-        }
-        let Some(c) = s.content.take() else {
-            return Ok(());
+        let c = {
+            let mut s = inode.state.lock();
+            s.opens = s.opens.saturating_sub(1);
+            if s.opens > 0 {
+                return Ok(());
+            }
+            let Some(c) = s.content.take() else {
+                return Ok(());
+            };
+            // Flushed under the state lock: a new open waits, and then
+            // reads the backing file with everything in it.
+            c.flush()?;
+            c
         };
-        let r = c.flush();
+        self.maybe_compact(inode, &c);
         drop(c);
-        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
-            s.cached_stamp = Some(stamp(&st));
+        let mut s = inode.state.lock();
+        if s.content.is_none() {
             s.size_cache = None;
+            s.cached_stamp = sys::fstat(inode.fd().as_fd()).ok().map(|st| stamp(&st));
         }
-        r
+        Ok(())
     }
 }

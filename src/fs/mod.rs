@@ -8,6 +8,7 @@
 //! statfs, access), `handles` (open files and directories, I/O), `xattr`.
 
 mod attr;
+mod compact;
 mod content;
 mod handles;
 mod inode;
@@ -82,6 +83,8 @@ pub(crate) struct Inner {
     /// Whether we run as root (then new objects are chowned to the caller).
     is_root: bool,
     ctx: ContentCtx,
+    /// Namespace changes (read) against compaction's rename (write).
+    ns: RwLock<()>,
 }
 
 impl ScfsFs {
@@ -97,6 +100,7 @@ impl ScfsFs {
             ));
         }
         sys::raise_nofile_limit();
+        let opts_cache_size = opts.cache_size;
         let path = sys::cstr(backing.as_os_str())?;
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
@@ -111,7 +115,13 @@ impl ScfsFs {
             next_fh: AtomicU64::new(1),
             umask: sys::process_umask(),
             is_root,
-            ctx: ContentCtx::default(),
+            ctx: ContentCtx {
+                cache: crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
+                    budget: opts_cache_size,
+                    ..Default::default()
+                }),
+            },
+            ns: RwLock::new(()),
         })))
     }
 

@@ -215,6 +215,7 @@ impl Inner {
         newname: &OsStr,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         self.check_rw()?;
+        let _ns = self.ns.read();
         let inode = self.inodes.get(ino)?;
         let parent = self.inodes.get(newparent)?;
         let name = name_cstr(newname)?;
@@ -228,6 +229,7 @@ impl Inner {
 
     pub(crate) fn unlink(&self, parent: u64, name: &OsStr, flags: i32) -> io::Result<()> {
         self.check_rw()?;
+        let _ns = self.ns.read();
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
         let pfd = parent.fd();
@@ -243,6 +245,7 @@ impl Inner {
         flags: u32,
     ) -> io::Result<()> {
         self.check_rw()?;
+        let _ns = self.ns.read();
         let p = self.inodes.get(parent)?;
         let np = self.inodes.get(newparent)?;
         let name = name_cstr(name)?;

@@ -26,6 +26,7 @@ impl Mounted {
 
     /// Mounts with `opts` after `prepare` has filled BACKING.
     pub fn with(opts: FsOptions, prepare: impl FnOnce(&Path)) -> Option<Mounted> {
+        let _ = env_logger::builder().is_test(true).try_init();
         if !Path::new("/dev/fuse").exists() {
             eprintln!("skipping: /dev/fuse is missing");
             return None;

@@ -1,0 +1,243 @@
+//! `scfs compress` and `scfs decompress`.
+//!
+//! v1 streams both ways (stdin/stdout included). v2 needs positional I/O:
+//! compressing to stdout (or to a FIFO/device) builds the container in an
+//! unlinked temp file and then copies it out; decompressing v2 from stdin
+//! first spools the input to an unlinked temp file.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use super::files::{anonymous_temp, io_err, open_input, shown, Output, Progress};
+use super::{CliError, CompressArgs, DecompressArgs, Format, EXIT_OK};
+use crate::container::{BlockKind, Container, ContainerError};
+use crate::tcv1::{self, read_full, Tcv1Error};
+
+/// Default logical block size of v2 containers written by `compress`.
+pub const DEFAULT_V2_BLOCK_SIZE: u32 = 64 * 1024;
+
+/// Maps a tc v1 error to a CLI error naming the input or output file.
+pub fn tcv1_err(input: &Path, output: &str, e: Tcv1Error) -> CliError {
+    match e {
+        Tcv1Error::Read(e) => io_err(input, "read error", &e),
+        Tcv1Error::Write(e) => CliError::io(format!("{output}: write error: {e}")),
+        c @ Tcv1Error::Corrupt { .. } => CliError::corrupt(format!("{}: {c}", shown(input))),
+    }
+}
+
+/// Maps a container error to a CLI error naming the file.
+pub fn container_err(p: &Path, e: ContainerError) -> CliError {
+    match e {
+        // Damaged bytes, a v2 header that does not check out, sizes beyond
+        // the format: corrupt data (exit 1).
+        ContainerError::Corrupt { .. }
+        | ContainerError::NotContainer(_)
+        | ContainerError::TooLarge(_) => CliError::corrupt(format!("{}: {e}", shown(p))),
+        _ => CliError::io(format!("{}: {e}", shown(p))),
+    }
+}
+
+/// `scfs compress`.
+pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
+    if a.format == Format::V1 && a.block_size.is_some() {
+        return Err(CliError::io(
+            "--block-size applies to --format v2 only (tc v1 blocks are 64000 bytes)",
+        ));
+    }
+    let mut input = open_input(&a.input)?;
+    let out = Output::create(&a.output)?;
+    let mut progress = Progress::new("scfs compress", input.size);
+    match a.format {
+        Format::V1 => {
+            let w = out.writer()?;
+            tcv1::compress(&mut input.reader, w, |n| progress.update(n))
+                .map_err(|e| tcv1_err(&a.input, out.name(), e))?;
+        }
+        Format::V2 => {
+            let bs = a.block_size.unwrap_or(DEFAULT_V2_BLOCK_SIZE);
+            match out.file().filter(|_| !out.is_stdout()) {
+                Some(f) if is_regular(f) => {
+                    let f = f
+                        .try_clone()
+                        .map_err(|e| io_err(&a.output, "cannot open", &e))?;
+                    write_v2(&mut input.reader, &a.input, f, &a.output, bs, &mut progress)?;
+                }
+                _ => {
+                    // Stdout, FIFO or device: build the container aside, then copy.
+                    let spool = anonymous_temp()
+                        .map_err(|e| CliError::io(format!("cannot create a temp file: {e}")))?;
+                    let copy = spool
+                        .try_clone()
+                        .map_err(|e| CliError::io(format!("temp file: {e}")))?;
+                    write_v2(
+                        &mut input.reader,
+                        &a.input,
+                        spool,
+                        Path::new("<temp>"),
+                        bs,
+                        &mut progress,
+                    )?;
+                    let mut copy = copy;
+                    copy.seek(SeekFrom::Start(0))
+                        .map_err(|e| CliError::io(format!("temp file: {e}")))?;
+                    let mut w = out.writer()?;
+                    io::copy(&mut copy, &mut w)
+                        .and_then(|_| w.flush())
+                        .map_err(|e| CliError::io(format!("{}: write error: {e}", out.name())))?;
+                }
+            }
+        }
+    }
+    progress.finish();
+    out.commit()?;
+    Ok(EXIT_OK)
+}
+
+fn is_regular(f: &File) -> bool {
+    f.metadata().map(|m| m.is_file()).unwrap_or(false)
+}
+
+/// Writes `input` as a v2 container of block size `bs` into the empty file `f`.
+fn write_v2(
+    input: &mut dyn Read,
+    in_path: &Path,
+    f: File,
+    out_path: &Path,
+    bs: u32,
+    progress: &mut Progress,
+) -> Result<(), CliError> {
+    let mut c = Container::create(f, bs).map_err(|e| container_err(out_path, e))?;
+    let mut buf = vec![0u8; bs as usize];
+    let mut total: u64 = 0;
+    let mut block_no: u64 = 0;
+    loop {
+        let n = read_full(input, &mut buf).map_err(|e| io_err(in_path, "read error", &e))?;
+        if n == 0 {
+            break;
+        }
+        let enc = Container::encode(block_no, &buf[..n]);
+        c.put_block(enc).map_err(|e| container_err(out_path, e))?;
+        total += n as u64;
+        block_no += 1;
+        progress.update(total);
+        if n < buf.len() {
+            break;
+        }
+    }
+    c.set_logical_size(total);
+    c.commit().map_err(|e| container_err(out_path, e))?;
+    Ok(())
+}
+
+/// `scfs decompress`.
+pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
+    let mut input = open_input(&a.input)?;
+    let mut prefix = [0u8; 6];
+    let n = read_full(&mut input.reader, &mut prefix)
+        .map_err(|e| io_err(&a.input, "read error", &e))?;
+    let version =
+        (n == 6 && prefix[..4] == tcv1::MAGIC).then(|| u16::from_le_bytes([prefix[4], prefix[5]]));
+    match version {
+        Some(2) => {
+            let file = match input.file.take() {
+                Some(f) => f,
+                None => spool(&prefix[..n], &mut input.reader, &a.input)?,
+            };
+            let c = Container::open(file, false).map_err(|e| container_err(&a.input, e))?;
+            let out = Output::create(&a.output)?;
+            let mut progress = Progress::new("scfs decompress", Some(c.logical_size()));
+            write_decoded_v2(&c, &a.input, &out, &mut progress)?;
+            progress.finish();
+            out.commit()?;
+        }
+        Some(v) if v != tcv1::VERSION => {
+            return Err(CliError::corrupt(format!(
+                "{}: unknown format version {v} at byte offset 4 (scfs reads versions 1 and 2)",
+                shown(&a.input)
+            )))
+        }
+        _ => {
+            let out = Output::create(&a.output)?;
+            // Progress counts input bytes (the output size is not known).
+            let mut progress = Progress::new("scfs decompress", input.size);
+            let w = out.writer()?;
+            let reader = io::Cursor::new(&prefix[..n]).chain(&mut input.reader);
+            tcv1::decompress(reader, w, |n| progress.update(n))
+                .map_err(|e| tcv1_err(&a.input, out.name(), e))?;
+            progress.finish();
+            out.commit()?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Copies `prefix` and the rest of `r` into an unlinked temp file.
+fn spool(prefix: &[u8], r: &mut dyn Read, p: &Path) -> Result<File, CliError> {
+    let mut f =
+        anonymous_temp().map_err(|e| CliError::io(format!("cannot create a temp file: {e}")))?;
+    f.write_all(prefix)
+        .and_then(|_| io::copy(r, &mut f))
+        .map_err(|e| io_err(p, "cannot spool standard input to a temp file", &e))?;
+    Ok(f)
+}
+
+/// Writes the decoded contents of container `c` to `out`. Runs of holes
+/// become sparse regions when the output is a regular file.
+fn write_decoded_v2(
+    c: &Container,
+    in_path: &Path,
+    out: &Output,
+    progress: &mut Progress,
+) -> Result<(), CliError> {
+    let bs = u64::from(c.block_size());
+    let size = c.logical_size();
+    let nblocks = size.div_ceil(bs);
+    let sparse = out.file().filter(|f| is_regular(f));
+    let werr = |e: io::Error| CliError::io(format!("{}: write error: {e}", out.name()));
+    let mut buf = vec![0u8; bs as usize];
+    let mut w = out.writer()?;
+    let mut done: u64 = 0; // bytes of the logical file emitted so far
+    let mut b = 0u64;
+    while b < nblocks {
+        let next = c.next_data_block(b).map_or(nblocks, |n| n.min(nblocks));
+        if next > b {
+            let zeros = (next * bs).min(size) - done;
+            if let Some(f) = sparse {
+                w.flush().map_err(werr)?;
+                drop(w);
+                (&*f).seek(SeekFrom::Start(done + zeros)).map_err(werr)?;
+                w = out.writer()?;
+            } else {
+                write_zeros(&mut w, zeros).map_err(werr)?;
+            }
+            done += zeros;
+            b = next;
+            continue;
+        }
+        debug_assert!(!matches!(c.block_kind(b), BlockKind::Hole));
+        c.read_block(b, &mut buf)
+            .map_err(|e| container_err(in_path, e))?;
+        let len = (size - done).min(bs) as usize;
+        w.write_all(&buf[..len]).map_err(werr)?;
+        done += len as u64;
+        b += 1;
+        progress.update(done);
+    }
+    w.flush().map_err(werr)?;
+    drop(w);
+    if let Some(f) = sparse {
+        f.set_len(size).map_err(werr)?;
+    }
+    Ok(())
+}
+
+fn write_zeros(w: &mut dyn Write, mut n: u64) -> io::Result<()> {
+    let zeros = [0u8; 8192];
+    while n > 0 {
+        let k = n.min(zeros.len() as u64) as usize;
+        w.write_all(&zeros[..k])?;
+        n -= k as u64;
+    }
+    Ok(())
+}

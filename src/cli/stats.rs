@@ -1,0 +1,270 @@
+//! `scfs stats`: the space report over files and whole backing directories,
+//! read straight from the backing files (no mount, no root).
+//!
+//! Every regular file found is one row: v2 containers and tc v1 files by
+//! their logical size, any other file as stored as-is (original = stored,
+//! format `raw`), because that is how the filesystem serves it. Symlinks are
+//! not followed. The total counts each inode once (hard links).
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::convert::container_err;
+use super::files::{io_err, shown};
+use super::inspect::{detect, scan_v1, Kind};
+use super::{CliError, StatsArgs, EXIT_OK};
+use crate::container::Container;
+
+/// Bytes in binary units: `512 B`, `494.9 KiB`, `1.5 GiB`.
+pub fn human(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// original / stored, or None when nothing is stored.
+pub fn ratio(original: u64, stored: u64) -> Option<f64> {
+    (stored > 0).then(|| original as f64 / stored as f64)
+}
+
+/// Percent of the original saved (negative when the stored form is larger),
+/// or None for an empty original.
+pub fn saved(original: u64, stored: u64) -> Option<f64> {
+    (original > 0).then(|| (1.0 - stored as f64 / original as f64) * 100.0)
+}
+
+/// The ratio as shown in tables: `2.38`, or `-`.
+pub fn ratio_text(original: u64, stored: u64) -> String {
+    ratio(original, stored).map_or("-".into(), |r| format!("{r:.2}"))
+}
+
+/// The saving as shown in tables: `58.0%`, or `-`.
+pub fn saved_text(original: u64, stored: u64) -> String {
+    saved(original, stored).map_or("-".into(), |s| format!("{s:.1}%"))
+}
+
+struct Row {
+    path: String,
+    format: &'static str,
+    original: u64,
+    stored: u64,
+    id: (u64, u64),
+}
+
+fn row_for(p: &Path, meta: &fs::Metadata) -> Result<Row, CliError> {
+    let stored = meta.len();
+    let (f, kind) = detect(p)?;
+    let (format, original) = match kind {
+        Kind::V2 => {
+            let c = Container::open(f, false).map_err(|e| container_err(p, e))?;
+            ("v2", c.logical_size())
+        }
+        Kind::V1 => ("v1", scan_v1(f, p)?.logical),
+        Kind::OtherVersion(_) | Kind::Foreign => ("raw", stored),
+    };
+    Ok(Row {
+        path: p.display().to_string(),
+        format,
+        original,
+        stored,
+        id: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Collects rows under `p`; errors are printed and folded into `code`.
+fn walk(p: &Path, rows: &mut Vec<Row>, code: &mut i32) {
+    let meta = match fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) => {
+            report(io_err(p, "cannot stat", &e), code);
+            return;
+        }
+    };
+    if meta.is_dir() {
+        let rd = match fs::read_dir(p) {
+            Ok(rd) => rd,
+            Err(e) => {
+                report(io_err(p, "cannot read directory", &e), code);
+                return;
+            }
+        };
+        let mut children: Vec<PathBuf> = Vec::new();
+        for ent in rd {
+            match ent {
+                Ok(ent) => children.push(ent.path()),
+                Err(e) => report(io_err(p, "cannot read directory", &e), code),
+            }
+        }
+        children.sort();
+        for c in children {
+            walk(&c, rows, code);
+        }
+    } else if meta.is_file() {
+        match row_for(p, &meta) {
+            Ok(r) => rows.push(r),
+            Err(e) => report(e, code),
+        }
+    }
+    // Symlinks, devices, FIFOs and sockets hold no file data: skipped.
+}
+
+fn report(e: CliError, code: &mut i32) {
+    eprintln!("scfs: {e}");
+    *code = (*code).max(e.code);
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_num(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("null".into(), |x| format!("{x:.decimals$}"))
+}
+
+/// `scfs stats`.
+pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
+    let mut rows = Vec::new();
+    let mut code = EXIT_OK;
+    for p in &a.paths {
+        if super::files::is_dash(p) {
+            report(
+                CliError::io(format!("{}: stats needs paths", shown(p))),
+                &mut code,
+            );
+            continue;
+        }
+        walk(p, &mut rows, &mut code);
+    }
+    let mut seen = HashSet::new();
+    let (mut t_orig, mut t_stored, mut t_files) = (0u64, 0u64, 0u64);
+    for r in &rows {
+        if seen.insert(r.id) {
+            t_orig += r.original;
+            t_stored += r.stored;
+            t_files += 1;
+        }
+    }
+    let out = if a.json {
+        let mut o = String::from("{\"files\": [");
+        for (i, r) in rows.iter().enumerate() {
+            o.push_str(if i == 0 { "\n  " } else { ",\n  " });
+            o.push_str(&format!(
+                "{{\"path\": {}, \"format\": \"{}\", \"original\": {}, \"stored\": {}, \"ratio\": {}, \"saved_percent\": {}}}",
+                json_str(&r.path),
+                r.format,
+                r.original,
+                r.stored,
+                json_num(ratio(r.original, r.stored), 4),
+                json_num(saved(r.original, r.stored), 2)
+            ));
+        }
+        o.push_str(&format!(
+            "\n],\n\"total\": {{\"files\": {t_files}, \"original\": {t_orig}, \"stored\": {t_stored}, \"ratio\": {}, \"saved_percent\": {}}}}}\n",
+            json_num(ratio(t_orig, t_stored), 4),
+            json_num(saved(t_orig, t_stored), 2)
+        ));
+        o
+    } else {
+        let mut table: Vec<[String; 6]> = vec![[
+            "file".into(),
+            "original".into(),
+            "stored".into(),
+            "ratio".into(),
+            "saved".into(),
+            "format".into(),
+        ]];
+        for r in &rows {
+            table.push([
+                r.path.clone(),
+                human(r.original),
+                human(r.stored),
+                ratio_text(r.original, r.stored),
+                saved_text(r.original, r.stored),
+                r.format.into(),
+            ]);
+        }
+        table.push([
+            format!("total ({t_files} files)"),
+            human(t_orig),
+            human(t_stored),
+            ratio_text(t_orig, t_stored),
+            saved_text(t_orig, t_stored),
+            String::new(),
+        ]);
+        let mut w = [0usize; 6];
+        for line in &table {
+            for (i, cell) in line.iter().enumerate() {
+                w[i] = w[i].max(cell.chars().count());
+            }
+        }
+        let mut o = String::new();
+        for line in &table {
+            let mut l = String::new();
+            for (i, cell) in line.iter().enumerate() {
+                l.push_str(cell);
+                if i + 1 < line.len() {
+                    let pad = w[i] - cell.chars().count() + 2;
+                    l.push_str(&" ".repeat(pad));
+                }
+            }
+            o.push_str(l.trim_end());
+            o.push('\n');
+        }
+        o
+    };
+    print!("{out}");
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1024), "1.0 KiB");
+        assert_eq!(human(506_777), "494.9 KiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+        assert_eq!(human(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn ratios() {
+        assert_eq!(ratio_text(506_777, 212_787), "2.38");
+        assert_eq!(saved_text(506_777, 212_787), "58.0%");
+        assert_eq!(ratio_text(5, 0), "-");
+        assert_eq!(saved_text(0, 10), "-");
+        assert_eq!(saved_text(100, 200), "-100.0%");
+    }
+
+    #[test]
+    fn json_escapes() {
+        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+}

@@ -1,0 +1,298 @@
+//! The v2 Huffman block payload (FORMAT.md section 4): a block is cut into
+//! segments, each with its own code-length table and four interleaved
+//! streams; plus the choice between Zero / Fill / Raw / Huffman.
+
+use super::bits::BitReader;
+use super::lengths::{coded_bits, histogram, validate, TableKind};
+use super::split::{plan_segments, Segment};
+use super::stream::{decode_short, encode_into, DecTable, EncTable};
+use super::table::{decode_table, encode_table};
+use super::{BlockCoding, CodecError, MAX_CODE_LEN};
+
+/// Largest block `encode_block` codes and `decode_block` accepts.
+pub const MAX_BLOCK_LEN: usize = 1 << 20;
+
+/// Most segments a payload may have.
+pub(crate) const MAX_SEGMENTS: usize = 4096;
+
+/// Streams per segment.
+const STREAMS: usize = 4;
+
+/// Byte width of a segment's stream-size fields: 2 when a quarter can never
+/// code to more than 65535 bytes at 11 bits per symbol, else 3.
+fn size_width(seg_len: usize) -> usize {
+    let q = seg_len.div_ceil(STREAMS);
+    if (q * MAX_CODE_LEN as usize).div_ceil(8) <= 0xFFFF {
+        2
+    } else {
+        3
+    }
+}
+
+/// The quarter `k` of a segment of `n` bytes: [k*q, (k+1)*q) clamped to n.
+fn quarter(n: usize, k: usize) -> (usize, usize) {
+    let q = n.div_ceil(STREAMS);
+    ((k * q).min(n), ((k + 1) * q).min(n))
+}
+
+fn varint_len(mut v: usize) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(input: &[u8], pos: &mut usize) -> Result<usize, CodecError> {
+    let mut v: usize = 0;
+    for shift in (0..28).step_by(7) {
+        let b = *input
+            .get(*pos)
+            .ok_or_else(|| CodecError::new("payload truncated in a length field"))?;
+        *pos += 1;
+        v |= usize::from(b & 0x7F) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(CodecError::new("payload length field too long"))
+}
+
+/// Chooses the cheapest coding for `data` (length 1..=1 MiB; 0 gives
+/// Zero, longer than 1 MiB gives Raw). For Huffman it appends the section-4
+/// payload to `out`; for the others it appends nothing. Raw whenever the
+/// Huffman payload would not be smaller than the data.
+pub fn encode_block(data: &[u8], out: &mut Vec<u8>) -> BlockCoding {
+    let n = data.len();
+    if n == 0 {
+        return BlockCoding::Zero;
+    }
+    if n > MAX_BLOCK_LEN {
+        return BlockCoding::Raw;
+    }
+    let hist = histogram(data);
+    if let Some(b) = hist.iter().position(|&c| c as usize == n) {
+        return if b == 0 {
+            BlockCoding::Zero
+        } else {
+            BlockCoding::Fill(b as u8)
+        };
+    }
+    let segs = plan_segments(data, &hist);
+    // Tables first: their exact sizes are part of the size decision.
+    let start = out.len();
+    let mut tables = Vec::with_capacity(64 * segs.len());
+    let mut table_end = Vec::with_capacity(segs.len());
+    let mut lower = varint_len(segs.len());
+    for (i, s) in segs.iter().enumerate() {
+        let prev = if i > 0 {
+            Some(&segs[i - 1].lengths)
+        } else {
+            None
+        };
+        lower += encode_table(&s.lengths, prev, &mut tables);
+        table_end.push(tables.len());
+        if i + 1 < segs.len() {
+            lower += varint_len(s.len);
+        }
+        if !is_single(&s.lengths) {
+            let fields = if i + 1 < segs.len() {
+                STREAMS
+            } else {
+                STREAMS - 1
+            };
+            lower += fields * size_width(s.len);
+            lower += coded_bits(&s.hist, &s.lengths).div_ceil(8) as usize;
+        }
+    }
+    // Each of a segment's four streams pads to a byte: at most 3 bytes more.
+    if lower >= n {
+        return BlockCoding::Raw;
+    }
+    write_payload(
+        data,
+        &segs,
+        &tables,
+        &table_end,
+        lower + 3 * segs.len(),
+        out,
+    );
+    if out.len() - start >= n {
+        out.truncate(start);
+        return BlockCoding::Raw;
+    }
+    BlockCoding::Huffman
+}
+
+fn is_single(lengths: &[u8; 256]) -> bool {
+    lengths.iter().filter(|&&l| l > 0).count() == 1
+}
+
+fn write_payload(
+    data: &[u8],
+    segs: &[Segment],
+    tables: &[u8],
+    table_end: &[usize],
+    bound: usize,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    out.resize(start + bound + 8, 0);
+    let mut pos = start;
+    let put = |out: &mut Vec<u8>, pos: &mut usize, bytes: &[u8]| {
+        out[*pos..*pos + bytes.len()].copy_from_slice(bytes);
+        *pos += bytes.len();
+    };
+    let mut hdr = Vec::with_capacity(8);
+    put_varint(&mut hdr, segs.len());
+    put(out, &mut pos, &hdr);
+    let mut off = 0;
+    let mut tstart = 0;
+    for (i, s) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        if !last {
+            hdr.clear();
+            put_varint(&mut hdr, s.len);
+            put(out, &mut pos, &hdr);
+        }
+        put(out, &mut pos, &tables[tstart..table_end[i]]);
+        tstart = table_end[i];
+        let seg = &data[off..off + s.len];
+        off += s.len;
+        if is_single(&s.lengths) {
+            continue;
+        }
+        let w = size_width(s.len);
+        let fields = if last { STREAMS - 1 } else { STREAMS };
+        let sizes_at = pos;
+        pos += fields * w;
+        let t = EncTable::new(&s.lengths);
+        for k in 0..STREAMS {
+            let (a, b) = quarter(s.len, k);
+            let size = encode_into::<4>(&seg[a..b], &t, &mut out[pos..]);
+            pos += size;
+            if k < fields {
+                let at = sizes_at + k * w;
+                out[at..at + w].copy_from_slice(&(size as u32).to_le_bytes()[..w]);
+            }
+        }
+    }
+    out.truncate(pos);
+}
+
+/// Decodes a section-4 payload into exactly `out` (out.len() = decoded
+/// length, 1..=1 MiB). Any payload that is not exactly what the encoder
+/// writes for some data of that length is an error.
+pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
+    let n = out.len();
+    if n == 0 || n > MAX_BLOCK_LEN {
+        return Err(CodecError::new(format!(
+            "block length {n} outside 1..={MAX_BLOCK_LEN}"
+        )));
+    }
+    let mut pos = 0usize;
+    let nseg = get_varint(payload, &mut pos)?;
+    if nseg == 0 || nseg > MAX_SEGMENTS || nseg > n {
+        return Err(CodecError::new(format!("bad segment count {nseg}")));
+    }
+    let mut prev: Option<[u8; 256]> = None;
+    let mut off = 0usize;
+    for i in 0..nseg {
+        let last = i + 1 == nseg;
+        let len = if last {
+            n - off
+        } else {
+            let l = get_varint(payload, &mut pos)?;
+            if l == 0 || l >= n - off {
+                return Err(CodecError::new(format!(
+                    "segment {i} length {l} does not fit the block"
+                )));
+            }
+            l
+        };
+        let rest = payload.get(pos..).unwrap_or(&[]);
+        let (lengths, used) = decode_table(rest, prev.as_ref())
+            .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
+        pos += used;
+        let seg_out = &mut out[off..off + len];
+        off += len;
+        match validate(&lengths, MAX_CODE_LEN)? {
+            TableKind::Single(s) => seg_out.fill(s),
+            TableKind::Code { .. } => {
+                let w = size_width(len);
+                let fields = if last { STREAMS - 1 } else { STREAMS };
+                let mut sizes = [0usize; STREAMS];
+                for (k, sz) in sizes.iter_mut().enumerate().take(fields) {
+                    let f = payload
+                        .get(pos + k * w..pos + (k + 1) * w)
+                        .ok_or_else(|| CodecError::new("payload truncated in stream sizes"))?;
+                    let mut b = [0u8; 4];
+                    b[..w].copy_from_slice(f);
+                    *sz = u32::from_le_bytes(b) as usize;
+                }
+                pos += fields * w;
+                let avail = payload.len() - pos.min(payload.len());
+                let given: usize = sizes[..fields].iter().sum();
+                if given > avail {
+                    return Err(CodecError::new(format!(
+                        "segment {i}: stream sizes exceed the payload"
+                    )));
+                }
+                if last {
+                    sizes[STREAMS - 1] = avail - given;
+                }
+                let t = DecTable::new(&lengths);
+                let mut streams: [&[u8]; STREAMS] = [&[]; STREAMS];
+                for k in 0..STREAMS {
+                    streams[k] = &payload[pos..pos + sizes[k]];
+                    pos += sizes[k];
+                }
+                decode_segment(&t, &streams, seg_out)
+                    .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
+            }
+        }
+        prev = Some(lengths);
+    }
+    if pos != payload.len() {
+        return Err(CodecError::new(format!(
+            "{} bytes of garbage after the payload",
+            payload.len() - pos
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes the four streams of one segment into its quarters; each stream
+/// must end exactly where its last symbol's last byte is.
+fn decode_segment(
+    t: &DecTable,
+    streams: &[&[u8]; STREAMS],
+    out: &mut [u8],
+) -> Result<(), CodecError> {
+    let n = out.len();
+    for (k, stream) in streams.iter().enumerate() {
+        let (a, b) = quarter(n, k);
+        let mut r = BitReader::new(stream);
+        decode_short(t, &mut r, &mut out[a..b]);
+        if r.overrun() {
+            return Err(CodecError::new(format!("stream {k} ends early")));
+        }
+        if r.consumed_bytes() != stream.len() {
+            return Err(CodecError::new(format!(
+                "stream {k} has {} bytes but its symbols use {}",
+                stream.len(),
+                r.consumed_bytes()
+            )));
+        }
+    }
+    Ok(())
+}

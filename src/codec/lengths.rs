@@ -1,0 +1,399 @@
+//! Code lengths: histograms, optimal length-limited construction, exact
+//! coded sizes, canonical code assignment (DEFLATE order) and validation of
+//! a code-length table.
+
+use super::CodecError;
+
+/// Byte-value frequencies of `data` (`data.len()` must be below 2^32).
+pub fn histogram(data: &[u8]) -> [u32; 256] {
+    // Four sub-histograms so that runs of one value do not serialise on a
+    // single counter (store-to-load forwarding stalls).
+    let mut h = [[0u32; 256]; 4];
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h[0][(w & 0xFF) as usize] += 1;
+        h[1][((w >> 8) & 0xFF) as usize] += 1;
+        h[2][((w >> 16) & 0xFF) as usize] += 1;
+        h[3][((w >> 24) & 0xFF) as usize] += 1;
+        h[0][((w >> 32) & 0xFF) as usize] += 1;
+        h[1][((w >> 40) & 0xFF) as usize] += 1;
+        h[2][((w >> 48) & 0xFF) as usize] += 1;
+        h[3][(w >> 56) as usize] += 1;
+    }
+    for &b in chunks.remainder() {
+        h[0][b as usize] += 1;
+    }
+    let mut out = [0u32; 256];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = h[0][i]
+            .wrapping_add(h[1][i])
+            .wrapping_add(h[2][i])
+            .wrapping_add(h[3][i]);
+    }
+    out
+}
+
+/// Optimal length-limited code lengths for `hist` (minimum total coded
+/// size among prefix codes whose lengths are at most `max_len`).
+///
+/// No present symbol gives all zeros; one present symbol gives length 1
+/// (the one-symbol code of FORMAT.md section 1). `max_len` is clamped to
+/// 1..=32 and raised to ceil(log2(present symbols)) if it is too small for
+/// a code to exist. The result is always a complete prefix code (Kraft sum
+/// exactly 1) when two or more symbols are present.
+pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
+    let mut lens = [0u8; 256];
+    // Present symbols sorted by (count, symbol): deterministic.
+    let mut keys = [0u64; 256];
+    let mut n = 0usize;
+    for (s, &c) in hist.iter().enumerate() {
+        if c > 0 {
+            keys[n] = (u64::from(c) << 8) | s as u64;
+            n += 1;
+        }
+    }
+    let keys = &mut keys[..n];
+    match n {
+        0 => return lens,
+        1 => {
+            lens[(keys[0] & 0xFF) as usize] = 1;
+            return lens;
+        }
+        _ => {}
+    }
+    keys.sort_unstable();
+    let mut weights = [0u64; 256];
+    for (w, k) in weights.iter_mut().zip(keys.iter()) {
+        *w = k >> 8;
+    }
+    let weights = &weights[..n];
+    let min_len = usize::BITS - (n - 1).leading_zeros(); // ceil(log2 n)
+    let limit = max_len.clamp(1, 32).max(min_len) as u8;
+
+    let mut depth = [0u8; 256];
+    if huffman_depths(weights, &mut depth[..n]) > limit {
+        package_merge(weights, limit, &mut depth[..n]);
+    }
+    for (k, &d) in keys.iter().zip(depth.iter()) {
+        lens[(k & 0xFF) as usize] = d;
+    }
+    lens
+}
+
+/// Unrestricted Huffman code lengths for ascending `w` (two-queue method);
+/// returns the longest length.
+fn huffman_depths(w: &[u64], depth: &mut [u8]) -> u8 {
+    let n = w.len();
+    // Internal nodes are created in non-decreasing weight order.
+    let mut iw = [0u64; 256];
+    let mut iparent = [0u16; 256];
+    let mut lparent = [0u16; 256];
+    let (mut leaf, mut inode) = (0usize, 0usize);
+    for k in 0..n - 1 {
+        let mut take = |iw: &[u64; 256], iparent: &mut [u16; 256], lparent: &mut [u16; 256]| {
+            let use_leaf = leaf < n && (inode >= k || w[leaf] <= iw[inode]);
+            if use_leaf {
+                lparent[leaf] = k as u16;
+                leaf += 1;
+                w[leaf - 1]
+            } else {
+                iparent[inode] = k as u16;
+                inode += 1;
+                iw[inode - 1]
+            }
+        };
+        let a = take(&iw, &mut iparent, &mut lparent);
+        let b = take(&iw, &mut iparent, &mut lparent);
+        iw[k] = a + b;
+    }
+    // Depths of internal nodes: the root is n-2; parents come later.
+    let mut idepth = [0u8; 256];
+    for k in (0..n.saturating_sub(2)).rev() {
+        idepth[k] = idepth[iparent[k] as usize].saturating_add(1);
+    }
+    let mut max = 0;
+    for (d, &p) in depth.iter_mut().zip(lparent.iter()) {
+        *d = idepth[p as usize].saturating_add(1);
+        max = max.max(*d);
+    }
+    max
+}
+
+/// Package-merge (Larmore-Hirschberg): optimal lengths <= `limit` for
+/// ascending weights `w` (requires 2^limit >= w.len()).
+fn package_merge(w: &[u64], limit: u8, depth: &mut [u8]) {
+    let n = w.len();
+    // lists[l]: merged list at level l (0 = deepest), as (weight, is_leaf).
+    let mut lists: Vec<Vec<(u64, bool)>> = Vec::with_capacity(limit as usize);
+    let leaves: Vec<(u64, bool)> = w.iter().map(|&x| (x, true)).collect();
+    lists.push(leaves);
+    for _ in 1..limit {
+        let prev = lists.last().expect("at least one level");
+        let mut merged = Vec::with_capacity(n + prev.len() / 2);
+        let mut packages = prev.chunks_exact(2).map(|p| p[0].0 + p[1].0).peekable();
+        let mut li = 0;
+        loop {
+            match (w.get(li), packages.peek()) {
+                (Some(&lw), Some(&pw)) if lw <= pw => {
+                    merged.push((lw, true));
+                    li += 1;
+                }
+                (_, Some(&pw)) => {
+                    merged.push((pw, false));
+                    packages.next();
+                }
+                (Some(&lw), None) => {
+                    merged.push((lw, true));
+                    li += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        lists.push(merged);
+    }
+    depth.fill(0);
+    // Select the 2n-2 cheapest items of the top list, then expand.
+    let mut take = 2 * n - 2;
+    for list in lists.iter().rev() {
+        let chosen = &list[..take.min(list.len())];
+        let leaves = chosen.iter().filter(|x| x.1).count();
+        for d in depth[..leaves].iter_mut() {
+            *d += 1;
+        }
+        take = 2 * (chosen.len() - leaves);
+    }
+}
+
+/// Exact size in bits of data with histogram `hist` coded with `lengths`
+/// (0 for a one-symbol table, whose symbol costs no bits).
+pub fn coded_bits(hist: &[u32; 256], lengths: &[u8; 256]) -> u64 {
+    if lengths.iter().filter(|&&l| l > 0).count() == 1 {
+        return 0;
+    }
+    hist.iter()
+        .zip(lengths.iter())
+        .map(|(&c, &l)| u64::from(c) * u64::from(l))
+        .sum()
+}
+
+/// What a validated table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableKind {
+    /// Exactly one present symbol (length 1): 0 bits per symbol.
+    Single(u8),
+    /// A complete prefix code; the longest length.
+    Code { max_len: u32 },
+}
+
+/// Validates a code-length table: lengths <= `max_len`, and either exactly
+/// one present symbol with length 1 or a Kraft sum of exactly 1.
+pub(crate) fn validate(lengths: &[u8; 256], max_len: u32) -> Result<TableKind, CodecError> {
+    let mut kraft: u64 = 0;
+    let mut present = 0;
+    let mut longest = 0u32;
+    let mut single = 0u8;
+    for (s, &l) in lengths.iter().enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let l = u32::from(l);
+        if l > max_len {
+            return Err(CodecError::new(format!(
+                "code length {l} of symbol {s} exceeds the limit of {max_len} bits"
+            )));
+        }
+        kraft += 1u64 << (32 - l);
+        present += 1;
+        longest = longest.max(l);
+        single = s as u8;
+    }
+    match present {
+        0 => Err(CodecError::new("code-length table has no symbols")),
+        1 if longest == 1 => Ok(TableKind::Single(single)),
+        1 => Err(CodecError::new(
+            "one-symbol code-length table must give its symbol length 1",
+        )),
+        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
+        _ => Err(CodecError::new(if kraft > 1u64 << 32 {
+            "code lengths do not form a prefix code (oversubscribed)"
+        } else {
+            "code lengths do not form a complete prefix code (incomplete)"
+        })),
+    }
+}
+
+/// Canonical codes (DEFLATE order) of a table whose lengths are <= 32,
+/// bit-reversed so that writing them LSB-first emits the code MSB-first.
+pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
+    let mut count = [0u32; 34];
+    for &l in lengths.iter() {
+        count[l as usize] += 1;
+    }
+    count[0] = 0;
+    let mut next = [0u64; 34];
+    let mut code = 0u64;
+    for l in 1..=32 {
+        code = (code + u64::from(count[l - 1])) << 1;
+        next[l] = code;
+    }
+    let mut out = [0u32; 256];
+    for (s, &l) in lengths.iter().enumerate() {
+        if l == 0 || l > 32 {
+            continue;
+        }
+        let c = next[l as usize] as u32;
+        next[l as usize] += 1;
+        out[s] = c.reverse_bits() >> (32 - u32::from(l));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kraft_ok(lens: &[u8; 256], cap: u32) -> bool {
+        validate(lens, cap).is_ok()
+    }
+
+    /// Reference: exhaustive optimal cost via plain Huffman (no limit).
+    fn huffman_cost(hist: &[u32; 256]) -> u64 {
+        let mut v: Vec<u64> = hist.iter().filter(|&&c| c > 0).map(|&c| c as u64).collect();
+        if v.len() < 2 {
+            return 0;
+        }
+        let mut cost = 0;
+        while v.len() > 1 {
+            v.sort_unstable_by(|a, b| b.cmp(a));
+            let a = v.pop().unwrap();
+            let b = v.pop().unwrap();
+            cost += a + b;
+            v.push(a + b);
+        }
+        cost
+    }
+
+    #[test]
+    fn histogram_counts() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i % 7) as u8).collect();
+        let h = histogram(&data);
+        assert_eq!(h[0], 143);
+        assert_eq!(h[6], 142);
+        assert_eq!(h.iter().map(|&c| c as usize).sum::<usize>(), 1000);
+    }
+
+    #[test]
+    fn empty_and_single() {
+        let h = [0u32; 256];
+        assert_eq!(code_lengths(&h, 11), [0u8; 256]);
+        let mut h = [0u32; 256];
+        h[42] = 5;
+        let l = code_lengths(&h, 11);
+        assert_eq!(l[42], 1);
+        assert_eq!(l.iter().filter(|&&x| x > 0).count(), 1);
+        assert_eq!(coded_bits(&h, &l), 0);
+        assert_eq!(validate(&l, 11), Ok(TableKind::Single(42)));
+    }
+
+    #[test]
+    fn unlimited_matches_huffman() {
+        let mut h = [0u32; 256];
+        for (i, c) in h.iter_mut().enumerate() {
+            *c = ((i * 7919) % 1000) as u32 + 1;
+        }
+        let l = code_lengths(&h, 32);
+        assert!(kraft_ok(&l, 32));
+        assert_eq!(coded_bits(&h, &l), huffman_cost(&h));
+    }
+
+    #[test]
+    fn fibonacci_forces_limit() {
+        let mut h = [0u32; 256];
+        let (mut a, mut b) = (1u32, 1u32);
+        for c in h.iter_mut().take(40) {
+            *c = a;
+            let t = a.saturating_add(b);
+            a = b;
+            b = t;
+        }
+        for cap in [8u32, 11, 12, 15, 32] {
+            let l = code_lengths(&h, cap);
+            assert!(kraft_ok(&l, cap), "cap {cap}");
+            assert!(l.iter().all(|&x| u32::from(x) <= cap));
+        }
+        // Unlimited: the Fibonacci shape gives a very deep code.
+        h[30..].fill(0);
+        let l = code_lengths(&h, 32);
+        assert!(*l.iter().max().unwrap() > 20);
+        assert_eq!(coded_bits(&h, &l), huffman_cost(&h));
+    }
+
+    #[test]
+    fn limit_too_small_is_raised() {
+        let h = [1u32; 256];
+        let l = code_lengths(&h, 3);
+        assert!(l.iter().all(|&x| x == 8));
+    }
+
+    #[test]
+    fn package_merge_is_optimal_small() {
+        // Brute force over all length assignments for 5 symbols, cap 3.
+        let w = [1u64, 1, 2, 3, 20];
+        let mut d = [0u8; 5];
+        package_merge(&w, 3, &mut d);
+        let cost: u64 = w.iter().zip(d.iter()).map(|(&a, &b)| a * b as u64).sum();
+        let mut best = u64::MAX;
+        for code in 0..3u32.pow(5) {
+            let mut ls = [0u32; 5];
+            let mut c = code;
+            for l in ls.iter_mut() {
+                *l = c % 3 + 1;
+                c /= 3;
+            }
+            let k: u32 = ls.iter().map(|&l| 8 >> l).sum();
+            if k <= 8 {
+                best = best.min(w.iter().zip(ls.iter()).map(|(&a, &b)| a * b as u64).sum());
+            }
+        }
+        assert_eq!(cost, best);
+    }
+
+    #[test]
+    fn validate_rejects() {
+        let mut l = [0u8; 256];
+        assert!(validate(&l, 32).is_err());
+        l[0] = 2;
+        assert!(validate(&l, 32).is_err()); // one symbol, not length 1
+        l[1] = 1;
+        l[2] = 2;
+        assert!(validate(&l, 32).is_ok());
+        l[3] = 2; // oversubscribed
+        assert!(validate(&l, 32).is_err());
+        let mut l = [0u8; 256];
+        l[0] = 1;
+        l[1] = 2;
+        assert!(validate(&l, 32).is_err()); // incomplete
+        let mut l = [8u8; 256];
+        assert!(validate(&l, 11).is_ok());
+        l[0] = 33;
+        assert!(validate(&l, 32).is_err());
+        let mut l = [0u8; 256];
+        l[0] = 1;
+        l[1] = 12;
+        assert!(validate(&l, 11).is_err());
+    }
+
+    #[test]
+    fn canonical_codes_rfc1951_example() {
+        // RFC 1951 3.2.2: lengths (3,3,3,3,3,2,4,4) for A..H.
+        let mut l = [0u8; 256];
+        l[..8].copy_from_slice(&[3, 3, 3, 3, 3, 2, 4, 4]);
+        let c = reversed_codes(&l);
+        let want = [0b010u32, 0b011, 0b100, 0b101, 0b110, 0b00, 0b1110, 0b1111];
+        for s in 0..8 {
+            let len = l[s] as u32;
+            assert_eq!(c[s].reverse_bits() >> (32 - len), want[s], "symbol {s}");
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The compact code-length table of v2 blocks (FORMAT.md section 4.3).
+//!
+//! A table is a byte-aligned bit string (LSB-first). It starts with a 2-bit
+//! mode: 0 one symbol (8-bit value follows); 1 the 256 lengths directly;
+//! 2 differences from the previous segment's table; 3 differences from the
+//! previous symbol's length. Modes 1-3 code a sequence of 256 values with a
+//! DEFLATE-like run-length alphabet whose own prefix code (the "CL code",
+//! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
+
+use super::bits::{BitReader, BitWriter};
+use super::lengths::{code_lengths, reversed_codes, validate, TableKind};
+use super::{CodecError, MAX_CODE_LEN};
+
+/// CL alphabet: values 0..=22, then the three run symbols.
+const CL_SYMS: usize = 26;
+const REP_PREV: u8 = 23; // previous value 3..=6 more times (2 extra bits)
+const ZERO_SHORT: u8 = 24; // value 0, 3..=10 times (3 extra bits)
+const ZERO_LONG: u8 = 25; // value 0, 11..=138 times (7 extra bits)
+const CL_MAX_LEN: u32 = 7;
+
+/// Order in which CL code lengths are sent (trailing zeros are cut).
+const PERM_DIRECT: [u8; CL_SYMS] = [
+    24, 25, 23, 0, 8, 7, 9, 6, 10, 5, 11, 4, 3, 2, 1, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+];
+const PERM_DELTA: [u8; CL_SYMS] = [
+    0, 24, 25, 23, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+];
+
+const MODE_SINGLE: u32 = 0;
+const MODE_DIRECT: u32 = 1;
+const MODE_PREV_TABLE: u32 = 2;
+const MODE_PREV_SYMBOL: u32 = 3;
+
+fn zigzag(d: i32) -> u8 {
+    (if d >= 0 { 2 * d } else { -2 * d - 1 }) as u8
+}
+
+fn unzigzag(v: u8) -> i32 {
+    let v = i32::from(v);
+    if v & 1 == 0 {
+        v / 2
+    } else {
+        -(v + 1) / 2
+    }
+}
+
+/// One CL symbol with its extra bits.
+#[derive(Clone, Copy)]
+struct ClItem {
+    sym: u8,
+    extra: u8,
+}
+
+/// The values of `mode` for `lengths`.
+fn values(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut last = 0i32;
+    for i in 0..256 {
+        let l = i32::from(lengths[i]);
+        t[i] = match mode {
+            MODE_DIRECT => l as u8,
+            MODE_PREV_TABLE => zigzag(l - i32::from(prev[i])),
+            _ => zigzag(l - last),
+        };
+        last = l;
+    }
+    t
+}
+
+fn rle(t: &[u8; 256], items: &mut Vec<ClItem>) {
+    items.clear();
+    let mut i = 0;
+    while i < 256 {
+        let v = t[i];
+        let mut run = 1;
+        while i + run < 256 && t[i + run] == v {
+            run += 1;
+        }
+        i += run;
+        if v == 0 && run >= 3 {
+            while run >= 11 {
+                let r = run.min(138);
+                items.push(ClItem {
+                    sym: ZERO_LONG,
+                    extra: (r - 11) as u8,
+                });
+                run -= r;
+            }
+            if run >= 3 {
+                items.push(ClItem {
+                    sym: ZERO_SHORT,
+                    extra: (run - 3) as u8,
+                });
+                run = 0;
+            }
+        } else {
+            items.push(ClItem { sym: v, extra: 0 });
+            run -= 1;
+            while run >= 3 {
+                let r = run.min(6);
+                items.push(ClItem {
+                    sym: REP_PREV,
+                    extra: (r - 3) as u8,
+                });
+                run -= r;
+            }
+        }
+        for _ in 0..run {
+            items.push(ClItem { sym: v, extra: 0 });
+        }
+    }
+}
+
+fn extra_bits(sym: u8) -> u32 {
+    match sym {
+        REP_PREV => 2,
+        ZERO_SHORT => 3,
+        ZERO_LONG => 7,
+        _ => 0,
+    }
+}
+
+/// A table ready to write in one mode, with its exact size in bits.
+struct Plan {
+    mode: u32,
+    items: Vec<ClItem>,
+    cl_lens: [u8; 256],
+    k: usize,
+    bits: u64,
+}
+
+fn perm(mode: u32) -> &'static [u8; CL_SYMS] {
+    if mode == MODE_DIRECT {
+        &PERM_DIRECT
+    } else {
+        &PERM_DELTA
+    }
+}
+
+fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
+    let t = values(mode, lengths, prev);
+    let mut items = Vec::with_capacity(256);
+    rle(&t, &mut items);
+    let mut hist = [0u32; 256];
+    for it in &items {
+        hist[it.sym as usize] += 1;
+    }
+    let cl_lens = code_lengths(&hist, CL_MAX_LEN);
+    let p = perm(mode);
+    let k = p
+        .iter()
+        .rposition(|&s| cl_lens[s as usize] > 0)
+        .map_or(1, |x| x + 1);
+    let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
+    let mut bits = 2 + 5 + 3 * k as u64;
+    for it in &items {
+        let code = if single {
+            0
+        } else {
+            u64::from(cl_lens[it.sym as usize])
+        };
+        bits += code + u64::from(extra_bits(it.sym));
+    }
+    Plan {
+        mode,
+        items,
+        cl_lens,
+        k,
+        bits,
+    }
+}
+
+/// Appends the cheapest encoding of `lengths` (a table our encoder built:
+/// lengths <= 11, one symbol or a complete code) to `out`. `prev` is the
+/// previous segment's table, if any. Returns the bytes written.
+pub(crate) fn encode_table(
+    lengths: &[u8; 256],
+    prev: Option<&[u8; 256]>,
+    out: &mut Vec<u8>,
+) -> usize {
+    let start = out.len();
+    let present = lengths.iter().filter(|&&l| l > 0).count();
+    if present == 1 {
+        let s = lengths.iter().position(|&l| l > 0).unwrap_or(0);
+        let mut w = BitWriter::new(out);
+        w.put(MODE_SINGLE, 2);
+        w.put(s as u32, 8);
+        w.finish();
+        return out.len() - start;
+    }
+    let zero = [0u8; 256];
+    let mut best = plan(MODE_DIRECT, lengths, &zero);
+    for mode in [MODE_PREV_SYMBOL, MODE_PREV_TABLE] {
+        let p = match (mode, prev) {
+            (MODE_PREV_TABLE, None) => continue,
+            (MODE_PREV_TABLE, Some(pv)) => plan(mode, lengths, pv),
+            _ => plan(mode, lengths, &zero),
+        };
+        if p.bits < best.bits {
+            best = p;
+        }
+    }
+    let single = best.cl_lens.iter().filter(|&&l| l > 0).count() == 1;
+    let codes = reversed_codes(&best.cl_lens);
+    let mut w = BitWriter::new(out);
+    w.put(best.mode, 2);
+    w.put(best.k as u32 - 1, 5);
+    for &s in &perm(best.mode)[..best.k] {
+        w.put(u32::from(best.cl_lens[s as usize]), 3);
+    }
+    for it in &best.items {
+        if !single {
+            w.put(
+                codes[it.sym as usize],
+                u32::from(best.cl_lens[it.sym as usize]),
+            );
+        }
+        w.put(u32::from(it.extra), extra_bits(it.sym));
+    }
+    w.finish();
+    out.len() - start
+}
+
+/// Decodes one table from the front of `input`; `prev` is the previous
+/// segment's table (None in the first segment). Returns the lengths
+/// (validated: lengths <= 11, one symbol or a complete code) and the bytes
+/// the table occupied.
+pub(crate) fn decode_table(
+    input: &[u8],
+    prev: Option<&[u8; 256]>,
+) -> Result<([u8; 256], usize), CodecError> {
+    let mut r = BitReader::new(input);
+    let mode = r.read(2);
+    let mut lengths = [0u8; 256];
+    if mode == MODE_SINGLE {
+        let s = r.read(8);
+        lengths[s as usize] = 1;
+    } else {
+        let k = r.read(5) as usize + 1;
+        if k > CL_SYMS {
+            return Err(CodecError::new("code-length table: too many CL lengths"));
+        }
+        let mut cl_lens = [0u8; 256];
+        for &s in &perm(mode)[..k] {
+            cl_lens[s as usize] = r.read(3) as u8;
+        }
+        let cl = ClDecoder::new(&cl_lens)?;
+        let prev = match (mode, prev) {
+            (MODE_PREV_TABLE, None) => {
+                return Err(CodecError::new(
+                    "code-length table refers to a previous table in the first segment",
+                ))
+            }
+            (_, p) => p,
+        };
+        let mut t = [0u8; 256];
+        let mut i = 0usize;
+        while i < 256 {
+            if r.overrun() {
+                return Err(CodecError::new("code-length table is truncated"));
+            }
+            let sym = cl.decode(&mut r);
+            let (v, n) = match sym {
+                REP_PREV => {
+                    if i == 0 {
+                        return Err(CodecError::new("code-length table repeats at its start"));
+                    }
+                    (t[i - 1], 3 + r.read(2) as usize)
+                }
+                ZERO_SHORT => (0, 3 + r.read(3) as usize),
+                ZERO_LONG => (0, 11 + r.read(7) as usize),
+                v => (v, 1),
+            };
+            if i + n > 256 {
+                return Err(CodecError::new("code-length table runs past 256 symbols"));
+            }
+            t[i..i + n].fill(v);
+            i += n;
+        }
+        let mut last = 0i32;
+        for s in 0..256 {
+            let l = match mode {
+                MODE_DIRECT => i32::from(t[s]),
+                MODE_PREV_TABLE => i32::from(prev.map_or(0, |p| p[s])) + unzigzag(t[s]),
+                _ => last + unzigzag(t[s]),
+            };
+            if !(0..=MAX_CODE_LEN as i32).contains(&l) {
+                return Err(CodecError::new(format!(
+                    "code-length table gives symbol {s} length {l}"
+                )));
+            }
+            lengths[s] = l as u8;
+            last = l;
+        }
+    }
+    if r.overrun() {
+        return Err(CodecError::new("code-length table is truncated"));
+    }
+    validate(&lengths, MAX_CODE_LEN)?;
+    Ok((lengths, r.consumed_bytes()))
+}
+
+/// Decoder for the CL code (lengths <= 7): a 128-entry table.
+struct ClDecoder {
+    single: Option<u8>,
+    t: [u16; 128],
+}
+
+impl ClDecoder {
+    fn new(cl_lens: &[u8; 256]) -> Result<ClDecoder, CodecError> {
+        let kind = validate(cl_lens, CL_MAX_LEN)
+            .map_err(|e| CodecError::new(format!("code-length table: CL code: {e}")))?;
+        let mut t = [0u16; 128];
+        if let TableKind::Single(s) = kind {
+            return Ok(ClDecoder { single: Some(s), t });
+        }
+        let codes = reversed_codes(cl_lens);
+        for s in 0..CL_SYMS {
+            let l = u32::from(cl_lens[s]);
+            if l == 0 {
+                continue;
+            }
+            let mut i = codes[s] as usize;
+            while i < 128 {
+                t[i] = ((s as u16) << 4) | l as u16;
+                i += 1 << l;
+            }
+        }
+        Ok(ClDecoder { single: None, t })
+    }
+
+    fn decode(&self, r: &mut BitReader<'_>) -> u8 {
+        if let Some(s) = self.single {
+            return s;
+        }
+        if r.available() < 7 {
+            r.refill();
+        }
+        let e = self.t[(r.peek() & 127) as usize];
+        r.consume(u32::from(e & 15));
+        (e >> 4) as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{code_lengths, histogram};
+    use super::*;
+
+    fn rt(lengths: &[u8; 256], prev: Option<&[u8; 256]>) -> usize {
+        let mut v = vec![0xAB];
+        let n = encode_table(lengths, prev, &mut v);
+        assert_eq!(n, v.len() - 1);
+        v.extend_from_slice(&[1, 2, 3]);
+        let (got, used) = decode_table(&v[1..], prev).unwrap();
+        assert_eq!(&got, lengths);
+        assert_eq!(used, n);
+        n
+    }
+
+    #[test]
+    fn tables_roundtrip() {
+        let mut one = [0u8; 256];
+        one[200] = 1;
+        assert_eq!(rt(&one, None), 2);
+        let flat = [8u8; 256];
+        assert!(rt(&flat, None) <= 12);
+        let text = b"The quick brown fox jumps over the lazy dog; 0123456789 THE END.".repeat(20);
+        let l = code_lengths(&histogram(&text), 11);
+        rt(&l, None);
+        rt(&l, Some(&flat));
+        let mut skew = [0u32; 256];
+        for (i, c) in skew.iter_mut().enumerate() {
+            *c = 1 + (1000.0 * (-(i as f64) / 20.0).exp()) as u32;
+        }
+        let l2 = code_lengths(&skew, 11);
+        let n_direct = rt(&l2, None);
+        assert!(n_direct < 100, "{n_direct}");
+        // Nearly the same table: delta from previous is tiny.
+        skew[3] += 50;
+        let l3 = code_lengths(&skew, 11);
+        assert!(rt(&l3, Some(&l2)) < 20);
+    }
+
+    #[test]
+    fn corrupt_tables_rejected() {
+        // Every truncation and every single-byte change must be an error or
+        // a valid table, never a panic.
+        let mut skew = [0u32; 256];
+        for (i, c) in skew.iter_mut().enumerate() {
+            *c = 1 + (i as u32 * 37) % 101;
+        }
+        let l = code_lengths(&skew, 11);
+        let mut v = Vec::new();
+        encode_table(&l, None, &mut v);
+        for cut in 0..v.len() {
+            assert!(decode_table(&v[..cut], None).is_err(), "cut {cut}");
+        }
+        for i in 0..v.len() {
+            for x in [1u8, 0x80, 0xFF] {
+                let mut w = v.clone();
+                w[i] ^= x;
+                if let Ok((got, _)) = decode_table(&w, None) {
+                    assert!(validate(&got, 11).is_ok());
+                }
+            }
+        }
+        assert!(decode_table(&[], None).is_err());
+        assert!(decode_table(&[2 | 0xFC, 0xFF, 0xFF], None).is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! read and write, and the block lookup they share.
+
+use super::{errno, Inner, MAX_FILE_SIZE};
+use crate::cache::Block;
+use crate::container::BlockKind;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Inner {
+    /// The resident copy of block `no` (marking it recently used).
+    pub(super) fn resident(&self, no: u64) -> Option<Arc<Block>> {
+        let b = self.blocks.lock().get(&no).cloned();
+        if b.is_some() {
+            self.cache.touch(self.id, no);
+        }
+        b
+    }
+
+    /// The resident copy of block `no`, decoding it (or materializing a
+    /// hole / fill block) if needed. Caller holds `op`. The block is in the
+    /// LRU; call `cache.shrink()` once done with it.
+    pub(super) fn load_block(&self, no: u64) -> io::Result<Arc<Block>> {
+        if let Some(b) = self.resident(no) {
+            return Ok(b);
+        }
+        let mut data = vec![0u8; self.bs].into_boxed_slice();
+        {
+            let c = self.container.read();
+            if c.block_kind(no) != BlockKind::Hole {
+                c.read_block(no, &mut data)
+                    .map_err(|e| self.cerr(e, Some(no)))?;
+            }
+        }
+        // Keep the invariant "zeros past EOF" even for foreign containers.
+        let start = self.block_start(no);
+        let size = self.size();
+        if start.saturating_add(self.bs as u64) > size {
+            let keep = size.saturating_sub(start) as usize;
+            data[keep..].fill(0);
+        }
+        let fresh = Arc::new(Block::new(data, false, &self.cache.mem));
+        let b = self.blocks.lock().entry(no).or_insert(fresh).clone();
+        self.cache.insert(self.id, no, self.bs as u64, self.owner());
+        Ok(b)
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; short only at EOF (or
+    /// when a later block is corrupt: then the bytes before it). A corrupt
+    /// block is EIO (and a log line naming file and block).
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let _op = self.op.read();
+        let size = self.size();
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(size - offset) as usize;
+        let mask = self.bs as u64 - 1;
+        let mut done = 0;
+        while done < n {
+            let pos = offset + done as u64;
+            let no = pos >> self.shift;
+            let in_off = (pos & mask) as usize;
+            let chunk = (self.bs - in_off).min(n - done);
+            if let Err(e) = self.read_chunk(no, in_off, &mut buf[done..done + chunk]) {
+                self.cache.shrink();
+                return if done > 0 { Ok(done) } else { Err(e) };
+            }
+            done += chunk;
+            self.cache.shrink();
+        }
+        Ok(n)
+    }
+
+    fn read_chunk(&self, no: u64, in_off: usize, out: &mut [u8]) -> io::Result<()> {
+        loop {
+            let block = match self.resident(no) {
+                Some(b) => b,
+                // A hole costs no decoding and no cache space.
+                None if self.container.read().block_kind(no) == BlockKind::Hole => {
+                    out.fill(0);
+                    return Ok(());
+                }
+                None => self.load_block(no)?,
+            };
+            let g = block.state.read();
+            if g.gone {
+                drop(g);
+                self.forget(no, &block);
+                continue;
+            }
+            out.copy_from_slice(&g.data[in_off..in_off + out.len()]);
+            return Ok(());
+        }
+    }
+
+    /// Writes `data` at `offset` (any offset: a gap past EOF becomes a
+    /// hole). Returns the bytes written (all of them unless an error hit a
+    /// later block). EFBIG past [`MAX_FILE_SIZE`].
+    pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
+        self.check_writable()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        match offset.checked_add(data.len() as u64) {
+            Some(end) if end <= MAX_FILE_SIZE => {}
+            _ => return Err(errno(libc::EFBIG)),
+        }
+        let _op = self.op.write();
+        let sequential = offset == self.seq_end.load(Ordering::Relaxed);
+        let mask = self.bs as u64 - 1;
+        let mut done = 0;
+        let mut result = Ok(());
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let no = pos >> self.shift;
+            let in_off = (pos & mask) as usize;
+            let chunk = (self.bs - in_off).min(data.len() - done);
+            let block = match self.write_chunk(no, in_off, &data[done..done + chunk]) {
+                Ok(b) => b,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            done += chunk;
+            self.size.fetch_max(pos + chunk as u64, Ordering::AcqRel);
+            // A block a sequential writer has just filled is compressed now,
+            // beside the writer; others wait for flush, eviction or idle.
+            if in_off + chunk == self.bs && (in_off == 0 || sequential) {
+                self.compress_soon(no, &block);
+            }
+            self.cache.shrink();
+        }
+        self.seq_end.store(offset + done as u64, Ordering::Relaxed);
+        self.mark_modified();
+        match result {
+            Err(e) if done == 0 => {
+                self.cache.shrink();
+                Err(e)
+            }
+            _ => Ok(done),
+        }
+    }
+
+    fn write_chunk(&self, no: u64, in_off: usize, src: &[u8]) -> io::Result<Arc<Block>> {
+        loop {
+            let block = match self.resident(no) {
+                Some(b) => b,
+                None if src.len() == self.bs => {
+                    // A whole block: no need to decode the old one.
+                    let fresh = Arc::new(Block::new(src.into(), true, &self.cache.mem));
+                    self.dirty.fetch_add(1, Ordering::AcqRel);
+                    self.blocks.lock().insert(no, fresh.clone());
+                    self.cache.insert(self.id, no, self.bs as u64, self.owner());
+                    return Ok(fresh);
+                }
+                None => self.load_block(no)?,
+            };
+            let mut g = block.state.write();
+            if g.gone {
+                drop(g);
+                self.forget(no, &block);
+                continue;
+            }
+            g.data[in_off..in_off + src.len()].copy_from_slice(src);
+            if !g.dirty {
+                g.dirty = true;
+                self.dirty.fetch_add(1, Ordering::AcqRel);
+            }
+            drop(g);
+            return Ok(block);
+        }
+    }
+
+    /// Hands a full block to the compression threads, or compresses it
+    /// here when they are busy (back-pressure).
+    fn compress_soon(&self, no: u64, block: &Arc<Block>) {
+        if !self.cache.submit(no, self.owner(), block) {
+            if let Err(e) = self.writeback(no, block) {
+                self.record_wb_error(&e);
+            }
+        }
+    }
+}

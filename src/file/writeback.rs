@@ -1,0 +1,192 @@
+//! Write-back of dirty blocks (compression outside the container lock),
+//! eviction, flush, fsync and commit.
+
+use super::{errno, Inner};
+use crate::cache::Block;
+use crate::container::{Container, EncodedBlock};
+use parking_lot::RwLockUpgradableReadGuard;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Encodes block `no` from its decoded bytes. Trailing zeros are not
+/// stored (the container reads bytes past a block's stored length as
+/// zeros), so an all-zero block becomes a hole.
+pub(super) fn encode(no: u64, data: &[u8]) -> EncodedBlock {
+    let len = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    Container::encode(no, &data[..len])
+}
+
+/// Below this many dirty blocks a flush writes them back in the calling
+/// thread alone.
+const PARALLEL_FLUSH_MIN: usize = 8;
+
+impl Inner {
+    /// Writes `block` (block `no`) back if it is dirty and still the file's
+    /// copy. Returns whether it wrote anything.
+    pub(super) fn writeback(&self, no: u64, block: &Arc<Block>) -> io::Result<bool> {
+        let g = block.state.upgradable_read();
+        if g.gone || !g.dirty {
+            return Ok(false);
+        }
+        let enc = encode(no, &g.data);
+        self.put(enc, no)?;
+        let mut g = RwLockUpgradableReadGuard::upgrade(g);
+        g.dirty = false;
+        self.dirty.fetch_sub(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// Stores an encoded block in the container (write lock held only for
+    /// the append).
+    pub(super) fn put(&self, enc: EncodedBlock, no: u64) -> io::Result<()> {
+        let mut c = self.container.write();
+        c.put_block(enc).map_err(|e| self.cerr(e, Some(no)))?;
+        self.uncommitted.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Eviction: write back if dirty, then drop the block. On a write error
+    /// the block stays (dirty, resident, back in the LRU) and false is
+    /// returned.
+    pub(super) fn evict_block(&self, no: u64) -> bool {
+        let Some(block) = self.blocks.lock().get(&no).cloned() else {
+            return true;
+        };
+        let g = block.state.upgradable_read();
+        if g.gone {
+            drop(g);
+            self.forget(no, &block);
+            return true;
+        }
+        // A closed file was flushed; nothing is written to it any more.
+        if g.dirty && !self.closed.load(Ordering::Acquire) {
+            let enc = encode(no, &g.data);
+            if let Err(e) = self.put(enc, no) {
+                drop(g);
+                self.record_wb_error(&e);
+                self.cache.insert(self.id, no, self.bs as u64, self.owner());
+                return false;
+            }
+        }
+        let mut g = RwLockUpgradableReadGuard::upgrade(g);
+        if g.dirty {
+            g.dirty = false;
+            self.dirty.fetch_sub(1, Ordering::AcqRel);
+        }
+        g.gone = true;
+        drop(g);
+        self.forget(no, &block);
+        true
+    }
+
+    /// Removes `block` from the resident map if it is still the entry for
+    /// `no` (it was marked gone).
+    pub(super) fn forget(&self, no: u64, block: &Arc<Block>) {
+        let mut m = self.blocks.lock();
+        if m.get(&no).is_some_and(|b| Arc::ptr_eq(b, block)) {
+            m.remove(&no);
+        }
+    }
+
+    pub(super) fn record_wb_error(&self, e: &io::Error) {
+        log::error!("{}: write-back failed: {e}", self.name());
+        let code = e.raw_os_error().unwrap_or(libc::EIO);
+        self.wb_error.lock().get_or_insert(code);
+    }
+
+    /// Writes back every dirty resident block (in parallel when many).
+    pub(super) fn write_dirty(&self) -> io::Result<()> {
+        let n = self.dirty.load(Ordering::Acquire);
+        if n == 0 {
+            return Ok(());
+        }
+        let list: Vec<(u64, Arc<Block>)> = self
+            .blocks
+            .lock()
+            .iter()
+            .map(|(no, b)| (*no, b.clone()))
+            .collect();
+        let workers = if n >= PARALLEL_FLUSH_MIN {
+            std::thread::available_parallelism()
+                .map(|p| p.get())
+                .unwrap_or(1)
+                .min(n / (PARALLEL_FLUSH_MIN / 2))
+                .max(1)
+        } else {
+            1
+        };
+        let run = |part: &[(u64, Arc<Block>)]| -> io::Result<()> {
+            let mut first = Ok(());
+            for (no, b) in part {
+                if let Err(e) = self.writeback(*no, b) {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                }
+            }
+            first
+        };
+        if workers <= 1 {
+            return run(&list);
+        }
+        // Interleave so every worker gets a share of the dirty blocks.
+        let parts: Vec<Vec<(u64, Arc<Block>)>> = (0..workers)
+            .map(|w| list.iter().skip(w).step_by(workers).cloned().collect())
+            .collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts[1..].iter().map(|p| s.spawn(|| run(p))).collect();
+            let mut res = run(&parts[0]);
+            for h in handles {
+                let r = h.join().unwrap_or_else(|_| Err(errno(libc::EIO)));
+                if res.is_ok() {
+                    res = r;
+                }
+            }
+            res
+        })
+    }
+
+    /// Sets the container's logical size and commits. Caller holds `op`
+    /// (shared or exclusive), so size and blocks are consistent.
+    pub(super) fn commit_locked(&self) -> io::Result<()> {
+        if let Some(code) = self.wb_error.lock().take() {
+            return Err(errno(code));
+        }
+        let mut c = self.container.write();
+        let size = self.size();
+        if c.logical_size() != size {
+            c.set_logical_size(size);
+        }
+        c.commit().map_err(|e| self.cerr(e, None))?;
+        self.uncommitted.store(false, Ordering::Release);
+        self.size_changed.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes every dirty block and commits: when it returns, the data is
+    /// in the backing file (not necessarily on stable storage).
+    pub fn flush(&self) -> io::Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        // Most of the work without blocking writers...
+        self.write_dirty()?;
+        // ...then what was written meanwhile, and the commit, consistently.
+        let _op = self.op.read();
+        self.write_dirty()?;
+        self.commit_locked()
+    }
+
+    /// flush, then fdatasync (or fsync) of the backing file, outside every
+    /// lock.
+    pub fn fsync(&self, datasync: bool) -> io::Result<()> {
+        self.flush()?;
+        let h = self.container.read().sync_handle()?;
+        if datasync {
+            h.sync_data()
+        } else {
+            h.sync_all()
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Compaction of containers: when a container has accumulated enough dead
+//! records, a compacted copy is written into a temporary file in the same
+//! backing directory (with the same owner, mode, xattrs and times) and
+//! renamed over the current name; the inode's O_PATH descriptor then
+//! follows the new file. Files with several names (hard links) or none
+//! (unlinked while open) are left alone. Namespace changes are excluded
+//! meanwhile (the `ns` lock), so the name found cannot go stale.
+
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+
+use super::content::Content;
+use super::inode::Inode;
+use super::sys;
+use super::Inner;
+
+impl Inner {
+    /// Compacts `content` (of `inode`) if it needs it; failures are logged
+    /// and leave the file as it was.
+    pub(crate) fn maybe_compact(&self, inode: &Arc<Inode>, content: &Content) {
+        if self.opts.read_only || !content.needs_compaction() {
+            return;
+        }
+        match self.compact(inode, content) {
+            Ok(true) => log::debug!("ino {}: compacted", inode.ino),
+            Ok(false) => {}
+            Err(e) => log::warn!("ino {}: compaction failed: {e}", inode.ino),
+        }
+    }
+
+    fn compact(&self, inode: &Arc<Inode>, content: &Content) -> io::Result<bool> {
+        let _ns = self.ns.write();
+        let mut fd = inode.fd_mut();
+        let st = sys::fstat(fd.as_fd())?;
+        if st.st_nlink != 1 {
+            return Ok(false);
+        }
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(false);
+        };
+        let dirfd = sys::open_path(
+            &sys::cstr(dir.as_os_str())?,
+            libc::O_PATH | libc::O_DIRECTORY,
+        )?;
+        let name = sys::cstr(name)?;
+        // The name must still be this very file.
+        let cur = sys::fstatat(dirfd.as_fd(), &name, libc::AT_SYMLINK_NOFOLLOW)?;
+        if (cur.st_dev, cur.st_ino) != (st.st_dev, st.st_ino) {
+            return Ok(false);
+        }
+        let tmpname = temp_name(inode.ino);
+        let tmp = sys::openat(
+            dirfd.as_fd(),
+            &tmpname,
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW,
+            0o600,
+        )?;
+        let tmp = File::from(tmp);
+        let done = (|| {
+            copy_metadata(fd.as_fd(), &tmp, &st)?;
+            content.compact(tmp.try_clone()?)?;
+            set_times(&tmp, &st)?;
+            sys::renameat2(dirfd.as_fd(), &tmpname, dirfd.as_fd(), &name, 0)
+        })();
+        if let Err(e) = done {
+            let _ = sys::unlinkat(dirfd.as_fd(), &tmpname, 0);
+            return Err(e);
+        }
+        // Make the rename durable, then follow the new file.
+        let d = sys::openat(dirfd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        File::from(d).sync_all()?;
+        let newfd = sys::openat(dirfd.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+        let newst = sys::fstat(newfd.as_fd())?;
+        *fd = newfd;
+        self.inodes.rekey(inode.ino, &newst);
+        Ok(true)
+    }
+}
+
+fn temp_name(ino: u64) -> CString {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    CString::new(format!(".scfs-compact.{ino}.{nanos}")).unwrap_or_default()
+}
+
+/// Owner, mode and xattrs of the old file onto the new one.
+fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        sys::fchown(new.as_fd(), st.st_uid, st.st_gid)?;
+    }
+    let newpath = sys::proc_path(new.as_raw_fd());
+    sys::chmod_path(&newpath, st.st_mode & 0o7777)?;
+    let oldpath = sys::proc_path(old.as_raw_fd());
+    let (n, _) = sys::listxattr(&oldpath, 0)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let (_, list) = sys::listxattr(&oldpath, n + 256)?;
+    for xname in list.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        let cname = sys::cstr(OsStr::from_bytes(xname))?;
+        let (len, _) = sys::getxattr(&oldpath, &cname, 0)?;
+        let (_, value) = sys::getxattr(&oldpath, &cname, len)?;
+        if let Err(e) = sys::setxattr(&newpath, &cname, &value, 0) {
+            if xname.starts_with(b"security.") {
+                log::debug!("not copying {:?}: {e}", OsStr::from_bytes(xname));
+            } else {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The old file's atime and mtime onto the new one.
+fn set_times(new: &File, st: &libc::stat) -> io::Result<()> {
+    let t = [
+        libc::timespec {
+            tv_sec: st.st_atime,
+            tv_nsec: st.st_atime_nsec,
+        },
+        libc::timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec,
+        },
+    ];
+    sys::utimensat(new.as_raw_fd(), c"", &t, libc::AT_EMPTY_PATH)
+}

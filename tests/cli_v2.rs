@@ -1,0 +1,261 @@
+//! CLI tests through the built `scfs` binary on v2 containers: round trips
+//! at several block sizes, stdin/stdout, info/verify/stats, corruption.
+
+mod cli_util;
+
+use cli_util::*;
+use std::fs;
+
+fn is_v2(b: &[u8]) -> bool {
+    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [2, 0]
+}
+
+#[test]
+fn v2_round_trips() {
+    let dir = tempdir();
+    let mut sparse = text(70_000);
+    sparse.extend(vec![0u8; 3 << 20]);
+    sparse.extend(text(5_000));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("one", vec![42]),
+        ("b65536", text(65_536)),
+        ("b65537", text(65_537)),
+        ("same", vec![7u8; 300_000]),
+        ("all256", (0..=255u8).cycle().take(70_000).collect()),
+        ("random", random(200_000, 2)),
+        ("silesia", silesia_sample(1 << 20)),
+        ("sparse", sparse),
+    ];
+    for bs in ["4K", "64K", "1M"] {
+        for (name, data) in &cases {
+            let inp = dir.path().join(name);
+            let enc = dir.path().join(format!("{name}.{bs}.scfs"));
+            let dec = dir.path().join(format!("{name}.{bs}.out"));
+            fs::write(&inp, data).unwrap();
+            ok(&[
+                "compress",
+                "--format",
+                "v2",
+                "--block-size",
+                bs,
+                p(&inp),
+                p(&enc),
+            ]);
+            let e = fs::read(&enc).unwrap();
+            assert!(is_v2(&e), "{name} {bs}");
+            ok(&["decompress", p(&enc), p(&dec)]);
+            assert_eq!(&fs::read(&dec).unwrap(), data, "case {name} {bs}");
+            match *name {
+                "same" => assert!(e.len() < 4_000, "{bs}: {} bytes", e.len()),
+                // Whole blocks of zeros are holes; only the 75 KB of text and
+                // the zeros sharing its blocks cost (most at 1M blocks).
+                "sparse" => assert!(e.len() < 200_000, "{bs}: {} bytes", e.len()),
+                "silesia" => assert!(e.len() < data.len() * 3 / 4, "{bs}: {}", e.len()),
+                // Incompressible data costs little more than itself.
+                "random" => assert!(e.len() < data.len() + data.len() / 50, "{bs}: {}", e.len()),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn v2_default_block_size_and_stdin_stdout() {
+    let data = text(300_000);
+    let enc = run(&["compress", "--format", "v2", "-", "-"], &data);
+    assert_eq!(enc.status.code(), Some(0), "{}", stderr(&enc));
+    assert!(is_v2(&enc.stdout));
+    let dec = run(&["decompress", "-", "-"], &enc.stdout);
+    assert_eq!(dec.status.code(), Some(0), "{}", stderr(&dec));
+    assert_eq!(dec.stdout, data);
+
+    let dir = tempdir();
+    let f = dir.path().join("c.scfs");
+    fs::write(&f, &enc.stdout).unwrap();
+    let out = stdout(&ok(&["info", p(&f)]));
+    assert!(out.contains("scfs v2 container"), "{out}");
+    assert!(out.contains("block size:    65536 bytes"), "{out}");
+    assert!(out.contains("logical size:  300000 bytes"), "{out}");
+    assert!(
+        out.contains(&format!("stored size:   {} bytes", enc.stdout.len())),
+        "{out}"
+    );
+    assert!(
+        out.contains("blocks:        5 (huffman 5, stored 0, fill 0, hole 0)"),
+        "{out}"
+    );
+    assert!(out.contains("dead space:    0 bytes"), "{out}");
+}
+
+#[test]
+fn v2_info_counts_kinds() {
+    let dir = tempdir();
+    let mut data = text(65_536); // huffman
+    data.extend(random(65_536, 7)); // stored
+    data.extend(vec![0u8; 65_536 * 2]); // holes
+    data.extend(vec![b'x'; 65_536]); // fill
+    data.extend(text(1000)); // huffman, short last block
+    let inp = dir.path().join("in");
+    let enc = dir.path().join("in.scfs");
+    fs::write(&inp, &data).unwrap();
+    ok(&["compress", "--format", "v2", p(&inp), p(&enc)]);
+    let out = stdout(&ok(&["info", p(&enc)]));
+    assert!(
+        out.contains("blocks:        6 (huffman 2, stored 1, fill 1, hole 2)"),
+        "{out}"
+    );
+    let out = stdout(&ok(&["verify", p(&enc)]));
+    assert!(out.contains("OK (v2, 4 data blocks checked"), "{out}"); // fill included
+}
+
+#[test]
+fn v2_corruption_is_found_and_named() {
+    let dir = tempdir();
+    let data = text(4 * 65_536);
+    let inp = dir.path().join("in");
+    let enc = dir.path().join("good.scfs");
+    fs::write(&inp, &data).unwrap();
+    ok(&["compress", "--format", "v2", p(&inp), p(&enc)]);
+    let good = fs::read(&enc).unwrap();
+    // Flip one byte in the middle of the data records (well before the
+    // index and trailer at the end).
+    let at = good.len() / 2;
+    let mut bad = good.clone();
+    bad[at] ^= 0x55;
+    let badp = dir.path().join("bad.scfs");
+    fs::write(&badp, &bad).unwrap();
+    let r = run(&["verify", p(&badp), p(&enc)], b"");
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert!(
+        err.contains("bad.scfs") && err.contains("block ") && err.contains("offset"),
+        "{err}"
+    );
+    assert!(stdout(&r).contains("good.scfs: OK"));
+
+    let out = dir.path().join("out");
+    let r = run(&["decompress", p(&badp), p(&out)], b"");
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stderr(&r).contains("offset"), "{}", stderr(&r));
+    assert!(!out.exists(), "a failed decompress left its output");
+}
+
+#[test]
+fn v2_hostile_inputs_never_panic() {
+    let data = silesia_sample(300_000);
+    let good = run(
+        &[
+            "compress",
+            "--format",
+            "v2",
+            "--block-size",
+            "16K",
+            "-",
+            "-",
+        ],
+        &data,
+    )
+    .stdout;
+    assert!(is_v2(&good));
+    let mut seed = 0xDEAD_BEEFu64;
+    let mut inputs: Vec<Vec<u8>> = vec![
+        good[..6].to_vec(),
+        good[..good.len() / 3].to_vec(),
+        good[..good.len() - 1].to_vec(),
+        [&good[..], &[0xFF; 100][..]].concat(),
+    ];
+    for i in 0..40 {
+        let mut bad = good.clone();
+        for _ in 0..(1 + i % 3) {
+            seed = xorshift(seed);
+            let at = (seed % bad.len() as u64) as usize;
+            bad[at] = (seed >> 56) as u8;
+        }
+        inputs.push(bad);
+    }
+    // Header with every byte after the version set to 0xFF (sizes near
+    // u64::MAX, absurd block size).
+    let mut h = good[..6].to_vec();
+    h.extend([0xFF; 200]);
+    inputs.push(h);
+    for (i, input) in inputs.iter().enumerate() {
+        let out = run(&["decompress", "-", "-"], input);
+        let code = out.status.code();
+        let err = stderr(&out);
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "case {i}: {code:?} {err}"
+        );
+        assert!(!err.contains("panicked"), "case {i}: {err}");
+        if code == Some(0) {
+            // A torn tail may recover an older, consistent state; it must
+            // not invent data.
+            assert!(
+                out.stdout.len() <= data.len() || out.stdout == data,
+                "case {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stats_over_a_backing_dir() {
+    let dir = tempdir();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let a = text(500_000);
+    fs::write(dir.path().join("a.txt"), &a).unwrap();
+    ok(&[
+        "compress",
+        "--format",
+        "v2",
+        p(&dir.path().join("a.txt")),
+        p(&sub.join("a.scfs")),
+    ]);
+    fs::write(sub.join("plain.bin"), random(10_000, 1)).unwrap();
+    std::os::unix::fs::symlink("a.scfs", sub.join("link")).unwrap();
+    fs::hard_link(sub.join("a.scfs"), sub.join("hard.scfs")).unwrap();
+    let stored = fs::metadata(sub.join("a.scfs")).unwrap().len();
+
+    let out = stdout(&ok(&["stats", p(&sub)]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}"); // header, a.scfs, hard.scfs, plain.bin, total
+    let row = lines.iter().find(|l| l.contains("a.scfs")).unwrap();
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells[1], "488.3 KiB", "{row}");
+    let ratio = a.len() as f64 / stored as f64;
+    assert_eq!(cells[3], format!("{ratio:.2}"), "{row}");
+    assert_eq!(
+        cells[4],
+        format!("{:.1}%", (1.0 - stored as f64 / a.len() as f64) * 100.0)
+    );
+    assert_eq!(cells[5], "v2");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("plain.bin") && l.ends_with("raw")),
+        "{out}"
+    );
+    // The hard link counts once in the total.
+    assert!(lines[4].starts_with("total (2 files)"), "{out}");
+
+    let json = stdout(&ok(&["stats", "--json", p(&sub)]));
+    assert!(
+        json.contains(&format!(
+            "\"format\": \"v2\", \"original\": 500000, \"stored\": {stored}"
+        )),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!(
+            "\"total\": {{\"files\": 2, \"original\": 510000, \"stored\": {}",
+            stored + 10_000
+        )),
+        "{json}"
+    );
+}

@@ -1,0 +1,719 @@
+//! The file layer (`file::LogicalFile` over `cache::BlockCache` over the v2
+//! container) without FUSE: a proptest reference model (random operation
+//! sequences compared byte for byte with a `Vec<u8>`, 4 KiB blocks and a
+//! cache of a few blocks so that evictions happen all the time), and focused
+//! tests for edges, concurrency, corruption, durability and memory.
+
+use proptest::prelude::*;
+use scfs::cache::{BlockCache, CacheOptions};
+use scfs::container::Container;
+use scfs::file::{LogicalFile, MAX_FILE_SIZE};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BS: u32 = 4096;
+const BSU: u64 = BS as u64;
+
+fn cache(budget: u64, threads: usize) -> Arc<BlockCache> {
+    BlockCache::with_options(CacheOptions {
+        budget,
+        compress_threads: threads,
+        idle_flush: None,
+    })
+}
+
+fn rw(path: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
+fn new_file(
+    dir: &tempfile::TempDir,
+    name: &str,
+    cache: &Arc<BlockCache>,
+) -> (PathBuf, Arc<LogicalFile>) {
+    let path = dir.path().join(name);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    let lf = LogicalFile::create(f, BS, cache).unwrap();
+    lf.set_name(name);
+    (path, lf)
+}
+
+fn reopen(path: &Path, cache: &Arc<BlockCache>) -> Arc<LogicalFile> {
+    LogicalFile::open(rw(path), true, cache).unwrap()
+}
+
+fn read_all(f: &LogicalFile) -> Vec<u8> {
+    let mut v = vec![0u8; f.size() as usize];
+    let n = f.read(0, &mut v).unwrap();
+    assert_eq!(n, v.len());
+    v
+}
+
+fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(-1)
+}
+
+/// Deterministic bytes; seed 0 gives zeros (so zero blocks become holes),
+/// small seeds give compressible text-like data, others noise.
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    match seed {
+        0 => vec![0; len],
+        1..=3 => (0..len)
+            .map(|i| b"abcab\ncab"[(i + seed as usize) % 9])
+            .collect(),
+        4 => vec![0xFF; len],
+        _ => {
+            let mut x = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- model test
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write { off: u64, len: usize, seed: u8 },
+    Read { off: u64, len: usize },
+    Truncate(u64),
+    Punch { off: u64, len: u64 },
+    Allocate { off: u64, len: u64, keep: bool },
+    SeekData(u64),
+    SeekHole(u64),
+    Flush,
+    Fsync,
+    Reopen,
+}
+
+/// Offsets near block boundaries most of the time, anywhere in 20 blocks
+/// otherwise.
+fn offset() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        3 => (0u64..20, prop::sample::select(vec![0i64, 1, -1, 100, 2048])).prop_map(|(b, d)| (b * BSU).saturating_add_signed(d)),
+        1 => 0u64..20 * BSU,
+    ]
+}
+
+fn length() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        2 => prop::sample::select(vec![1usize, 100, BS as usize - 1, BS as usize, BS as usize + 1, 2 * BS as usize]),
+        2 => 1usize..3 * BS as usize,
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (offset(), length(), 0u8..8).prop_map(|(off, len, seed)| Op::Write { off, len, seed }),
+        3 => (offset(), length()).prop_map(|(off, len)| Op::Read { off, len }),
+        2 => offset().prop_map(Op::Truncate),
+        2 => (offset(), length()).prop_map(|(off, len)| Op::Punch { off, len: len as u64 * 2 }),
+        1 => (offset(), length(), any::<bool>()).prop_map(|(off, len, keep)| Op::Allocate { off, len: len as u64, keep }),
+        1 => offset().prop_map(Op::SeekData),
+        1 => offset().prop_map(Op::SeekHole),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Fsync),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn check_seek_data(model: &[u8], o: u64, got: std::io::Result<u64>) {
+    let size = model.len() as u64;
+    match got {
+        Ok(r) => {
+            assert!(
+                o < size && r >= o && r < size,
+                "seek_data({o}) = {r}, size {size}"
+            );
+            assert!(
+                r == o || r % BSU == 0,
+                "seek_data({o}) = {r} not at a block start"
+            );
+            assert!(
+                model[o as usize..r as usize].iter().all(|&b| b == 0),
+                "seek_data({o}) = {r} skipped data"
+            );
+        }
+        Err(e) => {
+            assert_eq!(errno_of(&e), libc::ENXIO, "seek_data({o}): {e}");
+            assert!(
+                o >= size || model[o as usize..].iter().all(|&b| b == 0),
+                "seek_data({o}): ENXIO before data"
+            );
+        }
+    }
+}
+
+fn check_seek_hole(model: &[u8], o: u64, got: std::io::Result<u64>) {
+    let size = model.len() as u64;
+    match got {
+        Ok(r) => {
+            assert!(
+                o < size && r >= o && r <= size,
+                "seek_hole({o}) = {r}, size {size}"
+            );
+            if r < size {
+                assert!(
+                    r == o || r % BSU == 0,
+                    "seek_hole({o}) = {r} not at a block start"
+                );
+                let blk_end = ((r / BSU + 1) * BSU).min(size);
+                assert!(
+                    model[r as usize..blk_end as usize].iter().all(|&b| b == 0),
+                    "seek_hole({o}) = {r} is data"
+                );
+            }
+        }
+        Err(e) => {
+            assert_eq!(errno_of(&e), libc::ENXIO, "seek_hole({o}): {e}");
+            assert!(o >= size, "seek_hole({o}): ENXIO inside the file");
+        }
+    }
+}
+
+fn run_model(ops: &[Op], threads: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(3 * BSU, threads);
+    let (path, mut f) = new_file(&dir, "model", &c);
+    let mut model: Vec<u8> = Vec::new();
+    for op in ops {
+        match *op {
+            Op::Write { off, len, seed } => {
+                let data = pattern(seed, len);
+                assert_eq!(f.write(off, &data).unwrap(), len);
+                let end = off as usize + len;
+                if model.len() < end {
+                    model.resize(end, 0);
+                }
+                model[off as usize..end].copy_from_slice(&data);
+            }
+            Op::Read { off, len } => {
+                let mut buf = vec![0xEE; len];
+                let n = f.read(off, &mut buf).unwrap();
+                let want = model.len().saturating_sub(off as usize).min(len);
+                assert_eq!(n, want, "read({off}, {len}) length");
+                assert!(
+                    n == 0 || buf[..n] == model[off as usize..off as usize + n],
+                    "read({off}, {len}) bytes differ"
+                );
+            }
+            Op::Truncate(s) => {
+                f.truncate(s).unwrap();
+                model.resize(s as usize, 0);
+            }
+            Op::Punch { off, len } => {
+                f.punch_hole(off, len).unwrap();
+                let end = (off + len).min(model.len() as u64) as usize;
+                if (off as usize) < end {
+                    model[off as usize..end].fill(0);
+                }
+            }
+            Op::Allocate { off, len, keep } => {
+                f.allocate(off, len, keep).unwrap();
+                let end = (off + len) as usize;
+                if !keep && model.len() < end {
+                    model.resize(end, 0);
+                }
+            }
+            Op::SeekData(o) => check_seek_data(&model, o, f.seek_data(o)),
+            Op::SeekHole(o) => check_seek_hole(&model, o, f.seek_hole(o)),
+            Op::Flush => f.flush().unwrap(),
+            Op::Fsync => f.fsync(true).unwrap(),
+            Op::Reopen => {
+                drop(f);
+                f = reopen(&path, &c);
+            }
+        }
+        assert_eq!(f.size(), model.len() as u64, "size after {op:?}");
+    }
+    assert!(read_all(&f) == model, "final contents differ");
+    drop(f);
+    let f = reopen(&path, &c);
+    assert!(read_all(&f) == model, "contents differ after reopen");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn model_inline_compression(ops in prop::collection::vec(op(), 1..40)) {
+        run_model(&ops, 0);
+    }
+
+    #[test]
+    fn model_background_compression(ops in prop::collection::vec(op(), 1..40)) {
+        run_model(&ops, 2);
+    }
+}
+
+// ---------------------------------------------------------------- focused tests
+
+#[test]
+fn block_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(2 * BSU, 1);
+    let (path, f) = new_file(&dir, "b", &c);
+    let mut model = vec![0u8; 0];
+    for (off, len, seed) in [
+        (0, BS as usize, 5),
+        (BSU - 1, 2, 6),
+        (2 * BSU, 1, 7),
+        (3 * BSU - 1, BS as usize + 2, 8),
+        (BSU, BS as usize, 9),
+    ] {
+        let d = pattern(seed, len);
+        f.write(off, &d).unwrap();
+        let end = off as usize + len;
+        if model.len() < end {
+            model.resize(end, 0);
+        }
+        model[off as usize..end].copy_from_slice(&d);
+    }
+    assert!(read_all(&f) == model);
+    // Reads that start and end on every side of a boundary.
+    for off in [0, 1, BSU - 1, BSU, BSU + 1, 2 * BSU - 1, 4 * BSU] {
+        for len in [1usize, BS as usize - 1, BS as usize, BS as usize + 1] {
+            let mut buf = vec![0xEEu8; len];
+            let n = f.read(off, &mut buf).unwrap();
+            let want = model.len().saturating_sub(off as usize).min(len);
+            assert_eq!(n, want);
+            assert!(n == 0 || buf[..n] == model[off as usize..off as usize + n]);
+        }
+    }
+    drop(f);
+    assert!(read_all(&reopen(&path, &c)) == model);
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(4 * BSU, 1);
+    let (path, f) = new_file(&dir, "e", &c);
+    assert_eq!(f.size(), 0);
+    let mut buf = [0u8; 10];
+    assert_eq!(f.read(0, &mut buf).unwrap(), 0);
+    assert_eq!(f.read(1 << 40, &mut buf).unwrap(), 0);
+    assert_eq!(errno_of(&f.seek_data(0).unwrap_err()), libc::ENXIO);
+    assert_eq!(errno_of(&f.seek_hole(0).unwrap_err()), libc::ENXIO);
+    assert_eq!(f.write(0, &[]).unwrap(), 0);
+    f.truncate(0).unwrap();
+    f.fsync(false).unwrap();
+    assert!(f.stored_bytes() > 0);
+    drop(f);
+    let f = reopen(&path, &c);
+    assert_eq!(f.size(), 0);
+    // Grown by truncate only: all hole.
+    f.truncate(3 * BSU + 5).unwrap();
+    assert!(read_all(&f) == vec![0u8; 3 * BS as usize + 5]);
+    assert_eq!(f.seek_hole(0).unwrap(), 0);
+    assert_eq!(errno_of(&f.seek_data(0).unwrap_err()), libc::ENXIO);
+}
+
+#[test]
+fn huge_sparse_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(4 * BSU, 1);
+    let (path, f) = new_file(&dir, "huge", &c);
+    let tib = 1u64 << 40;
+    f.write(tib, b"at one tebibyte").unwrap();
+    f.write(1 << 62, b"at 2^62").unwrap();
+    assert_eq!(f.size(), (1 << 62) + 7);
+    let check = |f: &LogicalFile| {
+        let mut buf = [0xEEu8; 15];
+        assert_eq!(f.read(tib, &mut buf).unwrap(), 15);
+        assert_eq!(&buf, b"at one tebibyte");
+        assert_eq!(f.read(tib - 5, &mut buf).unwrap(), 15);
+        assert_eq!(&buf, b"\0\0\0\0\0at one teb");
+        assert_eq!(f.read(1 << 50, &mut buf).unwrap(), 15);
+        assert_eq!(buf, [0u8; 15]);
+        let mut end = [0u8; 20];
+        assert_eq!(f.read(1 << 62, &mut end).unwrap(), 7);
+        assert_eq!(&end[..7], b"at 2^62");
+        assert_eq!(f.seek_data(0).unwrap(), tib);
+        assert_eq!(f.seek_data(tib + 3).unwrap(), tib + 3);
+        assert_eq!(f.seek_hole(tib).unwrap(), tib + BSU);
+        assert_eq!(f.seek_data(tib + BSU).unwrap(), 1 << 62);
+        assert_eq!(f.seek_hole(1 << 62).unwrap(), (1 << 62) + 7);
+        assert_eq!(f.seek_hole(0).unwrap(), 0);
+    };
+    check(&f);
+    f.flush().unwrap();
+    assert!(f.stored_bytes() < 64 << 10, "stored {}", f.stored_bytes());
+    drop(f);
+    let f = reopen(&path, &c);
+    check(&f);
+    // The format's limit.
+    f.write(MAX_FILE_SIZE - 1, b"x").unwrap();
+    assert_eq!(f.size(), MAX_FILE_SIZE);
+    assert_eq!(
+        errno_of(&f.write(MAX_FILE_SIZE, b"x").unwrap_err()),
+        libc::EFBIG
+    );
+    assert_eq!(
+        errno_of(&f.write(MAX_FILE_SIZE - 1, b"xy").unwrap_err()),
+        libc::EFBIG
+    );
+    assert_eq!(
+        errno_of(&f.truncate(MAX_FILE_SIZE + 1).unwrap_err()),
+        libc::EFBIG
+    );
+    assert_eq!(
+        errno_of(&f.allocate(MAX_FILE_SIZE, 1, false).unwrap_err()),
+        libc::EFBIG
+    );
+    // Back down to the first byte range: everything past it is gone.
+    f.truncate(tib + 3).unwrap();
+    f.truncate(1 << 62).unwrap();
+    let mut buf = [0xEEu8; 15];
+    assert_eq!(f.read(tib, &mut buf).unwrap(), 15);
+    assert_eq!(&buf, b"at \0\0\0\0\0\0\0\0\0\0\0\0");
+    assert_eq!(f.seek_data(tib + 3).unwrap(), tib + 3);
+    assert_eq!(errno_of(&f.seek_data(tib + BSU).unwrap_err()), libc::ENXIO);
+    drop(f);
+    let f = reopen(&path, &c);
+    assert_eq!(f.size(), 1 << 62);
+    assert_eq!(f.read(tib, &mut buf).unwrap(), 15);
+    assert_eq!(&buf, b"at \0\0\0\0\0\0\0\0\0\0\0\0");
+}
+
+#[test]
+fn truncate_within_block_zeroes_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(8 * BSU, 1);
+    let (path, f) = new_file(&dir, "t", &c);
+    f.write(0, &vec![0xAA; 2 * BS as usize]).unwrap();
+    f.flush().unwrap();
+    f.truncate(100).unwrap();
+    f.truncate(2 * BSU).unwrap();
+    let mut want = vec![0u8; 2 * BS as usize];
+    want[..100].fill(0xAA);
+    assert!(read_all(&f) == want);
+    // Also when the shrink was committed and the file reopened in between.
+    f.truncate(50).unwrap();
+    drop(f);
+    let f = reopen(&path, &c);
+    f.write(BSU + 10, b"z").unwrap();
+    let mut want = vec![0u8; BS as usize + 11];
+    want[..50].fill(0xAA);
+    want[BS as usize + 10] = b'z';
+    assert!(read_all(&f) == want);
+}
+
+#[test]
+fn allocate_and_punch() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(8 * BSU, 1);
+    let (path, f) = new_file(&dir, "a", &c);
+    let data = pattern(9, 5 * BS as usize);
+    f.write(0, &data).unwrap();
+    f.allocate(BSU, 10 * BSU, false).unwrap();
+    assert_eq!(f.size(), 11 * BSU);
+    f.allocate(0, 20 * BSU, true).unwrap();
+    assert_eq!(f.size(), 11 * BSU);
+    assert_eq!(
+        errno_of(&f.allocate(0, 0, false).unwrap_err()),
+        libc::EINVAL
+    );
+    let mut want = data.clone();
+    want.resize(11 * BS as usize, 0);
+    assert!(read_all(&f) == want);
+    // Punch blocks 1..3 wholly and half of block 3 (after a flush, so the
+    // container holds them).
+    f.flush().unwrap();
+    f.punch_hole(BSU, 2 * BSU + BSU / 2).unwrap();
+    want[BS as usize..(3 * BS + BS / 2) as usize].fill(0);
+    assert!(read_all(&f) == want);
+    assert_eq!(f.seek_hole(0).unwrap(), BSU);
+    assert_eq!(f.seek_data(BSU).unwrap(), 3 * BSU);
+    f.flush().unwrap();
+    drop(f);
+    let f = reopen(&path, &c);
+    assert!(read_all(&f) == want);
+    assert_eq!(f.seek_hole(0).unwrap(), BSU);
+    assert_eq!(f.seek_data(BSU).unwrap(), 3 * BSU);
+    assert_eq!(f.seek_hole(3 * BSU).unwrap(), 5 * BSU);
+}
+
+#[test]
+fn concurrent_writers_never_tear() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(4 * BSU, 2);
+    let (_path, f) = new_file(&dir, "c", &c);
+    // A range over four blocks, neither end aligned.
+    let (off, len) = (BSU / 2, 3 * BS as usize);
+    f.write(off, &vec![b'0'; len]).unwrap();
+    std::thread::scope(|s| {
+        for t in 1..=3u8 {
+            let f = &f;
+            s.spawn(move || {
+                let d = vec![b'0' + t; len];
+                for _ in 0..150 {
+                    assert_eq!(f.write(off, &d).unwrap(), len);
+                }
+            });
+        }
+        // Writers of their own regions beside them (different blocks).
+        for t in 0..2u64 {
+            let f = &f;
+            s.spawn(move || {
+                let base = (10 + 10 * t) * BSU;
+                for i in 0..100u64 {
+                    let d = pattern(5 + (i % 50) as u8, BS as usize);
+                    f.write(base + (i % 8) * BSU, &d).unwrap();
+                }
+            });
+        }
+        let f = &f;
+        s.spawn(move || {
+            let mut buf = vec![0u8; len];
+            for _ in 0..300 {
+                assert_eq!(f.read(off, &mut buf).unwrap(), len);
+                assert!(buf.iter().all(|&b| b == buf[0]), "torn read");
+            }
+        });
+    });
+    let mut buf = vec![0u8; len];
+    f.read(off, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == buf[0]) && buf[0] != b'0');
+    for t in 0..2u64 {
+        let base = (10 + 10 * t) * BSU;
+        for k in 0..8u64 {
+            // The last write to slot k: the largest i < 100 with i % 8 == k.
+            let i = if 96 + k < 100 { 96 + k } else { 88 + k };
+            let mut got = vec![0u8; BS as usize];
+            f.read(base + k * BSU, &mut got).unwrap();
+            assert!(
+                got == pattern(5 + (i % 50) as u8, BS as usize),
+                "thread {t} block {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn corrupt_block_is_eio_and_others_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(8 * BSU, 1);
+    let (path, f) = new_file(&dir, "bad", &c);
+    let blocks: Vec<Vec<u8>> = (0..4).map(|i| pattern(10 + i, BS as usize)).collect();
+    for (i, b) in blocks.iter().enumerate() {
+        f.write(i as u64 * BSU, b).unwrap();
+    }
+    drop(f);
+    // Noise is stored raw: find block 2's bytes and flip one.
+    let raw = std::fs::read(&path).unwrap();
+    let at = raw
+        .windows(64)
+        .position(|w| w == &blocks[2][1000..1064])
+        .expect("block 2 stored raw");
+    let file = rw(&path);
+    file.write_all_at(&[raw[at] ^ 0x40], at as u64).unwrap();
+    drop(file);
+    let f = reopen(&path, &c);
+    let mut buf = vec![0u8; BS as usize];
+    assert_eq!(errno_of(&f.read(2 * BSU, &mut buf).unwrap_err()), libc::EIO);
+    assert_eq!(
+        errno_of(&f.read(2 * BSU + 5, &mut buf[..10]).unwrap_err()),
+        libc::EIO
+    );
+    for i in [0usize, 1, 3] {
+        assert_eq!(f.read(i as u64 * BSU, &mut buf).unwrap(), BS as usize);
+        assert!(buf == blocks[i], "block {i}");
+    }
+    // A read running into the bad block stops before it.
+    let mut two = vec![0u8; 2 * BS as usize];
+    assert_eq!(f.read(BSU, &mut two).unwrap(), BS as usize);
+    // Overwriting the whole bad block repairs it; a partial write cannot.
+    assert_eq!(
+        errno_of(&f.write(2 * BSU + 1, b"x").unwrap_err()),
+        libc::EIO
+    );
+    f.write(2 * BSU, &blocks[1]).unwrap();
+    f.read(2 * BSU, &mut buf).unwrap();
+    assert!(buf == blocks[1]);
+}
+
+#[test]
+fn flush_is_visible_to_a_fresh_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(16 * BSU, 1);
+    let (path, f) = new_file(&dir, "v", &c);
+    let data = pattern(2, 7 * BS as usize + 123);
+    f.write(0, &data).unwrap();
+    f.write(20 * BSU, b"tail").unwrap();
+    f.flush().unwrap();
+    // f stays open; a second reader of the backing file sees everything.
+    let other = Container::open(File::open(&path).unwrap(), false).unwrap();
+    assert_eq!(other.logical_size(), 20 * BSU + 4);
+    let mut got = vec![0u8; 21 * BS as usize];
+    for (i, chunk) in got.chunks_mut(BS as usize).enumerate() {
+        other.read_block(i as u64, chunk).unwrap();
+    }
+    assert!(got[..data.len()] == data[..]);
+    assert!(got[data.len()..20 * BS as usize].iter().all(|&b| b == 0));
+    assert_eq!(&got[20 * BS as usize..20 * BS as usize + 4], b"tail");
+    // A truncate is visible after the next flush too.
+    f.truncate(BSU + 1).unwrap();
+    f.flush().unwrap();
+    let other = Container::open(File::open(&path).unwrap(), false).unwrap();
+    assert_eq!(other.logical_size(), BSU + 1);
+    assert_eq!(other.next_data_block(2), None);
+}
+
+#[test]
+fn idle_flush_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = BlockCache::with_options(CacheOptions {
+        budget: 16 * BSU,
+        compress_threads: 1,
+        idle_flush: Some(Duration::from_millis(100)),
+    });
+    let (path, f) = new_file(&dir, "idle", &c);
+    f.write(0, b"written, never flushed").unwrap();
+    let mut seen = 0;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(50));
+        seen = Container::open(File::open(&path).unwrap(), false)
+            .unwrap()
+            .logical_size();
+        if seen == 22 {
+            break;
+        }
+    }
+    assert_eq!(seen, 22, "idle flush did not commit");
+    drop(f);
+}
+
+#[test]
+fn sequential_writer_compresses_each_block_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(8 * BSU, 1);
+    let (_path, f) = new_file(&dir, "seq", &c);
+    // Noise (stored raw, so record sizes are known) in 1000-byte writes.
+    let data = pattern(77, 64 * BS as usize);
+    for (i, chunk) in data.chunks(1000).enumerate() {
+        f.write(i as u64 * 1000, chunk).unwrap();
+    }
+    f.flush().unwrap();
+    let len = f.stats().file_len;
+    // 64 records of one block each plus headers and one commit: far less
+    // than two copies.
+    assert!(len >= data.len() as u64, "{len}");
+    assert!(
+        len < data.len() as u64 + 64 * 100 + 8192,
+        "blocks written more than once: {len}"
+    );
+    assert_eq!(read_all(&f), data);
+}
+
+#[test]
+fn memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads = 1;
+    let budget = 16 * BSU;
+    let c = cache(budget, threads);
+    let (src_path, src) = new_file(&dir, "src", &c);
+    let data = pattern(3, 8 << 20);
+    for (i, chunk) in data.chunks(128 << 10).enumerate() {
+        src.write(i as u64 * (128 << 10), chunk).unwrap();
+    }
+    // Copy it through the same cache, as cp would.
+    let (_dst_path, dst) = new_file(&dir, "dst", &c);
+    let mut buf = vec![0u8; 128 << 10];
+    let mut off = 0;
+    loop {
+        let n = src.read(off, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        dst.write(off, &buf[..n]).unwrap();
+        off += n as u64;
+    }
+    dst.flush().unwrap();
+    assert!(c.used_bytes() <= budget);
+    let peak = c.peak_resident_bytes();
+    // Budget plus one block per thread (the caller and the compressor) plus
+    // the one being evicted.
+    assert!(
+        peak <= budget + (threads as u64 + 2) * BSU,
+        "peak {peak} over budget {budget}"
+    );
+    drop(src);
+    let src = reopen(&src_path, &c);
+    assert!(read_all(&src) == data);
+    assert!(read_all(&dst) == data);
+}
+
+#[test]
+fn compaction_swaps_onto_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(16 * BSU, 1);
+    let (path, f) = new_file(&dir, "cmp", &c);
+    f.write(5 * BSU, &pattern(40, BS as usize)).unwrap();
+    let mut last = Vec::new();
+    let mut rounds = 0;
+    while !f.needs_compaction() {
+        rounds += 1;
+        assert!(rounds < 1000, "never needs compaction");
+        last = pattern(5 + (rounds % 200) as u8, 2 * BS as usize);
+        f.write(0, &last).unwrap();
+        f.flush().unwrap();
+    }
+    let before = f.stats().file_len;
+    let tmp = dir.path().join(".cmp.tmp");
+    let dst = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .unwrap();
+    f.compact(dst).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    assert!(f.stats().file_len < before);
+    assert!(!f.needs_compaction());
+    // Keeps working on the new file.
+    f.write(3 * BSU, b"after").unwrap();
+    f.flush().unwrap();
+    let check = |f: &LogicalFile| {
+        let mut want = last.clone();
+        want.resize(6 * BS as usize, 0);
+        want[3 * BS as usize..3 * BS as usize + 5].copy_from_slice(b"after");
+        want[5 * BS as usize..].copy_from_slice(&pattern(40, BS as usize));
+        assert!(read_all(f) == want);
+    };
+    check(&f);
+    drop(f);
+    check(&reopen(&path, &c));
+}
+
+#[test]
+fn read_only_file_rejects_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(16 * BSU, 1);
+    let (path, f) = new_file(&dir, "ro", &c);
+    f.write(0, b"data").unwrap();
+    drop(f);
+    let f = LogicalFile::open(File::open(&path).unwrap(), false, &c).unwrap();
+    assert_eq!(read_all(&f), b"data");
+    assert_eq!(errno_of(&f.write(0, b"x").unwrap_err()), libc::EBADF);
+    assert_eq!(errno_of(&f.truncate(0).unwrap_err()), libc::EBADF);
+    f.flush().unwrap();
+}
