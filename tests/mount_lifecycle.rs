@@ -203,7 +203,7 @@ fn foreground_mode_and_sigint() {
     let Some(mut m) = Mount::unmounted(&[]) else {
         return;
     };
-    let mut child = scfs()
+    let child = scfs()
         .arg("mount")
         .arg("-f")
         .arg(&m.backing)

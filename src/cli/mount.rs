@@ -63,18 +63,20 @@ pub fn run_mount(args: MountArgs) -> i32 {
 }
 
 /// Maps the mount options onto the filesystem's own options.
+// `..d` keeps this compiling when the filesystem grows new options.
+#[allow(clippy::needless_update)]
 pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
-    let mut f = crate::fs::FsOptions::default();
-    f.cache_size = o.cache_size;
-    f.block_size = o.block_size;
-    f.read_only = o.read_only;
-    f.allow_other = o.allow_other;
-    f.default_permissions = o.default_permissions;
-    f.n_threads = o.threads;
-    if let Some(wb) = o.writeback_cache {
-        f.writeback_cache = wb;
+    let d = crate::fs::FsOptions::default();
+    crate::fs::FsOptions {
+        cache_size: o.cache_size,
+        block_size: o.block_size,
+        read_only: o.read_only,
+        allow_other: o.allow_other,
+        default_permissions: o.default_permissions,
+        n_threads: o.threads,
+        writeback_cache: o.writeback_cache.unwrap_or(d.writeback_cache),
+        ..d
     }
-    f
 }
 
 /// Runs `scfs umount`; returns the exit code. Returns only once the daemon
