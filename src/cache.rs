@@ -112,6 +112,8 @@ pub(crate) trait BlockOwner: Send + Sync {
     fn evict(&self, no: u64) -> bool;
     /// Writes back `block` (block `no`) if it is still dirty and current.
     fn write_back(&self, no: u64, block: &Arc<Block>);
+    /// Decodes block `no` into the cache if it is not there (read-ahead).
+    fn prefetch(&self, no: u64);
     /// Flushes if the owner has unwritten data and has been idle `idle`.
     fn idle_flush(&self, idle: Duration);
     /// Flushes unconditionally (unmount).
@@ -131,7 +133,8 @@ struct Lru {
 struct Job {
     no: u64,
     owner: Weak<dyn BlockOwner>,
-    block: Weak<Block>,
+    /// Some: write this block back; None: read block `no` ahead.
+    block: Option<Weak<Block>>,
 }
 
 struct Queue {
@@ -224,6 +227,24 @@ impl Shared {
     /// Hands a full dirty block to the compression threads. Returns false
     /// if there are none or the queue is full: the caller decides.
     pub(crate) fn submit(&self, no: u64, owner: Weak<dyn BlockOwner>, block: &Arc<Block>) -> bool {
+        self.push(Job {
+            no,
+            owner,
+            block: Some(Arc::downgrade(block)),
+        })
+    }
+
+    /// Asks the background threads to decode block `no` ahead of a
+    /// sequential reader. Dropped silently when they are busy.
+    pub(crate) fn submit_prefetch(&self, no: u64, owner: Weak<dyn BlockOwner>) -> bool {
+        self.push(Job {
+            no,
+            owner,
+            block: None,
+        })
+    }
+
+    fn push(&self, job: Job) -> bool {
         if self.workers == 0 {
             return false;
         }
@@ -231,11 +252,7 @@ impl Shared {
         if q.stop || q.jobs.len() >= self.queue_cap {
             return false;
         }
-        q.jobs.push_back(Job {
-            no,
-            owner,
-            block: Arc::downgrade(block),
-        });
+        q.jobs.push_back(job);
         drop(q);
         self.queue_cv.notify_one();
         true
@@ -255,8 +272,19 @@ impl Shared {
                     self.queue_cv.wait(&mut q);
                 }
             };
-            if let (Some(owner), Some(block)) = (job.owner.upgrade(), job.block.upgrade()) {
-                owner.write_back(job.no, &block);
+            let Some(owner) = job.owner.upgrade() else {
+                continue;
+            };
+            match job.block {
+                Some(block) => {
+                    if let Some(block) = block.upgrade() {
+                        owner.write_back(job.no, &block);
+                    }
+                }
+                None => {
+                    owner.prefetch(job.no);
+                    self.shrink();
+                }
             }
         }
     }

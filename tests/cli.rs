@@ -53,6 +53,8 @@ fn v1_stdin_stdout() {
     let dec = run(&["decompress", "-", "-"], &enc.stdout);
     assert_eq!(dec.status.code(), Some(0), "{}", stderr(&dec));
     assert_eq!(dec.stdout, data);
+    // No progress or other chatter when stderr is not a terminal.
+    assert!(enc.stderr.is_empty() && dec.stderr.is_empty());
     // Same bytes as through files.
     let dir = tempdir();
     let inp = dir.path().join("in");
@@ -405,7 +407,7 @@ fn info_verify_stats_on_v1() {
     );
 
     let out = stdout(&ok(&["verify", p(&enc)]));
-    assert!(out.contains("OK (tc v1, 4 blocks, 222000 bytes)"), "{out}");
+    assert!(out.contains("OK (tc v1, 4 blocks, 222000 bytes;"), "{out}");
 
     // Corrupt one: verify names it, exit 1, and still checks the others.
     let bad = dir.path().join("bad.tc");

@@ -263,6 +263,11 @@ fn torn_tail_at_every_offset() {
         f.set_len(0).unwrap();
         f.write_all_at(&last[..cut], 0).unwrap();
         let c = Container::open(f.try_clone().unwrap(), false).unwrap();
+        assert_eq!(
+            f.metadata().unwrap().len(),
+            cut as u64,
+            "read-only open wrote"
+        );
         let want = if cut == last.len() { n - 1 } else { n - 2 };
         assert_eq!(state_of(&c, &models), Some(want), "cut at {cut}");
         if cut % 97 == 0 || cut + 1 >= last.len() {
@@ -279,6 +284,14 @@ fn torn_tail_at_every_offset() {
             let r = Container::open(f.try_clone().unwrap(), false).unwrap();
             assert_eq!(&read(&r, 0)[..3], b"new");
         }
+    }
+    // A tail that the file system zero-filled (size kept, data lost)
+    // from any offset inside the last append: the previous state.
+    for z in (prev.len()..last.len()).step_by(7) {
+        let mut v = last.clone();
+        v[z..].fill(0);
+        let c = Container::open(file_from(&v), false).unwrap();
+        assert_eq!(state_of(&c, &models), Some(n - 2), "zeros from {z}");
     }
     // Cuts into older commits land on the state before them.
     for (i, s) in snaps.iter().enumerate().skip(1) {
@@ -306,6 +319,31 @@ fn junk_tail_is_ignored() {
         assert_eq!(state_of(&c, &models), Some(models.len() - 1));
         assert_eq!(f.metadata().unwrap().len(), last.len() as u64);
     }
+}
+
+/// A tail of many well-salted fake trailers (a crafted file) is searched
+/// with bounded work and ignored.
+#[test]
+fn many_fake_trailers_are_bounded() {
+    let (snaps, models) = history_cached();
+    let last = snaps.last().unwrap();
+    let salt = u64::from_le_bytes(last[8..16].try_into().unwrap());
+    let mut v = last.clone();
+    for _ in 0..20_000 {
+        let at = v.len() as u64;
+        v.extend_from_slice(
+            &Trailer {
+                commit_offset: at + 32 - 100,
+                logical_size: 0,
+                seq: 1,
+            }
+            .encode(salt),
+        );
+    }
+    let t = std::time::Instant::now();
+    let c = Container::open(file_from(&v), false).unwrap();
+    assert!(t.elapsed().as_secs() < 5);
+    assert_eq!(state_of(&c, models), Some(models.len() - 1));
 }
 
 /// A flipped bit in a block record makes that block (only) Corrupt, with
@@ -721,6 +759,24 @@ fn measure_open_and_commit_costs() {
     let t = std::time::Instant::now();
     let s = scfs::container::read_summary(&f).unwrap();
     println!("read_summary: {:?} ({} bytes)", t.elapsed(), s.logical_size);
+    // A big index: 1M fill entries (no records) in one checkpoint.
+    let g = tmp();
+    let mut big = Container::create(g.try_clone().unwrap(), 4096).unwrap();
+    let fill = vec![1u8; 4096];
+    for b in 0..1_000_000u64 {
+        big.write_block(b * 2, &fill).unwrap();
+    }
+    big.set_logical_size(2_000_000 * 4096);
+    big.commit().unwrap();
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        let r = Container::open(g.try_clone().unwrap(), false).unwrap();
+        println!(
+            "open of a 1M-entry checkpoint ({} bytes): {:?}",
+            r.file_len(),
+            t.elapsed()
+        );
+    }
     // Torn tail: scan.
     f.set_len(c.file_len() - 1).unwrap();
     let t = std::time::Instant::now();
@@ -770,4 +826,110 @@ proptest! {
 fn history_cached() -> &'static (Vec<Vec<u8>>, Vec<Model>) {
     static H: std::sync::OnceLock<(Vec<Vec<u8>>, Vec<Model>)> = std::sync::OnceLock::new();
     H.get_or_init(history)
+}
+
+fn wild_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0u64..300,
+        Just(u64::MAX),
+        Just(u64::MAX - 31),
+        Just(i64::MAX as u64),
+        Just(1u64 << 40),
+        any::<u64>(),
+    ]
+}
+
+fn wild_u32() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        0u32..5,
+        Just(4096),
+        Just(4097),
+        Just(u32::MAX),
+        any::<u32>()
+    ]
+}
+
+fn wild_entry() -> impl Strategy<Value = DiskEntry> {
+    (wild_u64(), wild_u64(), wild_u32(), 0u8..6, any::<u8>()).prop_map(
+        |(block_no, offset, len, kind, fill)| DiskEntry {
+            block_no,
+            offset,
+            len,
+            kind,
+            fill,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Commits with valid checksums but arbitrary fields (what a fuzzer
+    /// cannot forge past the salted CRCs): open and reads never panic or
+    /// hang, and whatever opens reads only within the file.
+    #[test]
+    fn checksummed_hostile_commits_never_panic(
+        real_block in proptest::bool::ANY,
+        flags in 0u8..3,
+        seq in wild_u64(),
+        size in wild_u64(),
+        prev in wild_u64(),
+        ckpt_off in wild_u64(),
+        chain_len in wild_u32(),
+        entries in proptest::collection::vec(wild_entry(), 0..6),
+        second in proptest::bool::ANY,
+    ) {
+        let salt = 77;
+        let f = craft(salt, |v| {
+            if real_block {
+                // A genuine stored record for block 0 at offset 32.
+                let mut rec = vec![0u8; 32];
+                let payload = b"hello world".to_vec();
+                scfs::container::format::RecordHeader {
+                    kind: KIND_STORED,
+                    block_no: 0,
+                    decoded_len: payload.len() as u32,
+                    payload_len: payload.len() as u32,
+                    data_crc: crc32c::crc32c(&payload),
+                }
+                .encode(salt, &mut rec);
+                v.extend_from_slice(&rec);
+                v.extend_from_slice(&payload);
+            }
+            let off = v.len() as u64;
+            let h = CommitHeader {
+                flags,
+                seq,
+                logical_size: size,
+                prev_commit: prev,
+                checkpoint: if ckpt_off % 2 == 0 { off } else { ckpt_off },
+                entry_count: entries.len() as u64,
+                chain_len,
+            };
+            push_commit(v, salt, h, &entries);
+            if second {
+                let off2 = v.len() as u64;
+                let mut h2 = h;
+                h2.flags = 0;
+                h2.seq = seq.wrapping_add(1);
+                h2.prev_commit = off;
+                h2.chain_len = chain_len.wrapping_add(1);
+                if h2.checkpoint == off2 {
+                    h2.checkpoint = off;
+                }
+                push_commit(v, salt, h2, &entries);
+            }
+        });
+        let len = f.metadata().unwrap().len();
+        if let Ok(c) = Container::open(f, false) {
+            let mut out = vec![0u8; 4096];
+            for b in c.data_blocks().map(|(b, _)| b).collect::<Vec<_>>() {
+                if let Some(o) = c.record_offset(b) {
+                    prop_assert!(o < len);
+                }
+                let _ = c.read_block(b, &mut out);
+            }
+            let _ = c.stats();
+        }
+    }
 }

@@ -88,6 +88,32 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
     }
 }
 
+/// Log lines of this test process (error level), to check what the file
+/// layer reports.
+fn logged() -> Vec<String> {
+    use std::sync::{Mutex, OnceLock};
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Error
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                self.0.lock().unwrap().push(r.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: OnceLock<&'static Capture> = OnceLock::new();
+    let l = LOGGER.get_or_init(|| {
+        let l: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        let _ = log::set_logger(l);
+        log::set_max_level(log::LevelFilter::Error);
+        l
+    });
+    l.0.lock().unwrap().clone()
+}
+
 // ---------------------------------------------------------------- model test
 
 #[derive(Debug, Clone)]
@@ -367,10 +393,11 @@ fn huge_sparse_offsets() {
         errno_of(&f.write(MAX_FILE_SIZE, b"x").unwrap_err()),
         libc::EFBIG
     );
-    assert_eq!(
-        errno_of(&f.write(MAX_FILE_SIZE - 1, b"xy").unwrap_err()),
-        libc::EFBIG
-    );
+    // A write crossing the limit is short, as on Linux.
+    assert_eq!(f.write(MAX_FILE_SIZE - 1, b"yz").unwrap(), 1);
+    let mut last = [0u8; 2];
+    assert_eq!(f.read(MAX_FILE_SIZE - 1, &mut last).unwrap(), 1);
+    assert_eq!(last[0], b'y');
     assert_eq!(
         errno_of(&f.truncate(MAX_FILE_SIZE + 1).unwrap_err()),
         libc::EFBIG
@@ -508,8 +535,58 @@ fn concurrent_writers_never_tear() {
     }
 }
 
+/// Writers, truncates, punches, flushes and readers at once on one file
+/// with a cache of three blocks and two compression threads: no deadlock,
+/// no panic, and what the file reads at the end is exactly what a reopen
+/// finds in the backing file.
+#[test]
+fn concurrent_mixed_ops_persist_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(3 * BSU, 2);
+    let (path, f) = new_file(&dir, "mixed", &c);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let f = &f;
+            s.spawn(move || {
+                let mut x = 0x1234_5678u64 + t;
+                let mut next = move |m: u64| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x % m
+                };
+                for _ in 0..300 {
+                    let off = next(24 * BSU);
+                    let len = 1 + next(3 * BSU);
+                    match next(10) {
+                        0..=4 => {
+                            f.write(off, &pattern(next(8) as u8, len as usize)).unwrap();
+                        }
+                        5 => f.truncate(next(24 * BSU)).unwrap(),
+                        6 => f.punch_hole(off, len).unwrap(),
+                        7 => f.flush().unwrap(),
+                        8 => {
+                            let _ = f.seek_data(off);
+                            let _ = f.seek_hole(off);
+                        }
+                        _ => {
+                            let mut buf = vec![0u8; len as usize];
+                            f.read(off, &mut buf).unwrap();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let seen = read_all(&f);
+    drop(f);
+    let f = reopen(&path, &c);
+    assert!(read_all(&f) == seen, "reopened contents differ");
+}
+
 #[test]
 fn corrupt_block_is_eio_and_others_read() {
+    logged();
     let dir = tempfile::tempdir().unwrap();
     let c = cache(8 * BSU, 1);
     let (path, f) = new_file(&dir, "bad", &c);
@@ -528,8 +605,17 @@ fn corrupt_block_is_eio_and_others_read() {
     file.write_all_at(&[raw[at] ^ 0x40], at as u64).unwrap();
     drop(file);
     let f = reopen(&path, &c);
+    f.set_name("bad");
     let mut buf = vec![0u8; BS as usize];
     assert_eq!(errno_of(&f.read(2 * BSU, &mut buf).unwrap_err()), libc::EIO);
+    // The log names the file and the block.
+    assert!(
+        logged()
+            .iter()
+            .any(|l| l.contains("bad") && l.contains("block 2")),
+        "no log line naming file and block: {:?}",
+        logged()
+    );
     assert_eq!(
         errno_of(&f.read(2 * BSU + 5, &mut buf[..10]).unwrap_err()),
         libc::EIO
@@ -576,6 +662,17 @@ fn flush_is_visible_to_a_fresh_open() {
     let other = Container::open(File::open(&path).unwrap(), false).unwrap();
     assert_eq!(other.logical_size(), BSU + 1);
     assert_eq!(other.next_data_block(2), None);
+    // And the mount-wide flush (unmount) reaches every open file.
+    let (path2, g) = new_file(&dir, "w", &c);
+    f.write(0, b"one").unwrap();
+    g.write(0, b"two").unwrap();
+    c.flush_all().unwrap();
+    for (p, want) in [(&path, b"one"), (&path2, b"two")] {
+        let other = Container::open(File::open(p).unwrap(), false).unwrap();
+        let mut blk = vec![0u8; BS as usize];
+        other.read_block(0, &mut blk).unwrap();
+        assert_eq!(&blk[..3], want);
+    }
 }
 
 #[test]
@@ -631,7 +728,7 @@ fn memory_stays_bounded() {
     let budget = 16 * BSU;
     let c = cache(budget, threads);
     let (src_path, src) = new_file(&dir, "src", &c);
-    let data = pattern(3, 8 << 20);
+    let data = pattern(3, 3 << 20);
     for (i, chunk) in data.chunks(128 << 10).enumerate() {
         src.write(i as u64 * (128 << 10), chunk).unwrap();
     }
@@ -716,4 +813,222 @@ fn read_only_file_rejects_changes() {
     assert_eq!(errno_of(&f.write(0, b"x").unwrap_err()), libc::EBADF);
     assert_eq!(errno_of(&f.truncate(0).unwrap_err()), libc::EBADF);
     f.flush().unwrap();
+}
+
+// ---------------------------------------------------------------- numbers
+
+/// Throughput of the file layer alone (no FUSE) on the Silesia corpus with
+/// 64 KiB blocks: `cargo test --release --test file_model -- --ignored
+/// --nocapture bench`. Prints MB/s; asserts only that data round-trips.
+#[test]
+#[ignore]
+fn bench_file_layer() {
+    use std::time::Instant;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/silesia");
+    let mut data = Vec::new();
+    for name in [
+        "dickens", "mr", "nci", "ooffice", "osdb", "reymont", "x-ray", "xml",
+    ] {
+        if let Ok(d) = std::fs::read(corpus.join(name)) {
+            data.extend_from_slice(&d);
+        }
+    }
+    if data.is_empty() {
+        data = pattern(2, 64 << 20);
+    }
+    let mb = data.len() as f64 / 1e6;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench");
+    let c = BlockCache::new(64 << 20);
+    let f = LogicalFile::create(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap(),
+        1 << 16,
+        &c,
+    )
+    .unwrap();
+    let t = Instant::now();
+    for (i, chunk) in data.chunks(128 << 10).enumerate() {
+        f.write(i as u64 * (128 << 10), chunk).unwrap();
+    }
+    f.flush().unwrap();
+    let w = t.elapsed().as_secs_f64();
+    let stored = f.stored_bytes();
+    drop(f);
+    let c = BlockCache::new(256 << 20);
+    let f = LogicalFile::open(rw(&path), false, &c).unwrap();
+    let mut buf = vec![0u8; 128 << 10];
+    let read_pass = |f: &LogicalFile, buf: &mut [u8]| {
+        let t = Instant::now();
+        let mut off = 0u64;
+        loop {
+            let n = f.read(off, buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(buf[..n] == data[off as usize..off as usize + n]);
+            off += n as u64;
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let cold = read_pass(&f, &mut buf);
+    let warm = read_pass(&f, &mut buf);
+    // 4 KiB random overwrites + flush: bytes appended per op.
+    let f = LogicalFile::open(rw(&path), true, &c).unwrap();
+    let before = f.stats().file_len;
+    let n_ops = 200u64;
+    let t = Instant::now();
+    let mut x = 12345u64;
+    for _ in 0..n_ops {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let off = ((x >> 20) % (data.len() as u64 - 4096)) & !4095;
+        f.write(off, &pattern(9, 4096)).unwrap();
+        f.flush().unwrap();
+    }
+    let rnd = t.elapsed().as_secs_f64();
+    let per_op = (f.stats().file_len - before) / n_ops;
+    // The same work done directly on the container in one thread, for
+    // scale: encode every block, then decode every block.
+    let t = Instant::now();
+    let encoded: Vec<_> = data
+        .chunks(1 << 16)
+        .enumerate()
+        .map(|(i, b)| Container::encode(i as u64, b))
+        .collect();
+    let enc = t.elapsed().as_secs_f64();
+    drop(encoded);
+    let direct = Container::open(File::open(&path).unwrap(), false).unwrap();
+    let mut blk = vec![0u8; 1 << 16];
+    let t = Instant::now();
+    for i in 0..data.len().div_ceil(1 << 16) {
+        direct.read_block(i as u64, &mut blk).unwrap();
+    }
+    let dec = t.elapsed().as_secs_f64();
+    eprintln!(
+        "container alone, one thread: encode {:.0} MB/s, read_block {:.0} MB/s",
+        mb / enc,
+        mb / dec
+    );
+    eprintln!(
+        "file layer, {mb:.0} MB, 64 KiB blocks: write+flush {:.0} MB/s, read (cold cache) {:.0} MB/s, \
+         read (warm, all in cache) {:.0} MB/s, stored {:.3} of logical; \
+         4 KiB write+flush {:.0} ops/s, {per_op} bytes appended per op",
+        mb / w,
+        mb / cold,
+        mb / warm,
+        stored as f64 / data.len() as f64,
+        n_ops as f64 / rnd,
+    );
+}
+
+/// ENOSPC from the backing filesystem (a 256 KiB tmpfs, when we may mount
+/// one) reaches the caller through write or flush, nothing panics, and the
+/// data written stays readable from the cache.
+#[test]
+fn enospc_is_reported_and_data_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    struct Umount(PathBuf);
+    impl Drop for Umount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Umount(mnt.clone());
+    let c = cache(8 * BSU, 1);
+    let path = mnt.join("f");
+    let f = LogicalFile::create(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap(),
+        BS,
+        &c,
+    )
+    .unwrap();
+    // 1 MiB of noise cannot fit in 256 KiB.
+    let data = pattern(99, 1 << 20);
+    let mut failed = None;
+    for (i, chunk) in data.chunks(16 << 10).enumerate() {
+        if let Err(e) = f.write(i as u64 * (16 << 10), chunk) {
+            failed = Some(e);
+            break;
+        }
+    }
+    let err = match failed {
+        Some(e) => e,
+        None => f.flush().unwrap_err(),
+    };
+    assert_eq!(errno_of(&err), libc::ENOSPC, "{err}");
+    // Whatever was accepted reads back intact (from the cache or backing).
+    let size = f.size() as usize;
+    assert!(size > 0);
+    let mut got = vec![0u8; size];
+    assert_eq!(f.read(0, &mut got).unwrap(), size);
+    assert!(got == data[..size]);
+    // Later flushes keep failing rather than pretending.
+    assert!(f.flush().is_err());
+    drop(f);
+}
+
+#[test]
+fn holes_cost_no_cache_and_sequential_reads_are_read_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(64 * BSU, 2);
+    let (path, f) = new_file(&dir, "ra", &c);
+    // A large hole: reading it decodes nothing and caches nothing.
+    f.truncate(1 << 30).unwrap();
+    let mut buf = vec![0xEEu8; 1 << 20];
+    for i in 0..8u64 {
+        assert_eq!(f.read(i << 20, &mut buf).unwrap(), 1 << 20);
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+    assert_eq!(c.resident_bytes(), 0);
+    // Ten blocks of data, then a fresh open (empty cache) and one small
+    // read at the start: the next blocks are decoded in the background.
+    f.truncate(0).unwrap();
+    f.write(0, &pattern(2, 10 * BS as usize)).unwrap();
+    drop(f);
+    let f = reopen(&path, &c);
+    for _ in 0..200 {
+        if c.resident_bytes() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(c.resident_bytes(), 0);
+    // A sequential reader of small pieces within block 0 (the threads may
+    // be busy for a moment: read-ahead is best effort, asked again on the
+    // next read).
+    let mut small = [0u8; 100];
+    let mut ahead = 0;
+    for k in 0..200 {
+        f.read((k * 100) % 4000, &mut small).unwrap();
+        ahead = c.resident_bytes();
+        if ahead >= 3 * BSU {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ahead >= 3 * BSU, "no read-ahead: {ahead} bytes resident");
+    assert!(read_all(&f) == pattern(2, 10 * BS as usize));
 }

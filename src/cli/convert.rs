@@ -10,8 +10,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::files::{anonymous_temp, io_err, open_input, shown, Output, Progress};
+use super::v2io::{write_decoded_v2, write_v2};
 use super::{CliError, CompressArgs, DecompressArgs, Format, EXIT_OK};
-use crate::container::{BlockKind, Container, ContainerError};
+use crate::container::{Container, ContainerError};
 use crate::tcv1::{self, read_full, Tcv1Error};
 
 /// Default logical block size of v2 containers written by `compress`.
@@ -98,38 +99,6 @@ fn is_regular(f: &File) -> bool {
     f.metadata().map(|m| m.is_file()).unwrap_or(false)
 }
 
-/// Writes `input` as a v2 container of block size `bs` into the empty file `f`.
-fn write_v2(
-    input: &mut dyn Read,
-    in_path: &Path,
-    f: File,
-    out_path: &Path,
-    bs: u32,
-    progress: &mut Progress,
-) -> Result<(), CliError> {
-    let mut c = Container::create(f, bs).map_err(|e| container_err(out_path, e))?;
-    let mut buf = vec![0u8; bs as usize];
-    let mut total: u64 = 0;
-    let mut block_no: u64 = 0;
-    loop {
-        let n = read_full(input, &mut buf).map_err(|e| io_err(in_path, "read error", &e))?;
-        if n == 0 {
-            break;
-        }
-        let enc = Container::encode(block_no, &buf[..n]);
-        c.put_block(enc).map_err(|e| container_err(out_path, e))?;
-        total += n as u64;
-        block_no += 1;
-        progress.update(total);
-        if n < buf.len() {
-            break;
-        }
-    }
-    c.set_logical_size(total);
-    c.commit().map_err(|e| container_err(out_path, e))?;
-    Ok(())
-}
-
 /// `scfs decompress`.
 pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
     let mut input = open_input(&a.input)?;
@@ -180,64 +149,4 @@ fn spool(prefix: &[u8], r: &mut dyn Read, p: &Path) -> Result<File, CliError> {
         .and_then(|_| io::copy(r, &mut f))
         .map_err(|e| io_err(p, "cannot spool standard input to a temp file", &e))?;
     Ok(f)
-}
-
-/// Writes the decoded contents of container `c` to `out`. Runs of holes
-/// become sparse regions when the output is a regular file.
-fn write_decoded_v2(
-    c: &Container,
-    in_path: &Path,
-    out: &Output,
-    progress: &mut Progress,
-) -> Result<(), CliError> {
-    let bs = u64::from(c.block_size());
-    let size = c.logical_size();
-    let nblocks = size.div_ceil(bs);
-    let sparse = out.file().filter(|f| is_regular(f));
-    let werr = |e: io::Error| CliError::io(format!("{}: write error: {e}", out.name()));
-    let mut buf = vec![0u8; bs as usize];
-    let mut w = out.writer()?;
-    let mut done: u64 = 0; // bytes of the logical file emitted so far
-    let mut b = 0u64;
-    while b < nblocks {
-        let next = c.next_data_block(b).map_or(nblocks, |n| n.min(nblocks));
-        if next > b {
-            let zeros = (next * bs).min(size) - done;
-            if let Some(f) = sparse {
-                w.flush().map_err(werr)?;
-                drop(w);
-                (&*f).seek(SeekFrom::Start(done + zeros)).map_err(werr)?;
-                w = out.writer()?;
-            } else {
-                write_zeros(&mut w, zeros).map_err(werr)?;
-            }
-            done += zeros;
-            b = next;
-            continue;
-        }
-        debug_assert!(!matches!(c.block_kind(b), BlockKind::Hole));
-        c.read_block(b, &mut buf)
-            .map_err(|e| container_err(in_path, e))?;
-        let len = (size - done).min(bs) as usize;
-        w.write_all(&buf[..len]).map_err(werr)?;
-        done += len as u64;
-        b += 1;
-        progress.update(done);
-    }
-    w.flush().map_err(werr)?;
-    drop(w);
-    if let Some(f) = sparse {
-        f.set_len(size).map_err(werr)?;
-    }
-    Ok(())
-}
-
-fn write_zeros(w: &mut dyn Write, mut n: u64) -> io::Result<()> {
-    let zeros = [0u8; 8192];
-    while n > 0 {
-        let k = n.min(zeros.len() as u64) as usize;
-        w.write_all(&zeros[..k])?;
-        n -= k as u64;
-    }
-    Ok(())
 }

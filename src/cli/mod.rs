@@ -16,6 +16,7 @@ mod files;
 mod inspect;
 pub mod mount;
 mod stats;
+mod v2io;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -191,6 +192,15 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
+    if !matches!(cli.cmd, Command::Mount(_) | Command::Umount(_)) {
+        // Like other filters, stop quietly when the reader of our stdout goes
+        // away (`scfs decompress f - | head`) instead of reporting EPIPE.
+        // SAFETY: restoring the default disposition of SIGPIPE installs no
+        // handler and runs before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.cmd {
         Command::Compress(a) => convert::compress(&a),
         Command::Decompress(a) => convert::decompress(&a),

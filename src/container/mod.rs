@@ -5,6 +5,14 @@
 //! `&mut self` and append. Updating one block costs that block's record plus
 //! a small delta commit; nothing a commit refers to is ever overwritten.
 //!
+//! Streaming writers (`scfs compress --format v2`): `create`, then
+//! `encode` + `put_block` in block order, `set_logical_size`, one `commit`
+//! at the end, then sync. Before the first commit nothing is kept per block
+//! except its index entry, so memory stays at the index (about 40 bytes per
+//! non-hole block). `scfs verify`: `open` checks every commit in the chain;
+//! `verify_blocks` then decodes every block and names each corrupt one with
+//! its byte offset. `stat`: `read_summary` reads only header and trailer.
+//!
 //! Submodules: `format` (byte layouts), `index` (in-memory index),
 //! `commit` (writing commit records), `recover` (open, trailer, chain
 //! loading, torn-tail scan), `compact` (compaction and stats).
@@ -178,7 +186,10 @@ impl Container {
         recover::open(file, writable)
     }
 
-    /// True if `file` starts with a valid v2 header.
+    /// True if `file` starts with the v2 magic and version (the first 6 of
+    /// at least 32 bytes). The header checksum is not checked here, so a
+    /// container with a damaged header is still recognized (and `open`
+    /// reports it as corrupt) rather than served as plain bytes.
     pub fn is_container(file: &File) -> io::Result<bool> {
         let mut b = [0u8; HEADER_LEN as usize];
         let mut got = 0;
@@ -190,7 +201,7 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        Ok(FileHeader::decode(&b).is_ok())
+        Ok(b[0..4] == format::FILE_MAGIC && b[4..6] == format::VERSION.to_le_bytes())
     }
 
     pub fn block_size(&self) -> u32 {
@@ -296,17 +307,40 @@ impl Container {
             Some(Entry::Stored { offset, len }) => (offset, len, false),
             Some(Entry::Huffman { offset, len }) => (offset, len, true),
         };
-        let mut hb = [0u8; RECORD_HEADER_LEN as usize];
-        let mut payload = Vec::new();
         if huffman {
-            // One read for header and payload.
-            payload.resize(RECORD_HEADER_LEN as usize + len as usize, 0);
-            self.read_exact(&mut payload, offset, block_no)?;
-            hb.copy_from_slice(&payload[..RECORD_HEADER_LEN as usize]);
+            // One read for header and payload, into a per-thread buffer
+            // (no allocation per read, even for 1 MiB blocks).
+            thread_local! {
+                static PAYLOAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            }
+            PAYLOAD.with(|p| {
+                let mut p = p.borrow_mut();
+                p.resize(RECORD_HEADER_LEN as usize + len as usize, 0);
+                self.read_exact(&mut p, offset, block_no)?;
+                let (hb, payload) = p.split_at(RECORD_HEADER_LEN as usize);
+                self.finish_read(block_no, offset, len, true, hb, Some(payload), out)
+            })
         } else {
+            let mut hb = [0u8; RECORD_HEADER_LEN as usize];
             self.read_exact(&mut hb, offset, block_no)?;
+            self.finish_read(block_no, offset, len, false, &hb, None, out)
         }
-        let h = RecordHeader::decode(&hb, self.salt, self.block_size(), offset).map_err(
+    }
+
+    /// Checks a record header against the index entry, decodes (Huffman
+    /// `payload`) or reads (stored) the data into `out`, checks its CRC.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_read(
+        &self,
+        block_no: u64,
+        offset: u64,
+        len: u32,
+        huffman: bool,
+        hb: &[u8],
+        payload: Option<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let h = RecordHeader::decode(hb, self.salt, self.block_size(), offset).map_err(
             |e| match e {
                 ContainerError::Corrupt { msg, .. } => Self::corrupt(offset, block_no, msg),
                 other => other,
@@ -324,12 +358,18 @@ impl Container {
             ));
         }
         let n = h.decoded_len as usize;
-        if huffman {
-            codec::decode_block(&payload[RECORD_HEADER_LEN as usize..], &mut out[..n]).map_err(
-                |e| Self::corrupt(offset, block_no, format!("bad Huffman payload: {e}")),
-            )?;
-        } else {
-            self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?;
+        match payload {
+            Some(p) => {
+                if let Err(e) = codec::decode_block(p, &mut out[..n]) {
+                    out.fill(0);
+                    return Err(Self::corrupt(
+                        offset,
+                        block_no,
+                        format!("bad Huffman payload: {e}"),
+                    ));
+                }
+            }
+            None => self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?,
         }
         if crc32c::crc32c(&out[..n]) != h.data_crc {
             out.fill(0);
@@ -375,6 +415,10 @@ impl Container {
         let mut bytes = vec![0u8; RECORD_HEADER_LEN as usize];
         let coding = if data.is_empty() {
             BlockCoding::Zero
+        } else if data.len() > 1 << MAX_BLOCK_SHIFT {
+            // Beyond any block size: put_block rejects it; keep the codec
+            // within its documented input range.
+            BlockCoding::Raw
         } else {
             codec::encode_block(data, &mut bytes)
         };

@@ -248,7 +248,8 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
     let block_size = 1u32 << h.block_shift;
     let max_block = MAX_LOGICAL_SIZE >> h.block_shift;
     let mut decided: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
-    let mut index = Index::default();
+    // Checkpoint entries no delta overrode, in ascending order.
+    let mut base: Vec<(u64, Entry)> = Vec::new();
     let mut cur = newest;
     let mut cur_limit = limit;
     let mut first: Option<CommitHeader> = None;
@@ -267,9 +268,9 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
             let ckpt = ch.is_checkpoint();
             let e = check_entry(&d, raw, cur, ckpt, block_size, max_block)?;
             if ckpt {
-                if !decided.contains_key(&d.block_no) {
-                    if let Some(e) = e {
-                        index.insert(d.block_no, e);
+                if let Some(e) = e {
+                    if decided.is_empty() || !decided.contains_key(&d.block_no) {
+                        base.push((d.block_no, e));
                     }
                 }
             } else {
@@ -300,11 +301,20 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
         cur_limit = cur;
         cur = ch.prev_commit;
     }
-    for (b, e) in decided {
-        if let Some(e) = e {
-            index.insert(b, e);
+    // Merge the two ascending sequences (their block numbers are disjoint).
+    let mut merged = Vec::with_capacity(base.len() + decided.len());
+    let mut deltas = decided
+        .into_iter()
+        .filter_map(|(b, e)| e.map(|e| (b, e)))
+        .peekable();
+    for item in base {
+        while let Some(d) = deltas.next_if(|d| d.0 < item.0) {
+            merged.push(d);
         }
+        merged.push(item);
     }
+    merged.extend(deltas);
+    let index = Index::from_sorted(merged);
     let f = first.expect("loop ran at least once");
     Ok(Loaded {
         index,
@@ -360,8 +370,16 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<
 /// trailer lies in that region (a commit after an unreadable record).
 fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Option<(u64, u64)>> {
     const WIN: u64 = 1 << 20;
+    // Candidates whose salted trailer CRC holds are, in any file scfs
+    // wrote, genuine trailers; a crafted file could hold many that fail
+    // later checks, each costing a commit read. Bound the work.
+    const MAX_CANDIDATES: u32 = 16;
+    let mut candidates = 0;
     let mut hi = to;
-    let mut buf = vec![0u8; (WIN + TRAILER_LEN) as usize];
+    if to < from.saturating_add(TRAILER_LEN) {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; (WIN + TRAILER_LEN).min(to - from) as usize];
     while hi >= from + TRAILER_LEN {
         let lo = hi.saturating_sub(WIN + TRAILER_LEN).max(from);
         let n = (hi - lo) as usize;
@@ -372,6 +390,10 @@ fn search_backward(file: &File, h: &FileHeader, from: u64, to: u64) -> Result<Op
             if buf[i + 24..i + 28] == TRAILER_MAGIC {
                 let at = lo + i as u64;
                 if let Some(t) = Trailer::decode(&buf[i..i + TRAILER_LEN as usize], h.salt) {
+                    candidates += 1;
+                    if candidates > MAX_CANDIDATES {
+                        return Ok(None);
+                    }
                     let end = at + TRAILER_LEN;
                     if trailer_plausible(&t, at)
                         && read_commit(file, h, t.commit_offset, end, true, |_, _, _| Ok(()))

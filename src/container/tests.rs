@@ -198,3 +198,54 @@ fn dead_space_accounting_is_exact() {
     assert_eq!(r.live_bytes(), c.live_bytes());
     assert_eq!(r.block_kind(0), BlockKind::Hole);
 }
+
+#[test]
+fn damaged_header_is_still_a_container_but_corrupt() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    c.write_block(0, b"x").unwrap();
+    c.commit().unwrap();
+    f.write_all_at(&[0xFF], 20).unwrap();
+    assert!(Container::is_container(&f).unwrap());
+    assert!(Container::open(f, false).unwrap_err().is_corrupt());
+    let v1 = tmp();
+    v1.write_all_at(&[0x0C, 0, 0x0D, 0x0E, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0)
+        .unwrap();
+    assert!(!Container::is_container(&v1).unwrap());
+}
+
+#[test]
+fn oversized_input_to_encode_is_rejected_by_put() {
+    let big = vec![7u8; (1 << MAX_BLOCK_SHIFT) + 1];
+    let e = Container::encode(0, &big);
+    assert_eq!(e.kind(), BlockKind::Stored);
+    let mut c = Container::create(tmp(), 1 << MAX_BLOCK_SHIFT).unwrap();
+    assert!(c.put_block(e).is_err());
+}
+
+#[test]
+fn concurrent_reads_through_a_shared_reference() {
+    let f = tmp();
+    let mut c = Container::create(f, 4096).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..32).map(|b| block(b, 4096 - b as usize * 3)).collect();
+    for (b, d) in blocks.iter().enumerate() {
+        c.write_block(b as u64, d).unwrap();
+    }
+    c.commit().unwrap();
+    let c = &c;
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let blocks = &blocks;
+            s.spawn(move || {
+                let mut out = vec![0u8; 4096];
+                for i in 0..200u64 {
+                    let b = (i * 7 + t) % 32;
+                    c.read_block(b, &mut out).unwrap();
+                    let d = &blocks[b as usize];
+                    assert_eq!(&out[..d.len()], &d[..]);
+                    assert!(out[d.len()..].iter().all(|&x| x == 0));
+                }
+            });
+        }
+    });
+}

@@ -76,6 +76,10 @@ pub(crate) struct Inner {
     last_write_ms: AtomicU64,
     /// End offset of the last write (sequential writer detection).
     seq_end: AtomicU64,
+    /// End offset of the last read, and the highest block handed to
+    /// read-ahead (sequential reader detection).
+    read_end: AtomicU64,
+    ahead: AtomicU64,
     name: RwLock<String>,
 }
 
@@ -132,6 +136,8 @@ impl LogicalFile {
             wb_error: Mutex::new(None),
             last_write_ms: AtomicU64::new(0),
             seq_end: AtomicU64::new(u64::MAX),
+            read_end: AtomicU64::new(0),
+            ahead: AtomicU64::new(0),
             name: RwLock::new(format!("file#{id}")),
         });
         let owner: Weak<dyn BlockOwner> = inner.me.clone();
@@ -182,7 +188,8 @@ impl LogicalFile {
     }
 
     /// Writes `data` at `offset` (a gap past EOF becomes a hole). Returns
-    /// the bytes written. EFBIG past [`MAX_FILE_SIZE`].
+    /// the bytes written (short only before an unreadable block or at
+    /// [`MAX_FILE_SIZE`]); EFBIG at or past [`MAX_FILE_SIZE`].
     pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
         self.inner.write(offset, data)
     }
@@ -332,6 +339,12 @@ impl BlockOwner for Inner {
         }
     }
 
+    fn prefetch(&self, no: u64) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.read_ahead(no);
+        }
+    }
+
     fn idle_flush(&self, idle: Duration) {
         let pending = self.dirty.load(Ordering::Relaxed) > 0
             || self.uncommitted.load(Ordering::Relaxed)
@@ -366,8 +379,11 @@ impl Drop for LogicalFile {
         }
         i.closed.store(true, Ordering::Release);
         i.cache.unregister(i.id);
-        let resident: Vec<u64> = i.blocks.lock().keys().copied().collect();
-        for no in resident {
+        // Free the decoded blocks now, even if a background thread still
+        // holds the inner state for a moment.
+        let resident = std::mem::take(&mut *i.blocks.lock());
+        for (no, b) in resident {
+            b.state.write().gone = true;
             i.cache.remove(i.id, no);
         }
     }

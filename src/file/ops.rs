@@ -186,8 +186,8 @@ impl Inner {
 
     /// Whether block `no` holds (or may hold) data.
     fn is_data(&self, no: u64) -> bool {
-        self.blocks.lock().contains_key(&no)
-            || self.container.read().block_kind(no) != BlockKind::Hole
+        let resident = self.blocks.lock().contains_key(&no);
+        resident || self.container.read().block_kind(no) != BlockKind::Hole
     }
 
     /// SEEK_DATA: the first offset >= `offset` in a block holding data

@@ -7,6 +7,9 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Blocks decoded ahead of a sequential reader, beyond what it has read.
+const READ_AHEAD_BLOCKS: u64 = 2;
+
 impl Inner {
     /// The resident copy of block `no` (marking it recently used).
     pub(super) fn resident(&self, no: u64) -> Option<Arc<Block>> {
@@ -32,6 +35,12 @@ impl Inner {
                     .map_err(|e| self.cerr(e, Some(no)))?;
             }
         }
+        Ok(self.install(no, data))
+    }
+
+    /// Makes freshly decoded `data` the resident block `no` (unless another
+    /// thread got there first: then that one).
+    fn install(&self, no: u64, mut data: Box<[u8]>) -> Arc<Block> {
         // Keep the invariant "zeros past EOF" even for foreign containers.
         let start = self.block_start(no);
         let size = self.size();
@@ -42,7 +51,55 @@ impl Inner {
         let fresh = Arc::new(Block::new(data, false, &self.cache.mem));
         let b = self.blocks.lock().entry(no).or_insert(fresh).clone();
         self.cache.insert(self.id, no, self.bs as u64, self.owner());
-        Ok(b)
+        b
+    }
+
+    /// Background read-ahead of block `no`: decoded into the cache unless
+    /// resident, a hole, past EOF, or the file is being modified right now
+    /// (then the reader decodes it itself). Errors are left for the read.
+    pub(super) fn read_ahead(&self, no: u64) {
+        let Some(_op) = self.op.try_read() else {
+            return;
+        };
+        if self.closed.load(Ordering::Acquire)
+            || no >= self.size().div_ceil(self.bs as u64)
+            || self.blocks.lock().contains_key(&no)
+        {
+            return;
+        }
+        let mut data = vec![0u8; self.bs].into_boxed_slice();
+        {
+            let c = self.container.read();
+            if c.block_kind(no) == BlockKind::Hole || c.read_block(no, &mut data).is_err() {
+                return;
+            }
+        }
+        self.install(no, data);
+    }
+
+    /// After a read of `offset..end`: if the reader looks sequential, hand
+    /// the next blocks to the background threads.
+    fn schedule_read_ahead(&self, offset: u64, end: u64) {
+        let prev = self.read_end.swap(end, Ordering::Relaxed);
+        let (b, p) = (offset >> self.shift, prev >> self.shift);
+        if b + 1 < p || b > p + 1 {
+            return;
+        }
+        let last = (end - 1) >> self.shift;
+        let limit = self.size().div_ceil(self.bs as u64);
+        let a = self.ahead.load(Ordering::Relaxed);
+        let from = if a > last && a <= last + READ_AHEAD_BLOCKS {
+            a + 1
+        } else {
+            last + 1
+        };
+        let to = (last + READ_AHEAD_BLOCKS).min(limit.saturating_sub(1));
+        for no in from..=to {
+            if !self.cache.submit_prefetch(no, self.owner()) {
+                break;
+            }
+            self.ahead.store(no, Ordering::Relaxed);
+        }
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; short only at EOF (or
@@ -69,6 +126,8 @@ impl Inner {
             done += chunk;
             self.cache.shrink();
         }
+        drop(_op);
+        self.schedule_read_ahead(offset, offset + n as u64);
         Ok(n)
     }
 
@@ -96,16 +155,19 @@ impl Inner {
 
     /// Writes `data` at `offset` (any offset: a gap past EOF becomes a
     /// hole). Returns the bytes written (all of them unless an error hit a
-    /// later block). EFBIG past [`MAX_FILE_SIZE`].
+    /// later block or the write reaches [`MAX_FILE_SIZE`]: then short).
+    /// EFBIG at or past [`MAX_FILE_SIZE`].
     pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
         self.check_writable()?;
         if data.is_empty() {
             return Ok(0);
         }
-        match offset.checked_add(data.len() as u64) {
-            Some(end) if end <= MAX_FILE_SIZE => {}
-            _ => return Err(errno(libc::EFBIG)),
+        // As Linux does at s_maxbytes: EFBIG at the limit, a short write
+        // up to it.
+        if offset >= MAX_FILE_SIZE {
+            return Err(errno(libc::EFBIG));
         }
+        let data = &data[..(data.len() as u64).min(MAX_FILE_SIZE - offset) as usize];
         let _op = self.op.write();
         let sequential = offset == self.seq_end.load(Ordering::Relaxed);
         let mask = self.bs as u64 - 1;

@@ -26,7 +26,7 @@ impl Inner {
     /// copy. Returns whether it wrote anything.
     pub(super) fn writeback(&self, no: u64, block: &Arc<Block>) -> io::Result<bool> {
         let g = block.state.upgradable_read();
-        if g.gone || !g.dirty {
+        if g.gone || !g.dirty || self.closed.load(Ordering::Acquire) {
             return Ok(false);
         }
         let enc = encode(no, &g.data);
@@ -154,6 +154,11 @@ impl Inner {
             return Err(errno(code));
         }
         let mut c = self.container.write();
+        if self.closed.load(Ordering::Acquire) {
+            // Closed: the last flush is done; the backing file may belong
+            // to a new LogicalFile already.
+            return Ok(());
+        }
         let size = self.size();
         if c.logical_size() != size {
             c.set_logical_size(size);

@@ -1,4 +1,5 @@
-//! Compaction of containers: when a container has accumulated enough dead
+//! Compaction of containers (and conversion of plain files truncated to
+//! zero into containers): when a container has accumulated enough dead
 //! records, a compacted copy is written into a temporary file in the same
 //! backing directory (with the same owner, mode, xattrs and times) and
 //! renamed over the current name; the inode's O_PATH descriptor then
@@ -33,6 +34,29 @@ impl Inner {
     }
 
     fn compact(&self, inode: &Arc<Inode>, content: &Content) -> io::Result<bool> {
+        self.replace_backing(inode, true, |tmp| content.compact(tmp))
+    }
+
+    /// Rewrites an empty plain file as an empty container (a plain file
+    /// truncated to zero through the mount becomes a container, atomically).
+    pub(crate) fn convert_to_container(&self, inode: &Arc<Inode>) -> io::Result<bool> {
+        let bs = self.opts.block_size;
+        self.replace_backing(inode, false, |tmp| {
+            Content::create(tmp, bs, &self.ctx)?.flush()
+        })
+    }
+
+    /// Replaces the backing file of `inode` (which must have exactly one
+    /// name) by a new file in the same directory: same owner, mode and
+    /// xattrs (and times if `keep_times`), contents written by `fill`,
+    /// renamed over the name; the inode then follows the new file.
+    /// Ok(false) when the file has several names or none.
+    fn replace_backing(
+        &self,
+        inode: &Arc<Inode>,
+        keep_times: bool,
+        fill: impl FnOnce(File) -> io::Result<()>,
+    ) -> io::Result<bool> {
         let _ns = self.ns.write();
         let mut fd = inode.fd_mut();
         let st = sys::fstat(fd.as_fd())?;
@@ -63,8 +87,10 @@ impl Inner {
         let tmp = File::from(tmp);
         let done = (|| {
             copy_metadata(fd.as_fd(), &tmp, &st)?;
-            content.compact(tmp.try_clone()?)?;
-            set_times(&tmp, &st)?;
+            fill(tmp.try_clone()?)?;
+            if keep_times {
+                set_times(&tmp, &st)?;
+            }
             sys::renameat2(dirfd.as_fd(), &tmpname, dirfd.as_fd(), &name, 0)
         })();
         if let Err(e) = done {
@@ -82,12 +108,16 @@ impl Inner {
     }
 }
 
+/// Prefix of the temporary files of compaction and conversion (hidden
+/// from listings).
+pub const TEMP_PREFIX: &str = ".scfs-compact.";
+
 fn temp_name(ino: u64) -> CString {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    CString::new(format!(".scfs-compact.{ino}.{nanos}")).unwrap_or_default()
+    CString::new(format!("{TEMP_PREFIX}{ino}.{nanos}")).unwrap_or_default()
 }
 
 /// Owner, mode and xattrs of the old file onto the new one.

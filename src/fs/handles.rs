@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{DirEntryExt, FileTypeExt};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fuser::{FileAttr, FileType};
@@ -32,6 +32,8 @@ pub enum Handle {
         inode: Arc<Inode>,
         content: Arc<Content>,
         append: bool,
+        /// security.capability was removed at this handle's first write.
+        caps_killed: AtomicBool,
     },
     Dir {
         inode: Arc<Inode>,
@@ -74,12 +76,30 @@ impl Inner {
                 inode,
                 content,
                 append,
+                ..
             } => Ok((inode.clone(), content.clone(), *append)),
             Handle::Dir { .. } => Err(err(libc::EISDIR)),
         }
     }
 
-    pub(crate) fn open(&self, ino: u64, flags: i32) -> io::Result<Opened> {
+    /// First write through a handle: a write drops file capabilities (we
+    /// asked the kernel for FUSE_HANDLE_KILLPRIV_V2, so it no longer
+    /// probes security.capability before each write itself).
+    fn kill_caps_once(&self, fh: u64) {
+        if let Ok(h) = self.handle(fh) {
+            if let Handle::File {
+                inode, caps_killed, ..
+            } = &*h
+            {
+                if !caps_killed.swap(true, Ordering::Relaxed) {
+                    let fd = inode.fd();
+                    let _ = sys::removexattr(&sys::proc_path(fd.raw()), c"security.capability");
+                }
+            }
+        }
+    }
+
+    pub(crate) fn open(&self, ino: u64, flags: i32, caller: Caller) -> io::Result<Opened> {
         let inode = self.inodes.get(ino)?;
         if inode.is_dir() {
             return Err(err(libc::EISDIR));
@@ -88,6 +108,12 @@ impl Inner {
             return Err(err(libc::EINVAL));
         }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if flags & libc::O_TRUNC != 0 && writable && !self.opts.read_only {
+            if caller.uid != 0 {
+                self.kill_suidgid(&inode)?;
+            }
+            self.maybe_convert(&inode);
+        }
         let content = self.acquire(&inode, writable)?;
         if flags & libc::O_TRUNC != 0 && writable {
             if let Err(e) = content.truncate(0) {
@@ -106,6 +132,7 @@ impl Inner {
             inode,
             content,
             append: flags & libc::O_APPEND != 0,
+            caps_killed: AtomicBool::new(false),
         });
         Ok(Opened { fh, keep_cache })
     }
@@ -126,22 +153,21 @@ impl Inner {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
                 // Lost a race with another creator: open the existing file.
                 let (inode, _) = self.lookup_in(&parent_inode, &cname)?;
-                let opened = self.open(inode.ino, flags)?;
+                let opened = self.open(inode.ino, flags, caller)?;
                 let attr = self.getattr(inode.ino)?;
                 return Ok((attr, opened));
             }
             Err(e) => return Err(e),
         };
-        let (inode, attr) = self.lookup_in(&parent_inode, &cname)?;
-        {
-            let mut s = inode.state.lock();
+        let mut content = Some(Arc::new(content));
+        let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s| {
             s.format = Format::Container;
             s.new_name_parent = Some(parent_inode.clone());
             if s.content.is_none() {
-                s.content = Some(Arc::new(content));
+                s.content = content.take();
             }
             s.opens += 1;
-        }
+        })?;
         let content = inode.state.lock().content.clone();
         let Some(content) = content else {
             return Err(err(libc::EIO));
@@ -150,6 +176,7 @@ impl Inner {
             inode,
             content,
             append: flags & libc::O_APPEND != 0,
+            caps_killed: AtomicBool::new(false),
         });
         Ok((
             attr,
@@ -168,8 +195,20 @@ impl Inner {
         Ok(buf)
     }
 
-    pub(crate) fn write(&self, fh: u64, offset: u64, data: &[u8]) -> io::Result<usize> {
+    /// Writes `data`; `kill_suidgid`: the writer lacks CAP_FSETID, so the
+    /// set-user-ID and set-group-ID bits go (as a local filesystem does).
+    pub(crate) fn write(
+        &self,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        kill_suidgid: bool,
+    ) -> io::Result<usize> {
         let (inode, content, append) = self.file(fh)?;
+        self.kill_caps_once(fh);
+        if kill_suidgid {
+            self.kill_suidgid(&inode)?;
+        }
         if append && !self.opts.writeback_cache {
             // Appends go to the current logical end, whatever offset the
             // kernel computed; the state lock orders concurrent appends.
@@ -293,6 +332,12 @@ impl Inner {
             let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.raw()));
             for e in std::fs::read_dir(&path)? {
                 let e = e?;
+                if e.file_name()
+                    .as_encoded_bytes()
+                    .starts_with(super::compact::TEMP_PREFIX.as_bytes())
+                {
+                    continue;
+                }
                 let kind = match e.file_type() {
                     Ok(t) if t.is_dir() => FileType::Directory,
                     Ok(t) if t.is_symlink() => FileType::Symlink,

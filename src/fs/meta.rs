@@ -26,6 +26,8 @@ pub struct SetAttr {
     pub atime: Option<TimeOrNow>,
     pub mtime: Option<TimeOrNow>,
     pub fh: Option<u64>,
+    /// Whoever asks (an unprivileged truncate drops set-ID bits).
+    pub caller_uid: u32,
 }
 
 impl Inner {
@@ -93,9 +95,18 @@ impl Inner {
             Some(f) => f,
             None => self.reopen(inode, libc::O_RDONLY)?,
         };
-        let size = Content::container_size(&file)?;
-        s.size_cache = Some((stamp, size));
-        Ok(Some((size, stored)))
+        match Content::container_size(&file) {
+            Ok(size) => {
+                s.size_cache = Some((stamp, size));
+                Ok(Some((size, stored)))
+            }
+            Err(e) => {
+                // Still listed (so it can be removed); opening it reports
+                // the error.
+                log::warn!("ino {}: unreadable container: {e}", inode.ino);
+                Ok(None)
+            }
+        }
     }
 
     /// Attributes of `inode` whose backing stat is `st`.
@@ -165,6 +176,12 @@ impl Inner {
             if !inode.is_reg() {
                 return Err(err(libc::EINVAL));
             }
+            if a.caller_uid != 0 {
+                self.kill_suidgid(&inode)?;
+            }
+            if size == 0 {
+                self.maybe_convert(&inode);
+            }
             let handle_content = a.fh.and_then(|fh| self.file_content(fh));
             match handle_content {
                 Some(c) => c.truncate(size)?,
@@ -189,6 +206,47 @@ impl Inner {
         }
         let st = sys::fstat(inode.fd().as_fd())?;
         self.attr_of(&inode, &st)
+    }
+
+    /// A closed plain file truncated to zero becomes an empty container
+    /// (failures leave it a plain file, truncated below as usual).
+    pub(crate) fn maybe_convert(&self, inode: &Arc<Inode>) {
+        // Held throughout: no open can start on the old file meanwhile
+        // (lock order: state, then ns, then the inode's descriptor).
+        let mut s = inode.state.lock();
+        if s.opens > 0 || s.content.is_some() {
+            return;
+        }
+        if self.format_locked(inode, &mut s).0 != Format::Plain {
+            return;
+        }
+        match self.convert_to_container(inode) {
+            Ok(true) => {
+                s.format = Format::Container;
+                s.size_cache = None;
+                s.cached_stamp = None;
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
+        }
+    }
+
+    /// Drops S_ISUID, and S_ISGID when group-executable, as a write or
+    /// truncate by an unprivileged user does on a local filesystem.
+    pub(crate) fn kill_suidgid(&self, inode: &Inode) -> io::Result<()> {
+        if !inode.is_reg() {
+            return Ok(());
+        }
+        let fd = inode.fd();
+        let st = sys::fstat(fd.as_fd())?;
+        let mut kill = libc::S_ISUID;
+        if st.st_mode & libc::S_IXGRP != 0 {
+            kill |= libc::S_ISGID;
+        }
+        if st.st_mode & kill != 0 {
+            sys::chmod_path(&sys::proc_path(fd.raw()), st.st_mode & 0o7777 & !kill)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn statfs(&self) -> io::Result<libc::statvfs> {

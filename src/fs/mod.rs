@@ -159,6 +159,7 @@ impl ScfsFs {
             c.acl = fuser::SessionACL::All;
         }
         c.n_threads = Some(self.0.opts.n_threads.max(1));
+        c.clone_fd = true;
         c
     }
 

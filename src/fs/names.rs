@@ -11,7 +11,7 @@ use std::sync::Arc;
 use fuser::FileAttr;
 
 use super::attr::err;
-use super::content::{Content, Format};
+use super::content::{Content, FileState, Format};
 use super::inode::Inode;
 use super::sys;
 use super::Inner;
@@ -50,12 +50,26 @@ impl Inner {
         parent: &Inode,
         name: &CStr,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        self.lookup_prepared(parent, name, |_| {})
+    }
+
+    /// `lookup_in`, with `prep` run on the inode's file state before its
+    /// attributes are taken (new files: what they are is already known).
+    pub(crate) fn lookup_prepared(
+        &self,
+        parent: &Inode,
+        name: &CStr,
+        prep: impl FnOnce(&mut FileState),
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
         let fd = {
             let pfd = parent.fd();
             sys::openat(pfd.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?
         };
         let st = sys::fstat(fd.as_fd())?;
         let inode = self.inodes.lookup(fd, &st);
+        if inode.is_reg() {
+            prep(&mut inode.state.lock());
+        }
         match self.attr_of(&inode, &st) {
             Ok(a) => Ok((inode, a)),
             Err(e) => {
@@ -170,12 +184,10 @@ impl Inner {
             let content = self.create_file(&parent, &name, mode, caller)?;
             content.flush()?;
             drop(content);
-            let (inode, attr) = self.lookup_in(&parent, &name)?;
-            let mut s = inode.state.lock();
-            s.format = Format::Container;
-            s.new_name_parent = Some(parent.clone());
-            drop(s);
-            return Ok((inode, attr));
+            return self.lookup_prepared(&parent, &name, |s| {
+                s.format = Format::Container;
+                s.new_name_parent = Some(parent.clone());
+            });
         }
         let pfd = parent.fd();
         sys::mknodat(pfd.as_fd(), &name, mode, sys::decode_dev(rdev))?;
@@ -215,11 +227,12 @@ impl Inner {
         newname: &OsStr,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         self.check_rw()?;
-        let _ns = self.ns.read();
         let inode = self.inodes.get(ino)?;
         let parent = self.inodes.get(newparent)?;
         let name = name_cstr(newname)?;
         {
+            // Not held across the lookup below (lock order: state, ns).
+            let _ns = self.ns.read();
             let fd = inode.fd();
             let pfd = parent.fd();
             sys::link_fd(fd.as_fd(), pfd.as_fd(), &name)?;

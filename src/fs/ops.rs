@@ -63,6 +63,8 @@ impl Filesystem for ScfsFs {
         let mut want = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2
             | InitFlags::FUSE_MAX_PAGES;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
@@ -95,7 +97,7 @@ impl Filesystem for ScfsFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -119,6 +121,7 @@ impl Filesystem for ScfsFs {
             atime,
             mtime,
             fh: fh.map(|f| f.0),
+            caller_uid: req.uid(),
         };
         match self.0.setattr(ino.0, a) {
             Ok(a) => reply.attr(&TTL, &a),
@@ -208,8 +211,8 @@ impl Filesystem for ScfsFs {
         reply_entry(self.0.link(ino.0, newparent.0, newname), reply);
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.0.open(ino.0, flags.0) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.0.open(ino.0, flags.0, caller(req)) {
             Ok(o) => reply.opened(FileHandle(o.fh), open_flags(&o)),
             Err(e) => reply.error(errno(&e)),
         }
@@ -239,12 +242,13 @@ impl Filesystem for ScfsFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.0.write(fh.0, offset, data) {
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        match self.0.write(fh.0, offset, data, kill) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(&e)),
         }
@@ -301,7 +305,11 @@ impl Filesystem for ScfsFs {
         mut reply: ReplyDirectory,
     ) {
         let r = self.0.readdir(fh.0, offset, |e, next| {
-            let ino = if e.ino == 0 { u64::MAX } else { e.ino };
+            let ino = if e.ino == 0 {
+                super::inode::ROOT
+            } else {
+                e.ino
+            };
             reply.add(INodeNo(ino), next, e.kind, &e.name)
         });
         match r {
@@ -485,7 +493,7 @@ impl Filesystem for ScfsFs {
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        // The kernel falls back to read + write.
-        reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+        // ENOSYS: the kernel remembers it and copies through read + write.
+        reply.error(Errno::ENOSYS);
     }
 }

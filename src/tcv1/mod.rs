@@ -15,6 +15,7 @@ mod pipeline;
 mod reader;
 mod writer;
 
+pub(crate) use pipeline::parallel;
 pub use pipeline::{compress, decompress, worker_count};
 pub use reader::{decode_raw, BlockHeader, Reader};
 pub use writer::{encode_block, EncodedBlock, Writer};
@@ -164,72 +165,4 @@ pub(crate) fn check_table(lengths: &[u8; 256]) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn roundtrip(data: &[u8]) -> Vec<u8> {
-        let mut enc = Vec::new();
-        compress(data, &mut enc, |_| {}).unwrap();
-        let mut dec = Vec::new();
-        decompress(&enc[..], &mut dec, |_| {}).unwrap();
-        assert_eq!(dec, data);
-        enc
-    }
-
-    #[test]
-    fn empty_is_header_only() {
-        assert_eq!(roundtrip(&[]), file_header().to_vec());
-    }
-
-    #[test]
-    fn table_checks() {
-        let mut t = [0u8; 256];
-        assert!(check_table(&t).is_err());
-        t[7] = 1;
-        assert!(check_table(&t).is_ok());
-        t[7] = 2;
-        assert!(check_table(&t).is_err());
-        t[7] = 1;
-        t[8] = 1;
-        assert!(check_table(&t).is_ok());
-        t[9] = 1;
-        assert!(check_table(&t).is_err());
-        let mut t = [8u8; 256];
-        assert!(check_table(&t).is_ok());
-        t[0] = 33;
-        assert!(check_table(&t).is_err());
-        let mut t = [0u8; 256];
-        t[0] = 32;
-        t[1] = 32;
-        assert!(check_table(&t).is_err()); // incomplete
-    }
-
-    #[test]
-    fn block_boundaries() {
-        for n in [1usize, 63_999, 64_000, 64_001, 128_000] {
-            let data: Vec<u8> = (0..n).map(|i| (i % 7) as u8).collect();
-            let enc = roundtrip(&data);
-            let blocks = n.div_ceil(BLOCK_LEN);
-            assert!(enc.len() >= FILE_HEADER_LEN + blocks * BLOCK_HEADER_LEN);
-        }
-    }
-
-    #[test]
-    fn incompressible_is_stored() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let data: Vec<u8> = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        let enc = roundtrip(&data);
-        assert_eq!(
-            enc.len(),
-            FILE_HEADER_LEN + 2 * BLOCK_HEADER_LEN + data.len()
-        );
-        assert_eq!(enc[FILE_HEADER_LEN], TYPE_STORED);
-    }
-}
+mod tests;

@@ -29,7 +29,7 @@ pub fn worker_count() -> usize {
 
 /// Runs `f` on every item, spread over up to `workers` threads (the calling
 /// thread takes the first share).
-fn parallel<T: Send>(items: &mut [T], workers: usize, f: impl Fn(&mut T) + Sync) {
+pub(crate) fn parallel<T: Send>(items: &mut [T], workers: usize, f: impl Fn(&mut T) + Sync) {
     if workers <= 1 || items.len() <= 1 {
         items.iter_mut().for_each(&f);
         return;

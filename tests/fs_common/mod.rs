@@ -59,10 +59,17 @@ impl Mounted {
         self.mount();
     }
 
+    /// Unmounts; when the mount is busy (a test failed with files still
+    /// open) it is detached lazily so no mount is ever left behind.
     pub fn unmount(&mut self) {
         if let Some(s) = self.session.take() {
             if let Err(e) = s.umount_and_join() {
-                eprintln!("umount: {e}");
+                eprintln!("umount: {e}; detaching lazily");
+                let c = cstr(&self.mnt);
+                // SAFETY: valid NUL-terminated path; a failure is harmless.
+                unsafe {
+                    libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+                }
             }
         }
     }
@@ -87,6 +94,7 @@ pub fn cstr(p: impl AsRef<std::ffi::OsStr>) -> CString {
 }
 
 /// The errno of a failed result (panics if it succeeded).
+#[track_caller]
 pub fn errno_of<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
     match r {
         Ok(v) => panic!("expected an error, got {v:?}"),
