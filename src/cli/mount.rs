@@ -15,6 +15,8 @@ pub mod options;
 pub use daemon::run_mount_with;
 pub use options::MountOptions;
 
+use crate::cli::EXIT_ERROR;
+
 /// Arguments of `scfs mount`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct MountArgs {
@@ -86,7 +88,7 @@ pub fn run_umount(args: UmountArgs) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("scfs umount: {e}");
-            1
+            EXIT_ERROR
         }
     }
 }

@@ -26,6 +26,7 @@ use nix::unistd::ForkResult;
 use super::mountinfo;
 use super::options::{fuse_config, parse_options, MountOptions};
 use super::{MountArgs, UmountArgs};
+use crate::cli::EXIT_ERROR;
 
 /// Checked and canonicalized arguments of a mount.
 pub struct Prepared {
@@ -122,7 +123,7 @@ impl Ready {
         } else {
             eprintln!("scfs mount: {line}");
         }
-        1
+        EXIT_ERROR
     }
 }
 
@@ -236,7 +237,7 @@ where
         }
         Err(e) => {
             error!("session on {} ended with an error: {e}", prep.mnt.display());
-            1
+            EXIT_ERROR
         }
     };
     drop(lock);
@@ -259,13 +260,13 @@ fn wait_ready(rd: OwnedFd, child: nix::unistd::Pid) -> i32 {
     if let Some(e) = msg.strip_prefix("ERR ") {
         let _ = nix::sys::wait::waitpid(child, None);
         eprintln!("scfs mount: {}", e.trim_end());
-        return 1;
+        return EXIT_ERROR;
     }
     let status = nix::sys::wait::waitpid(child, None)
         .map(|s| format!("{s:?}"))
         .unwrap_or_else(|e| e.to_string());
     eprintln!("scfs mount: the daemon ended before the mount was ready ({status})");
-    1
+    EXIT_ERROR
 }
 
 /// `scfs mount` with any filesystem: `make_fs(backing, options)` builds it
@@ -279,7 +280,7 @@ where
         Ok(p) => p,
         Err(e) => {
             eprintln!("scfs mount: {e}");
-            return 1;
+            return EXIT_ERROR;
         }
     };
     if args.foreground {
@@ -294,25 +295,25 @@ where
         Ok(f) => f,
         Err(e) => {
             eprintln!("scfs mount: log file: {e}");
-            return 1;
+            return EXIT_ERROR;
         }
     };
     let devnull = match File::open("/dev/null") {
         Ok(f) => f,
         Err(e) => {
             eprintln!("scfs mount: /dev/null: {e}");
-            return 1;
+            return EXIT_ERROR;
         }
     };
     if thread_count() > 1 {
         eprintln!("scfs mount: cannot daemonize a multi-threaded process (use -f)");
-        return 1;
+        return EXIT_ERROR;
     }
     let (rd, wr) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("scfs mount: pipe: {e}");
-            return 1;
+            return EXIT_ERROR;
         }
     };
     // SAFETY: the process has exactly one thread (checked just above), so
@@ -321,7 +322,7 @@ where
     match unsafe { nix::unistd::fork() } {
         Err(e) => {
             eprintln!("scfs mount: fork: {e}");
-            1
+            EXIT_ERROR
         }
         Ok(ForkResult::Parent { child }) => {
             drop(wr);
