@@ -935,6 +935,12 @@ fn compaction_keeps_content_and_metadata() {
     assert_eq!(names(&m.backing), vec!["c"]);
     assert_eq!(xattr_get(&m.p("c"), "user.keep", 64).unwrap().1, b"me");
     assert!(fs::read(m.p("c")).unwrap() == last);
+    // Listing and stat agree on the inode number.
+    let e = fs::read_dir(&m.mnt).unwrap().next().unwrap().unwrap();
+    assert_eq!(
+        std::os::unix::fs::DirEntryExt::ino(&e),
+        fs::metadata(m.p("c")).unwrap().ino()
+    );
     // The inode followed the new file.
     let f = OpenOptions::new().write(true).open(m.p("c")).unwrap();
     f.write_all_at(b"after", 10).unwrap();
@@ -1197,4 +1203,110 @@ fn writes_by_others_drop_set_id_bits() {
     assert_eq!(fs::metadata(m.p("user")).unwrap().mode() & 0o7777, 0o775);
     assert_eq!(fs::metadata(m.b("user")).unwrap().mode() & 0o7777, 0o775);
     assert_eq!(fs::read(m.p("user")).unwrap(), b"#!/bin/sh\necho hi\n");
+}
+
+#[test]
+fn one_gib_sparse_file_small_updates() {
+    let Some(mut m) = Mounted::new() else { return };
+    let gib = 1u64 << 30;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.p("huge"))
+        .unwrap();
+    f.write_all_at(&noise(4 << 20, 5), 0).unwrap();
+    f.set_len(gib).unwrap();
+    f.sync_all().unwrap();
+    assert_eq!(f.metadata().unwrap().len(), gib);
+    let before = fs::metadata(m.b("huge")).unwrap().len();
+    // One 4 KiB write in the middle, fsynced: O(block) bytes to BACKING.
+    f.write_all_at(&[7u8; 4096], gib / 2 + 12345).unwrap();
+    f.sync_data().unwrap();
+    let grown = fs::metadata(m.b("huge")).unwrap().len() - before;
+    assert!(grown <= 64 << 10, "one 4 KiB write added {grown} bytes");
+    // And one into the data (rewrites that block only).
+    let before = fs::metadata(m.b("huge")).unwrap().len();
+    f.write_all_at(&[9u8; 4096], 1 << 20).unwrap();
+    f.sync_data().unwrap();
+    let grown = fs::metadata(m.b("huge")).unwrap().len() - before;
+    assert!(grown <= 80 << 10, "one 4 KiB write added {grown} bytes");
+    // Reads across the hole.
+    let mut buf = vec![1u8; 8192];
+    f.read_exact_at(&mut buf, gib / 2 + 8192).unwrap();
+    assert!(buf[..4153].iter().all(|&b| b == 0) && buf[4153..].iter().all(|&b| b == 7));
+    f.read_exact_at(&mut buf, gib - 8192).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    drop(f);
+    assert!(fs::metadata(m.p("huge")).unwrap().blocks() * 512 < 16 << 20);
+    m.unmount();
+    assert!(fs::metadata(m.b("huge")).unwrap().len() < 6 << 20);
+}
+
+#[test]
+fn rewriting_a_file_reclaims_its_old_space() {
+    let Some(m) = Mounted::new() else { return };
+    let data = noise(3 << 20, 8);
+    fs::write(m.p("r"), &data).unwrap();
+    let first = fs::metadata(m.b("r")).unwrap().len();
+    for seed in 0..3 {
+        // O_TRUNC rewrites, as cp and editors do.
+        fs::write(m.p("r"), noise(3 << 20, 20 + seed)).unwrap();
+    }
+    let f = OpenOptions::new().write(true).open(m.p("r")).unwrap();
+    f.set_len(0).unwrap(); // ftruncate
+    f.write_all_at(&data, 0).unwrap();
+    drop(f);
+    let last = fs::metadata(m.b("r")).unwrap().len();
+    assert!(
+        last < first + first / 10,
+        "first {first}, after rewrites {last}"
+    );
+    assert!(fs::read(m.p("r")).unwrap() == data);
+}
+
+#[test]
+fn access_checked_by_us_without_default_permissions() {
+    let opts = scfs::fs::FsOptions {
+        default_permissions: false,
+        ..Default::default()
+    };
+    let Some(m) = Mounted::with(opts, |_| {}) else {
+        return;
+    };
+    fs::write(m.p("f"), b"x").unwrap();
+    fs::set_permissions(m.p("f"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(m.p("x"), b"x").unwrap();
+    fs::set_permissions(m.p("x"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (f, x) = (cstr(m.p("f")), cstr(m.p("x")));
+    // SAFETY: valid NUL-terminated paths.
+    unsafe {
+        assert_eq!(libc::access(f.as_ptr(), libc::R_OK | libc::W_OK), 0);
+        assert_eq!(libc::access(f.as_ptr(), libc::X_OK), -1);
+        assert_eq!(libc::access(x.as_ptr(), libc::X_OK), 0);
+        assert_eq!(libc::access(f.as_ptr(), libc::F_OK), 0);
+    }
+    assert_eq!(errno_of(fs::metadata(m.p("nope"))), libc::ENOENT);
+}
+
+#[test]
+fn read_only_mount() {
+    let Some(mut m) = Mounted::new() else { return };
+    fs::write(m.p("f"), b"kept").unwrap();
+    m.remount(scfs::fs::FsOptions {
+        read_only: true,
+        ..Default::default()
+    });
+    assert_eq!(fs::read(m.p("f")).unwrap(), b"kept");
+    assert_eq!(errno_of(fs::write(m.p("f"), b"no")), libc::EROFS);
+    assert_eq!(errno_of(fs::write(m.p("g"), b"no")), libc::EROFS);
+    assert_eq!(errno_of(fs::create_dir(m.p("d"))), libc::EROFS);
+    assert_eq!(errno_of(fs::remove_file(m.p("f"))), libc::EROFS);
+    assert_eq!(
+        errno_of(xattr_set(&m.p("f"), "user.a", b"1", 0)),
+        libc::EROFS
+    );
+    m.unmount();
+    assert_eq!(decode_backing(&m.b("f")), b"kept");
 }

@@ -2,11 +2,11 @@
 //! segments, each with its own code-length table and four interleaved
 //! streams; plus the choice between Zero / Fill / Raw / Huffman.
 
-use super::bits::BitReader;
-use super::lengths::{coded_bits, histogram, validate, TableKind};
-use super::split::{plan_segments, Segment};
-use super::stream::{decode_short, encode_into, DecTable, EncTable};
-use super::table::{decode_table, encode_table};
+use super::interleave::{decode4, encode4, region_cap, STREAMS};
+use super::lengths::{coded_bits, validate, TableKind};
+use super::split::{plan_segments, Granules, Segment};
+use super::stream::{DecTable, EncTable};
+use super::table::decode_table;
 use super::{BlockCoding, CodecError, MAX_CODE_LEN};
 
 /// Largest block `encode_block` codes and `decode_block` accepts.
@@ -14,9 +14,6 @@ pub const MAX_BLOCK_LEN: usize = 1 << 20;
 
 /// Most segments a payload may have.
 pub(crate) const MAX_SEGMENTS: usize = 4096;
-
-/// Streams per segment.
-const STREAMS: usize = 4;
 
 /// Byte width of a segment's stream-size fields: 2 when a quarter can never
 /// code to more than 65535 bytes at 11 bits per symbol, else 3.
@@ -27,12 +24,6 @@ fn size_width(seg_len: usize) -> usize {
     } else {
         3
     }
-}
-
-/// The quarter `k` of a segment of `n` bytes: [k*q, (k+1)*q) clamped to n.
-fn quarter(n: usize, k: usize) -> (usize, usize) {
-    let q = n.div_ceil(STREAMS);
-    ((k * q).min(n), ((k + 1) * q).min(n))
 }
 
 fn varint_len(mut v: usize) -> usize {
@@ -79,7 +70,8 @@ pub fn encode_block(data: &[u8], out: &mut Vec<u8>) -> BlockCoding {
     if n > MAX_BLOCK_LEN {
         return BlockCoding::Raw;
     }
-    let hist = histogram(data);
+    let g = Granules::new(data);
+    let hist = g.total();
     if let Some(b) = hist.iter().position(|&c| c as usize == n) {
         return if b == 0 {
             BlockCoding::Zero
@@ -87,45 +79,27 @@ pub fn encode_block(data: &[u8], out: &mut Vec<u8>) -> BlockCoding {
             BlockCoding::Fill(b as u8)
         };
     }
-    let segs = plan_segments(data, &hist);
-    // Tables first: their exact sizes are part of the size decision.
-    let start = out.len();
-    let mut tables = Vec::with_capacity(64 * segs.len());
-    let mut table_end = Vec::with_capacity(segs.len());
+    let segs = plan_segments(&g);
+    // Exact size but for stream padding (at most 3 bytes a segment).
+    let last = segs.len() - 1;
     let mut lower = varint_len(segs.len());
     for (i, s) in segs.iter().enumerate() {
-        let prev = if i > 0 {
-            Some(&segs[i - 1].lengths)
-        } else {
-            None
-        };
-        lower += encode_table(&s.lengths, prev, &mut tables);
-        table_end.push(tables.len());
-        if i + 1 < segs.len() {
+        lower += s.table.len();
+        if i < last {
             lower += varint_len(s.len);
         }
         if !is_single(&s.lengths) {
-            let fields = if i + 1 < segs.len() {
-                STREAMS
-            } else {
-                STREAMS - 1
-            };
+            let fields = if i < last { STREAMS } else { STREAMS - 1 };
             lower += fields * size_width(s.len);
             lower += coded_bits(&s.hist, &s.lengths).div_ceil(8) as usize;
         }
     }
-    // Each of a segment's four streams pads to a byte: at most 3 bytes more.
     if lower >= n {
         return BlockCoding::Raw;
     }
-    write_payload(
-        data,
-        &segs,
-        &tables,
-        &table_end,
-        lower + 3 * segs.len(),
-        out,
-    );
+    let start = out.len();
+    out.reserve(lower + 3 * segs.len());
+    write_payload(data, &segs, out);
     if out.len() - start >= n {
         out.truncate(start);
         return BlockCoding::Raw;
@@ -137,56 +111,41 @@ fn is_single(lengths: &[u8; 256]) -> bool {
     lengths.iter().filter(|&&l| l > 0).count() == 1
 }
 
-fn write_payload(
-    data: &[u8],
-    segs: &[Segment],
-    tables: &[u8],
-    table_end: &[usize],
-    bound: usize,
-    out: &mut Vec<u8>,
-) {
-    let start = out.len();
-    out.resize(start + bound + 8, 0);
-    let mut pos = start;
-    let put = |out: &mut Vec<u8>, pos: &mut usize, bytes: &[u8]| {
-        out[*pos..*pos + bytes.len()].copy_from_slice(bytes);
-        *pos += bytes.len();
-    };
-    let mut hdr = Vec::with_capacity(8);
-    put_varint(&mut hdr, segs.len());
-    put(out, &mut pos, &hdr);
+thread_local! {
+    /// Stream scratch space, kept between calls (no zeroing, no faults).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn write_payload(data: &[u8], segs: &[Segment], out: &mut Vec<u8>) {
+    SCRATCH.with(|s| write_payload_with(data, segs, out, &mut s.borrow_mut()));
+}
+
+fn write_payload_with(data: &[u8], segs: &[Segment], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    put_varint(out, segs.len());
     let mut off = 0;
-    let mut tstart = 0;
     for (i, s) in segs.iter().enumerate() {
         let last = i + 1 == segs.len();
         if !last {
-            hdr.clear();
-            put_varint(&mut hdr, s.len);
-            put(out, &mut pos, &hdr);
+            put_varint(out, s.len);
         }
-        put(out, &mut pos, &tables[tstart..table_end[i]]);
-        tstart = table_end[i];
+        out.extend_from_slice(&s.table);
         let seg = &data[off..off + s.len];
         off += s.len;
         if is_single(&s.lengths) {
             continue;
         }
         let w = size_width(s.len);
-        let fields = if last { STREAMS - 1 } else { STREAMS };
-        let sizes_at = pos;
-        pos += fields * w;
         let t = EncTable::new(&s.lengths);
-        for k in 0..STREAMS {
-            let (a, b) = quarter(s.len, k);
-            let size = encode_into::<4>(&seg[a..b], &t, &mut out[pos..]);
-            pos += size;
-            if k < fields {
-                let at = sizes_at + k * w;
-                out[at..at + w].copy_from_slice(&(size as u32).to_le_bytes()[..w]);
-            }
+        let sizes = encode4(seg, &t, scratch);
+        let fields = if last { STREAMS - 1 } else { STREAMS };
+        for &size in &sizes[..fields] {
+            out.extend_from_slice(&(size as u32).to_le_bytes()[..w]);
+        }
+        let cap = region_cap(s.len);
+        for (k, &size) in sizes.iter().enumerate() {
+            out.extend_from_slice(&scratch[k * cap..k * cap + size]);
         }
     }
-    out.truncate(pos);
 }
 
 /// Decodes a section-4 payload into exactly `out` (out.len() = decoded
@@ -256,7 +215,7 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
                     streams[k] = &payload[pos..pos + sizes[k]];
                     pos += sizes[k];
                 }
-                decode_segment(&t, &streams, seg_out)
+                decode4(&t, &streams, seg_out)
                     .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
             }
         }
@@ -267,32 +226,6 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
             "{} bytes of garbage after the payload",
             payload.len() - pos
         )));
-    }
-    Ok(())
-}
-
-/// Decodes the four streams of one segment into its quarters; each stream
-/// must end exactly where its last symbol's last byte is.
-fn decode_segment(
-    t: &DecTable,
-    streams: &[&[u8]; STREAMS],
-    out: &mut [u8],
-) -> Result<(), CodecError> {
-    let n = out.len();
-    for (k, stream) in streams.iter().enumerate() {
-        let (a, b) = quarter(n, k);
-        let mut r = BitReader::new(stream);
-        decode_short(t, &mut r, &mut out[a..b]);
-        if r.overrun() {
-            return Err(CodecError::new(format!("stream {k} ends early")));
-        }
-        if r.consumed_bytes() != stream.len() {
-            return Err(CodecError::new(format!(
-                "stream {k} has {} bytes but its symbols use {}",
-                stream.len(),
-                r.consumed_bytes()
-            )));
-        }
     }
     Ok(())
 }

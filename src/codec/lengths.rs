@@ -121,47 +121,58 @@ fn huffman_depths(w: &[u64], depth: &mut [u8]) -> u8 {
 }
 
 /// Package-merge (Larmore-Hirschberg): optimal lengths <= `limit` for
-/// ascending weights `w` (requires 2^limit >= w.len()).
+/// ascending weights `w` (requires 2^limit >= w.len()). Every level's list
+/// is cut to its first 2n-2 items, the most any selection uses.
 fn package_merge(w: &[u64], limit: u8, depth: &mut [u8]) {
+    const CAP: usize = 512;
     let n = w.len();
-    // lists[l]: merged list at level l (0 = deepest), as (weight, is_leaf).
-    let mut lists: Vec<Vec<(u64, bool)>> = Vec::with_capacity(limit as usize);
-    let leaves: Vec<(u64, bool)> = w.iter().map(|&x| (x, true)).collect();
-    lists.push(leaves);
-    for _ in 1..limit {
-        let prev = lists.last().expect("at least one level");
-        let mut merged = Vec::with_capacity(n + prev.len() / 2);
-        let mut packages = prev.chunks_exact(2).map(|p| p[0].0 + p[1].0).peekable();
-        let mut li = 0;
-        loop {
-            match (w.get(li), packages.peek()) {
-                (Some(&lw), Some(&pw)) if lw <= pw => {
-                    merged.push((lw, true));
-                    li += 1;
-                }
-                (_, Some(&pw)) => {
-                    merged.push((pw, false));
-                    packages.next();
-                }
-                (Some(&lw), None) => {
-                    merged.push((lw, true));
-                    li += 1;
-                }
-                (None, None) => break,
-            }
+    let keep = 2 * n - 2;
+    // Leaves with a sentinel.
+    let mut leaf = [u64::MAX; 257];
+    leaf[..n].copy_from_slice(w);
+    // is_leaf[l][i]: item i of level l's list is a leaf (level 0 deepest).
+    let mut is_leaf = [[0u8; CAP]; 32];
+    let mut len = [0usize; 32];
+    let mut cur = [u64::MAX; CAP + 1];
+    let mut next = [u64::MAX; CAP + 1];
+    cur[..n].copy_from_slice(w);
+    is_leaf[0][..n].fill(1);
+    len[0] = n.min(keep);
+    for l in 1..limit as usize {
+        // Packages of the previous list, with a sentinel.
+        let np = len[l - 1] / 2;
+        let mut pkg = [u64::MAX; CAP / 2 + 1];
+        for (i, p) in pkg.iter_mut().enumerate().take(np) {
+            *p = cur[2 * i] + cur[2 * i + 1];
         }
-        lists.push(merged);
+        let total = (n + np).min(keep);
+        let (mut li, mut pi) = (0usize, 0usize);
+        for i in 0..total {
+            // Sentinels: li <= n and pi <= np (both lists cannot run out
+            // within `total` items); `get` keeps the bounds explicit.
+            let lw = leaf.get(li).copied().unwrap_or(u64::MAX);
+            let pw = pkg.get(pi).copied().unwrap_or(u64::MAX);
+            let take_leaf = lw <= pw;
+            next[i] = if take_leaf { lw } else { pw };
+            is_leaf[l][i] = u8::from(take_leaf);
+            li += usize::from(take_leaf);
+            pi += usize::from(!take_leaf);
+        }
+        len[l] = total;
+        std::mem::swap(&mut cur, &mut next);
     }
     depth.fill(0);
-    // Select the 2n-2 cheapest items of the top list, then expand.
-    let mut take = 2 * n - 2;
-    for list in lists.iter().rev() {
-        let chosen = &list[..take.min(list.len())];
-        let leaves = chosen.iter().filter(|x| x.1).count();
+    let mut take = keep;
+    for l in (0..limit as usize).rev() {
+        let chosen = take.min(len[l]);
+        let leaves = is_leaf[l][..chosen]
+            .iter()
+            .map(|&x| x as usize)
+            .sum::<usize>();
         for d in depth[..leaves].iter_mut() {
             *d += 1;
         }
-        take = 2 * (chosen.len() - leaves);
+        take = 2 * (chosen - leaves);
     }
 }
 
@@ -357,6 +368,58 @@ mod tests {
             }
         }
         assert_eq!(cost, best);
+    }
+
+    /// Reference package-merge without truncation or fixed arrays.
+    fn package_merge_ref(w: &[u64], limit: u8) -> u64 {
+        let n = w.len();
+        let mut lists: Vec<Vec<(u64, bool)>> = vec![w.iter().map(|&x| (x, true)).collect()];
+        for _ in 1..limit {
+            let prev = lists.last().unwrap();
+            let mut m: Vec<(u64, bool)> = w.iter().map(|&x| (x, true)).collect();
+            m.extend(prev.chunks_exact(2).map(|p| (p[0].0 + p[1].0, false)));
+            m.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            lists.push(m);
+        }
+        let mut depth = vec![0u64; n];
+        let mut take = 2 * n - 2;
+        for list in lists.iter().rev() {
+            let chosen = &list[..take.min(list.len())];
+            let leaves = chosen.iter().filter(|x| x.1).count();
+            for d in depth[..leaves].iter_mut() {
+                *d += 1;
+            }
+            take = 2 * (chosen.len() - leaves);
+        }
+        w.iter().zip(depth.iter()).map(|(a, b)| a * b).sum()
+    }
+
+    #[test]
+    fn package_merge_matches_reference() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for round in 0..300 {
+            let n: usize = 2 + round % 255;
+            let mut w: Vec<u64> = (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    1 + (seed % 1000) * (1 + (seed >> 40) % 3000) % 100_000
+                })
+                .collect();
+            w.sort_unstable();
+            let min = (usize::BITS - (n - 1).leading_zeros()) as u8;
+            for limit in [min, min + 1, 9, 11, 15] {
+                let limit = limit.max(min);
+                let mut d = vec![0u8; n];
+                package_merge(&w, limit, &mut d);
+                let k: u64 = d.iter().map(|&l| 1u64 << (32 - l)).sum();
+                assert_eq!(k, 1u64 << 32);
+                assert!(d.iter().all(|&l| l >= 1 && l <= limit));
+                let cost: u64 = w.iter().zip(d.iter()).map(|(&a, &b)| a * b as u64).sum();
+                assert_eq!(cost, package_merge_ref(&w, limit), "n {n} limit {limit}");
+            }
+        }
     }
 
     #[test]

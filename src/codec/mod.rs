@@ -14,6 +14,7 @@
 
 mod bits;
 mod block;
+mod interleave;
 mod lengths;
 mod split;
 mod stream;

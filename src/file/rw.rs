@@ -21,42 +21,68 @@ impl Inner {
     }
 
     /// The resident copy of block `no`, decoding it (or materializing a
-    /// hole / fill block) if needed. Caller holds `op`. The block is in the
-    /// LRU; call `cache.shrink()` once done with it.
+    /// hole) if needed. Caller holds `op`. The block is in the LRU; call
+    /// `cache.shrink()` once done with it.
     pub(super) fn load_block(&self, no: u64) -> io::Result<Arc<Block>> {
-        if let Some(b) = self.resident(no) {
-            return Ok(b);
+        match self.resident(no) {
+            Some(b) => Ok(b),
+            None => self.decode_block(no, true),
         }
-        let mut data = vec![0u8; self.bs].into_boxed_slice();
-        {
-            let c = self.container.read();
-            if c.block_kind(no) != BlockKind::Hole {
-                c.read_block(no, &mut data)
-                    .map_err(|e| self.cerr(e, Some(no)))?;
-            }
-        }
-        Ok(self.install(no, data))
     }
 
-    /// Makes freshly decoded `data` the resident block `no` (unless another
-    /// thread got there first: then that one).
-    fn install(&self, no: u64, mut data: Box<[u8]>) -> Arc<Block> {
+    /// Decodes block `no` into a new resident block. While it decodes, the
+    /// block is already in the map, write-locked: readers of the same block
+    /// wait for it instead of decoding it a second time. If the block turns
+    /// out to be resident already, that one is returned. On failure the
+    /// block is dropped again (waiters see it gone and retry); `report`
+    /// logs the corruption.
+    fn decode_block(&self, no: u64, report: bool) -> io::Result<Arc<Block>> {
+        let fresh = Arc::new(Block::new(
+            vec![0u8; self.bs].into_boxed_slice(),
+            false,
+            &self.cache.mem,
+        ));
+        let mut g = fresh.state.write();
+        {
+            let mut m = self.blocks.lock();
+            if let Some(b) = m.get(&no) {
+                return Ok(b.clone());
+            }
+            m.insert(no, fresh.clone());
+        }
+        let res = {
+            let c = self.container.read();
+            if c.block_kind(no) == BlockKind::Hole {
+                Ok(())
+            } else {
+                c.read_block(no, &mut g.data)
+            }
+        };
+        if let Err(e) = res {
+            g.gone = true;
+            drop(g);
+            self.forget(no, &fresh);
+            return Err(if report {
+                self.cerr(e, Some(no))
+            } else {
+                errno(libc::EIO)
+            });
+        }
         // Keep the invariant "zeros past EOF" even for foreign containers.
         let start = self.block_start(no);
         let size = self.size();
         if start.saturating_add(self.bs as u64) > size {
             let keep = size.saturating_sub(start) as usize;
-            data[keep..].fill(0);
+            g.data[keep..].fill(0);
         }
-        let fresh = Arc::new(Block::new(data, false, &self.cache.mem));
-        let b = self.blocks.lock().entry(no).or_insert(fresh).clone();
+        drop(g);
         self.cache.insert(self.id, no, self.bs as u64, self.owner());
-        b
+        Ok(fresh)
     }
 
     /// Background read-ahead of block `no`: decoded into the cache unless
-    /// resident, a hole, past EOF, or the file is being modified right now
-    /// (then the reader decodes it itself). Errors are left for the read.
+    /// resident (or being decoded), a hole, past EOF, or the file is being
+    /// modified right now. Errors are left for the reader to report.
     pub(super) fn read_ahead(&self, no: u64) {
         let Some(_op) = self.op.try_read() else {
             return;
@@ -64,17 +90,11 @@ impl Inner {
         if self.closed.load(Ordering::Acquire)
             || no >= self.size().div_ceil(self.bs as u64)
             || self.blocks.lock().contains_key(&no)
+            || self.container.read().block_kind(no) == BlockKind::Hole
         {
             return;
         }
-        let mut data = vec![0u8; self.bs].into_boxed_slice();
-        {
-            let c = self.container.read();
-            if c.block_kind(no) == BlockKind::Hole || c.read_block(no, &mut data).is_err() {
-                return;
-            }
-        }
-        self.install(no, data);
+        let _ = self.decode_block(no, false);
     }
 
     /// After a read of `offset..end`: if the reader looks sequential, hand

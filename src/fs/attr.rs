@@ -45,13 +45,18 @@ pub fn kind_of(mode: u32) -> FileType {
     }
 }
 
+/// A stat time as SystemTime (out-of-range values clamp to the epoch
+/// rather than panic).
 fn time(sec: i64, nsec: i64) -> SystemTime {
     let nsec = nsec.clamp(0, 999_999_999) as u32;
-    if sec >= 0 {
-        UNIX_EPOCH + Duration::new(sec as u64, nsec)
+    let t = if sec >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(sec as u64, nsec))
     } else {
-        UNIX_EPOCH - Duration::new(sec.unsigned_abs(), 0) + Duration::new(0, nsec)
-    }
+        UNIX_EPOCH
+            .checked_sub(Duration::new(sec.unsigned_abs(), 0))
+            .and_then(|t| t.checked_add(Duration::new(0, nsec)))
+    };
+    t.unwrap_or(UNIX_EPOCH)
 }
 
 /// Attributes of a backing object as seen through the mount. `logical`:
@@ -118,5 +123,45 @@ pub fn timespec(t: Option<TimeOrNow>) -> libc::timespec {
                 }
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_convert_both_ways_and_never_panic() {
+        assert_eq!(time(0, 0), UNIX_EPOCH);
+        assert_eq!(time(5, 7), UNIX_EPOCH + Duration::new(5, 7));
+        assert_eq!(
+            time(-2, 500),
+            UNIX_EPOCH - Duration::new(2, 0) + Duration::new(0, 500)
+        );
+        let _ = time(i64::MIN, -1);
+        let _ = time(i64::MAX, 2_000_000_000);
+        let ts = timespec(Some(TimeOrNow::SpecificTime(time(-2, 500))));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (-2, 500));
+        let ts = timespec(Some(TimeOrNow::SpecificTime(time(1_700_000_000, 9))));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (1_700_000_000, 9));
+        assert_eq!(timespec(None).tv_nsec, libc::UTIME_OMIT);
+        assert_eq!(timespec(Some(TimeOrNow::Now)).tv_nsec, libc::UTIME_NOW);
+    }
+
+    #[test]
+    fn device_numbers_round_trip() {
+        for (maj, min) in [(0, 0), (1, 3), (8, 17), (259, 70000), (4095, 0xfffff)] {
+            let dev = libc::makedev(maj, min);
+            let enc = super::super::sys::encode_dev(dev);
+            assert_eq!(super::super::sys::decode_dev(enc), dev, "{maj}:{min}");
+        }
+        assert_eq!(super::super::sys::encode_dev(libc::makedev(1, 3)), 0x103);
+    }
+
+    #[test]
+    fn errors_map_to_errno() {
+        assert_eq!(errno(&err(libc::ENOENT)), Errno::ENOENT);
+        assert_eq!(errno(&io::Error::other("x")), Errno::EIO);
+        assert_eq!(errno(&io::ErrorKind::NotFound.into()), Errno::ENOENT);
     }
 }

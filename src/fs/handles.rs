@@ -120,6 +120,9 @@ impl Inner {
                 let _ = self.release_content(&inode);
                 return Err(e);
             }
+            // Everything the container held is dead now: reclaim it while
+            // that costs nothing.
+            self.maybe_compact(&inode, &content);
         }
         let keep_cache = {
             let s = inode.state.lock();
@@ -187,12 +190,11 @@ impl Inner {
         ))
     }
 
-    pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+    /// Reads into `buf` (the size the kernel asked for); returns the
+    /// bytes read (fewer only at EOF).
+    pub(crate) fn read(&self, fh: u64, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let (_, content, _) = self.file(fh)?;
-        let mut buf = vec![0u8; size as usize];
-        let n = content.read(offset, &mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
+        content.read(offset, buf)
     }
 
     /// Writes `data`; `kill_suidgid`: the writer lacks CAP_FSETID, so the
@@ -352,6 +354,14 @@ impl Inner {
                     ino: e.ino(),
                     kind,
                 });
+            }
+        }
+        // Listed inode numbers agree with stat (the FUSE inode numbers).
+        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
+            let mut inos: Vec<u64> = entries.iter().map(|e| e.ino).collect();
+            self.inodes.map_inos(st.st_dev, &mut inos[2..]);
+            for (e, n) in entries.iter_mut().zip(inos).skip(2) {
+                e.ino = n;
             }
         }
         Ok(self.add_handle(Handle::Dir { inode, entries }))

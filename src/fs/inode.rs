@@ -199,6 +199,17 @@ impl InodeTable {
         t.by_key.insert(key, ino);
     }
 
+    /// Maps backing inode numbers (on device `dev`) to the FUSE inode
+    /// numbers in use for them (they differ after compaction), in place.
+    pub fn map_inos(&self, dev: u64, inos: &mut [u64]) {
+        let t = self.t.read();
+        for ino in inos {
+            if let Some(&n) = t.by_key.get(&(dev, *ino)) {
+                *ino = n;
+            }
+        }
+    }
+
     /// Number of known inodes (tests, logging).
     pub fn len(&self) -> usize {
         self.t.read().by_ino.len()

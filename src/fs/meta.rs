@@ -184,7 +184,12 @@ impl Inner {
             }
             let handle_content = a.fh.and_then(|fh| self.file_content(fh));
             match handle_content {
-                Some(c) => c.truncate(size)?,
+                Some(c) => {
+                    c.truncate(size)?;
+                    if size == 0 {
+                        self.maybe_compact(&inode, &c);
+                    }
+                }
                 None => self.with_content(&inode, |c| c.truncate(size))?,
             }
         }

@@ -37,6 +37,27 @@ fn open_flags(o: &Opened) -> FopenFlags {
     }
 }
 
+/// Attributes of a negative lookup (node id 0).
+fn negative_attr() -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: std::time::UNIX_EPOCH,
+        mtime: std::time::UNIX_EPOCH,
+        ctime: std::time::UNIX_EPOCH,
+        crtime: std::time::UNIX_EPOCH,
+        kind: fuser::FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
 fn reply_empty(r: std::io::Result<()>, reply: ReplyEmpty) {
     match r {
         Ok(()) => reply.ok(),
@@ -81,7 +102,15 @@ impl Filesystem for ScfsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        reply_entry(self.0.lookup(parent.0, name), reply);
+        match self.0.lookup(parent.0, name) {
+            Ok((_, attr)) => reply.entry(&TTL, &attr, GEN),
+            // A negative entry the kernel may cache for TTL (we are the
+            // only one changing BACKING, and it drops it when we create).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                reply.entry(&TTL, &negative_attr(), GEN)
+            }
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -229,10 +258,22 @@ impl Filesystem for ScfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.0.read(fh.0, offset, size) {
-            Ok(d) => reply.data(&d),
-            Err(e) => reply.error(errno(&e)),
+        thread_local! {
+            /// One read buffer per event-loop thread (no fresh, zeroed
+            /// megabyte per request).
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            let size = size as usize;
+            if b.len() < size {
+                b.resize(size, 0);
+            }
+            match self.0.read(fh.0, offset, &mut b[..size]) {
+                Ok(n) => reply.data(&b[..n]),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn write(

@@ -27,30 +27,42 @@ fn answer(total: usize, data: Vec<u8>, size: u32) -> io::Result<XattrReply> {
 }
 
 impl Inner {
-    fn xattr_path(&self, ino: u64) -> io::Result<Option<std::ffi::CString>> {
+    /// Runs `f` on the /proc path of `ino`'s backing object while holding
+    /// its descriptor (so compaction cannot swap it meanwhile); None for
+    /// symlinks.
+    fn with_xattr_path<T>(
+        &self,
+        ino: u64,
+        f: impl FnOnce(Option<&std::ffi::CStr>) -> io::Result<T>,
+    ) -> io::Result<T> {
         let inode = self.inodes.get(ino)?;
         if inode.is_symlink() {
-            return Ok(None);
+            return f(None);
         }
         let fd = inode.fd();
-        Ok(Some(sys::proc_path(fd.raw())))
+        let path = sys::proc_path(fd.raw());
+        f(Some(&path))
     }
 
     pub(crate) fn getxattr(&self, ino: u64, name: &OsStr, size: u32) -> io::Result<XattrReply> {
         let name = sys::cstr(name)?;
-        let Some(path) = self.xattr_path(ino)? else {
-            return Err(err(libc::ENODATA));
-        };
-        let (total, data) = sys::getxattr(&path, &name, size as usize)?;
-        answer(total, data, size)
+        self.with_xattr_path(ino, |path| {
+            let Some(path) = path else {
+                return Err(err(libc::ENODATA));
+            };
+            let (total, data) = sys::getxattr(path, &name, size as usize)?;
+            answer(total, data, size)
+        })
     }
 
     pub(crate) fn listxattr(&self, ino: u64, size: u32) -> io::Result<XattrReply> {
-        let Some(path) = self.xattr_path(ino)? else {
-            return answer(0, Vec::new(), size);
-        };
-        let (total, data) = sys::listxattr(&path, size as usize)?;
-        answer(total, data, size)
+        self.with_xattr_path(ino, |path| {
+            let Some(path) = path else {
+                return answer(0, Vec::new(), size);
+            };
+            let (total, data) = sys::listxattr(path, size as usize)?;
+            answer(total, data, size)
+        })
     }
 
     pub(crate) fn setxattr(
@@ -62,18 +74,18 @@ impl Inner {
     ) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
-        let Some(path) = self.xattr_path(ino)? else {
-            return Err(err(libc::EPERM));
-        };
-        sys::setxattr(&path, &name, value, flags)
+        self.with_xattr_path(ino, |path| match path {
+            Some(path) => sys::setxattr(path, &name, value, flags),
+            None => Err(err(libc::EPERM)),
+        })
     }
 
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
-        let Some(path) = self.xattr_path(ino)? else {
-            return Err(err(libc::ENODATA));
-        };
-        sys::removexattr(&path, &name)
+        self.with_xattr_path(ino, |path| match path {
+            Some(path) => sys::removexattr(path, &name),
+            None => Err(err(libc::ENODATA)),
+        })
     }
 }
