@@ -209,7 +209,7 @@ fn random_operations_match_the_model() {
     let cases = std::env::var("SCFS_MODEL_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(24);
     let mut runner = TestRunner::new(Config {
         cases,
         max_shrink_iters: 40,
