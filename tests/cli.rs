@@ -6,6 +6,7 @@ mod cli_util;
 
 use cli_util::*;
 use std::fs;
+use std::os::unix::fs::FileTypeExt;
 
 #[test]
 fn v1_round_trips_edge_cases() {
@@ -465,4 +466,44 @@ fn info_verify_stats_on_v1() {
     );
     assert!(json.contains("\"format\": \"v1\""), "{json}");
     assert!(json.contains("\"total\": {\"files\": 1"), "{json}");
+}
+
+#[test]
+fn sync_flag_and_device_output() {
+    let dir = tempdir();
+    let inp = dir.path().join("in");
+    let enc = dir.path().join("in.tc");
+    let dec = dir.path().join("out");
+    let data = text(100_000);
+    fs::write(&inp, &data).unwrap();
+    ok(&["compress", "--sync", p(&inp), p(&enc)]);
+    ok(&["decompress", "--sync", p(&enc), p(&dec)]);
+    assert_eq!(fs::read(&dec).unwrap(), data);
+    // A device is written in place (never renamed over).
+    ok(&["decompress", "--sync", p(&enc), "/dev/null"]);
+    ok(&["compress", "--format", "v2", p(&inp), "/dev/null"]);
+    assert!(fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}
+
+#[test]
+fn output_permissions_never_widen() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let inp = dir.path().join("secret");
+    let enc = dir.path().join("secret.tc");
+    fs::write(&inp, text(5000)).unwrap();
+    fs::set_permissions(&inp, fs::Permissions::from_mode(0o600)).unwrap();
+    ok(&["compress", p(&inp), p(&enc)]);
+    let mode = |f: &std::path::Path| fs::metadata(f).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&enc), 0o600);
+    // Replacing an existing OUT keeps OUT's mode.
+    let out = dir.path().join("plain");
+    fs::write(&out, b"old").unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o640)).unwrap();
+    ok(&["decompress", p(&enc), p(&out)]);
+    assert_eq!(mode(&out), 0o640);
+    assert_eq!(fs::read(&out).unwrap(), text(5000));
 }

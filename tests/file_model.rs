@@ -459,6 +459,7 @@ fn allocate_and_punch() {
         errno_of(&f.allocate(0, 0, false).unwrap_err()),
         libc::EINVAL
     );
+    assert_eq!(errno_of(&f.punch_hole(0, 0).unwrap_err()), libc::EINVAL);
     let mut want = data.clone();
     want.resize(11 * BS as usize, 0);
     assert!(read_all(&f) == want);
@@ -645,7 +646,13 @@ fn flush_is_visible_to_a_fresh_open() {
     let data = pattern(2, 7 * BS as usize + 123);
     f.write(0, &data).unwrap();
     f.write(20 * BSU, b"tail").unwrap();
+    assert!(f.stored_bytes() > 0);
     f.flush().unwrap();
+    // st_blocks material: what the backing file holds, less than the
+    // logical size for this text-like data.
+    assert_eq!(f.stored_bytes(), f.stats().file_len);
+    assert_eq!(f.stored_bytes(), std::fs::metadata(&path).unwrap().len());
+    assert!(f.stored_bytes() < data.len() as u64);
     // f stays open; a second reader of the backing file sees everything.
     let other = Container::open(File::open(&path).unwrap(), false).unwrap();
     assert_eq!(other.logical_size(), 20 * BSU + 4);

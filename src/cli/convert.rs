@@ -47,7 +47,7 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
         ));
     }
     let mut input = open_input(&a.input)?;
-    let out = Output::create(&a.output)?;
+    let out = Output::create(&a.output, input.mode)?;
     let mut progress = Progress::new("scfs compress", input.size);
     match a.format {
         Format::V1 => {
@@ -91,7 +91,7 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
         }
     }
     progress.finish();
-    out.commit()?;
+    out.commit(a.sync)?;
     Ok(EXIT_OK)
 }
 
@@ -114,11 +114,11 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
                 None => spool(&prefix[..n], &mut input.reader, &a.input)?,
             };
             let c = Container::open(file, false).map_err(|e| container_err(&a.input, e))?;
-            let out = Output::create(&a.output)?;
+            let out = Output::create(&a.output, input.mode)?;
             let mut progress = Progress::new("scfs decompress", Some(c.logical_size()));
             write_decoded_v2(&c, &a.input, &out, &mut progress)?;
             progress.finish();
-            out.commit()?;
+            out.commit(a.sync)?;
         }
         Some(v) if v != tcv1::VERSION => {
             return Err(CliError::corrupt(format!(
@@ -127,7 +127,7 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
             )))
         }
         _ => {
-            let out = Output::create(&a.output)?;
+            let out = Output::create(&a.output, input.mode)?;
             // Progress counts input bytes (the output size is not known).
             let mut progress = Progress::new("scfs decompress", input.size);
             let w = out.writer()?;
@@ -135,7 +135,7 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
             tcv1::decompress(reader, w, |n| progress.update(n))
                 .map_err(|e| tcv1_err(&a.input, out.name(), e))?;
             progress.finish();
-            out.commit()?;
+            out.commit(a.sync)?;
         }
     }
     Ok(EXIT_OK)

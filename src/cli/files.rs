@@ -5,6 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ pub struct Input {
     pub size: Option<u64>,
     /// The file, when the input is a regular file (v2 needs it).
     pub file: Option<File>,
+    /// Permission bits of a regular input file (given to OUT).
+    pub mode: Option<u32>,
 }
 
 /// Opens `p` (or stdin for `-`) for reading.
@@ -45,6 +48,7 @@ pub fn open_input(p: &Path) -> Result<Input, CliError> {
             reader: Box::new(io::stdin().lock()),
             size: None,
             file: None,
+            mode: None,
         });
     }
     let f = File::open(p).map_err(|e| io_err(p, "cannot open", &e))?;
@@ -58,10 +62,12 @@ pub fn open_input(p: &Path) -> Result<Input, CliError> {
     } else {
         None
     };
+    let mode = meta.is_file().then_some(meta.permissions().mode() & 0o7777);
     Ok(Input {
         reader: Box::new(f),
         size,
         file,
+        mode,
     })
 }
 
@@ -87,8 +93,11 @@ pub struct Output {
 }
 
 impl Output {
-    /// Prepares writing to `p` (`-` = stdout).
-    pub fn create(p: &Path) -> Result<Output, CliError> {
+    /// Prepares writing to `p` (`-` = stdout). A new OUT gets the
+    /// permission bits of an existing OUT, else `mode` (the input's, as gzip
+    /// does), else the default, always subject to the umask; so a private
+    /// file never turns world-readable by being converted.
+    pub fn create(p: &Path, mode: Option<u32>) -> Result<Output, CliError> {
         if is_dash(p) {
             return Ok(Output {
                 target: Target::Stdout,
@@ -96,7 +105,11 @@ impl Output {
                 shown: "<stdout>".into(),
             });
         }
+        let mut mode = mode.unwrap_or(0o666);
         if let Ok(meta) = fs::metadata(p) {
+            if meta.is_file() {
+                mode = meta.permissions().mode() & 0o7777;
+            }
             if meta.is_dir() {
                 return Err(CliError::io(format!("{}: is a directory", shown(p))));
             }
@@ -112,7 +125,7 @@ impl Output {
                 });
             }
         }
-        let (tmp, f) = temp_beside(p)?;
+        let (tmp, f) = temp_beside(p, mode)?;
         Ok(Output {
             target: Target::Temp {
                 tmp,
@@ -146,19 +159,33 @@ impl Output {
         })
     }
 
-    /// Makes the output durable and gives it OUT's name.
-    pub fn commit(mut self) -> Result<(), CliError> {
+    /// Gives the finished output OUT's name. With `sync`, the data is
+    /// fsynced before the rename and the directory after it, so OUT survives
+    /// a crash or power loss right after the command returns.
+    pub fn commit(mut self, sync: bool) -> Result<(), CliError> {
         let target = std::mem::replace(&mut self.target, Target::Direct);
         match target {
             Target::Stdout => io::stdout()
                 .flush()
                 .map_err(|e| CliError::io(format!("<stdout>: write error: {e}"))),
-            Target::Direct => Ok(()),
+            Target::Direct => match (&self.file, sync) {
+                (Some(f), true) => f
+                    .sync_all()
+                    .or_else(|e| match e.raw_os_error() {
+                        // Devices and FIFOs may not support fsync.
+                        Some(libc::EINVAL) | Some(libc::EROFS) => Ok(()),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| CliError::io(format!("{}: cannot sync: {e}", self.shown))),
+                _ => Ok(()),
+            },
             Target::Temp { tmp, dest } => {
                 let f = self.file.take().expect("temp output has a file");
-                if let Err(e) = f.sync_all() {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(io_err(&dest, "cannot sync", &e));
+                if sync {
+                    if let Err(e) = f.sync_all() {
+                        let _ = fs::remove_file(&tmp);
+                        return Err(io_err(&dest, "cannot sync", &e));
+                    }
                 }
                 drop(f);
                 if let Err(e) = fs::rename(&tmp, &dest) {
@@ -168,6 +195,15 @@ impl Output {
                         "cannot rename the finished output into place",
                         &e,
                     ));
+                }
+                if sync {
+                    let dir = match dest.parent() {
+                        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    };
+                    File::open(&dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| io_err(&dir, "cannot sync directory", &e))?;
                 }
                 Ok(())
             }
@@ -185,7 +221,7 @@ impl Drop for Output {
 }
 
 /// Creates a new temp file in the directory of `p`.
-fn temp_beside(p: &Path) -> Result<(PathBuf, File), CliError> {
+fn temp_beside(p: &Path, mode: u32) -> Result<(PathBuf, File), CliError> {
     let dir = match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -201,6 +237,7 @@ fn temp_beside(p: &Path) -> Result<(PathBuf, File), CliError> {
             .write(true)
             .read(true)
             .create_new(true)
+            .mode(mode)
             .open(&tmp)
         {
             Ok(f) => return Ok((tmp, f)),
@@ -221,6 +258,7 @@ pub fn anonymous_temp() -> io::Result<File> {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600) // private while it has a name
             .open(&p)
         {
             Ok(f) => {

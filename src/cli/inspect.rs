@@ -119,7 +119,7 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
     match kind {
         Kind::V1 => {
             let s = scan_v1(f, p)?;
-            out.push_str("format:        tc v1 (stream, no checksums)\n");
+            out.push_str("format:        tc v1 (header version 1; a stream, no checksums)\n");
             // Our writer uses 64000; other writers may differ: show the largest.
             let bs = if s.largest_block == 0 {
                 tcv1::BLOCK_LEN as u64
@@ -139,7 +139,7 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
         Kind::V2 => {
             let c = Container::open(f, false).map_err(|e| container_err(p, e))?;
             let st = c.stats();
-            out.push_str("format:        scfs v2 container\n");
+            out.push_str("format:        scfs v2 container (header version 2)\n");
             out.push_str(&format!("block size:    {} bytes\n", st.block_size));
             sizes(&mut out, st.logical_size, stored);
             out.push_str(&format!(

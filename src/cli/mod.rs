@@ -107,6 +107,10 @@ pub struct CompressArgs {
     /// (suffixes K/M accepted). v1 always uses 64000-byte blocks.
     #[arg(long, value_parser = parse_block_size)]
     pub block_size: Option<u32>,
+    /// fsync OUT before renaming it into place (and its directory after),
+    /// so it survives a power loss right after the command returns.
+    #[arg(long)]
+    pub sync: bool,
     /// Input file, or `-` for standard input.
     pub input: PathBuf,
     /// Output file, or `-` for standard output.
@@ -116,6 +120,9 @@ pub struct CompressArgs {
 /// Arguments of `scfs decompress`.
 #[derive(clap::Args, Debug)]
 pub struct DecompressArgs {
+    /// fsync OUT before renaming it into place (and its directory after).
+    #[arg(long)]
+    pub sync: bool,
     /// Compressed input (tc v1 or v2), or `-` for standard input.
     pub input: PathBuf,
     /// Output file, or `-` for standard output.

@@ -101,6 +101,9 @@ impl Inner {
     /// ones are zeroed. The size never changes.
     pub fn punch_hole(&self, offset: u64, len: u64) -> io::Result<()> {
         self.check_writable()?;
+        if len == 0 {
+            return Err(errno(libc::EINVAL));
+        }
         let _op = self.op.write();
         let size = self.size();
         let end = offset.saturating_add(len).min(size);

@@ -37,8 +37,9 @@ impl Inner {
     /// block is dropped again (waiters see it gone and retry); `report`
     /// logs the corruption.
     fn decode_block(&self, no: u64, report: bool) -> io::Result<Arc<Block>> {
+        // read_block overwrites the whole buffer (holes included).
         let fresh = Arc::new(Block::new(
-            vec![0u8; self.bs].into_boxed_slice(),
+            self.cache.mem.buffer(self.bs),
             false,
             &self.cache.mem,
         ));
@@ -50,14 +51,7 @@ impl Inner {
             }
             m.insert(no, fresh.clone());
         }
-        let res = {
-            let c = self.container.read();
-            if c.block_kind(no) == BlockKind::Hole {
-                Ok(())
-            } else {
-                c.read_block(no, &mut g.data)
-            }
-        };
+        let res = self.container.read().read_block(no, &mut g.data);
         if let Err(e) = res {
             g.gone = true;
             drop(g);
@@ -231,7 +225,9 @@ impl Inner {
                 Some(b) => b,
                 None if src.len() == self.bs => {
                     // A whole block: no need to decode the old one.
-                    let fresh = Arc::new(Block::new(src.into(), true, &self.cache.mem));
+                    let mut data = self.cache.mem.buffer(self.bs);
+                    data.copy_from_slice(src);
+                    let fresh = Arc::new(Block::new(data, true, &self.cache.mem));
                     self.dirty.fetch_add(1, Ordering::AcqRel);
                     self.blocks.lock().insert(no, fresh.clone());
                     self.cache.insert(self.id, no, self.bs as u64, self.owner());

@@ -13,8 +13,19 @@ use std::sync::Arc;
 /// stored (the container reads bytes past a block's stored length as
 /// zeros), so an all-zero block becomes a hole.
 pub(super) fn encode(no: u64, data: &[u8]) -> EncodedBlock {
-    let len = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-    Container::encode(no, &data[..len])
+    Container::encode(no, &data[..trimmed_len(data)])
+}
+
+/// Length of `data` without its trailing zeros (8 bytes at a time).
+fn trimmed_len(data: &[u8]) -> usize {
+    let mut end = data.len();
+    while end >= 8 && data[end - 8..end] == [0u8; 8] {
+        end -= 8;
+    }
+    while end > 0 && data[end - 1] == 0 {
+        end -= 1;
+    }
+    end
 }
 
 /// Below this many dirty blocks a flush writes them back in the calling
@@ -192,6 +203,23 @@ impl Inner {
             h.sync_data()
         } else {
             h.sync_all()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trimmed_len_drops_only_trailing_zeros() {
+        use super::trimmed_len;
+        assert_eq!(trimmed_len(&[]), 0);
+        assert_eq!(trimmed_len(&[0; 100]), 0);
+        assert_eq!(trimmed_len(&[1; 100]), 100);
+        let mut v = vec![0u8; 100];
+        for at in [0, 1, 7, 8, 9, 50, 91, 92, 98, 99] {
+            v.fill(0);
+            v[at] = 5;
+            assert_eq!(trimmed_len(&v), at + 1, "{at}");
         }
     }
 }

@@ -20,12 +20,28 @@ use super::sys;
 use super::Inner;
 
 impl Inner {
-    /// Compacts `content` (of `inode`) if it needs it; failures are logged
-    /// and leave the file as it was.
-    pub(crate) fn maybe_compact(&self, inode: &Arc<Inode>, content: &Content) {
+    /// Compacts `content` (the open content of `inode`) if it needs it;
+    /// the compaction counts as an open meanwhile (see `release_content`).
+    /// Failures are logged and leave the file as it was.
+    pub(crate) fn maybe_compact(&self, inode: &Arc<Inode>, content: &Arc<Content>) {
         if self.opts.read_only || !content.needs_compaction() {
             return;
         }
+        {
+            let mut s = inode.state.lock();
+            match &s.content {
+                Some(c) if Arc::ptr_eq(c, content) => s.opens += 1,
+                _ => return,
+            }
+        }
+        self.compact_now(inode, content);
+        if let Err(e) = self.release_without_compaction(inode) {
+            log::warn!("ino {}: flush after compaction failed: {e}", inode.ino);
+        }
+    }
+
+    /// Compacts now (the caller holds an open of `content`).
+    pub(crate) fn compact_now(&self, inode: &Arc<Inode>, content: &Content) {
         match self.compact(inode, content) {
             Ok(true) => log::debug!("ino {}: compacted", inode.ino),
             Ok(false) => {}
@@ -91,20 +107,53 @@ impl Inner {
             if keep_times {
                 set_times(&tmp, &st)?;
             }
-            sys::renameat2(dirfd.as_fd(), &tmpname, dirfd.as_fd(), &name, 0)
+            // Lookups that find the new file once renamed must find this
+            // inode, never make a second one (two contents on one file).
+            let newfd = sys::openat(dirfd.as_fd(), &tmpname, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+            self.inodes
+                .rekey_begin(inode.ino, &sys::fstat(newfd.as_fd())?);
+            let r = sys::renameat2(dirfd.as_fd(), &tmpname, dirfd.as_fd(), &name, 0);
+            self.inodes.rekey_end(inode.ino, r.is_ok());
+            r.map(|()| newfd)
         })();
-        if let Err(e) = done {
-            let _ = sys::unlinkat(dirfd.as_fd(), &tmpname, 0);
-            return Err(e);
-        }
-        // Make the rename durable, then follow the new file.
+        let newfd = match done {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = sys::unlinkat(dirfd.as_fd(), &tmpname, 0);
+                return Err(e);
+            }
+        };
+        // The inode follows the new file.
+        *fd = newfd;
+        drop(fd);
+        // Make the rename durable.
         let d = sys::openat(dirfd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
         File::from(d).sync_all()?;
-        let newfd = sys::openat(dirfd.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
-        let newst = sys::fstat(newfd.as_fd())?;
-        *fd = newfd;
-        self.inodes.rekey(inode.ino, &newst);
         Ok(true)
+    }
+}
+
+impl Inner {
+    /// Removes temporary files left in `dir` by a compaction or conversion
+    /// that a crash interrupted (the old file is intact beside them). Only
+    /// when none is running: they all hold `ns` exclusively, and one daemon
+    /// serves a BACKING at a time.
+    pub(crate) fn remove_stale_temps(&self, dir: &Inode, names: &[std::ffi::OsString]) {
+        if self.opts.read_only {
+            return;
+        }
+        let Some(_ns) = self.ns.try_write() else {
+            return;
+        };
+        let fd = dir.fd();
+        for n in names {
+            if let Ok(c) = sys::cstr(n) {
+                match sys::unlinkat(fd.as_fd(), &c, 0) {
+                    Ok(()) => log::info!("removed stale temporary file {n:?}"),
+                    Err(e) => log::warn!("cannot remove stale temporary file {n:?}: {e}"),
+                }
+            }
+        }
     }
 }
 
@@ -112,7 +161,7 @@ impl Inner {
 /// from listings).
 pub const TEMP_PREFIX: &str = ".scfs-compact.";
 
-fn temp_name(ino: u64) -> CString {
+pub(crate) fn temp_name(ino: u64) -> CString {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -329,6 +329,7 @@ impl Inner {
                 kind: FileType::Directory,
             },
         ];
+        let mut stale = Vec::new();
         {
             let fd = inode.fd();
             let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.raw()));
@@ -338,6 +339,7 @@ impl Inner {
                     .as_encoded_bytes()
                     .starts_with(super::compact::TEMP_PREFIX.as_bytes())
                 {
+                    stale.push(e.file_name());
                     continue;
                 }
                 let kind = match e.file_type() {
@@ -355,6 +357,9 @@ impl Inner {
                     kind,
                 });
             }
+        }
+        if !stale.is_empty() {
+            self.remove_stale_temps(&inode, &stale);
         }
         // Listed inode numbers agree with stat (the FUSE inode numbers).
         if let Ok(st) = sys::fstat(inode.fd().as_fd()) {

@@ -74,6 +74,10 @@ impl AsFd for FdGuard<'_> {
 struct Entry {
     inode: Arc<Inode>,
     key: (u64, u64),
+    /// The key of the backing file about to replace this one (compaction):
+    /// mapped before the rename so that no lookup can make a second inode
+    /// of the new file.
+    pending: Option<(u64, u64)>,
     nlookup: u64,
 }
 
@@ -108,6 +112,7 @@ impl InodeTable {
             Entry {
                 inode: root,
                 key,
+                pending: None,
                 nlookup: 1,
             },
         );
@@ -158,6 +163,7 @@ impl InodeTable {
             Entry {
                 inode: inode.clone(),
                 key,
+                pending: None,
                 nlookup: 1,
             },
         );
@@ -176,27 +182,45 @@ impl InodeTable {
         };
         e.nlookup = e.nlookup.saturating_sub(n);
         if e.nlookup == 0 {
-            let key = e.key;
+            let keys = [Some(e.key), e.pending];
             t.by_ino.remove(&ino);
-            if t.by_key.get(&key) == Some(&ino) {
-                t.by_key.remove(&key);
+            for key in keys.into_iter().flatten() {
+                if t.by_key.get(&key) == Some(&ino) {
+                    t.by_key.remove(&key);
+                }
             }
         }
     }
 
-    /// The backing object of `ino` is now `st` (compaction renamed a new
-    /// file over it): re-keys the entry.
-    pub fn rekey(&self, ino: u64, st: &libc::stat) {
+    /// The backing object of `ino` is about to become `st` (a new file
+    /// renamed over it): from now on both map to `ino`.
+    pub fn rekey_begin(&self, ino: u64, st: &libc::stat) {
         let key = (st.st_dev, st.st_ino);
         let mut t = self.t.write();
         let Some(e) = t.by_ino.get_mut(&ino) else {
             return;
         };
-        let old = std::mem::replace(&mut e.key, key);
-        if t.by_key.get(&old) == Some(&ino) {
-            t.by_key.remove(&old);
-        }
+        e.pending = Some(key);
         t.by_key.insert(key, ino);
+    }
+
+    /// The replacement happened (`done`) or failed: one key is dropped.
+    pub fn rekey_end(&self, ino: u64, done: bool) {
+        let mut t = self.t.write();
+        let Some(e) = t.by_ino.get_mut(&ino) else {
+            return;
+        };
+        let Some(new) = e.pending.take() else {
+            return;
+        };
+        let gone = if done {
+            std::mem::replace(&mut e.key, new)
+        } else {
+            new
+        };
+        if t.by_key.get(&gone) == Some(&ino) {
+            t.by_key.remove(&gone);
+        }
     }
 
     /// Maps backing inode numbers (on device `dev`) to the FUSE inode

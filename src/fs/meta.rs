@@ -331,6 +331,11 @@ impl Inner {
 
     /// Drops one open of `inode`'s content; the last one flushes it,
     /// compacts it if worthwhile, and closes it. Returns the flush result.
+    ///
+    /// Invariant: at most one `Content` exists per inode at any time. The
+    /// last one is closed under the state lock, and a compaction counts as
+    /// an open while it runs, so a concurrent open shares the same content
+    /// instead of opening the backing file a second time.
     pub(crate) fn release_content(&self, inode: &Arc<Inode>) -> io::Result<()> {
         let c = {
             let mut s = inode.state.lock();
@@ -338,21 +343,45 @@ impl Inner {
             if s.opens > 0 {
                 return Ok(());
             }
-            let Some(c) = s.content.take() else {
+            let Some(c) = s.content.clone() else {
                 return Ok(());
             };
             // Flushed under the state lock: a new open waits, and then
-            // reads the backing file with everything in it.
-            c.flush()?;
+            // finds everything in the backing file.
+            let flushed = c.flush();
+            if flushed.is_err() || self.opts.read_only || !c.needs_compaction() {
+                drop(c);
+                self.close_locked(inode, &mut s);
+                return flushed;
+            }
+            s.opens = 1; // held by the compaction below
             c
         };
-        self.maybe_compact(inode, &c);
+        self.compact_now(inode, &c);
         drop(c);
+        self.release_without_compaction(inode)
+    }
+
+    /// `release_content` without compacting (after a compaction).
+    pub(crate) fn release_without_compaction(&self, inode: &Arc<Inode>) -> io::Result<()> {
         let mut s = inode.state.lock();
-        if s.content.is_none() {
-            s.size_cache = None;
-            s.cached_stamp = sys::fstat(inode.fd().as_fd()).ok().map(|st| stamp(&st));
+        s.opens = s.opens.saturating_sub(1);
+        if s.opens > 0 {
+            return Ok(());
         }
-        Ok(())
+        let flushed = match &s.content {
+            Some(c) => c.flush(),
+            None => Ok(()),
+        };
+        self.close_locked(inode, &mut s);
+        flushed
+    }
+
+    /// Closes the content (the last reference goes here, under the lock)
+    /// and records the backing file's stamp for FOPEN_KEEP_CACHE.
+    fn close_locked(&self, inode: &Inode, s: &mut FileState) {
+        s.content = None;
+        s.size_cache = None;
+        s.cached_stamp = sys::fstat(inode.fd().as_fd()).ok().map(|st| stamp(&st));
     }
 }

@@ -100,7 +100,9 @@ impl ScfsFs {
             ));
         }
         sys::raise_nofile_limit();
-        let opts_cache_size = opts.cache_size;
+        // A cache smaller than a few blocks cannot hold a block being
+        // written beside one being read: keep at least four.
+        let opts_cache_size = opts.cache_size.max(4 * u64::from(opts.block_size));
         let path = sys::cstr(backing.as_os_str())?;
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;

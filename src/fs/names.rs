@@ -145,6 +145,12 @@ impl Inner {
     }
 
     /// Creates `name` as a new, empty container file (opened read-write).
+    /// The container is complete (header written, owner and mode set)
+    /// before the name appears: it is made as an O_TMPFILE and linked in
+    /// (or, where O_TMPFILE is unsupported, made under a hidden temporary
+    /// name and renamed with RENAME_NOREPLACE), so no concurrent lookup can
+    /// see a half-made file and take it for a plain one. EEXIST if `name`
+    /// exists.
     pub(crate) fn create_file(
         &self,
         parent: &Arc<Inode>,
@@ -152,21 +158,92 @@ impl Inner {
         mode: u32,
         caller: Caller,
     ) -> io::Result<Content> {
+        let perm = mode & 0o7777;
+        let tmp = {
+            let pfd = parent.fd();
+            sys::openat(pfd.as_fd(), c".", libc::O_TMPFILE | libc::O_RDWR, perm)
+        };
+        match tmp {
+            Ok(fd) => {
+                let file = File::from(fd);
+                let content = self.prepare_new_file(&file, parent, perm, caller)?;
+                let pfd = parent.fd();
+                let proc = sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&file));
+                sys::linkat_follow(&proc, pfd.as_fd(), name)?;
+                Ok(content)
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
+                ) =>
+            {
+                self.create_file_renaming(parent, name, perm, caller)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `create_file` without O_TMPFILE.
+    fn create_file_renaming(
+        &self,
+        parent: &Arc<Inode>,
+        name: &CStr,
+        perm: u32,
+        caller: Caller,
+    ) -> io::Result<Content> {
+        // Keeps stale-temporary cleanup away from our temporary name.
+        let _ns = self.ns.read();
         let pfd = parent.fd();
+        let tmpname = super::compact::temp_name(parent.ino);
         let fd = sys::openat(
             pfd.as_fd(),
-            name,
+            &tmpname,
             libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW,
-            mode & 0o7777,
+            perm,
         )?;
-        let made = Content::create(File::from(fd), self.opts.block_size, &self.ctx).and_then(|c| {
-            self.settle_new(pfd.as_fd(), parent, name, mode, caller, false)?;
-            Ok(c)
-        });
+        let file = File::from(fd);
+        let made = self
+            .prepare_new_file(&file, parent, perm, caller)
+            .and_then(|c| {
+                sys::renameat2(
+                    pfd.as_fd(),
+                    &tmpname,
+                    pfd.as_fd(),
+                    name,
+                    libc::RENAME_NOREPLACE,
+                )?;
+                Ok(c)
+            });
         if made.is_err() {
-            Self::undo_create(pfd.as_fd(), name, false);
+            Self::undo_create(pfd.as_fd(), &tmpname, false);
         }
         made
+    }
+
+    /// Owner, mode and the container header of a new, still unnamed file.
+    fn prepare_new_file(
+        &self,
+        file: &File,
+        parent: &Inode,
+        perm: u32,
+        caller: Caller,
+    ) -> io::Result<Content> {
+        if self.is_root && (caller.uid != 0 || caller.gid != 0) {
+            let pst = sys::fstat(parent.fd().as_fd())?;
+            let gid = if pst.st_mode & libc::S_ISGID != 0 {
+                u32::MAX
+            } else {
+                caller.gid
+            };
+            sys::fchown(file.as_fd(), caller.uid, gid)?;
+        }
+        if perm & self.umask != 0 || perm & 0o7000 != 0 {
+            sys::chmod_path(&sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(file)), perm)?;
+        }
+        let content = Content::create(file.try_clone()?, self.opts.block_size, &self.ctx)?;
+        content.flush()?;
+        Ok(content)
     }
 
     pub(crate) fn mknod(

@@ -171,6 +171,22 @@ pub fn link_fd(fd: BorrowedFd<'_>, newdir: BorrowedFd<'_>, name: &CStr) -> io::R
     }
 }
 
+/// `linkat(AT_FDCWD, path, newdir, name, AT_SYMLINK_FOLLOW)`: names the
+/// file behind a /proc/self/fd path (an O_TMPFILE file, for instance).
+pub fn linkat_follow(path: &CStr, newdir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: valid C strings and descriptor.
+    check(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            newdir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
 /// Target of the symlink an O_PATH descriptor refers to.
 pub fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<OsString> {
     readlinkat(fd, EMPTY)

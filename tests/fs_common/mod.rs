@@ -5,6 +5,9 @@
 #![allow(dead_code)]
 
 use std::ffi::CString;
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use scfs::fs::{FsOptions, ScfsFs};
@@ -100,4 +103,149 @@ pub fn errno_of<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
         Ok(v) => panic!("expected an error, got {v:?}"),
         Err(e) => e.raw_os_error().unwrap_or(-1),
     }
+}
+
+// ---- helpers shared by the FUSE tests ----
+
+pub fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
+}
+
+pub fn renameat2(from: &std::path::Path, to: &std::path::Path, flags: u32) -> io::Result<()> {
+    let (a, b) = (cstr(from), cstr(to));
+    // SAFETY: valid NUL-terminated paths.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            flags,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub fn xattr_get(p: &std::path::Path, name: &str, size: usize) -> io::Result<(usize, Vec<u8>)> {
+    let (p, n) = (cstr(p), cstr(name));
+    let mut buf = vec![0u8; size];
+    // SAFETY: buf is writable for `size` bytes (null when size is 0).
+    let r = unsafe {
+        libc::getxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            if size == 0 {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            },
+            size,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate((r as usize).min(size));
+    Ok((r as usize, buf))
+}
+
+pub fn xattr_set(p: &std::path::Path, name: &str, v: &[u8], flags: i32) -> io::Result<()> {
+    let (p, n) = (cstr(p), cstr(name));
+    // SAFETY: v is readable for its length.
+    let r = unsafe { libc::setxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), flags) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn xattr_list(p: &std::path::Path, size: usize) -> io::Result<(usize, Vec<u8>)> {
+    let p = cstr(p);
+    let mut buf = vec![0u8; size];
+    // SAFETY: as for getxattr.
+    let r = unsafe {
+        libc::listxattr(
+            p.as_ptr(),
+            if size == 0 {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            },
+            size,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate((r as usize).min(size));
+    Ok((r as usize, buf))
+}
+
+pub fn fallocate(f: &File, mode: i32, off: i64, len: i64) -> io::Result<()> {
+    // SAFETY: plain integer arguments on an open descriptor.
+    if unsafe { libc::fallocate(f.as_raw_fd(), mode, off, len) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub fn lseek(f: &File, off: i64, whence: i32) -> io::Result<i64> {
+    // SAFETY: plain integer arguments on an open descriptor.
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off, whence) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+/// Whether the codec compresses text (false only until the codec lands).
+pub fn codec_compresses() -> bool {
+    let mut out = Vec::new();
+    let text = b"aaaaaaaabbbbccde".repeat(100);
+    matches!(
+        scfs::codec::encode_block(&text, &mut out),
+        scfs::codec::BlockCoding::Huffman
+    )
+}
+
+/// Decodes a backing container without the mount.
+pub fn decode_backing(p: &std::path::Path) -> Vec<u8> {
+    let c = scfs::container::Container::open(File::open(p).unwrap(), false).unwrap();
+    let bs = c.block_size() as usize;
+    let size = c.logical_size() as usize;
+    let mut out = vec![0u8; size.div_ceil(bs) * bs];
+    for (i, chunk) in out.chunks_mut(bs).enumerate() {
+        c.read_block(i as u64, chunk).unwrap();
+    }
+    out.truncate(size);
+    out
 }
