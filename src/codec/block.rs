@@ -3,7 +3,7 @@
 //! streams; plus the choice between Zero / Fill / Raw / Huffman.
 
 use super::interleave::{decode4, encode4, pairs_pay, region_cap, PairTable, STREAMS};
-use super::lengths::{coded_bits, validate, TableKind};
+use super::lengths::{coded_bits, TableKind};
 use super::split::{plan_segments, Granules, Segment};
 use super::stream::{DecTable, EncTable};
 use super::table::decode_table;
@@ -179,12 +179,12 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
             l
         };
         let rest = payload.get(pos..).unwrap_or(&[]);
-        let (lengths, used) = decode_table(rest, prev.as_ref())
+        let (lengths, kind, used) = decode_table(rest, prev.as_ref())
             .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
         pos += used;
         let seg_out = &mut out[off..off + len];
         off += len;
-        match validate(&lengths, MAX_CODE_LEN)? {
+        match kind {
             TableKind::Single(s) => seg_out.fill(s),
             TableKind::Code { .. } => {
                 let w = size_width(len);

@@ -122,7 +122,7 @@ fn estimate(t: &[f32; CLOG_N], g: &Granules, syms: &[u8], i: usize, j: usize) ->
         present += u32::from(c > 0);
     }
     let n = (g.end(j) - g.end(i)) as u32;
-    clog(t, n) - s + 8.0 * (14.0 + 0.3 * present as f32)
+    clog(t, n) - s + 8.0 * (40.0 + 0.3 * present as f32)
 }
 
 /// Builds the segments for granule cuts `cuts` (ascending, 0 .. count).

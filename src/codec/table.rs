@@ -223,12 +223,13 @@ pub(crate) fn encode_table(
 
 /// Decodes one table from the front of `input`; `prev` is the previous
 /// segment's table (None in the first segment). Returns the lengths
-/// (validated: lengths <= 11, one symbol or a complete code) and the bytes
+/// (validated: lengths <= 11, one symbol or a complete code), their kind
+/// and the bytes
 /// the table occupied.
 pub(crate) fn decode_table(
     input: &[u8],
     prev: Option<&[u8; 256]>,
-) -> Result<([u8; 256], usize), CodecError> {
+) -> Result<([u8; 256], TableKind, usize), CodecError> {
     let mut r = BitReader::new(input);
     let mode = r.read(2);
     let mut lengths = [0u8; 256];
@@ -296,8 +297,8 @@ pub(crate) fn decode_table(
     if r.overrun() {
         return Err(CodecError::new("code-length table is truncated"));
     }
-    validate(&lengths, MAX_CODE_LEN)?;
-    Ok((lengths, r.consumed_bytes()))
+    let kind = validate(&lengths, MAX_CODE_LEN)?;
+    Ok((lengths, kind, r.consumed_bytes()))
 }
 
 /// Decoder for the CL code (lengths <= 7): a 128-entry table.
@@ -352,7 +353,7 @@ mod tests {
         let n = encode_table(lengths, prev, &mut v);
         assert_eq!(n, v.len() - 1);
         v.extend_from_slice(&[1, 2, 3]);
-        let (got, used) = decode_table(&v[1..], prev).unwrap();
+        let (got, _, used) = decode_table(&v[1..], prev).unwrap();
         assert_eq!(&got, lengths);
         assert_eq!(used, n);
         n
@@ -400,7 +401,7 @@ mod tests {
             for x in [1u8, 0x80, 0xFF] {
                 let mut w = v.clone();
                 w[i] ^= x;
-                if let Ok((got, _)) = decode_table(&w, None) {
+                if let Ok((got, _, _)) = decode_table(&w, None) {
                     assert!(validate(&got, 11).is_ok());
                 }
             }
