@@ -148,12 +148,20 @@ proptest! {
         let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
         let mut m = Model::default();
         let mut committed = Model::default();
+        // Until the file's first commit, a reopen salvages the block
+        // records: the newest record of each block, the size ending at
+        // the highest one's data.
+        let mut ever_committed = false;
+        let mut records: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
         let probe = [0u64, 1, 5, 23, 24, 1 << 40, (1 << 40) + 2];
         for op in ops {
             match op {
                 Op::Write { b, len, shape, seed } => {
                     let d = data(seed, len, shape);
                     c.write_block(b, &d).unwrap();
+                    if matches!(c.block_kind(b), BlockKind::Stored | BlockKind::Huffman) {
+                        records.insert(b, d.clone());
+                    }
                     m.write(b, &d);
                     let end = b * BS as u64 + len as u64;
                     if end > m.size {
@@ -166,6 +174,7 @@ proptest! {
                     m.truncate(s);
                 }
                 Op::Commit => {
+                    ever_committed |= !c.is_clean();
                     c.commit().unwrap();
                     committed = m.clone();
                 }
@@ -173,6 +182,13 @@ proptest! {
                     drop(c);
                     c = Container::open(f.try_clone().unwrap(), true).unwrap();
                     m = committed.clone();
+                    if !ever_committed {
+                        m = Model::default();
+                        for (&b, d) in &records {
+                            m.write(b, d);
+                            m.size = b * BS as u64 + d.len() as u64;
+                        }
+                    }
                 }
                 Op::Compact => {
                     let dst = tmp();
@@ -182,6 +198,7 @@ proptest! {
                     c = n;
                     f = dst;
                     committed = m.clone();
+                    ever_committed = true;
                 }
             }
             check(&c, &m, &probe);
@@ -272,17 +289,22 @@ fn torn_tail_at_every_offset() {
         assert_eq!(state_of(&c, &models), Some(want), "cut at {cut}");
         if cut % 97 == 0 || cut + 1 >= last.len() {
             let mut w = Container::open(f.try_clone().unwrap(), true).unwrap();
-            let valid = if cut == last.len() {
-                last.len()
-            } else {
-                prev.len()
-            };
-            assert_eq!(f.metadata().unwrap().len(), valid as u64);
+            // Nothing is truncated: the torn bytes stay, the new commit
+            // goes after them and chains onto the state open found.
+            assert_eq!(f.metadata().unwrap().len(), cut as u64);
             w.write_block(0, b"new").unwrap();
             w.commit().unwrap();
             drop(w);
             let r = Container::open(f.try_clone().unwrap(), false).unwrap();
             assert_eq!(&read(&r, 0)[..3], b"new");
+            let mut m = models[want].clone();
+            m.write(0, b"new");
+            assert_eq!(
+                state_of(&r, std::slice::from_ref(&m)),
+                Some(0),
+                "cut at {cut}"
+            );
+            assert_eq!(&file_bytes(&f)[..cut], &last[..cut], "cut at {cut}");
         }
     }
     // A tail that the file system zero-filled (size kept, data lost)
@@ -293,11 +315,17 @@ fn torn_tail_at_every_offset() {
         let c = Container::open(file_from(&v), false).unwrap();
         assert_eq!(state_of(&c, &models), Some(n - 2), "zeros from {z}");
     }
-    // Cuts into older commits land on the state before them.
-    for (i, s) in snaps.iter().enumerate().skip(1) {
+    // Cuts into older commits land on the state before them (the first
+    // commit: no commit is left, its block records are salvaged).
+    for (i, s) in snaps.iter().enumerate().skip(2) {
         let c = Container::open(file_from(&s[..s.len() - 1]), false).unwrap();
         assert_eq!(state_of(&c, &models), Some(i - 1));
     }
+    let s = &snaps[1];
+    let c = Container::open(file_from(&s[..s.len() - 1]), false).unwrap();
+    let mut m = models[1].clone();
+    m.size = 3 * BS as u64 - 200; // ends with block 2's decoded data
+    assert_eq!(state_of(&c, std::slice::from_ref(&m)), Some(0));
 }
 
 /// Garbage appended after the newest commit (a torn append that wrote
@@ -315,9 +343,19 @@ fn junk_tail_is_ignored() {
         let mut v = last.clone();
         v.extend_from_slice(&junk);
         let f = file_from(&v);
-        let c = Container::open(f.try_clone().unwrap(), true).unwrap();
+        let mut c = Container::open(f.try_clone().unwrap(), true).unwrap();
         assert_eq!(state_of(&c, &models), Some(models.len() - 1));
-        assert_eq!(f.metadata().unwrap().len(), last.len() as u64);
+        // The junk is kept (dead bytes), new commits go after it.
+        assert_eq!(f.metadata().unwrap().len(), v.len() as u64);
+        assert!(c.dead_bytes() >= junk.len() as u64);
+        c.write_block(1, b"after junk").unwrap();
+        c.commit().unwrap();
+        drop(c);
+        let c = Container::open(f.try_clone().unwrap(), false).unwrap();
+        let mut m = models.last().unwrap().clone();
+        m.write(1, b"after junk");
+        assert_eq!(state_of(&c, std::slice::from_ref(&m)), Some(0));
+        assert_eq!(&file_bytes(&f)[..v.len()], &v[..]);
     }
 }
 
@@ -464,6 +502,138 @@ fn ckpt(off: u64, n: u64, size: u64) -> CommitHeader {
         checkpoint: off,
         entry_count: n,
         chain_len: 0,
+    }
+}
+
+/// A flipped byte in the newest commit's entries: a writable open falls
+/// back to the previous state without cutting anything; a new write
+/// commits after the damaged record, which stays in the file (dead bytes)
+/// until compaction drops it.
+#[test]
+fn damaged_newest_commit_is_kept_and_written_after() {
+    let (snaps, models) = history_cached();
+    let n = snaps.len();
+    let last = &snaps[n - 1];
+    let t = &last[last.len() - 32..];
+    let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    let entries = commit_off + 64; // first entry of the commit
+    for pos in [
+        entries,
+        entries + 9,
+        last.len() - 40,
+        last.len() - 36,
+        last.len() - 10,
+    ] {
+        let mut v = last.clone();
+        v[pos] ^= 0x10;
+        let f = file_from(&v);
+        let mut c = Container::open(f.try_clone().unwrap(), true).unwrap();
+        assert_eq!(state_of(&c, models), Some(n - 2), "flip at {pos}");
+        assert_eq!(f.metadata().unwrap().len(), v.len() as u64);
+        let damaged = (last.len() - commit_off) as u64;
+        assert!(c.dead_bytes() >= damaged, "flip at {pos}");
+        let nb = data(99, BS, 2);
+        c.write_block(7, &nb).unwrap();
+        c.set_logical_size(8 * BS as u64);
+        c.commit().unwrap();
+        drop(c);
+        let mut want = models[n - 2].clone();
+        want.write(7, &nb);
+        want.size = 8 * BS as u64;
+        let c = Container::open(f.try_clone().unwrap(), true).unwrap();
+        assert_eq!(state_of(&c, std::slice::from_ref(&want)), Some(0));
+        // The damaged bytes are still there, byte for byte.
+        assert_eq!(&file_bytes(&f)[..v.len()], &v[..]);
+        // Compaction keeps the state and drops them.
+        let dst = tmp();
+        let k = c.compact_into(dst.try_clone().unwrap()).unwrap();
+        assert_eq!(k.dead_bytes(), 0);
+        drop(k);
+        let k = Container::open(dst, false).unwrap();
+        assert_eq!(state_of(&k, std::slice::from_ref(&want)), Some(0));
+    }
+}
+
+/// Block records whose only commit was destroyed: open salvages them (the
+/// newest record of each block wins), read-only and writable alike, and a
+/// writable container commits them with its next write.
+#[test]
+fn records_without_a_commit_are_salvaged() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    let b0 = data(1, BS, 2);
+    let b0_new = data(2, BS, 3);
+    let b3 = data(3, 1000, 2);
+    c.write_block(0, &b0).unwrap();
+    c.write_block(3, &b3).unwrap();
+    c.write_block(0, &b0_new).unwrap();
+    c.write_block(2, &[5u8; 100]).unwrap(); // a fill: no record, not salvageable
+    c.set_logical_size(3 * BS as u64 + 1000);
+    c.commit().unwrap();
+    drop(c);
+    let mut v = file_bytes(&f);
+    let t = &v[v.len() - 32..];
+    let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    for x in &mut v[commit_off..commit_off + 40] {
+        *x = 0xEE;
+    }
+    let mut want = Model::default();
+    want.write(0, &b0_new);
+    want.write(3, &b3);
+    want.size = 3 * BS as u64 + 1000;
+    let r = Container::open(file_from(&v), false).unwrap();
+    assert_eq!(state_of(&r, std::slice::from_ref(&want)), Some(0));
+    let f = file_from(&v);
+    let mut w = Container::open(f.try_clone().unwrap(), true).unwrap();
+    assert_eq!(state_of(&w, std::slice::from_ref(&want)), Some(0));
+    w.write_block(1, b"one").unwrap();
+    want.write(1, b"one");
+    w.commit().unwrap();
+    drop(w);
+    let r = Container::open(f.try_clone().unwrap(), false).unwrap();
+    assert_eq!(state_of(&r, std::slice::from_ref(&want)), Some(0));
+    assert_eq!(&file_bytes(&f)[..v.len()], &v[..]);
+    // Garbage only (no intact record, no commit): empty, nothing cut.
+    let mut g = vec![0u8; 32];
+    g.copy_from_slice(&v[..32]);
+    g.extend_from_slice(&[0x5Au8; 3000]);
+    let f = file_from(&g);
+    let c = Container::open(f.try_clone().unwrap(), true).unwrap();
+    assert_eq!(c.logical_size(), 0);
+    assert_eq!(c.data_blocks().count(), 0);
+    assert_eq!(f.metadata().unwrap().len(), g.len() as u64);
+}
+
+/// Crash cycles: a torn append, a writable open that writes and commits,
+/// another torn append: every open lands on the newest complete state and
+/// the bytes before each tear are never changed.
+#[test]
+fn repeated_torn_appends_keep_every_commit() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    let mut m = Model::default();
+    for round in 0..6u64 {
+        let d = data(round, BS, 2 + (round % 2) as u8);
+        c.write_block(round % 3, &d).unwrap();
+        m.write(round % 3, &d);
+        m.truncate(3 * BS as u64);
+        c.set_logical_size(3 * BS as u64);
+        c.commit().unwrap();
+        // A torn append: a record and half a commit, then the "crash".
+        c.write_block(round % 3, &data(100 + round, BS, 2)).unwrap();
+        c.set_logical_size(2 * BS as u64);
+        c.commit().unwrap();
+        drop(c);
+        let len = f.metadata().unwrap().len();
+        f.set_len(len - 50).unwrap();
+        let before = file_bytes(&f);
+        c = Container::open(f.try_clone().unwrap(), true).unwrap();
+        assert_eq!(
+            state_of(&c, std::slice::from_ref(&m)),
+            Some(0),
+            "round {round}"
+        );
+        assert_eq!(file_bytes(&f), before, "round {round}");
     }
 }
 

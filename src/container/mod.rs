@@ -116,8 +116,8 @@ pub struct Container {
     salt: u64,
     index: Index,
     logical_size: u64,
-    /// Append position: end of the valid log (== backing file length when
-    /// writable).
+    /// Append position: the backing file length (bytes after the newest
+    /// commit that open could not use stay in place and count as dead).
     end: u64,
     last: Option<CommitState>,
     /// Block numbers changed since the last commit (tracked only once a
@@ -127,21 +127,26 @@ pub struct Container {
     changed: bool,
 }
 
+/// A fresh salt for a new container: one getrandom(2) call. The salt need
+/// not be secret, only distinct between containers, so when getrandom
+/// fails the fallback mixes time, pid and a process-wide counter.
 fn random_salt() -> u64 {
     let mut b = [0u8; 8];
-    if File::open("/dev/urandom")
-        .and_then(|f| f.read_exact_at(&mut b, 0))
-        .is_ok()
-    {
+    // SAFETY: `b` is a local array valid for writes of `b.len()` (8) bytes
+    // for the whole call; getrandom writes at most that many bytes and
+    // keeps no pointer after returning.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n == b.len() as isize {
         return u64::from_le_bytes(b);
     }
-    // Fallback: time and pid mixed; the salt need not be secret, only
-    // distinct between containers.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    (t ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    (t ^ (u64::from(std::process::id()) << 32) ^ k.wrapping_mul(0xD6E8_FEB8_6659_FD93))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl Container {
@@ -179,9 +184,10 @@ impl Container {
         })
     }
 
-    /// Opens an existing container. A torn tail (crash while appending) is
-    /// recovered: the newest complete commit wins and, when `writable`, the
-    /// torn bytes after it are truncated.
+    /// Opens an existing container. A torn or damaged tail is recovered:
+    /// the newest intact commit wins (with none, the intact block records
+    /// are salvaged). Nothing is truncated or overwritten: a writable
+    /// container appends after whatever bytes are there (FORMAT.md 3.5).
     pub fn open(file: File, writable: bool) -> Result<Container> {
         recover::open(file, writable)
     }
@@ -468,7 +474,9 @@ impl Container {
     }
 
     /// Appends `bytes` at the end of the log; on failure the file is cut
-    /// back to the old end (best effort) and nothing changes.
+    /// back to the old end (best effort: that only drops this append's own
+    /// partial bytes, as `end` is never below the length found at open) and
+    /// nothing changes.
     fn append(&mut self, bytes: &[u8]) -> Result<u64> {
         let at = self.end;
         if let Err(e) = self.file.write_all_at(bytes, at) {

@@ -1,7 +1,8 @@
 //! Opening a container: header check, the trailer fast path, loading a
 //! checkpoint plus its delta chain, and recovery of a torn tail (forward
 //! scan over self-describing records, then a backward search for a later
-//! intact commit). Every length, offset and count read from disk is checked
+//! intact commit; with no intact commit at all, salvage of the intact block
+//! records). Open never truncates or overwrites anything. Every length, offset and count read from disk is checked
 //! against the file length and the format's limits before it is used.
 
 use std::collections::BTreeMap;
@@ -330,13 +331,25 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
     })
 }
 
-/// Forward scan over the records after the header. Returns the offset
-/// where the scan stopped (first byte not part of a well-formed record)
-/// and the offsets of the intact commits found, oldest first.
-fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<u64>)> {
+/// What the forward scan found.
+struct Scan {
+    /// Offset where the scan stopped (first byte not part of a
+    /// well-formed record).
+    stop: u64,
+    /// Offsets of the intact commits found, oldest first.
+    commits: Vec<u64>,
+    /// While no commit has been seen: the newest record of each block
+    /// (entry, decoded length), for salvage when no commit exists at all.
+    records: BTreeMap<u64, (Entry, u32)>,
+}
+
+/// Forward scan over the records after the header.
+fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<Scan> {
     let block_size = 1u32 << h.block_shift;
+    let max_block = MAX_LOGICAL_SIZE >> h.block_shift;
     let mut pos = HEADER_LEN;
     let mut commits = Vec::new();
+    let mut records = BTreeMap::new();
     let mut b = [0u8; COMMIT_HEADER_LEN as usize];
     while pos + 4 <= file_len {
         let n = (file_len - pos).min(b.len() as u64) as usize;
@@ -349,11 +362,21 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<
             if end > file_len {
                 break;
             }
+            if commits.is_empty() && rh.block_no <= max_block {
+                let (offset, len) = (pos, rh.payload_len);
+                let e = if rh.kind == KIND_STORED {
+                    Entry::Stored { offset, len }
+                } else {
+                    Entry::Huffman { offset, len }
+                };
+                records.insert(rh.block_no, (e, rh.decoded_len));
+            }
             pos = end;
         } else if b[0..4] == COMMIT_MAGIC {
             match read_commit(file, h, pos, file_len, false, |_, _, _| Ok(())) {
                 Ok(ch) => {
                     commits.push(pos);
+                    records.clear();
                     pos += ch.record_len();
                 }
                 Err(ContainerError::Io(e)) => return Err(ContainerError::Io(e)),
@@ -363,7 +386,11 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<(u64, Vec<
             break;
         }
     }
-    Ok((pos, commits))
+    Ok(Scan {
+        stop: pos,
+        commits,
+        records,
+    })
 }
 
 /// Searches `[from, to)` backwards for the last intact commit whose
@@ -438,7 +465,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
     // Fast path: the trailer at the end names the newest commit, whose
     // header says it ends exactly there. From then on any failure is
     // corruption, not a torn tail.
-    let newest = match read_trailer(&c.file, &h, file_len)? {
+    let fast = match read_trailer(&c.file, &h, file_len)? {
         Some(t) => {
             let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
             read_exact(&c.file, &mut hb, t.commit_offset)?;
@@ -451,39 +478,79 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         }
         None => None,
     };
-    let newest = match newest {
-        Some(n) => Some(n),
-        None => {
-            // Torn tail: the last intact commit wins.
-            let (stop, commits) = scan_forward(&c.file, &h, file_len)?;
-            match search_backward(&c.file, &h, stop, file_len)? {
-                Some(found) => Some(found),
-                None => match commits.last() {
-                    Some(&off) => {
-                        let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
-                        read_exact(&c.file, &mut hb, off)?;
-                        let ch = CommitHeader::decode(&hb, h.salt, off, file_len)?;
-                        Some((off, off + ch.record_len()))
-                    }
-                    None => None,
-                },
+    let mut loaded = None;
+    if let Some((off, end)) = fast {
+        match load_chain(&c.file, &h, off, end) {
+            Ok(l) => loaded = Some((l, end)),
+            // The newest commit itself is damaged (say a flipped bit in its
+            // entries): recover as from a torn tail, the damaged record is
+            // left in place as dead bytes. A commit that is intact but
+            // whose chain is broken is reported as corruption.
+            Err(e)
+                if e.is_corrupt()
+                    && read_commit(&c.file, &h, off, end, true, |_, _, _| Ok(())).is_err() =>
+            {
+                log::warn!("container: newest commit at offset {off} is damaged ({e}); recovering");
             }
+            Err(e) => return Err(e),
         }
-    };
-    if let Some((off, end)) = newest {
-        let l = load_chain(&c.file, &h, off, end)?;
+    }
+    if loaded.is_none() {
+        // Torn or damaged tail: the last intact commit wins.
+        let scan = scan_forward(&c.file, &h, file_len)?;
+        let newest = match search_backward(&c.file, &h, scan.stop, file_len)? {
+            Some(found) => Some(found),
+            None => match scan.commits.last() {
+                Some(&off) => {
+                    let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+                    read_exact(&c.file, &mut hb, off)?;
+                    let ch = CommitHeader::decode(&hb, h.salt, off, file_len)?;
+                    Some((off, off + ch.record_len()))
+                }
+                None => None,
+            },
+        };
+        match newest {
+            Some((off, end)) => loaded = Some((load_chain(&c.file, &h, off, end)?, end)),
+            None => salvage(&mut c, scan.records),
+        }
+    }
+    if let Some((l, end)) = loaded {
         c.index = l.index;
         c.logical_size = l.logical_size;
         c.last = Some(l.state);
         c.end = end;
     }
-    if writable && c.end < file_len {
+    // Nothing is ever truncated or overwritten: bytes after the newest
+    // commit (a torn append, uncommitted records, damage) stay in place as
+    // dead bytes and a writable container appends after them. Compaction
+    // reclaims them.
+    if c.end < file_len {
         log::warn!(
-            "container: discarding {} bytes of uncommitted or torn tail after offset {}",
+            "container: {} bytes after offset {} are not part of the newest commit; left in place",
             file_len - c.end,
             c.end
         );
-        c.file.set_len(c.end)?;
+        c.end = file_len;
     }
     Ok(c)
+}
+
+/// No intact commit at all, but intact block records: rebuild the index
+/// from them (the last record of each block wins; the logical size ends at
+/// the highest block's decoded data). Their data CRC still guards every
+/// read. There is no commit to chain onto, so the next commit is a
+/// checkpoint.
+fn salvage(c: &mut Container, records: BTreeMap<u64, (Entry, u32)>) {
+    let Some((&last_block, &(_, last_len))) = records.iter().next_back() else {
+        return;
+    };
+    log::warn!(
+        "container: no intact commit; salvaged {} block records",
+        records.len()
+    );
+    c.logical_size = (last_block << c.shift)
+        .saturating_add(u64::from(last_len))
+        .min(MAX_LOGICAL_SIZE);
+    c.index = Index::from_sorted(records.into_iter().map(|(b, (e, _))| (b, e)).collect());
 }

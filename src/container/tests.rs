@@ -118,7 +118,7 @@ fn create_needs_empty_file() {
 }
 
 #[test]
-fn torn_uncommitted_tail_is_dropped() {
+fn uncommitted_tail_is_ignored_and_kept() {
     let f = tmp();
     let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
     c.write_block(0, &block(1, 4096)).unwrap();
@@ -127,9 +127,14 @@ fn torn_uncommitted_tail_is_dropped() {
     let committed = f.metadata().unwrap().len();
     c.write_block(0, &block(2, 4096)).unwrap();
     drop(c);
+    let len = f.metadata().unwrap().len();
+    assert!(len > committed);
     let c = Container::open(f.try_clone().unwrap(), true).unwrap();
     assert_eq!(read_all(&c, 0), block(1, 4096));
-    assert_eq!(f.metadata().unwrap().len(), committed);
+    // Nothing is truncated: the uncommitted record stays as dead bytes.
+    assert_eq!(f.metadata().unwrap().len(), len);
+    assert_eq!(c.file_len(), len);
+    assert_eq!(c.dead_bytes(), len - committed);
 }
 
 #[test]
