@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Filesystem benchmark: the backing directory used directly, a minimal
+# passthrough FUSE filesystem (examples/passthrough.rs: same fuser 0.18,
+# same mount options and event-loop threads as scfs) and scfs, side by side
+# on the same disk, in one run.
+#
+# Usage: scripts/bench-fs.sh [WORKDIR] [SIZE_MiB]
+#   WORKDIR   scratch directory (default /tmp/scfs-bench; needs ~5x SIZE free)
+#   SIZE_MiB  size of the sequential/random test file (default 1024)
+# Needs root (drop_caches), fusermount3/fuse, python3, tar, the Silesia
+# corpus in /work/shared/corpus/silesia (or $SILESIA).
+#
+# Measures: sequential write (1 MiB writes + final fsync) of a SIZE mix of the
+# Silesia files; sequential read cold (after remount + drop_caches) and warm
+# (right after); 4 KiB random reads (cold); 4 KiB random write + fsync in the
+# file (ops/s and bytes the daemon wrote to disk per op); extracting a
+# tarball of many small files (+ sync); space used in BACKING (du) against
+# the logical size and against `scfs compress --format v2` of the same files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-/tmp/scfs-bench}
+SIZE_MB=${2:-1024}
+SILESIA=${SILESIA:-/work/shared/corpus/silesia}
+RANDOPS=${RANDOPS:-20000}
+SYNCOPS=${SYNCOPS:-1000}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+[ "$(id -u)" = 0 ] || { echo "bench-fs: needs root (drop_caches)" >&2; exit 2; }
+cargo build --release --quiet --bin scfs --example passthrough
+SCFS=$CARGO_TARGET_DIR/release/scfs
+PT=$CARGO_TARGET_DIR/release/examples/passthrough
+
+cleanup() {
+    for m in "$WORK"/pt.m "$WORK"/scfs.m; do
+        if mountpoint -q "$m" 2>/dev/null; then "$SCFS" umount "$m" || fusermount3 -uz "$m" || true; fi
+    done
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK"
+cleanup
+rm -rf "$WORK"/direct "$WORK"/pt.b "$WORK"/pt.m "$WORK"/scfs.b "$WORK"/scfs.m "$WORK"/v2
+mkdir -p "$WORK"/direct "$WORK"/pt.b "$WORK"/pt.m "$WORK"/scfs.b "$WORK"/scfs.m "$WORK"/v2
+
+# --- inputs: a SIZE mix of the Silesia files, and a tarball of small files
+MIX=$WORK/mix.src
+if [ ! -f "$MIX" ] || [ "$(stat -c %s "$MIX")" != $((SIZE_MB << 20)) ]; then
+    python3 - "$SILESIA" "$MIX" $((SIZE_MB << 20)) <<'EOF'
+import os, sys
+src, out, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = sorted(os.listdir(src))
+with open(out, "wb") as o:
+    left, i = size, 0
+    while left > 0:
+        # round-robin 1..4 MiB slices of each file, so the mix is mixed
+        with open(os.path.join(src, names[i % len(names)]), "rb") as f:
+            f.seek((i * 3 << 20) % max(1, os.path.getsize(f.name) - (4 << 20)))
+            chunk = f.read(min(left, (1 + i % 4) << 20))
+        o.write(chunk); left -= len(chunk); i += 1
+EOF
+fi
+TARBALL=$WORK/small.tar
+if [ ! -f "$TARBALL" ]; then
+    python3 - "$SILESIA" "$WORK/small-tree" <<'EOF'
+import os, sys
+src, out = sys.argv[1], sys.argv[2]
+data = b"".join(open(os.path.join(src, n), "rb").read(8 << 20) for n in sorted(os.listdir(src)))
+pos, n = 0, 0
+for d in range(100):
+    os.makedirs(f"{out}/d{d:03}", exist_ok=True)
+    for f in range(60):
+        ln = 512 + (n * 7919) % 16384
+        open(f"{out}/d{d:03}/f{f:03}", "wb").write(data[pos:pos + ln])
+        pos = (pos + ln) % (len(data) - 20000); n += 1
+EOF
+    tar -cf "$TARBALL" -C "$WORK" small-tree
+    rm -rf "$WORK/small-tree"
+fi
+cat "$MIX" "$TARBALL" > /dev/null   # sources come from the page cache
+
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+now() { date +%s.%N; }
+mbps() { python3 -c "print(f'{$1/1048576/($3-$2):.0f}')"; }
+opsps() { python3 -c "print(f'{$1/($3-$2):.0f}')"; }
+
+mount_t() {   # mount_t NAME
+    case $1 in
+        pt) "$PT" "$WORK"/pt.b "$WORK"/pt.m ;;
+        scfs) "$SCFS" mount "$WORK"/scfs.b "$WORK"/scfs.m ;;
+    esac
+}
+umount_t() { case $1 in pt|scfs) "$SCFS" umount "$WORK/$1.m" ;; esac; }
+dir_t() { case $1 in direct) echo "$WORK/direct" ;; *) echo "$WORK/$1.m" ;; esac; }
+backing_t() { case $1 in direct) echo "$WORK/direct" ;; *) echo "$WORK/$1.b" ;; esac; }
+daemon_pid() {   # holder of the BACKING flock (the daemon)
+    local ino; ino=$(stat -c %i "$(backing_t "$1")")
+    awk -v ino="$ino" '$2=="FLOCK" { split($6, a, ":"); if (a[3]==ino) print $5 }' /proc/locks | head -1
+}
+write_bytes() {   # write_bytes PID  (bytes sent to the block layer)
+    awk '/^write_bytes/ { print $2 }' "/proc/$1/io"
+}
+
+declare -A R
+for t in direct pt scfs; do
+    mount_t $t
+    d=$(dir_t $t)
+    # sequential write
+    drop
+    s=$(now); dd if="$MIX" of="$d/mix" bs=1M conv=fsync status=none; e=$(now)
+    R[$t.write]=$(mbps $((SIZE_MB << 20)) "$s" "$e")
+    # sequential read, cold then warm
+    umount_t $t; mount_t $t; drop
+    s=$(now); dd if="$d/mix" of=/dev/null bs=1M status=none; e=$(now)
+    R[$t.cold]=$(mbps $((SIZE_MB << 20)) "$s" "$e")
+    s=$(now); dd if="$d/mix" of=/dev/null bs=1M status=none; e=$(now)
+    R[$t.warm]=$(mbps $((SIZE_MB << 20)) "$s" "$e")
+    cmp -s "$MIX" "$d/mix" || { echo "bench-fs: $t: read back differs!" >&2; exit 1; }
+    # 4 KiB random reads, cold
+    umount_t $t; mount_t $t; drop
+    R[$t.rread]=$(python3 - "$d/mix" "$RANDOPS" <<'EOF'
+import os, random, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY); n = int(sys.argv[2])
+blocks = os.fstat(fd).st_size // 4096; rnd = random.Random(1)
+t = time.time()
+for _ in range(n): os.pread(fd, 4096, rnd.randrange(blocks) * 4096)
+print(f"{n / (time.time() - t):.0f}")
+EOF
+)
+    # 4 KiB random write + fsync
+    pid=
+    if [ $t != direct ]; then pid=$(daemon_pid $t); fi
+    before_len=$(du -sb --apparent-size "$(backing_t $t)" | cut -f1)
+    out=$(python3 - "$d/mix" "$SYNCOPS" "${pid:-self}" <<'EOF'
+import os, random, sys, time
+path, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def wb():
+    for l in open(f"/proc/{os.getpid() if pid == 'self' else pid}/io"):
+        if l.startswith("write_bytes"): return int(l.split()[1])
+fd = os.open(path, os.O_RDWR); blocks = os.fstat(fd).st_size // 4096
+rnd = random.Random(2); buf = os.urandom(4096)
+os.fsync(fd); w0 = wb(); t = time.time()
+for _ in range(n):
+    os.pwrite(fd, buf, rnd.randrange(blocks) * 4096); os.fsync(fd)
+dt = time.time() - t; w1 = wb()
+print(f"{n / dt:.0f} {(w1 - w0) / n:.0f}")
+EOF
+)
+    R[$t.rwsync]=${out% *}
+    R[$t.rwbytes]=${out#* }
+    after_len=$(du -sb --apparent-size "$(backing_t $t)" | cut -f1)
+    R[$t.rwgrow]=$(( (after_len - before_len) / SYNCOPS ))
+    # many small files: tar extract + sync
+    drop
+    s=$(now); tar -xf "$TARBALL" -C "$d"; sync; e=$(now)
+    R[$t.tar]=$(opsps 6000 "$s" "$e")
+    umount_t $t
+done
+
+# --- space: BACKING of scfs vs logical size vs `scfs compress --format v2`
+rm -f "$WORK/scfs.b/mix"   # the random writes dirtied it; rewrite it fresh
+mount_t scfs; cp "$MIX" "$WORK/scfs.m/mix"; umount_t scfs
+logical=$(du -sb --apparent-size "$WORK/direct/mix" "$WORK/direct/small-tree" | awk '{s+=$1} END {print s}')
+used=$(du -sB1 "$WORK/scfs.b/mix" "$WORK/scfs.b/small-tree" | awk '{s+=$1} END {print s}')
+"$SCFS" compress --format v2 "$MIX" "$WORK/v2/mix"
+(cd "$WORK/direct/small-tree" && find . -type f) | while read -r f; do
+    mkdir -p "$(dirname "$WORK/v2/small-tree/$f")"
+    "$SCFS" compress --format v2 "$WORK/direct/small-tree/$f" "$WORK/v2/small-tree/$f"
+done
+v2=$(du -sB1 "$WORK/v2" | cut -f1)
+v2app=$(du -sb --apparent-size "$WORK/v2" | cut -f1)
+usedapp=$(du -sb --apparent-size "$WORK/scfs.b/mix" "$WORK/scfs.b/small-tree" | awk '{s+=$1} END {print s}')
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}x' if float($2) else '-')"; }
+printf '\n%-40s %10s %12s %10s %12s\n' "test (${SIZE_MB} MiB file)" direct passthrough scfs scfs/pt
+row() { printf '%-40s %10s %12s %10s %12s\n' "$1" "${R[direct.$2]}" "${R[pt.$2]}" "${R[scfs.$2]}" "$(ratio "${R[scfs.$2]}" "${R[pt.$2]}")"; }
+row "seq write + fsync (MB/s)" write
+row "seq read cold (MB/s)" cold
+row "seq read warm (MB/s)" warm
+row "4K random read, cold (ops/s)" rread
+row "4K random write+fsync (ops/s)" rwsync
+row "  disk bytes written per op" rwbytes
+row "  BACKING growth per op (bytes)" rwgrow
+row "tar -x 6000 small files + sync (files/s)" tar
+echo
+echo "space (mix + small files): logical $logical B"
+echo "  scfs BACKING du: $used B ($(ratio "$used" "$logical") of logical), apparent $usedapp B"
+echo "  scfs compress --format v2: du $v2 B, apparent $v2app B; BACKING/v2 apparent = $(ratio "$usedapp" "$v2app")"

@@ -1,0 +1,420 @@
+//! The mount life cycle: argument checks, daemonizing (fork before any
+//! thread exists, setsid, report readiness through a pipe), the BACKING lock,
+//! the fuser session with its signal thread, and `scfs umount`.
+//!
+//! The lock is `flock(LOCK_EX|LOCK_NB)` on a descriptor of the BACKING
+//! directory itself, taken by the daemon and held until it exits, so nothing
+//! is ever created inside BACKING for it and a crashed daemon leaves no stale
+//! lock. `scfs umount` unmounts and then waits for that lock to be free: the
+//! daemon releases it only after the session ended and the filesystem was
+//! destroyed (every dirty block written and synced).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fuser::{Filesystem, Session, SessionUnmounter};
+use log::{error, info, warn};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::ForkResult;
+
+use super::mountinfo;
+use super::options::{fuse_config, parse_options, MountOptions};
+use super::{MountArgs, UmountArgs};
+use crate::cli::EXIT_ERROR;
+
+/// Checked and canonicalized arguments of a mount.
+pub struct Prepared {
+    pub backing: PathBuf,
+    pub mnt: PathBuf,
+    pub opts: MountOptions,
+}
+
+fn check_dir(what: &str, p: &Path) -> Result<PathBuf, String> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => p
+            .canonicalize()
+            .map_err(|e| format!("{what} {}: {e}", p.display())),
+        Ok(_) => Err(format!("{what} {}: not a directory", p.display())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(format!(
+            "{what} {}: {e} (a dead mount? run: scfs umount {})",
+            p.display(),
+            p.display()
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(format!("{what} {}: no such directory", p.display()))
+        }
+        Err(e) => Err(format!("{what} {}: {e}", p.display())),
+    }
+}
+
+/// Everything that can be checked before forking.
+pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
+    let opts = parse_options(&args.options)?;
+    let backing = check_dir("BACKING", &args.backing)?;
+    let mnt = check_dir("MNT", &args.mountpoint)?;
+    if mountinfo::is_within(&mnt, &backing) || mountinfo::is_within(&backing, &mnt) {
+        return Err(format!(
+            "MNT {} and BACKING {} must not contain each other",
+            mnt.display(),
+            backing.display()
+        ));
+    }
+    match std::fs::metadata("/dev/fuse") {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err("/dev/fuse not found (is the fuse kernel module loaded?)".into())
+        }
+        Err(e) => return Err(format!("/dev/fuse: {e}")),
+    }
+    if let Ok(entries) = mountinfo::read() {
+        if let Some(at) = mountinfo::mounted_at(&entries, &backing) {
+            return Err(format!(
+                "BACKING {} is already mounted at {}",
+                backing.display(),
+                at.display()
+            ));
+        }
+    }
+    Ok(Prepared { backing, mnt, opts })
+}
+
+/// Takes the daemon's exclusive lock on the BACKING directory.
+fn lock_backing(backing: &Path) -> Result<Flock<File>, String> {
+    let dir = File::open(backing).map_err(|e| format!("BACKING {}: {e}", backing.display()))?;
+    let meta = dir.metadata().map_err(|e| e.to_string())?;
+    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(l),
+        Err((_, Errno::EWOULDBLOCK)) => {
+            let who = mountinfo::flock_holder(meta.dev(), meta.ino())
+                .map(|p| format!(" (by process {p})"))
+                .unwrap_or_default();
+            Err(format!(
+                "BACKING {} is already in use by another scfs mount{who}",
+                backing.display()
+            ))
+        }
+        Err((_, e)) => Err(format!("cannot lock BACKING {}: {e}", backing.display())),
+    }
+}
+
+/// Where the daemon's readiness (or its one-line error) goes.
+struct Ready(Option<OwnedFd>);
+
+impl Ready {
+    fn send(&mut self, msg: &str) {
+        if let Some(fd) = self.0.take() {
+            let _ = nix::unistd::write(&fd, msg.as_bytes());
+        }
+    }
+    fn ok(&mut self) {
+        self.send("OK\n");
+    }
+    fn fail(&mut self, msg: String) -> i32 {
+        let line = msg.lines().next().unwrap_or("").trim().to_owned();
+        error!("{line}");
+        if self.0.is_some() {
+            self.send(&format!("ERR {line}\n"));
+        } else {
+            eprintln!("scfs mount: {line}");
+        }
+        EXIT_ERROR
+    }
+}
+
+fn init_logger(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .try_init();
+}
+
+fn signal_set() -> SigSet {
+    let mut s = SigSet::empty();
+    s.add(Signal::SIGTERM);
+    s.add(Signal::SIGINT);
+    s.add(Signal::SIGHUP);
+    s
+}
+
+/// Unmounts `mnt` lazily: it disappears now, the daemon ends when the last
+/// file open in it is closed.
+fn lazy_detach(mnt: &Path) {
+    if nix::unistd::geteuid().is_root() {
+        if let Err(e) = nix::mount::umount2(mnt, nix::mount::MntFlags::MNT_DETACH) {
+            error!("lazy unmount of {} failed: {e}", mnt.display());
+        }
+    } else {
+        let st = std::process::Command::new("fusermount3")
+            .args(["-u", "-z", "--"])
+            .arg(mnt)
+            .status();
+        if !matches!(st, Ok(s) if s.success()) {
+            error!("fusermount3 -u -z {} failed", mnt.display());
+        }
+    }
+}
+
+/// The signal thread: SIGTERM/SIGINT/SIGHUP unmount (flushing everything on
+/// the way out, as any unmount does).
+fn spawn_signal_thread(sigs: SigSet, mut unmounter: SessionUnmounter, mnt: PathBuf) {
+    let r = std::thread::Builder::new()
+        .name("scfs-signals".into())
+        .spawn(move || {
+            let mut first = true;
+            loop {
+                let sig = match sigs.wait() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        error!("waiting for signals failed: {e}");
+                        return;
+                    }
+                };
+                if !first {
+                    warn!("{sig}: already unmounting {}", mnt.display());
+                    continue;
+                }
+                first = false;
+                info!("{sig}: unmounting {}", mnt.display());
+                if let Err(e) = unmounter.unmount() {
+                    warn!(
+                        "unmount of {} failed ({e}); detaching it lazily: the daemon \
+                         ends when the last file open in it is closed",
+                        mnt.display()
+                    );
+                    lazy_detach(&mnt);
+                }
+            }
+        });
+    if let Err(e) = r {
+        error!("cannot start the signal thread: {e}");
+    }
+}
+
+/// Runs the filesystem until it is unmounted. `ready` is the daemon's pipe
+/// to the waiting parent (None in the foreground).
+fn serve<F, M>(prep: Prepared, make_fs: M, ready: Option<OwnedFd>) -> i32
+where
+    F: Filesystem,
+    M: FnOnce(&Path, &MountOptions) -> io::Result<F>,
+{
+    let mut ready = Ready(ready);
+    // Block the signals before any thread exists: every thread inherits the
+    // mask, so only the signal thread's sigwait ever receives them.
+    let sigs = signal_set();
+    if let Err(e) = sigs.thread_block() {
+        return ready.fail(format!("cannot block signals: {e}"));
+    }
+    let lock = match lock_backing(&prep.backing) {
+        Ok(l) => l,
+        Err(e) => return ready.fail(e),
+    };
+    let fs = match make_fs(&prep.backing, &prep.opts) {
+        Ok(fs) => fs,
+        Err(e) => return ready.fail(format!("BACKING {}: {e}", prep.backing.display())),
+    };
+    let config = fuse_config(&prep.opts, &prep.backing);
+    let mut session = match Session::new(fs, &prep.mnt, &config) {
+        Ok(s) => s,
+        Err(e) => return ready.fail(format!("cannot mount on {}: {e}", prep.mnt.display())),
+    };
+    spawn_signal_thread(sigs, session.unmount_callable(), prep.mnt.clone());
+    info!(
+        "mounted {} on {} ({:?})",
+        prep.backing.display(),
+        prep.mnt.display(),
+        prep.opts
+    );
+    ready.ok();
+    let code = match session.run() {
+        Ok(()) => {
+            info!("{} unmounted; all data written", prep.mnt.display());
+            0
+        }
+        Err(e) => {
+            error!("session on {} ended with an error: {e}", prep.mnt.display());
+            EXIT_ERROR
+        }
+    };
+    drop(lock);
+    code
+}
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1)
+}
+
+/// The parent's side: waits for the daemon's "OK" or its error line.
+fn wait_ready(rd: OwnedFd, child: nix::unistd::Pid) -> i32 {
+    let mut msg = String::new();
+    let _ = File::from(rd).read_to_string(&mut msg);
+    if msg.starts_with("OK") {
+        return 0;
+    }
+    if let Some(e) = msg.strip_prefix("ERR ") {
+        let _ = nix::sys::wait::waitpid(child, None);
+        eprintln!("scfs mount: {}", e.trim_end());
+        return EXIT_ERROR;
+    }
+    let status = nix::sys::wait::waitpid(child, None)
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_else(|e| e.to_string());
+    eprintln!("scfs mount: the daemon ended before the mount was ready ({status})");
+    EXIT_ERROR
+}
+
+/// `scfs mount` with any filesystem: `make_fs(backing, options)` builds it
+/// inside the daemon. Returns the exit code (in the daemon: after unmount).
+pub fn run_mount_with<F, M>(args: MountArgs, make_fs: M) -> i32
+where
+    F: Filesystem,
+    M: FnOnce(&Path, &MountOptions) -> io::Result<F>,
+{
+    let prep = match prepare(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("scfs mount: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if args.foreground {
+        init_logger(args.debug);
+        return serve(prep, make_fs, None);
+    }
+    let log = match &args.log_file {
+        Some(p) => OpenOptions::new().create(true).append(true).open(p),
+        None => OpenOptions::new().write(true).open("/dev/null"),
+    };
+    let log = match log {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("scfs mount: log file: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let devnull = match File::open("/dev/null") {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("scfs mount: /dev/null: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if thread_count() > 1 {
+        eprintln!("scfs mount: cannot daemonize a multi-threaded process (use -f)");
+        return EXIT_ERROR;
+    }
+    let (rd, wr) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("scfs mount: pipe: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    // SAFETY: the process has exactly one thread (checked just above), so
+    // the child is a full copy with no lock held by a vanished thread and
+    // may run arbitrary code, including allocation and spawning threads.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => {
+            eprintln!("scfs mount: fork: {e}");
+            EXIT_ERROR
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(wr);
+            wait_ready(rd, child)
+        }
+        Ok(ForkResult::Child) => {
+            drop(rd);
+            let _ = nix::unistd::setsid();
+            let _ = nix::unistd::chdir("/");
+            let _ = nix::unistd::dup2_stdin(&devnull);
+            let _ = nix::unistd::dup2_stdout(&devnull);
+            let _ = nix::unistd::dup2_stderr(&log);
+            drop((devnull, log));
+            init_logger(args.debug);
+            serve(prep, make_fs, Some(wr))
+        }
+    }
+}
+
+/// Waits until no process holds the BACKING lock (the daemon has written
+/// everything and exited).
+fn wait_for_daemon(backing: &Path, timeout: Duration) -> Result<(), String> {
+    let Ok(mut dir) = File::open(backing) else {
+        return Ok(());
+    };
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(_unlocked_on_drop) => return Ok(()),
+            Err((d, Errno::EWOULDBLOCK)) => dir = d,
+            Err((_, e)) => return Err(format!("cannot lock BACKING {}: {e}", backing.display())),
+        }
+        if !told && start.elapsed() > Duration::from_secs(3) {
+            eprintln!("scfs umount: waiting for the daemon to finish writing...");
+            told = true;
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the daemon of {} is still running after {} s",
+                backing.display(),
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `scfs umount MNT`.
+pub fn umount(args: &UmountArgs) -> Result<(), String> {
+    let mnt = mountinfo::absolute_lexical(&args.mountpoint)
+        .map_err(|e| format!("{}: {e}", args.mountpoint.display()))?;
+    let entries = mountinfo::read().map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    let entry = mountinfo::find_mount(&entries, &mnt)
+        .ok_or_else(|| format!("{} is not mounted", mnt.display()))?;
+    let backing = mountinfo::scfs_backing(&entry).ok_or_else(|| {
+        format!(
+            "{} is not an scfs mount ({} from {})",
+            mnt.display(),
+            entry.fs_type,
+            entry.source
+        )
+    })?;
+    if args.lazy {
+        lazy_detach(&mnt);
+        return Ok(());
+    }
+    if nix::unistd::geteuid().is_root() {
+        match nix::mount::umount(&mnt) {
+            Ok(()) => {}
+            Err(Errno::EBUSY) => {
+                return Err(format!(
+                    "{} is busy: a process has a file or directory open in it",
+                    mnt.display()
+                ))
+            }
+            Err(e) => return Err(format!("cannot unmount {}: {e}", mnt.display())),
+        }
+    } else {
+        let out = std::process::Command::new("fusermount3")
+            .args(["-u", "--"])
+            .arg(&mnt)
+            .output()
+            .map_err(|e| format!("fusermount3: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(err
+                .lines()
+                .next()
+                .unwrap_or("fusermount3 failed")
+                .to_owned());
+        }
+    }
+    wait_for_daemon(&backing, Duration::from_secs(args.timeout))
+}

@@ -1,0 +1,311 @@
+//! `-o` option parsing for `scfs mount`: turns `cache_size=128M,ro,...` into
+//! [`MountOptions`] and those into the fuser session [`fuser::Config`].
+//! Unknown options are an error, never ignored.
+
+use fuser::{Config, MountOption, SessionACL};
+
+/// Default decoded-block cache budget: 64 MiB.
+pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
+/// Default block size of new files: 64 KiB (FORMAT.md section 3).
+pub const DEFAULT_BLOCK_SIZE: u32 = 64 << 10;
+/// Smallest accepted cache budget (one largest block plus change).
+pub const MIN_CACHE_SIZE: u64 = 1 << 20;
+
+/// Everything `-o` can say, parsed and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Bytes of decoded blocks kept in memory (`cache_size=`).
+    pub cache_size: u64,
+    /// Block size of files created through the mount (`block_size=`).
+    pub block_size: u32,
+    /// `ro`: the mount refuses every change (EROFS).
+    pub read_only: bool,
+    /// `allow_other`: users other than the mounting one may use the mount.
+    pub allow_other: bool,
+    /// `default_permissions` (default on): the kernel checks mode bits.
+    /// `no_default_permissions` turns it off.
+    pub default_permissions: bool,
+    /// FUSE event-loop threads (`threads=`).
+    pub threads: usize,
+    /// `writeback_cache` / `no_writeback_cache`: the kernel's writeback
+    /// cache; None = the filesystem's default.
+    pub writeback_cache: Option<bool>,
+    /// Generic kernel mount flags passed through (nodev, noexec, noatime, ...).
+    pub flags: Vec<MountOption>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            cache_size: DEFAULT_CACHE_SIZE,
+            block_size: DEFAULT_BLOCK_SIZE,
+            read_only: false,
+            allow_other: false,
+            default_permissions: true,
+            threads: default_threads(),
+            writeback_cache: None,
+            flags: Vec::new(),
+        }
+    }
+}
+
+/// Event loops: one per core, at least 4 (handlers block on disk I/O and
+/// compression, so a few more loops than cores keep the kernel queue busy).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(4, 16)
+}
+
+/// Parses a size such as `65536`, `64K`, `64M`, `1G`, `64KiB` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits_end);
+    if num.is_empty() {
+        return Err(format!(
+            "'{s}' is not a size (expected e.g. 65536, 64K, 64M, 1G)"
+        ));
+    }
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is too large"))?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "'{s}': unknown size suffix '{suffix}' (use K, M or G)"
+            ))
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Parses the `-o` arguments (each a comma-separated list; may repeat).
+pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String> {
+    let mut o = MountOptions::default();
+    for list in lists {
+        for opt in list
+            .as_ref()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (key, value) = match opt.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt, None),
+            };
+            let need = |v: Option<&str>| -> Result<String, String> {
+                v.map(str::to_owned)
+                    .ok_or_else(|| format!("option '{key}' needs a value ({key}=...)"))
+            };
+            let none = |v: Option<&str>| -> Result<(), String> {
+                match v {
+                    Some(_) => Err(format!("option '{key}' takes no value")),
+                    None => Ok(()),
+                }
+            };
+            match key {
+                "cache_size" => {
+                    let n = parse_size(&need(value)?).map_err(|e| format!("option {key}: {e}"))?;
+                    if n < MIN_CACHE_SIZE {
+                        return Err(format!("cache_size={n} is below the minimum of 1M"));
+                    }
+                    o.cache_size = n;
+                }
+                "block_size" => {
+                    let n = parse_size(&need(value)?).map_err(|e| format!("option {key}: {e}"))?;
+                    if !n.is_power_of_two() || !(4096..=1 << 20).contains(&n) {
+                        return Err(format!(
+                            "block_size={n}: must be a power of two from 4K to 1M"
+                        ));
+                    }
+                    o.block_size = n as u32;
+                }
+                "threads" => {
+                    let v = need(value)?;
+                    let n: usize = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| format!("threads={v}: must be a number from 1 to 64"))?;
+                    o.threads = n;
+                }
+                "ro" => {
+                    none(value)?;
+                    o.read_only = true;
+                }
+                "rw" => {
+                    none(value)?;
+                    o.read_only = false;
+                }
+                "allow_other" => {
+                    none(value)?;
+                    o.allow_other = true;
+                }
+                "default_permissions" => {
+                    none(value)?;
+                    o.default_permissions = true;
+                }
+                "no_default_permissions" => {
+                    none(value)?;
+                    o.default_permissions = false;
+                }
+                "writeback_cache" => {
+                    none(value)?;
+                    o.writeback_cache = Some(true);
+                }
+                "no_writeback_cache" => {
+                    none(value)?;
+                    o.writeback_cache = Some(false);
+                }
+                "dev" | "nodev" | "suid" | "nosuid" | "exec" | "noexec" | "atime" | "noatime"
+                | "sync" | "async" | "dirsync" => {
+                    none(value)?;
+                    let flag = match key {
+                        "dev" => MountOption::Dev,
+                        "nodev" => MountOption::NoDev,
+                        "suid" => MountOption::Suid,
+                        "nosuid" => MountOption::NoSuid,
+                        "exec" => MountOption::Exec,
+                        "noexec" => MountOption::NoExec,
+                        "atime" => MountOption::Atime,
+                        "noatime" => MountOption::NoAtime,
+                        "sync" => MountOption::Sync,
+                        "async" => MountOption::Async,
+                        _ => MountOption::DirSync,
+                    };
+                    o.flags.retain(|f| !conflicts(f, &flag));
+                    o.flags.push(flag);
+                }
+                _ => return Err(format!("unknown mount option '{opt}'")),
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// Whether `new` supersedes `old` (same flag or its opposite).
+fn conflicts(old: &MountOption, new: &MountOption) -> bool {
+    use MountOption::*;
+    let pair = |o: &MountOption| match o {
+        Dev | NoDev => 1,
+        Suid | NoSuid => 2,
+        Exec | NoExec => 3,
+        Atime | NoAtime => 4,
+        Sync | Async => 5,
+        DirSync => 6,
+        _ => 0,
+    };
+    pair(old) != 0 && pair(old) == pair(new)
+}
+
+/// The mount source shown by `df` and /proc/self/mountinfo: `scfs:` and the
+/// absolute BACKING path. `scfs umount` finds BACKING through it.
+pub fn fs_name(backing: &std::path::Path) -> String {
+    format!("scfs:{}", backing.display())
+}
+
+/// The fuser session configuration for these options (shared by scfs and
+/// the benchmark's passthrough example so both run under the same settings).
+pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.mount_options
+        .push(MountOption::FSName(fs_name(backing)));
+    cfg.mount_options.push(MountOption::Subtype("scfs".into()));
+    if o.default_permissions {
+        cfg.mount_options.push(MountOption::DefaultPermissions);
+    }
+    cfg.mount_options.push(if o.read_only {
+        MountOption::RO
+    } else {
+        MountOption::RW
+    });
+    cfg.mount_options.extend(o.flags.iter().cloned());
+    cfg.acl = if o.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    cfg.n_threads = Some(o.threads);
+    cfg.clone_fd = true;
+    cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("64K").unwrap(), 65536);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("2M").unwrap(), 2 << 20);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert!(parse_size("").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("-5").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("17179869184G").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let o = parse_options::<&str>(&[]).unwrap();
+        assert_eq!(o.cache_size, 64 << 20);
+        assert_eq!(o.block_size, 64 << 10);
+        assert!(o.default_permissions && !o.read_only && !o.allow_other);
+    }
+
+    #[test]
+    fn parses_lists() {
+        let o =
+            parse_options(&["cache_size=128M,block_size=1M", "ro,allow_other,threads=3"]).unwrap();
+        assert_eq!(o.cache_size, 128 << 20);
+        assert_eq!(o.block_size, 1 << 20);
+        assert!(o.read_only && o.allow_other);
+        assert_eq!(o.threads, 3);
+        let o = parse_options(&["no_default_permissions,noatime,atime,nodev"]).unwrap();
+        assert!(!o.default_permissions);
+        assert_eq!(o.flags, vec![MountOption::Atime, MountOption::NoDev]);
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        for bad in [
+            "bogus",
+            "cache_size",
+            "cache_size=12Q",
+            "cache_size=1K",
+            "block_size=3000",
+            "block_size=2K",
+            "block_size=2M",
+            "ro=1",
+            "threads=0",
+            "threads=x",
+            "fsname=x",
+        ] {
+            let e = parse_options(&[bad]).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn config_reflects_options() {
+        let o = parse_options(&["ro,allow_other,threads=2"]).unwrap();
+        let c = fuse_config(&o, std::path::Path::new("/b"));
+        assert!(c.mount_options.contains(&MountOption::RO));
+        assert!(c.mount_options.contains(&MountOption::DefaultPermissions));
+        assert!(c
+            .mount_options
+            .contains(&MountOption::FSName("scfs:/b".into())));
+        assert_eq!(c.acl, SessionACL::All);
+        assert_eq!(c.n_threads, Some(2));
+    }
+}

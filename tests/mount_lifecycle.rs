@@ -1,0 +1,253 @@
+//! Mount life cycle through the real `scfs` binary: daemon readiness, the
+//! BACKING lock, one-line errors, `ro`, and every way of unmounting
+//! (`scfs umount`, `fusermount3 -u`, SIGTERM, SIGINT in the foreground)
+//! losing nothing.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{alive, is_mounted, kill, run, scfs, wait_until, Mount};
+
+fn one_line_error(out: &std::process::Output, prefix: &str) -> String {
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    assert!(err.starts_with(prefix), "{err:?}");
+    err
+}
+
+#[test]
+fn daemon_returns_only_when_ready() {
+    let Some(m) = Mount::new() else { return };
+    // No sleep, no retry: the mount is usable the moment `scfs mount` exits.
+    let parent = std::fs::metadata(m.mnt.parent().unwrap()).unwrap();
+    let st = std::fs::metadata(&m.mnt).unwrap();
+    assert_ne!(st.dev(), parent.dev(), "MNT is not a new filesystem");
+    std::fs::write(m.p("hello.txt"), b"hello\n").unwrap();
+    assert_eq!(std::fs::read(m.p("hello.txt")).unwrap(), b"hello\n");
+    let pid = m.daemon_pid().expect("daemon holds the BACKING lock");
+    assert!(alive(pid));
+    // Nothing but the file itself appears in BACKING (the lock is on the dir).
+    let names: Vec<_> = std::fs::read_dir(&m.backing)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("hello.txt")]);
+}
+
+#[test]
+fn second_mount_of_same_backing_fails() {
+    let Some(m) = Mount::new() else { return };
+    let other = m.scratch().join("mnt2");
+    std::fs::create_dir(&other).unwrap();
+    let out = run(scfs().arg("mount").arg(&m.backing).arg(&other));
+    let err = one_line_error(&out, "scfs mount:");
+    assert!(err.contains("already"), "{err}");
+    assert!(!is_mounted(&other));
+    // Same MNT again is refused too.
+    let out = run(&mut m.mount_cmd());
+    one_line_error(&out, "scfs mount:");
+}
+
+#[test]
+fn bad_arguments_fail_with_one_line() {
+    let Some(m) = Mount::unmounted(&[]) else {
+        return;
+    };
+    let file = m.scratch().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let missing = m.scratch().join("missing");
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (vec![missing.as_os_str(), m.mnt.as_os_str()], "BACKING"),
+        (vec![file.as_os_str(), m.mnt.as_os_str()], "not a directory"),
+        (vec![m.backing.as_os_str(), missing.as_os_str()], "MNT"),
+        (
+            vec![m.backing.as_os_str(), file.as_os_str()],
+            "not a directory",
+        ),
+        (
+            vec![m.backing.as_os_str(), m.backing.as_os_str()],
+            "contain",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = run(scfs().arg("mount").args(&args));
+        let err = one_line_error(&out, "scfs mount:");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    for opt in [
+        "bogus",
+        "cache_size=12Q",
+        "block_size=3000",
+        "ro=yes",
+        "threads=0",
+    ] {
+        let out = run(scfs()
+            .arg("mount")
+            .arg(&m.backing)
+            .arg(&m.mnt)
+            .arg("-o")
+            .arg(opt));
+        let err = one_line_error(&out, "scfs mount:");
+        assert!(err.contains(opt.split('=').next().unwrap()), "{opt}: {err}");
+    }
+    assert!(!is_mounted(&m.mnt));
+    let out = run(scfs().arg("umount").arg(&m.mnt));
+    one_line_error(&out, "scfs umount:");
+}
+
+#[test]
+fn read_only_mount_refuses_writes() {
+    let Some(mut m) = Mount::new() else { return };
+    std::fs::write(m.p("f"), b"content").unwrap();
+    m.umount();
+    m.opts = vec!["ro".into()];
+    m.mount();
+    assert_eq!(std::fs::read(m.p("f")).unwrap(), b"content");
+    let erofs = |r: std::io::Result<()>| {
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EROFS));
+    };
+    erofs(std::fs::write(m.p("f"), b"new").map(|_| ()));
+    erofs(std::fs::write(m.p("g"), b"new").map(|_| ()));
+    erofs(std::fs::create_dir(m.p("d")));
+    erofs(std::fs::remove_file(m.p("f")));
+    m.remount();
+    assert_eq!(std::fs::read(m.p("f")).unwrap(), b"content");
+}
+
+/// Writes files without fsync or close-to-disk waits and returns them.
+fn write_set(m: &Mount) -> Vec<(String, Vec<u8>)> {
+    let files = vec![
+        ("small.txt".to_string(), b"small\n".to_vec()),
+        ("text.txt".to_string(), common::data(700_000, 1, true)),
+        ("random.bin".to_string(), common::data(300_000, 2, false)),
+    ];
+    for (name, d) in &files {
+        let mut f = std::fs::File::create(m.p(name)).unwrap();
+        f.write_all(d).unwrap();
+    }
+    files
+}
+
+fn check_set(m: &Mount, files: &[(String, Vec<u8>)]) {
+    for (name, d) in files {
+        assert!(std::fs::read(m.p(name)).unwrap() == *d, "{name} differs");
+    }
+}
+
+#[test]
+fn scfs_umount_flushes_everything() {
+    let Some(mut m) = Mount::new() else { return };
+    let files = write_set(&m);
+    // Keep one file open and dirty until just before the unmount.
+    let mut open = std::fs::File::create(m.p("open.txt")).unwrap();
+    open.write_all(b"written while open").unwrap();
+    drop(open);
+    m.umount();
+    // Without any mount: every backing file is a complete container.
+    for (name, d) in &files {
+        assert!(
+            m.decompress(name) == *d,
+            "{name}: decompressed backing differs"
+        );
+    }
+    assert_eq!(m.decompress("open.txt"), b"written while open");
+    m.mount();
+    check_set(&m, &files);
+}
+
+#[test]
+fn plain_fusermount_loses_nothing() {
+    let Some(mut m) = Mount::new() else { return };
+    let files = write_set(&m);
+    let pid = m.daemon_pid().unwrap();
+    let out = run(Command::new("fusermount3").arg("-u").arg(&m.mnt));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    m.forget_mounted();
+    wait_until(30, "the daemon to exit", || !alive(pid));
+    m.mount();
+    check_set(&m, &files);
+}
+
+#[test]
+fn sigterm_unmounts_and_flushes() {
+    let Some(mut m) = Mount::new() else { return };
+    let files = write_set(&m);
+    let pid = m.daemon_pid().unwrap();
+    kill(pid, libc::SIGTERM);
+    wait_until(30, "the daemon to exit", || !alive(pid));
+    assert!(!is_mounted(&m.mnt), "SIGTERM left the mount behind");
+    m.forget_mounted();
+    m.mount();
+    check_set(&m, &files);
+}
+
+#[test]
+fn busy_mount_is_not_unmounted() {
+    let Some(mut m) = Mount::new() else { return };
+    let f = std::fs::File::create(m.p("held")).unwrap();
+    let out = run(scfs().arg("umount").arg(&m.mnt));
+    let err = one_line_error(&out, "scfs umount:");
+    assert!(err.contains("busy"), "{err}");
+    assert!(is_mounted(&m.mnt));
+    drop(f);
+    m.umount();
+}
+
+#[test]
+fn foreground_mode_and_sigint() {
+    let Some(mut m) = Mount::unmounted(&[]) else {
+        return;
+    };
+    let child = scfs()
+        .arg("mount")
+        .arg("-f")
+        .arg(&m.backing)
+        .arg(&m.mnt)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(30, "the foreground mount", || is_mounted(&m.mnt));
+    std::fs::write(m.p("fg.txt"), b"foreground").unwrap();
+    kill(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!is_mounted(&m.mnt));
+    m.mount();
+    assert_eq!(std::fs::read(m.p("fg.txt")).unwrap(), b"foreground");
+}
+
+#[test]
+fn umount_of_a_dead_daemon_cleans_up() {
+    let Some(mut m) = Mount::new() else { return };
+    let pid = m.daemon_pid().unwrap();
+    kill(pid, libc::SIGKILL);
+    wait_until(10, "the killed daemon to exit", || !alive(pid));
+    // The mount point is dead (ENOTCONN) until unmounted (the group leader
+    // can be a zombie a moment before the last thread closed /dev/fuse).
+    wait_until(10, "ENOTCONN on the dead mount", || {
+        std::fs::metadata(&m.mnt)
+            .map_err(|e| e.raw_os_error())
+            .err()
+            == Some(Some(libc::ENOTCONN))
+    });
+    let out = run(&mut m.mount_cmd());
+    one_line_error(&out, "scfs mount:");
+    m.umount();
+    m.mount();
+    assert!(Path::new(&m.mnt).read_dir().is_ok());
+}
