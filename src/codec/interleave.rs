@@ -254,6 +254,26 @@ pub(crate) fn pairs_pay(lengths: &[u8; 256], seg_len: usize) -> bool {
     avg2048 <= 11 * 1024 // average <= 5.5 bits
 }
 
+/// The fast part of one stream with two-symbol lookups (the v1 stream):
+/// decodes while 8 input bytes remain and 10 output bytes are free;
+/// returns the output position reached.
+pub(crate) fn decode1_pairs(pairs: &PairTable, r: &mut BitReader<'_>, o: &mut [u8]) -> usize {
+    let mut p = 0usize;
+    let pt = &pairs.t;
+    while r.can_refill_fast() && p + 10 <= o.len() {
+        r.refill_fast();
+        for _ in 0..5 {
+            let e = pt[(r.peek() & 0x7FF) as usize];
+            if let Some(d) = o.get_mut(p..p + 2) {
+                d.copy_from_slice(&(e as u16).to_le_bytes());
+            }
+            p += (e >> 24) as usize;
+            r.consume((e >> 16) & 0xFF);
+        }
+    }
+    p
+}
+
 /// The fast part of two streams: decodes while both have 8 input bytes
 /// to load and room for 10 output bytes; returns the output positions.
 #[inline(always)]

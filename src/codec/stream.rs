@@ -8,6 +8,7 @@
 //! path (`LongCodes`), correct for any valid code up to 32 bits.
 
 use super::bits::BitReader;
+use super::interleave::{decode1_pairs, pairs_pay, PairTable};
 use super::lengths::{reversed_codes, validate, TableKind};
 use super::{CodecError, MAX_CODE_LEN, MAX_DECODE_LEN};
 
@@ -210,7 +211,12 @@ pub fn decode_stream(lengths: &[u8; 256], input: &[u8], out: &mut [u8]) -> Resul
     let t = DecTable::new(lengths);
     let mut r = BitReader::new(input);
     if max_len <= MAX_CODE_LEN {
-        decode_short(&t, &mut r, out);
+        let done = if pairs_pay(lengths, out.len()) {
+            decode1_pairs(&PairTable::new(&t), &mut r, out)
+        } else {
+            0
+        };
+        decode_short(&t, &mut r, out.get_mut(done..).unwrap_or_default());
     } else {
         let long = LongCodes::new(lengths);
         for o in out.iter_mut() {
@@ -274,6 +280,19 @@ mod tests {
         roundtrip(&[7u8; 100], 11);
         let all: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
         roundtrip(&all, 11);
+    }
+
+    #[test]
+    fn pair_path_roundtrip() {
+        // Long and short on average: the two-symbol fast path runs.
+        let text = b"it was the best of times, it was the worst of times; ".repeat(800);
+        let lens = code_lengths(&histogram(&text), 11);
+        assert!(super::super::interleave::pairs_pay(&lens, text.len()));
+        roundtrip(&text, 11);
+        let mut enc = Vec::new();
+        encode_stream(&text, &lens, &mut enc);
+        let mut dec = vec![0u8; text.len()];
+        assert!(decode_stream(&lens, &enc[..enc.len() - 2], &mut dec).is_err());
     }
 
     #[test]

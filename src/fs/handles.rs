@@ -179,7 +179,8 @@ impl Inner {
             inode,
             content,
             append: flags & libc::O_APPEND != 0,
-            caps_killed: AtomicBool::new(false),
+            // A new file has no capabilities to drop.
+            caps_killed: AtomicBool::new(true),
         });
         Ok((
             attr,

@@ -5,7 +5,22 @@
 //! Submodules: `sys` (syscall wrappers), `attr` (stat -> FileAttr, errno),
 //! `inode` (O_PATH inode table), `content` (the data of a regular file),
 //! `names` (lookup and namespace operations), `meta` (getattr, setattr,
-//! statfs, access), `handles` (open files and directories, I/O), `xattr`.
+//! statfs, access), `handles` (open files and directories, I/O), `xattr`,
+//! `compact` (compaction and plain-to-container conversion), `ops` (the
+//! `fuser::Filesystem` glue).
+//!
+//! Invariants:
+//! - One FUSE inode per backing (st_dev, st_ino); its number is the backing
+//!   st_ino when free (so hard links and `ls -i` agree), else synthetic.
+//! - At most one open `Content` (one `LogicalFile`) per inode: all handles
+//!   share it, the last release closes it under the inode's state lock, a
+//!   compaction counts as an open, new containers are complete before their
+//!   name appears, and a compacted file's key maps to its inode before the
+//!   rename. Two `LogicalFile`s on one backing file would corrupt it.
+//!
+//! Lock order (never taken the other way round): inode state -> `ns`
+//! (namespace changes vs compaction) -> an inode's descriptor lock -> the
+//! file layer's locks; the inode table and handle map are leaves.
 
 mod attr;
 mod compact;

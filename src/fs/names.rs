@@ -165,10 +165,10 @@ impl Inner {
         };
         match tmp {
             Ok(fd) => {
-                let file = File::from(fd);
-                let content = self.prepare_new_file(&file, parent, perm, caller)?;
+                // The content keeps this descriptor open: link it by number.
+                let proc = sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&fd));
+                let content = self.prepare_new_file(File::from(fd), parent, perm, caller)?;
                 let pfd = parent.fd();
-                let proc = sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&file));
                 sys::linkat_follow(&proc, pfd.as_fd(), name)?;
                 Ok(content)
             }
@@ -204,7 +204,7 @@ impl Inner {
         )?;
         let file = File::from(fd);
         let made = self
-            .prepare_new_file(&file, parent, perm, caller)
+            .prepare_new_file(file, parent, perm, caller)
             .and_then(|c| {
                 sys::renameat2(
                     pfd.as_fd(),
@@ -224,7 +224,7 @@ impl Inner {
     /// Owner, mode and the container header of a new, still unnamed file.
     fn prepare_new_file(
         &self,
-        file: &File,
+        file: File,
         parent: &Inode,
         perm: u32,
         caller: Caller,
@@ -239,9 +239,12 @@ impl Inner {
             sys::fchown(file.as_fd(), caller.uid, gid)?;
         }
         if perm & self.umask != 0 || perm & 0o7000 != 0 {
-            sys::chmod_path(&sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(file)), perm)?;
+            sys::chmod_path(
+                &sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&file)),
+                perm,
+            )?;
         }
-        let content = Content::create(file.try_clone()?, self.opts.block_size, &self.ctx)?;
+        let content = Content::create(file, self.opts.block_size, &self.ctx)?;
         content.flush()?;
         Ok(content)
     }
