@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
     WriteFlags,
@@ -165,7 +165,16 @@ fn ts(t: TimeOrNow) -> nix::sys::time::TimeSpec {
 }
 
 impl Filesystem for Passthrough {
-    fn init(&mut self, _req: &Request, _config: &mut KernelConfig) -> io::Result<()> {
+    /// The same kernel settings scfs asks for (src/fs/ops.rs), minus the
+    /// capabilities this example does not implement (readdirplus, atomic
+    /// O_TRUNC, killpriv).
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let _ = config.set_max_write(1 << 20);
+        let _ = config.set_max_readahead(1 << 20);
+        let _ = config.set_max_background(64);
+        let want =
+            (InitFlags::FUSE_PARALLEL_DIROPS | InitFlags::FUSE_MAX_PAGES) & config.capabilities();
+        let _ = config.add_capabilities(want);
         Ok(())
     }
 

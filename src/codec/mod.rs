@@ -1,16 +1,17 @@
 //! Canonical Huffman codec over bytes (docs/FORMAT.md sections 1 and 4).
 //!
-//! - [`lengths`]: histograms, optimal length-limited code lengths
-//!   (Huffman, falling back to package-merge), exact coded sizes, canonical
-//!   code assignment and table validation.
-//! - [`bits`]: LSB-first bit writer/reader with 64-bit buffers.
-//! - [`stream`]: the single bit stream of v1 (`encode_stream` /
-//!   `decode_stream`, codes up to 32 bits) and the fast 4-stream kernels
-//!   used by v2 blocks (codes up to 11 bits).
-//! - [`table`]: the compact code-length table of v2 blocks.
-//! - [`block`]: the v2 Huffman block payload (segments, each with its own
+//! - `lengths`: histograms, optimal length-limited code lengths (Huffman,
+//!   falling back to package-merge), exact coded sizes, canonical code
+//!   assignment and table validation.
+//! - `bits`: LSB-first bit writer/reader with 64-bit buffers.
+//! - `stream`: the single bit stream of v1 (`encode_stream` /
+//!   `decode_stream`, codes up to 32 bits) and the lookup tables.
+//! - `interleave`: the four-stream kernels of v2 segments (codes up to 11
+//!   bits; one- and two-symbol lookups).
+//! - `table`: the compact code-length table of v2 blocks.
+//! - `block`: the v2 Huffman block payload (segments, each with its own
 //!   table and four interleaved streams) and the block coding choice.
-//! - [`split`]: choosing where a block switches tables.
+//! - `split`: choosing where a block switches tables.
 
 mod bits;
 mod block;
