@@ -12,7 +12,7 @@ use fuser::FileAttr;
 
 use super::attr::err;
 use super::content::{Content, FileState, Format};
-use super::inode::Inode;
+use super::inode::{FdGuard, Inode};
 use super::sys;
 use super::Inner;
 
@@ -124,6 +124,27 @@ impl Inner {
         let _ = sys::unlinkat(dir, name, if is_dir { libc::AT_REMOVEDIR } else { 0 });
     }
 
+    /// Finishes an object just made as `name` in `parent` (whose descriptor
+    /// `pfd` the caller still holds): settles its owner and mode, removing
+    /// it again if that fails, then looks it up.
+    fn finish_new(
+        &self,
+        parent: &Arc<Inode>,
+        pfd: FdGuard<'_>,
+        name: &CStr,
+        mode: u32,
+        caller: Caller,
+        kind: NewKind,
+    ) -> io::Result<(Arc<Inode>, FileAttr)> {
+        let symlink = kind == NewKind::Symlink;
+        if let Err(e) = self.settle_new(pfd.as_fd(), parent, name, mode, caller, symlink) {
+            Self::undo_create(pfd.as_fd(), name, kind == NewKind::Dir);
+            return Err(e);
+        }
+        drop(pfd);
+        self.lookup_in(parent, name)
+    }
+
     pub(crate) fn mkdir(
         &self,
         parent: u64,
@@ -136,12 +157,7 @@ impl Inner {
         let name = name_cstr(name)?;
         let pfd = parent.fd();
         sys::mkdirat(pfd.as_fd(), &name, mode & 0o7777)?;
-        if let Err(e) = self.settle_new(pfd.as_fd(), &parent, &name, mode, caller, false) {
-            Self::undo_create(pfd.as_fd(), &name, true);
-            return Err(e);
-        }
-        drop(pfd);
-        self.lookup_in(&parent, &name)
+        self.finish_new(&parent, pfd, &name, mode, caller, NewKind::Dir)
     }
 
     /// Creates `name` as a new, empty container file (opened read-write).
@@ -271,12 +287,7 @@ impl Inner {
         }
         let pfd = parent.fd();
         sys::mknodat(pfd.as_fd(), &name, mode, sys::decode_dev(rdev))?;
-        if let Err(e) = self.settle_new(pfd.as_fd(), &parent, &name, mode, caller, false) {
-            Self::undo_create(pfd.as_fd(), &name, false);
-            return Err(e);
-        }
-        drop(pfd);
-        self.lookup_in(&parent, &name)
+        self.finish_new(&parent, pfd, &name, mode, caller, NewKind::Node)
     }
 
     pub(crate) fn symlink(
@@ -292,12 +303,7 @@ impl Inner {
         let target = sys::cstr(target.as_os_str())?;
         let pfd = parent.fd();
         sys::symlinkat(&target, pfd.as_fd(), &name)?;
-        if let Err(e) = self.settle_new(pfd.as_fd(), &parent, &name, 0o777, caller, true) {
-            Self::undo_create(pfd.as_fd(), &name, false);
-            return Err(e);
-        }
-        drop(pfd);
-        self.lookup_in(&parent, &name)
+        self.finish_new(&parent, pfd, &name, 0o777, caller, NewKind::Symlink)
     }
 
     pub(crate) fn link(
@@ -356,4 +362,12 @@ impl Inner {
         let fd = inode.fd();
         sys::readlink_fd(fd.as_fd())
     }
+}
+
+/// What kind of object `finish_new` settles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NewKind {
+    Dir,
+    Node,
+    Symlink,
 }
