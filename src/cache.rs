@@ -167,12 +167,31 @@ struct Job {
     owner: Weak<dyn BlockOwner>,
     /// Some: write this block back; None: read block `no` ahead.
     block: Option<Weak<Block>>,
+    /// Bytes of the block (what the job holds or will allocate).
+    bytes: u64,
+}
+
+/// Jobs waiting of one kind (write-back or read-ahead).
+#[derive(Default)]
+struct Backlog {
+    jobs: usize,
+    bytes: u64,
 }
 
 struct Queue {
     jobs: VecDeque<Job>,
+    /// Waiting write-back jobs and read-ahead jobs: each kind may queue
+    /// up to a quarter of the budget (and always `2 * workers` jobs), so
+    /// a sequential writer hands its blocks off without stalling and a
+    /// sequential reader's window is decoded ahead, without the queued
+    /// blocks ever being the LRU's oldest ones.
+    write_back: Backlog,
+    read_ahead: Backlog,
     stop: bool,
 }
+
+/// Most bytes decoded ahead of one sequential reader.
+const MAX_READ_AHEAD: u64 = 4 << 20;
 
 /// The part of the cache shared with files and background threads.
 pub(crate) struct Shared {
@@ -257,23 +276,36 @@ impl Shared {
     }
 
     /// Hands a full dirty block to the compression threads. Returns false
-    /// if there are none or the queue is full: the caller decides.
+    /// if there are none or their backlog is full: the caller decides.
     pub(crate) fn submit(&self, no: u64, owner: Weak<dyn BlockOwner>, block: &Arc<Block>) -> bool {
         self.push(Job {
             no,
             owner,
             block: Some(Arc::downgrade(block)),
+            bytes: block.len,
         })
     }
 
-    /// Asks the background threads to decode block `no` ahead of a
-    /// sequential reader. Dropped silently when they are busy.
-    pub(crate) fn submit_prefetch(&self, no: u64, owner: Weak<dyn BlockOwner>) -> bool {
+    /// Asks the background threads to decode block `no` (of `bytes`) ahead
+    /// of a sequential reader. Returns false (and queues nothing) when
+    /// their read-ahead backlog is full.
+    pub(crate) fn submit_prefetch(&self, no: u64, bytes: u64, owner: Weak<dyn BlockOwner>) -> bool {
         self.push(Job {
             no,
             owner,
             block: None,
+            bytes,
         })
+    }
+
+    /// Most bytes worth decoding ahead of one sequential reader: an
+    /// eighth of the budget, at most [`MAX_READ_AHEAD`] (0 without
+    /// background threads).
+    pub(crate) fn read_ahead_bytes(&self) -> u64 {
+        if self.workers == 0 {
+            return 0;
+        }
+        (self.budget / 8).min(MAX_READ_AHEAD)
     }
 
     fn push(&self, job: Job) -> bool {
@@ -281,9 +313,22 @@ impl Shared {
             return false;
         }
         let mut q = self.queue.lock();
-        if q.stop || q.jobs.len() >= self.queue_cap {
+        if q.stop {
             return false;
         }
+        let cap = self.queue_cap;
+        let limit = self.budget / 4;
+        let bytes = job.bytes;
+        let log = if job.block.is_some() {
+            &mut q.write_back
+        } else {
+            &mut q.read_ahead
+        };
+        if log.jobs >= cap && log.bytes + bytes > limit {
+            return false;
+        }
+        log.jobs += 1;
+        log.bytes += bytes;
         q.jobs.push_back(job);
         drop(q);
         self.queue_cv.notify_one();
@@ -296,6 +341,13 @@ impl Shared {
                 let mut q = self.queue.lock();
                 loop {
                     if let Some(j) = q.jobs.pop_front() {
+                        let log = if j.block.is_some() {
+                            &mut q.write_back
+                        } else {
+                            &mut q.read_ahead
+                        };
+                        log.jobs -= 1;
+                        log.bytes -= j.bytes;
                         break j;
                     }
                     if q.stop {
@@ -377,6 +429,8 @@ impl BlockCache {
             registry: Mutex::new(HashMap::new()),
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
+                write_back: Backlog::default(),
+                read_ahead: Backlog::default(),
                 stop: false,
             }),
             queue_cv: Condvar::new(),
@@ -551,7 +605,8 @@ mod tests {
             stuck: None,
         });
         let w: Weak<dyn BlockOwner> = Arc::downgrade(&owner) as Weak<dyn BlockOwner>;
-        assert!(!c.shared.submit_prefetch(0, w));
+        assert!(!c.shared.submit_prefetch(0, 64, w));
+        assert_eq!(c.shared.read_ahead_bytes(), 0);
         let b = c.shared.mem.buffer(64);
         assert_eq!(b.len(), 64);
         let blk = Arc::new(Block::new(b, false, &c.shared.mem));

@@ -23,6 +23,7 @@
 //! block that is not `gone` is newer than or equal to the container's copy.
 
 mod ops;
+mod readahead;
 mod rw;
 mod writeback;
 
@@ -76,10 +77,8 @@ pub(crate) struct Inner {
     last_write_ms: AtomicU64,
     /// End offset of the last write (sequential writer detection).
     seq_end: AtomicU64,
-    /// End offset of the last read, and the highest block handed to
-    /// read-ahead (sequential reader detection).
-    read_end: AtomicU64,
-    ahead: AtomicU64,
+    /// Sequential reader detection and read-ahead windows.
+    streams: Mutex<readahead::Streams>,
     name: RwLock<String>,
 }
 
@@ -136,8 +135,7 @@ impl LogicalFile {
             wb_error: Mutex::new(None),
             last_write_ms: AtomicU64::new(0),
             seq_end: AtomicU64::new(u64::MAX),
-            read_end: AtomicU64::new(0),
-            ahead: AtomicU64::new(0),
+            streams: Mutex::new(readahead::Streams::default()),
             name: RwLock::new(format!("file#{id}")),
         });
         let owner: Weak<dyn BlockOwner> = inner.me.clone();

@@ -7,9 +7,6 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Blocks decoded ahead of a sequential reader, beyond what it has read.
-const READ_AHEAD_BLOCKS: u64 = 2;
-
 impl Inner {
     /// The resident copy of block `no` (marking it recently used).
     pub(super) fn resident(&self, no: u64) -> Option<Arc<Block>> {
@@ -92,28 +89,19 @@ impl Inner {
     }
 
     /// After a read of `offset..end`: if the reader looks sequential, hand
-    /// the next blocks to the background threads.
+    /// the next blocks of its window to the background threads.
     fn schedule_read_ahead(&self, offset: u64, end: u64) {
-        let prev = self.read_end.swap(end, Ordering::Relaxed);
-        let (b, p) = (offset >> self.shift, prev >> self.shift);
-        if b + 1 < p || b > p + 1 {
-            return;
-        }
-        let last = (end - 1) >> self.shift;
-        let limit = self.size().div_ceil(self.bs as u64);
-        let a = self.ahead.load(Ordering::Relaxed);
-        let from = if a > last && a <= last + READ_AHEAD_BLOCKS {
-            a + 1
-        } else {
-            last + 1
+        let max = match self.cache.read_ahead_bytes() {
+            0 => 0,
+            n => (n >> self.shift).max(1),
         };
-        let to = (last + READ_AHEAD_BLOCKS).min(limit.saturating_sub(1));
-        for no in from..=to {
-            if !self.cache.submit_prefetch(no, self.owner()) {
-                break;
-            }
-            self.ahead.store(no, Ordering::Relaxed);
-        }
+        let blocks = self.size().div_ceil(self.bs as u64);
+        let bytes = self.bs as u64;
+        self.streams
+            .lock()
+            .on_read(offset, end, self.shift, blocks, max, |no| {
+                self.cache.submit_prefetch(no, bytes, self.owner())
+            });
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; short only at EOF (or
