@@ -164,7 +164,7 @@ fn v2_damaged_header_is_corrupt_not_foreign() {
     for (name, range) in [("magic", 0..4), ("version", 4..6), ("header", 0..32)] {
         let mut bad = good.clone();
         for b in &mut bad[range] {
-            *b = 0xAA ^ *b;
+            *b ^= 0xAA;
         }
         let badp = dir.path().join(name);
         fs::write(&badp, &bad).unwrap();
