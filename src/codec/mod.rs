@@ -15,6 +15,7 @@
 
 mod bits;
 mod block;
+mod dec4;
 mod interleave;
 mod lengths;
 mod split;
