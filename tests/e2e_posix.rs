@@ -111,6 +111,32 @@ fn data_changes_update_mtime_and_ctime() {
 }
 
 #[test]
+fn a_container_with_a_damaged_header_reads_as_eio() {
+    let Some(mut m) = Mount::new() else { return };
+    let data = common::data(300_000, 9, true);
+    fs::write(m.p("a"), &data).unwrap();
+    fs::write(m.p("b"), &data).unwrap();
+    m.umount();
+    // Zero the header (and the start of the first record) of one, and
+    // only the magic of the other.
+    let f = OpenOptions::new().write(true).open(m.b("a")).unwrap();
+    f.write_all_at(&[0u8; 40], 0).unwrap();
+    let f = OpenOptions::new().write(true).open(m.b("b")).unwrap();
+    f.write_all_at(b"XXXX", 0).unwrap();
+    drop(f);
+    m.mount();
+    for n in ["a", "b"] {
+        let e = fs::read(m.p(n)).expect_err("damaged container served as data");
+        assert_eq!(e.raw_os_error(), Some(libc::EIO), "{n}: {e}");
+    }
+    assert!(
+        m.log_text().contains("damaged file header"),
+        "{}",
+        m.log_text()
+    );
+}
+
+#[test]
 fn other_users_use_a_root_mount_with_mode_bits_checked() {
     if !is_root() {
         eprintln!("skipping: needs root");
