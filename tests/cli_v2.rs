@@ -152,6 +152,41 @@ fn v2_corruption_is_found_and_named() {
 }
 
 #[test]
+fn v2_damaged_header_is_corrupt_not_foreign() {
+    let dir = tempdir();
+    let inp = dir.path().join("in");
+    let enc = dir.path().join("c.scfs");
+    fs::write(&inp, text(3 * 65_536)).unwrap();
+    ok(&["compress", "--format", "v2", p(&inp), p(&enc)]);
+    let good = fs::read(&enc).unwrap();
+    // Zeroed magic, a changed version, and the whole header zeroed: each
+    // is a corrupt container (exit 1, offset named), never "not scfs".
+    for (name, range) in [("magic", 0..4), ("version", 4..6), ("header", 0..32)] {
+        let mut bad = good.clone();
+        for b in &mut bad[range] {
+            *b ^= 0xAA;
+        }
+        let badp = dir.path().join(name);
+        fs::write(&badp, &bad).unwrap();
+        for cmd in ["verify", "info"] {
+            let r = run(&[cmd, p(&badp)], b"");
+            assert_eq!(r.status.code(), Some(1), "{cmd} {name}: {}", stderr(&r));
+            assert!(stderr(&r).contains("damaged file header"), "{}", stderr(&r));
+        }
+        let out = dir.path().join("out");
+        let r = run(&["decompress", p(&badp), p(&out)], b"");
+        assert_eq!(r.status.code(), Some(1), "{name}: {}", stderr(&r));
+        assert!(stderr(&r).contains("offset 0"), "{}", stderr(&r));
+        assert!(!out.exists());
+    }
+    // A plain file is still just not an scfs file.
+    let plain = dir.path().join("plain");
+    fs::write(&plain, text(10_000)).unwrap();
+    let r = run(&["verify", p(&plain)], b"");
+    assert!(stderr(&r).contains("not an scfs file"), "{}", stderr(&r));
+}
+
+#[test]
 fn v2_hostile_inputs_never_panic() {
     let data = silesia_sample(300_000);
     let good = run(

@@ -105,8 +105,16 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
     let mut prefix = [0u8; 6];
     let n = read_full(&mut input.reader, &mut prefix)
         .map_err(|e| io_err(&a.input, "read error", &e))?;
-    let version =
+    let mut version =
         (n == 6 && prefix[..4] == tcv1::MAGIC).then(|| u16::from_le_bytes([prefix[4], prefix[5]]));
+    if version != Some(tcv1::VERSION) {
+        // A v2 container with a damaged header is reported as such.
+        if let Some(f) = &input.file {
+            if Container::is_container(f).unwrap_or(false) {
+                version = Some(2);
+            }
+        }
+    }
     match version {
         Some(2) => {
             let file = match input.file.take() {

@@ -42,6 +42,14 @@ pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
             v => Kind::OtherVersion(v),
         }
     };
+    // A v2 container whose header was damaged is still a (corrupt)
+    // container, not a foreign file.
+    let kind = match kind {
+        Kind::Foreign | Kind::OtherVersion(_) if Container::is_container(&f).unwrap_or(false) => {
+            Kind::V2
+        }
+        k => k,
+    };
     let f = File::open(p).map_err(|e| io_err(p, "cannot open", &e))?;
     Ok((f, kind))
 }

@@ -337,6 +337,18 @@ impl CommitHeader {
     }
 }
 
+/// Whether a file whose header is not a v2 header is still recognisably a
+/// v2 container with a damaged header: its first record (at offset 32)
+/// starts with the block or commit magic, or it ends with a trailer magic.
+/// `first`: bytes 32..36 if present; `tail`: the last 32 bytes if the file
+/// has at least 64. Each test is a 4-byte magic at a fixed offset, which
+/// plain data matches by chance with probability about 2^-32.
+pub fn looks_like_damaged_container(first: Option<[u8; 4]>, tail: Option<&[u8; 32]>) -> bool {
+    let record = first.is_some_and(|m| m == BLOCK_MAGIC || m == COMMIT_MAGIC);
+    let trailer = tail.is_some_and(|t| t[24..28] == TRAILER_MAGIC);
+    record || trailer
+}
+
 /// The 32-byte trailer that ends each commit record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trailer {

@@ -254,7 +254,27 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        Ok(b[0..4] == format::FILE_MAGIC && b[4..6] == format::VERSION.to_le_bytes())
+        if b[0..4] == format::FILE_MAGIC && b[4..6] == format::VERSION.to_le_bytes() {
+            return Ok(true);
+        }
+        // A damaged header (say, zeroed or overwritten) must not turn a
+        // container into "plain bytes" served as file content: the records
+        // after it still identify the file (FORMAT.md section 3.2).
+        let len = file.metadata()?.len();
+        let mut first = [0u8; 4];
+        let mut tail = [0u8; format::TRAILER_LEN as usize];
+        let first = match file.read_exact_at(&mut first, HEADER_LEN) {
+            Ok(()) => Some(first),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+            Err(e) => return Err(e),
+        };
+        let tail = if len >= HEADER_LEN + format::TRAILER_LEN {
+            file.read_exact_at(&mut tail, len - format::TRAILER_LEN)?;
+            Some(tail)
+        } else {
+            None
+        };
+        Ok(format::looks_like_damaged_container(first, tail.as_ref()))
     }
 
     pub fn block_size(&self) -> u32 {

@@ -45,7 +45,13 @@ fn read_header(file: &File, file_len: u64) -> Result<FileHeader> {
     }
     let mut b = [0u8; HEADER_LEN as usize];
     read_exact(file, &mut b, 0)?;
-    FileHeader::decode(&b)
+    match FileHeader::decode(&b) {
+        // The records after it show a container whose header is damaged.
+        Err(ContainerError::NotContainer(m)) if Container::is_container(file)? => {
+            Err(corrupt(0, format!("damaged file header ({m})")))
+        }
+        r => r,
+    }
 }
 
 /// What `stat` needs, read from the header and the trailer only.

@@ -47,7 +47,7 @@ pub fn kind_of(mode: u32) -> FileType {
 
 /// A stat time as SystemTime (out-of-range values clamp to the epoch
 /// rather than panic).
-fn time(sec: i64, nsec: i64) -> SystemTime {
+pub fn time(sec: i64, nsec: i64) -> SystemTime {
     let nsec = nsec.clamp(0, 999_999_999) as u32;
     let t = if sec >= 0 {
         UNIX_EPOCH.checked_add(Duration::new(sec as u64, nsec))

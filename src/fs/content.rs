@@ -62,6 +62,22 @@ pub struct FileState {
     /// write or chown is answered without a syscall. Cleared when that
     /// xattr is set through the mount.
     pub caps_absent: bool,
+    /// When the data last changed through the mount (write, truncate,
+    /// fallocate) while the backing file may not show it yet: its mtime
+    /// moves only when dirty blocks are written. getattr reports the later
+    /// of the two; the last close stamps it onto the backing file.
+    pub touched: Option<libc::timespec>,
+}
+
+/// The current time as a `timespec` (for data-change timestamps).
+pub fn now_timespec() -> libc::timespec {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
 }
 
 /// What opening content needs from the mount (the shared block cache).

@@ -122,6 +122,7 @@ impl Inner {
         }
         let content = self.acquire(&inode, writable)?;
         if flags & libc::O_TRUNC != 0 && writable {
+            self.touch_data(&inode);
             if let Err(e) = content.truncate(0) {
                 let _ = self.release_content(&inode);
                 return Err(e);
@@ -219,6 +220,7 @@ impl Inner {
         if kill_suidgid {
             self.kill_suidgid(&inode)?;
         }
+        self.touch_data(&inode);
         if append && !self.opts.writeback_cache {
             // Appends go to the current logical end, whatever offset the
             // kernel computed; the state lock orders concurrent appends.
@@ -271,7 +273,10 @@ impl Inner {
     }
 
     pub(crate) fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> io::Result<()> {
-        let (_, content, _) = self.file(fh)?;
+        let (inode, content, _) = self.file(fh)?;
+        if mode & libc::FALLOC_FL_KEEP_SIZE == 0 || mode & libc::FALLOC_FL_PUNCH_HOLE != 0 {
+            self.touch_data(&inode);
+        }
         const KEEP: i32 = libc::FALLOC_FL_KEEP_SIZE;
         const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE;
         match mode {

@@ -117,7 +117,20 @@ impl Inner {
             None
         };
         let blksize = self.opts.block_size.max(4096);
-        Ok(attr::to_attr(inode.ino, st, logical, blksize))
+        let mut a = attr::to_attr(inode.ino, st, logical, blksize);
+        if logical.is_some() {
+            if let Some(t) = inode.state.lock().touched {
+                let t = attr::time(t.tv_sec, t.tv_nsec);
+                a.mtime = a.mtime.max(t);
+                a.ctime = a.ctime.max(t);
+            }
+        }
+        Ok(a)
+    }
+
+    /// Records that the data of `inode` changed now (see `FileState::touched`).
+    pub(crate) fn touch_data(&self, inode: &Inode) {
+        inode.state.lock().touched = Some(super::content::now_timespec());
     }
 
     pub(crate) fn getattr(&self, ino: u64) -> io::Result<FileAttr> {
@@ -182,6 +195,7 @@ impl Inner {
             if size == 0 {
                 self.maybe_convert(&inode);
             }
+            self.touch_data(&inode);
             let handle_content = a.fh.and_then(|fh| self.file_content(fh));
             match handle_content {
                 Some(c) => {
@@ -200,6 +214,8 @@ impl Inner {
             if let Some(c) = open {
                 c.flush()?;
             }
+            // The times asked for replace any pending data-change time.
+            inode.state.lock().touched = None;
             let times = [attr::timespec(a.atime), attr::timespec(a.mtime)];
             let fd = inode.fd();
             sys::utimensat(
@@ -382,6 +398,23 @@ impl Inner {
     fn close_locked(&self, inode: &Inode, s: &mut FileState) {
         s.content = None;
         s.size_cache = None;
+        if let Some(t) = s.touched.take() {
+            // The data changed after the backing file's mtime (e.g. an
+            // O_TRUNC of an empty file, or writes whose blocks were written
+            // before the last write() call returned): make it persistent.
+            if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
+                if (st.st_mtime, st.st_mtime_nsec) < (t.tv_sec, t.tv_nsec) {
+                    let omit = attr::timespec(None);
+                    let fd = inode.fd();
+                    let _ = sys::utimensat(
+                        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
+                        c"",
+                        &[omit, t],
+                        libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+                    );
+                }
+            }
+        }
         s.cached_stamp = sys::fstat(inode.fd().as_fd()).ok().map(|st| stamp(&st));
     }
 }

@@ -21,6 +21,9 @@ pub struct MountOptions {
     /// `ro`: the mount refuses every change (EROFS).
     pub read_only: bool,
     /// `allow_other`: users other than the mounting one may use the mount.
+    /// On by default when root mounts (the kernel still checks every
+    /// access against the mode bits: `default_permissions`), as for a
+    /// disk filesystem; `no_allow_other` turns it off.
     pub allow_other: bool,
     /// `default_permissions` (default on): the kernel checks mode bits.
     /// `no_default_permissions` turns it off.
@@ -40,13 +43,19 @@ impl Default for MountOptions {
             cache_size: DEFAULT_CACHE_SIZE,
             block_size: DEFAULT_BLOCK_SIZE,
             read_only: false,
-            allow_other: false,
+            allow_other: is_root(),
             default_permissions: true,
             threads: default_threads(),
             writeback_cache: None,
             flags: Vec::new(),
         }
     }
+}
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Event loops: one per core, at least 4 (handlers block on disk I/O and
@@ -146,6 +155,10 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 "allow_other" => {
                     none(value)?;
                     o.allow_other = true;
+                }
+                "no_allow_other" => {
+                    none(value)?;
+                    o.allow_other = false;
                 }
                 "default_permissions" => {
                     none(value)?;
@@ -260,7 +273,9 @@ mod tests {
         let o = parse_options::<&str>(&[]).unwrap();
         assert_eq!(o.cache_size, 64 << 20);
         assert_eq!(o.block_size, 64 << 10);
-        assert!(o.default_permissions && !o.read_only && !o.allow_other);
+        assert!(o.default_permissions && !o.read_only);
+        assert_eq!(o.allow_other, is_root());
+        assert!(!parse_options(&["no_allow_other"]).unwrap().allow_other);
     }
 
     #[test]

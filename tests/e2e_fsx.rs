@@ -1,0 +1,438 @@
+//! An fsx-style file-system exerciser through a real mount: random
+//! read / write / mmap read / mmap write (MAP_SHARED + msync) / truncate /
+//! fallocate (0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) / fsync / close+open on
+//! one file, every result checked against an in-memory copy, the size
+//! checked by fstat and lseek(SEEK_END) after every operation, the bytes
+//! past EOF in a mapped last page checked to be zero, and the whole file
+//! compared again after a remount. Deterministic (seeded); the number of
+//! operations per run can be raised with SCFS_FSX_OPS for longer soaks.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+
+use common::Mount;
+
+const PAGE: usize = 4096;
+
+/// xorshift64*: a small deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+struct Fsx {
+    path: std::path::PathBuf,
+    file: File,
+    good: Vec<u8>,
+    max_len: usize,
+    max_op: usize,
+    op_no: u64,
+    zero_range: bool,
+    log: Vec<String>,
+}
+
+impl Fsx {
+    fn fail(&self, what: &str) -> ! {
+        let tail: Vec<&String> = self.log.iter().rev().take(30).collect();
+        panic!(
+            "fsx op {}: {what}\nlast operations (newest first):\n{:#?}",
+            self.op_no, tail
+        );
+    }
+
+    fn fill(&mut self, off: usize, len: usize) -> Vec<u8> {
+        // Like fsx: the op number mixed with a position pattern, so stale
+        // data from an older op or another offset is told apart.
+        (0..len)
+            .map(|i| {
+                let p = (off + i) as u64;
+                (self.op_no as u8).wrapping_add(if p % 2 == 1 {
+                    (p.wrapping_mul(2_654_435_761) >> 13) as u8
+                } else {
+                    0
+                })
+            })
+            .collect()
+    }
+
+    fn set_len_model(&mut self, size: usize) {
+        self.good.resize(size, 0);
+    }
+
+    fn check(&self, off: usize, got: &[u8]) {
+        let want = &self.good[off..off + got.len()];
+        if got != want {
+            let bad = got.iter().zip(want).position(|(a, b)| a != b).unwrap();
+            self.fail(&format!(
+                "READ BAD DATA at 0x{:x} (op range 0x{:x}+0x{:x}): got 0x{:02x} want 0x{:02x}",
+                off + bad,
+                off,
+                got.len(),
+                got[bad],
+                want[bad]
+            ));
+        }
+    }
+
+    fn check_size(&mut self) {
+        let st = self.file.metadata().unwrap().len();
+        let end = (&self.file).seek(SeekFrom::End(0)).unwrap();
+        if st != self.good.len() as u64 || end != self.good.len() as u64 {
+            self.fail(&format!(
+                "size: model 0x{:x} fstat 0x{st:x} lseek 0x{end:x}",
+                self.good.len()
+            ));
+        }
+    }
+
+    fn read(&mut self, off: usize, len: usize) {
+        let mut buf = vec![0u8; len];
+        if let Err(e) = self.file.read_exact_at(&mut buf, off as u64) {
+            self.fail(&format!("read 0x{off:x}+0x{len:x}: {e}"));
+        }
+        self.check(off, &buf);
+    }
+
+    fn write(&mut self, off: usize, len: usize) {
+        let data = self.fill(off, len);
+        if let Err(e) = self.file.write_all_at(&data, off as u64) {
+            self.fail(&format!("write 0x{off:x}+0x{len:x}: {e}"));
+        }
+        if off + len > self.good.len() {
+            self.set_len_model(off + len);
+        }
+        self.good[off..off + len].copy_from_slice(&data);
+    }
+
+    /// Maps [off, off+len) (page-aligned start) and returns the mapping.
+    fn map(&self, off: usize, len: usize, write: bool) -> (*mut u8, usize, usize) {
+        let pg = off % PAGE;
+        let map_len = pg + len;
+        let prot = libc::PROT_READ | if write { libc::PROT_WRITE } else { 0 };
+        // SAFETY: a fresh mapping chosen by the kernel (addr NULL) of a file
+        // we hold open; it aliases no Rust object, and every access below
+        // stays inside [0, map_len) which lies within the file's size (the
+        // callers only map ranges below the current EOF, checked by the
+        // model), so no SIGBUS.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                prot,
+                libc::MAP_SHARED,
+                self.file.as_raw_fd(),
+                (off - pg) as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            self.fail(&format!(
+                "mmap 0x{off:x}+0x{len:x}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        (p as *mut u8, pg, map_len)
+    }
+
+    /// fsx's check_eofpage: past EOF, the rest of the last mapped page is 0.
+    fn check_eof_page(&self, p: *mut u8, off: usize, map_start: usize, map_len: usize) {
+        let size = self.good.len();
+        let _ = off;
+        let map_end = map_start + map_len; // file offset of the mapping end
+        if map_end <= size & !(PAGE - 1) {
+            return;
+        }
+        let page_end = size.div_ceil(PAGE) * PAGE;
+        for fo in size..page_end {
+            let rel = fo - map_start;
+            // SAFETY: fo lies in the last page of the file, which the mapping
+            // covers (map_end > that page's start); pages of a mapped file
+            // are fully addressable up to the page holding EOF.
+            let b = unsafe { p.add(rel).read_volatile() };
+            if b != 0 {
+                self.fail(&format!(
+                    "mapped: non-zero byte 0x{b:02x} past EOF at 0x{fo:x}"
+                ));
+            }
+        }
+    }
+
+    fn unmap(&self, p: *mut u8, map_len: usize) {
+        // SAFETY: p/map_len are exactly what mmap returned/was given.
+        if unsafe { libc::munmap(p as *mut libc::c_void, map_len) } != 0 {
+            self.fail("munmap");
+        }
+    }
+
+    fn map_read(&mut self, off: usize, len: usize) {
+        let (p, pg, map_len) = self.map(off, len, false);
+        let mut buf = vec![0u8; len];
+        // SAFETY: [pg, pg+len) is inside the mapping and below EOF.
+        unsafe { std::ptr::copy_nonoverlapping(p.add(pg), buf.as_mut_ptr(), len) };
+        self.check_eof_page(p, off, off - pg, map_len);
+        self.unmap(p, map_len);
+        self.check(off, &buf);
+    }
+
+    fn map_write(&mut self, off: usize, len: usize) {
+        if off + len > self.good.len() {
+            if let Err(e) = self.file.set_len((off + len) as u64) {
+                self.fail(&format!("ftruncate up for mapwrite: {e}"));
+            }
+            self.set_len_model(off + len);
+        }
+        let data = self.fill(off, len);
+        let (p, pg, map_len) = self.map(off, len, true);
+        // SAFETY: [pg, pg+len) is inside the writable mapping and below EOF
+        // (the file was extended first).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p.add(pg), len) };
+        // SAFETY: msync on exactly the mapping we created.
+        if unsafe { libc::msync(p as *mut libc::c_void, map_len, libc::MS_SYNC) } != 0 {
+            self.fail(&format!("msync: {}", std::io::Error::last_os_error()));
+        }
+        self.good[off..off + len].copy_from_slice(&data);
+        self.check_eof_page(p, off, off - pg, map_len);
+        self.unmap(p, map_len);
+    }
+
+    fn truncate(&mut self, size: usize) {
+        if let Err(e) = self.file.set_len(size as u64) {
+            self.fail(&format!("ftruncate 0x{size:x}: {e}"));
+        }
+        self.set_len_model(size);
+    }
+
+    fn fallocate(&mut self, mode: i32, off: usize, len: usize) -> bool {
+        // SAFETY: fallocate(2) on an fd we own; no memory is passed.
+        let r = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                mode,
+                off as libc::off_t,
+                len as libc::off_t,
+            )
+        };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if mode == libc::FALLOC_FL_ZERO_RANGE && e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                return false;
+            }
+            self.fail(&format!("fallocate mode {mode} 0x{off:x}+0x{len:x}: {e}"));
+        }
+        true
+    }
+
+    fn step(&mut self, rng: &mut Rng) {
+        self.op_no += 1;
+        let op = rng.below(11);
+        let size = self.good.len();
+        let mut off = rng.below(self.max_len as u64) as usize;
+        let mut len = rng.below(self.max_op as u64 + 1) as usize;
+        let clamp = |off: &mut usize, len: &mut usize, limit: usize| {
+            *off = if limit == 0 { 0 } else { *off % limit };
+            if *off + *len > limit {
+                *len = limit - *off;
+            }
+        };
+        match op {
+            0 | 1 => {
+                clamp(&mut off, &mut len, size);
+                self.log.push(format!("read 0x{off:x}+0x{len:x}"));
+                if len > 0 {
+                    self.read(off, len);
+                }
+            }
+            2 | 3 => {
+                clamp(&mut off, &mut len, self.max_len);
+                self.log
+                    .push(format!("write 0x{off:x}+0x{len:x} (size 0x{size:x})"));
+                if len > 0 {
+                    self.write(off, len);
+                }
+            }
+            4 => {
+                clamp(&mut off, &mut len, size);
+                self.log.push(format!("mapread 0x{off:x}+0x{len:x}"));
+                if len > 0 {
+                    self.map_read(off, len);
+                }
+            }
+            5 => {
+                clamp(&mut off, &mut len, self.max_len);
+                self.log
+                    .push(format!("mapwrite 0x{off:x}+0x{len:x} (size 0x{size:x})"));
+                if len > 0 {
+                    self.map_write(off, len);
+                }
+            }
+            6 => {
+                let to = rng.below(self.max_len as u64) as usize;
+                self.log.push(format!("truncate 0x{size:x} -> 0x{to:x}"));
+                self.truncate(to);
+            }
+            7 => {
+                clamp(&mut off, &mut len, self.max_len);
+                let keep = rng.below(2) == 1;
+                self.log.push(format!(
+                    "fallocate keep={keep} 0x{off:x}+0x{len:x} (size 0x{size:x})"
+                ));
+                if len > 0 {
+                    let mode = if keep { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+                    self.fallocate(mode, off, len);
+                    if !keep && off + len > size {
+                        self.set_len_model(off + len);
+                    }
+                }
+            }
+            8 => {
+                clamp(&mut off, &mut len, size);
+                self.log.push(format!("punch 0x{off:x}+0x{len:x}"));
+                if len > 0 {
+                    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+                    self.fallocate(mode, off, len);
+                    self.good[off..off + len].fill(0);
+                }
+            }
+            9 => {
+                clamp(&mut off, &mut len, size);
+                if self.zero_range && len > 0 {
+                    self.log.push(format!("zero_range 0x{off:x}+0x{len:x}"));
+                    if self.fallocate(libc::FALLOC_FL_ZERO_RANGE, off, len) {
+                        self.good[off..off + len].fill(0);
+                    } else {
+                        self.zero_range = false;
+                    }
+                }
+            }
+            _ => {
+                if rng.below(2) == 0 {
+                    self.log.push("fsync".into());
+                    if let Err(e) = self.file.sync_all() {
+                        self.fail(&format!("fsync: {e}"));
+                    }
+                } else {
+                    self.log.push("close/open".into());
+                    self.reopen();
+                }
+            }
+        }
+        self.check_size();
+    }
+
+    fn reopen(&mut self) {
+        match OpenOptions::new().read(true).write(true).open(&self.path) {
+            Ok(f) => self.file = f,
+            Err(e) => self.fail(&format!("reopen: {e}")),
+        }
+    }
+
+    fn check_whole(&self, when: &str) {
+        let got = std::fs::read(&self.path).unwrap();
+        if got.len() != self.good.len() {
+            self.fail(&format!(
+                "{when}: length {} vs model {}",
+                got.len(),
+                self.good.len()
+            ));
+        }
+        self.check(0, &got);
+    }
+}
+
+fn ops() -> u64 {
+    std::env::var("SCFS_FSX_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500)
+}
+
+fn run(opts: &[&str], seed: u64, max_len: usize, max_op: usize) {
+    let Some(mut m) = Mount::with_opts(opts) else {
+        return;
+    };
+    let path = m.p("fsx");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let mut fsx = Fsx {
+        path,
+        file,
+        good: Vec::new(),
+        max_len,
+        max_op,
+        op_no: 0,
+        zero_range: true,
+        log: Vec::new(),
+    };
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let n = ops();
+    for i in 0..n {
+        fsx.step(&mut rng);
+        if i == n / 2 {
+            drop(std::mem::replace(
+                &mut fsx.file,
+                File::open("/dev/null").unwrap(),
+            ));
+            fsx.check_whole("before mid-run remount");
+            m.remount();
+            fsx.reopen();
+            fsx.check_whole("after mid-run remount");
+        }
+    }
+    drop(std::mem::replace(
+        &mut fsx.file,
+        File::open("/dev/null").unwrap(),
+    ));
+    m.remount();
+    fsx.check_whole("after the final remount");
+}
+
+#[test]
+fn fsx_default_block_size() {
+    // fsx's defaults: a 256 KiB file, operations up to 64 KiB.
+    run(&[], 1, 256 << 10, 64 << 10);
+}
+
+#[test]
+fn fsx_small_blocks_many_boundaries() {
+    // 4 KiB blocks: every operation crosses block boundaries.
+    run(&["block_size=4096"], 2, 300 << 10, 20 << 10);
+}
+
+#[test]
+fn fsx_large_file_sparse_offsets() {
+    // A larger file with small ops: holes, extending writes, far truncates.
+    run(&[], 3, 4 << 20, 8 << 10);
+}
+
+#[test]
+fn fsx_writeback_cache_tiny_cache() {
+    // The kernel's writeback cache on, and a cache far smaller than the
+    // file, so dirty blocks are evicted and re-read all the time.
+    run(
+        &["writeback_cache", "cache_size=1M", "block_size=16384"],
+        4,
+        4 << 20,
+        64 << 10,
+    );
+}

@@ -1,0 +1,203 @@
+//! POSIX details a conformance suite checks through the real daemon:
+//! other users can use a mount made by root (with the kernel checking mode
+//! bits), and data changes move mtime/ctime at once, even while the new
+//! bytes still sit in dirty blocks, and persistently after the close.
+
+mod common;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::Mount;
+
+const PAST: i64 = 1_000_000_000;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Sets atime and mtime of `p` to PAST.
+fn age(p: &Path) {
+    let f = fs::File::open(p).unwrap();
+    let t = [libc::timespec {
+        tv_sec: PAST as libc::time_t,
+        tv_nsec: 0,
+    }; 2];
+    // SAFETY: a valid descriptor and a two-element timespec array.
+    assert_eq!(unsafe { libc::futimens(f.as_raw_fd(), t.as_ptr()) }, 0);
+    let md = fs::metadata(p).unwrap();
+    assert_eq!(md.mtime(), PAST);
+}
+
+fn assert_recent(md: &fs::Metadata, what: &str) {
+    assert!(
+        md.mtime() > PAST + 1000 && md.ctime() >= md.mtime(),
+        "{what}: mtime {} ctime {} not updated",
+        md.mtime(),
+        md.ctime()
+    );
+}
+
+#[test]
+fn data_changes_update_mtime_and_ctime() {
+    let Some(mut m) = Mount::new() else { return };
+    // An in-place overwrite (no size change), seen by fstat while the file
+    // is still open and the data not yet written to BACKING.
+    fs::write(m.p("f"), vec![b'a'; 200_000]).unwrap();
+    age(&m.p("f"));
+    let f = OpenOptions::new().write(true).open(m.p("f")).unwrap();
+    f.write_all_at(b"overwrite", 1000).unwrap();
+    assert_recent(&f.metadata().unwrap(), "fstat after an in-place write");
+    drop(f);
+    assert_recent(&fs::metadata(m.p("f")).unwrap(), "stat after close");
+    assert_recent(&fs::metadata(m.b("f")).unwrap(), "backing file after close");
+
+    // O_TRUNC of an empty file still counts as a change (as on Linux
+    // local filesystems).
+    fs::write(m.p("empty"), b"").unwrap();
+    age(&m.p("empty"));
+    drop(
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(m.p("empty"))
+            .unwrap(),
+    );
+    assert_recent(
+        &fs::metadata(m.p("empty")).unwrap(),
+        "O_TRUNC of an empty file",
+    );
+
+    // Punching a hole changes data too; KEEP_SIZE preallocation does not
+    // change mtime.
+    fs::write(m.p("p"), vec![b'x'; 100_000]).unwrap();
+    age(&m.p("p"));
+    let f = OpenOptions::new().write(true).open(m.p("p")).unwrap();
+    // SAFETY: fallocate on a descriptor we own; no memory is passed.
+    let r = unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 200_000, 4096) };
+    assert_eq!(r, 0);
+    assert_eq!(f.metadata().unwrap().mtime(), PAST, "KEEP_SIZE moved mtime");
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::fallocate(
+            f.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            4096,
+            8192,
+        )
+    };
+    assert_eq!(r, 0);
+    assert_recent(&f.metadata().unwrap(), "punch hole");
+    drop(f);
+
+    // Times set explicitly after the writes win, also after a remount.
+    let mut f = OpenOptions::new().append(true).open(m.p("f")).unwrap();
+    f.write_all(b"tail").unwrap();
+    drop(f);
+    age(&m.p("f"));
+    m.remount();
+    assert_eq!(fs::metadata(m.p("f")).unwrap().mtime(), PAST);
+    assert_recent(
+        &fs::metadata(m.p("empty")).unwrap(),
+        "O_TRUNC after remount",
+    );
+    assert_recent(&fs::metadata(m.p("p")).unwrap(), "punch after remount");
+}
+
+#[test]
+fn a_container_with_a_damaged_header_reads_as_eio() {
+    let Some(mut m) = Mount::new() else { return };
+    let data = common::data(300_000, 9, true);
+    fs::write(m.p("a"), &data).unwrap();
+    fs::write(m.p("b"), &data).unwrap();
+    m.umount();
+    // Zero the header (and the start of the first record) of one, and
+    // only the magic of the other.
+    let f = OpenOptions::new().write(true).open(m.b("a")).unwrap();
+    f.write_all_at(&[0u8; 40], 0).unwrap();
+    let f = OpenOptions::new().write(true).open(m.b("b")).unwrap();
+    f.write_all_at(b"XXXX", 0).unwrap();
+    drop(f);
+    m.mount();
+    for n in ["a", "b"] {
+        let e = fs::read(m.p(n)).expect_err("damaged container served as data");
+        assert_eq!(e.raw_os_error(), Some(libc::EIO), "{n}: {e}");
+    }
+    assert!(
+        m.log_text().contains("damaged file header"),
+        "{}",
+        m.log_text()
+    );
+}
+
+#[test]
+fn other_users_use_a_root_mount_with_mode_bits_checked() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let Some(m) = Mount::new() else { return };
+    fs::set_permissions(m.scratch(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::write(m.p("public"), b"hello\n").unwrap();
+    fs::set_permissions(m.p("public"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(m.p("secret"), b"no\n").unwrap();
+    fs::set_permissions(m.p("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    let as_nobody = |script: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir("/")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let dir = m.mnt.display().to_string();
+    let out = as_nobody(&format!("cat {dir}/public"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hello\n");
+    let out = as_nobody(&format!("cat {dir}/secret"));
+    assert!(
+        !out.status.success(),
+        "a 0600 root file was readable by nobody"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    let out = as_nobody(&format!("echo mine > {dir}/mine && cat {dir}/mine"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = fs::metadata(m.p("mine")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (65534, 65534));
+    let out = as_nobody(&format!("rm {dir}/public"));
+    assert!(out.status.success(), "rm in a 0777 dir failed");
+    // The sticky bit protects others' files.
+    fs::create_dir(m.p("tmp")).unwrap();
+    fs::set_permissions(m.p("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::write(m.p("tmp/roots"), b"x").unwrap();
+    fs::set_permissions(m.p("tmp/roots"), fs::Permissions::from_mode(0o666)).unwrap();
+    let out = as_nobody(&format!("rm -f {dir}/tmp/roots"));
+    assert!(!out.status.success(), "sticky bit ignored");
+    assert!(m.p("tmp/roots").exists());
+    // And no_allow_other keeps the old owner-only behaviour.
+    drop(m);
+    let Some(m) = Mount::with_opts(&["no_allow_other"]) else {
+        return;
+    };
+    fs::set_permissions(m.scratch(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(m.p("public"), b"hello\n").unwrap();
+    let out = as_nobody(&format!("cat {}/public", m.mnt.display()));
+    assert!(!out.status.success(), "no_allow_other let another user in");
+}
