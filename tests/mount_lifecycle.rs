@@ -231,23 +231,64 @@ fn foreground_mode_and_sigint() {
     assert_eq!(std::fs::read(m.p("fg.txt")).unwrap(), b"foreground");
 }
 
-#[test]
-fn umount_of_a_dead_daemon_cleans_up() {
-    let Some(mut m) = Mount::new() else { return };
+/// SIGKILLs the daemon and waits until its mount point is dead (ENOTCONN;
+/// the group leader can be a zombie a moment before the last thread
+/// closed /dev/fuse).
+fn kill_daemon(m: &Mount) {
     let pid = m.daemon_pid().unwrap();
     kill(pid, libc::SIGKILL);
     wait_until(10, "the killed daemon to exit", || !alive(pid));
-    // The mount point is dead (ENOTCONN) until unmounted (the group leader
-    // can be a zombie a moment before the last thread closed /dev/fuse).
     wait_until(10, "ENOTCONN on the dead mount", || {
         std::fs::metadata(&m.mnt)
             .map_err(|e| e.raw_os_error())
             .err()
             == Some(Some(libc::ENOTCONN))
     });
-    let out = run(&mut m.mount_cmd());
-    one_line_error(&out, "scfs mount:");
+}
+
+#[test]
+fn umount_of_a_dead_daemon_cleans_up() {
+    let Some(mut m) = Mount::new() else { return };
+    kill_daemon(&m);
     m.umount();
     m.mount();
     assert!(Path::new(&m.mnt).read_dir().is_ok());
+}
+
+#[test]
+fn mount_over_a_dead_mount_after_kill_9_just_works() {
+    let Some(mut m) = Mount::new() else { return };
+    std::fs::write(m.p("kept"), b"closed before the crash").unwrap();
+    kill_daemon(&m);
+    // No manual unmount: scfs mount detaches the dead mount itself.
+    m.mount();
+    assert_eq!(
+        std::fs::read(m.p("kept")).unwrap(),
+        b"closed before the crash"
+    );
+    // The same after a crash when remounting somewhere else.
+    kill_daemon(&m);
+    let other = m.scratch().join("mnt2");
+    std::fs::create_dir(&other).unwrap();
+    let out = run(common::scfs().arg("mount").arg(&m.backing).arg(&other));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !common::is_mounted(&m.mnt),
+        "the dead mount was left behind"
+    );
+    assert_eq!(
+        std::fs::read(other.join("kept")).unwrap(),
+        b"closed before the crash"
+    );
+    let out = run(common::scfs().arg("umount").arg(&other));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    m.forget_mounted();
 }

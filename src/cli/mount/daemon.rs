@@ -53,10 +53,36 @@ fn check_dir(what: &str, p: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Whether `p` is the mount point of an scfs mount whose daemon is gone
+/// (every access fails with ENOTCONN), e.g. after a kill -9.
+fn is_dead_scfs_mount(p: &Path) -> bool {
+    let dead = matches!(std::fs::metadata(p), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+    let Ok(abs) = mountinfo::absolute_lexical(p) else {
+        return false;
+    };
+    dead && mountinfo::read()
+        .ok()
+        .and_then(|entries| mountinfo::find_mount(&entries, &abs))
+        .is_some_and(|e| mountinfo::scfs_backing(&e).is_some())
+}
+
+/// Detaches a dead scfs mount at `p` (what `scfs umount` would do), so a
+/// remount after a crash needs no manual step.
+fn reap_dead_mount(p: &Path) {
+    if is_dead_scfs_mount(p) {
+        warn!(
+            "{}: detaching a dead scfs mount (its daemon is gone)",
+            p.display()
+        );
+        lazy_detach(p);
+    }
+}
+
 /// Everything that can be checked before forking.
 pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
     let opts = parse_options(&args.options)?;
     let backing = check_dir("BACKING", &args.backing)?;
+    reap_dead_mount(&args.mountpoint);
     let mnt = check_dir("MNT", &args.mountpoint)?;
     if mountinfo::is_within(&mnt, &backing) || mountinfo::is_within(&backing, &mnt) {
         return Err(format!(
@@ -74,6 +100,11 @@ pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
     }
     if let Ok(entries) = mountinfo::read() {
         if let Some(at) = mountinfo::mounted_at(&entries, &backing) {
+            if is_dead_scfs_mount(&at) {
+                // The daemon of that mount died: its dead mount goes.
+                reap_dead_mount(&at);
+                return Ok(Prepared { backing, mnt, opts });
+            }
             return Err(format!(
                 "BACKING {} is already mounted at {}",
                 backing.display(),
