@@ -3,7 +3,7 @@
 //! four independent dependency chains (bit buffer -> table -> shift).
 
 use super::bits::BitReader;
-use super::stream::{decode_short, DecTable, EncTable};
+use super::stream::{decode_short, DecTable};
 use super::CodecError;
 
 /// Streams per segment.
@@ -25,109 +25,7 @@ fn split4(out: &mut [u8]) -> [&mut [u8]; STREAMS] {
     [a, b, c, d]
 }
 
-/// One stream's encoder state: a 64-bit accumulator flushed 8 bytes at a
-/// time into its own region (which has 8 bytes of slack).
-struct Enc {
-    acc: u64,
-    n: u32,
-    pos: usize,
-}
-
-impl Enc {
-    #[inline(always)]
-    fn put(&mut self, e: u64) {
-        self.acc |= (e >> 8) << self.n;
-        self.n += (e & 0xFF) as u32;
-    }
-
-    #[inline(always)]
-    fn flush(&mut self, out: &mut [u8]) {
-        if let Some(d) = out.get_mut(self.pos..self.pos + 8) {
-            d.copy_from_slice(&self.acc.to_le_bytes());
-        }
-        self.pos += (self.n >> 3) as usize;
-        self.acc >>= self.n & !7;
-        self.n &= 7;
-    }
-
-    fn finish(&mut self, out: &mut [u8]) {
-        if self.n > 0 {
-            if let Some(d) = out.get_mut(self.pos) {
-                *d = self.acc as u8;
-            }
-            self.pos += 1;
-        }
-    }
-}
-
-/// Upper bound of one quarter's coded bytes plus slack.
-pub(crate) fn region_cap(seg_len: usize) -> usize {
-    (seg_len.div_ceil(STREAMS) * 11).div_ceil(8) + 8
-}
-
-/// Codes the four quarters of `seg` into `scratch` (grown to four regions
-/// of `region_cap` bytes; stream k starts at k * cap). Returns the stream
-/// byte lengths. Two streams are coded at a time (more would spill the
-/// registers of x86-64).
-pub(crate) fn encode4(seg: &[u8], t: &EncTable, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
-    let n = seg.len();
-    let cap = region_cap(n);
-    if scratch.len() < STREAMS * cap {
-        scratch.resize(STREAMS * cap, 0);
-    }
-    let (r01, r23) = scratch.split_at_mut(2 * cap);
-    let (r0, r1) = r01.split_at_mut(cap);
-    let (r2, r3) = r23.split_at_mut(cap);
-    let q: [&[u8]; STREAMS] = std::array::from_fn(|k| {
-        let (a, b) = quarter(n, k);
-        &seg[a..b]
-    });
-    let (s0, s1) = encode2(q[0], q[1], &t.0, r0, r1);
-    let (s2, s3) = encode2(q[2], q[3], &t.0, r2, &mut r3[..cap]);
-    [s0, s1, s2, s3]
-}
-
-/// Codes `a` into `ra` and `b` into `rb` (b no longer than a).
-#[inline(always)]
-fn encode2(a: &[u8], b: &[u8], tt: &[u64; 256], ra: &mut [u8], rb: &mut [u8]) -> (usize, usize) {
-    let mut ea = Enc {
-        acc: 0,
-        n: 0,
-        pos: 0,
-    };
-    let mut eb = Enc {
-        acc: 0,
-        n: 0,
-        pos: 0,
-    };
-    let common = b.len().min(a.len()) / 4 * 4;
-    for (ca, cb) in a[..common].chunks_exact(4).zip(b[..common].chunks_exact(4)) {
-        for j in 0..4 {
-            ea.put(tt[ca[j] as usize]);
-            eb.put(tt[cb[j] as usize]);
-        }
-        ea.flush(ra);
-        eb.flush(rb);
-    }
-    for (st, rest, reg) in [
-        (&mut ea, &a[common..], &mut *ra),
-        (&mut eb, &b[common..], &mut *rb),
-    ] {
-        let mut chunks = rest.chunks_exact(4);
-        for c in &mut chunks {
-            for &x in c {
-                st.put(tt[x as usize]);
-            }
-            st.flush(reg);
-        }
-        for &x in chunks.remainder() {
-            st.put(tt[x as usize]);
-            st.flush(reg);
-        }
-        st.finish(reg);
-    }
-    (ea.pos, eb.pos)
-}
+pub(crate) use super::enc4::{encode4, region_cap};
 
 /// Two-symbol decoding table: indexed by the next 11 bits, an entry gives
 /// one or two symbols (bits 0-15, first symbol in the low byte), the bits
@@ -311,6 +209,7 @@ fn decode2(
 #[cfg(test)]
 mod tests {
     use super::super::lengths::{code_lengths, histogram};
+    use super::super::stream::EncTable;
     use super::*;
 
     /// Both fast paths (one and two symbols per lookup) and the tails give

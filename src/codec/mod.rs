@@ -6,6 +6,7 @@
 //! - `bits`: LSB-first bit writer/reader with 64-bit buffers.
 //! - `stream`: the single bit stream of v1 (`encode_stream` /
 //!   `decode_stream`, codes up to 32 bits) and the lookup tables.
+//! - `enc4`: the four-stream encoder of v2 segments.
 //! - `interleave`: the four-stream kernels of v2 segments (codes up to 11
 //!   bits; one- and two-symbol lookups).
 //! - `table`: the compact code-length table of v2 blocks.
@@ -15,6 +16,7 @@
 
 mod bits;
 mod block;
+mod enc4;
 mod interleave;
 mod lengths;
 mod split;
