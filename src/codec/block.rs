@@ -217,7 +217,11 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
                     pos += sizes[k];
                 }
                 table.build(&lengths);
-                decode_segment(&table, payload, starts, sizes, seg_out)
+                let multi = table.multi_pays(len);
+                if multi {
+                    table.build_multi();
+                }
+                decode_segment(&table, multi, payload, starts, sizes, seg_out)
                     .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
             }
         }
