@@ -2,10 +2,11 @@
 //! segments, each with its own code-length table and four interleaved
 //! streams; plus the choice between Zero / Fill / Raw / Huffman.
 
-use super::interleave::{decode4, encode4, pairs_pay, region_cap, PairTable, STREAMS};
+use super::dec4::{decode_segment, SegTable};
+use super::interleave::{encode4, region_cap, STREAMS};
 use super::lengths::{coded_bits, TableKind};
 use super::split::{plan_segments, Granules, Segment};
-use super::stream::{DecTable, EncTable};
+use super::stream::EncTable;
 use super::table::decode_table;
 use super::{BlockCoding, CodecError, MAX_CODE_LEN};
 
@@ -164,6 +165,7 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
         return Err(CodecError::new(format!("bad segment count {nseg}")));
     }
     let mut prev: Option<[u8; 256]> = None;
+    let mut table = SegTable::new();
     let mut off = 0usize;
     for i in 0..nseg {
         let last = i + 1 == nseg;
@@ -209,21 +211,18 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
                 if last {
                     sizes[STREAMS - 1] = avail - given;
                 }
-                let t = DecTable::new(&lengths);
-                let mut streams: [&[u8]; STREAMS] = [&[]; STREAMS];
+                let mut starts = [0usize; STREAMS];
                 for k in 0..STREAMS {
-                    streams[k] = &payload[pos..pos + sizes[k]];
+                    starts[k] = pos;
                     pos += sizes[k];
                 }
-                decode4(
-                    &t,
-                    pairs_pay(&lengths, len)
-                        .then(|| PairTable::new(&t))
-                        .as_ref(),
-                    &streams,
-                    seg_out,
-                )
-                .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
+                table.build(&lengths);
+                let multi = table.multi_pays(len);
+                if multi {
+                    table.build_multi();
+                }
+                decode_segment(&table, multi, payload, starts, sizes, seg_out)
+                    .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
             }
         }
         prev = Some(lengths);

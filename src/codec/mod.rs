@@ -7,8 +7,9 @@
 //! - `stream`: the single bit stream of v1 (`encode_stream` /
 //!   `decode_stream`, codes up to 32 bits) and the lookup tables.
 //! - `enc4`: the four-stream encoder of v2 segments.
-//! - `interleave`: the four-stream kernels of v2 segments (codes up to 11
-//!   bits; one- and two-symbol lookups).
+//! - `dec4`: the four-stream decoder of v2 segments (its lookup tables and
+//!   kernels).
+//! - `interleave`: the quarters of a segment; two-symbol lookups of v1.
 //! - `table`: the compact code-length table of v2 blocks.
 //! - `block`: the v2 Huffman block payload (segments, each with its own
 //!   table and four interleaved streams) and the block coding choice.
@@ -16,6 +17,7 @@
 
 mod bits;
 mod block;
+mod dec4;
 mod enc4;
 mod interleave;
 mod lengths;

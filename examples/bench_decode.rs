@@ -1,0 +1,92 @@
+//! Decode-only timing of v2 blocks (65536-byte blocks) per corpus file:
+//! encodes once, then times `decode_block` (plus Raw/Zero/Fill copies, as
+//! bench_codec does) best of N by thread CPU time and wall time.
+//!
+//!     cargo run --release --example bench_decode -- [DIR] [--reps N]
+
+use scfs::codec::{self, BlockCoding};
+use std::time::Instant;
+
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass, which is a
+    // valid, exclusively borrowed local.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn main() {
+    let mut dir = String::from("/work/shared/corpus/silesia");
+    let mut reps = 10usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--reps" {
+            reps = args
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(10)
+                .max(1);
+        } else {
+            dir = a;
+        }
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "md"))
+        .collect();
+    files.sort();
+    let (mut tb, mut tc, mut tw) = (0u64, 0f64, 0f64);
+    println!("| file | MB/s (cpu) | MB/s (wall) |");
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        let blocks: Vec<&[u8]> = data.chunks(65536).collect();
+        let enc: Vec<(BlockCoding, Vec<u8>)> = blocks
+            .iter()
+            .map(|b| {
+                let mut p = Vec::new();
+                let c = codec::encode_block(b, &mut p);
+                (c, p)
+            })
+            .collect();
+        let mut out = vec![0u8; data.len()];
+        let (mut bc, mut bw) = (f64::MAX, f64::MAX);
+        for _ in 0..reps {
+            let c0 = thread_cpu();
+            let t0 = Instant::now();
+            for ((b, (c, p)), o) in blocks.iter().zip(&enc).zip(out.chunks_mut(65536)) {
+                match c {
+                    BlockCoding::Zero => o.fill(0),
+                    BlockCoding::Fill(x) => o.fill(*x),
+                    BlockCoding::Raw => o.copy_from_slice(b),
+                    BlockCoding::Huffman => codec::decode_block(p, o).expect("decodes"),
+                }
+            }
+            bw = bw.min(t0.elapsed().as_secs_f64());
+            bc = bc.min(thread_cpu() - c0);
+        }
+        assert!(out == data);
+        let n = data.len() as f64;
+        println!(
+            "| {} | {:.0} | {:.0} |",
+            f.file_name().unwrap().to_string_lossy(),
+            n / bc / 1e6,
+            n / bw / 1e6
+        );
+        tb += data.len() as u64;
+        tc += bc;
+        tw += bw;
+    }
+    println!(
+        "| total | {:.0} | {:.0} |",
+        tb as f64 / tc / 1e6,
+        tb as f64 / tw / 1e6
+    );
+}

@@ -1,0 +1,655 @@
+//! Fast decoding of one v2 segment (FORMAT.md section 4): the segment's
+//! lookup table, built from its code lengths, and the four-stream kernel.
+//!
+//! Table: 2048 entries indexed by the next 11 bits of a stream, each
+//! `symbol << 8 | length`. It is built by doubling: after step k the first
+//! 2^k entries are right for every code of length <= k; step k+1 copies
+//! them once (a memcpy) and writes the one entry of each code of length
+//! k+1. That is 11 copies and one store per symbol instead of a store per
+//! entry.
+//!
+//! Kernel: the four streams of a segment lie back to back in the payload,
+//! so each is tracked only by its bit position in the payload. A group
+//! loads 8 bytes at the position, shifts out the bits already used (at most
+//! 7) and sets a marker bit at the top: 57 or more bits are valid, enough
+//! for five codes of at most 11 bits (the fifth lookup reads bits < 55).
+//! Each symbol is then one lookup and one shift; after five, the number of
+//! leading zeros (how far the marker moved down) is the bits used. Reading
+//! past the end of a stream (into the next stream, or into later data of
+//! the payload) is harmless: a code whose bits lie inside its stream
+//! decodes the same whatever follows, and a stream whose codes run past its
+//! end is rejected by the exact length check at the end. Before running
+//! groups the kernel computes how many groups it can run with every load
+//! inside the payload and every store inside its quarter, so the inner
+//! loop has no end-of-input tests; the rest is done one stream and one
+//! symbol at a time, reading zeros past the end of the payload.
+
+use super::CodecError;
+
+/// Bits the table is indexed by (the longest v2 code).
+const TABLE_BITS: u32 = 11;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
+const MASK: u64 = TABLE_SIZE as u64 - 1;
+/// Symbols per stream per 64-bit load: 5 codes of <= 11 bits.
+const GROUP: usize = 5;
+/// Most bits one group uses.
+const GROUP_BITS: u64 = GROUP as u64 * TABLE_BITS as u64;
+/// Marker bit: after shifting out the codes, its leading zeros are the bits used.
+const MARK: u64 = 1 << 63;
+/// Streams per segment.
+const STREAMS: usize = 4;
+
+/// The lookup tables of one segment.
+pub(crate) struct SegTable {
+    t: [u16; TABLE_SIZE],
+    /// Up to four symbols per lookup (`build_multi`): the symbols in bits
+    /// 0-31 (first in the low byte), the bits they use in 32-39, their
+    /// number (1..=4) in 40-47.
+    m: [u64; TABLE_SIZE],
+    /// Codes in canonical order: (symbol, length, bit-reversed code).
+    codes: [(u8, u8, u16); 256],
+    ncodes: usize,
+}
+
+impl SegTable {
+    pub(crate) fn new() -> SegTable {
+        SegTable {
+            t: [0; TABLE_SIZE],
+            m: [0; TABLE_SIZE],
+            codes: [(0, 0, 0); 256],
+            ncodes: 0,
+        }
+    }
+
+    /// Fills the table for `lengths`, which must be a validated complete
+    /// code of two or more symbols with lengths <= 11 (otherwise the table
+    /// is wrong but still safe to use: decoding gives garbage that the
+    /// stream length checks or the container's CRC reject).
+    pub(crate) fn build(&mut self, lengths: &[u8; 256]) {
+        let mut count = [0u16; 16];
+        for &l in lengths.iter() {
+            count[usize::from(l & 15)] += 1;
+        }
+        // Symbols in canonical order: by length, then value.
+        let mut offs = [0u16; 16];
+        let mut acc = 0u16;
+        for l in 1..=TABLE_BITS as usize {
+            offs[l] = acc;
+            acc += count[l];
+        }
+        let mut sorted = [0u8; 256];
+        for (s, &l) in lengths.iter().enumerate() {
+            if l != 0 {
+                let o = &mut offs[usize::from(l & 15)];
+                sorted[usize::from(*o & 255)] = s as u8;
+                *o += 1;
+            }
+        }
+        let t = &mut self.t;
+        t[0] = 0;
+        let mut size = 1usize;
+        let mut code = 0u32;
+        let mut idx = 0usize;
+        for k in 1..=TABLE_BITS {
+            t.copy_within(0..size, size);
+            size *= 2;
+            code <<= 1;
+            for _ in 0..count[k as usize] {
+                let s = sorted[idx & 255];
+                idx += 1;
+                let r = (code.reverse_bits() >> (32 - k)) as usize & (TABLE_SIZE - 1);
+                t[r] = (u16::from(s) << 8) | k as u16;
+                self.codes[(idx - 1) & 255] = (s, k as u8, r as u16);
+                code += 1;
+            }
+        }
+        self.ncodes = idx.min(256);
+    }
+
+    /// True when multi-symbol lookups should pay for building their table
+    /// (valid after `build`): a segment of 8 KiB or more whose code averages
+    /// at most 2.6 bits a symbol by its own implied probabilities
+    /// (2^-length), so that most lookups give three or four symbols.
+    /// Measured on Silesia: nci (2.4 bits) decodes ~20% faster; mr's first
+    /// half (2.8 bits, one 1-bit code and many long ones) and text (4.5
+    /// bits) are as fast or faster with one symbol a lookup.
+    pub(crate) fn multi_pays(&self, seg_len: usize) -> bool {
+        seg_len >= 8192 && self.avg_bits_2048() * 10 <= 26 * 2048
+    }
+
+    /// Expected bits per symbol times 2^11, by the code's own implied
+    /// probabilities 2^-length; valid after `build`.
+    fn avg_bits_2048(&self) -> u32 {
+        self.codes[..self.ncodes]
+            .iter()
+            .map(|&(_, l, _)| u32::from(l) << (TABLE_BITS - u32::from(l).min(TABLE_BITS)))
+            .sum()
+    }
+
+    /// Fills the multi-symbol table from the codes `build` found: every
+    /// sequence of up to four codes whose lengths add up to at most 11 is
+    /// written at all the indices it starts (every 2^total), sequences
+    /// before their extensions, so an index ends up with the longest
+    /// sequence that fits in its 11 bits.
+    pub(crate) fn build_multi(&mut self) {
+        let codes = &self.codes[..self.ncodes];
+        fill_multi(&mut self.m, codes, 0, 0, 0, 0);
+    }
+}
+
+/// `build_multi` below a prefix of `count` symbols `syms` using `used`
+/// bits whose codes, concatenated, are `pos`.
+fn fill_multi(
+    m: &mut [u64; TABLE_SIZE],
+    codes: &[(u8, u8, u16)],
+    pos: usize,
+    used: u32,
+    syms: u32,
+    count: u32,
+) {
+    for &(s, l, r) in codes {
+        let total = used + u32::from(l);
+        if total > TABLE_BITS {
+            break; // codes are sorted by length
+        }
+        let p = pos | usize::from(r) << used;
+        let sy = syms | u32::from(s) << (8 * count);
+        let e = u64::from(sy) | u64::from(total) << 32 | u64::from(count + 1) << 40;
+        let mut i = p & (TABLE_SIZE - 1);
+        while i < TABLE_SIZE {
+            m[i] = e;
+            i += 1 << total;
+        }
+        if count + 1 < 4 {
+            fill_multi(m, codes, p, total, sy, count + 1);
+        }
+    }
+}
+
+/// The 8 bytes of `payload` at byte `bit >> 3`, little-endian; 0 if they
+/// are not all inside (callers make sure they are).
+#[inline(always)]
+fn load(payload: &[u8], bit: u64) -> u64 {
+    let p = (bit >> 3) as usize;
+    match payload.get(p..p + 8) {
+        Some(s) => s.try_into().map_or(0, u64::from_le_bytes),
+        None => 0,
+    }
+}
+
+/// The bits of `payload` from bit `bit` on, with zeros past its end.
+fn load_padded(payload: &[u8], bit: u64) -> u64 {
+    let p = (bit >> 3) as usize;
+    let mut b = [0u8; 8];
+    if let Some(s) = payload.get(p..) {
+        let n = s.len().min(8);
+        b[..n].copy_from_slice(&s[..n]);
+    }
+    u64::from_le_bytes(b) >> (bit & 7)
+}
+
+/// True when the 8 bytes at bit position `bit` are inside `payload`.
+#[inline(always)]
+fn can_load(payload: &[u8], bit: u64) -> bool {
+    (bit >> 3) + 8 <= payload.len() as u64
+}
+
+/// Decodes one symbol from `w` (codes start at its bit 0) into `o`.
+#[inline(always)]
+fn step(t: &[u16; TABLE_SIZE], w: &mut u64, o: &mut u8) {
+    let e = t[(*w & MASK) as usize];
+    *o = (e >> 8) as u8;
+    *w >>= u32::from(e) & 63;
+}
+
+/// One group of one stream at bit `bp`; needs `can_load(payload, *bp)`.
+#[inline(always)]
+fn group(t: &[u16; TABLE_SIZE], payload: &[u8], bp: &mut u64, o: &mut [u8; GROUP]) {
+    let mut w = (load(payload, *bp) >> (*bp & 7)) | MARK;
+    for x in o.iter_mut() {
+        step(t, &mut w, x);
+    }
+    *bp += u64::from(w.leading_zeros());
+}
+
+/// One group of one stream whose window `w` holds the next 64 bits from
+/// bit `bp`, keeping `w` full without waiting for a load: the 8 bytes that
+/// follow the 8 at byte `bp >> 3` are loaded before decoding (their address
+/// is already known) and shifted in after it. Needs the 16 bytes at byte
+/// `bp >> 3` inside the payload.
+#[inline(always)]
+fn group_ahead(
+    t: &[u16; TABLE_SIZE],
+    payload: &[u8],
+    w: &mut u64,
+    bp: &mut u64,
+    o: &mut [u8; GROUP],
+) {
+    let next = load(payload, (*bp & !7) + 64);
+    // Sum of the entries: its low byte is the bits used (<= 55).
+    let mut sum = 0u32;
+    for x in o.iter_mut() {
+        let e = t[(*w & MASK) as usize];
+        *x = (e >> 8) as u8;
+        *w >>= u32::from(e) & 63;
+        sum += u32::from(e);
+    }
+    let c = sum & 0xFF;
+    // `w` now holds the bits up to byte (bp >> 3) + 8 (and zeros above);
+    // `next` starts there, 64 - (bp & 7) - c bits up (2..=59, as 5 <= c <= 55).
+    *w |= next << (64u32.wrapping_sub(*bp as u32 & 7).wrapping_sub(c) & 63);
+    *bp += u64::from(c);
+}
+
+/// Groups of `group_ahead` that can run on every stream from bit positions
+/// `bp` with all loads inside the payload.
+fn groups_ahead(payload: &[u8], bp: &[u64; STREAMS]) -> usize {
+    let Some(lim) = (payload.len() as u64).checked_sub(16).map(|x| x * 8) else {
+        return 0;
+    };
+    let mut g = u64::MAX;
+    for &b in bp {
+        if b > lim {
+            return 0;
+        }
+        g = g.min((lim - b) / GROUP_BITS + 1);
+    }
+    g.min(usize::MAX as u64) as usize
+}
+
+/// The four-stream loop, one symbol per lookup: runs groups while every
+/// stream has a whole group of output left and all loads stay inside the
+/// payload; returns the symbols done per stream (the same for all four).
+fn fast4(
+    tt: &[u16; TABLE_SIZE],
+    payload: &[u8],
+    bp: &mut [u64; STREAMS],
+    o: [&mut [u8]; STREAMS],
+) -> usize {
+    let [o0, o1, o2, o3] = o;
+    let mut i = 0usize;
+    let mut w: [u64; STREAMS] = std::array::from_fn(|k| load_padded(payload, bp[k]));
+    loop {
+        let g = groups_ahead(payload, bp).min((o3.len() - i) / GROUP);
+        if g == 0 {
+            return i;
+        }
+        for _ in 0..g {
+            let (Some(c0), Some(c1), Some(c2), Some(c3)) = (
+                o0.get_mut(i..i + GROUP),
+                o1.get_mut(i..i + GROUP),
+                o2.get_mut(i..i + GROUP),
+                o3.get_mut(i..i + GROUP),
+            ) else {
+                return i; // not reached: o3 is the shortest quarter
+            };
+            // One stream after the other: each group is a short chain, and
+            // the CPU overlaps the four (fewer live registers than
+            // interleaving them by hand).
+            for ((c, b), w) in [c0, c1, c2, c3]
+                .into_iter()
+                .zip(bp.iter_mut())
+                .zip(w.iter_mut())
+            {
+                if let Ok(c) = <&mut [u8; GROUP]>::try_from(c) {
+                    group_ahead(tt, payload, w, b, c);
+                }
+            }
+            i += GROUP;
+        }
+    }
+}
+
+/// Output bytes a group of multi-symbol lookups may write: 5 lookups of
+/// up to 4 symbols, each storing 4 bytes.
+const MULTI_ROOM: usize = 4 * GROUP;
+
+/// One group of one stream with multi-symbol lookups (as `group_ahead`):
+/// decodes 5 to 20 symbols into `o` from its start; returns how many.
+#[inline(always)]
+fn group_multi(
+    mt: &[u64; TABLE_SIZE],
+    payload: &[u8],
+    w: &mut u64,
+    bp: &mut u64,
+    o: &mut [u8; MULTI_ROOM],
+) -> usize {
+    let next = load(payload, (*bp & !7) + 64);
+    let mut sum = 0u64;
+    let mut q = 0usize;
+    for _ in 0..GROUP {
+        let e = mt[(*w & MASK) as usize];
+        if let Some(d) = o.get_mut(q..q + 4) {
+            d.copy_from_slice(&(e as u32).to_le_bytes());
+        }
+        let meta = e >> 32;
+        *w >>= meta & 63;
+        q += ((meta >> 8) & 7) as usize;
+        sum = sum.wrapping_add(meta);
+    }
+    let c = (sum & 0xFF) as u32;
+    *w |= next << (64u32.wrapping_sub(*bp as u32 & 7).wrapping_sub(c) & 63);
+    *bp += u64::from(c);
+    q
+}
+
+/// The four-stream loop with multi-symbol lookups: runs groups while every
+/// stream has room for a whole group and all loads stay inside the
+/// payload; `at` are the output positions reached.
+fn fast4_multi(
+    mt: &[u64; TABLE_SIZE],
+    payload: &[u8],
+    bp: &mut [u64; STREAMS],
+    o: [&mut [u8]; STREAMS],
+    at: &mut [usize; STREAMS],
+) {
+    let [o0, o1, o2, o3] = o;
+    let mut w: [u64; STREAMS] = std::array::from_fn(|k| load_padded(payload, bp[k]));
+    loop {
+        let mut g = groups_ahead(payload, bp);
+        for (len, &a) in [o0.len(), o1.len(), o2.len(), o3.len()]
+            .iter()
+            .zip(at.iter())
+        {
+            g = g.min((len - a) / MULTI_ROOM);
+        }
+        if g == 0 {
+            return;
+        }
+        let before = at[0];
+        for _ in 0..g {
+            for (k, o) in [&mut *o0, &mut *o1, &mut *o2, &mut *o3]
+                .into_iter()
+                .enumerate()
+            {
+                let a = at[k];
+                if let Some(c) = o.get_mut(a..a + MULTI_ROOM) {
+                    if let Ok(c) = <&mut [u8; MULTI_ROOM]>::try_from(c) {
+                        at[k] = a + group_multi(mt, payload, &mut w[k], &mut bp[k], c);
+                    }
+                }
+            }
+        }
+        if at[0] == before {
+            return; // not reached: every entry of a built table has a symbol
+        }
+    }
+}
+
+/// Decodes the four streams of a segment into `out` (the segment's bytes).
+/// Stream k starts at byte `starts[k]` of `payload` and is `sizes[k]` bytes
+/// long (both inside the payload); it codes quarter k of `out` (FORMAT.md
+/// 4.1) and must end exactly at the byte holding its last code bit.
+pub(crate) fn decode_segment(
+    t: &SegTable,
+    multi: bool,
+    payload: &[u8],
+    starts: [usize; STREAMS],
+    sizes: [usize; STREAMS],
+    out: &mut [u8],
+) -> Result<(), CodecError> {
+    let n = out.len();
+    let q = n.div_ceil(STREAMS);
+    let (o0, rest) = out.split_at_mut(q.min(n));
+    let (o1, rest) = rest.split_at_mut(q.min(rest.len()));
+    let (o2, o3) = rest.split_at_mut(q.min(rest.len()));
+    let mut bp: [u64; STREAMS] = std::array::from_fn(|k| starts[k] as u64 * 8);
+    let tt = &t.t;
+
+    // Four streams at once while all have symbols and input left.
+    let quarters = [&mut *o0, &mut *o1, &mut *o2, &mut *o3];
+    let mut at = [0usize; STREAMS];
+    if multi {
+        fast4_multi(&t.m, payload, &mut bp, quarters, &mut at);
+    } else {
+        at = [fast4(tt, payload, &mut bp, quarters); STREAMS];
+    }
+
+    // The rest of each stream alone, then the checks.
+    for (k, o) in [o0, o1, o2, o3].into_iter().enumerate() {
+        let mut b = bp[k];
+        let mut j = at[k];
+        while j + GROUP <= o.len() && can_load(payload, b) {
+            if let Some(c) = o.get_mut(j..j + GROUP) {
+                if let Ok(c) = <&mut [u8; GROUP]>::try_from(c) {
+                    group(tt, payload, &mut b, c);
+                }
+            }
+            j += GROUP;
+        }
+        for x in o.get_mut(j..).unwrap_or_default() {
+            let e = tt[(load_padded(payload, b) & MASK) as usize];
+            *x = (e >> 8) as u8;
+            b += u64::from(e & 15);
+        }
+        let used = b - starts[k] as u64 * 8;
+        if used > sizes[k] as u64 * 8 {
+            return Err(CodecError::new(format!("stream {k} ends early")));
+        }
+        if used.div_ceil(8) != sizes[k] as u64 {
+            return Err(CodecError::new(format!(
+                "stream {k} has {} bytes but its symbols use {}",
+                sizes[k],
+                used.div_ceil(8)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::interleave::{encode4, region_cap};
+    use super::super::lengths::{code_lengths, histogram, validate};
+    use super::super::stream::EncTable;
+    use super::*;
+
+    fn xorshift(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Codes `data` as one segment's four streams, back to back after
+    /// `lead` bytes of other payload, followed by `trail` bytes.
+    fn payload_for(
+        data: &[u8],
+        lengths: &[u8; 256],
+        lead: usize,
+        trail: usize,
+    ) -> (Vec<u8>, [usize; 4], [usize; 4]) {
+        let mut scratch = Vec::new();
+        let sizes = encode4(data, &EncTable::new(lengths), &mut scratch);
+        let cap = region_cap(data.len());
+        let mut p = vec![0xA5u8; lead];
+        let mut starts = [0usize; 4];
+        for k in 0..4 {
+            starts[k] = p.len();
+            p.extend_from_slice(&scratch[k * cap..k * cap + sizes[k]]);
+        }
+        p.extend(std::iter::repeat_n(0x5Au8, trail));
+        (p, starts, sizes)
+    }
+
+    fn check(data: &[u8], lead: usize, trail: usize) {
+        check_with(data, &code_lengths(&histogram(data), 11), lead, trail);
+    }
+
+    fn check_with(data: &[u8], lengths: &[u8; 256], lead: usize, trail: usize) {
+        let (p, starts, sizes) = payload_for(data, lengths, lead, trail);
+        if lengths.iter().filter(|&&l| l > 0).count() < 2 {
+            return;
+        }
+        let mut t = SegTable::new();
+        t.build(lengths);
+        t.build_multi();
+        for multi in [false, true] {
+            check_table(&t, multi, data, &p, starts, sizes);
+        }
+    }
+
+    fn check_table(
+        t: &SegTable,
+        multi: bool,
+        data: &[u8],
+        p: &[u8],
+        starts: [usize; 4],
+        sizes: [usize; 4],
+    ) {
+        let mut out = vec![0u8; data.len()];
+        decode_segment(t, multi, p, starts, sizes, &mut out).unwrap();
+        assert!(out == data, "len {} multi {multi}", data.len());
+        // A stream one byte short, or one byte long, is an error.
+        for k in 0..4 {
+            if sizes[k] > 0 {
+                let mut s2 = sizes;
+                s2[k] -= 1;
+                assert!(decode_segment(t, multi, p, starts, s2, &mut out).is_err());
+            }
+            if starts[k] + sizes[k] < p.len() {
+                let mut s2 = sizes;
+                s2[k] += 1;
+                let mut st2 = starts;
+                for st in &mut st2[k + 1..] {
+                    *st += 1;
+                }
+                if st2[3] + s2[3] <= p.len() {
+                    assert!(decode_segment(t, multi, p, st2, s2, &mut out).is_err());
+                }
+            }
+        }
+    }
+
+    /// Skewed bytes over `alphabet` symbols (geometric-ish).
+    fn skewed(n: usize, alphabet: u64, seed: &mut u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                let r = xorshift(seed);
+                ((r & 0xFFFF).trailing_zeros() as u64 * 7 + (r >> 40) % alphabet) as u8
+            })
+            .collect()
+    }
+
+    /// Every segment length up to 200 (all quarter shapes, groups and
+    /// tails), with the streams at the end of the payload and inside it.
+    #[test]
+    fn short_segments_roundtrip() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for n in 1..=200 {
+            let data = skewed(n, 3 + n as u64 % 60, &mut seed);
+            check(&data, 0, 0);
+            check(&data, 3, 17);
+        }
+    }
+
+    /// Segments made of 11-bit codes only (the most bits per group), with
+    /// a code that also has short ones.
+    #[test]
+    fn longest_codes_roundtrip() {
+        // Counts 2^-k give lengths 1, 2, ..., capped at 11.
+        let mut hist = [0u32; 256];
+        for (s, h) in hist.iter_mut().enumerate().take(40) {
+            *h = 1 << (20 - (s as u32).min(20));
+        }
+        let lengths = code_lengths(&hist, 11);
+        assert!(validate(&lengths, 11).is_ok());
+        let long: Vec<u8> = (0..=255u8).filter(|&s| lengths[s as usize] == 11).collect();
+        assert!(long.len() > 4);
+        let mut seed = 77u64;
+        let data: Vec<u8> = (0..20000)
+            .map(|_| long[(xorshift(&mut seed) % long.len() as u64) as usize])
+            .collect();
+        for n in [data.len(), 1001, 1000, 999, 64, 63, 21, 20, 19, 5, 4, 1] {
+            check_with(&data[..n], &lengths, 0, 0);
+            check_with(&data[..n], &lengths, 1, 9);
+        }
+    }
+
+    /// Low-entropy data (one- and two-bit codes: four symbols a lookup).
+    #[test]
+    fn low_entropy_roundtrip() {
+        let mut seed = 11u64;
+        for n in [20000usize, 4099, 100, 37] {
+            let data: Vec<u8> = (0..n)
+                .map(|_| {
+                    let r = xorshift(&mut seed);
+                    match r % 16 {
+                        0..=9 => b' ',
+                        10..=13 => b'0',
+                        14 => b'1',
+                        _ => (r >> 8) as u8,
+                    }
+                })
+                .collect();
+            check(&data, 0, 0);
+            check(&data, 5, 3);
+        }
+    }
+
+    /// Random payload bytes and sizes never panic.
+    #[test]
+    fn garbage_streams_do_not_panic() {
+        let mut seed = 5u64;
+        let data = skewed(5000, 30, &mut seed);
+        let lengths = code_lengths(&histogram(&data), 11);
+        let mut t = SegTable::new();
+        t.build(&lengths);
+        t.build_multi();
+        for round in 0..300 {
+            let len = (xorshift(&mut seed) % 3000) as usize;
+            let p: Vec<u8> = (0..len).map(|_| xorshift(&mut seed) as u8).collect();
+            let mut starts = [0usize; 4];
+            let mut sizes = [0usize; 4];
+            let mut at = 0;
+            for k in 0..4 {
+                let sz = (xorshift(&mut seed) as usize % (len / 4 + 1)).min(len - at);
+                starts[k] = at;
+                sizes[k] = sz;
+                at += sz;
+            }
+            let n = 1 + (xorshift(&mut seed) % 6000) as usize;
+            let mut out = vec![0u8; n];
+            let _ = decode_segment(&t, round % 2 == 0, &p, starts, sizes, &mut out);
+            let _ = round;
+        }
+    }
+
+    /// The table gives every 11-bit index the code that prefixes it.
+    #[test]
+    fn table_matches_codes() {
+        let mut seed = 3u64;
+        for alphabet in [2u64, 5, 100, 256] {
+            let data = skewed(30000, alphabet, &mut seed);
+            let lengths = code_lengths(&histogram(&data), 11);
+            let codes = super::super::lengths::reversed_codes(&lengths);
+            let mut t = SegTable::new();
+            t.build(&lengths);
+            for i in 0..TABLE_SIZE {
+                let e = t.t[i];
+                let (s, l) = (usize::from(e >> 8), u32::from(e & 0xFF));
+                assert!(l >= 1 && l == u32::from(lengths[s]), "index {i}");
+                assert_eq!(i as u32 & ((1 << l) - 1), codes[s], "index {i}");
+            }
+            // The multi-symbol table gives the longest run of codes (up to
+            // four) that fits in the 11 bits of its index.
+            t.build_multi();
+            for i in 0..TABLE_SIZE {
+                let e = t.m[i];
+                let (used, n) = ((e >> 32) & 0xFF, (e >> 40) & 0xFF);
+                let (mut u, mut k) = (0u64, 0u64);
+                while k < 4 {
+                    let x = t.t[(i >> u) & (TABLE_SIZE - 1)];
+                    let l = u64::from(x & 0xFF);
+                    if u + l > 11 {
+                        break;
+                    }
+                    assert_eq!((e >> (8 * k)) as u8, (x >> 8) as u8, "index {i}");
+                    u += l;
+                    k += 1;
+                }
+                assert_eq!((used, n), (u, k), "index {i}");
+            }
+        }
+    }
+}
