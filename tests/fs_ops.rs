@@ -547,3 +547,133 @@ fn read_only_mount() {
     m.unmount();
     assert_eq!(decode_backing(&m.b("f")), b"kept");
 }
+
+/// Runs `f` in a thread whose filesystem identity is uid/gid 1234 (what
+/// FUSE reports as the caller), without CAP_FSETID.
+fn as_user<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: changes only this thread's filesystem identity.
+        unsafe {
+            libc::setfsgid(1234);
+            libc::setfsuid(1234);
+        }
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn truncate_and_chown_drop_set_id_bits_as_a_local_fs_does() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let opts = scfs::fs::FsOptions {
+        allow_other: true,
+        ..Default::default()
+    };
+    let Some(m) = Mounted::with(opts, |_| {}) else {
+        return;
+    };
+    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o755)).unwrap();
+    // The same steps on the mount and on a plain local directory (BACKING's
+    // filesystem): the resulting modes must agree.
+    let local = tempfile::tempdir().unwrap();
+    fs::set_permissions(local.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut seen = Vec::new();
+    for dir in [m.mnt.clone(), local.path().to_path_buf()] {
+        let mut modes = Vec::new();
+        for (n, mode) in [("t", 0o6775), ("c", 0o6775), ("g", 0o6745), ("r", 0o6775)] {
+            let p = dir.join(n);
+            fs::write(&p, b"#!/bin/sh\necho hello\n").unwrap();
+            std::os::unix::fs::chown(&p, Some(1234), Some(1234)).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        }
+        // Truncate by the owner (no CAP_FSETID).
+        let p = dir.join("t");
+        as_user(move || {
+            OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_len(5)
+                .unwrap()
+        });
+        // chown to its own group by the owner, with group-exec and without.
+        for n in ["c", "g"] {
+            let p = dir.join(n);
+            as_user(move || std::os::unix::fs::chown(&p, None, Some(1234)).unwrap());
+        }
+        // chown by root.
+        std::os::unix::fs::chown(dir.join("r"), Some(1234), Some(1234)).unwrap();
+        for n in ["t", "c", "g", "r"] {
+            modes.push(fs::metadata(dir.join(n)).unwrap().mode() & 0o7777);
+        }
+        seen.push(modes);
+    }
+    assert_eq!(seen[0], seen[1], "mount vs local filesystem (t, c, g, r)");
+    // And what the local filesystem does: the truncate dropped both bits.
+    assert_eq!(seen[0][0], 0o775);
+    assert_eq!(fs::read(m.p("t")).unwrap(), b"#!/bi");
+    assert_eq!(
+        fs::metadata(m.b("t")).unwrap().mode() & 0o7777,
+        seen[0][0],
+        "BACKING keeps the mode the mount shows"
+    );
+}
+
+/// A version-2 `security.capability` value granting CAP_NET_RAW.
+fn caps_value() -> Vec<u8> {
+    let mut v = Vec::new();
+    for w in [0x0200_0000u32, 1 << 13, 0, 0, 0] {
+        v.extend_from_slice(&w.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn security_capability_is_answered_and_dropped_by_writes() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let Some(m) = Mounted::new() else { return };
+    let caps = "security.capability";
+    // New file: the kernel's probes before the write are answered (absent).
+    let mut f = File::create(m.p("bin")).unwrap();
+    f.write_all(b"one").unwrap();
+    assert_eq!(errno_of(xattr_get(&m.p("bin"), caps, 64)), libc::ENODATA);
+    drop(f);
+    // Set through the mount: seen through the mount and in BACKING.
+    if let Err(e) = xattr_set(&m.p("bin"), caps, &caps_value(), 0) {
+        eprintln!("skipping the rest: cannot set {caps}: {e}");
+        return;
+    }
+    assert_eq!(xattr_get(&m.p("bin"), caps, 64).unwrap().1, caps_value());
+    assert_eq!(xattr_get(&m.b("bin"), caps, 64).unwrap().1, caps_value());
+    assert_eq!(xattr_get(&m.p("bin"), caps, 0).unwrap().0, 20);
+    // A write drops it, even by root (as on a local filesystem).
+    OpenOptions::new()
+        .append(true)
+        .open(m.p("bin"))
+        .unwrap()
+        .write_all(b"two")
+        .unwrap();
+    assert_eq!(errno_of(xattr_get(&m.p("bin"), caps, 64)), libc::ENODATA);
+    assert_eq!(errno_of(xattr_get(&m.b("bin"), caps, 64)), libc::ENODATA);
+    assert_eq!(fs::read(m.p("bin")).unwrap(), b"onetwo");
+    // Set again, then removed through the mount.
+    xattr_set(&m.p("bin"), caps, &caps_value(), 0).unwrap();
+    assert_eq!(xattr_get(&m.p("bin"), caps, 64).unwrap().1, caps_value());
+    let (p, n) = (cstr(m.p("bin")), cstr(caps));
+    // SAFETY: valid C strings.
+    assert_eq!(unsafe { libc::removexattr(p.as_ptr(), n.as_ptr()) }, 0);
+    assert_eq!(errno_of(xattr_get(&m.p("bin"), caps, 64)), libc::ENODATA);
+    // Other xattrs are untouched by all this.
+    xattr_set(&m.p("bin"), "user.k", b"v", 0).unwrap();
+    fs::write(m.p("bin"), b"three").unwrap();
+    assert_eq!(xattr_get(&m.p("bin"), "user.k", 64).unwrap().1, b"v");
+}

@@ -1,7 +1,9 @@
 //! Writing commit records: chooses delta or checkpoint and streams the
 //! record (header, entries, entries CRC, trailer) to the end of the log
 //! through a bounded buffer, so a checkpoint of a huge index needs no
-//! memory beyond the index itself.
+//! memory beyond the index itself. The buffer starts with the container's
+//! pending bytes (a deferred header, records), so a small commit and what
+//! it refers to reach the file in one write.
 
 use std::os::unix::fs::FileExt;
 
@@ -39,6 +41,8 @@ struct Sink<'a> {
     c: &'a Container,
     pos: u64,
     buf: Vec<u8>,
+    /// Buffer length that triggers a write.
+    limit: usize,
     crc: u32,
 }
 
@@ -48,7 +52,7 @@ impl Sink<'_> {
             self.crc = crc_append(self.crc, bytes);
         }
         self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= BUF {
+        if self.buf.len() >= self.limit {
             self.flush()?;
         }
         Ok(())
@@ -84,10 +88,15 @@ pub fn write_commit(c: &mut Container) -> Result<()> {
         chain_len,
     };
     let hb = header.encode(c.salt);
+    let written = c.written();
+    let mut buf = Vec::with_capacity(c.pending.len() + BUF + 128);
+    buf.extend_from_slice(&c.pending);
+    let limit = BUF + buf.len();
     let mut sink = Sink {
         c,
-        pos: start,
-        buf: Vec::with_capacity(BUF + 128),
+        pos: written,
+        buf,
+        limit,
         crc: salted_crc(c.salt, &[]),
     };
     let mut eb = [0u8; ENTRY_LEN as usize];
@@ -126,8 +135,13 @@ pub fn write_commit(c: &mut Container) -> Result<()> {
     })();
     let end = sink.pos;
     if let Err(e) = result {
-        let _ = c.file.set_len(start);
+        // The pending bytes stay pending (and readable); nothing changes.
+        let _ = c.file.set_len(written);
         return Err(e.into());
+    }
+    c.pending.clear();
+    if c.pending.capacity() > 2 * super::PENDING_MAX {
+        c.pending = Vec::new();
     }
     debug_assert_eq!(end - start, header.record_len());
     let len = end - start;

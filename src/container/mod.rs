@@ -125,7 +125,20 @@ pub struct Container {
     dirty: BTreeSet<u64>,
     /// Anything (blocks or size) changed since the last commit.
     changed: bool,
+    /// Bytes appended but not yet written: they belong at
+    /// `end - pending.len() .. end` and go out with the next commit (or
+    /// when they would exceed [`PENDING_MAX`]), so a small file's header,
+    /// block record and commit, or one rewritten block and its commit,
+    /// reach the file in a single write. Reads of these offsets are served
+    /// from here. Kept after a failed write, so a retry or a read still
+    /// finds them.
+    pending: Vec<u8>,
 }
+
+/// Most bytes held back in [`Container::pending`] (one default-size block
+/// record): the memory this costs is bounded per open container and lasts
+/// only until the next commit.
+pub const PENDING_MAX: usize = 64 << 10;
 
 /// A fresh salt for a new container: one getrandom(2) call. The salt need
 /// not be secret, only distinct between containers, so when getrandom
@@ -153,13 +166,7 @@ impl Container {
     /// Creates a new container in `file` (which must be empty and opened
     /// read-write). `block_size` is a power of two from 4 KiB to 1 MiB.
     pub fn create(file: File, block_size: u32) -> Result<Container> {
-        if !block_size.is_power_of_two()
-            || !((1u32 << MIN_BLOCK_SHIFT)..=(1u32 << MAX_BLOCK_SHIFT)).contains(&block_size)
-        {
-            return Err(ContainerError::InvalidArgument(format!(
-                "block size {block_size} is not a power of two from 4096 to 1048576"
-            )));
-        }
+        Self::check_block_size(block_size)?;
         if file.metadata()?.len() != 0 {
             return Err(ContainerError::InvalidArgument(
                 "a new container needs an empty file".into(),
@@ -181,7 +188,47 @@ impl Container {
             last: None,
             dirty: BTreeSet::new(),
             changed: false,
+            pending: Vec::new(),
         })
+    }
+
+    /// Like [`Container::create`], but the header is not written yet: it
+    /// goes out together with the first commit (or the first record that
+    /// does not fit the pending buffer), so a small new file costs one
+    /// write in all. Until then the file stays empty. `file` must be new,
+    /// empty and opened read-write (not checked: no extra syscall).
+    pub fn create_deferred(file: File, block_size: u32) -> Result<Container> {
+        Self::check_block_size(block_size)?;
+        let header = FileHeader {
+            block_shift: block_size.trailing_zeros() as u8,
+            salt: random_salt(),
+        };
+        let mut pending = Vec::with_capacity(4096);
+        pending.extend_from_slice(&header.encode());
+        Ok(Container {
+            file,
+            writable: true,
+            shift: header.block_shift,
+            salt: header.salt,
+            index: Index::default(),
+            logical_size: 0,
+            end: HEADER_LEN,
+            last: None,
+            dirty: BTreeSet::new(),
+            changed: false,
+            pending,
+        })
+    }
+
+    fn check_block_size(block_size: u32) -> Result<()> {
+        if !block_size.is_power_of_two()
+            || !((1u32 << MIN_BLOCK_SHIFT)..=(1u32 << MAX_BLOCK_SHIFT)).contains(&block_size)
+        {
+            return Err(ContainerError::InvalidArgument(format!(
+                "block size {block_size} is not a power of two from 4096 to 1048576"
+            )));
+        }
+        Ok(())
     }
 
     /// Opens an existing container. A torn or damaged tail is recovered:
@@ -294,7 +341,34 @@ impl Container {
         }
     }
 
+    /// Offset up to which the log is in the file (the pending bytes follow).
+    fn written(&self) -> u64 {
+        self.end - self.pending.len() as u64
+    }
+
     fn read_exact(&self, buf: &mut [u8], offset: u64, block_no: u64) -> Result<()> {
+        let written = self.written();
+        let end = offset.saturating_add(buf.len() as u64);
+        if end > written && !self.pending.is_empty() {
+            // The tail of the request (or all of it) is still pending.
+            let split = written.saturating_sub(offset).min(buf.len() as u64) as usize;
+            let (head, tail) = buf.split_at_mut(split);
+            let from = (offset + split as u64 - written) as usize;
+            match self.pending.get(from..from + tail.len()) {
+                Some(p) => tail.copy_from_slice(p),
+                None => {
+                    return Err(Self::corrupt(
+                        offset,
+                        block_no,
+                        "record extends past the end of the file",
+                    ))
+                }
+            }
+            if head.is_empty() {
+                return Ok(());
+            }
+            return self.read_exact(head, offset, block_no);
+        }
         match self.file.read_exact_at(buf, offset) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Self::corrupt(
@@ -493,18 +567,55 @@ impl Container {
         self.changed = true;
     }
 
-    /// Appends `bytes` at the end of the log; on failure the file is cut
-    /// back to the old end (best effort: that only drops this append's own
-    /// partial bytes, as `end` is never below the length found at open) and
-    /// nothing changes.
-    fn append(&mut self, bytes: &[u8]) -> Result<u64> {
+    /// Appends `bytes` at the end of the log: held in `pending` while it
+    /// fits, else written together with what is pending (one write). On
+    /// failure the file is cut back to the written end (best effort: that
+    /// only drops this append's own partial bytes, as the written end is
+    /// never below the length found at open) and nothing changes.
+    fn append(&mut self, bytes: Vec<u8>) -> Result<u64> {
         let at = self.end;
-        if let Err(e) = self.file.write_all_at(bytes, at) {
+        let len = bytes.len() as u64;
+        if self.pending.is_empty() && bytes.len() <= PENDING_MAX {
+            self.pending = bytes;
+        } else if self.pending.len() + bytes.len() <= PENDING_MAX {
+            self.pending.extend_from_slice(&bytes);
+        } else if self.pending.is_empty() {
+            if let Err(e) = self.file.write_all_at(&bytes, at) {
+                let _ = self.file.set_len(at);
+                return Err(e.into());
+            }
+        } else {
+            let keep = self.pending.len();
+            self.pending.extend_from_slice(&bytes);
+            self.end += len;
+            if let Err(e) = self.write_pending() {
+                self.pending.truncate(keep);
+                self.end = at;
+                return Err(e);
+            }
+            return Ok(at);
+        }
+        self.end += len;
+        Ok(at)
+    }
+
+    /// Writes the pending bytes (if any) to the file. On failure they stay
+    /// pending and the file is cut back to the written end.
+    fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let at = self.written();
+        if let Err(e) = self.file.write_all_at(&self.pending, at) {
             let _ = self.file.set_len(at);
             return Err(e.into());
         }
-        self.end += bytes.len() as u64;
-        Ok(at)
+        if self.pending.capacity() > 2 * PENDING_MAX {
+            self.pending = Vec::new();
+        } else {
+            self.pending.clear();
+        }
+        Ok(())
     }
 
     /// Appends the block's record (if any) at the end of the file and points
@@ -554,7 +665,7 @@ impl Container {
                     data_crc: block.data_crc,
                 }
                 .encode(self.salt, &mut block.bytes);
-                let offset = self.append(&block.bytes)?;
+                let offset = self.append(std::mem::take(&mut block.bytes))?;
                 self.index.insert(b, make(offset, payload_len));
                 self.mark_dirty(b);
             }
@@ -593,13 +704,15 @@ impl Container {
     /// cache); it is durable after a sync of [`Container::sync_handle`].
     pub fn commit(&mut self) -> Result<()> {
         if !self.changed {
-            return Ok(());
+            // Still writes a deferred header or uncommitted records.
+            return self.write_pending();
         }
         self.check_writable()?;
         commit::write_commit(self)
     }
 
-    /// A clone of the backing file handle, to fdatasync outside locks.
+    /// A clone of the backing file handle, to fdatasync outside locks
+    /// (after a commit, which leaves nothing pending).
     pub fn sync_handle(&self) -> io::Result<File> {
         self.file.try_clone()
     }
@@ -612,6 +725,19 @@ impl Container {
     /// Bytes of the backing file that belong to the container's log.
     pub fn file_len(&self) -> u64 {
         self.end
+    }
+}
+
+impl Drop for Container {
+    /// A container dropped without a final commit still writes a deferred
+    /// header (so a new file never stays empty) and any uncommitted
+    /// records (invisible until a commit, but salvageable); best effort.
+    fn drop(&mut self) {
+        if self.writable && !self.pending.is_empty() {
+            if let Err(e) = self.write_pending() {
+                log::warn!("container: pending bytes not written at close: {e}");
+            }
+        }
     }
 }
 

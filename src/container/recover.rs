@@ -464,6 +464,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         last: None,
         dirty: Default::default(),
         changed: false,
+        pending: Vec::new(),
     };
     if file_len == HEADER_LEN {
         return Ok(c);

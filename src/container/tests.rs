@@ -254,3 +254,92 @@ fn concurrent_reads_through_a_shared_reference() {
         }
     });
 }
+
+fn file_bytes(f: &File) -> Vec<u8> {
+    let n = f.metadata().unwrap().len() as usize;
+    let mut v = vec![0u8; n];
+    f.read_exact_at(&mut v, 0).unwrap();
+    v
+}
+
+/// The same operations on a container made by `create` and on one made by
+/// `create_deferred` with the same salt: the deferred one writes nothing
+/// before its first commit, and then exactly the same bytes.
+#[test]
+fn deferred_creation_writes_the_same_bytes_in_one_go() {
+    let ops = |c: &mut Container, f: &File, deferred: bool| {
+        c.write_block(0, &block(1, 4096)).unwrap();
+        c.write_block(1, &block(2, 1000)).unwrap();
+        if deferred {
+            // Nothing written yet, but the pending records read back.
+            assert_eq!(f.metadata().unwrap().len(), 0);
+            assert_eq!(read_all(c, 0), block(1, 4096));
+            assert_eq!(&read_all(c, 1)[..1000], &block(2, 1000)[..]);
+        }
+        c.set_logical_size(4096 + 1000);
+        c.commit().unwrap();
+        // A rewritten block and its delta commit.
+        c.write_block(0, &block(3, 4096)).unwrap();
+        c.commit().unwrap();
+        assert!(c.pending.is_empty());
+        assert_eq!(f.metadata().unwrap().len(), c.file_len());
+    };
+    let f1 = tmp();
+    let mut c1 = Container::create(f1.try_clone().unwrap(), 4096).unwrap();
+    ops(&mut c1, &f1, false);
+    let f2 = tmp();
+    let mut c2 = Container::create_deferred(f2.try_clone().unwrap(), 4096).unwrap();
+    c2.salt = c1.salt;
+    c2.pending.clear();
+    c2.pending
+        .extend_from_slice(&file_bytes(&f1)[..HEADER_LEN as usize]);
+    ops(&mut c2, &f2, true);
+    drop((c1, c2));
+    assert_eq!(file_bytes(&f1), file_bytes(&f2));
+    let c = Container::open(f2, false).unwrap();
+    assert_eq!(read_all(&c, 0), block(3, 4096));
+    assert_eq!(&read_all(&c, 1)[..1000], &block(2, 1000)[..]);
+}
+
+#[test]
+fn deferred_header_goes_out_with_an_empty_commit_or_at_drop() {
+    let f = tmp();
+    let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 0);
+    c.commit().unwrap();
+    assert_eq!(f.metadata().unwrap().len(), HEADER_LEN);
+    assert!(Container::is_container(&f).unwrap());
+    drop(c);
+    let f = tmp();
+    let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
+    c.write_block(0, &block(9, 300)).unwrap();
+    drop(c);
+    // Header and the (uncommitted) record: salvaged at open.
+    let c = Container::open(f, false).unwrap();
+    assert_eq!(&read_all(&c, 0)[..300], &block(9, 300)[..]);
+}
+
+/// Records bigger than the pending buffer go out at once; pending and
+/// written records read back alike, before and after the commit.
+#[test]
+fn large_and_small_records_mix_with_pending_bytes() {
+    let f = tmp();
+    let mut c = Container::create_deferred(f.try_clone().unwrap(), 1 << 20).unwrap();
+    let big = block(5, 1 << 20);
+    let small = block(6, 2000);
+    c.write_block(0, &small).unwrap();
+    c.write_block(1, &big).unwrap();
+    c.write_block(2, &small).unwrap();
+    assert!(!c.pending.is_empty());
+    assert_eq!(&read_all(&c, 0)[..2000], &small[..]);
+    assert_eq!(read_all(&c, 1), big);
+    assert_eq!(&read_all(&c, 2)[..2000], &small[..]);
+    c.set_logical_size(2 * (1 << 20) + 2000);
+    c.commit().unwrap();
+    assert!(c.pending.is_empty());
+    assert_eq!(f.metadata().unwrap().len(), c.file_len());
+    drop(c);
+    let c = Container::open(f, false).unwrap();
+    assert_eq!(read_all(&c, 1), big);
+    assert_eq!(&read_all(&c, 2)[..2000], &small[..]);
+}

@@ -57,6 +57,11 @@ pub struct FileState {
     pub cached_stamp: Option<Stamp>,
     /// Parent directory to fsync at the next fsync (new names).
     pub new_name_parent: Option<Arc<super::inode::Inode>>,
+    /// Known to carry no `security.capability` xattr (a file we created,
+    /// or one the kernel already probed), so the kernel's probe before a
+    /// write or chown is answered without a syscall. Cleared when that
+    /// xattr is set through the mount.
+    pub caps_absent: bool,
     /// When the data last changed through the mount (write, truncate,
     /// fallocate) while the backing file may not show it yet: its mtime
     /// moves only when dirty blocks are written. getattr reports the later
@@ -107,6 +112,17 @@ impl Content {
         Ok(Content::Logical(LogicalFile::create(
             file, block_size, &ctx.cache,
         )?))
+    }
+
+    /// Like `create`, but the container header is written only with the
+    /// first commit (flush, fsync, close, idle flush or the first large
+    /// record), so a small new file reaches BACKING in one write: header,
+    /// block record and commit together. The file is empty until then.
+    pub fn create_deferred(file: File, block_size: u32, ctx: &ContentCtx) -> io::Result<Content> {
+        let c = Container::create_deferred(file, block_size).map_err(cerr)?;
+        Ok(Content::Logical(LogicalFile::from_container(
+            c, true, &ctx.cache,
+        )))
     }
 
     /// Opens `file` (a fresh descriptor of the backing file) as `format`.

@@ -17,6 +17,7 @@ use super::content::{stamp, Content, Format};
 use super::inode::Inode;
 use super::names::{name_cstr, Caller};
 use super::sys;
+use super::xattr::CAPS;
 use super::Inner;
 
 /// One directory entry of a listing snapshot.
@@ -92,8 +93,13 @@ impl Inner {
             } = &*h
             {
                 if !caps_killed.swap(true, Ordering::Relaxed) {
-                    let fd = inode.fd();
-                    let _ = sys::removexattr(&sys::proc_path(fd.raw()), c"security.capability");
+                    let mut s = inode.state.lock();
+                    if !s.caps_absent {
+                        let fd = inode.fd();
+                        let r = sys::removexattr(&sys::proc_path(fd.raw()), CAPS);
+                        s.caps_absent =
+                            r.is_ok() || r.is_err_and(|e| e.raw_os_error() == Some(libc::ENODATA));
+                    }
                 }
             }
         }
@@ -166,6 +172,7 @@ impl Inner {
         let mut content = Some(Arc::new(content));
         let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s| {
             s.format = Format::Container;
+            s.caps_absent = true;
             s.new_name_parent = Some(parent_inode.clone());
             if s.content.is_none() {
                 s.content = content.take();

@@ -161,11 +161,16 @@ impl Inner {
     }
 
     /// Creates `name` as a new, empty container file (opened read-write).
-    /// The container is complete (header written, owner and mode set)
-    /// before the name appears: it is made as an O_TMPFILE and linked in
-    /// (or, where O_TMPFILE is unsupported, made under a hidden temporary
-    /// name and renamed with RENAME_NOREPLACE), so no concurrent lookup can
-    /// see a half-made file and take it for a plain one. EEXIST if `name`
+    /// Owner and mode are set before the name appears: the file is made as
+    /// an O_TMPFILE and linked in (or, where O_TMPFILE is unsupported, made
+    /// under a hidden temporary name and renamed with RENAME_NOREPLACE), so
+    /// a crash never leaves a file with the wrong owner or mode. The
+    /// container header is deferred to the first commit (one write for a
+    /// small file, see `Content::create_deferred`): the caller marks the
+    /// inode a container before anyone can look the name up (the kernel
+    /// holds the parent directory locked across CREATE and MKNOD, and
+    /// `mknod` flushes at once). A crash before that first commit leaves
+    /// an empty file, served as an empty plain file. EEXIST if `name`
     /// exists.
     pub(crate) fn create_file(
         &self,
@@ -260,9 +265,7 @@ impl Inner {
                 perm,
             )?;
         }
-        let content = Content::create(file, self.opts.block_size, &self.ctx)?;
-        content.flush()?;
-        Ok(content)
+        Content::create_deferred(file, self.opts.block_size, &self.ctx)
     }
 
     pub(crate) fn mknod(

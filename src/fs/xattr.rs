@@ -9,6 +9,9 @@ use super::attr::err;
 use super::sys;
 use super::Inner;
 
+/// The xattr holding file capabilities.
+pub const CAPS: &std::ffi::CStr = c"security.capability";
+
 /// Answer to a get/list request: the size (for a size probe) or the data.
 pub enum XattrReply {
     Size(u32),
@@ -46,6 +49,9 @@ impl Inner {
 
     pub(crate) fn getxattr(&self, ino: u64, name: &OsStr, size: u32) -> io::Result<XattrReply> {
         let name = sys::cstr(name)?;
+        if name.as_c_str() == CAPS {
+            return self.get_caps(ino, size);
+        }
         self.with_xattr_path(ino, |path| {
             let Some(path) = path else {
                 return Err(err(libc::ENODATA));
@@ -53,6 +59,57 @@ impl Inner {
             let (total, data) = sys::getxattr(path, &name, size as usize)?;
             answer(total, data, size)
         })
+    }
+
+    /// getxattr of `security.capability`, which the kernel asks for before
+    /// the first write after every attribute change and before every chown
+    /// (two requests per file `tar x` extracts): answered from the inode's
+    /// `caps_absent` when known, else from BACKING (and remembered).
+    fn get_caps(&self, ino: u64, size: u32) -> io::Result<XattrReply> {
+        let inode = self.inodes.get(ino)?;
+        if !inode.is_reg() {
+            return self.with_xattr_path(ino, |path| match path {
+                None => Err(err(libc::ENODATA)),
+                Some(path) => {
+                    let (total, data) = sys::getxattr(path, CAPS, size as usize)?;
+                    answer(total, data, size)
+                }
+            });
+        }
+        let mut s = inode.state.lock();
+        if s.caps_absent {
+            return Err(err(libc::ENODATA));
+        }
+        let fd = inode.fd();
+        match sys::getxattr(&sys::proc_path(fd.raw()), CAPS, size as usize) {
+            Ok((total, data)) => answer(total, data, size),
+            Err(e) => {
+                s.caps_absent = e.raw_os_error() == Some(libc::ENODATA);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a set or remove of `name` on `ino`; for `security.capability`
+    /// on a regular file under its state lock (so no probe can slip in
+    /// between), keeping `caps_absent` right.
+    fn changing<T>(
+        &self,
+        ino: u64,
+        name: &std::ffi::CStr,
+        op: impl FnOnce(Option<&std::ffi::CStr>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        if name != CAPS {
+            return self.with_xattr_path(ino, op);
+        }
+        let inode = self.inodes.get(ino)?;
+        if !inode.is_reg() {
+            return self.with_xattr_path(ino, op);
+        }
+        let mut s = inode.state.lock();
+        s.caps_absent = false;
+        let fd = inode.fd();
+        op(Some(&sys::proc_path(fd.raw())))
     }
 
     pub(crate) fn listxattr(&self, ino: u64, size: u32) -> io::Result<XattrReply> {
@@ -74,7 +131,7 @@ impl Inner {
     ) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
-        self.with_xattr_path(ino, |path| match path {
+        self.changing(ino, &name, |path| match path {
             Some(path) => sys::setxattr(path, &name, value, flags),
             None => Err(err(libc::EPERM)),
         })
@@ -83,7 +140,7 @@ impl Inner {
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
-        self.with_xattr_path(ino, |path| match path {
+        self.changing(ino, &name, |path| match path {
             Some(path) => sys::removexattr(path, &name),
             None => Err(err(libc::ENODATA)),
         })
