@@ -6,32 +6,52 @@ use super::CodecError;
 
 /// Byte-value frequencies of `data` (`data.len()` must be below 2^32).
 pub fn histogram(data: &[u8]) -> [u32; 256] {
-    // Four sub-histograms so that runs of one value do not serialise on a
-    // single counter (store-to-load forwarding stalls).
-    let mut h = [[0u32; 256]; 4];
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h[0][(w & 0xFF) as usize] += 1;
-        h[1][((w >> 8) & 0xFF) as usize] += 1;
-        h[2][((w >> 16) & 0xFF) as usize] += 1;
-        h[3][((w >> 24) & 0xFF) as usize] += 1;
-        h[0][((w >> 32) & 0xFF) as usize] += 1;
-        h[1][((w >> 40) & 0xFF) as usize] += 1;
-        h[2][((w >> 48) & 0xFF) as usize] += 1;
-        h[3][(w >> 56) as usize] += 1;
+    let mut h = Counter::new();
+    h.add(data);
+    h.total()
+}
+
+/// A running histogram in four sub-tables, so that runs of one value do
+/// not serialise on a single counter (store-to-load forwarding stalls).
+pub(crate) struct Counter([[u32; 256]; 4]);
+
+impl Counter {
+    pub(crate) fn new() -> Counter {
+        Counter([[0u32; 256]; 4])
     }
-    for &b in chunks.remainder() {
-        h[0][b as usize] += 1;
+
+    /// Counts the bytes of `data` (at most 2^32 - 1 in all).
+    pub(crate) fn add(&mut self, data: &[u8]) {
+        let h = &mut self.0;
+        let mut chunks = data.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h[0][(w & 0xFF) as usize] += 1;
+            h[1][((w >> 8) & 0xFF) as usize] += 1;
+            h[2][((w >> 16) & 0xFF) as usize] += 1;
+            h[3][((w >> 24) & 0xFF) as usize] += 1;
+            h[0][((w >> 32) & 0xFF) as usize] += 1;
+            h[1][((w >> 40) & 0xFF) as usize] += 1;
+            h[2][((w >> 48) & 0xFF) as usize] += 1;
+            h[3][(w >> 56) as usize] += 1;
+        }
+        for &b in chunks.remainder() {
+            h[0][b as usize] += 1;
+        }
     }
-    let mut out = [0u32; 256];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = h[0][i]
-            .wrapping_add(h[1][i])
-            .wrapping_add(h[2][i])
-            .wrapping_add(h[3][i]);
+
+    /// The counts so far.
+    pub(crate) fn total(&self) -> [u32; 256] {
+        let h = &self.0;
+        let mut out = [0u32; 256];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = h[0][i]
+                .wrapping_add(h[1][i])
+                .wrapping_add(h[2][i])
+                .wrapping_add(h[3][i]);
+        }
+        out
     }
-    out
 }
 
 /// Optimal length-limited code lengths for `hist` (minimum total coded
@@ -62,7 +82,7 @@ pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
         }
         _ => {}
     }
-    keys.sort_unstable();
+    sort_keys(keys);
     let mut weights = [0u64; 256];
     for (w, k) in weights.iter_mut().zip(keys.iter()) {
         *w = k >> 8;
@@ -120,77 +140,144 @@ fn huffman_depths(w: &[u64], depth: &mut [u8]) -> u8 {
     max
 }
 
+/// Sorts distinct `count << 8 | symbol` keys ascending: a stable radix
+/// sort on the count bytes (symbols arrive ascending), branch-free unlike a
+/// comparison sort, for more than a few keys.
+fn sort_keys(keys: &mut [u64]) {
+    if keys.len() <= 32 {
+        keys.sort_unstable();
+        return;
+    }
+    let max = keys.iter().max().copied().unwrap_or(0) >> 8;
+    let mut tmp = [0u64; 256];
+    let tmp = &mut tmp[..keys.len()];
+    let mut shift = 8;
+    while shift < 40 && max >> (shift - 8) > 0 {
+        let mut cnt = [0u16; 257];
+        for &k in keys.iter() {
+            cnt[((k >> shift) & 0xFF) as usize + 1] += 1;
+        }
+        for i in 1..257 {
+            cnt[i] += cnt[i - 1];
+        }
+        for &k in keys.iter() {
+            let d = ((k >> shift) & 0xFF) as usize;
+            tmp[usize::from(cnt[d])] = k;
+            cnt[d] += 1;
+        }
+        keys.copy_from_slice(tmp);
+        shift += 8;
+    }
+}
+
+/// Number of leaves (ascending weights) at most x, by a table for small x.
+struct Rank<'a> {
+    w: &'a [u64],
+    /// table[x] = leaves <= x, for x <= table.len() - 1.
+    table: Vec<u16>,
+}
+
+impl<'a> Rank<'a> {
+    const MAX_TABLE: u64 = 4095;
+
+    fn new(w: &'a [u64]) -> Rank<'a> {
+        let top = w[w.len() - 1].min(Self::MAX_TABLE) as usize;
+        let mut table = vec![0u16; top + 1];
+        // table[x] = j for w[j-1] <= x < w[j].
+        let mut lo = 0usize;
+        for (j, &v) in w.iter().enumerate() {
+            let hi = (v as usize).min(top + 1);
+            if hi > lo {
+                table[lo..hi].fill(j as u16);
+                lo = hi;
+            }
+        }
+        table[lo..].fill(w.len() as u16);
+        Rank { w, table }
+    }
+
+    #[inline]
+    fn of(&self, x: u64) -> u16 {
+        match self.table.get(x as usize) {
+            Some(&r) => r,
+            None => {
+                let base = self.table[self.table.len() - 1] as usize;
+                (base + self.w[base..].partition_point(|&v| v <= x)) as u16
+            }
+        }
+    }
+}
+
 /// Package-merge (Larmore-Hirschberg): optimal lengths <= `limit` for
 /// ascending weights `w` (requires 2^limit >= w.len()). Every level's list
 /// is cut to its first 2n-2 items, the most any selection uses.
+///
+/// Level 0 (the deepest) lists the leaves; level l merges the leaves with
+/// the packages (pair sums) of level l-1's list, leaves first on ties.
+/// The merge places every item directly: package p goes after the
+/// `before[p]` leaves of weight <= its own (a table lookup), at
+/// `before[p] + p`, and leaf j after the packages lighter than it. Only
+/// `before` is kept per level: the first T items of a level hold the
+/// packages p with `before[p] + p < T`, and leaves for the rest.
 fn package_merge(w: &[u64], limit: u8, depth: &mut [u8]) {
-    const CAP: usize = 512;
     let n = w.len();
     let keep = 2 * n - 2;
-    // Leaves with a sentinel.
-    let mut leaf = [u64::MAX; 257];
-    leaf[..n].copy_from_slice(w);
-    // is_leaf[l][i]: item i of level l's list is a leaf (level 0 deepest).
-    let mut is_leaf = [[0u8; CAP]; 32];
+    let levels = limit as usize;
+    let rank = Rank::new(w);
+    let mut before = vec![0u16; levels * n];
+    let mut kept = [0usize; 32];
     let mut len = [0usize; 32];
-    // Level lists alternate between two buffers.
-    let mut bufs = [[0u64; CAP]; 2];
-    bufs[0][..n].copy_from_slice(w);
-    is_leaf[0][..n].fill(1);
-    len[0] = n.min(keep);
-    for l in 1..limit as usize {
-        let (b0, b1) = bufs.split_at_mut(1);
-        let (cur, next) = if l % 2 == 1 {
-            (&b0[0], &mut b1[0])
-        } else {
-            (&b1[0], &mut b0[0])
-        };
-        // Packages: pairs of the previous list.
+    let mut m = vec![0u64; 2 * n];
+    m[..n].copy_from_slice(w);
+    len[0] = n;
+    let mut pk = vec![0u64; n];
+    let mut after = vec![0u16; n + 1];
+    for l in 1..levels {
+        // np <= (2n-2)/2 < n packages.
         let np = len[l - 1] / 2;
-        let total = (n + np).min(keep);
-        // Merge (leaves first on ties) in runs: branches on the sorted
-        // data predict well, unlike a branch-free merge whose every step
-        // waits for the previous comparison. `total <= n + np` means
-        // neither list runs out before the end; past its end a list reads
-        // as u64::MAX.
-        let (mut li, mut pi, mut i) = (0usize, 0usize, 0usize);
-        let flags = &mut is_leaf[l];
-        while i < total {
-            let pw = match cur.get(2 * pi..2 * pi + 2) {
-                Some(p) if pi < np => p[0] + p[1],
-                _ => u64::MAX,
-            };
-            while i < total {
-                let lw = leaf.get(li).copied().unwrap_or(u64::MAX);
-                if lw > pw {
-                    break;
-                }
-                next[i] = lw;
-                flags[i] = 1;
-                li += 1;
-                i += 1;
-            }
-            if i < total {
-                next[i] = pw;
-                flags[i] = 0;
-                pi += 1;
-                i += 1;
-            }
+        let pk = &mut pk[..np];
+        for (p, c) in pk.iter_mut().zip(m.chunks_exact(2)) {
+            *p = c[0] + c[1];
         }
-        len[l] = total;
+        let b = &mut before[l * n..l * n + np];
+        for (x, &p) in b.iter_mut().zip(pk.iter()) {
+            *x = rank.of(p);
+        }
+        // after[j]: packages ahead of leaf j (those with before <= j).
+        after.fill(0);
+        for &x in b.iter() {
+            after[usize::from(x)] += 1;
+        }
+        let mut ahead = 0usize;
+        for (j, (&v, &a)) in w.iter().zip(after.iter()).enumerate() {
+            ahead += usize::from(a);
+            m[j + ahead] = v;
+        }
+        for (p, (&x, &v)) in b.iter().zip(pk.iter()).enumerate() {
+            m[usize::from(x) + p] = v;
+        }
+        kept[l] = np;
+        len[l] = (n + np).min(keep);
     }
     depth.fill(0);
     let mut take = keep;
-    for l in (0..limit as usize).rev() {
+    for l in (0..levels).rev() {
         let chosen = take.min(len[l]);
-        let leaves = is_leaf[l][..chosen]
-            .iter()
-            .map(|&x| x as usize)
-            .sum::<usize>();
-        for d in depth[..leaves].iter_mut() {
+        let b = &before[l * n..l * n + kept[l]];
+        // before[p] + p grows with p.
+        let (mut packages, mut hi) = (0usize, b.len());
+        while packages < hi {
+            let mid = (packages + hi) / 2;
+            if usize::from(b[mid]) + mid < chosen {
+                packages = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        for d in depth[..chosen - packages].iter_mut() {
             *d += 1;
         }
-        take = 2 * (chosen - leaves);
+        take = 2 * packages;
     }
 }
 
@@ -388,8 +475,9 @@ mod tests {
         assert_eq!(cost, best);
     }
 
-    /// Reference package-merge without truncation or fixed arrays.
-    fn package_merge_ref(w: &[u64], limit: u8) -> u64 {
+    /// Reference package-merge without truncation or fixed arrays: the
+    /// depths (ascending weights), leaves first on ties.
+    fn package_merge_ref(w: &[u64], limit: u8) -> Vec<u8> {
         let n = w.len();
         let mut lists: Vec<Vec<(u64, bool)>> = vec![w.iter().map(|&x| (x, true)).collect()];
         for _ in 1..limit {
@@ -399,7 +487,7 @@ mod tests {
             m.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
             lists.push(m);
         }
-        let mut depth = vec![0u64; n];
+        let mut depth = vec![0u8; n];
         let mut take = 2 * n - 2;
         for list in lists.iter().rev() {
             let chosen = &list[..take.min(list.len())];
@@ -409,20 +497,27 @@ mod tests {
             }
             take = 2 * (chosen.len() - leaves);
         }
-        w.iter().zip(depth.iter()).map(|(a, b)| a * b).sum()
+        depth
     }
 
     #[test]
     fn package_merge_matches_reference() {
         let mut seed = 0x1234_5678_9abc_def1u64;
-        for round in 0..300 {
+        for round in 0..400 {
             let n: usize = 2 + round % 255;
             let mut w: Vec<u64> = (0..n)
                 .map(|_| {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
-                    1 + (seed % 1000) * (1 + (seed >> 40) % 3000) % 100_000
+                    match round % 4 {
+                        // Small counts with many ties (the rank table).
+                        0 => 1 + seed % 7,
+                        1 => 1 + (seed % 1000) * (1 + (seed >> 40) % 3000) % 100_000,
+                        // Beyond the rank table.
+                        2 => 1 + seed % 1_000_000,
+                        _ => 1 + (seed % 60) * (seed >> 50),
+                    }
                 })
                 .collect();
             w.sort_unstable();
@@ -434,8 +529,50 @@ mod tests {
                 let k: u64 = d.iter().map(|&l| 1u64 << (32 - l)).sum();
                 assert_eq!(k, 1u64 << 32);
                 assert!(d.iter().all(|&l| l >= 1 && l <= limit));
-                let cost: u64 = w.iter().zip(d.iter()).map(|(&a, &b)| a * b as u64).sum();
-                assert_eq!(cost, package_merge_ref(&w, limit), "n {n} limit {limit}");
+                assert_eq!(d, package_merge_ref(&w, limit), "n {n} limit {limit}");
+            }
+        }
+    }
+
+    /// Optimal-or-equal: code_lengths never costs more than the reference
+    /// package-merge (the optimum) on random histograms, and is a valid
+    /// complete code within the limit; the order of equal counts is by
+    /// symbol, so the lower symbol never gets the shorter code.
+    #[test]
+    fn code_lengths_optimal_on_random_histograms() {
+        let mut seed = 0xDEAD_BEEF_1234_5678u64;
+        for round in 0..300 {
+            let mut h = [0u32; 256];
+            for c in h.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *c = match round % 3 {
+                    0 => (seed % 5) as u32,
+                    1 => ((seed % 100) * (seed >> 44) % 70_000) as u32,
+                    _ => (1u64 << (seed % 20)) as u32 * u32::from(seed >> 63 == 0),
+                };
+            }
+            let mut w: Vec<u64> = h.iter().filter(|&&c| c > 0).map(|&c| c as u64).collect();
+            if w.len() < 2 {
+                continue;
+            }
+            w.sort_unstable();
+            let opt: u64 = w
+                .iter()
+                .zip(package_merge_ref(&w, 11))
+                .map(|(&a, b)| a * u64::from(b))
+                .sum();
+            let l = code_lengths(&h, 11);
+            assert!(kraft_ok(&l, 11));
+            assert_eq!(coded_bits(&h, &l), opt, "round {round}");
+            // Equal counts: the lower symbol never gets the shorter code.
+            for a in 0..256 {
+                for b in a + 1..256 {
+                    if h[a] > 0 && h[a] == h[b] {
+                        assert!(l[a] >= l[b], "round {round} symbols {a} {b}");
+                    }
+                }
             }
         }
     }

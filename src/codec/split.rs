@@ -11,7 +11,7 @@
 //! costed exactly (optimal code lengths, exact table bytes) and kept only
 //! if it beats the single segment.
 
-use super::lengths::{code_lengths, coded_bits, histogram};
+use super::lengths::{code_lengths, coded_bits, Counter};
 use super::table::encode_table;
 use super::MAX_CODE_LEN;
 use std::sync::OnceLock;
@@ -44,13 +44,10 @@ impl Granules {
         };
         let mut prefix = Vec::with_capacity(n.div_ceil(gran) + 1);
         prefix.push([0u32; 256]);
+        let mut counter = Counter::new();
         for chunk in data.chunks(gran) {
-            let h = histogram(chunk);
-            let mut p = *prefix.last().unwrap_or(&[0u32; 256]);
-            for (a, b) in p.iter_mut().zip(h.iter()) {
-                *a += b;
-            }
-            prefix.push(p);
+            counter.add(chunk);
+            prefix.push(counter.total());
         }
         Granules { gran, n, prefix }
     }
