@@ -166,30 +166,14 @@ impl Container {
     /// Creates a new container in `file` (which must be empty and opened
     /// read-write). `block_size` is a power of two from 4 KiB to 1 MiB.
     pub fn create(file: File, block_size: u32) -> Result<Container> {
-        Self::check_block_size(block_size)?;
         if file.metadata()?.len() != 0 {
             return Err(ContainerError::InvalidArgument(
                 "a new container needs an empty file".into(),
             ));
         }
-        let header = FileHeader {
-            block_shift: block_size.trailing_zeros() as u8,
-            salt: random_salt(),
-        };
-        file.write_all_at(&header.encode(), 0)?;
-        Ok(Container {
-            file,
-            writable: true,
-            shift: header.block_shift,
-            salt: header.salt,
-            index: Index::default(),
-            logical_size: 0,
-            end: HEADER_LEN,
-            last: None,
-            dirty: BTreeSet::new(),
-            changed: false,
-            pending: Vec::new(),
-        })
+        let mut c = Self::create_deferred(file, block_size)?;
+        c.write_pending()?;
+        Ok(c)
     }
 
     /// Like [`Container::create`], but the header is not written yet: it
