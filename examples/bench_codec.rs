@@ -23,6 +23,9 @@
 use miniz_oxide::deflate::core::{
     compress_to_output, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
 };
+mod common;
+
+use common::thread_cpu;
 use scfs::codec::{self, BlockCoding};
 use std::time::{Duration, Instant};
 
@@ -67,21 +70,6 @@ impl Row {
         self.t_mz_enc += o.t_mz_enc;
         self.t_mz_dec += o.t_mz_dec;
     }
-}
-
-/// CPU time of this thread, in seconds.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass, which is a
-    // valid, exclusively borrowed local.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0.0;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 /// Runs `f` `reps` times; returns its result, the best wall time and the
@@ -258,23 +246,8 @@ fn print_row(name: &str, r: &Row) {
 }
 
 fn main() {
-    let mut dir = String::from("/work/shared/corpus/silesia");
-    let mut reps = 3usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--reps" {
-            reps = args.next().and_then(|x| x.parse().ok()).unwrap_or(3).max(1);
-        } else {
-            dir = a;
-        }
-    }
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "md"))
-        .collect();
-    files.sort();
+    let (dir, reps) = common::args(3);
+    let files = common::corpus_files(&dir);
     println!("| file | bytes | v2 ratio | v2 payload only | v1 ratio | v1 gap | H0 | miniz | v2 comp MB/s | v2 dec MB/s | v2 comp MB/s (cpu) | v2 dec MB/s (cpu) | v1 comp MB/s | v1 dec MB/s | miniz comp MB/s | miniz dec MB/s |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut total = Row::default();

@@ -4,45 +4,15 @@
 //!
 //!     cargo run --release --example bench_decode -- [DIR] [--reps N]
 
+mod common;
+
+use common::thread_cpu;
 use scfs::codec::{self, BlockCoding};
 use std::time::Instant;
 
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass, which is a
-    // valid, exclusively borrowed local.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0.0;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
 fn main() {
-    let mut dir = String::from("/work/shared/corpus/silesia");
-    let mut reps = 10usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--reps" {
-            reps = args
-                .next()
-                .and_then(|x| x.parse().ok())
-                .unwrap_or(10)
-                .max(1);
-        } else {
-            dir = a;
-        }
-    }
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "md"))
-        .collect();
-    files.sort();
+    let (dir, reps) = common::args(10);
+    let files = common::corpus_files(&dir);
     let (mut tb, mut tc, mut tw) = (0u64, 0f64, 0f64);
     println!("| file | MB/s (cpu) | MB/s (wall) |");
     for f in &files {

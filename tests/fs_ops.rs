@@ -457,21 +457,28 @@ fn new_objects_belong_to_the_caller() {
     );
 }
 
-#[test]
-fn writes_by_others_drop_set_id_bits() {
+/// As root, a mount other users may use (its root mode 0755); None
+/// (after a message) when not root or without FUSE.
+fn root_mount_for_others() -> Option<Mounted> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipping: needs root");
-        return;
+        return None;
     }
     let opts = scfs::fs::FsOptions {
         allow_other: true,
         ..Default::default()
     };
-    let Some(m) = Mounted::with(opts, |_| {}) else {
+    let m = Mounted::with(opts, |_| {})?;
+    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o755)).unwrap();
+    Some(m)
+}
+
+#[test]
+fn writes_by_others_drop_set_id_bits() {
+    let Some(m) = root_mount_for_others() else {
         return;
     };
-    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o755)).unwrap();
     for n in ["root", "user"] {
         fs::write(m.p(n), b"#!/bin/sh\n").unwrap();
         std::os::unix::fs::chown(m.p(n), Some(1234), Some(1234)).unwrap();
@@ -565,19 +572,9 @@ fn as_user<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 
 #[test]
 fn truncate_and_chown_drop_set_id_bits_as_a_local_fs_does() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root");
-        return;
-    }
-    let opts = scfs::fs::FsOptions {
-        allow_other: true,
-        ..Default::default()
-    };
-    let Some(m) = Mounted::with(opts, |_| {}) else {
+    let Some(m) = root_mount_for_others() else {
         return;
     };
-    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o755)).unwrap();
     // The same steps on the mount and on a plain local directory (BACKING's
     // filesystem): the resulting modes must agree.
     let local = tempfile::tempdir().unwrap();

@@ -1,0 +1,48 @@
+//! Shared by the codec benchmark examples: the command line (`[DIR]
+//! [--reps N]`), the corpus file list and thread CPU time.
+
+/// The corpus directory and repetition count from the command line.
+pub fn args(default_reps: usize) -> (String, usize) {
+    let mut dir = String::from("/work/shared/corpus/silesia");
+    let mut reps = default_reps;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--reps" {
+            reps = args
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(default_reps)
+                .max(1);
+        } else {
+            dir = a;
+        }
+    }
+    (dir, reps)
+}
+
+/// The corpus files in `dir` (not its README), sorted.
+pub fn corpus_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// CPU time of this thread, in seconds.
+pub fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass, which is a
+    // valid, exclusively borrowed local.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
