@@ -267,6 +267,58 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
+    use crate::cache::BlockCache;
+    use crate::file::LogicalFile;
+    use std::sync::atomic::Ordering;
+
+    /// Incompressible bytes (xorshift), so every block is a full record.
+    fn noise(n: usize, mut x: u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streaming_writer_starts_write_out_and_small_files_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlockCache::new(4 << 20);
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(dir.path().join(name))
+                .unwrap()
+        };
+        let small = LogicalFile::create(open("small"), 65536, &cache).unwrap();
+        let data = noise(20 << 20, 7);
+        small.write(0, &data[..2 << 20]).unwrap();
+        small.flush().unwrap();
+        assert_eq!(small.inner.written_out.load(Ordering::Relaxed), 0);
+
+        let big = LogicalFile::create(open("big"), 65536, &cache).unwrap();
+        for (i, c) in data.chunks(1 << 20).enumerate() {
+            assert_eq!(big.write((i as u64) << 20, c).unwrap(), c.len());
+        }
+        big.flush().unwrap();
+        let out = big.inner.written_out.load(Ordering::Relaxed);
+        let len = big.stats().file_len;
+        assert!(out >= super::WRITEOUT_STEP && out <= len, "{out} of {len}");
+        assert_eq!(out % 4096, 0);
+        // Nothing about the content changes.
+        drop(big);
+        let f = std::fs::File::open(dir.path().join("big")).unwrap();
+        let back = LogicalFile::open(f, false, &cache).unwrap();
+        let mut buf = vec![0u8; data.len()];
+        assert_eq!(back.read(0, &mut buf).unwrap(), data.len());
+        assert!(buf == data);
+    }
+
     #[test]
     fn trimmed_len_drops_only_trailing_zeros() {
         use super::trimmed_len;
