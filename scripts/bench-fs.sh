@@ -43,7 +43,11 @@ PRIO=${PRIO:-}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 [ "$(id -u)" = 0 ] || { echo "bench-fs: needs root (drop_caches)" >&2; exit 2; }
-if [ -n "$PRIO" ]; then echo -20 > /proc/$$/autogroup; fi
+if [ -n "$PRIO" ]; then
+    # The autogroup is the whole session's: give it back its nice at exit.
+    AG_NICE=$(awk '{print $3}' /proc/$$/autogroup)
+    echo -20 > /proc/$$/autogroup
+fi
 cargo build --release --quiet --bin scfs --example passthrough
 SCFS=$CARGO_TARGET_DIR/release/scfs
 PT=$CARGO_TARGET_DIR/release/examples/passthrough
@@ -53,7 +57,7 @@ cleanup() {
         if mountpoint -q "$m" 2>/dev/null; then "$SCFS" umount "$m" || fusermount3 -uz "$m" || true; fi
     done
 }
-trap cleanup EXIT
+trap 'cleanup; [ -z "$PRIO" ] || echo "$AG_NICE" > /proc/$$/autogroup' EXIT
 
 mkdir -p "$WORK"
 cleanup
