@@ -10,6 +10,10 @@
 # Environment: ONLY=seq runs just the sequential write/read rows (quick
 # iterations); RUNS=N repeats those rows N times per target and keeps the
 # best (default 1); SCFS_OPTS="-o ..." extra mount options for scfs.
+# ONLY=tar runs just the small-files row: RUNS=N rounds (default 3), each
+# extracting into a fresh directory on every target in turn (interleaved),
+# reporting every run with the daemon's CPU time; SCFS_BASE=BINARY adds an
+# older scfs binary as a third target ("base") for before/after runs.
 # Needs root (drop_caches), fusermount3/fuse, python3, tar, the Silesia
 # corpus in /work/shared/corpus/silesia (or $SILESIA).
 #
@@ -37,7 +41,7 @@ SCFS=$CARGO_TARGET_DIR/release/scfs
 PT=$CARGO_TARGET_DIR/release/examples/passthrough
 
 cleanup() {
-    for m in "$WORK"/pt.m "$WORK"/scfs.m; do
+    for m in "$WORK"/pt.m "$WORK"/scfs.m "$WORK"/base.m; do
         if mountpoint -q "$m" 2>/dev/null; then "$SCFS" umount "$m" || fusermount3 -uz "$m" || true; fi
     done
 }
@@ -50,7 +54,7 @@ mkdir -p "$WORK"/direct "$WORK"/pt.b "$WORK"/pt.m "$WORK"/scfs.b "$WORK"/scfs.m 
 
 # --- inputs: a SIZE mix of the Silesia files, and a tarball of small files
 MIX=$WORK/mix.src
-if [ ! -f "$MIX" ] || [ "$(stat -c %s "$MIX")" != $((SIZE_MB << 20)) ]; then
+if [ "$ONLY" != tar ] && { [ ! -f "$MIX" ] || [ "$(stat -c %s "$MIX")" != $((SIZE_MB << 20)) ]; }; then
     python3 - "$SILESIA" "$MIX" $((SIZE_MB << 20)) <<'EOF'
 import os, sys
 src, out, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -82,7 +86,7 @@ EOF
     tar -cf "$TARBALL" -C "$WORK" small-tree
     rm -rf "$WORK/small-tree"
 fi
-cat "$MIX" "$TARBALL" > /dev/null   # sources come from the page cache
+cat "$TARBALL" > /dev/null; [ "$ONLY" = tar ] || cat "$MIX" > /dev/null   # sources come from the page cache
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 now() { date +%s.%N; }
@@ -94,9 +98,11 @@ mount_t() {   # mount_t NAME
         pt) "$PT" "$WORK"/pt.b "$WORK"/pt.m ;;
         # shellcheck disable=SC2086
         scfs) "$SCFS" mount $SCFS_OPTS "$WORK"/scfs.b "$WORK"/scfs.m ;;
+        # shellcheck disable=SC2086
+        base) "$SCFS_BASE" mount $SCFS_OPTS "$WORK"/base.b "$WORK"/base.m ;;
     esac
 }
-umount_t() { case $1 in pt|scfs) "$SCFS" umount "$WORK/$1.m" ;; esac; }
+umount_t() { case $1 in pt|scfs|base) "$SCFS" umount "$WORK/$1.m" ;; esac; }
 dir_t() { case $1 in direct) echo "$WORK/direct" ;; *) echo "$WORK/$1.m" ;; esac; }
 backing_t() { case $1 in direct) echo "$WORK/direct" ;; *) echo "$WORK/$1.b" ;; esac; }
 daemon_pid() {   # holder of the BACKING flock (the daemon)
@@ -106,6 +112,50 @@ daemon_pid() {   # holder of the BACKING flock (the daemon)
 write_bytes() {   # write_bytes PID  (bytes sent to the block layer)
     awk '/^write_bytes/ { print $2 }' "/proc/$1/io"
 }
+
+cpu_ms() {   # cpu_ms PID  (user + system CPU of the process, all threads)
+    awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"
+}
+
+if [ "$ONLY" = tar ]; then
+    [ "$RUNS" -gt 1 ] || RUNS=${RUNS_TAR:-3}
+    targets="pt scfs"
+    if [ -n "${SCFS_BASE:-}" ]; then
+        targets="pt base scfs"
+        rm -rf "$WORK"/base.b "$WORK"/base.m; mkdir -p "$WORK"/base.b "$WORK"/base.m
+    fi
+    declare -A PID
+    for t in $targets; do mount_t $t; PID[$t]=$(daemon_pid $t); done
+    echo "tar -x 6000 small files + sync, $RUNS interleaved rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '%-6s %-6s %10s %16s\n' round target files/s "daemon CPU ms"
+    declare -A ALL
+    for r in $(seq "$RUNS"); do
+        for t in $targets; do
+            d=$(dir_t $t)/run$r
+            mkdir "$d"
+            drop
+            c0=$(cpu_ms "${PID[$t]}")
+            s=$(now); tar -xf "$TARBALL" -C "$d"; sync; e=$(now)
+            c1=$(cpu_ms "${PID[$t]}")
+            v=$(opsps 6000 "$s" "$e")
+            ALL[$t]="${ALL[$t]:-} $v"
+            printf '%-6s %-6s %10s %16s\n' "$r" "$t" "$v" "$((c1 - c0))"
+        done
+    done
+    for t in $targets; do
+        # content, mode and mtime as in the tarball
+        tar -df "$TARBALL" -C "$(dir_t $t)/run1" || { echo "bench-fs: $t: tree differs!" >&2; exit 1; }
+        umount_t $t
+    done
+    med() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+    for t in $targets; do
+        # shellcheck disable=SC2086
+        echo "$t: runs${ALL[$t]}; median $(med ${ALL[$t]})"
+    done
+    # shellcheck disable=SC2086
+    echo "scfs/pt median: $(python3 -c "print(f'{$(med ${ALL[scfs]})/$(med ${ALL[pt]}):.2f}x')")"
+    exit 0
+fi
 
 declare -A R
 for t in direct pt scfs; do

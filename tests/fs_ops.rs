@@ -674,3 +674,70 @@ fn security_capability_is_answered_and_dropped_by_writes() {
     fs::write(m.p("bin"), b"three").unwrap();
     assert_eq!(xattr_get(&m.p("bin"), "user.k", 64).unwrap().1, b"v");
 }
+
+/// `open(O_CREAT | O_EXCL)` by the mounting user: the file is made in
+/// place (no temporary name), with exactly the mode asked for, our owner,
+/// as a container once closed; an existing name (also a dangling symlink,
+/// never followed) is EEXIST and left alone; a mode with set-ID or sticky
+/// bits, or one our umask would strip, still comes out exact.
+#[test]
+fn exclusive_creates_by_the_mounting_user() {
+    let Some(m) = Mounted::new() else { return };
+    let create = |rel: &str, mode: u32| -> std::io::Result<File> {
+        let c = cstr(m.p(rel));
+        // SAFETY: valid path; the descriptor is owned by the File.
+        let fd = unsafe {
+            let old = libc::umask(0);
+            let fd = libc::open(
+                c.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+                mode,
+            );
+            libc::umask(old);
+            fd
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        Ok(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    };
+    let data = pattern(10_000, 3);
+    let mut f = create("a", 0o640).unwrap();
+    f.write_all(&data).unwrap();
+    drop(f);
+    let md = fs::metadata(m.b("a")).unwrap();
+    // SAFETY: geteuid/getegid have no preconditions.
+    let me = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!(md.mode() & 0o7777, 0o640);
+    assert_eq!((md.uid(), md.gid()), me);
+    assert_eq!(fs::metadata(m.p("a")).unwrap().mode() & 0o7777, 0o640);
+    assert_eq!(decode_backing(&m.b("a")), data);
+    assert_eq!(fs::read(m.p("a")).unwrap(), data);
+    // No temporary names were left behind.
+    assert_eq!(names(&m.b("")), ["a"]);
+
+    assert_eq!(errno_of(create("a", 0o600)), libc::EEXIST);
+    assert_eq!(decode_backing(&m.b("a")), data);
+    std::os::unix::fs::symlink("nowhere", m.p("dangling")).unwrap();
+    assert_eq!(errno_of(create("dangling", 0o600)), libc::EEXIST);
+    assert!(!m.b("nowhere").exists());
+    assert!(fs::symlink_metadata(m.b("dangling"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // Modes the create alone would not give exactly.
+    for (name, mode) in [("sticky", 0o1644), ("suid", 0o4755), ("open", 0o666)] {
+        let mut f = create(name, mode).unwrap();
+        f.write_all(b"x").unwrap();
+        drop(f);
+        let got = fs::metadata(m.b(name)).unwrap().mode() & 0o7777;
+        assert_eq!(got, mode, "{name}");
+        assert_eq!(fs::read(m.p(name)).unwrap(), b"x", "{name}");
+    }
+    // Empty and never written: still a container, size 0.
+    drop(create("empty", 0o644).unwrap());
+    assert_eq!(fs::metadata(m.p("empty")).unwrap().len(), 0);
+    assert!(decode_backing(&m.b("empty")).is_empty());
+}

@@ -172,7 +172,7 @@ impl Inner {
                 return Err(err(libc::EOPNOTSUPP));
             }
             let fd = inode.fd();
-            sys::chmod_path(&sys::proc_path(fd.raw()), mode & 0o7777)?;
+            sys::fchmod_fd(fd.as_fd(), mode & 0o7777)?;
         }
         if a.uid.is_some() || a.gid.is_some() {
             let fd = inode.fd();
@@ -265,7 +265,7 @@ impl Inner {
             kill |= libc::S_ISGID;
         }
         if st.st_mode & kill != 0 {
-            sys::chmod_path(&sys::proc_path(fd.raw()), st.st_mode & 0o7777 & !kill)?;
+            sys::fchmod_fd(fd.as_fd(), st.st_mode & 0o7777 & !kill)?;
         }
         Ok(())
     }
@@ -398,23 +398,23 @@ impl Inner {
     fn close_locked(&self, inode: &Inode, s: &mut FileState) {
         s.content = None;
         s.size_cache = None;
-        if let Some(t) = s.touched.take() {
+        let mut st = sys::fstat(inode.fd().as_fd()).ok();
+        if let (Some(t), Some(now)) = (s.touched.take(), &st) {
             // The data changed after the backing file's mtime (e.g. an
             // O_TRUNC of an empty file, or writes whose blocks were written
             // before the last write() call returned): make it persistent.
-            if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
-                if (st.st_mtime, st.st_mtime_nsec) < (t.tv_sec, t.tv_nsec) {
-                    let omit = attr::timespec(None);
-                    let fd = inode.fd();
-                    let _ = sys::utimensat(
-                        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
-                        c"",
-                        &[omit, t],
-                        libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-                    );
-                }
+            if (now.st_mtime, now.st_mtime_nsec) < (t.tv_sec, t.tv_nsec) {
+                let omit = attr::timespec(None);
+                let fd = inode.fd();
+                let _ = sys::utimensat(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
+                    c"",
+                    &[omit, t],
+                    libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+                );
+                st = sys::fstat(fd.as_fd()).ok();
             }
         }
-        s.cached_stamp = sys::fstat(inode.fd().as_fd()).ok().map(|st| stamp(&st));
+        s.cached_stamp = st.map(|st| stamp(&st));
     }
 }

@@ -161,10 +161,13 @@ impl Inner {
     }
 
     /// Creates `name` as a new, empty container file (opened read-write).
-    /// Owner and mode are set before the name appears: the file is made as
-    /// an O_TMPFILE and linked in (or, where O_TMPFILE is unsupported, made
-    /// under a hidden temporary name and renamed with RENAME_NOREPLACE), so
-    /// a crash never leaves a file with the wrong owner or mode. The
+    /// Owner and mode are right when the name appears: when the create
+    /// itself gives them (the usual case) the file is made in place with
+    /// O_CREAT|O_EXCL; otherwise it is made as an O_TMPFILE, given its
+    /// owner and mode, and linked in (or, where O_TMPFILE is unsupported,
+    /// made under a hidden temporary name and renamed with
+    /// RENAME_NOREPLACE), so a crash never leaves a file with the wrong
+    /// owner or mode. The
     /// container header is deferred to the first commit (one write for a
     /// small file, see `Content::create_deferred`): the caller marks the
     /// inode a container before anyone can look the name up (the kernel
@@ -180,6 +183,9 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<Content> {
         let perm = mode & 0o7777;
+        if !self.new_file_needs_fixup(perm, caller) {
+            return self.create_file_direct(parent, name, perm);
+        }
         let tmp = {
             let pfd = parent.fd();
             sys::openat(pfd.as_fd(), c".", libc::O_TMPFILE | libc::O_RDWR, perm)
@@ -203,6 +209,34 @@ impl Inner {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether a file created by us with `perm` would come out with
+    /// another owner or mode than the caller's (so `create_file` must set
+    /// them before the name appears): a root daemon creating for another
+    /// user, our umask stripping bits, or set-ID/sticky bits (which the
+    /// kernel may strip at creation).
+    fn new_file_needs_fixup(&self, perm: u32, caller: Caller) -> bool {
+        (self.is_root && (caller.uid != 0 || caller.gid != 0))
+            || perm & self.umask != 0
+            || perm & 0o7000 != 0
+    }
+
+    /// `create_file` when the create itself gives the right owner and
+    /// mode: one O_CREAT|O_EXCL open, no temporary file and no link.
+    fn create_file_direct(&self, parent: &Inode, name: &CStr, perm: u32) -> io::Result<Content> {
+        let pfd = parent.fd();
+        let fd = sys::openat(
+            pfd.as_fd(),
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW,
+            perm,
+        )?;
+        Content::create_deferred(File::from(fd), self.opts.block_size, &self.ctx).inspect_err(
+            |_| {
+                Self::undo_create(pfd.as_fd(), name, false);
+            },
+        )
     }
 
     /// `create_file` without O_TMPFILE.
@@ -260,10 +294,7 @@ impl Inner {
             sys::fchown(file.as_fd(), caller.uid, gid)?;
         }
         if perm & self.umask != 0 || perm & 0o7000 != 0 {
-            sys::chmod_path(
-                &sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&file)),
-                perm,
-            )?;
+            sys::fchmod_fd(file.as_fd(), perm)?;
         }
         Content::create_deferred(file, self.opts.block_size, &self.ctx)
     }

@@ -239,6 +239,43 @@ pub fn chmod_path(path: &CStr, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// fchmodat2 (Linux 6.6+): the same number on every architecture.
+const SYS_FCHMODAT2: libc::c_long = 452;
+
+/// Set once fchmodat2 turned out to be missing (ENOSYS) or to refuse
+/// AT_EMPTY_PATH (EINVAL): from then on `fchmod_fd` goes through /proc.
+static NO_FCHMODAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// chmod of the object a descriptor (also O_PATH) refers to, never
+/// following a symlink: `fchmodat2(fd, "", mode, AT_EMPTY_PATH)`, which
+/// saves the /proc/self/fd/N path walk of `chmod_path`; falls back to that
+/// on kernels without fchmodat2.
+pub fn fchmod_fd(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    use std::sync::atomic::Ordering;
+    if !NO_FCHMODAT2.load(Ordering::Relaxed) {
+        // SAFETY: integer arguments, a borrowed descriptor and a static
+        // NUL-terminated empty string; the kernel writes no memory.
+        let r = unsafe {
+            libc::syscall(
+                SYS_FCHMODAT2,
+                fd.as_raw_fd(),
+                EMPTY.as_ptr(),
+                mode as libc::mode_t,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EINVAL) => NO_FCHMODAT2.store(true, Ordering::Relaxed),
+            _ => return Err(e),
+        }
+    }
+    chmod_path(&proc_path(fd.as_raw_fd()), mode)
+}
+
 /// `utimensat(dir, name, times, flags)`.
 pub fn utimensat(
     dir: RawFd,
