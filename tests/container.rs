@@ -10,8 +10,8 @@ use std::os::unix::fs::FileExt;
 
 use proptest::prelude::*;
 use scfs::container::format::{
-    salted_crc, CommitHeader, DiskEntry, FileHeader, Trailer, COMMIT_CHECKPOINT, ENTRY_LEN,
-    HEADER_LEN, KIND_STORED,
+    salted_crc, CommitHeader, DiskEntry, FileHeader, Trailer, COMMIT_CHECKPOINT, COMMIT_HEADER_LEN,
+    ENTRY_LEN, HEADER_LEN, KIND_STORED,
 };
 use scfs::container::{BlockKind, Container, ContainerError};
 
@@ -308,12 +308,17 @@ fn torn_tail_at_every_offset() {
         }
     }
     // A tail that the file system zero-filled (size kept, data lost)
-    // from any offset inside the last append: the previous state.
+    // from any offset inside the last append: the previous state, unless
+    // all the block records and the commit's header survived; then the
+    // commit is rebuilt from them (and reported as damage).
     for z in (prev.len()..last.len()).step_by(7) {
         let mut v = last.clone();
         v[z..].fill(0);
         let c = Container::open(file_from(&v), false).unwrap();
-        assert_eq!(state_of(&c, &models), Some(n - 2), "zeros from {z}");
+        let rebuilt = z >= commit_off + COMMIT_HEADER_LEN as usize;
+        let want = if rebuilt { n - 1 } else { n - 2 };
+        assert_eq!(state_of(&c, &models), Some(want), "zeros from {z}");
+        assert_eq!(c.damage().is_some(), rebuilt, "zeros from {z}");
     }
     // Cuts into older commits land on the state before them (the first
     // commit: no commit is left, its block records are salvaged).
@@ -505,19 +510,21 @@ fn ckpt(off: u64, n: u64, size: u64) -> CommitHeader {
     }
 }
 
-/// A flipped byte in the newest commit's entries: a writable open falls
-/// back to the previous state without cutting anything; a new write
-/// commits after the damaged record, which stays in the file (dead bytes)
-/// until compaction drops it.
+/// A flipped byte in the newest commit (entries, their CRC, its trailer):
+/// nothing is lost. A damaged trailer alone leaves an intact commit; a
+/// damaged entry list is rebuilt from the block records written after the
+/// previous commit. Open reports the damage, cuts nothing, and a new write
+/// commits after the damaged record; compaction drops the damage.
 #[test]
-fn damaged_newest_commit_is_kept_and_written_after() {
+fn damaged_newest_commit_is_rebuilt_and_written_after() {
     let (snaps, models) = history_cached();
     let n = snaps.len();
     let last = &snaps[n - 1];
     let t = &last[last.len() - 32..];
     let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
-    let entries = commit_off + 64; // first entry of the commit
+    let entries = commit_off + COMMIT_HEADER_LEN as usize; // first entry
     for pos in [
+        commit_off + 20, // header: the trailer still names the commit
         entries,
         entries + 9,
         last.len() - 40,
@@ -528,16 +535,15 @@ fn damaged_newest_commit_is_kept_and_written_after() {
         v[pos] ^= 0x10;
         let f = file_from(&v);
         let mut c = Container::open(f.try_clone().unwrap(), true).unwrap();
-        assert_eq!(state_of(&c, models), Some(n - 2), "flip at {pos}");
+        assert_eq!(state_of(&c, models), Some(n - 1), "flip at {pos}");
+        assert!(c.damage().is_some(), "flip at {pos}");
         assert_eq!(f.metadata().unwrap().len(), v.len() as u64);
-        let damaged = (last.len() - commit_off) as u64;
-        assert!(c.dead_bytes() >= damaged, "flip at {pos}");
         let nb = data(99, BS, 2);
         c.write_block(7, &nb).unwrap();
         c.set_logical_size(8 * BS as u64);
         c.commit().unwrap();
         drop(c);
-        let mut want = models[n - 2].clone();
+        let mut want = models[n - 1].clone();
         want.write(7, &nb);
         want.size = 8 * BS as u64;
         let c = Container::open(f.try_clone().unwrap(), true).unwrap();
@@ -551,6 +557,47 @@ fn damaged_newest_commit_is_kept_and_written_after() {
         drop(k);
         let k = Container::open(dst, false).unwrap();
         assert_eq!(state_of(&k, std::slice::from_ref(&want)), Some(0));
+        assert!(k.damage().is_none());
+    }
+}
+
+/// A damaged commit that shrank the file and rewrote a block: the rebuilt
+/// state takes the size from the commit's header (or trailer) and drops
+/// the blocks past it, so nothing beyond the new end comes back.
+#[test]
+fn damaged_shrinking_commit_keeps_its_size() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    let mut m = Model::default();
+    for b in 0..5 {
+        let d = data(b + 40, BS, 3);
+        c.write_block(b, &d).unwrap();
+        m.write(b, &d);
+    }
+    c.set_logical_size(5 * BS as u64);
+    m.truncate(5 * BS as u64);
+    c.commit().unwrap();
+    let d = data(77, BS, 2);
+    c.write_block(1, &d).unwrap();
+    m.write(1, &d);
+    let size = 2 * BS as u64 - 10;
+    c.set_logical_size(size);
+    m.truncate(size);
+    c.commit().unwrap();
+    drop(c);
+    let good = file_bytes(&f);
+    let t = &good[good.len() - 32..];
+    let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    for pos in [commit_off + 3, commit_off + 70, good.len() - 36] {
+        let mut v = good.clone();
+        v[pos] ^= 0x01;
+        let c = Container::open(file_from(&v), false).unwrap();
+        assert!(c.damage().is_some(), "flip at {pos}");
+        assert_eq!(
+            state_of(&c, std::slice::from_ref(&m)),
+            Some(0),
+            "flip at {pos}"
+        );
     }
 }
 

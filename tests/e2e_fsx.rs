@@ -230,7 +230,8 @@ impl Fsx {
         };
         if r != 0 {
             let e = std::io::Error::last_os_error();
-            if mode == libc::FALLOC_FL_ZERO_RANGE && e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+            if mode & libc::FALLOC_FL_ZERO_RANGE != 0 && e.raw_os_error() == Some(libc::EOPNOTSUPP)
+            {
                 return false;
             }
             self.fail(&format!("fallocate mode {mode} 0x{off:x}+0x{len:x}: {e}"));
@@ -310,11 +311,22 @@ impl Fsx {
                 }
             }
             9 => {
-                clamp(&mut off, &mut len, size);
+                clamp(&mut off, &mut len, self.max_len);
+                let keep = rng.below(2) == 1;
                 if self.zero_range && len > 0 {
-                    self.log.push(format!("zero_range 0x{off:x}+0x{len:x}"));
-                    if self.fallocate(libc::FALLOC_FL_ZERO_RANGE, off, len) {
-                        self.good[off..off + len].fill(0);
+                    self.log.push(format!(
+                        "zero_range keep={keep} 0x{off:x}+0x{len:x} (size 0x{size:x})"
+                    ));
+                    let mode = libc::FALLOC_FL_ZERO_RANGE
+                        | if keep { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+                    if self.fallocate(mode, off, len) {
+                        let end = (off + len).min(size);
+                        if off < end {
+                            self.good[off..end].fill(0);
+                        }
+                        if !keep && off + len > size {
+                            self.set_len_model(off + len);
+                        }
                     } else {
                         self.zero_range = false;
                     }
@@ -405,6 +417,8 @@ fn run(opts: &[&str], seed: u64, max_len: usize, max_op: usize) {
     ));
     m.remount();
     fsx.check_whole("after the final remount");
+    // scfs implements FALLOC_FL_ZERO_RANGE: it must not have been skipped.
+    assert!(fsx.zero_range, "zero range was refused (EOPNOTSUPP)");
 }
 
 #[test]

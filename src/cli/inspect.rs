@@ -177,6 +177,9 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
                     }
                 ));
             }
+            if let Some(d) = c.damage() {
+                out.push_str(&format!("damage:        {d}\n"));
+            }
         }
         k => return Err(not_scfs(p, k)),
     }
@@ -214,6 +217,10 @@ fn verify_one(p: &Path) -> Result<String, CliError> {
                     }
                 })
                 .map_err(|e| container_err(p, e))?;
+            if let Some(d) = c.damage() {
+                // Recovered without loss, but the file is damaged.
+                bad.insert(0, d.to_string());
+            }
             if bad.is_empty() {
                 Ok(format!(
                     "{}: OK (v2, {checked} data blocks checked, {} bytes)",
@@ -222,7 +229,7 @@ fn verify_one(p: &Path) -> Result<String, CliError> {
                 ))
             } else {
                 Err(CliError::corrupt(format!(
-                    "{}: {} corrupt block(s) of {checked}:\n  {}",
+                    "{}: corrupt ({} problem(s), {checked} data blocks checked):\n  {}",
                     shown(p),
                     bad.len(),
                     bad.join("\n  ")

@@ -63,15 +63,26 @@ impl Counter {
 /// a code to exist. The result is always a complete prefix code (Kraft sum
 /// exactly 1) when two or more symbols are present.
 pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
+    lengths_with(hist, max_len, true)
+}
+
+/// Like `code_lengths` (same guarantees: a complete prefix code within
+/// the limit), but when the Huffman code is too deep the lengths come from
+/// the fast near-optimal limiter (`limit`) instead of package-merge. The
+/// v2 encoder's choice; v1 keeps the optimal code.
+pub(crate) fn code_lengths_fast(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
+    lengths_with(hist, max_len, false)
+}
+
+fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
     let mut lens = [0u8; 256];
     // Present symbols sorted by (count, symbol): deterministic.
     let mut keys = [0u64; 256];
     let mut n = 0usize;
     for (s, &c) in hist.iter().enumerate() {
-        if c > 0 {
-            keys[n] = (u64::from(c) << 8) | s as u64;
-            n += 1;
-        }
+        // Branch-free: the slot is overwritten unless c > 0.
+        keys[n] = (u64::from(c) << 8) | s as u64;
+        n += usize::from(c > 0);
     }
     let keys = &mut keys[..n];
     match n {
@@ -92,7 +103,9 @@ pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
     let limit = max_len.clamp(1, 32).max(min_len) as u8;
 
     let mut depth = [0u8; 256];
-    if huffman_depths(weights, &mut depth[..n]) > limit {
+    if huffman_depths(weights, &mut depth[..n]) > limit
+        && (exact || !fast_limit(weights, &mut depth[..n], limit))
+    {
         package_merge(weights, limit, &mut depth[..n]);
     }
     for (k, &d) in keys.iter().zip(depth.iter()) {
@@ -101,40 +114,53 @@ pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
     lens
 }
 
-/// Unrestricted Huffman code lengths for ascending `w` (two-queue method);
-/// returns the longest length.
+/// The fast limiter's result costs at most 1 + 1/FAST_SLACK times the
+/// unrestricted Huffman code (a lower bound of the optimum), else the
+/// caller runs package-merge: the fast path can never lose more than this.
+const FAST_SLACK: u64 = 500;
+
+/// Limits Huffman depths `d` of ascending weights `w` with the fast
+/// limiter; false (and `d` unspecified) when package-merge must decide.
+fn fast_limit(w: &[u64], d: &mut [u8], limit: u8) -> bool {
+    let cost = |d: &[u8]| -> u64 { w.iter().zip(d).map(|(&x, &l)| x * u64::from(l)).sum() };
+    let huffman = cost(d);
+    super::limit::limit_depths(w, d, limit) && cost(d) <= huffman + huffman / FAST_SLACK
+}
+
+/// Unrestricted Huffman code lengths for ascending `w` (two-queue method,
+/// leaves first on ties); returns the longest length. The queue choice is
+/// a select, not a branch (it is unpredictable).
 fn huffman_depths(w: &[u64], depth: &mut [u8]) -> u8 {
     let n = w.len();
-    // Internal nodes are created in non-decreasing weight order.
-    let mut iw = [0u64; 256];
-    let mut iparent = [0u16; 256];
-    let mut lparent = [0u16; 256];
+    // Leaf weights with a sentinel; internal nodes are created in
+    // non-decreasing weight order, and a node not yet made weighs MAX.
+    let mut lw = [u64::MAX; 257];
+    lw[..n].copy_from_slice(w);
+    let mut iw = [u64::MAX; 256];
+    // parent[i] for leaf i < 256, parent[256 + k] for internal node k.
+    let mut parent = [0u16; 512];
     let (mut leaf, mut inode) = (0usize, 0usize);
     for k in 0..n - 1 {
-        let mut take = |iw: &[u64; 256], iparent: &mut [u16; 256], lparent: &mut [u16; 256]| {
-            let use_leaf = leaf < n && (inode >= k || w[leaf] <= iw[inode]);
-            if use_leaf {
-                lparent[leaf] = k as u16;
-                leaf += 1;
-                w[leaf - 1]
-            } else {
-                iparent[inode] = k as u16;
-                inode += 1;
-                iw[inode - 1]
-            }
-        };
-        let a = take(&iw, &mut iparent, &mut lparent);
-        let b = take(&iw, &mut iparent, &mut lparent);
-        iw[k] = a + b;
+        let mut sum = 0u64;
+        for _ in 0..2 {
+            let (a, b) = (lw[leaf], iw[inode]);
+            let use_leaf = a <= b;
+            sum += if use_leaf { a } else { b };
+            let at = if use_leaf { leaf } else { 256 + inode };
+            parent[at] = k as u16;
+            leaf += usize::from(use_leaf);
+            inode += usize::from(!use_leaf);
+        }
+        iw[k] = sum;
     }
     // Depths of internal nodes: the root is n-2; parents come later.
     let mut idepth = [0u8; 256];
     for k in (0..n.saturating_sub(2)).rev() {
-        idepth[k] = idepth[iparent[k] as usize].saturating_add(1);
+        idepth[k] = idepth[usize::from(parent[256 + k])].saturating_add(1);
     }
     let mut max = 0;
-    for (d, &p) in depth.iter_mut().zip(lparent.iter()) {
-        *d = idepth[p as usize].saturating_add(1);
+    for (d, &p) in depth.iter_mut().zip(parent.iter()) {
+        *d = idepth[usize::from(p)].saturating_add(1);
         max = max.max(*d);
     }
     max

@@ -21,6 +21,7 @@ mod dec4;
 mod enc4;
 mod interleave;
 mod lengths;
+mod limit;
 mod split;
 mod stream;
 mod table;

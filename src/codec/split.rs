@@ -11,7 +11,7 @@
 //! costed exactly (optimal code lengths, exact table bytes) and kept only
 //! if it beats the single segment.
 
-use super::lengths::{code_lengths, coded_bits, Counter};
+use super::lengths::{code_lengths_fast, coded_bits, Counter};
 use super::table::encode_table;
 use super::MAX_CODE_LEN;
 use std::sync::OnceLock;
@@ -127,7 +127,7 @@ fn build(g: &Granules, cuts: &[usize]) -> Vec<Segment> {
     let mut segs: Vec<Segment> = Vec::with_capacity(cuts.len());
     for w in cuts.windows(2) {
         let hist = g.hist(w[0], w[1]);
-        let lengths = code_lengths(&hist, MAX_CODE_LEN);
+        let lengths = code_lengths_fast(&hist, MAX_CODE_LEN);
         let mut table = Vec::with_capacity(64);
         encode_table(&lengths, segs.last().map(|s| &s.lengths), &mut table);
         segs.push(Segment {

@@ -133,6 +133,11 @@ pub struct Container {
     /// from here. Kept after a failed write, so a retry or a read still
     /// finds them.
     pending: Vec<u8>,
+    /// Damage that open found and worked around without losing data (a
+    /// damaged commit rebuilt from its block records, a damaged commit
+    /// trailer): reported by `scfs verify`. A torn tail left by a crash
+    /// is not damage.
+    damage: Option<String>,
 }
 
 /// Most bytes held back in [`Container::pending`] (one default-size block
@@ -201,6 +206,7 @@ impl Container {
             dirty: BTreeSet::new(),
             changed: false,
             pending,
+            damage: None,
         })
     }
 
@@ -272,6 +278,12 @@ impl Container {
 
     pub fn logical_size(&self) -> u64 {
         self.logical_size
+    }
+
+    /// Damage found and worked around when the container was opened
+    /// (see the `damage` field), if any.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
     }
 
     pub fn is_writable(&self) -> bool {

@@ -126,7 +126,7 @@ fn read_commit(
     limit: u64,
     exact_end: bool,
     mut each: impl FnMut(&CommitHeader, DiskEntry, &[u8]) -> Result<()>,
-) -> Result<CommitHeader> {
+) -> Result<(CommitHeader, bool)> {
     if offset.saturating_add(COMMIT_FIXED_LEN) > limit {
         return Err(corrupt(
             offset,
@@ -177,14 +177,17 @@ fn read_commit(
     if u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) != crc {
         return Err(corrupt(offset, "commit entries checksum mismatch"));
     }
-    match Trailer::decode(&tail[4..], h.salt) {
-        Some(t)
-            if t.commit_offset == offset
-                && t.seq == ch.seq
-                && t.logical_size == ch.logical_size => {}
-        _ => return Err(corrupt(entries_end + 4, "commit trailer invalid")),
+    // The header and the entries passed their checksums, so the commit is
+    // whole even if its trailer (a copy of header fields, there to find
+    // the commit from the end of the file) is damaged: report, not fail.
+    let trailer_ok = matches!(
+        Trailer::decode(&tail[4..], h.salt),
+        Some(t) if t.commit_offset == offset && t.seq == ch.seq && t.logical_size == ch.logical_size
+    );
+    if !trailer_ok {
+        log::warn!("container: trailer of the commit at offset {offset} is damaged; the commit itself is intact");
     }
-    Ok(ch)
+    Ok((ch, trailer_ok))
 }
 
 /// Checks one entry of the commit at `commit_off` and converts it
@@ -243,6 +246,8 @@ fn check_entry(
 
 /// The state loaded from a commit chain.
 pub(super) struct Loaded {
+    /// Offset of a commit in the chain whose trailer is damaged.
+    pub damaged_trailer: Option<u64>,
     pub index: Index,
     pub logical_size: u64,
     pub state: CommitState,
@@ -263,6 +268,7 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
     let mut expect: Option<CommitHeader> = None; // the commit after `cur`
     let mut chain_entries = 0u64;
     let mut chain_bytes = 0u64;
+    let mut damaged_trailer = None;
     loop {
         // A record must end before the next commit in the chain begins.
         let is_newest = expect.is_none();
@@ -285,7 +291,10 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
             }
             Ok(())
         };
-        let ch = read_commit(file, h, cur, cur_limit, is_newest, &mut apply)?;
+        let (ch, trailer_ok) = read_commit(file, h, cur, cur_limit, is_newest, &mut apply)?;
+        if !trailer_ok && damaged_trailer.is_none() {
+            damaged_trailer = Some(cur);
+        }
         let ckpt = ch.is_checkpoint();
         if let Some(next) = expect {
             if ch.seq + 1 != next.seq
@@ -324,6 +333,7 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
     let index = Index::from_sorted(merged);
     let f = first.expect("loop ran at least once");
     Ok(Loaded {
+        damaged_trailer,
         index,
         logical_size: f.logical_size,
         state: CommitState {
@@ -344,8 +354,9 @@ struct Scan {
     stop: u64,
     /// Offsets of the intact commits found, oldest first.
     commits: Vec<u64>,
-    /// While no commit has been seen: the newest record of each block
-    /// (entry, decoded length), for salvage when no commit exists at all.
+    /// The newest intact record of each block after the last intact
+    /// commit (entry, decoded length): for salvage when that commit is
+    /// followed by a damaged one, or when no commit exists at all.
     records: BTreeMap<u64, (Entry, u32)>,
 }
 
@@ -368,7 +379,7 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<Scan> {
             if end > file_len {
                 break;
             }
-            if commits.is_empty() && rh.block_no <= max_block {
+            if rh.block_no <= max_block {
                 let (offset, len) = (pos, rh.payload_len);
                 let e = if rh.kind == KIND_STORED {
                     Entry::Stored { offset, len }
@@ -380,7 +391,7 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<Scan> {
             pos = end;
         } else if b[0..4] == COMMIT_MAGIC {
             match read_commit(file, h, pos, file_len, false, |_, _, _| Ok(())) {
-                Ok(ch) => {
+                Ok((ch, _)) => {
                     commits.push(pos);
                     records.clear();
                     pos += ch.record_len();
@@ -465,6 +476,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         dirty: Default::default(),
         changed: false,
         pending: Vec::new(),
+        damage: None,
     };
     if file_len == HEADER_LEN {
         return Ok(c);
@@ -517,12 +529,41 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
                 None => None,
             },
         };
-        match newest {
-            Some((off, end)) => loaded = Some((load_chain(&c.file, &h, off, end)?, end)),
-            None => salvage(&mut c, scan.records),
+        // A commit written whole but damaged where the scan stopped (not
+        // a torn tail): the intact records after the last good commit are
+        // the newer versions it referred to.
+        let damaged = match newest {
+            Some((_, end)) if end > scan.stop => None,
+            _ => damaged_commit(&c.file, &h, scan.stop, file_len)?,
+        };
+        match (newest, damaged) {
+            (Some((off, end)), None) => {
+                loaded = Some((load_chain(&c.file, &h, off, end)?, end));
+            }
+            (None, None) => salvage(&mut c, None, scan.records, None),
+            (base, Some(size)) => {
+                let base = match base {
+                    Some((off, end)) => Some(load_chain(&c.file, &h, off, end)?),
+                    None => None,
+                };
+                log::warn!(
+                    "container: the commit at offset {} is damaged; rebuilding it from the block records after the last intact commit",
+                    scan.stop
+                );
+                c.damage = Some(format!(
+                    "damaged commit record at byte offset {}: rebuilt from the block records after the last intact commit",
+                    scan.stop
+                ));
+                salvage(&mut c, base, scan.records, size);
+            }
         }
     }
     if let Some((l, end)) = loaded {
+        if let Some(off) = l.damaged_trailer {
+            c.damage = Some(format!(
+                "damaged trailer of the commit record at byte offset {off} (the commit itself is intact)"
+            ));
+        }
         c.index = l.index;
         c.logical_size = l.logical_size;
         c.last = Some(l.state);
@@ -543,21 +584,75 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
     Ok(c)
 }
 
-/// No intact commit at all, but intact block records: rebuild the index
-/// from them (the last record of each block wins; the logical size ends at
-/// the highest block's decoded data). Their data CRC still guards every
-/// read. There is no commit to chain onto, so the next commit is a
-/// checkpoint.
-fn salvage(c: &mut Container, records: BTreeMap<u64, (Entry, u32)>) {
-    let Some((&last_block, &(_, last_len))) = records.iter().next_back() else {
-        return;
+/// Whether the commit at `at`, where the forward scan stopped, was written
+/// whole and later damaged (as opposed to torn by a crash, which cuts the
+/// file inside it): either its header is intact and its full length ends
+/// exactly at the end of the file, or an intact trailer at the end of the
+/// file names it. Returns the logical size it recorded when the header or
+/// the trailer still tells it.
+fn damaged_commit(
+    file: &File,
+    h: &FileHeader,
+    at: u64,
+    file_len: u64,
+) -> Result<Option<Option<u64>>> {
+    if at.saturating_add(COMMIT_FIXED_LEN) > file_len {
+        return Ok(None);
+    }
+    let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+    read_exact(file, &mut hb, at)?;
+    if let Ok(ch) = CommitHeader::decode(&hb, h.salt, at, file_len) {
+        if at + ch.record_len() == file_len {
+            return Ok(Some(Some(ch.logical_size)));
+        }
+    }
+    match read_trailer(file, h, file_len)? {
+        Some(t) if t.commit_offset == at => Ok(Some(Some(t.logical_size))),
+        _ => Ok(None),
+    }
+}
+
+/// Rebuilds the index from intact block records: those written after the
+/// last intact commit (`base`, whose index they update: the newest record
+/// of each block wins) when the commit that followed them is damaged, or
+/// all of them when no commit is intact. The logical size is the one the
+/// damaged commit recorded when known, otherwise the larger of the base's
+/// size and the end of the highest salvaged block. The data CRC of each
+/// record still guards every read. The next commit is a checkpoint (there
+/// is no intact commit that holds this state to chain onto).
+fn salvage(
+    c: &mut Container,
+    base: Option<Loaded>,
+    records: BTreeMap<u64, (Entry, u32)>,
+    size: Option<u64>,
+) {
+    let (mut index, base_size) = match base {
+        Some(l) => (l.index, l.logical_size),
+        None => (Index::default(), 0),
     };
+    if base_size == 0 && records.is_empty() && size.is_none() {
+        return;
+    }
+    let extent = records
+        .iter()
+        .next_back()
+        .map(|(&b, &(_, len))| (b << c.shift).saturating_add(u64::from(len)))
+        .unwrap_or(0);
     log::warn!(
-        "container: no intact commit; salvaged {} block records",
-        records.len()
+        "container: salvaged {} block records{}",
+        records.len(),
+        if index.len() > 0 {
+            " over the last intact commit"
+        } else {
+            ""
+        }
     );
-    c.logical_size = (last_block << c.shift)
-        .saturating_add(u64::from(last_len))
-        .min(MAX_LOGICAL_SIZE);
-    c.index = Index::from_sorted(records.into_iter().map(|(b, (e, _))| (b, e)).collect());
+    for (b, (e, _)) in records {
+        index.insert(b, e);
+    }
+    let size = size.unwrap_or(base_size.max(extent)).min(MAX_LOGICAL_SIZE);
+    let blocks = size.div_ceil(1u64 << c.shift);
+    index.remove_from(blocks);
+    c.logical_size = size;
+    c.index = index;
 }

@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     last_write_ms: AtomicU64,
     /// End offset of the last write (sequential writer detection).
     seq_end: AtomicU64,
+    /// Backing offset up to which write-out to the disk has been started
+    /// (see `Inner::start_writeout`).
+    written_out: AtomicU64,
     /// Sequential reader detection and read-ahead windows.
     streams: Mutex<readahead::Streams>,
     name: RwLock<String>,
@@ -135,6 +138,7 @@ impl LogicalFile {
             wb_error: Mutex::new(None),
             last_write_ms: AtomicU64::new(0),
             seq_end: AtomicU64::new(u64::MAX),
+            written_out: AtomicU64::new(0),
             streams: Mutex::new(readahead::Streams::default()),
             name: RwLock::new(format!("file#{id}")),
         });

@@ -32,6 +32,33 @@ fn trimmed_len(data: &[u8]) -> usize {
 /// thread alone.
 const PARALLEL_FLUSH_MIN: usize = 8;
 
+/// Once this many bytes have been appended to the backing file since the
+/// last write-out was started, the kernel is asked to start writing them
+/// to the disk (see [`Inner::start_writeout`]).
+const WRITEOUT_STEP: u64 = 8 << 20;
+
+/// Bytes at the end of the backing file left alone by a write-out: the
+/// container may still hold them back (its pending buffer) or append to
+/// their last page.
+const WRITEOUT_LAG: u64 = 1 << 20;
+
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts write-out of the dirty
+/// pages of `file` in `offset..offset+len` without waiting for it.
+fn sync_file_range_write(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Ok(());
+    };
+    // SAFETY: plain integer arguments on a descriptor that `file` keeps
+    // open for the duration of the call; no memory is passed.
+    let r =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Inner {
     /// Writes `block` (block `no`) back if it is dirty and still the file's
     /// copy. Returns whether it wrote anything.
@@ -45,7 +72,38 @@ impl Inner {
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         g.dirty = false;
         self.dirty.fetch_sub(1, Ordering::AcqRel);
+        drop(g);
+        self.start_writeout();
         Ok(true)
+    }
+
+    /// Streaming writes: once [`WRITEOUT_STEP`] bytes have been appended
+    /// to the backing file since the last time, asks the kernel to start
+    /// writing them to the disk (asynchronously), so the disk works while
+    /// the next blocks are compressed and a final fsync or the kernel's
+    /// own write-back has little left to do. Changes nothing about what a
+    /// crash keeps: records are only reachable through a commit.
+    pub(super) fn start_writeout(&self) {
+        let len = self.container.read().file_len();
+        let to = len.saturating_sub(WRITEOUT_LAG) & !4095;
+        let from = self.written_out.load(Ordering::Relaxed);
+        if to < from {
+            // The container was replaced by a smaller one (compaction).
+            self.written_out.store(to, Ordering::Relaxed);
+            return;
+        }
+        if to - from < WRITEOUT_STEP
+            || self
+                .written_out
+                .compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let h = self.container.read().sync_handle();
+        if let Err(e) = h.and_then(|h| sync_file_range_write(&h, from, to - from)) {
+            log::debug!("{}: starting write-out: {e}", self.name());
+        }
     }
 
     /// Stores an encoded block in the container (write lock held only for
@@ -209,6 +267,58 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
+    use crate::cache::BlockCache;
+    use crate::file::LogicalFile;
+    use std::sync::atomic::Ordering;
+
+    /// Incompressible bytes (xorshift), so every block is a full record.
+    fn noise(n: usize, mut x: u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streaming_writer_starts_write_out_and_small_files_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlockCache::new(4 << 20);
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(dir.path().join(name))
+                .unwrap()
+        };
+        let small = LogicalFile::create(open("small"), 65536, &cache).unwrap();
+        let data = noise(20 << 20, 7);
+        small.write(0, &data[..2 << 20]).unwrap();
+        small.flush().unwrap();
+        assert_eq!(small.inner.written_out.load(Ordering::Relaxed), 0);
+
+        let big = LogicalFile::create(open("big"), 65536, &cache).unwrap();
+        for (i, c) in data.chunks(1 << 20).enumerate() {
+            assert_eq!(big.write((i as u64) << 20, c).unwrap(), c.len());
+        }
+        big.flush().unwrap();
+        let out = big.inner.written_out.load(Ordering::Relaxed);
+        let len = big.stats().file_len;
+        assert!(out >= super::WRITEOUT_STEP && out <= len, "{out} of {len}");
+        assert_eq!(out % 4096, 0);
+        // Nothing about the content changes.
+        drop(big);
+        let f = std::fs::File::open(dir.path().join("big")).unwrap();
+        let back = LogicalFile::open(f, false, &cache).unwrap();
+        let mut buf = vec![0u8; data.len()];
+        assert_eq!(back.read(0, &mut buf).unwrap(), data.len());
+        assert!(buf == data);
+    }
+
     #[test]
     fn trimmed_len_drops_only_trailing_zeros() {
         use super::trimmed_len;

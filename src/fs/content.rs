@@ -239,6 +239,32 @@ impl Content {
         }
     }
 
+    /// FALLOC_FL_ZERO_RANGE: the range reads as zeros afterwards; without
+    /// `keep_size` the file grows to cover it. In a container that is a
+    /// punched hole (zero blocks cost nothing) plus, if it grows, an
+    /// allocation past the end.
+    pub fn zero_range(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
+        self.check_writable()?;
+        match self {
+            Content::Plain { file, .. } => {
+                let keep = if keep_size {
+                    libc::FALLOC_FL_KEEP_SIZE
+                } else {
+                    0
+                };
+                sys::fallocate(file.as_fd(), libc::FALLOC_FL_ZERO_RANGE | keep, offset, len)
+            }
+            Content::Logical(l) => {
+                l.punch_hole(offset, len)?;
+                if keep_size {
+                    Ok(())
+                } else {
+                    l.allocate(offset, len, false)
+                }
+            }
+        }
+    }
+
     pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
         self.check_writable()?;
         match self {

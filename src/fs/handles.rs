@@ -274,15 +274,20 @@ impl Inner {
 
     pub(crate) fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> io::Result<()> {
         let (inode, content, _) = self.file(fh)?;
-        if mode & libc::FALLOC_FL_KEEP_SIZE == 0 || mode & libc::FALLOC_FL_PUNCH_HOLE != 0 {
+        if mode & libc::FALLOC_FL_KEEP_SIZE == 0
+            || mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0
+        {
             self.touch_data(&inode);
         }
         const KEEP: i32 = libc::FALLOC_FL_KEEP_SIZE;
         const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE;
+        const ZERO: i32 = libc::FALLOC_FL_ZERO_RANGE;
         match mode {
             0 => content.allocate(offset, len, false),
             KEEP => content.allocate(offset, len, true),
             m if m == PUNCH | KEEP => content.punch_hole(offset, len),
+            ZERO => content.zero_range(offset, len, false),
+            m if m == ZERO | KEEP => content.zero_range(offset, len, true),
             _ => Err(err(libc::EOPNOTSUPP)),
         }
     }
