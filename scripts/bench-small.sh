@@ -13,7 +13,8 @@
 # Usage: scripts/bench-small.sh [WORKDIR]   (as root: drop_caches)
 # Environment: RUNS=N rounds (default 3); SRC=DIR the tree to copy
 # (default the cargo registry sources); SCFS_BASE=BINARY adds an older scfs
-# as a third target ("base"); WORKLOADS="cp git rename" to pick some.
+# as a third target ("base"); WORKLOADS="cp git rename" to pick some;
+# SCFS_BIN=BINARY PT_BIN=BINARY use these builds instead of building.
 # Prints every run (files/s and the daemon's CPU time in ms), then medians.
 # The minimal passthrough fails `git clone` (it keeps one path per inode and
 # loses track across git's lock-file renames): that row then compares scfs
@@ -27,9 +28,11 @@ SRC=${SRC:-$(ls -d "$HOME"/.cargo/registry/src/*/ | head -1)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 [ "$(id -u)" = 0 ] || { echo "bench-small: needs root (drop_caches)" >&2; exit 2; }
-cargo build --release --quiet --bin scfs --example passthrough
-SCFS=$CARGO_TARGET_DIR/release/scfs
-PT=$CARGO_TARGET_DIR/release/examples/passthrough
+if [ -z "${SCFS_BIN:-}" ]; then
+    cargo build --release --quiet --bin scfs --example passthrough
+fi
+SCFS=${SCFS_BIN:-$CARGO_TARGET_DIR/release/scfs}
+PT=${PT_BIN:-$CARGO_TARGET_DIR/release/examples/passthrough}
 targets="pt scfs"
 [ -z "${SCFS_BASE:-}" ] || targets="pt base scfs"
 
@@ -78,8 +81,8 @@ warm() {   # drop caches (also ext4's memory of recently deleted inodes), re-rea
 }
 run() {   # run WORKLOAD DIR  -> number of files made
     case $1 in
-        cp) cp -r "$SRC" "$2/tree"; sync; echo "$NFILES" ;;
-        git) git clone -q --no-local "$REPO" "$2/clone"; sync; echo "$NREPO" ;;
+        cp) cp -r "$SRC" "$2/tree" || return 1; sync; echo "$NFILES" ;;
+        git) git clone -q --no-local "$REPO" "$2/clone" || return 1; sync; echo "$NREPO" ;;
         rename) python3 - "$2" "$NREN" <<'EOF'
 import os, sys
 d, n = sys.argv[1], int(sys.argv[2])
@@ -123,7 +126,7 @@ for w in $WORKLOADS; do
     # the results are right
     case $w in
         cp) for t in $targets; do [ -z "${FAILED[$w.$t]:-}" ] || continue; diff -r -q "$SRC" "$WORK/$t.m/${w}1/tree" > /dev/null || { echo "bench-small: $t: cp tree differs" >&2; exit 1; }; done ;;
-        git) for t in $targets; do [ -z "${FAILED[$w.$t]:-}" ] || continue; git -C "$WORK/$t.m/${w}1/clone" fsck -q && git -C "$WORK/$t.m/${w}1/clone" diff --quiet || { echo "bench-small: $t: clone differs" >&2; exit 1; }; done ;;
+        git) for t in $targets; do [ -z "${FAILED[$w.$t]:-}" ] || continue; git -C "$WORK/$t.m/${w}1/clone" fsck --no-progress > /dev/null 2>&1 && git -C "$WORK/$t.m/${w}1/clone" diff --quiet || { echo "bench-small: $t: clone differs" >&2; exit 1; }; done ;;
     esac
 done
 med() { python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.0f}')" "$@"; }
