@@ -7,7 +7,13 @@ pub fn args(default_reps: usize) -> (String, usize) {
     let mut reps = default_reps;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--reps" {
+        if a == "-h" || a == "--help" {
+            println!(
+                "usage: {} [CORPUS_DIR] [--reps N]",
+                std::env::args().next().unwrap_or_default()
+            );
+            std::process::exit(0);
+        } else if a == "--reps" {
             reps = args
                 .next()
                 .and_then(|x| x.parse().ok())
@@ -23,7 +29,10 @@ pub fn args(default_reps: usize) -> (String, usize) {
 /// The corpus files in `dir` (not its README), sorted.
 pub fn corpus_files(dir: &str) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .unwrap_or_else(|e| {
+            eprintln!("{dir}: {e}");
+            std::process::exit(2)
+        })
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "md"))

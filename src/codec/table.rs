@@ -8,7 +8,7 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::lengths::{code_lengths, reversed_codes, validate, TableKind};
+use super::lengths::{code_lengths_fast, reversed_codes, validate, TableKind};
 use super::{CodecError, MAX_CODE_LEN};
 
 /// CL alphabet: values 0..=22, then the three run symbols.
@@ -145,7 +145,7 @@ fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
     for it in &items {
         hist[it.sym as usize] += 1;
     }
-    let cl_lens = code_lengths(&hist, CL_MAX_LEN);
+    let cl_lens = code_lengths_fast(&hist, CL_MAX_LEN);
     let p = perm(mode);
     let k = p
         .iter()
