@@ -12,8 +12,9 @@
 //! until `used <= budget`. A block popped for eviction stays allocated until
 //! its owner has written it back, so the real memory (`resident_bytes`) can
 //! exceed the budget by the blocks being evicted or worked on at that moment
-//! (about one per thread). Up to `SPARE_BUFFERS` freed block buffers are
-//! kept for reuse on top of that.
+//! (about one per thread). Freed block buffers are kept for reuse on top
+//! of that: up to `SPARE_BUFFERS` of them, more while they take at most
+//! 1/`SPARE_SHARE` of the budget.
 
 use lru::LruCache;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -95,8 +96,15 @@ impl Drop for Block {
 }
 
 /// Freed block buffers kept for reuse (saves the page faults and zeroing
-/// of fresh memory on every decode and every new block).
+/// of fresh memory on every decode and every new block): always up to
+/// this many...
 const SPARE_BUFFERS: usize = 4;
+
+/// ...and more while they take at most 1/SPARE_SHARE of the budget, so a
+/// stream of decodes or new blocks (each freeing an older block) finds a
+/// buffer even when the allocator would hand freed memory back to the
+/// kernel in between.
+const SPARE_SHARE: u64 = 32;
 
 /// Bytes of decoded blocks actually allocated (whether in the LRU or not),
 /// and a few spare buffers.
@@ -104,10 +112,20 @@ const SPARE_BUFFERS: usize = 4;
 pub(crate) struct MemStats {
     resident: AtomicU64,
     peak: AtomicU64,
-    spare: Mutex<Vec<Box<[u8]>>>,
+    /// Spare buffers and their total bytes.
+    spare: Mutex<(Vec<Box<[u8]>>, u64)>,
+    /// Most bytes of spare buffers beyond the first `SPARE_BUFFERS`.
+    spare_max: u64,
 }
 
 impl MemStats {
+    fn new(budget: u64) -> MemStats {
+        MemStats {
+            spare_max: budget / SPARE_SHARE,
+            ..MemStats::default()
+        }
+    }
+
     fn add(&self, n: u64) {
         let now = self.resident.fetch_add(n, Ordering::Relaxed) + n;
         self.peak.fetch_max(now, Ordering::Relaxed);
@@ -118,10 +136,11 @@ impl MemStats {
     pub(crate) fn buffer(&self, len: usize) -> Box<[u8]> {
         let recycled = {
             let mut spare = self.spare.lock();
-            spare
-                .iter()
-                .rposition(|b| b.len() == len)
-                .map(|i| spare.swap_remove(i))
+            let (bufs, bytes) = &mut *spare;
+            bufs.iter().rposition(|b| b.len() == len).map(|i| {
+                *bytes -= len as u64;
+                bufs.swap_remove(i)
+            })
         };
         recycled.unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
     }
@@ -131,9 +150,18 @@ impl MemStats {
             return;
         }
         let mut spare = self.spare.lock();
-        if spare.len() < SPARE_BUFFERS {
-            spare.push(buf);
+        let (bufs, bytes) = &mut *spare;
+        let len = buf.len() as u64;
+        if bufs.len() < SPARE_BUFFERS || *bytes + len <= self.spare_max {
+            *bytes += len;
+            bufs.push(buf);
         }
+    }
+
+    /// Bytes held in spare buffers (for tests).
+    #[cfg(test)]
+    fn spare_bytes(&self) -> u64 {
+        self.spare.lock().1
     }
 }
 
@@ -424,7 +452,7 @@ impl BlockCache {
                 map: LruCache::unbounded(),
                 used: 0,
             }),
-            mem: Arc::new(MemStats::default()),
+            mem: Arc::new(MemStats::new(opts.budget)),
             next_id: AtomicU64::new(1),
             registry: Mutex::new(HashMap::new()),
             queue: Mutex::new(Queue {
@@ -595,6 +623,36 @@ mod tests {
         c.shared.shrink();
         // Block 0 refused: no busy loop over the others.
         assert_eq!(*owner.evicted.lock(), vec![0]);
+    }
+
+    #[test]
+    fn spare_buffers_are_reused_and_bounded() {
+        // Budget 64 KiB * 32: up to 4 buffers, or 64 KiB of them.
+        let m = Arc::new(MemStats::new(64 << 10 << 5));
+        let blocks: Vec<Block> = (0..10)
+            .map(|_| Block::new(m.buffer(16 << 10), false, &m))
+            .collect();
+        assert_eq!(m.spare_bytes(), 0);
+        let ptrs: Vec<*const u8> = blocks
+            .iter()
+            .map(|b| b.state.read().data.as_ptr())
+            .collect();
+        drop(blocks);
+        // Four 16 KiB buffers fit the 64 KiB bound; the rest are freed.
+        assert_eq!(m.spare_bytes(), 64 << 10);
+        let again = m.buffer(16 << 10);
+        assert!(ptrs.contains(&again.as_ptr()));
+        assert_eq!(m.spare_bytes(), 48 << 10);
+        // Other sizes are not handed out for this one.
+        assert_eq!(m.buffer(8 << 10).len(), 8 << 10);
+        assert_eq!(m.spare_bytes(), 48 << 10);
+        // Past 4 buffers, big ones only within the byte bound.
+        drop(Block::new(m.buffer(1 << 20), false, &m));
+        assert_eq!(m.spare_bytes(), (48 << 10) + (1 << 20));
+        drop(Block::new(m.buffer(1 << 20), false, &m));
+        let b = Block::new(vec![0u8; 1 << 20].into_boxed_slice(), false, &m);
+        drop(b);
+        assert!(m.spare_bytes() <= (48 << 10) + (1 << 20));
     }
 
     #[test]
