@@ -741,3 +741,54 @@ fn exclusive_creates_by_the_mounting_user() {
     assert_eq!(fs::metadata(m.p("empty")).unwrap().len(), 0);
     assert!(decode_backing(&m.b("empty")).is_empty());
 }
+
+/// The logical size of a closed container stays right across the
+/// metadata changes and data changes that follow a close (the size is
+/// remembered at close and carried across our own chmod/chown/utimens).
+#[test]
+fn size_after_close_and_metadata_changes() {
+    let Some(m) = Mounted::new() else { return };
+    let size = |rel: &str| fs::metadata(m.p(rel)).unwrap().len();
+    fs::write(m.p("f"), pattern(12_345, 1)).unwrap();
+    assert_eq!(size("f"), 12_345);
+    fs::set_permissions(m.p("f"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(size("f"), 12_345);
+    std::os::unix::fs::chown(m.p("f"), Some(4321), Some(8765)).unwrap();
+    assert_eq!(size("f"), 12_345);
+    File::options()
+        .write(true)
+        .open(m.p("f"))
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+    assert_eq!(size("f"), 12_345);
+    assert_eq!(
+        fs::metadata(m.p("f")).unwrap().mtime(),
+        1_000_000,
+        "utimens on the closed file"
+    );
+    // Appends, truncates and rewrites after metadata changes.
+    let mut f = OpenOptions::new().append(true).open(m.p("f")).unwrap();
+    f.write_all(&[7; 100]).unwrap();
+    drop(f);
+    assert_eq!(size("f"), 12_445);
+    fs::set_permissions(m.p("f"), fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(size("f"), 12_445);
+    File::options()
+        .write(true)
+        .open(m.p("f"))
+        .unwrap()
+        .set_len(5_000)
+        .unwrap();
+    fs::set_permissions(m.p("f"), fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(size("f"), 5_000);
+    fs::write(m.p("f"), b"short").unwrap();
+    std::os::unix::fs::chown(m.p("f"), Some(1), Some(1)).unwrap();
+    assert_eq!(size("f"), 5);
+    assert_eq!(fs::read(m.p("f")).unwrap(), b"short");
+    // After a remount (nothing cached) the same.
+    let mut m = m;
+    m.remount(Default::default());
+    assert_eq!(fs::metadata(m.p("f")).unwrap().len(), 5);
+    assert_eq!(fs::metadata(m.p("f")).unwrap().mode() & 0o7777, 0o640);
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use fuser::{AccessFlags, FileAttr, TimeOrNow};
 
 use super::attr::{self, err};
-use super::content::{self, stamp, Content, FileState, Format};
+use super::content::{self, stamp, Content, FileState, Format, Stamp};
 use super::inode::Inode;
 use super::names::Caller;
 use super::sys;
@@ -167,6 +167,13 @@ impl Inner {
         if any {
             self.check_rw()?;
         }
+        // A closed container whose size we know keeps it across a change
+        // of mode, owner or times (these move ctime, hence the stamp).
+        let carried = if inode.is_reg() && any && a.size.is_none() {
+            self.valid_cached_size(&inode)
+        } else {
+            None
+        };
         if let Some(mode) = a.mode {
             if inode.is_symlink() {
                 return Err(err(libc::EOPNOTSUPP));
@@ -226,6 +233,7 @@ impl Inner {
             )?;
         }
         let st = sys::fstat(inode.fd().as_fd())?;
+        self.carry_size(&inode, carried, &st);
         self.attr_of(&inode, &st)
     }
 
@@ -367,7 +375,7 @@ impl Inner {
             let flushed = c.flush();
             if flushed.is_err() || self.opts.read_only || !c.needs_compaction() {
                 drop(c);
-                self.close_locked(inode, &mut s);
+                self.close_locked(inode, &mut s, flushed.is_ok());
                 return flushed;
             }
             s.opens = 1; // held by the compaction below
@@ -389,14 +397,20 @@ impl Inner {
             Some(c) => c.flush(),
             None => Ok(()),
         };
-        self.close_locked(inode, &mut s);
+        self.close_locked(inode, &mut s, flushed.is_ok());
         flushed
     }
 
     /// Closes the content (the last reference goes here, under the lock)
-    /// and records the backing file's stamp for FOPEN_KEEP_CACHE.
-    fn close_locked(&self, inode: &Inode, s: &mut FileState) {
-        s.content = None;
+    /// and records the backing file's stamp for FOPEN_KEEP_CACHE; after a
+    /// successful flush (`flushed`: BACKING holds everything) also the
+    /// logical size for that stamp, so the getattr or chmod that usually
+    /// follows a close does not reopen the container to read it.
+    fn close_locked(&self, inode: &Inode, s: &mut FileState, flushed: bool) {
+        let size = match s.content.take() {
+            Some(c) if flushed && c.is_container() => c.size().ok(),
+            _ => None,
+        };
         s.size_cache = None;
         let mut st = sys::fstat(inode.fd().as_fd()).ok();
         if let (Some(t), Some(now)) = (s.touched.take(), &st) {
@@ -416,5 +430,33 @@ impl Inner {
             }
         }
         s.cached_stamp = st.map(|st| stamp(&st));
+        if let (Some(stamp), Some(size)) = (s.cached_stamp, size) {
+            s.size_cache = Some((stamp, size));
+        }
+    }
+
+    /// The logical size of the closed container `inode` when the cached
+    /// one is still valid (its stamp is the backing file's current one),
+    /// to carry across a metadata change of ours (`carry_size`).
+    fn valid_cached_size(&self, inode: &Inode) -> Option<(Stamp, u64)> {
+        let s = inode.state.lock();
+        if s.content.is_some() {
+            return None;
+        }
+        let (cached, size) = s.size_cache?;
+        let st = sys::fstat(inode.fd().as_fd()).ok()?;
+        (stamp(&st) == cached).then_some((cached, size))
+    }
+
+    /// After a chmod/chown/utimens of ours (the data unchanged): the size
+    /// `valid_cached_size` returned before it holds for the new stamp `st`,
+    /// unless anything else touched the cache meanwhile (an open and close
+    /// in between records its own stamp, so the entry differs).
+    fn carry_size(&self, inode: &Inode, before: Option<(Stamp, u64)>, st: &libc::stat) {
+        let Some((old, size)) = before else { return };
+        let mut s = inode.state.lock();
+        if s.content.is_none() && s.size_cache == Some((old, size)) {
+            s.size_cache = Some((stamp(st), size));
+        }
     }
 }
