@@ -546,14 +546,12 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
                     Some((off, end)) => Some(load_chain(&c.file, &h, off, end)?),
                     None => None,
                 };
-                log::warn!(
-                    "container: the commit at offset {} is damaged; rebuilding it from the block records after the last intact commit",
-                    scan.stop
-                );
-                c.damage = Some(format!(
+                let msg = format!(
                     "damaged commit record at byte offset {}: rebuilt from the block records after the last intact commit",
                     scan.stop
-                ));
+                );
+                log::warn!("container: {msg}");
+                c.damage = Some(msg);
                 salvage(&mut c, base, scan.records, size);
             }
         }

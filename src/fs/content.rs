@@ -246,14 +246,12 @@ impl Content {
     pub fn zero_range(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
         self.check_writable()?;
         match self {
-            Content::Plain { file, .. } => {
-                let keep = if keep_size {
-                    libc::FALLOC_FL_KEEP_SIZE
-                } else {
-                    0
-                };
-                sys::fallocate(file.as_fd(), libc::FALLOC_FL_ZERO_RANGE | keep, offset, len)
-            }
+            Content::Plain { file, .. } => sys::fallocate(
+                file.as_fd(),
+                libc::FALLOC_FL_ZERO_RANGE | keep_flag(keep_size),
+                offset,
+                len,
+            ),
             Content::Logical(l) => {
                 l.punch_hole(offset, len)?;
                 if keep_size {
@@ -269,12 +267,7 @@ impl Content {
         self.check_writable()?;
         match self {
             Content::Plain { file, .. } => {
-                let mode = if keep_size {
-                    libc::FALLOC_FL_KEEP_SIZE
-                } else {
-                    0
-                };
-                sys::fallocate(file.as_fd(), mode, offset, len)
+                sys::fallocate(file.as_fd(), keep_flag(keep_size), offset, len)
             }
             Content::Logical(l) => l.allocate(offset, len, keep_size),
         }
@@ -342,6 +335,15 @@ impl Content {
         } else {
             Err(err(libc::EBADF))
         }
+    }
+}
+
+/// The fallocate mode bit for `keep_size` (FALLOC_FL_KEEP_SIZE or none).
+fn keep_flag(keep_size: bool) -> i32 {
+    if keep_size {
+        libc::FALLOC_FL_KEEP_SIZE
+    } else {
+        0
     }
 }
 
