@@ -182,9 +182,12 @@ impl Container {
     }
 
     /// Like [`Container::create`], but the header is not written yet: it
-    /// goes out together with the first commit (or the first record that
-    /// does not fit the pending buffer), so a small new file costs one
-    /// write in all. Until then the file stays empty. `file` must be new,
+    /// goes out together with the first commit that has something to
+    /// record (or the first record that does not fit the pending buffer),
+    /// so a small new file costs one write in all. A container that never
+    /// gets any content or size leaves its file empty ([`Container::is_unborn`]):
+    /// an empty file reads as an empty file, and nothing the user did
+    /// changes the file's times after its creation. `file` must be new,
     /// empty and opened read-write (not checked: no extra syscall).
     pub fn create_deferred(file: File, block_size: u32) -> Result<Container> {
         Self::check_block_size(block_size)?;
@@ -700,6 +703,9 @@ impl Container {
     /// cache); it is durable after a sync of [`Container::sync_handle`].
     pub fn commit(&mut self) -> Result<()> {
         if !self.changed {
+            if self.is_unborn() {
+                return Ok(());
+            }
             // Still writes a deferred header or uncommitted records.
             return self.write_pending();
         }
@@ -722,14 +728,22 @@ impl Container {
     pub fn file_len(&self) -> u64 {
         self.end
     }
+
+    /// True for a deferred container ([`Container::create_deferred`])
+    /// with nothing to write yet: no header written, no record, no size.
+    /// Commit and drop leave its file empty.
+    pub fn is_unborn(&self) -> bool {
+        !self.changed && self.end == HEADER_LEN && self.pending.len() == HEADER_LEN as usize
+    }
 }
 
 impl Drop for Container {
     /// A container dropped without a final commit still writes a deferred
-    /// header (so a new file never stays empty) and any uncommitted
-    /// records (invisible until a commit, but salvageable); best effort.
+    /// header (unless it is unborn: an empty file stays empty) and any
+    /// uncommitted records (invisible until a commit, but salvageable);
+    /// best effort.
     fn drop(&mut self) {
-        if self.writable && !self.pending.is_empty() {
+        if self.writable && !self.pending.is_empty() && !self.is_unborn() {
             if let Err(e) = self.write_pending() {
                 log::warn!("container: pending bytes not written at close: {e}");
             }
