@@ -145,26 +145,40 @@ pub struct Container {
 /// only until the next commit.
 pub const PENDING_MAX: usize = 64 << 10;
 
-/// A fresh salt for a new container: one getrandom(2) call. The salt need
-/// not be secret, only distinct between containers, so when getrandom
-/// fails the fallback mixes time, pid and a process-wide counter.
+/// A fresh salt for a new container. The salt need not be secret, only
+/// distinct between containers: a process-wide random key (one getrandom(2)
+/// call per process; time and pid when that fails) plus a counter, through
+/// a bijective mixer (the splitmix64 finalizer), so no two containers of a
+/// process share a salt and a new file costs no syscall for it.
 fn random_salt() -> u64 {
-    let mut b = [0u8; 8];
-    // SAFETY: `b` is a local array valid for writes of `b.len()` (8) bytes
-    // for the whole call; getrandom writes at most that many bytes and
-    // keeps no pointer after returning.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n == b.len() as isize {
-        return u64::from_le_bytes(b);
-    }
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    (t ^ (u64::from(std::process::id()) << 32) ^ k.wrapping_mul(0xD6E8_FEB8_6659_FD93))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = *KEY.get_or_init(|| {
+        let mut b = [0u8; 8];
+        // SAFETY: `b` is a local array valid for writes of `b.len()` (8)
+        // bytes for the whole call; getrandom writes at most that many
+        // bytes and keeps no pointer after returning.
+        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+        if n == b.len() as isize {
+            return u64::from_le_bytes(b);
+        }
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ (u64::from(std::process::id()) << 32)
+    });
+    let k = COUNTER.fetch_add(1, Ordering::Relaxed);
+    mix64(key.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+}
+
+/// The splitmix64 finalizer: a bijection of u64 that spreads every input
+/// bit over the output.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl Container {

@@ -364,3 +364,14 @@ fn large_and_small_records_mix_with_pending_bytes() {
     assert_eq!(read_all(&c, 1), big);
     assert_eq!(&read_all(&c, 2)[..2000], &small[..]);
 }
+
+/// Salts are distinct between the containers of a process (and spread
+/// over all bits), without a syscall each.
+#[test]
+fn salts_are_distinct() {
+    let salts: std::collections::HashSet<u64> = (0..20_000).map(|_| super::random_salt()).collect();
+    assert_eq!(salts.len(), 20_000);
+    let or = salts.iter().fold(0u64, |a, s| a | s);
+    let and = salts.iter().fold(u64::MAX, |a, s| a & s);
+    assert_eq!((or, and), (u64::MAX, 0));
+}

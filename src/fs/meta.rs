@@ -344,15 +344,35 @@ impl Inner {
                 Err(_) => (self.reopen(inode, libc::O_RDONLY)?, false),
             }
         };
-        let c = if format == Format::Plain && w && file.metadata()?.len() == 0 {
-            // An empty file (a new one that never got content, or one
-            // that was in BACKING): what is written to it is compressed.
-            // It stays empty, and plain, unless something is written.
+        // An empty file (a new one that never got content, or one that was
+        // in BACKING) is served as an empty plain file, or, opened
+        // writable, as a new container that writes nothing unless it gets
+        // content (FORMAT.md 3.6).
+        let empty = |file: &File| file.metadata().is_ok_and(|m| m.len() == 0);
+        let content = if format == Format::Plain && w && empty(&file) {
             s.format = Format::Container;
-            Arc::new(Content::create_deferred(file, self.opts.block_size, &self.ctx)?)
+            Content::create_deferred(file, self.opts.block_size, &self.ctx)?
         } else {
-            Arc::new(Content::open(file, w, format, &self.ctx)?)
+            match Content::open(file, w, format, &self.ctx) {
+                Ok(c) => c,
+                // Known as a container, but empty now (nothing was ever
+                // written to it).
+                Err(e) if format == Format::Container => {
+                    let file = self.reopen(inode, if w { libc::O_RDWR } else { libc::O_RDONLY })?;
+                    if !empty(&file) {
+                        return Err(e);
+                    }
+                    if w {
+                        Content::create_deferred(file, self.opts.block_size, &self.ctx)?
+                    } else {
+                        s.format = Format::Plain;
+                        Content::open(file, false, Format::Plain, &self.ctx)?
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         };
+        let c = Arc::new(content);
         if c.is_container() {
             if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", inode.fd().raw())) {
                 c.set_name(&p.to_string_lossy());
