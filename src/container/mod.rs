@@ -727,6 +727,12 @@ impl Container {
         commit::write_commit(self)
     }
 
+    /// The backing file (for a caller's own access-time bookkeeping; never
+    /// write through it).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// A clone of the backing file handle, to fdatasync outside locks
     /// (after a commit, which leaves nothing pending).
     pub fn sync_handle(&self) -> io::Result<File> {

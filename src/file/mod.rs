@@ -153,6 +153,12 @@ impl LogicalFile {
         *self.inner.name.write() = name.into();
     }
 
+    /// Runs `f` on the backing file (under the container's read lock: keep
+    /// it short; compaction may replace the file otherwise).
+    pub fn with_backing<T>(&self, f: impl FnOnce(&std::fs::File) -> T) -> T {
+        f(self.inner.container.read().file())
+    }
+
     /// The name used in log messages.
     pub fn name(&self) -> String {
         self.inner.name()
