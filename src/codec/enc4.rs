@@ -1,5 +1,5 @@
 //! The four-stream encoder of v2 segments (codes <= 11 bits): the four
-//! quarters of a segment are coded in one loop, so the CPU runs four
+//! quarters of a segment are coded two at a time, so the CPU runs
 //! independent dependency chains.
 //!
 //! Each stream keeps a 64-bit container whose valid bits sit at the top:
@@ -14,7 +14,14 @@
 use super::interleave::{quarter, STREAMS};
 use super::stream::EncTable;
 
-/// Per-symbol entries of the top-aligned container (see the module doc).
+/// Symbols per flush: 7 left-over bits + 4 codes of <= 11 bits leave
+/// the 4 junk bits (see `Enc4Table`) below the valid ones.
+const SYMS: usize = 4;
+
+/// Per-symbol entries `reversed code << (64 - len) | len` (0 for absent
+/// symbols): the shift by an entry uses its low 6 bits, the length, and the
+/// length is also what the entry adds to `nb`; the length bits it leaves in
+/// the container are junk below the valid bits while `nb <= 60`.
 pub(crate) struct Enc4Table([u64; 256]);
 
 impl Enc4Table {
@@ -23,11 +30,9 @@ impl Enc4Table {
         let mut o = [0u64; 256];
         for (x, &e) in o.iter_mut().zip(t.0.iter()) {
             let len = e & 0xFF;
-            *x = if len == 0 || len > 11 {
-                0 // absent symbol (never coded)
-            } else {
-                ((e >> 8) << (64 - len)) | len
-            };
+            if (1..=11).contains(&len) {
+                *x = ((e >> 8) << (64 - len)) | len;
+            }
         }
         Enc4Table(o)
     }
@@ -49,27 +54,43 @@ impl Enc {
     };
 
     #[inline(always)]
-    fn put(&mut self, e: u64) {
-        self.c = (self.c >> (e as u32 & 63)) | e;
+    fn put(&mut self, t: &Enc4Table, x: u8) {
+        let e = t.0[x as usize];
+        self.c = (self.c >> (e & 63)) | e;
         self.nb += e as u32; // the low 32 bits of an entry are its length
     }
 
-    /// Stores the valid bits (8 bytes written, `nb / 8` kept).
+    /// Stores the valid bits (8 bytes written, `nb / 8` kept). `lim` is
+    /// `out.len() - 8`: the store goes to `min(pos, lim)`, which is `pos`
+    /// (see `region_cap`) but lets the compiler drop the bounds checks.
     #[inline(always)]
-    fn flush(&mut self, out: &mut [u8]) {
+    fn flush(&mut self, out: &mut [u8], lim: usize) {
         // nb >= 1 here except in a tail flush with nothing put, where the
         // word stored is junk that the next store or the end overwrites or
         // leaves outside the stream.
         let w = self.c >> (self.nb.wrapping_neg() & 63);
-        if let Some(d) = out.get_mut(self.pos..self.pos + 8) {
+        let p = self.pos.min(lim);
+        if let Some(d) = out.get_mut(p..p + 8) {
             d.copy_from_slice(&w.to_le_bytes());
         }
         self.pos += (self.nb >> 3) as usize;
         self.nb &= 7;
     }
 
-    /// Writes the last partial byte (zero padded); returns the length.
-    fn finish(mut self, out: &mut [u8]) -> usize {
+    /// Codes `rest` (normally the few symbols after the main loop) with a
+    /// bounds-checked store, and writes the last
+    /// partial byte (zero padded); returns the stream length.
+    fn finish(mut self, t: &Enc4Table, rest: &[u8], out: &mut [u8]) -> usize {
+        for c in rest.chunks(SYMS) {
+            for &x in c {
+                self.put(t, x);
+            }
+            if let Some(d) = out.get_mut(self.pos..self.pos + 8) {
+                d.copy_from_slice(&(self.c >> (self.nb.wrapping_neg() & 63)).to_le_bytes());
+            }
+            self.pos += (self.nb >> 3) as usize;
+            self.nb &= 7;
+        }
         if self.nb > 0 {
             let w = self.c >> (64 - self.nb);
             if let Some(d) = out.get_mut(self.pos) {
@@ -91,53 +112,62 @@ pub(crate) fn region_cap(seg_len: usize) -> usize {
 /// `region_cap` bytes; stream k starts at k * cap. Returns the stream byte
 /// lengths.
 pub(crate) fn encode4(seg: &[u8], t: &EncTable, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
+    encode4_with(seg, &Enc4Table::new(t), scratch)
+}
+
+/// `encode4` with the coding table already built.
+pub(crate) fn encode4_with(seg: &[u8], t: &Enc4Table, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
     let n = seg.len();
     let cap = region_cap(n);
     if scratch.len() < STREAMS * cap {
         scratch.resize(STREAMS * cap, 0);
     }
-    let tt = Enc4Table::new(t);
-    let (r01, r23) = scratch.split_at_mut(2 * cap);
-    let (r0, r1) = r01.split_at_mut(cap);
-    let (r2, r3) = r23.split_at_mut(cap);
     let q: [&[u8]; STREAMS] = std::array::from_fn(|k| {
         let (a, b) = quarter(n, k);
         &seg[a..b]
     });
-    let (s0, s1) = encode2(q[0], q[1], &tt.0, r0, r1);
-    let (s2, s3) = encode2(q[2], q[3], &tt.0, r2, &mut r3[..cap]);
+    let (r01, r23) = scratch.split_at_mut(2 * cap);
+    let (r0, r1) = r01.split_at_mut(cap);
+    let (r2, r3) = r23.split_at_mut(cap);
+    let r = [r0, r1, r2, &mut r3[..cap]];
+    code4(q, t, r)
+}
+
+/// Codes quarter k into `r[k]`, two streams at a time (four would not
+/// fit the registers).
+fn code4(q: [&[u8]; STREAMS], t: &Enc4Table, r: [&mut [u8]; STREAMS]) -> [usize; STREAMS] {
+    let [r0, r1, r2, r3] = r;
+    let (s0, s1) = code2(q[0], q[1], t, r0, r1);
+    let (s2, s3) = code2(q[2], q[3], t, r2, r3);
     [s0, s1, s2, s3]
 }
 
 /// Codes `a` into `ra` and `b` into `rb`.
 #[inline(always)]
-fn encode2(a: &[u8], b: &[u8], tt: &[u64; 256], ra: &mut [u8], rb: &mut [u8]) -> (usize, usize) {
+fn code2(a: &[u8], b: &[u8], t: &Enc4Table, ra: &mut [u8], rb: &mut [u8]) -> (usize, usize) {
     let mut ea = Enc::NEW;
     let mut eb = Enc::NEW;
-    let common = b.len().min(a.len()) / 4 * 4;
-    for (ca, cb) in a[..common].chunks_exact(4).zip(b[..common].chunks_exact(4)) {
-        for j in 0..4 {
-            ea.put(tt[ca[j] as usize]);
-            eb.put(tt[cb[j] as usize]);
+    // The regions have 8 bytes of slack (`region_cap`); without them
+    // (never) everything would go through `finish`.
+    let (Some(la), Some(lb)) = (ra.len().checked_sub(8), rb.len().checked_sub(8)) else {
+        return (ea.finish(t, a, ra), eb.finish(t, b, rb));
+    };
+    let common = b.len().min(a.len()) / SYMS * SYMS;
+    for (ca, cb) in a[..common]
+        .chunks_exact(SYMS)
+        .zip(b[..common].chunks_exact(SYMS))
+    {
+        for j in 0..SYMS {
+            ea.put(t, ca[j]);
+            eb.put(t, cb[j]);
         }
-        ea.flush(ra);
-        eb.flush(rb);
+        ea.flush(ra, la);
+        eb.flush(rb, lb);
     }
     (
-        tail(ea, &a[common..], tt, ra),
-        tail(eb, &b[common..], tt, rb),
+        ea.finish(t, &a[common..], ra),
+        eb.finish(t, &b[common..], rb),
     )
-}
-
-/// Codes the rest of one stream and finishes it.
-fn tail(mut e: Enc, rest: &[u8], tt: &[u64; 256], out: &mut [u8]) -> usize {
-    for c in rest.chunks(4) {
-        for &x in c {
-            e.put(tt[x as usize]);
-        }
-        e.flush(out);
-    }
-    e.finish(out)
 }
 
 #[cfg(test)]
