@@ -1,5 +1,5 @@
 //! The four-stream encoder of v2 segments (codes <= 11 bits): the four
-//! quarters of a segment are coded in one loop, so the CPU runs four
+//! quarters of a segment are coded two at a time, so the CPU runs
 //! independent dependency chains.
 //!
 //! Each stream keeps a 64-bit container whose valid bits sit at the top:
@@ -9,12 +9,21 @@
 //! collect junk (the `len` fields) below the valid region, which is never
 //! read while `nb <= 60`. Every four symbols (at most 7 + 4 * 11 = 51
 //! bits) the valid bits are shifted down and stored as one little-endian
-//! word, which is exactly the section-1 LSB-first bit order.
+//! word, which is exactly the section-1 LSB-first bit order. On x86-64
+//! CPUs with BMI2 the loop is compiled a second time with `shrx` (shift
+//! counts in any register, no `cl` shuffling), chosen at run time.
 
 use super::interleave::{quarter, STREAMS};
 use super::stream::EncTable;
 
-/// Per-symbol entries of the top-aligned container (see the module doc).
+/// Symbols per flush: 7 left-over bits + 4 codes of <= 11 bits leave
+/// the 4 junk bits (see `Enc4Table`) below the valid ones.
+const SYMS: usize = 4;
+
+/// Per-symbol entries `reversed code << (64 - len) | len` (0 for absent
+/// symbols): the shift by an entry uses its low 6 bits, the length, and the
+/// length is also what the entry adds to `nb`; the length bits it leaves in
+/// the container are junk below the valid bits while `nb <= 60`.
 pub(crate) struct Enc4Table([u64; 256]);
 
 impl Enc4Table {
@@ -23,11 +32,9 @@ impl Enc4Table {
         let mut o = [0u64; 256];
         for (x, &e) in o.iter_mut().zip(t.0.iter()) {
             let len = e & 0xFF;
-            *x = if len == 0 || len > 11 {
-                0 // absent symbol (never coded)
-            } else {
-                ((e >> 8) << (64 - len)) | len
-            };
+            if (1..=11).contains(&len) {
+                *x = ((e >> 8) << (64 - len)) | len;
+            }
         }
         Enc4Table(o)
     }
@@ -49,27 +56,41 @@ impl Enc {
     };
 
     #[inline(always)]
-    fn put(&mut self, e: u64) {
-        self.c = (self.c >> (e as u32 & 63)) | e;
+    fn put(&mut self, t: &Enc4Table, x: u8) {
+        let e = t.0[x as usize];
+        self.c = (self.c >> (e & 63)) | e;
         self.nb += e as u32; // the low 32 bits of an entry are its length
     }
 
-    /// Stores the valid bits (8 bytes written, `nb / 8` kept).
+    /// Stores the valid bits (8 bytes written, `nb / 8` kept). `lim` is
+    /// `out.len() - 8` (or 0): testing `pos <= lim` first (always true, see
+    /// `region_cap`) lets the compiler drop the overflow check of
+    /// `pos + 8`, which costs more.
     #[inline(always)]
-    fn flush(&mut self, out: &mut [u8]) {
+    fn flush(&mut self, out: &mut [u8], lim: usize) {
         // nb >= 1 here except in a tail flush with nothing put, where the
         // word stored is junk that the next store or the end overwrites or
         // leaves outside the stream.
         let w = self.c >> (self.nb.wrapping_neg() & 63);
-        if let Some(d) = out.get_mut(self.pos..self.pos + 8) {
-            d.copy_from_slice(&w.to_le_bytes());
+        if self.pos <= lim {
+            if let Some(d) = out.get_mut(self.pos..self.pos + 8) {
+                d.copy_from_slice(&w.to_le_bytes());
+            }
         }
         self.pos += (self.nb >> 3) as usize;
         self.nb &= 7;
     }
 
-    /// Writes the last partial byte (zero padded); returns the length.
-    fn finish(mut self, out: &mut [u8]) -> usize {
+    /// Codes `rest` (fewer symbols than a few flushes) and writes the last
+    /// partial byte (zero padded); returns the stream length.
+    fn finish(mut self, t: &Enc4Table, rest: &[u8], out: &mut [u8]) -> usize {
+        let lim = out.len().saturating_sub(8);
+        for c in rest.chunks(SYMS) {
+            for &x in c {
+                self.put(t, x);
+            }
+            self.flush(out, lim);
+        }
         if self.nb > 0 {
             let w = self.c >> (64 - self.nb);
             if let Some(d) = out.get_mut(self.pos) {
@@ -91,53 +112,83 @@ pub(crate) fn region_cap(seg_len: usize) -> usize {
 /// `region_cap` bytes; stream k starts at k * cap. Returns the stream byte
 /// lengths.
 pub(crate) fn encode4(seg: &[u8], t: &EncTable, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
+    encode4_with(seg, &Enc4Table::new(t), scratch)
+}
+
+/// `encode4` with the coding table already built.
+pub(crate) fn encode4_with(seg: &[u8], t: &Enc4Table, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
     let n = seg.len();
     let cap = region_cap(n);
     if scratch.len() < STREAMS * cap {
         scratch.resize(STREAMS * cap, 0);
     }
-    let tt = Enc4Table::new(t);
-    let (r01, r23) = scratch.split_at_mut(2 * cap);
-    let (r0, r1) = r01.split_at_mut(cap);
-    let (r2, r3) = r23.split_at_mut(cap);
     let q: [&[u8]; STREAMS] = std::array::from_fn(|k| {
         let (a, b) = quarter(n, k);
         &seg[a..b]
     });
-    let (s0, s1) = encode2(q[0], q[1], &tt.0, r0, r1);
-    let (s2, s3) = encode2(q[2], q[3], &tt.0, r2, &mut r3[..cap]);
+    let (r01, r23) = scratch.split_at_mut(2 * cap);
+    let (r0, r1) = r01.split_at_mut(cap);
+    let (r2, r3) = r23.split_at_mut(cap);
+    let r = [r0, r1, r2, &mut r3[..cap]];
+    kernel(q, t, r)
+}
+
+/// Runs the loop compiled for this CPU.
+#[inline]
+fn kernel(q: [&[u8]; STREAMS], t: &Enc4Table, r: [&mut [u8]; STREAMS]) -> [usize; STREAMS] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: `kernel_bmi2` is safe code whose only requirement is
+        // that the CPU supports BMI2, which was checked just above.
+        return unsafe { kernel_bmi2(q, t, r) };
+    }
+    kernel_base(q, t, r)
+}
+
+/// The loop with shifts of the x86-64 baseline.
+fn kernel_base(q: [&[u8]; STREAMS], t: &Enc4Table, r: [&mut [u8]; STREAMS]) -> [usize; STREAMS] {
+    code4(q, t, r)
+}
+
+/// The loop with BMI2 shifts (`shrx`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+fn kernel_bmi2(q: [&[u8]; STREAMS], t: &Enc4Table, r: [&mut [u8]; STREAMS]) -> [usize; STREAMS] {
+    code4(q, t, r)
+}
+
+/// Codes quarter k into `r[k]`, two streams at a time (four would not
+/// fit the registers).
+#[inline(always)]
+fn code4(q: [&[u8]; STREAMS], t: &Enc4Table, r: [&mut [u8]; STREAMS]) -> [usize; STREAMS] {
+    let [r0, r1, r2, r3] = r;
+    let (s0, s1) = code2(q[0], q[1], t, r0, r1);
+    let (s2, s3) = code2(q[2], q[3], t, r2, r3);
     [s0, s1, s2, s3]
 }
 
 /// Codes `a` into `ra` and `b` into `rb`.
 #[inline(always)]
-fn encode2(a: &[u8], b: &[u8], tt: &[u64; 256], ra: &mut [u8], rb: &mut [u8]) -> (usize, usize) {
+fn code2(a: &[u8], b: &[u8], t: &Enc4Table, ra: &mut [u8], rb: &mut [u8]) -> (usize, usize) {
     let mut ea = Enc::NEW;
     let mut eb = Enc::NEW;
-    let common = b.len().min(a.len()) / 4 * 4;
-    for (ca, cb) in a[..common].chunks_exact(4).zip(b[..common].chunks_exact(4)) {
-        for j in 0..4 {
-            ea.put(tt[ca[j] as usize]);
-            eb.put(tt[cb[j] as usize]);
+    let (la, lb) = (ra.len().saturating_sub(8), rb.len().saturating_sub(8));
+    let common = b.len().min(a.len()) / SYMS * SYMS;
+    for (ca, cb) in a[..common]
+        .chunks_exact(SYMS)
+        .zip(b[..common].chunks_exact(SYMS))
+    {
+        for j in 0..SYMS {
+            ea.put(t, ca[j]);
+            eb.put(t, cb[j]);
         }
-        ea.flush(ra);
-        eb.flush(rb);
+        ea.flush(ra, la);
+        eb.flush(rb, lb);
     }
     (
-        tail(ea, &a[common..], tt, ra),
-        tail(eb, &b[common..], tt, rb),
+        ea.finish(t, &a[common..], ra),
+        eb.finish(t, &b[common..], rb),
     )
-}
-
-/// Codes the rest of one stream and finishes it.
-fn tail(mut e: Enc, rest: &[u8], tt: &[u64; 256], out: &mut [u8]) -> usize {
-    for c in rest.chunks(4) {
-        for &x in c {
-            e.put(tt[x as usize]);
-        }
-        e.flush(out);
-    }
-    e.finish(out)
 }
 
 #[cfg(test)]
@@ -159,6 +210,35 @@ mod tests {
             w.finish();
             v
         })
+    }
+
+    type Kernel<'a> =
+        &'a dyn Fn([&[u8]; STREAMS], &Enc4Table, [&mut [u8]; STREAMS]) -> [usize; STREAMS];
+
+    /// The streams of `seg` from each loop this CPU can run.
+    fn both_kernels(seg: &[u8], t: &EncTable) -> Vec<(&'static str, [Vec<u8>; STREAMS])> {
+        let tt = Enc4Table::new(t);
+        let run = |f: Kernel<'_>| {
+            let cap = region_cap(seg.len());
+            let mut r: [Vec<u8>; STREAMS] = std::array::from_fn(|_| vec![0x5Au8; cap]);
+            let q = std::array::from_fn(|k| {
+                let (a, b) = quarter(seg.len(), k);
+                &seg[a..b]
+            });
+            let [r0, r1, r2, r3] = &mut r;
+            let sizes = f(q, &tt, [&mut r0[..], &mut r1[..], &mut r2[..], &mut r3[..]]);
+            for (v, s) in r.iter_mut().zip(sizes) {
+                v.truncate(s);
+            }
+            r
+        };
+        let mut out = vec![("base", run(&kernel_base))];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("bmi2") {
+            // SAFETY: BMI2 is present (checked just above).
+            out.push(("bmi2", run(&|q, t, r| unsafe { kernel_bmi2(q, t, r) })));
+        }
+        out
     }
 
     #[test]
@@ -196,6 +276,12 @@ mod tests {
                         &want[k][..],
                         "len {len} shape {shape} stream {k}"
                     );
+                }
+                // Both compiled loops, whichever `encode4` picked.
+                for (name, out) in both_kernels(&data, &t) {
+                    for k in 0..STREAMS {
+                        assert_eq!(out[k], want[k], "{name} len {len} shape {shape} stream {k}");
+                    }
                 }
             }
         }
