@@ -74,14 +74,34 @@ pub(crate) fn code_lengths_fast(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
     lengths_with(hist, max_len, false)
 }
 
+/// Code lengths for the small alphabet of the code-length tables' own
+/// code (at most 32 symbols): `code_lengths_fast` without the work arrays
+/// of a 256-symbol alphabet.
+pub(crate) fn small_code_lengths_fast(hist: &[u32; 32], max_len: u32) -> [u8; 32] {
+    lengths_core::<32, 33>(hist, max_len, false)
+}
+
 fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
-    let mut lens = [0u8; 256];
+    lengths_core::<256, 257>(hist, max_len, exact)
+}
+
+/// `lengths_with` for an alphabet of N symbols; M = N + 1 (the size of
+/// the work arrays of `huffman_depths`).
+fn lengths_core<const N: usize, const M: usize>(
+    hist: &[u32; N],
+    max_len: u32,
+    exact: bool,
+) -> [u8; N] {
+    let mut lens = [0u8; N];
     // Present symbols sorted by (count, symbol): deterministic.
-    let mut keys = [0u64; 256];
+    let mut keys = [0u64; N];
     let mut n = 0usize;
     for (s, &c) in hist.iter().enumerate() {
-        // Branch-free: the slot is overwritten unless c > 0.
-        keys[n] = (u64::from(c) << 8) | s as u64;
+        // Branch-free: the slot is overwritten unless c > 0 (the last
+        // slot only when every symbol is present).
+        if let Some(k) = keys.get_mut(n) {
+            *k = (u64::from(c) << 8) | s as u64;
+        }
         n += usize::from(c > 0);
     }
     let keys = &mut keys[..n];
@@ -94,7 +114,7 @@ fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
         _ => {}
     }
     sort_keys(keys);
-    let mut weights = [0u64; 256];
+    let mut weights = [0u64; N];
     for (w, k) in weights.iter_mut().zip(keys.iter()) {
         *w = k >> 8;
     }
@@ -102,8 +122,8 @@ fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
     let min_len = usize::BITS - (n - 1).leading_zeros(); // ceil(log2 n)
     let limit = max_len.clamp(1, 32).max(min_len) as u8;
 
-    let mut depth = [0u8; 256];
-    if huffman_depths(weights, &mut depth[..n]) > limit
+    let mut depth = [0u8; N];
+    if huffman_depths::<M>(weights, &mut depth[..n]) > limit
         && (exact || !fast_limit(weights, &mut depth[..n], limit))
     {
         package_merge(weights, limit, &mut depth[..n]);
@@ -129,16 +149,22 @@ fn fast_limit(w: &[u64], d: &mut [u8], limit: u8) -> bool {
 
 /// Unrestricted Huffman code lengths for ascending `w` (two-queue method,
 /// leaves first on ties); returns the longest length. The queue choice is
-/// a select, not a branch (it is unpredictable).
-fn huffman_depths(w: &[u64], depth: &mut [u8]) -> u8 {
+/// a select, not a branch (it is unpredictable). M > w.len() (the work
+/// arrays hold a sentinel past the last leaf).
+fn huffman_depths<const M: usize>(w: &[u64], depth: &mut [u8]) -> u8 {
     let n = w.len();
+    if n < 2 || n >= M {
+        depth.fill(1);
+        return if n < 2 { 1 } else { u8::MAX };
+    }
     // Leaf weights with a sentinel; internal nodes are created in
     // non-decreasing weight order, and a node not yet made weighs MAX.
-    let mut lw = [u64::MAX; 257];
+    let mut lw = [u64::MAX; M];
     lw[..n].copy_from_slice(w);
-    let mut iw = [u64::MAX; 256];
-    // parent[i] for leaf i < 256, parent[256 + k] for internal node k.
-    let mut parent = [0u16; 512];
+    let mut iw = [u64::MAX; M];
+    // The parents of leaves and of internal nodes.
+    let mut lparent = [0u16; M];
+    let mut iparent = [0u16; M];
     let (mut leaf, mut inode) = (0usize, 0usize);
     for k in 0..n - 1 {
         let mut sum = 0u64;
@@ -146,20 +172,24 @@ fn huffman_depths(w: &[u64], depth: &mut [u8]) -> u8 {
             let (a, b) = (lw[leaf], iw[inode]);
             let use_leaf = a <= b;
             sum += if use_leaf { a } else { b };
-            let at = if use_leaf { leaf } else { 256 + inode };
-            parent[at] = k as u16;
+            // Both written (no branch): the entry of the node not taken
+            // is rewritten when that node is taken (every leaf and every
+            // internal node but the root is taken once; the root's
+            // parent and the sentinel's are never read).
+            lparent[leaf] = k as u16;
+            iparent[inode] = k as u16;
             leaf += usize::from(use_leaf);
             inode += usize::from(!use_leaf);
         }
         iw[k] = sum;
     }
     // Depths of internal nodes: the root is n-2; parents come later.
-    let mut idepth = [0u8; 256];
-    for k in (0..n.saturating_sub(2)).rev() {
-        idepth[k] = idepth[usize::from(parent[256 + k])].saturating_add(1);
+    let mut idepth = [0u8; M];
+    for k in (0..n - 2).rev() {
+        idepth[k] = idepth[usize::from(iparent[k])].saturating_add(1);
     }
     let mut max = 0;
-    for (d, &p) in depth.iter_mut().zip(parent.iter()) {
+    for (d, &p) in depth.iter_mut().zip(lparent.iter()) {
         *d = idepth[usize::from(p)].saturating_add(1);
         max = max.max(*d);
     }
@@ -227,7 +257,7 @@ impl<'a> Rank<'a> {
         match self.table.get(x as usize) {
             Some(&r) => r,
             None => {
-                let base = self.table[self.table.len() - 1] as usize;
+                let base = self.table.last().map_or(0, |&b| usize::from(b));
                 (base + self.w[base..].partition_point(|&v| v <= x)) as u16
             }
         }
@@ -247,17 +277,47 @@ impl<'a> Rank<'a> {
 /// packages p with `before[p] + p < T`, and leaves for the rest.
 fn package_merge(w: &[u64], limit: u8, depth: &mut [u8]) {
     let n = w.len();
+    let levels = limit as usize;
+    if n <= SMALL && levels <= 32 {
+        // Small alphabets (the CL code): work arrays on the stack and no
+        // rank table.
+        let mut before = [0u16; SMALL * 32];
+        let mut m = [0u64; 2 * SMALL];
+        let mut pk = [0u64; SMALL];
+        let mut after = [0u16; SMALL + 1];
+        let rank = Rank {
+            w,
+            table: Vec::new(),
+        };
+        let work = (&mut before[..], &mut m[..], &mut pk[..], &mut after[..]);
+        package_merge_in(w, limit, depth, &rank, work);
+    } else {
+        let mut before = vec![0u16; levels * n];
+        let mut m = vec![0u64; 2 * n];
+        let mut pk = vec![0u64; n];
+        let mut after = vec![0u16; n + 1];
+        let work = (&mut before[..], &mut m[..], &mut pk[..], &mut after[..]);
+        package_merge_in(w, limit, depth, &Rank::new(w), work);
+    }
+}
+
+/// Alphabets up to this size take the allocation-free `package_merge`.
+const SMALL: usize = 32;
+
+/// Work arrays of `package_merge_in`: before (levels * n), m (2n), pk (n),
+/// after (n + 1).
+type PmWork<'a> = (&'a mut [u16], &'a mut [u64], &'a mut [u64], &'a mut [u16]);
+
+/// `package_merge` with its work arrays given.
+fn package_merge_in(w: &[u64], limit: u8, depth: &mut [u8], rank: &Rank<'_>, work: PmWork<'_>) {
+    let (before, m, pk, after) = work;
+    let n = w.len();
     let keep = 2 * n - 2;
     let levels = limit as usize;
-    let rank = Rank::new(w);
-    let mut before = vec![0u16; levels * n];
     let mut kept = [0usize; 32];
     let mut len = [0usize; 32];
-    let mut m = vec![0u64; 2 * n];
     m[..n].copy_from_slice(w);
     len[0] = n;
-    let mut pk = vec![0u64; n];
-    let mut after = vec![0u16; n + 1];
     for l in 1..levels {
         // np <= (2n-2)/2 < n packages.
         let np = len[l - 1] / 2;

@@ -8,7 +8,7 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::lengths::{code_lengths_fast, reversed_codes, validate, TableKind};
+use super::lengths::{reversed_codes, small_code_lengths_fast, validate, TableKind};
 use super::{CodecError, MAX_CODE_LEN};
 
 /// CL alphabet: values 0..=22, then the three run symbols.
@@ -51,18 +51,22 @@ struct ClItem {
     extra: u8,
 }
 
-/// The values of `mode` for `lengths`.
+/// The values of `mode` for `lengths` (simple loops, on vectors).
 fn values(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> [u8; 256] {
     let mut t = [0u8; 256];
-    let mut last = 0i32;
-    for i in 0..256 {
-        let l = i32::from(lengths[i]);
-        t[i] = match mode {
-            MODE_DIRECT => l as u8,
-            MODE_PREV_TABLE => zigzag(l - i32::from(prev[i])),
-            _ => zigzag(l - last),
-        };
-        last = l;
+    match mode {
+        MODE_DIRECT => t = *lengths,
+        MODE_PREV_TABLE => {
+            for ((x, &l), &p) in t.iter_mut().zip(lengths).zip(prev) {
+                *x = zigzag(i32::from(l) - i32::from(p));
+            }
+        }
+        _ => {
+            t[0] = zigzag(i32::from(lengths[0]));
+            for (x, w) in t[1..].iter_mut().zip(lengths.windows(2)) {
+                *x = zigzag(i32::from(w[1]) - i32::from(w[0]));
+            }
+        }
     }
     t
 }
@@ -111,6 +115,75 @@ fn rle(t: &[u8; 256], items: &mut Vec<ClItem>) {
     }
 }
 
+/// The items `rle` makes of a run of `len` equal values (zero or not),
+/// packed: literals | REP_PREV << 8 | ZERO_SHORT << 16 | ZERO_LONG << 24.
+const fn run_items(len: usize, zero: bool) -> u32 {
+    let (mut lit, mut rep, mut short, mut long) = (0u32, 0u32, 0u32, 0u32);
+    let mut run = len;
+    if zero && run >= 3 {
+        while run >= 11 {
+            run -= if run < 138 { run } else { 138 };
+            long += 1;
+        }
+        if run >= 3 {
+            short += 1;
+            run = 0;
+        }
+    } else if run > 0 {
+        lit += 1;
+        run -= 1;
+        while run >= 3 {
+            run -= if run < 6 { run } else { 6 };
+            rep += 1;
+        }
+    }
+    lit += run as u32;
+    lit | rep << 8 | short << 16 | long << 24
+}
+
+/// `run_items` of runs of 0..=256 values, zero or not.
+const RUNS: [[u32; 257]; 2] = {
+    let mut t = [[0u32; 257]; 2];
+    let mut len = 0;
+    while len <= 256 {
+        t[0][len] = run_items(len, false);
+        t[1][len] = run_items(len, true);
+        len += 1;
+    }
+    t
+};
+
+/// The CL histogram of `rle(t)` (symbols 0..26) and its extra bits,
+/// without making the items: run starts found branch-free, then each
+/// run's items from `RUNS`.
+fn rle_stats(t: &[u8; 256]) -> ([u32; 32], u64) {
+    let mut starts = [0u16; 257];
+    let mut runs = 0usize;
+    let mut prev = u16::MAX; // no value: position 0 starts a run
+    for (i, &v) in t.iter().enumerate() {
+        starts[runs] = i as u16;
+        runs += usize::from(u16::from(v) != prev);
+        prev = u16::from(v);
+    }
+    starts[runs] = 256;
+    let mut hist = [0u32; 32];
+    // REP_PREV, ZERO_SHORT and ZERO_LONG counts, packed as in `run_items`
+    // (each total is below 256: at most one item per 3 values).
+    let mut packed = 0u32;
+    for w in starts[..=runs].windows(2) {
+        let (a, len) = (usize::from(w[0]), usize::from(w[1] - w[0]));
+        let v = t[a & 255];
+        let e = RUNS[usize::from(v == 0)][len];
+        hist[usize::from(v) & 31] += e & 0xFF;
+        packed += e >> 8;
+    }
+    let (rep, short, long) = (packed & 0xFF, (packed >> 8) & 0xFF, packed >> 16);
+    hist[usize::from(REP_PREV)] += rep;
+    hist[usize::from(ZERO_SHORT)] += short;
+    hist[usize::from(ZERO_LONG)] += long;
+    (hist, u64::from(2 * rep + 3 * short + 7 * long))
+}
+
 fn extra_bits(sym: u8) -> u32 {
     match sym {
         REP_PREV => 2,
@@ -120,11 +193,10 @@ fn extra_bits(sym: u8) -> u32 {
     }
 }
 
-/// A table ready to write in one mode, with its exact size in bits.
+/// A table's size in one mode: its CL code and exact size in bits.
 struct Plan {
     mode: u32,
-    items: Vec<ClItem>,
-    cl_lens: [u8; 256],
+    cl_lens: [u8; 32],
     k: usize,
     bits: u64,
 }
@@ -138,32 +210,24 @@ fn perm(mode: u32) -> &'static [u8; CL_SYMS] {
 }
 
 fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
-    let t = values(mode, lengths, prev);
-    let mut items = Vec::with_capacity(256);
-    rle(&t, &mut items);
-    let mut hist = [0u32; 256];
-    for it in &items {
-        hist[it.sym as usize] += 1;
-    }
-    let cl_lens = code_lengths_fast(&hist, CL_MAX_LEN);
+    let (hist, extra) = rle_stats(&values(mode, lengths, prev));
+    let cl_lens = small_code_lengths_fast(&hist, CL_MAX_LEN);
     let p = perm(mode);
     let k = p
         .iter()
         .rposition(|&s| cl_lens[s as usize] > 0)
         .map_or(1, |x| x + 1);
     let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
-    let mut bits = 2 + 5 + 3 * k as u64;
-    for it in &items {
-        let code = if single {
-            0
-        } else {
-            u64::from(cl_lens[it.sym as usize])
-        };
-        bits += code + u64::from(extra_bits(it.sym));
+    let mut bits = 2 + 5 + 3 * k as u64 + extra;
+    if !single {
+        bits += hist
+            .iter()
+            .zip(cl_lens.iter())
+            .map(|(&c, &l)| u64::from(c) * u64::from(l))
+            .sum::<u64>();
     }
     Plan {
         mode,
-        items,
         cl_lens,
         k,
         bits,
@@ -189,31 +253,32 @@ pub(crate) fn encode_table(
         return out.len() - start;
     }
     let zero = [0u8; 256];
-    let mut best = plan(MODE_DIRECT, lengths, &zero);
+    let pv = prev.unwrap_or(&zero);
+    let mut best = plan(MODE_DIRECT, lengths, pv);
     for mode in [MODE_PREV_SYMBOL, MODE_PREV_TABLE] {
-        let p = match (mode, prev) {
-            (MODE_PREV_TABLE, None) => continue,
-            (MODE_PREV_TABLE, Some(pv)) => plan(mode, lengths, pv),
-            _ => plan(mode, lengths, &zero),
-        };
+        if mode == MODE_PREV_TABLE && prev.is_none() {
+            continue;
+        }
+        let p = plan(mode, lengths, pv);
         if p.bits < best.bits {
             best = p;
         }
     }
-    let single = best.cl_lens.iter().filter(|&&l| l > 0).count() == 1;
-    let codes = reversed_codes(&best.cl_lens);
+    let mut items = Vec::with_capacity(256);
+    rle(&values(best.mode, lengths, pv), &mut items);
+    let mut cl_lens = [0u8; 256];
+    cl_lens[..32].copy_from_slice(&best.cl_lens);
+    let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
+    let codes = reversed_codes(&cl_lens);
     let mut w = BitWriter::new(out);
     w.put(best.mode, 2);
     w.put(best.k as u32 - 1, 5);
     for &s in &perm(best.mode)[..best.k] {
-        w.put(u32::from(best.cl_lens[s as usize]), 3);
+        w.put(u32::from(cl_lens[s as usize]), 3);
     }
-    for it in &best.items {
+    for it in &items {
         if !single {
-            w.put(
-                codes[it.sym as usize],
-                u32::from(best.cl_lens[it.sym as usize]),
-            );
+            w.put(codes[it.sym as usize], u32::from(cl_lens[it.sym as usize]));
         }
         w.put(u32::from(it.extra), extra_bits(it.sym));
     }
@@ -381,6 +446,50 @@ mod tests {
         skew[3] += 50;
         let l3 = code_lengths(&skew, 11);
         assert!(rt(&l3, Some(&l2)) < 20);
+    }
+
+    /// `rle_stats` counts exactly the items `rle` makes.
+    #[test]
+    fn rle_stats_match_rle() {
+        let mut seed = 0x0123_4567_89AB_CDEFu64;
+        let mut items = Vec::new();
+        for round in 0..500 {
+            let mut t = [0u8; 256];
+            let mut i = 0;
+            while i < 256 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let len = match round % 4 {
+                    0 => 1 + (seed % 4) as usize,
+                    1 => 1 + (seed % 20) as usize,
+                    2 => 1 + (seed % 300) as usize,
+                    _ => 1 + (seed % 9) as usize * (seed >> 60) as usize,
+                };
+                let v = if seed >> 63 == 0 {
+                    0
+                } else {
+                    (seed >> 32) as u8 % 23
+                };
+                for x in t[i..(i + len).min(256)].iter_mut() {
+                    *x = v;
+                }
+                i += len;
+            }
+            rle(&t, &mut items);
+            let mut hist = [0u32; 32];
+            let mut extra = 0u64;
+            for it in &items {
+                hist[it.sym as usize] += 1;
+                extra += u64::from(extra_bits(it.sym));
+            }
+            assert_eq!(rle_stats(&t), (hist, extra), "round {round}");
+        }
+        for t in [[0u8; 256], [7u8; 256]] {
+            rle(&t, &mut items);
+            let n: u32 = rle_stats(&t).0.iter().sum();
+            assert_eq!(n as usize, items.len());
+        }
     }
 
     #[test]
