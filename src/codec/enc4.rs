@@ -77,9 +77,9 @@ impl Enc {
         self.nb &= 7;
     }
 
-    /// Codes `rest` (normally the few symbols after the main loop) with a
-    /// bounds-checked store, and writes the last
-    /// partial byte (zero padded); returns the stream length.
+    /// Codes `rest` (normally the few symbols after the main loop) with
+    /// bounds-checked stores, and writes the last partial byte (zero
+    /// padded); returns the stream length.
     fn finish(mut self, t: &Enc4Table, rest: &[u8], out: &mut [u8]) -> usize {
         for c in rest.chunks(SYMS) {
             for &x in c {

@@ -71,8 +71,9 @@ fn values(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> [u8; 256] {
     t
 }
 
-fn rle(t: &[u8; 256], items: &mut Vec<ClItem>) {
-    items.clear();
+/// The RLE items of `t`, in order, given to `emit`.
+#[inline(always)]
+fn rle(t: &[u8; 256], mut emit: impl FnMut(ClItem)) {
     let mut i = 0;
     while i < 256 {
         let v = t[i];
@@ -84,25 +85,25 @@ fn rle(t: &[u8; 256], items: &mut Vec<ClItem>) {
         if v == 0 && run >= 3 {
             while run >= 11 {
                 let r = run.min(138);
-                items.push(ClItem {
+                emit(ClItem {
                     sym: ZERO_LONG,
                     extra: (r - 11) as u8,
                 });
                 run -= r;
             }
             if run >= 3 {
-                items.push(ClItem {
+                emit(ClItem {
                     sym: ZERO_SHORT,
                     extra: (run - 3) as u8,
                 });
                 run = 0;
             }
         } else {
-            items.push(ClItem { sym: v, extra: 0 });
+            emit(ClItem { sym: v, extra: 0 });
             run -= 1;
             while run >= 3 {
                 let r = run.min(6);
-                items.push(ClItem {
+                emit(ClItem {
                     sym: REP_PREV,
                     extra: (r - 3) as u8,
                 });
@@ -110,7 +111,7 @@ fn rle(t: &[u8; 256], items: &mut Vec<ClItem>) {
             }
         }
         for _ in 0..run {
-            items.push(ClItem { sym: v, extra: 0 });
+            emit(ClItem { sym: v, extra: 0 });
         }
     }
 }
@@ -264,8 +265,6 @@ pub(crate) fn encode_table(
             best = p;
         }
     }
-    let mut items = Vec::with_capacity(256);
-    rle(&values(best.mode, lengths, pv), &mut items);
     let mut cl_lens = [0u8; 256];
     cl_lens[..32].copy_from_slice(&best.cl_lens);
     let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
@@ -276,12 +275,13 @@ pub(crate) fn encode_table(
     for &s in &perm(best.mode)[..best.k] {
         w.put(u32::from(cl_lens[s as usize]), 3);
     }
-    for it in &items {
+    // The items straight from the run scan (no list).
+    rle(&values(best.mode, lengths, pv), |it| {
         if !single {
             w.put(codes[it.sym as usize], u32::from(cl_lens[it.sym as usize]));
         }
         w.put(u32::from(it.extra), extra_bits(it.sym));
-    }
+    });
     w.finish();
     out.len() - start
 }
@@ -476,7 +476,8 @@ mod tests {
                 }
                 i += len;
             }
-            rle(&t, &mut items);
+            items.clear();
+            rle(&t, |it| items.push(it));
             let mut hist = [0u32; 32];
             let mut extra = 0u64;
             for it in &items {
@@ -486,7 +487,8 @@ mod tests {
             assert_eq!(rle_stats(&t), (hist, extra), "round {round}");
         }
         for t in [[0u8; 256], [7u8; 256]] {
-            rle(&t, &mut items);
+            items.clear();
+            rle(&t, |it| items.push(it));
             let n: u32 = rle_stats(&t).0.iter().sum();
             assert_eq!(n as usize, items.len());
         }
