@@ -110,6 +110,98 @@ fn data_changes_update_mtime_and_ctime() {
     assert_recent(&fs::metadata(m.p("p")).unwrap(), "punch after remount");
 }
 
+/// mtime is the time of the last write(2), not of the later write-back:
+/// a stat after the close (past the kernel's 1 s attribute cache) shows
+/// what fstat showed before it. A file created and closed without content
+/// changes nothing after its creation (times, st_blocks) and stays an
+/// empty file in BACKING.
+#[test]
+fn times_stay_put_after_close_and_creation() {
+    let Some(m) = Mount::new() else { return };
+    let f = fs::File::create(m.p("w")).unwrap();
+    f.write_all_at(&vec![b'w'; 100_000], 0).unwrap();
+    let before = f.metadata().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    drop(f);
+    let e = fs::File::create(m.p("e")).unwrap();
+    let created = e.metadata().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    drop(e);
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let after = fs::metadata(m.p("w")).unwrap();
+    assert_eq!(
+        (after.mtime(), after.mtime_nsec()),
+        (before.mtime(), before.mtime_nsec()),
+        "mtime moved at close"
+    );
+    let e2 = fs::metadata(m.p("e")).unwrap();
+    assert_eq!(
+        (
+            e2.mtime(),
+            e2.mtime_nsec(),
+            e2.ctime(),
+            e2.ctime_nsec(),
+            e2.blocks()
+        ),
+        (
+            created.mtime(),
+            created.mtime_nsec(),
+            created.ctime(),
+            created.ctime_nsec(),
+            created.blocks()
+        ),
+        "an empty new file changed after its creation"
+    );
+    assert_eq!(fs::metadata(m.b("e")).unwrap().len(), 0);
+}
+
+/// Reading marks a file accessed as a local filesystem mounted relatime
+/// does (the atime moves when it is not newer than mtime or a day old),
+/// without touching ctime; `-o noatime` never does.
+#[test]
+fn reads_update_atime_by_relatime_rules() {
+    for (opts, moves) in [(&[][..], true), (&["noatime"][..], false)] {
+        let Some(m) = Mount::with_opts(opts) else {
+            return;
+        };
+        for name in ["c", "empty"] {
+            let p = m.p(name);
+            fs::write(
+                &p,
+                if name == "c" {
+                    &b"some content"[..]
+                } else {
+                    b""
+                },
+            )
+            .unwrap();
+            age(&p);
+            let before = fs::metadata(&p).unwrap();
+            assert_eq!(before.atime(), PAST);
+            fs::read(&p).unwrap();
+            if name == "empty" {
+                // No read request reaches the daemon for an empty file, so
+                // the kernel keeps its cached attributes for their 1 s.
+                std::thread::sleep(std::time::Duration::from_millis(1100));
+            }
+            let after = fs::metadata(&p).unwrap();
+            assert_eq!(after.atime() > PAST, moves, "{opts:?} {name}: atime");
+            assert_eq!(
+                (after.ctime(), after.ctime_nsec()),
+                (before.ctime(), before.ctime_nsec()),
+                "{opts:?} {name}: a read moved ctime"
+            );
+            assert_eq!(after.mtime(), PAST);
+            // Once newer than mtime and ctime, a read within the day does not
+            // move it again.
+            if moves {
+                fs::read(&p).unwrap();
+                assert_eq!(fs::metadata(&p).unwrap().atime(), after.atime());
+            }
+        }
+    }
+}
+
 #[test]
 fn a_container_with_a_damaged_header_reads_as_eio() {
     let Some(mut m) = Mount::new() else { return };

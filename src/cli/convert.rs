@@ -115,6 +115,13 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
             }
         }
     }
+    if n == 0 {
+        // An empty input is an empty file (how the filesystem keeps a file
+        // that never had content, FORMAT.md 3.6).
+        let out = Output::create(&a.output, input.mode)?;
+        out.commit(a.sync)?;
+        return Ok(EXIT_OK);
+    }
     match version {
         Some(2) => {
             let file = match input.file.take() {

@@ -22,6 +22,9 @@ pub enum Kind {
     OtherVersion(u16),
     /// Not an scfs file.
     Foreign,
+    /// An empty regular file: how the filesystem keeps a file that never
+    /// had content (FORMAT.md 3.6); it reads as an empty file.
+    Empty,
 }
 
 /// Opens `p` and tells its format. The returned file is positioned at 0.
@@ -33,7 +36,9 @@ pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
     }
     let mut h = [0u8; 6];
     let n = tcv1::read_full(&mut &f, &mut h).map_err(|e| io_err(p, "read error", &e))?;
-    let kind = if n < 6 || h[..4] != tcv1::MAGIC {
+    let kind = if n == 0 && meta.is_file() {
+        Kind::Empty
+    } else if n < 6 || h[..4] != tcv1::MAGIC {
         Kind::Foreign
     } else {
         match u16::from_le_bytes([h[4], h[5]]) {
@@ -181,6 +186,10 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
                 out.push_str(&format!("damage:        {d}\n"));
             }
         }
+        Kind::Empty => {
+            out.push_str("format:        empty file (a file without content; reads as empty)\n");
+            sizes(&mut out, 0, 0);
+        }
         k => return Err(not_scfs(p, k)),
     }
     print!("{out}");
@@ -236,6 +245,7 @@ fn verify_one(p: &Path) -> Result<String, CliError> {
                 )))
             }
         }
+        Kind::Empty => Ok(format!("{}: OK (empty file)", p.display())),
         k => Err(not_scfs(p, k)),
     }
 }

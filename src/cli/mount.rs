@@ -77,6 +77,7 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         default_permissions: o.default_permissions,
         n_threads: o.threads,
         writeback_cache: o.writeback_cache.unwrap_or(d.writeback_cache),
+        atime: !o.flags.contains(&fuser::MountOption::NoAtime),
         ..d
     }
 }

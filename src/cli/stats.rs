@@ -70,6 +70,7 @@ fn row_for(p: &Path, meta: &fs::Metadata) -> Result<Row, CliError> {
             ("v2", c.logical_size())
         }
         Kind::V1 => ("v1", scan_v1(f, p)?.logical),
+        Kind::Empty => ("empty", 0),
         Kind::OtherVersion(_) | Kind::Foreign => ("raw", stored),
     };
     Ok(Row {

@@ -145,26 +145,40 @@ pub struct Container {
 /// only until the next commit.
 pub const PENDING_MAX: usize = 64 << 10;
 
-/// A fresh salt for a new container: one getrandom(2) call. The salt need
-/// not be secret, only distinct between containers, so when getrandom
-/// fails the fallback mixes time, pid and a process-wide counter.
+/// A fresh salt for a new container. The salt need not be secret, only
+/// distinct between containers: a process-wide random key (one getrandom(2)
+/// call per process; time and pid when that fails) plus a counter, through
+/// a bijective mixer (the splitmix64 finalizer), so no two containers of a
+/// process share a salt and a new file costs no syscall for it.
 fn random_salt() -> u64 {
-    let mut b = [0u8; 8];
-    // SAFETY: `b` is a local array valid for writes of `b.len()` (8) bytes
-    // for the whole call; getrandom writes at most that many bytes and
-    // keeps no pointer after returning.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n == b.len() as isize {
-        return u64::from_le_bytes(b);
-    }
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let k = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    (t ^ (u64::from(std::process::id()) << 32) ^ k.wrapping_mul(0xD6E8_FEB8_6659_FD93))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = *KEY.get_or_init(|| {
+        let mut b = [0u8; 8];
+        // SAFETY: `b` is a local array valid for writes of `b.len()` (8)
+        // bytes for the whole call; getrandom writes at most that many
+        // bytes and keeps no pointer after returning.
+        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+        if n == b.len() as isize {
+            return u64::from_le_bytes(b);
+        }
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ (u64::from(std::process::id()) << 32)
+    });
+    let k = COUNTER.fetch_add(1, Ordering::Relaxed);
+    mix64(key.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+}
+
+/// The splitmix64 finalizer: a bijection of u64 that spreads every input
+/// bit over the output.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl Container {
@@ -182,9 +196,12 @@ impl Container {
     }
 
     /// Like [`Container::create`], but the header is not written yet: it
-    /// goes out together with the first commit (or the first record that
-    /// does not fit the pending buffer), so a small new file costs one
-    /// write in all. Until then the file stays empty. `file` must be new,
+    /// goes out together with the first commit that has something to
+    /// record (or the first record that does not fit the pending buffer),
+    /// so a small new file costs one write in all. A container that never
+    /// gets any content or size leaves its file empty ([`Container::is_unborn`]):
+    /// an empty file reads as an empty file, and nothing the user did
+    /// changes the file's times after its creation. `file` must be new,
     /// empty and opened read-write (not checked: no extra syscall).
     pub fn create_deferred(file: File, block_size: u32) -> Result<Container> {
         Self::check_block_size(block_size)?;
@@ -700,11 +717,20 @@ impl Container {
     /// cache); it is durable after a sync of [`Container::sync_handle`].
     pub fn commit(&mut self) -> Result<()> {
         if !self.changed {
+            if self.is_unborn() {
+                return Ok(());
+            }
             // Still writes a deferred header or uncommitted records.
             return self.write_pending();
         }
         self.check_writable()?;
         commit::write_commit(self)
+    }
+
+    /// The backing file (for a caller's own access-time bookkeeping; never
+    /// write through it).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     /// A clone of the backing file handle, to fdatasync outside locks
@@ -722,14 +748,22 @@ impl Container {
     pub fn file_len(&self) -> u64 {
         self.end
     }
+
+    /// True for a deferred container ([`Container::create_deferred`])
+    /// with nothing to write yet: no header written, no record, no size.
+    /// Commit and drop leave its file empty.
+    pub fn is_unborn(&self) -> bool {
+        !self.changed && self.end == HEADER_LEN && self.pending.len() == HEADER_LEN as usize
+    }
 }
 
 impl Drop for Container {
     /// A container dropped without a final commit still writes a deferred
-    /// header (so a new file never stays empty) and any uncommitted
-    /// records (invisible until a commit, but salvageable); best effort.
+    /// header (unless it is unborn: an empty file stays empty) and any
+    /// uncommitted records (invisible until a commit, but salvageable);
+    /// best effort.
     fn drop(&mut self) {
-        if self.writable && !self.pending.is_empty() {
+        if self.writable && !self.pending.is_empty() && !self.is_unborn() {
             if let Err(e) = self.write_pending() {
                 log::warn!("container: pending bytes not written at close: {e}");
             }

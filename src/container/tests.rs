@@ -302,14 +302,35 @@ fn deferred_creation_writes_the_same_bytes_in_one_go() {
 }
 
 #[test]
-fn deferred_header_goes_out_with_an_empty_commit_or_at_drop() {
+fn deferred_header_goes_out_with_the_first_content_or_at_drop() {
+    // Unborn: commits and drop leave the file empty.
     let f = tmp();
     let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
-    assert_eq!(f.metadata().unwrap().len(), 0);
+    assert!(c.is_unborn());
     c.commit().unwrap();
-    assert_eq!(f.metadata().unwrap().len(), HEADER_LEN);
+    c.set_logical_size(0);
+    c.commit().unwrap();
+    drop(c);
+    assert_eq!(f.metadata().unwrap().len(), 0);
+    // A size alone is content: header and commit go out.
+    let f = tmp();
+    let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
+    c.set_logical_size(10);
+    assert!(!c.is_unborn());
+    c.commit().unwrap();
+    assert!(f.metadata().unwrap().len() > HEADER_LEN);
     assert!(Container::is_container(&f).unwrap());
     drop(c);
+    assert_eq!(Container::open(f, false).unwrap().logical_size(), 10);
+    // A size set back to zero before the commit still commits (the
+    // container changed), so the file is a container of size 0.
+    let f = tmp();
+    let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
+    c.set_logical_size(10);
+    c.set_logical_size(0);
+    c.commit().unwrap();
+    drop(c);
+    assert_eq!(Container::open(f, false).unwrap().logical_size(), 0);
     let f = tmp();
     let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
     c.write_block(0, &block(9, 300)).unwrap();
@@ -342,4 +363,15 @@ fn large_and_small_records_mix_with_pending_bytes() {
     let c = Container::open(f, false).unwrap();
     assert_eq!(read_all(&c, 1), big);
     assert_eq!(&read_all(&c, 2)[..2000], &small[..]);
+}
+
+/// Salts are distinct between the containers of a process (and spread
+/// over all bits), without a syscall each.
+#[test]
+fn salts_are_distinct() {
+    let salts: std::collections::HashSet<u64> = (0..20_000).map(|_| super::random_salt()).collect();
+    assert_eq!(salts.len(), 20_000);
+    let or = salts.iter().fold(0u64, |a, s| a | s);
+    let and = salts.iter().fold(u64::MAX, |a, s| a & s);
+    assert_eq!((or, and), (u64::MAX, 0));
 }

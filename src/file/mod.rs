@@ -153,6 +153,12 @@ impl LogicalFile {
         *self.inner.name.write() = name.into();
     }
 
+    /// Runs `f` on the backing file (under the container's read lock: keep
+    /// it short; compaction may replace the file otherwise).
+    pub fn with_backing<T>(&self, f: impl FnOnce(&std::fs::File) -> T) -> T {
+        f(self.inner.container.read().file())
+    }
+
     /// The name used in log messages.
     pub fn name(&self) -> String {
         self.inner.name()
@@ -175,11 +181,21 @@ impl LogicalFile {
 
     /// Bytes this file takes in the backing store (for st_blocks): the
     /// container's length plus, for dirty blocks not yet written, their
-    /// decoded size (an upper bound). Never 0 (the container has a header).
+    /// decoded size (an upper bound: at most the logical size). 0 for a
+    /// new file that has nothing to store yet (its backing file stays
+    /// empty), otherwise never 0 (the container has a header).
     pub fn stored_bytes(&self) -> u64 {
         let i = &self.inner;
-        let on_disk = i.container.read().file_len();
-        on_disk + i.dirty.load(Ordering::Relaxed) as u64 * i.bs as u64
+        let on_disk = {
+            let c = i.container.read();
+            if c.is_unborn() {
+                0
+            } else {
+                c.file_len()
+            }
+        };
+        let dirty = i.dirty.load(Ordering::Relaxed) as u64 * i.bs as u64;
+        on_disk + dirty.min(i.size())
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; short only at EOF (or

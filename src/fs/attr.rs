@@ -65,8 +65,11 @@ pub fn time(sec: i64, nsec: i64) -> SystemTime {
 pub fn to_attr(ino: u64, st: &libc::stat, logical: Option<(u64, u64)>, blksize: u32) -> FileAttr {
     let (size, blocks) = match logical {
         Some((size, stored)) => {
+            // Stored bytes count in the backing filesystem's allocation
+            // unit, as they will once written (ext4: 4 KiB).
+            let unit = (st.st_blksize as u64).clamp(512, 1 << 16);
             let backing = st.st_blocks as u64;
-            let mut blocks = backing.max(stored.div_ceil(512));
+            let mut blocks = backing.max(stored.div_ceil(unit) * (unit / 512));
             if size > 0 && blocks == 0 {
                 blocks = 1;
             }

@@ -159,6 +159,14 @@ impl Content {
         }
     }
 
+    /// Marks the backing file accessed (see `sys::read_marking_access`).
+    pub fn mark_accessed(&self) -> io::Result<()> {
+        match self {
+            Content::Plain { file, .. } => super::sys::read_marking_access(file),
+            Content::Logical(l) => l.with_backing(super::sys::read_marking_access),
+        }
+    }
+
     pub fn is_container(&self) -> bool {
         matches!(self, Content::Logical(_))
     }

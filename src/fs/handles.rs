@@ -131,13 +131,25 @@ impl Inner {
             // that costs nothing.
             self.maybe_compact(&inode, &content);
         }
+        let st = sys::fstat(inode.fd().as_fd());
         let keep_cache = {
             let s = inode.state.lock();
-            match (s.cached_stamp, sys::fstat(inode.fd().as_fd())) {
-                (Some(old), Ok(st)) => old == stamp(&st) && flags & libc::O_TRUNC == 0,
+            match (s.cached_stamp, &st) {
+                (Some(old), Ok(st)) => old == stamp(st) && flags & libc::O_TRUNC == 0,
                 _ => false,
             }
         };
+        // An open for reading counts as the read that marks the file
+        // accessed (with the page cache kept, the reads may never reach
+        // us), under relatime rules: usually no syscall at all.
+        if self.opts.atime && flags & libc::O_ACCMODE != libc::O_WRONLY && !self.opts.read_only {
+            let now = super::content::now_timespec().tv_sec;
+            if st.as_ref().is_ok_and(|st| sys::relatime_due(st, now)) {
+                if let Err(e) = content.mark_accessed() {
+                    log::debug!("ino {}: atime not updated: {e}", inode.ino);
+                }
+            }
+        }
         let fh = self.add_handle(Handle::File {
             inode,
             content,

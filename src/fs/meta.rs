@@ -120,8 +120,10 @@ impl Inner {
         let mut a = attr::to_attr(inode.ino, st, logical, blksize);
         if logical.is_some() {
             if let Some(t) = inode.state.lock().touched {
+                // The last data change; what the backing file says may be
+                // the later write-back (the last close makes them agree).
                 let t = attr::time(t.tv_sec, t.tv_nsec);
-                a.mtime = a.mtime.max(t);
+                a.mtime = t;
                 a.ctime = a.ctime.max(t);
             }
         }
@@ -342,7 +344,35 @@ impl Inner {
                 Err(_) => (self.reopen(inode, libc::O_RDONLY)?, false),
             }
         };
-        let c = Arc::new(Content::open(file, w, format, &self.ctx)?);
+        // An empty file (a new one that never got content, or one that was
+        // in BACKING) is served as an empty plain file, or, opened
+        // writable, as a new container that writes nothing unless it gets
+        // content (FORMAT.md 3.6).
+        let empty = |file: &File| file.metadata().is_ok_and(|m| m.len() == 0);
+        let content = if format == Format::Plain && w && empty(&file) {
+            s.format = Format::Container;
+            Content::create_deferred(file, self.opts.block_size, &self.ctx)?
+        } else {
+            match Content::open(file, w, format, &self.ctx) {
+                Ok(c) => c,
+                // Known as a container, but empty now (nothing was ever
+                // written to it).
+                Err(e) if format == Format::Container => {
+                    let file = self.reopen(inode, if w { libc::O_RDWR } else { libc::O_RDONLY })?;
+                    if !empty(&file) {
+                        return Err(e);
+                    }
+                    if w {
+                        Content::create_deferred(file, self.opts.block_size, &self.ctx)?
+                    } else {
+                        s.format = Format::Plain;
+                        Content::open(file, false, Format::Plain, &self.ctx)?
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let c = Arc::new(content);
         if c.is_container() {
             if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", inode.fd().raw())) {
                 c.set_name(&p.to_string_lossy());
@@ -413,11 +443,17 @@ impl Inner {
         };
         s.size_cache = None;
         let mut st = sys::fstat(inode.fd().as_fd()).ok();
+        if st.as_ref().is_some_and(|st| st.st_size == 0) {
+            // A new or empty file that got no content stays a plain empty
+            // file (see `acquire`).
+            s.format = Format::Plain;
+        }
         if let (Some(t), Some(now)) = (s.touched.take(), &st) {
-            // The data changed after the backing file's mtime (e.g. an
-            // O_TRUNC of an empty file, or writes whose blocks were written
-            // before the last write() call returned): make it persistent.
-            if (now.st_mtime, now.st_mtime_nsec) < (t.tv_sec, t.tv_nsec) {
+            // The data last changed at `t` (the last write() call, an
+            // O_TRUNC, a truncate): the backing file's mtime says when its
+            // blocks were written back (later) or was never moved (an
+            // O_TRUNC of an empty file). Make `t` the mtime.
+            if (now.st_mtime, now.st_mtime_nsec) != (t.tv_sec, t.tv_nsec as _) {
                 let omit = attr::timespec(None);
                 let fd = inode.fd();
                 let _ = sys::utimensat(

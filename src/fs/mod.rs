@@ -64,6 +64,10 @@ pub struct FsOptions {
     /// Kernel writeback cache (faster small writes; the kernel then owns
     /// mtime and size updates while files are open).
     pub writeback_cache: bool,
+    /// Opens for reading mark the file accessed (relatime rules: when the
+    /// atime is not newer than mtime/ctime or is a day old); false with
+    /// the `noatime` mount option.
+    pub atime: bool,
 }
 
 impl Default for FsOptions {
@@ -76,6 +80,7 @@ impl Default for FsOptions {
             default_permissions: true,
             n_threads: 2,
             writeback_cache: false,
+            atime: true,
         }
     }
 }

@@ -314,8 +314,9 @@ impl Inner {
             let content = self.create_file(&parent, &name, mode, caller)?;
             content.flush()?;
             drop(content);
+            // Nothing written: an empty file (FORMAT.md 3.6).
             return self.lookup_prepared(&parent, &name, |s| {
-                s.format = Format::Container;
+                s.format = Format::Plain;
                 s.new_name_parent = Some(parent.clone());
             });
         }

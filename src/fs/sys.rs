@@ -69,6 +69,38 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     fstatat(fd, EMPTY, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
 }
 
+/// Reads one byte of `file` with O_NOATIME cleared for the moment, so the
+/// backing filesystem marks it accessed by its own rules (relatime), as a
+/// read would, without touching ctime (as setting atime explicitly would).
+/// Our descriptors are opened O_NOATIME so that our own reads (headers,
+/// read-ahead, stat) never count as accesses.
+pub fn read_marking_access(file: &std::fs::File) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL on a descriptor `file` keeps open; no memory passed.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let noatime = flags & libc::O_NOATIME != 0;
+    if noatime {
+        // SAFETY: as above; F_SETFL takes an integer argument.
+        check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NOATIME) })?;
+    }
+    let r = file.read_at(&mut [0u8; 1], 0);
+    if noatime {
+        // SAFETY: as above.
+        check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
+    }
+    r.map(|_| ())
+}
+
+/// Whether a read now would update an atime under relatime rules: the
+/// atime is not after the mtime or ctime, or is at least a day old.
+pub fn relatime_due(st: &libc::stat, now_sec: i64) -> bool {
+    let at = (st.st_atime, st.st_atime_nsec);
+    at <= (st.st_mtime, st.st_mtime_nsec)
+        || at <= (st.st_ctime, st.st_ctime_nsec)
+        || now_sec.saturating_sub(st.st_atime) >= 24 * 3600
+}
+
 /// `fstatat(dir, name, flags)`.
 pub fn fstatat(dir: BorrowedFd<'_>, name: &CStr, flags: i32) -> io::Result<libc::stat> {
     // SAFETY: an all-zero `stat` is a valid value of this plain C struct.

@@ -237,9 +237,14 @@ pub fn codec_compresses() -> bool {
     )
 }
 
-/// Decodes a backing container without the mount.
+/// Decodes a backing container without the mount (an empty backing file is
+/// an empty file).
 pub fn decode_backing(p: &std::path::Path) -> Vec<u8> {
-    let c = scfs::container::Container::open(File::open(p).unwrap(), false).unwrap();
+    let f = File::open(p).unwrap();
+    if f.metadata().unwrap().len() == 0 {
+        return Vec::new();
+    }
+    let c = scfs::container::Container::open(f, false).unwrap();
     let bs = c.block_size() as usize;
     let size = c.logical_size() as usize;
     let mut out = vec![0u8; size.div_ceil(bs) * bs];

@@ -97,6 +97,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// Parses the `-o` arguments (each a comma-separated list; may repeat).
 pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String> {
     let mut o = MountOptions::default();
+    let mut explicit_allow_other = false;
     for list in lists {
         for opt in list
             .as_ref()
@@ -155,6 +156,7 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 "allow_other" => {
                     none(value)?;
                     o.allow_other = true;
+                    explicit_allow_other = true;
                 }
                 "no_allow_other" => {
                     none(value)?;
@@ -198,6 +200,22 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 _ => return Err(format!("unknown mount option '{opt}'")),
             }
         }
+    }
+    if o.allow_other && !o.default_permissions {
+        // The daemon acts on BACKING with its own rights and checks only
+        // access(2) itself: other users would get the daemon's rights. So
+        // no_default_permissions leaves the mount to its owner (allow_other
+        // is only on by default for root), and asking for both is an error.
+        if !explicit_allow_other {
+            o.allow_other = false;
+            return Ok(o);
+        }
+        return Err(
+            "allow_other needs default_permissions (scfs does not check \
+                    permissions itself: with no_default_permissions every user \
+                    could change every file)"
+                .into(),
+        );
     }
     Ok(o)
 }
@@ -287,8 +305,15 @@ mod tests {
         assert!(o.read_only && o.allow_other);
         assert_eq!(o.threads, 3);
         let o = parse_options(&["no_default_permissions,noatime,atime,nodev"]).unwrap();
-        assert!(!o.default_permissions);
+        assert!(!o.default_permissions && !o.allow_other);
         assert_eq!(o.flags, vec![MountOption::Atime, MountOption::NoDev]);
+        // Other users must not get the daemon's rights.
+        let e = parse_options(&["allow_other,no_default_permissions"]).unwrap_err();
+        assert!(e.contains("default_permissions"), "{e}");
+        let e = parse_options(&["no_default_permissions", "allow_other"]).unwrap_err();
+        assert!(e.contains("default_permissions"), "{e}");
+        let o = parse_options(&["no_default_permissions,allow_other,default_permissions"]).unwrap();
+        assert!(o.allow_other && o.default_permissions);
     }
 
     #[test]
