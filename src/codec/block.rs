@@ -149,10 +149,30 @@ fn write_payload_with(data: &[u8], segs: &[Segment], out: &mut Vec<u8>, scratch:
     }
 }
 
+thread_local! {
+    /// Decoding tables, kept between calls (30 KiB not zeroed per block).
+    static TABLES: std::cell::RefCell<Option<Box<SegTable>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Decodes a section-4 payload into exactly `out` (out.len() = decoded
 /// length, 1..=1 MiB). Any payload that is not exactly what the encoder
 /// writes for some data of that length is an error.
 pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
+    TABLES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            let table = slot.get_or_insert_with(|| Box::new(SegTable::new()));
+            decode_block_with(payload, out, table)
+        }
+        // Not reached (no re-entry), but a fresh table is always correct.
+        Err(_) => decode_block_with(payload, out, &mut SegTable::new()),
+    })
+}
+
+fn decode_block_with(
+    payload: &[u8],
+    out: &mut [u8],
+    table: &mut SegTable,
+) -> Result<(), CodecError> {
     let n = out.len();
     if n == 0 || n > MAX_BLOCK_LEN {
         return Err(CodecError::new(format!(
@@ -165,7 +185,6 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
         return Err(CodecError::new(format!("bad segment count {nseg}")));
     }
     let mut prev: Option<[u8; 256]> = None;
-    let mut table = SegTable::new();
     let mut off = 0usize;
     for i in 0..nseg {
         let last = i + 1 == nseg;
@@ -216,12 +235,8 @@ pub fn decode_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
                     starts[k] = pos;
                     pos += sizes[k];
                 }
-                table.build(&lengths);
-                let multi = table.multi_pays(len);
-                if multi {
-                    table.build_multi();
-                }
-                decode_segment(&table, multi, payload, starts, sizes, seg_out)
+                table.prepare(&lengths, len);
+                decode_segment(table, payload, starts, sizes, seg_out)
                     .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
             }
         }

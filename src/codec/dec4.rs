@@ -1,28 +1,37 @@
 //! Fast decoding of one v2 segment (FORMAT.md section 4): the segment's
-//! lookup table, built from its code lengths, and the four-stream kernel.
+//! lookup tables, built from its code lengths, and the four-stream kernels.
 //!
-//! Table: 2048 entries indexed by the next 11 bits of a stream, each
-//! `symbol << 8 | length`. It is built by doubling: after step k the first
-//! 2^k entries are right for every code of length <= k; step k+1 copies
-//! them once (a memcpy) and writes the one entry of each code of length
-//! k+1. That is 11 copies and one store per symbol instead of a store per
-//! entry.
+//! Tables, all indexed by the next 11 bits of a stream:
+//! - `t`, one symbol a lookup: `symbol << 8 | length`. Built by doubling:
+//!   after step k the first 2^k entries are right for every code of length
+//!   <= k; step k+1 copies them once (a memcpy) and writes the one entry of
+//!   each code of length k+1.
+//! - `d`, one or two symbols a lookup (the second when both codes fit in
+//!   11 bits), built from `t` one code at a time (`build_pairs`).
+//! - `m`, one to four symbols a lookup (`build_multi`).
 //!
-//! Kernel: the four streams of a segment lie back to back in the payload,
+//! `prepare` picks the kernel per segment: `m` for segments averaging at
+//! most 2.6 bits a symbol, `d` when most lookups would give two symbols
+//! (text), else `t` (see `Kernel` for the measurements).
+//!
+//! Kernels: the four streams of a segment lie back to back in the payload,
 //! so each is tracked only by its bit position in the payload. A group
-//! loads 8 bytes at the position, shifts out the bits already used (at most
-//! 7) and sets a marker bit at the top: 57 or more bits are valid, enough
-//! for five codes of at most 11 bits (the fifth lookup reads bits < 55).
-//! Each symbol is then one lookup and one shift; after five, the number of
-//! leading zeros (how far the marker moved down) is the bits used. Reading
-//! past the end of a stream (into the next stream, or into later data of
-//! the payload) is harmless: a code whose bits lie inside its stream
-//! decodes the same whatever follows, and a stream whose codes run past its
-//! end is rejected by the exact length check at the end. Before running
-//! groups the kernel computes how many groups it can run with every load
-//! inside the payload and every store inside its quarter, so the inner
-//! loop has no end-of-input tests; the rest is done one stream and one
-//! symbol at a time, reading zeros past the end of the payload.
+//! loads 8 bytes at the position and shifts out the bits already used (at
+//! most 7): 57 or more bits are valid, enough for five lookups of at most
+//! 11 bits. The one-symbol kernel (`fast4`) keeps each stream's next 64
+//! bits in a register and loads the following 8 bytes before decoding a
+//! group (`group_ahead`), which keeps the load off the chain of dependent
+//! lookups that bounds it. The multi-symbol kernels (`fast4_multi`) are
+//! bound by instructions instead: they reload each group and interleave
+//! the four streams' lookups. Reading past the end of a stream (into the
+//! next stream, or into later data of the payload) is harmless: a code
+//! whose bits lie inside its stream decodes the same whatever follows, and
+//! a stream whose codes run past its end is rejected by the exact length
+//! check at the end. Before running groups a kernel computes how many
+//! groups it can run with every load inside the payload and every store
+//! inside its quarter, so the inner loop has no end-of-input tests; the
+//! rest is done one stream and one symbol at a time, reading zeros past
+//! the end of the payload.
 
 use super::CodecError;
 
@@ -38,10 +47,24 @@ const GROUP_BITS: u64 = GROUP as u64 * TABLE_BITS as u64;
 const MARK: u64 = 1 << 63;
 /// Streams per segment.
 const STREAMS: usize = 4;
+/// Shortest segment that gets the four-symbol table.
+const QUADS_MIN_LEN: usize = 8192;
+/// Shortest segment that gets the two-symbol table (its build costs
+/// about as much as decoding 16 KiB with it gains).
+const PAIRS_MIN_LEN: usize = 12288;
+/// Fewest lookups in 2048 that must give two symbols for the two-symbol
+/// table (by the code's implied probabilities; Silesia text and mr give
+/// 1600-2000 and decode 20-35% faster with it, x-ray (~1000), ooffice and
+/// osdb (~500) decode faster one symbol a lookup).
+const PAIRS_MIN_ODDS: u32 = 1300;
 
 /// The lookup tables of one segment.
 pub(crate) struct SegTable {
     t: [u16; TABLE_SIZE],
+    /// One or two symbols per lookup (`build_pairs`): the symbols in bits
+    /// 0-15 (first in the low byte), the bits they use in 16-23, their
+    /// number (1 or 2) in 24-31.
+    d: [u32; TABLE_SIZE],
     /// Up to four symbols per lookup (`build_multi`): the symbols in bits
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
     /// number (1..=4) in 40-47.
@@ -49,15 +72,35 @@ pub(crate) struct SegTable {
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
     ncodes: usize,
+    /// The kernel `decode_segment` uses (its table is built).
+    kernel: Kernel,
+}
+
+/// How a segment is decoded: which table the four-stream loop uses.
+/// Kernel speeds measured on 64 KiB segments of Silesia (ns/byte, this
+/// machine, table builds excluded): one symbol a lookup 0.86-0.90 on every
+/// file; two symbols 0.59 (mr), 0.66-0.70 (text), 0.93 (x-ray), 1.0-1.1
+/// (ooffice, osdb); four 0.45 (nci), 0.64-0.67 (text), 0.75 (mr). Builds:
+/// `t` ~1.3 us, `d` ~2.5 us, `m` 5-6 us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// `t`: one symbol a lookup.
+    Single,
+    /// `d`: one or two symbols a lookup.
+    Pairs,
+    /// `m`: one to four symbols a lookup.
+    Quads,
 }
 
 impl SegTable {
     pub(crate) fn new() -> SegTable {
         SegTable {
             t: [0; TABLE_SIZE],
+            d: [0; TABLE_SIZE],
             m: [0; TABLE_SIZE],
             codes: [(0, 0, 0); 256],
             ncodes: 0,
+            kernel: Kernel::Single,
         }
     }
 
@@ -104,17 +147,63 @@ impl SegTable {
             }
         }
         self.ncodes = idx.min(256);
+        self.kernel = Kernel::Single;
     }
 
-    /// True when multi-symbol lookups should pay for building their table
-    /// (valid after `build`): a segment of 8 KiB or more whose code averages
-    /// at most 2.6 bits a symbol by its own implied probabilities
-    /// (2^-length), so that most lookups give three or four symbols.
-    /// Measured on Silesia: nci (2.4 bits) decodes ~20% faster; mr's first
-    /// half (2.8 bits, one 1-bit code and many long ones) and text (4.5
-    /// bits) are as fast or faster with one symbol a lookup.
-    pub(crate) fn multi_pays(&self, seg_len: usize) -> bool {
-        seg_len >= 8192 && self.avg_bits_2048() * 10 <= 26 * 2048
+    /// Builds the table for `lengths` (as `build`) and the multi-symbol
+    /// table that pays for a segment of `seg_len` bytes, if any: four
+    /// symbols a lookup for a segment whose code averages at most 2.6 bits
+    /// a symbol by its own implied probabilities (2^-length; nci), two
+    /// when most lookups would give two (`PAIRS_MIN_ODDS`), else one.
+    pub(crate) fn prepare(&mut self, lengths: &[u8; 256], seg_len: usize) {
+        self.build(lengths);
+        let avg = self.avg_bits_2048();
+        if seg_len >= QUADS_MIN_LEN && avg * 10 <= 26 * 2048 {
+            self.build_multi();
+        } else if seg_len >= PAIRS_MIN_LEN && self.pair_odds_2048() >= PAIRS_MIN_ODDS {
+            self.build_pairs();
+        }
+    }
+
+    /// Lookups of the two-symbol table (of 2048) that give two symbols
+    /// when the code's bits are random (valid after `build`).
+    fn pair_odds_2048(&self) -> u32 {
+        let mut count = [0u32; 12];
+        for &(_, l, _) in &self.codes[..self.ncodes] {
+            count[usize::from(l).min(11)] += 1;
+        }
+        // kraft[m]: sum over codes of length <= m of 2^(11 - length).
+        let mut kraft = [0u32; 12];
+        for m in 1..12 {
+            kraft[m] = kraft[m - 1] + (count[m] << (11 - m));
+        }
+        (1..11)
+            .map(|l| ((count[l] << (11 - l)) * kraft[11 - l]) >> 11)
+            .sum()
+    }
+
+    /// Fills the two-symbol table from the codes `build` found (valid
+    /// after `build`): index i gives the code c at i and, when both fit in
+    /// 11 bits, the code after it. The indices starting with c are
+    /// r + (j << l) (r its reversed bits, l its length) for the
+    /// 2^(11 - l) values of j, and the code after c is the one at index j
+    /// of the one-symbol table when it fits in 11 - l bits; so each
+    /// code's entries take one sequential pass over the start of `t`.
+    pub(crate) fn build_pairs(&mut self) {
+        let t = &self.t;
+        for &(s1, l1, r1) in &self.codes[..self.ncodes] {
+            let l1 = u32::from(l1).min(TABLE_BITS);
+            let rem = TABLE_BITS - l1;
+            let first = u32::from(s1) + (l1 << 16) + (1 << 24);
+            for (j, &e2) in t[..1 << rem].iter().enumerate() {
+                let e2 = u32::from(e2);
+                let l2 = e2 & 15;
+                let two = u32::from(l2 <= rem);
+                let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 24);
+                self.d[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
+            }
+        }
+        self.kernel = Kernel::Pairs;
     }
 
     /// Expected bits per symbol times 2^11, by the code's own implied
@@ -134,6 +223,7 @@ impl SegTable {
     pub(crate) fn build_multi(&mut self) {
         let codes = &self.codes[..self.ncodes];
         fill_multi(&mut self.m, codes, 0, 0, 0, 0);
+        self.kernel = Kernel::Quads;
     }
 }
 
@@ -178,6 +268,7 @@ fn load(payload: &[u8], bit: u64) -> u64 {
 }
 
 /// The bits of `payload` from bit `bit` on, with zeros past its end.
+#[inline(always)]
 fn load_padded(payload: &[u8], bit: u64) -> u64 {
     let p = (bit >> 3) as usize;
     let mut b = [0u8; 8];
@@ -260,6 +351,7 @@ fn groups_ahead(payload: &[u8], bp: &[u64; STREAMS]) -> usize {
 /// The four-stream loop, one symbol per lookup: runs groups while every
 /// stream has a whole group of output left and all loads stay inside the
 /// payload; returns the symbols done per stream (the same for all four).
+#[inline(always)]
 fn fast4(
     tt: &[u16; TABLE_SIZE],
     payload: &[u8],
@@ -285,7 +377,7 @@ fn fast4(
             };
             // One stream after the other: each group is a short chain, and
             // the CPU overlaps the four (fewer live registers than
-            // interleaving them by hand).
+            // interleaving them by hand, which measured slower).
             for ((c, b), w) in [c0, c1, c2, c3]
                 .into_iter()
                 .zip(bp.iter_mut())
@@ -300,80 +392,143 @@ fn fast4(
     }
 }
 
-/// Output bytes a group of multi-symbol lookups may write: 5 lookups of
-/// up to 4 symbols, each storing 4 bytes.
-const MULTI_ROOM: usize = 4 * GROUP;
+/// A multi-symbol table entry: the symbols from bit 0 (first in the
+/// lowest byte, `WIDTH` bytes), then the bits they use (8 bits) and their
+/// number (8 bits). Rotated right by `8 * WIDTH` (`meta`), the bits used
+/// come first, so that a shift by it consumes them.
+trait Multi: Copy {
+    /// Bytes of symbols (the most one entry gives).
+    const WIDTH: usize;
+    /// The entry rotated: bits used in bits 0-7, count in 8-15.
+    fn meta(self) -> u64;
+    /// Writes the symbol bytes (all `WIDTH`) to `d`.
+    fn put(self, d: &mut [u8]);
+}
 
-/// One group of one stream with multi-symbol lookups (as `group_ahead`):
-/// decodes 5 to 20 symbols into `o` from its start; returns how many.
-#[inline(always)]
-fn group_multi(
-    mt: &[u64; TABLE_SIZE],
-    payload: &[u8],
-    w: &mut u64,
-    bp: &mut u64,
-    o: &mut [u8; MULTI_ROOM],
-) -> usize {
-    let next = load(payload, (*bp & !7) + 64);
-    let mut sum = 0u64;
-    let mut q = 0usize;
-    for _ in 0..GROUP {
-        let e = mt[(*w & MASK) as usize];
-        if let Some(d) = o.get_mut(q..q + 4) {
-            d.copy_from_slice(&(e as u32).to_le_bytes());
-        }
-        let meta = e >> 32;
-        *w >>= meta & 63;
-        q += ((meta >> 8) & 7) as usize;
-        sum = sum.wrapping_add(meta);
+impl Multi for u32 {
+    const WIDTH: usize = 2;
+    #[inline(always)]
+    fn meta(self) -> u64 {
+        u64::from(self.rotate_right(16))
     }
-    let c = (sum & 0xFF) as u32;
-    *w |= next << (64u32.wrapping_sub(*bp as u32 & 7).wrapping_sub(c) & 63);
-    *bp += u64::from(c);
-    q
+    #[inline(always)]
+    fn put(self, d: &mut [u8]) {
+        d.copy_from_slice(&(self as u16).to_le_bytes()[..d.len().min(2)]);
+    }
+}
+
+impl Multi for u64 {
+    const WIDTH: usize = 4;
+    #[inline(always)]
+    fn meta(self) -> u64 {
+        self.rotate_right(32)
+    }
+    #[inline(always)]
+    fn put(self, d: &mut [u8]) {
+        d.copy_from_slice(&(self as u32).to_le_bytes()[..d.len().min(4)]);
+    }
+}
+
+/// The `ROOM` bytes at `at` in `o`, if all are inside.
+#[inline(always)]
+fn room_at<const ROOM: usize>(o: &mut [u8], at: usize) -> Option<&mut [u8; ROOM]> {
+    o.get_mut(at..)?.get_mut(..ROOM)?.try_into().ok()
+}
+
+/// One group of all four streams with multi-symbol lookups, the streams'
+/// lookups interleaved (symbol-major), so that the CPU sees the four
+/// independent chains of lookups close together. Each stream loads the 8
+/// bytes at its bit position (needs `can_load`), decodes 5 to 5 * WIDTH
+/// symbols into its quarter from `at[k]` and advances `bp[k]`, `at[k]`.
+/// Writes only inside the ROOM bytes at each `at[k]`; false (and does
+/// nothing) if one of them is not inside its quarter.
+#[inline(always)]
+fn group4_multi<E: Multi, const ROOM: usize>(
+    mt: &[E; TABLE_SIZE],
+    payload: &[u8],
+    bp: &mut [u64; STREAMS],
+    o: &mut [&mut [u8]; STREAMS],
+    at: &mut [usize; STREAMS],
+) -> bool {
+    let [o0, o1, o2, o3] = o;
+    let (Some(c0), Some(c1), Some(c2), Some(c3)) = (
+        room_at::<ROOM>(o0, at[0]),
+        room_at::<ROOM>(o1, at[1]),
+        room_at::<ROOM>(o2, at[2]),
+        room_at::<ROOM>(o3, at[3]),
+    ) else {
+        return false;
+    };
+    let c = [c0, c1, c2, c3];
+    let mut w: [u64; STREAMS] = std::array::from_fn(|k| load(payload, bp[k]) >> (bp[k] & 7));
+    // Byte 0 sums the bits used (<= 55), byte 1 the symbols (<= 20).
+    let mut sum = [0u64; STREAMS];
+    for _ in 0..GROUP {
+        for k in 0..STREAMS {
+            let e = mt[(w[k] & MASK) as usize];
+            let m = e.meta();
+            let q = usize::from((sum[k] >> 8) as u8);
+            if let Some(d) = c[k].get_mut(q..q + E::WIDTH) {
+                e.put(d);
+            }
+            w[k] >>= m & 63;
+            sum[k] = sum[k].wrapping_add(m);
+        }
+    }
+    for k in 0..STREAMS {
+        bp[k] += sum[k] & 0xFF;
+        at[k] += usize::from((sum[k] >> 8) as u8);
+    }
+    true
 }
 
 /// The four-stream loop with multi-symbol lookups: runs groups while every
-/// stream has room for a whole group and all loads stay inside the
-/// payload; `at` are the output positions reached.
-fn fast4_multi(
-    mt: &[u64; TABLE_SIZE],
+/// stream has room for a whole group (ROOM bytes) in its quarter and all
+/// loads stay inside the payload; `at` are the output positions reached
+/// in the quarters, `bp` the bit positions.
+#[inline(always)]
+fn fast4_multi<E: Multi, const ROOM: usize>(
+    mt: &[E; TABLE_SIZE],
     payload: &[u8],
     bp: &mut [u64; STREAMS],
-    o: [&mut [u8]; STREAMS],
+    mut o: [&mut [u8]; STREAMS],
     at: &mut [usize; STREAMS],
 ) {
-    let [o0, o1, o2, o3] = o;
-    let mut w: [u64; STREAMS] = std::array::from_fn(|k| load_padded(payload, bp[k]));
     loop {
-        let mut g = groups_ahead(payload, bp);
-        for (len, &a) in [o0.len(), o1.len(), o2.len(), o3.len()]
-            .iter()
-            .zip(at.iter())
-        {
-            g = g.min((len - a) / MULTI_ROOM);
+        let mut g = groups_loadable(payload, bp);
+        for k in 0..STREAMS {
+            g = g.min(o[k].len().saturating_sub(at[k]) / ROOM);
         }
         if g == 0 {
             return;
         }
-        let before = at[0];
+        let before = *at;
         for _ in 0..g {
-            for (k, o) in [&mut *o0, &mut *o1, &mut *o2, &mut *o3]
-                .into_iter()
-                .enumerate()
-            {
-                let a = at[k];
-                if let Some(c) = o.get_mut(a..a + MULTI_ROOM) {
-                    if let Ok(c) = <&mut [u8; MULTI_ROOM]>::try_from(c) {
-                        at[k] = a + group_multi(mt, payload, &mut w[k], &mut bp[k], c);
-                    }
-                }
+            if !group4_multi::<E, ROOM>(mt, payload, bp, &mut o, at) {
+                return; // not reached: g groups have room
             }
         }
-        if at[0] == before {
+        if *at == before {
             return; // not reached: every entry of a built table has a symbol
         }
     }
+}
+
+/// Groups of `group` (or `group4_multi`) that can run on every stream from
+/// bit positions `bp` with all loads inside the payload.
+fn groups_loadable(payload: &[u8], bp: &[u64; STREAMS]) -> usize {
+    let Some(lim) = (payload.len() as u64).checked_sub(8).map(|x| x * 8) else {
+        return 0;
+    };
+    let mut g = u64::MAX;
+    for &b in bp {
+        if b > lim + 7 {
+            return 0;
+        }
+        // A group at bit b loads byte b >> 3, fine while b >> 3 <= lim / 8.
+        g = g.min(((lim | 7) - b) / GROUP_BITS + 1);
+    }
+    g.min(usize::MAX as u64) as usize
 }
 
 /// Decodes the four streams of a segment into `out` (the segment's bytes).
@@ -382,7 +537,6 @@ fn fast4_multi(
 /// 4.1) and must end exactly at the byte holding its last code bit.
 pub(crate) fn decode_segment(
     t: &SegTable,
-    multi: bool,
     payload: &[u8],
     starts: [usize; STREAMS],
     sizes: [usize; STREAMS],
@@ -390,23 +544,28 @@ pub(crate) fn decode_segment(
 ) -> Result<(), CodecError> {
     let n = out.len();
     let q = n.div_ceil(STREAMS);
-    let (o0, rest) = out.split_at_mut(q.min(n));
-    let (o1, rest) = rest.split_at_mut(q.min(rest.len()));
-    let (o2, o3) = rest.split_at_mut(q.min(rest.len()));
     let mut bp: [u64; STREAMS] = std::array::from_fn(|k| starts[k] as u64 * 8);
     let tt = &t.t;
+    // Quarter k is out[bounds[k]..bounds[k + 1]].
+    let bounds: [usize; STREAMS + 1] = std::array::from_fn(|k| (k * q).min(n));
 
     // Four streams at once while all have symbols and input left.
-    let quarters = [&mut *o0, &mut *o1, &mut *o2, &mut *o3];
+    let (o0, rest) = out.split_at_mut(bounds[1]);
+    let (o1, rest) = rest.split_at_mut(bounds[2] - bounds[1]);
+    let (o2, o3) = rest.split_at_mut(bounds[3] - bounds[2]);
+    let quarters = [o0, o1, o2, o3];
     let mut at = [0usize; STREAMS];
-    if multi {
-        fast4_multi(&t.m, payload, &mut bp, quarters, &mut at);
-    } else {
-        at = [fast4(tt, payload, &mut bp, quarters); STREAMS];
+    match t.kernel {
+        Kernel::Single => {
+            at = [fast4(tt, payload, &mut bp, quarters); STREAMS];
+        }
+        Kernel::Pairs => fast4_multi::<u32, 10>(&t.d, payload, &mut bp, quarters, &mut at),
+        Kernel::Quads => fast4_multi::<u64, 20>(&t.m, payload, &mut bp, quarters, &mut at),
     }
 
     // The rest of each stream alone, then the checks.
-    for (k, o) in [o0, o1, o2, o3].into_iter().enumerate() {
+    for k in 0..STREAMS {
+        let o = out.get_mut(bounds[k]..bounds[k + 1]).unwrap_or_default();
         let mut b = bp[k];
         let mut j = at[k];
         while j + GROUP <= o.len() && can_load(payload, b) {
@@ -483,29 +642,37 @@ mod tests {
         }
         let mut t = SegTable::new();
         t.build(lengths);
+        check_table(&t, data, &p, starts, sizes);
+        t.build_pairs();
+        check_table(&t, data, &p, starts, sizes);
         t.build_multi();
-        for multi in [false, true] {
-            check_table(&t, multi, data, &p, starts, sizes);
-        }
+        check_table(&t, data, &p, starts, sizes);
     }
 
-    fn check_table(
+    fn check_table(t: &SegTable, data: &[u8], p: &[u8], starts: [usize; 4], sizes: [usize; 4]) {
+        check_decoder(decode_segment, t, data, p, starts, sizes);
+    }
+
+    type DecodeFn =
+        fn(&SegTable, &[u8], [usize; 4], [usize; 4], &mut [u8]) -> Result<(), CodecError>;
+
+    fn check_decoder(
+        dec: DecodeFn,
         t: &SegTable,
-        multi: bool,
         data: &[u8],
         p: &[u8],
         starts: [usize; 4],
         sizes: [usize; 4],
     ) {
         let mut out = vec![0u8; data.len()];
-        decode_segment(t, multi, p, starts, sizes, &mut out).unwrap();
-        assert!(out == data, "len {} multi {multi}", data.len());
+        dec(t, p, starts, sizes, &mut out).unwrap();
+        assert!(out == data, "len {} {:?}", data.len(), t.kernel);
         // A stream one byte short, or one byte long, is an error.
         for k in 0..4 {
             if sizes[k] > 0 {
                 let mut s2 = sizes;
                 s2[k] -= 1;
-                assert!(decode_segment(t, multi, p, starts, s2, &mut out).is_err());
+                assert!(dec(t, p, starts, s2, &mut out).is_err());
             }
             if starts[k] + sizes[k] < p.len() {
                 let mut s2 = sizes;
@@ -515,7 +682,7 @@ mod tests {
                     *st += 1;
                 }
                 if st2[3] + s2[3] <= p.len() {
-                    assert!(decode_segment(t, multi, p, st2, s2, &mut out).is_err());
+                    assert!(dec(t, p, st2, s2, &mut out).is_err());
                 }
             }
         }
@@ -595,6 +762,7 @@ mod tests {
         let lengths = code_lengths(&histogram(&data), 11);
         let mut t = SegTable::new();
         t.build(&lengths);
+        t.build_pairs();
         t.build_multi();
         for round in 0..300 {
             let len = (xorshift(&mut seed) % 3000) as usize;
@@ -610,8 +778,8 @@ mod tests {
             }
             let n = 1 + (xorshift(&mut seed) % 6000) as usize;
             let mut out = vec![0u8; n];
-            let _ = decode_segment(&t, round % 2 == 0, &p, starts, sizes, &mut out);
-            let _ = round;
+            t.kernel = [Kernel::Single, Kernel::Pairs, Kernel::Quads][round % 3];
+            let _ = decode_segment(&t, &p, starts, sizes, &mut out);
         }
     }
 
@@ -630,6 +798,23 @@ mod tests {
                 let (s, l) = (usize::from(e >> 8), u32::from(e & 0xFF));
                 assert!(l >= 1 && l == u32::from(lengths[s]), "index {i}");
                 assert_eq!(i as u32 & ((1 << l) - 1), codes[s], "index {i}");
+            }
+            // The two-symbol table gives the code at its index and the next
+            // one when both fit in 11 bits.
+            t.build_pairs();
+            for i in 0..TABLE_SIZE {
+                let e = t.d[i];
+                let x1 = t.t[i];
+                let l1 = u32::from(x1 & 0xFF);
+                let x2 = t.t[(i >> l1) & (TABLE_SIZE - 1)];
+                let l2 = u32::from(x2 & 0xFF);
+                assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
+                if l1 + l2 <= 11 {
+                    assert_eq!((e >> 8) as u8, (x2 >> 8) as u8, "index {i}");
+                    assert_eq!(e >> 16, (l1 + l2) | 2 << 8, "index {i}");
+                } else {
+                    assert_eq!(e >> 16, l1 | 1 << 8, "index {i}");
+                }
             }
             // The multi-symbol table gives the longest run of codes (up to
             // four) that fits in the 11 bits of its index.
