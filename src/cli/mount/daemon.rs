@@ -422,15 +422,25 @@ pub fn umount(args: &UmountArgs) -> Result<(), String> {
         return Ok(());
     }
     if nix::unistd::geteuid().is_root() {
-        match nix::mount::umount(&mnt) {
-            Ok(()) => {}
-            Err(Errno::EBUSY) => {
-                return Err(format!(
-                    "{} is busy: a process has a file or directory open in it",
-                    mnt.display()
-                ))
+        // The kernel holds the mount until the daemon has answered the
+        // RELEASE of every closed file, which it sends asynchronously after
+        // close(2): a mount whose files were all just closed can look busy
+        // for a moment. Retry for a second before calling it busy.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            match nix::mount::umount(&mnt) {
+                Ok(()) => break,
+                Err(Errno::EBUSY) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(Errno::EBUSY) => {
+                    return Err(format!(
+                        "{} is busy: a process has a file or directory open in it",
+                        mnt.display()
+                    ))
+                }
+                Err(e) => return Err(format!("cannot unmount {}: {e}", mnt.display())),
             }
-            Err(e) => return Err(format!("cannot unmount {}: {e}", mnt.display())),
         }
     } else {
         let out = std::process::Command::new("fusermount3")
