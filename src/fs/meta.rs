@@ -349,27 +349,28 @@ impl Inner {
         // writable, as a new container that writes nothing unless it gets
         // content (FORMAT.md 3.6).
         let empty = |file: &File| file.metadata().is_ok_and(|m| m.len() == 0);
-        let content = if format == Format::Plain && w && empty(&file) {
-            s.format = Format::Container;
-            Content::create_deferred(file, self.opts.block_size, &self.ctx)?
-        } else {
-            match Content::open(file, w, format, &self.ctx) {
-                Ok(c) => c,
+        let content = 'open: {
+            let file = if format == Format::Container {
+                let e = match Content::open(file, w, format, &self.ctx) {
+                    Ok(c) => break 'open c,
+                    Err(e) => e,
+                };
                 // Known as a container, but empty now (nothing was ever
-                // written to it).
-                Err(e) if format == Format::Container => {
-                    let file = self.reopen(inode, if w { libc::O_RDWR } else { libc::O_RDONLY })?;
-                    if !empty(&file) {
-                        return Err(e);
-                    }
-                    if w {
-                        Content::create_deferred(file, self.opts.block_size, &self.ctx)?
-                    } else {
-                        s.format = Format::Plain;
-                        Content::open(file, false, Format::Plain, &self.ctx)?
-                    }
+                // written to it): an empty plain file, as below.
+                let file = self.reopen(inode, if w { libc::O_RDWR } else { libc::O_RDONLY })?;
+                if !empty(&file) {
+                    return Err(e);
                 }
-                Err(e) => return Err(e),
+                s.format = Format::Plain;
+                file
+            } else {
+                file
+            };
+            if w && empty(&file) {
+                s.format = Format::Container;
+                Content::create_deferred(file, self.opts.block_size, &self.ctx)?
+            } else {
+                Content::open(file, w, Format::Plain, &self.ctx)?
             }
         };
         let c = Arc::new(content);
