@@ -64,6 +64,41 @@ fn get_varint(input: &[u8], pos: &mut usize) -> Result<usize, CodecError> {
 /// payload to `out`; for the others it appends nothing. Raw whenever the
 /// Huffman payload would not be smaller than the data.
 pub fn encode_block(data: &[u8], out: &mut Vec<u8>) -> BlockCoding {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut scratch) => encode_block_in(data, out, &mut scratch),
+        // Not reached (no re-entry), but fresh scratch is always correct.
+        Err(_) => encode_block_in(data, out, &mut Vec::new()),
+    })
+}
+
+thread_local! {
+    /// Stream scratch space, kept between calls (no zeroing, no faults).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `encode_block` with the stream scratch space: the body compiled for
+/// this CPU (the same output on all).
+fn encode_block_in(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> BlockCoding {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: `encode_block_bmi2` is safe code whose only requirement
+        // is that the CPU supports BMI2, which was checked just above.
+        return unsafe { encode_block_bmi2(data, out, scratch) };
+    }
+    encode_block_body(data, out, scratch)
+}
+
+/// `encode_block_body` compiled with BMI2: the stream writer and the
+/// histogram, inlined here, shift by a register without moving the count
+/// to CL first (a third fewer instructions in the writer's inner loop).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+fn encode_block_bmi2(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> BlockCoding {
+    encode_block_body(data, out, scratch)
+}
+
+#[inline(always)]
+fn encode_block_body(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> BlockCoding {
     let n = data.len();
     if n == 0 {
         return BlockCoding::Zero;
@@ -100,7 +135,7 @@ pub fn encode_block(data: &[u8], out: &mut Vec<u8>) -> BlockCoding {
     }
     let start = out.len();
     out.reserve(lower + 3 * segs.len());
-    write_payload(data, &segs, out);
+    write_payload(data, &segs, out, scratch);
     if out.len() - start >= n {
         out.truncate(start);
         return BlockCoding::Raw;
@@ -112,16 +147,8 @@ fn is_single(lengths: &[u8; 256]) -> bool {
     lengths.iter().filter(|&&l| l > 0).count() == 1
 }
 
-thread_local! {
-    /// Stream scratch space, kept between calls (no zeroing, no faults).
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn write_payload(data: &[u8], segs: &[Segment], out: &mut Vec<u8>) {
-    SCRATCH.with(|s| write_payload_with(data, segs, out, &mut s.borrow_mut()));
-}
-
-fn write_payload_with(data: &[u8], segs: &[Segment], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+#[inline(always)]
+fn write_payload(data: &[u8], segs: &[Segment], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
     put_varint(out, segs.len());
     let mut off = 0;
     for (i, s) in segs.iter().enumerate() {

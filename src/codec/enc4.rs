@@ -111,11 +111,13 @@ pub(crate) fn region_cap(seg_len: usize) -> usize {
 /// most 11 bits in `t`) into `scratch`, grown to four regions of
 /// `region_cap` bytes; stream k starts at k * cap. Returns the stream byte
 /// lengths.
+#[inline(always)]
 pub(crate) fn encode4(seg: &[u8], t: &EncTable, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
     encode4_with(seg, &Enc4Table::new(t), scratch)
 }
 
 /// `encode4` with the coding table already built.
+#[inline(always)]
 pub(crate) fn encode4_with(seg: &[u8], t: &Enc4Table, scratch: &mut Vec<u8>) -> [usize; STREAMS] {
     let n = seg.len();
     let cap = region_cap(n);
@@ -135,6 +137,7 @@ pub(crate) fn encode4_with(seg: &[u8], t: &Enc4Table, scratch: &mut Vec<u8>) -> 
 
 /// Codes quarter k into `r[k]`, two streams at a time (four would not
 /// fit the registers).
+#[inline(always)]
 fn code4(q: [&[u8]; STREAMS], t: &Enc4Table, r: [&mut [u8]; STREAMS]) -> [usize; STREAMS] {
     let [r0, r1, r2, r3] = r;
     let (s0, s1) = code2(q[0], q[1], t, r0, r1);

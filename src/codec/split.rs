@@ -37,6 +37,7 @@ pub(crate) struct Granules {
 
 impl Granules {
     /// One pass over `data`.
+    #[inline(always)]
     pub(crate) fn new(data: &[u8]) -> Granules {
         let n = data.len();
         let gran = if n < MIN_SPLIT_LEN {
