@@ -119,6 +119,72 @@ fn read_only_mount_refuses_writes() {
     assert_eq!(std::fs::read(m.p("f")).unwrap(), b"content");
 }
 
+/// `scfs stats`, `info` and `verify` given paths inside a live mount report
+/// the containers in BACKING (not the plain bytes the mount shows), with
+/// the user's paths in the rows.
+#[test]
+fn stats_info_verify_through_the_mount_point() {
+    let Some(m) = Mount::new() else { return };
+    let text: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| format!("line {} of a log\n", i % 977).into_bytes())
+        .collect();
+    std::fs::create_dir(m.p("logs")).unwrap();
+    std::fs::write(m.p("logs/a.log"), &text).unwrap();
+    std::fs::write(m.p("top.txt"), &text[..100_000]).unwrap();
+    let out_of = |args: &[&std::ffi::OsStr]| {
+        let out = run(scfs().args(args));
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The total row's fields (the column widths follow the paths).
+    let total = |s: &str| {
+        s.lines()
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let via_mnt = out_of(&["stats".as_ref(), m.mnt.as_os_str()]);
+    let via_backing = out_of(&["stats".as_ref(), m.backing.as_os_str()]);
+    assert_eq!(total(&via_mnt), total(&via_backing), "{via_mnt}");
+    assert!(total(&via_mnt).starts_with("total (2 files)"), "{via_mnt}");
+    let row = via_mnt
+        .lines()
+        .find(|l| l.contains("a.log"))
+        .unwrap_or_else(|| panic!("{via_mnt}"));
+    assert!(
+        row.starts_with(&m.p("logs/a.log").display().to_string()),
+        "{row}"
+    );
+    assert!(row.trim_end().ends_with("v2"), "{row}");
+    // A compressible file saves space; the stored size is the container's.
+    let stored = std::fs::metadata(m.backing.join("logs/a.log"))
+        .unwrap()
+        .len();
+    assert!(stored < text.len() as u64 / 2, "{stored}");
+    let info = out_of(&["info".as_ref(), m.p("logs/a.log").as_os_str()]);
+    assert!(info.contains("scfs v2 container"), "{info}");
+    assert!(
+        info.contains(&format!("logical size:  {} bytes", text.len())),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!("stored size:   {stored} bytes")),
+        "{info}"
+    );
+    let verify = out_of(&["verify".as_ref(), m.p("top.txt").as_os_str()]);
+    assert!(verify.contains(": OK (v2,"), "{verify}");
+    // A relative path inside the mount works too.
+    let out = run(scfs().arg("stats").arg("a.log").current_dir(m.p("logs")));
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("a.log ") && l.contains("v2")),
+        "{s}"
+    );
+}
+
 /// Writes files without fsync or close-to-disk waits and returns them.
 fn write_set(m: &Mount) -> Vec<(String, Vec<u8>)> {
     let files = vec![

@@ -2,10 +2,12 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::convert::{container_err, tcv1_err};
 use super::files::{io_err, shown};
+use super::mount::mountinfo;
 use super::stats::{human, ratio_text, saved_text};
 use super::{CliError, InfoArgs, VerifyArgs, EXIT_ERROR, EXIT_OK};
 use crate::container::Container;
@@ -27,9 +29,24 @@ pub enum Kind {
     Empty,
 }
 
-/// Opens `p` and tells its format. The returned file is positioned at 0.
+/// The backing file of `p` when `p` is a path inside a live scfs mount
+/// (where files read as their plain contents), so that info, verify and
+/// stats given a path in the mount report the container that stores it.
+fn through_mount(p: &Path) -> Option<PathBuf> {
+    static MOUNTS: OnceLock<Vec<mountinfo::MountEntry>> = OnceLock::new();
+    let mounts = MOUNTS.get_or_init(|| mountinfo::read().unwrap_or_default());
+    if !mounts.iter().any(|e| mountinfo::scfs_backing(e).is_some()) {
+        return None;
+    }
+    mountinfo::backing_path(mounts, &p.canonicalize().ok()?)
+}
+
+/// Opens `p` (a path inside an scfs mount stands for its backing file)
+/// and tells its format. The returned file is positioned at 0.
 pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
-    let f = File::open(p).map_err(|e| io_err(p, "cannot open", &e))?;
+    let backing = through_mount(p);
+    let p_open = backing.as_deref().unwrap_or(p);
+    let f = File::open(p_open).map_err(|e| io_err(p, "cannot open", &e))?;
     let meta = f.metadata().map_err(|e| io_err(p, "cannot stat", &e))?;
     if meta.is_dir() {
         return Err(CliError::io(format!("{}: is a directory", shown(p))));
@@ -55,7 +72,7 @@ pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
         }
         k => k,
     };
-    let f = File::open(p).map_err(|e| io_err(p, "cannot open", &e))?;
+    let f = File::open(p_open).map_err(|e| io_err(p, "cannot open", &e))?;
     Ok((f, kind))
 }
 

@@ -4,7 +4,9 @@
 //! Every regular file found is one row: v2 containers and tc v1 files by
 //! their logical size, any other file as stored as-is (original = stored,
 //! format `raw`), because that is how the filesystem serves it. Symlinks are
-//! not followed. The total counts each inode once (hard links).
+//! not followed. The total counts each inode once (hard links). A path
+//! inside a live scfs mount stands for its backing file (`detect`), so
+//! `scfs stats MNT` reports the same as `scfs stats BACKING`.
 
 use std::collections::HashSet;
 use std::fs;
@@ -61,9 +63,12 @@ struct Row {
     id: (u64, u64),
 }
 
-fn row_for(p: &Path, meta: &fs::Metadata) -> Result<Row, CliError> {
-    let stored = meta.len();
+fn row_for(p: &Path) -> Result<Row, CliError> {
+    // The file's own metadata, not `p`'s: inside an scfs mount `p` shows
+    // the logical size, and `detect` opened the backing file.
     let (f, kind) = detect(p)?;
+    let meta = f.metadata().map_err(|e| io_err(p, "cannot stat", &e))?;
+    let stored = meta.len();
     let (format, original) = match kind {
         Kind::V2 => {
             let c = Container::open(f, false).map_err(|e| container_err(p, e))?;
@@ -111,7 +116,7 @@ fn walk(p: &Path, rows: &mut Vec<Row>, code: &mut i32) {
             walk(&c, rows, code);
         }
     } else if meta.is_file() {
-        match row_for(p, &meta) {
+        match row_for(p) {
             Ok(r) => rows.push(r),
             Err(e) => report(e, code),
         }

@@ -84,6 +84,29 @@ pub fn mounted_at(entries: &[MountEntry], backing: &Path) -> Option<PathBuf> {
         .map(|e| e.mount_point.clone())
 }
 
+/// Where the file at `abs` (an absolute, canonical path) lives in BACKING,
+/// if the innermost mount holding it is an scfs mount: BACKING joined with
+/// the path below the mount point (BACKING mirrors the mount's names).
+pub fn backing_path(entries: &[MountEntry], abs: &Path) -> Option<PathBuf> {
+    let mut inner: Option<&MountEntry> = None;
+    for e in entries.iter().filter(|e| abs.starts_with(&e.mount_point)) {
+        // Later lines are mounted on top of earlier ones at the same place.
+        if inner.is_none_or(|i| {
+            e.mount_point.components().count() >= i.mount_point.components().count()
+        }) {
+            inner = Some(e);
+        }
+    }
+    let e = inner?;
+    let backing = scfs_backing(e)?;
+    let rel = abs.strip_prefix(&e.mount_point).ok()?;
+    Some(if rel.as_os_str().is_empty() {
+        backing
+    } else {
+        backing.join(rel)
+    })
+}
+
 /// Makes `p` absolute and removes `.`/`..` lexically, without stat'ing it
 /// (a dead FUSE mount point fails every stat with ENOTCONN). Symlinks in
 /// the parent are resolved when the parent can be canonicalized.
@@ -170,5 +193,25 @@ mod tests {
         assert!(is_within(Path::new("/a/b"), Path::new("/a")));
         assert!(is_within(Path::new("/a"), Path::new("/a")));
         assert!(!is_within(Path::new("/ab"), Path::new("/a")));
+    }
+
+    #[test]
+    fn backing_path_of_files_in_a_mount() {
+        let text = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+            40 1 0:50 / /mnt/data rw - fuse scfs:/srv/b\\040x rw\n\
+            41 40 0:51 / /mnt/data/inner rw - tmpfs tmpfs rw\n\
+            42 1 0:52 / /mnt/other rw - fuse sshfs:host rw\n";
+        let e = parse(text);
+        let bp = |p: &str| backing_path(&e, Path::new(p));
+        assert_eq!(bp("/mnt/data"), Some(PathBuf::from("/srv/b x")));
+        assert_eq!(
+            bp("/mnt/data/a/b.txt"),
+            Some(PathBuf::from("/srv/b x/a/b.txt"))
+        );
+        // Not below an scfs mount, or below another mount inside it.
+        assert_eq!(bp("/mnt/database"), None);
+        assert_eq!(bp("/mnt/data/inner/f"), None);
+        assert_eq!(bp("/mnt/other/f"), None);
+        assert_eq!(bp("/etc/passwd"), None);
     }
 }
