@@ -311,15 +311,29 @@ fn torn_tail_at_every_offset() {
     // from any offset inside the last append: the previous state, unless
     // all the block records and the commit's header survived; then the
     // commit is rebuilt from them (and reported as damage).
+    // (Zeros inside the commit's entries leave no way to confirm the
+    // rebuild: a corruption error then, never a guessed state.)
     for z in (prev.len()..last.len()).step_by(7) {
         let mut v = last.clone();
         v[z..].fill(0);
-        let c = Container::open(file_from(&v), false).unwrap();
-        let rebuilt = z >= commit_off + COMMIT_HEADER_LEN as usize;
-        let want = if rebuilt { n - 1 } else { n - 2 };
-        assert_eq!(state_of(&c, &models), Some(want), "zeros from {z}");
-        assert_eq!(c.damage().is_some(), rebuilt, "zeros from {z}");
+        let header_whole = z >= commit_off + COMMIT_HEADER_LEN as usize;
+        match Container::open(file_from(&v), false) {
+            Ok(c) => {
+                let rebuilt = c.damage().is_some();
+                assert!(!rebuilt || header_whole, "zeros from {z}");
+                let want = if rebuilt { n - 1 } else { n - 2 };
+                assert_eq!(state_of(&c, &models), Some(want), "zeros from {z}");
+            }
+            Err(e) => assert!(e.is_corrupt() && header_whole, "zeros from {z}: {e}"),
+        }
     }
+    // Zeros from the entries' CRC on: the entries confirm the rebuild.
+    let mut v = last.clone();
+    let crc_at = last.len() - 36;
+    v[crc_at..].fill(0);
+    let c = Container::open(file_from(&v), false).unwrap();
+    assert_eq!(state_of(&c, &models), Some(n - 1));
+    assert!(c.damage().is_some());
     // Cuts into older commits land on the state before them (the first
     // commit: no commit is left, its block records are salvaged).
     for (i, s) in snaps.iter().enumerate().skip(2) {
@@ -443,7 +457,8 @@ fn flipped_bits_in_a_record_corrupt_that_block_only() {
 }
 
 /// Flipping any bit of the newest commit record either yields an error
-/// (Corrupt) or opens an earlier intact state: never garbage.
+/// (Corrupt) or opens the newest state: never garbage, never an older
+/// state served as the current one.
 #[test]
 fn flipped_bits_in_a_commit_never_give_garbage() {
     let (snaps, models) = history();
@@ -459,7 +474,7 @@ fn flipped_bits_in_a_commit_never_give_garbage() {
         match Container::open(file_from(&v), false) {
             Ok(c) => {
                 let s = state_of(&c, &models);
-                assert!(s == Some(n - 2) || s == Some(n - 1), "flip at {pos}: {s:?}");
+                assert_eq!(s, Some(n - 1), "flip at {pos}");
             }
             Err(e) => assert!(e.is_corrupt(), "flip at {pos}: {e}"),
         }
@@ -511,9 +526,9 @@ fn ckpt(off: u64, n: u64, size: u64) -> CommitHeader {
 }
 
 /// A flipped byte in the newest commit (entries, their CRC, its trailer):
-/// nothing is lost. A damaged trailer alone leaves an intact commit; a
-/// damaged entry list is rebuilt from the block records written after the
-/// previous commit. Open reports the damage, cuts nothing, and a new write
+/// nothing is lost or the open fails. A damaged trailer alone leaves an
+/// intact commit; a damaged entry list is rebuilt from the block records
+/// written after the previous commit when the entries still confirm it. Open reports the damage, cuts nothing, and a new write
 /// commits after the damaged record; compaction drops the damage.
 #[test]
 fn damaged_newest_commit_is_rebuilt_and_written_after() {
@@ -534,7 +549,15 @@ fn damaged_newest_commit_is_rebuilt_and_written_after() {
         let mut v = last.clone();
         v[pos] ^= 0x10;
         let f = file_from(&v);
-        let mut c = Container::open(f.try_clone().unwrap(), true).unwrap();
+        let mut c = match Container::open(f.try_clone().unwrap(), true) {
+            Ok(c) => c,
+            // A damaged header or entry leaves the rebuild unconfirmed.
+            Err(e) if pos < last.len() - 36 => {
+                assert!(e.is_corrupt(), "flip at {pos}: {e}");
+                continue;
+            }
+            Err(e) => panic!("flip at {pos}: {e}"),
+        };
         assert_eq!(state_of(&c, models), Some(n - 1), "flip at {pos}");
         assert!(c.damage().is_some(), "flip at {pos}");
         assert_eq!(f.metadata().unwrap().len(), v.len() as u64);
@@ -588,7 +611,17 @@ fn damaged_shrinking_commit_keeps_its_size() {
     let good = file_bytes(&f);
     let t = &good[good.len() - 32..];
     let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
-    for pos in [commit_off + 3, commit_off + 70, good.len() - 36] {
+    // A damaged header (the trailer names the commit) or entry: the
+    // rebuild cannot be confirmed, an error. Damaged entries' CRC: the
+    // entries (one record, holes for the blocks past the new size)
+    // confirm it.
+    for pos in [commit_off + 3, commit_off + 70] {
+        let mut v = good.clone();
+        v[pos] ^= 0x01;
+        let e = Container::open(file_from(&v), false).unwrap_err();
+        assert!(e.is_corrupt(), "flip at {pos}: {e}");
+    }
+    for pos in [good.len() - 36, good.len() - 33] {
         let mut v = good.clone();
         v[pos] ^= 0x01;
         let c = Container::open(file_from(&v), false).unwrap();
@@ -599,6 +632,79 @@ fn damaged_shrinking_commit_keeps_its_size() {
             "flip at {pos}"
         );
     }
+}
+
+/// Regression (crash/corruption torture): a damaged newest commit that
+/// changed a block without a record (a fill, a hole inside the file) used
+/// to be "rebuilt" with that block's old content (or zeros), served as
+/// good data. Now the rebuild is used only when the damaged commit's own
+/// entries confirm it; otherwise the open is a corruption error (EIO).
+#[test]
+fn damaged_commit_with_unconfirmable_entries_is_an_error() {
+    for first in [true, false] {
+        let f = tmp();
+        let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+        if !first {
+            for b in 0..4 {
+                c.write_block(b, &data(b + 1, BS, 3)).unwrap();
+            }
+            c.set_logical_size(4 * BS as u64);
+            c.commit().unwrap();
+        }
+        c.write_block(1, &data(50, BS, 2)).unwrap();
+        c.write_block(2, &[7u8; BS]).unwrap(); // a fill: no record
+        c.set_logical_size(4 * BS as u64);
+        c.commit().unwrap();
+        drop(c);
+        let good = file_bytes(&f);
+        let t = &good[good.len() - 32..];
+        let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+        for pos in [commit_off + 5, commit_off + 70, good.len() - 36] {
+            let mut v = good.clone();
+            v[pos] ^= 0x04;
+            match Container::open(file_from(&v), false) {
+                Err(e) => assert!(e.is_corrupt(), "first {first}, flip at {pos}: {e}"),
+                Ok(c) => panic!(
+                    "first {first}, flip at {pos}: opened (block 2 reads {:?})",
+                    &read(&c, 2)[..4]
+                ),
+            }
+        }
+    }
+    // The same commit without the fill: the entries name exactly the
+    // records written after the last intact commit, so the rebuild holds.
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    let mut m = Model::default();
+    for b in 0..4 {
+        let d = data(b + 1, BS, 3);
+        c.write_block(b, &d).unwrap();
+        m.write(b, &d);
+    }
+    c.set_logical_size(4 * BS as u64);
+    m.truncate(4 * BS as u64);
+    c.commit().unwrap();
+    for b in [1, 3] {
+        let d = data(60 + b, BS, 2);
+        c.write_block(b, &d).unwrap();
+        m.write(b, &d);
+    }
+    c.commit().unwrap();
+    drop(c);
+    let good = file_bytes(&f);
+    let t = &good[good.len() - 32..];
+    let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
+    let mut v = good.clone();
+    v[good.len() - 35] ^= 0x80; // the entries' CRC
+    let c = Container::open(file_from(&v), false).unwrap();
+    assert_eq!(state_of(&c, std::slice::from_ref(&m)), Some(0));
+    assert!(c.damage().is_some());
+    // A flipped block number in an entry no longer matches the records.
+    let mut v = good.clone();
+    v[commit_off + COMMIT_HEADER_LEN as usize] ^= 0x02;
+    assert!(Container::open(file_from(&v), false)
+        .unwrap_err()
+        .is_corrupt());
 }
 
 /// Block records whose only commit was destroyed: open salvages them (the
@@ -621,9 +727,17 @@ fn records_without_a_commit_are_salvaged() {
     let mut v = file_bytes(&f);
     let t = &v[v.len() - 32..];
     let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
-    for x in &mut v[commit_off..commit_off + 40] {
+    // A commit destroyed in place (its trailer still names it) said
+    // something no record shows (block 2's fill): the open fails rather
+    // than serve block 2 as a hole.
+    let mut d = v.clone();
+    for x in &mut d[commit_off..commit_off + 40] {
         *x = 0xEE;
     }
+    let e = Container::open(file_from(&d), false).unwrap_err();
+    assert!(e.is_corrupt(), "{e}");
+    // A commit torn by a crash: the records are salvaged.
+    v.truncate(commit_off + 40);
     let mut want = Model::default();
     want.write(0, &b0_new);
     want.write(3, &b3);

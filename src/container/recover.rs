@@ -540,19 +540,28 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
             (Some((off, end)), None) => {
                 loaded = Some((load_chain(&c.file, &h, off, end)?, end));
             }
-            (None, None) => salvage(&mut c, None, scan.records, None),
-            (base, Some(size)) => {
+            (None, None) => {
+                salvage(&mut c, None, scan.records, None);
+            }
+            (base, Some(d)) => {
                 let base = match base {
                     Some((off, end)) => Some(load_chain(&c.file, &h, off, end)?),
                     None => None,
                 };
+                let record_blocks: Vec<u64> = scan.records.keys().copied().collect();
+                let dropped = salvage(&mut c, base, scan.records, d.size);
+                // The rebuilt state is served only when the damaged
+                // commit's own entries confirm it; a hole or fill entry
+                // (a change without a record), or any entry that does not
+                // match, leaves blocks whose content is unknown: the open
+                // fails (EIO for the file) rather than serve old bytes.
+                confirm_rebuild(&c, &h, &d, &record_blocks, &dropped)?;
                 let msg = format!(
-                    "damaged commit record at byte offset {}: rebuilt from the block records after the last intact commit",
+                    "damaged commit record at byte offset {}: rebuilt from the block records after the last intact commit (its entries match them)",
                     scan.stop
                 );
                 log::warn!("container: {msg}");
                 c.damage = Some(msg);
-                salvage(&mut c, base, scan.records, size);
             }
         }
     }
@@ -582,18 +591,23 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
     Ok(c)
 }
 
+/// A commit record written whole and damaged afterwards (see
+/// [`damaged_commit`]).
+struct Damaged {
+    /// Where it starts (where the forward scan stopped).
+    at: u64,
+    /// Its header, when the header's own CRC still holds.
+    header: Option<CommitHeader>,
+    /// The logical size it recorded, when its header or trailer tells it.
+    size: Option<u64>,
+}
+
 /// Whether the commit at `at`, where the forward scan stopped, was written
 /// whole and later damaged (as opposed to torn by a crash, which cuts the
 /// file inside it): either its header is intact and its full length ends
 /// exactly at the end of the file, or an intact trailer at the end of the
-/// file names it. Returns the logical size it recorded when the header or
-/// the trailer still tells it.
-fn damaged_commit(
-    file: &File,
-    h: &FileHeader,
-    at: u64,
-    file_len: u64,
-) -> Result<Option<Option<u64>>> {
+/// file names it.
+fn damaged_commit(file: &File, h: &FileHeader, at: u64, file_len: u64) -> Result<Option<Damaged>> {
     if at.saturating_add(COMMIT_FIXED_LEN) > file_len {
         return Ok(None);
     }
@@ -601,13 +615,123 @@ fn damaged_commit(
     read_exact(file, &mut hb, at)?;
     if let Ok(ch) = CommitHeader::decode(&hb, h.salt, at, file_len) {
         if at + ch.record_len() == file_len {
-            return Ok(Some(Some(ch.logical_size)));
+            return Ok(Some(Damaged {
+                at,
+                header: Some(ch),
+                size: Some(ch.logical_size),
+            }));
         }
     }
     match read_trailer(file, h, file_len)? {
-        Some(t) if t.commit_offset == at => Ok(Some(Some(t.logical_size))),
+        Some(t) if t.commit_offset == at => Ok(Some(Damaged {
+            at,
+            header: None,
+            size: Some(t.logical_size),
+        })),
         _ => Ok(None),
     }
+}
+
+/// Checks the state rebuilt after a damaged commit (`c.index`, from the
+/// last intact commit plus the block records written after it) against
+/// what the damaged commit itself says. Its entries failed their CRC, so
+/// none can be trusted alone, but an entry naming a stored or Huffman
+/// record can be checked: it must be exactly the rebuilt entry of its
+/// block (the record's offset, kind and length). The rebuild is confirmed
+/// when the header is intact (so entry count, kind of commit and logical
+/// size are known) and every entry is such a matching record entry: a
+/// delta naming every record written after the last intact commit (within
+/// the size), a checkpoint naming every block of the rebuilt index. A
+/// delta that shrank the file names the blocks past its size as holes:
+/// those must be exactly the blocks the rebuild dropped (`dropped`). Any
+/// other hole or fill entry (a change without a record) cannot be checked:
+/// a flipped byte in it would serve a block's old content as its new one.
+/// Anything
+/// unconfirmed fails with a corruption error, so the file reads as EIO,
+/// never as wrong bytes (FORMAT.md 3.5).
+fn confirm_rebuild(
+    c: &Container,
+    h: &FileHeader,
+    d: &Damaged,
+    record_blocks: &[u64],
+    dropped: &[u64],
+) -> Result<()> {
+    let unknown = |why: &str| {
+        Err(corrupt(
+            d.at,
+            format!("damaged commit record ({why}): the blocks it changed cannot be recovered"),
+        ))
+    };
+    let Some(ch) = d.header else {
+        return unknown("its header is damaged");
+    };
+    let blocks = ch.logical_size.div_ceil(1u64 << h.block_shift);
+    let mut named = 0u64;
+    let mut holes = 0usize;
+    let mut last: Option<u64> = None;
+    let mut records = record_blocks
+        .iter()
+        .copied()
+        .filter(|&b| b < blocks)
+        .peekable();
+    const CHUNK: u64 = 2730 * ENTRY_LEN;
+    let mut buf = vec![0u8; CHUNK.min(ch.entry_count * ENTRY_LEN) as usize];
+    let mut pos = d.at + COMMIT_HEADER_LEN;
+    let end = pos + ch.entry_count * ENTRY_LEN;
+    while pos < end {
+        let n = (end - pos).min(CHUNK) as usize;
+        read_exact(&c.file, &mut buf[..n], pos)?;
+        for raw in buf[..n].chunks_exact(ENTRY_LEN as usize) {
+            let e = DiskEntry::decode(raw);
+            if last.is_some_and(|l| e.block_no <= l) || !DiskEntry::reserved_ok(raw) {
+                return unknown("its entries are out of order");
+            }
+            last = Some(e.block_no);
+            if e.kind == KIND_HOLE
+                && !ch.is_checkpoint()
+                && e.block_no >= blocks
+                && (e.offset, e.len, e.fill) == (0, 0, 0)
+                && dropped.binary_search(&e.block_no).is_ok()
+            {
+                holes += 1;
+                continue;
+            }
+            let want = match e.kind {
+                KIND_STORED => Entry::Stored {
+                    offset: e.offset,
+                    len: e.len,
+                },
+                KIND_HUFFMAN => Entry::Huffman {
+                    offset: e.offset,
+                    len: e.len,
+                },
+                _ => return unknown("it holds a hole or fill entry"),
+            };
+            if e.fill != 0 || c.index.get(e.block_no) != Some(want) {
+                return unknown("an entry does not match the block records");
+            }
+            // Records after the last intact commit must all be named, in
+            // order (a record not named was replaced without a record).
+            while records.next_if(|&b| b < e.block_no).is_some() {
+                if !ch.is_checkpoint() {
+                    return unknown("a block record is not named by it");
+                }
+            }
+            records.next_if_eq(&e.block_no);
+            named += 1;
+        }
+        pos += n as u64;
+    }
+    if records.next().is_some() {
+        return unknown("a block record is not named by it");
+    }
+    if !ch.is_checkpoint() && holes != dropped.len() {
+        return unknown("the blocks past its size are not the ones it removed");
+    }
+    if ch.is_checkpoint() && named != c.index.len() {
+        return unknown("its index differs from the rebuilt one");
+    }
+    Ok(())
 }
 
 /// Rebuilds the index from intact block records: those written after the
@@ -617,19 +741,20 @@ fn damaged_commit(
 /// damaged commit recorded when known, otherwise the larger of the base's
 /// size and the end of the highest salvaged block. The data CRC of each
 /// record still guards every read. The next commit is a checkpoint (there
-/// is no intact commit that holds this state to chain onto).
+/// is no intact commit that holds this state to chain onto). Returns the
+/// blocks dropped past the size, in ascending order.
 fn salvage(
     c: &mut Container,
     base: Option<Loaded>,
     records: BTreeMap<u64, (Entry, u32)>,
     size: Option<u64>,
-) {
+) -> Vec<u64> {
     let (mut index, base_size) = match base {
         Some(l) => (l.index, l.logical_size),
         None => (Index::default(), 0),
     };
     if base_size == 0 && records.is_empty() && size.is_none() {
-        return;
+        return Vec::new();
     }
     let extent = records
         .iter()
@@ -650,7 +775,8 @@ fn salvage(
     }
     let size = size.unwrap_or(base_size.max(extent)).min(MAX_LOGICAL_SIZE);
     let blocks = size.div_ceil(1u64 << c.shift);
-    index.remove_from(blocks);
+    let dropped = index.remove_from(blocks);
     c.logical_size = size;
     c.index = index;
+    dropped
 }
