@@ -592,18 +592,19 @@ fn damaged_shrinking_commit_keeps_its_size() {
     let f = tmp();
     let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
     let mut m = Model::default();
-    for b in 0..5 {
+    for b in 0..10 {
         let d = data(b + 40, BS, 3);
         c.write_block(b, &d).unwrap();
         m.write(b, &d);
     }
-    c.set_logical_size(5 * BS as u64);
-    m.truncate(5 * BS as u64);
+    c.set_logical_size(10 * BS as u64);
+    m.truncate(10 * BS as u64);
     c.commit().unwrap();
     let d = data(77, BS, 2);
     c.write_block(1, &d).unwrap();
     m.write(1, &d);
-    let size = 2 * BS as u64 - 10;
+    // A delta: block 1's new record, holes for blocks 8 and 9.
+    let size = 8 * BS as u64 - 10;
     c.set_logical_size(size);
     m.truncate(size);
     c.commit().unwrap();
@@ -611,17 +612,19 @@ fn damaged_shrinking_commit_keeps_its_size() {
     let good = file_bytes(&f);
     let t = &good[good.len() - 32..];
     let commit_off = u64::from_le_bytes(t[0..8].try_into().unwrap()) as usize;
-    // A damaged header (the trailer names the commit) or entry: the
-    // rebuild cannot be confirmed, an error. Damaged entries' CRC: the
+    // A damaged header (the trailer names the commit: a delta or a
+    // checkpoint?) or hole entry: the rebuild cannot be confirmed, an
+    // error. Damaged entries' CRC or one byte of the record entry: the
     // entries (one record, holes for the blocks past the new size)
     // confirm it.
-    for pos in [commit_off + 3, commit_off + 70] {
+    let entries = commit_off + COMMIT_HEADER_LEN as usize;
+    for pos in [commit_off + 3, entries + 24 + 9] {
         let mut v = good.clone();
         v[pos] ^= 0x01;
         let e = Container::open(file_from(&v), false).unwrap_err();
         assert!(e.is_corrupt(), "flip at {pos}: {e}");
     }
-    for pos in [good.len() - 36, good.len() - 33] {
+    for pos in [good.len() - 36, good.len() - 33, entries + 6] {
         let mut v = good.clone();
         v[pos] ^= 0x01;
         let c = Container::open(file_from(&v), false).unwrap();
@@ -699,12 +702,22 @@ fn damaged_commit_with_unconfirmable_entries_is_an_error() {
     let c = Container::open(file_from(&v), false).unwrap();
     assert_eq!(state_of(&c, std::slice::from_ref(&m)), Some(0));
     assert!(c.damage().is_some());
-    // A flipped block number in an entry no longer matches the records.
-    let mut v = good.clone();
-    v[commit_off + COMMIT_HEADER_LEN as usize] ^= 0x02;
-    assert!(Container::open(file_from(&v), false)
-        .unwrap_err()
-        .is_corrupt());
+    // One damaged byte in an entry (block number, offset, kind): the entry
+    // is still recognised as its record's (the alternatives differ in at
+    // least three bytes); two damaged bytes are not.
+    for (at, bytes) in [(0, 1), (9, 1), (20, 1), (0, 2)] {
+        let mut v = good.clone();
+        for k in 0..bytes {
+            v[commit_off + COMMIT_HEADER_LEN as usize + at + 8 * k] ^= 0x02;
+        }
+        match Container::open(file_from(&v), false) {
+            Ok(c) => {
+                assert_eq!(bytes, 1, "entry byte {at}");
+                assert_eq!(state_of(&c, std::slice::from_ref(&m)), Some(0));
+            }
+            Err(e) => assert!(bytes == 2 && e.is_corrupt(), "entry byte {at}: {e}"),
+        }
+    }
 }
 
 /// Block records whose only commit was destroyed: open salvages them (the

@@ -598,6 +598,8 @@ struct Damaged {
     at: u64,
     /// Its header, when the header's own CRC still holds.
     header: Option<CommitHeader>,
+    /// Its entry count (from the header, else from where it ends).
+    entry_count: u64,
     /// The logical size it recorded, when its header or trailer tells it.
     size: Option<u64>,
 }
@@ -618,14 +620,18 @@ fn damaged_commit(file: &File, h: &FileHeader, at: u64, file_len: u64) -> Result
             return Ok(Some(Damaged {
                 at,
                 header: Some(ch),
+                entry_count: ch.entry_count,
                 size: Some(ch.logical_size),
             }));
         }
     }
     match read_trailer(file, h, file_len)? {
+        // The trailer is plausible: the commit ends at the end of the
+        // file after a whole number of entries.
         Some(t) if t.commit_offset == at => Ok(Some(Damaged {
             at,
             header: None,
+            entry_count: (file_len - at - COMMIT_FIXED_LEN) / ENTRY_LEN,
             size: Some(t.logical_size),
         })),
         _ => Ok(None),
@@ -636,12 +642,16 @@ fn damaged_commit(file: &File, h: &FileHeader, at: u64, file_len: u64) -> Result
 /// last intact commit plus the block records written after it) against
 /// what the damaged commit itself says. Its entries failed their CRC, so
 /// none can be trusted alone, but an entry naming a stored or Huffman
-/// record can be checked: it must be exactly the rebuilt entry of its
-/// block (the record's offset, kind and length). The rebuild is confirmed
-/// when the header is intact (so entry count, kind of commit and logical
-/// size are known) and every entry is such a matching record entry: a
-/// delta naming every record written after the last intact commit (within
-/// the size), a checkpoint naming every block of the rebuilt index. A
+/// record can be checked: it must be the rebuilt entry of its block (the
+/// record's offset, kind and length), or differ from it in one byte (the
+/// damage itself; every other entry the writer could have written there
+/// differs in at least three). The rebuild is confirmed
+/// when every entry is such a matching record entry: a delta naming every
+/// record written after the last intact commit (within the size), a
+/// checkpoint naming every block of the rebuilt index. When the header is
+/// damaged (the trailer named the commit and gave the size) it is not
+/// known which of the two the commit was, so its entries must name every
+/// block of the rebuilt index (both readings then agree). A
 /// delta that shrank the file names the blocks past its size as holes:
 /// those must be exactly the blocks the rebuild dropped (`dropped`). Any
 /// other hole or fill entry (a change without a record) cannot be checked:
@@ -662,10 +672,20 @@ fn confirm_rebuild(
             format!("damaged commit record ({why}): the blocks it changed cannot be recovered"),
         ))
     };
-    let Some(ch) = d.header else {
-        return unknown("its header is damaged");
+    let Some(size) = d.size else {
+        return unknown("its size is unknown");
     };
-    let blocks = ch.logical_size.div_ceil(1u64 << h.block_shift);
+    // None: header damaged, checkpoint or delta unknown.
+    let delta = d.header.map(|ch| !ch.is_checkpoint());
+    let blocks = size.div_ceil(1u64 << h.block_shift);
+    let by_offset: std::collections::HashMap<u64, u64> = c
+        .index
+        .iter()
+        .filter_map(|(b, e)| match e {
+            Entry::Stored { offset, .. } | Entry::Huffman { offset, .. } => Some((offset, b)),
+            Entry::Fill { .. } => None,
+        })
+        .collect();
     let mut named = 0u64;
     let mut holes = 0usize;
     let mut last: Option<u64> = None;
@@ -675,49 +695,67 @@ fn confirm_rebuild(
         .filter(|&b| b < blocks)
         .peekable();
     const CHUNK: u64 = 2730 * ENTRY_LEN;
-    let mut buf = vec![0u8; CHUNK.min(ch.entry_count * ENTRY_LEN) as usize];
+    let mut buf = vec![0u8; CHUNK.min(d.entry_count * ENTRY_LEN) as usize];
     let mut pos = d.at + COMMIT_HEADER_LEN;
-    let end = pos + ch.entry_count * ENTRY_LEN;
+    let end = pos + d.entry_count * ENTRY_LEN;
     while pos < end {
         let n = (end - pos).min(CHUNK) as usize;
         read_exact(&c.file, &mut buf[..n], pos)?;
         for raw in buf[..n].chunks_exact(ENTRY_LEN as usize) {
             let e = DiskEntry::decode(raw);
-            if last.is_some_and(|l| e.block_no <= l) || !DiskEntry::reserved_ok(raw) {
-                return unknown("its entries are out of order");
-            }
-            last = Some(e.block_no);
-            if e.kind == KIND_HOLE
-                && !ch.is_checkpoint()
+            let hole = DiskEntry {
+                block_no: e.block_no,
+                offset: 0,
+                len: 0,
+                kind: KIND_HOLE,
+                fill: 0,
+            };
+            if delta == Some(true)
                 && e.block_no >= blocks
-                && (e.offset, e.len, e.fill) == (0, 0, 0)
+                && byte_distance(raw, &hole) == 0
                 && dropped.binary_search(&e.block_no).is_ok()
             {
+                if last.is_some_and(|l| e.block_no <= l) {
+                    return unknown("its entries are out of order");
+                }
+                last = Some(e.block_no);
                 holes += 1;
                 continue;
             }
-            let want = match e.kind {
-                KIND_STORED => Entry::Stored {
-                    offset: e.offset,
-                    len: e.len,
-                },
-                KIND_HUFFMAN => Entry::Huffman {
-                    offset: e.offset,
-                    len: e.len,
-                },
-                _ => return unknown("it holds a hole or fill entry"),
+            // The record entry this one is: the rebuilt record of the
+            // block it names, or of the record it points at, at most one
+            // byte away (a single damaged byte). Anything else it could
+            // have been (a fill, a hole, an older record of the block)
+            // differs from that record entry in at least three bytes
+            // (offset, kind, length or fill byte), or is not what the
+            // writer's index held.
+            let is_record = |b: u64| {
+                matches!(
+                    c.index.get(b),
+                    Some(r @ (Entry::Stored { .. } | Entry::Huffman { .. }))
+                        if byte_distance(raw, &r.to_disk(b)) <= 1
+                )
             };
-            if e.fill != 0 || c.index.get(e.block_no) != Some(want) {
-                return unknown("an entry does not match the block records");
+            let b = if is_record(e.block_no) {
+                e.block_no
+            } else {
+                match by_offset.get(&e.offset) {
+                    Some(&b) if is_record(b) => b,
+                    _ => return unknown("an entry does not match the block records"),
+                }
+            };
+            if last.is_some_and(|l| b <= l) {
+                return unknown("its entries are out of order");
             }
+            last = Some(b);
             // Records after the last intact commit must all be named, in
             // order (a record not named was replaced without a record).
-            while records.next_if(|&b| b < e.block_no).is_some() {
-                if !ch.is_checkpoint() {
+            while records.next_if(|&r| r < b).is_some() {
+                if delta == Some(true) {
                     return unknown("a block record is not named by it");
                 }
             }
-            records.next_if_eq(&e.block_no);
+            records.next_if_eq(&b);
             named += 1;
         }
         pos += n as u64;
@@ -725,13 +763,20 @@ fn confirm_rebuild(
     if records.next().is_some() {
         return unknown("a block record is not named by it");
     }
-    if !ch.is_checkpoint() && holes != dropped.len() {
+    if delta == Some(true) && holes != dropped.len() {
         return unknown("the blocks past its size are not the ones it removed");
     }
-    if ch.is_checkpoint() && named != c.index.len() {
-        return unknown("its index differs from the rebuilt one");
+    if delta != Some(true) && named != c.index.len() {
+        return unknown("its entries are not the rebuilt index");
     }
     Ok(())
+}
+
+/// Number of bytes in which the 24-byte entry `raw` differs from `e`.
+fn byte_distance(raw: &[u8], e: &DiskEntry) -> usize {
+    let mut want = [0u8; ENTRY_LEN as usize];
+    e.encode(&mut want);
+    raw.iter().zip(want).filter(|(a, b)| **a != *b).count()
 }
 
 /// Rebuilds the index from intact block records: those written after the
