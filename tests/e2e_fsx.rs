@@ -1,11 +1,15 @@
 //! An fsx-style file-system exerciser through a real mount: random
 //! read / write / mmap read / mmap write (MAP_SHARED + msync) / truncate /
-//! fallocate (0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) / fsync / close+open on
+//! fallocate (0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) / copy_file_range
+//! within the file / fsync / close+open (dropping the file's page cache) on
 //! one file, every result checked against an in-memory copy, the size
 //! checked by fstat and lseek(SEEK_END) after every operation, the bytes
 //! past EOF in a mapped last page checked to be zero, and the whole file
-//! compared again after a remount. Deterministic (seeded); the number of
-//! operations per run can be raised with SCFS_FSX_OPS for longer soaks.
+//! compared again after a remount. Like xfstests fsx -e, runs may also
+//! pollute the EOF page through mmap (junk written past EOF) before every
+//! size change: the bytes that the change brings inside the file must read
+//! as zeros. Deterministic (seeded); the number of operations per run can
+//! be raised with SCFS_FSX_OPS for longer soaks.
 
 mod common;
 
@@ -45,6 +49,8 @@ struct Fsx {
     max_op: usize,
     op_no: u64,
     zero_range: bool,
+    /// fsx -e: junk past EOF in the EOF page before each size change.
+    pollute_eof: bool,
     log: Vec<String>,
 }
 
@@ -111,6 +117,9 @@ impl Fsx {
     }
 
     fn write(&mut self, off: usize, len: usize) {
+        if off + len > self.good.len() {
+            self.pollute_eof_page();
+        }
         let data = self.fill(off, len);
         if let Err(e) = self.file.write_all_at(&data, off as u64) {
             self.fail(&format!("write 0x{off:x}+0x{len:x}: {e}"));
@@ -192,6 +201,7 @@ impl Fsx {
 
     fn map_write(&mut self, off: usize, len: usize) {
         if off + len > self.good.len() {
+            self.pollute_eof_page();
             if let Err(e) = self.file.set_len((off + len) as u64) {
                 self.fail(&format!("ftruncate up for mapwrite: {e}"));
             }
@@ -211,7 +221,62 @@ impl Fsx {
         self.unmap(p, map_len);
     }
 
+    /// fsx's pollute_eofpage: writes non-zero junk through a shared mapping
+    /// into the EOF page past EOF (the model keeps zeros there: whatever
+    /// size change comes next must not expose the junk).
+    fn pollute_eof_page(&mut self) {
+        let size = self.good.len();
+        let pg = size % PAGE;
+        if !self.pollute_eof || pg == 0 {
+            return;
+        }
+        self.log
+            .push(format!("pollute eof page 0x{size:x}+0x{:x}", PAGE - pg));
+        let (p, _, map_len) = self.map(size - pg, PAGE - pg, true);
+        // SAFETY: the mapping covers the page holding EOF (offset size - pg,
+        // PAGE bytes), which is fully addressable; [pg, PAGE) is inside it.
+        unsafe { std::ptr::write_bytes(p.add(pg), 0xa5, PAGE - pg) };
+        self.unmap(p, map_len);
+    }
+
+    /// copy_file_range within the file: [src, src+len) (below EOF) to
+    /// dst, the ranges not overlapping; may extend the file.
+    fn copy_range(&mut self, src: usize, len: usize, dst: usize) {
+        if dst + len > self.good.len() {
+            self.pollute_eof_page();
+        }
+        let fd = self.file.as_raw_fd();
+        let (mut i, mut o) = (src as libc::loff_t, dst as libc::loff_t);
+        let mut left = len;
+        while left > 0 {
+            // SAFETY: copy_file_range(2) on an fd we own, with pointers to
+            // two live local offsets; no other memory is passed.
+            let n = unsafe { libc::copy_file_range(fd, &mut i, fd, &mut o, left, 0) };
+            if n <= 0 {
+                self.fail(&format!(
+                    "copy_file_range 0x{src:x}+0x{len:x} -> 0x{dst:x}: {} ({} left)",
+                    if n < 0 {
+                        std::io::Error::last_os_error().to_string()
+                    } else {
+                        "returned 0".into()
+                    },
+                    left
+                ));
+            }
+            left -= n as usize;
+        }
+        if dst + len > self.good.len() {
+            self.set_len_model(dst + len);
+        }
+        self.good.copy_within(src..src + len, dst);
+    }
+
     fn truncate(&mut self, size: usize) {
+        // As fsx: only a real size change (the kernel zeroes the EOF page
+        // past the new size only when the size changes).
+        if size != self.good.len() {
+            self.pollute_eof_page();
+        }
         if let Err(e) = self.file.set_len(size as u64) {
             self.fail(&format!("ftruncate 0x{size:x}: {e}"));
         }
@@ -241,7 +306,7 @@ impl Fsx {
 
     fn step(&mut self, rng: &mut Rng) {
         self.op_no += 1;
-        let op = rng.below(11);
+        let op = rng.below(12);
         let size = self.good.len();
         let mut off = rng.below(self.max_len as u64) as usize;
         let mut len = rng.below(self.max_op as u64 + 1) as usize;
@@ -295,6 +360,9 @@ impl Fsx {
                 ));
                 if len > 0 {
                     let mode = if keep { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+                    if !keep && off + len > size {
+                        self.pollute_eof_page();
+                    }
                     self.fallocate(mode, off, len);
                     if !keep && off + len > size {
                         self.set_len_model(off + len);
@@ -319,6 +387,9 @@ impl Fsx {
                     ));
                     let mode = libc::FALLOC_FL_ZERO_RANGE
                         | if keep { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+                    if !keep && off + len > size {
+                        self.pollute_eof_page();
+                    }
                     if self.fallocate(mode, off, len) {
                         let end = (off + len).min(size);
                         if off < end {
@@ -330,6 +401,21 @@ impl Fsx {
                     } else {
                         self.zero_range = false;
                     }
+                }
+            }
+            10 => {
+                // fsx's copy range: source below EOF, destination anywhere
+                // up to the maximum size, the two not overlapping.
+                clamp(&mut off, &mut len, size);
+                let dst = rng.below(self.max_len as u64) as usize;
+                let ok =
+                    len > 0 && dst + len <= self.max_len && (dst >= off + len || off >= dst + len);
+                self.log.push(format!(
+                    "copy_range 0x{off:x}+0x{len:x} -> 0x{dst:x} (size 0x{size:x}){}",
+                    if ok { "" } else { " skipped" }
+                ));
+                if ok {
+                    self.copy_range(off, len, dst);
                 }
             }
             _ => {
@@ -347,7 +433,11 @@ impl Fsx {
         self.check_size();
     }
 
+    /// close + open; like fsx -c (which drops all caches), the file's clean
+    /// pages leave the kernel's page cache first, so reads come from scfs.
     fn reopen(&mut self) {
+        // SAFETY: posix_fadvise(2) on an fd we own; no memory is passed.
+        unsafe { libc::posix_fadvise(self.file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
         match OpenOptions::new().read(true).write(true).open(&self.path) {
             Ok(f) => self.file = f,
             Err(e) => self.fail(&format!("reopen: {e}")),
@@ -375,6 +465,10 @@ fn ops() -> u64 {
 }
 
 fn run(opts: &[&str], seed: u64, max_len: usize, max_op: usize) {
+    run_with(opts, seed, max_len, max_op, false);
+}
+
+fn run_with(opts: &[&str], seed: u64, max_len: usize, max_op: usize, pollute_eof: bool) {
     let Some(mut m) = Mount::with_opts(opts) else {
         return;
     };
@@ -394,6 +488,7 @@ fn run(opts: &[&str], seed: u64, max_len: usize, max_op: usize) {
         max_op,
         op_no: 0,
         zero_range: true,
+        pollute_eof,
         log: Vec::new(),
     };
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -448,5 +543,25 @@ fn fsx_writeback_cache_tiny_cache() {
         4,
         4 << 20,
         64 << 10,
+    );
+}
+
+#[test]
+fn fsx_pollute_eof_small_blocks() {
+    // fsx -e: junk written through mmap past EOF before every size change
+    // (truncate, extending write / mapwrite / fallocate / zero range /
+    // copy range) must never become file content; 4 KiB blocks so the EOF
+    // page and the EOF block coincide.
+    run_with(&["block_size=4096"], 5, 300 << 10, 20 << 10, true);
+}
+
+#[test]
+fn fsx_pollute_eof_writeback_cache() {
+    run_with(
+        &["writeback_cache", "cache_size=1M", "block_size=16384"],
+        6,
+        1 << 20,
+        64 << 10,
+        true,
     );
 }
