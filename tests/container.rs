@@ -720,6 +720,61 @@ fn damaged_commit_with_unconfirmable_entries_is_an_error() {
     }
 }
 
+/// Regression (corruption torture): a container cut inside its 32-byte
+/// header used to count as "not a container" and be served as plain bytes
+/// (its first bytes shown as the file's content). It is a corrupt
+/// container; a short file without the magic and version is still plain.
+#[test]
+fn container_cut_inside_its_header_is_corrupt() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    c.write_block(0, b"hello").unwrap();
+    c.commit().unwrap();
+    drop(c);
+    let good = file_bytes(&f);
+    for cut in 6..32 {
+        let f = file_from(&good[..cut]);
+        assert!(Container::is_container(&f).unwrap(), "cut at {cut}");
+        let e = Container::open(f, false).unwrap_err();
+        assert!(e.is_corrupt(), "cut at {cut}: {e}");
+    }
+    for cut in 0..6 {
+        assert!(!Container::is_container(&file_from(&good[..cut])).unwrap());
+    }
+    let mut other = good[..20].to_vec();
+    other[4] = 1; // a v1 stream header: not a v2 container
+    assert!(!Container::is_container(&file_from(&other)).unwrap());
+}
+
+/// Regression (corruption torture): a file whose only commit (all fill
+/// blocks, no record) was zeroed or overwritten opened as an empty file.
+/// With no intact commit, damage where the log stops (a whole header that
+/// fails its checks, or bytes right after the file header that do not
+/// start a record) is an error; a torn tail (a prefix) still salvages.
+#[test]
+fn damaged_only_commit_without_records_is_an_error() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    for b in 0..3 {
+        c.write_block(b, &[7u8; BS]).unwrap();
+    }
+    c.set_logical_size(3 * BS as u64);
+    c.commit().unwrap();
+    drop(c);
+    let good = file_bytes(&f);
+    for from in [32, 33, 36, 40, 70, 95] {
+        let mut v = good.clone();
+        v[from..].fill(0);
+        let e = Container::open(file_from(&v), false).unwrap_err();
+        assert!(e.is_corrupt(), "zeros from {from}: {e}");
+    }
+    // A torn first append (a prefix of it): nothing committed, empty.
+    for cut in [33, 36, 60, 95, 96, 120] {
+        let c = Container::open(file_from(&good[..cut]), false).unwrap();
+        assert_eq!(c.logical_size(), 0, "cut at {cut}");
+    }
+}
+
 /// Block records whose only commit was destroyed: open salvages them (the
 /// newest record of each block wins), read-only and writable alike, and a
 /// writable container commits them with its next write.
@@ -767,14 +822,14 @@ fn records_without_a_commit_are_salvaged() {
     let r = Container::open(f.try_clone().unwrap(), false).unwrap();
     assert_eq!(state_of(&r, std::slice::from_ref(&want)), Some(0));
     assert_eq!(&file_bytes(&f)[..v.len()], &v[..]);
-    // Garbage only (no intact record, no commit): empty, nothing cut.
+    // Garbage only (no intact record, no commit): not a torn append (a
+    // crash leaves a prefix of records), so damage: an error, nothing cut.
     let mut g = vec![0u8; 32];
     g.copy_from_slice(&v[..32]);
     g.extend_from_slice(&[0x5Au8; 3000]);
     let f = file_from(&g);
-    let c = Container::open(f.try_clone().unwrap(), true).unwrap();
-    assert_eq!(c.logical_size(), 0);
-    assert_eq!(c.data_blocks().count(), 0);
+    let e = Container::open(f.try_clone().unwrap(), true).unwrap_err();
+    assert!(e.is_corrupt(), "{e}");
     assert_eq!(f.metadata().unwrap().len(), g.len() as u64);
 }
 
@@ -861,9 +916,10 @@ fn hostile_metadata_is_rejected() {
         Err(e) => assert!(e.is_corrupt(), "{e}"),
     }
     // Logical size above 2^63-1.
+    // (A whole commit header that fails its checks with nothing intact
+    // before it is damage, not a torn tail: an error.)
     let f = craft(salt, |v| push_commit(v, salt, ckpt(32, 0, u64::MAX), &[]));
-    let c = Container::open(f, false).unwrap();
-    assert_eq!(c.logical_size(), 0, "invalid commit ignored");
+    assert!(Container::open(f, false).unwrap_err().is_corrupt());
     // A delta whose chain points forward / at itself.
     let f = craft(salt, |v| {
         push_commit(v, salt, ckpt(32, 0, 0), &[]);

@@ -246,8 +246,9 @@ impl Container {
         recover::open(file, writable)
     }
 
-    /// True if `file` starts with the v2 magic and version (the first 6 of
-    /// at least 32 bytes). The header checksum is not checked here, so a
+    /// True if `file` starts with the v2 magic and version (its first 6
+    /// bytes; a shorter file than the 32-byte header with them is a
+    /// truncated container). The header checksum is not checked here, so a
     /// container with a damaged header is still recognized (and `open`
     /// reports it as corrupt) rather than served as plain bytes.
     pub fn is_container(file: &File) -> io::Result<bool> {
@@ -255,7 +256,13 @@ impl Container {
         let mut got = 0;
         while got < b.len() {
             match file.read_at(&mut b[got..], got as u64) {
-                Ok(0) => return Ok(false),
+                // A file cut inside its header still names itself a v2
+                // container: corrupt (truncated), not plain bytes.
+                Ok(0) => {
+                    return Ok(got >= 6
+                        && b[0..4] == format::FILE_MAGIC
+                        && b[4..6] == format::VERSION.to_le_bytes())
+                }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

@@ -39,9 +39,11 @@ fn read_exact(file: &File, buf: &mut [u8], offset: u64) -> Result<()> {
 
 fn read_header(file: &File, file_len: u64) -> Result<FileHeader> {
     if file_len < HEADER_LEN {
-        return Err(ContainerError::NotContainer(format!(
-            "file of {file_len} bytes is shorter than the 32-byte header"
-        )));
+        let msg = format!("file of {file_len} bytes is shorter than the 32-byte header");
+        if Container::is_container(file)? {
+            return Err(corrupt(file_len, format!("truncated container: {msg}")));
+        }
+        return Err(ContainerError::NotContainer(msg));
     }
     let mut b = [0u8; HEADER_LEN as usize];
     read_exact(file, &mut b, 0)?;
@@ -541,6 +543,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
                 loaded = Some((load_chain(&c.file, &h, off, end)?, end));
             }
             (None, None) => {
+                damaged_not_torn(&c.file, &h, scan.stop, file_len)?;
                 salvage(&mut c, None, scan.records, None);
             }
             (base, Some(d)) => {
@@ -636,6 +639,42 @@ fn damaged_commit(file: &File, h: &FileHeader, at: u64, file_len: u64) -> Result
         })),
         _ => Ok(None),
     }
+}
+
+/// With no intact commit anywhere, whether the bytes where the scan
+/// stopped were damaged rather than torn. A crash leaves a prefix of what
+/// it was appending, so a whole record or commit header there always
+/// checks; right after the file header (nothing accepted before, so the
+/// scan cannot have been misled by an earlier torn record) the bytes must
+/// at least start like a record. Anything else is damage hiding content
+/// (say a zeroed or overwritten first commit): an error, not an empty or
+/// partial file.
+fn damaged_not_torn(file: &File, h: &FileHeader, stop: u64, file_len: u64) -> Result<()> {
+    let left = file_len - stop;
+    if left == 0 {
+        return Ok(());
+    }
+    let mut b = [0u8; COMMIT_HEADER_LEN as usize];
+    let n = left.min(COMMIT_HEADER_LEN) as usize;
+    read_exact(file, &mut b[..n], stop)?;
+    let magic_len = n.min(4);
+    let block = b[..magic_len] == BLOCK_MAGIC[..magic_len];
+    let commit = b[..magic_len] == COMMIT_MAGIC[..magic_len];
+    let damaged = if block && n as u64 >= RECORD_HEADER_LEN {
+        // (A valid header whose payload runs past the end is torn.)
+        RecordHeader::decode(&b[..n], h.salt, 1u32 << h.block_shift, stop).is_err()
+    } else if commit && n as u64 >= COMMIT_HEADER_LEN {
+        CommitHeader::decode(&b, h.salt, stop, u64::MAX).is_err()
+    } else {
+        stop == HEADER_LEN && !block && !commit
+    };
+    if damaged {
+        return Err(corrupt(
+            stop,
+            "no intact commit, and the record where the log stops is damaged (not torn by a crash)",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the state rebuilt after a damaged commit (`c.index`, from the
