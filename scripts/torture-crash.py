@@ -484,13 +484,18 @@ def read_all(path):
         return f.read()
 
 
-def crash_main(a):
+def fresh_root(a, default):
+    """Empties and returns the run's directory (--dir or `default`)."""
     global ROOT
-    root = a.dir or "/tmp/scfs-torture-crash"
+    root = a.dir or default
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     ROOT = root
-    rnd = random.Random(a.seed)
+    return root, random.Random(a.seed)
+
+
+def crash_main(a):
+    root, rnd = fresh_root(a, "/tmp/scfs-torture-crash")
     m = Mount(a.scfs, root, [])
     state = {}  # wid -> {name: bytes}
     nworkers = a.workers
@@ -781,12 +786,7 @@ def mount_check(m, name, d, want, out, log, stats):
 
 
 def corrupt_main(a):
-    global ROOT
-    root = a.dir or "/tmp/scfs-torture-corrupt"
-    shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(root)
-    ROOT = root
-    rnd = random.Random(a.seed)
+    root, rnd = fresh_root(a, "/tmp/scfs-torture-corrupt")
     m = Mount(a.scfs, root, ["block_size=16K"])
     m.mount()
     files = build_corpus(m, rnd)
