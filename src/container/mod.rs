@@ -435,8 +435,14 @@ impl Container {
             }
             PAYLOAD.with(|p| {
                 let mut p = p.borrow_mut();
-                p.resize(RECORD_HEADER_LEN as usize + len as usize, 0);
-                self.read_exact(&mut p, offset, block_no)?;
+                // Grown, never shrunk: no zeroing of the bytes every read
+                // overwrites anyway.
+                let need = RECORD_HEADER_LEN as usize + len as usize;
+                if p.len() < need {
+                    p.resize(need, 0);
+                }
+                let p = &mut p[..need];
+                self.read_exact(p, offset, block_no)?;
                 let (hb, payload) = p.split_at(RECORD_HEADER_LEN as usize);
                 self.finish_read(block_no, offset, len, true, hb, Some(payload), out)
             })
