@@ -225,6 +225,15 @@ def worker_main(args):
             run({"op": "open", "f": name}, lambda: fds.__setitem__(name, os.open(p, os.O_RDWR)))
         return fds[name]
 
+    def close_file(name):
+        """Unmaps and closes `name` if it is mapped / open (logged ops)."""
+        if name in maps:
+            mm, mfd = maps.pop(name)
+            run({"op": "munmap", "f": name}, lambda: (mm.close(), os.close(mfd)))
+        if name in fds:
+            fd = fds.pop(name)
+            run({"op": "close", "f": name}, lambda: os.close(fd))
+
     for _ in range(nops):
         if len(files) < 2 or (len(files) < 5 and rnd.random() < 0.1):
             name = newname()
@@ -293,12 +302,7 @@ def worker_main(args):
             fd = getfd(name)
             run({"op": "fsync", "f": name}, lambda: os.fsync(fd))
         elif r < 0.78:  # close
-            if name in maps:
-                mm, mfd = maps.pop(name)
-                run({"op": "munmap", "f": name}, lambda: (mm.close(), os.close(mfd)))
-            if name in fds:
-                fd = fds.pop(name)
-                run({"op": "close", "f": name}, lambda: os.close(fd))
+            close_file(name)
         elif r < 0.83:  # rename to a fresh name
             nn = newname()
             run({"op": "rename", "f": name, "to": nn},
@@ -309,12 +313,7 @@ def worker_main(args):
             if name in maps:
                 maps[nn] = maps.pop(name)
         elif r < 0.86 and len(files) > 2:  # unlink
-            if name in maps:
-                mm, mfd = maps.pop(name)
-                run({"op": "munmap", "f": name}, lambda: (mm.close(), os.close(mfd)))
-            if name in fds:
-                fd = fds.pop(name)
-                run({"op": "close", "f": name}, lambda: os.close(fd))
+            close_file(name)
             run({"op": "unlink", "f": name}, lambda: os.unlink(os.path.join(wdir, name)))
             del files[name]
         elif size >= PAGE:  # shared mmap write of one page + msync
