@@ -8,8 +8,10 @@
 #   WORKDIR   scratch directory (default /tmp/scfs-bench; needs ~5x SIZE free)
 #   SIZE_MiB  size of the sequential/random test file (default 1024)
 # Environment: ONLY=seq runs just the sequential write/read rows (quick
-# iterations); RUNS=N repeats those rows N times per target and keeps the
-# best (default 1); SCFS_OPTS="-o ..." extra mount options for scfs.
+# iterations); RUNS=N repeats those rows N times, in rounds that run every
+# target in turn, and keeps the best; with ONLY=seq it also prints the
+# scfs/pt ratio of each round and their median (default 1);
+# SCFS_OPTS="-o ..." extra mount options for scfs.
 # ONLY=tar runs just the small-files row: RUNS=N rounds (default 3), each
 # extracting into a fresh directory on every target in turn (interleaved),
 # reporting every run with the daemon's CPU time; SCFS_BASE=BINARY adds an
@@ -179,28 +181,39 @@ if [ "$ONLY" = seq ] && [ -n "${SCFS_BASE:-}" ]; then
     targets="direct pt base scfs"
     rm -rf "$WORK"/base.b "$WORK"/base.m; mkdir -p "$WORK"/base.b "$WORK"/base.m
 fi
+best() { python3 -c "print(max(${1:-0}, $2))"; }
+# The sequential rows, round by round: each round runs every target in
+# turn, so a drift of the host's speed hits all targets alike (the ratios
+# of one round are measured minutes apart at most).
+seq_round() {   # seq_round TARGET ROUND
+    local t=$1 r=$2 d c0 s e v
+    d=$(dir_t "$t")
+    # sequential write
+    rm -f "$d/mix"
+    drop
+    [ "$t" = direct ] || c0=$(cpu_ms "$(daemon_pid "$t")")
+    s=$(now); dd if="$MIX" of="$d/mix" bs=1M conv=fsync status=none; e=$(now)
+    [ "$t" = direct ] || R[$t.wcpu]=$(( $(cpu_ms "$(daemon_pid "$t")") - c0 ))
+    v=$(mbps $((SIZE_MB << 20)) "$s" "$e"); R[$t.write.$r]=$v
+    R[$t.write]=$(best "${R[$t.write]:-}" "$v")
+    # sequential read, cold then warm
+    umount_t "$t"; mount_t "$t"; drop
+    [ "$t" = direct ] || c0=$(cpu_ms "$(daemon_pid "$t")")
+    s=$(now); dd if="$d/mix" of=/dev/null bs=1M status=none; e=$(now)
+    [ "$t" = direct ] || R[$t.rcpu]=$(( $(cpu_ms "$(daemon_pid "$t")") - c0 ))
+    v=$(mbps $((SIZE_MB << 20)) "$s" "$e"); R[$t.cold.$r]=$v
+    R[$t.cold]=$(best "${R[$t.cold]:-}" "$v")
+    s=$(now); dd if="$d/mix" of=/dev/null bs=1M status=none; e=$(now)
+    v=$(mbps $((SIZE_MB << 20)) "$s" "$e"); R[$t.warm.$r]=$v
+    R[$t.warm]=$(best "${R[$t.warm]:-}" "$v")
+    cmp -s "$MIX" "$d/mix" || { echo "bench-fs: $t: read back differs!" >&2; exit 1; }
+}
+for t in $targets; do mount_t $t; done
+for r in $(seq "$RUNS"); do
+    for t in $targets; do seq_round "$t" "$r"; done
+done
 for t in $targets; do
-    mount_t $t
     d=$(dir_t $t)
-    best() { python3 -c "print(max(${1:-0}, $2))"; }
-    for _ in $(seq "$RUNS"); do
-        # sequential write
-        rm -f "$d/mix"
-        drop
-        [ $t = direct ] || c0=$(cpu_ms "$(daemon_pid $t)")
-        s=$(now); dd if="$MIX" of="$d/mix" bs=1M conv=fsync status=none; e=$(now)
-        [ $t = direct ] || R[$t.wcpu]=$(( $(cpu_ms "$(daemon_pid $t)") - c0 ))
-        R[$t.write]=$(best "${R[$t.write]:-}" "$(mbps $((SIZE_MB << 20)) "$s" "$e")")
-        # sequential read, cold then warm
-        umount_t $t; mount_t $t; drop
-        [ $t = direct ] || c0=$(cpu_ms "$(daemon_pid $t)")
-        s=$(now); dd if="$d/mix" of=/dev/null bs=1M status=none; e=$(now)
-        [ $t = direct ] || R[$t.rcpu]=$(( $(cpu_ms "$(daemon_pid $t)") - c0 ))
-        R[$t.cold]=$(best "${R[$t.cold]:-}" "$(mbps $((SIZE_MB << 20)) "$s" "$e")")
-        s=$(now); dd if="$d/mix" of=/dev/null bs=1M status=none; e=$(now)
-        R[$t.warm]=$(best "${R[$t.warm]:-}" "$(mbps $((SIZE_MB << 20)) "$s" "$e")")
-        cmp -s "$MIX" "$d/mix" || { echo "bench-fs: $t: read back differs!" >&2; exit 1; }
-    done
     if [ "$ONLY" = seq ]; then umount_t $t; continue; fi
     # 4 KiB random reads, cold
     umount_t $t; mount_t $t; drop
@@ -256,6 +269,18 @@ if [ "$ONLY" = seq ]; then
         esac
         printf '%-40s %10s %12s %10s %10s %12s %12s\n' "${k#*:}" "${R[direct.$r]:--}" "${R[pt.$r]}" "${R[base.$r]:--}" \
             "${R[scfs.$r]}" "$ratio_b" "$ratio_s"
+    done
+    # Ratios of each round (targets run back to back), and their median.
+    echo
+    for k in write cold warm; do
+        line="scfs/pt by round, $k:"
+        all=
+        for r in $(seq "$RUNS"); do
+            x=$(python3 -c "print(f'{${R[scfs.$k.$r]}/${R[pt.$k.$r]}:.2f}')")
+            line="$line $x"; all="$all $x"
+        done
+        # shellcheck disable=SC2086
+        echo "$line; median $(python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.2f}x')" $all)"
     done
     exit 0
 fi

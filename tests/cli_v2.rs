@@ -6,8 +6,65 @@ mod cli_util;
 use cli_util::*;
 use std::fs;
 
+/// A v2 container as written now: header version 3 (FORMAT.md 3.2).
 fn is_v2(b: &[u8]) -> bool {
-    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [2, 0]
+    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [3, 0]
+}
+
+#[test]
+fn v2_outputs_are_sealed_and_header_version_2_still_reads() {
+    let dir = tempdir();
+    let (inp, enc, dec) = (
+        dir.path().join("in"),
+        dir.path().join("enc"),
+        dir.path().join("dec"),
+    );
+    let data = text(200_000);
+    fs::write(&inp, &data).unwrap();
+    ok(&[
+        "compress",
+        "--format",
+        "v2",
+        "--block-size",
+        "16K",
+        p(&inp),
+        p(&enc),
+    ]);
+    let info = stdout(&ok(&["info", p(&enc)]));
+    assert!(
+        info.contains("header version 3") && info.contains("sealed:        commit 1 of 1"),
+        "{info}"
+    );
+    let full = fs::read(&enc).unwrap();
+    // Cut short: corrupt (exit 1), not a shorter file.
+    let cut = dir.path().join("cut");
+    for len in [full.len() - 1, full.len() / 2, 40] {
+        fs::write(&cut, &full[..len]).unwrap();
+        let o = run(&["decompress", p(&cut), p(&dec)], b"");
+        assert_eq!(o.status.code(), Some(1), "cut at {len}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cut short"), "{}", stderr(&o));
+        assert_eq!(run(&["verify", p(&cut)], b"").status.code(), Some(1));
+    }
+    // The same file with the version-2 header an older scfs wrote (CRC
+    // over bytes 0..28, reserved zeros there): read as before, unsealed.
+    let mut old = full.clone();
+    old[4] = 2;
+    old[16..28].fill(0);
+    let crc = crc32c::crc32c(&old[..28]);
+    old[28..32].copy_from_slice(&crc.to_le_bytes());
+    let v2 = dir.path().join("old");
+    fs::write(&v2, &old).unwrap();
+    ok(&["decompress", p(&v2), p(&dec)]);
+    assert_eq!(fs::read(&dec).unwrap(), data);
+    let info = stdout(&ok(&["info", p(&v2)]));
+    assert!(
+        info.contains("header version 2") && info.contains("has no seal"),
+        "{info}"
+    );
+    ok(&["verify", p(&v2)]);
+    // Unsealed, a cut at no commit salvages the whole blocks (as before).
+    fs::write(&cut, &old[..old.len() - 1]).unwrap();
+    ok(&["decompress", p(&cut), p(&dec)]);
 }
 
 #[test]

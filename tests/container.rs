@@ -482,12 +482,7 @@ fn flipped_bits_in_a_commit_never_give_garbage() {
 }
 
 fn craft(salt: u64, body: impl FnOnce(&mut Vec<u8>)) -> File {
-    let mut v = FileHeader {
-        block_shift: 12,
-        salt,
-    }
-    .encode()
-    .to_vec();
+    let mut v = FileHeader::new(12, salt).encode().to_vec();
     body(&mut v);
     file_from(&v)
 }
@@ -973,11 +968,7 @@ fn hostile_metadata_is_rejected() {
         Err(ContainerError::NotContainer(_))
     ));
     assert!(Container::open(file_from(b""), false).is_err());
-    let mut h = FileHeader {
-        block_shift: 30,
-        salt,
-    }
-    .encode();
+    let mut h = FileHeader::new(30, salt).encode();
     assert!(Container::open(file_from(&h), false)
         .unwrap_err()
         .is_corrupt());

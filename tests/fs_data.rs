@@ -299,7 +299,7 @@ fn backing_files_are_v2_containers() {
     m.unmount();
     for n in ["text", "sparse"] {
         let head = fs::read(m.b(n)).unwrap();
-        assert_eq!(&head[..6], b"\x0c\x00\x0d\x0e\x02\x00", "{n}");
+        assert_eq!(&head[..6], b"\x0c\x00\x0d\x0e\x03\x00", "{n}");
     }
     // A file that never had content is an empty file (FORMAT.md 3.6).
     assert_eq!(fs::metadata(m.b("empty")).unwrap().len(), 0);
@@ -405,6 +405,50 @@ fn corrupt_block_reads_as_eio() {
     // Buffered: the whole file cannot be read, and never as wrong bytes.
     assert_eq!(errno_of(fs::read(m.p("bad"))), libc::EIO);
     assert_eq!(fs::read(m.p("good")).unwrap(), b"fine");
+}
+
+#[test]
+fn a_file_cut_short_after_unmount_reads_as_eio() {
+    let Some(mut m) = Mounted::new() else { return };
+    // Two committed states: after the fsync, and at close.
+    let data = pattern(16 * 65536, 3);
+    let mut f = File::create(m.p("big")).unwrap();
+    f.write_all(&data[..8 * 65536]).unwrap();
+    f.sync_all().unwrap();
+    let first = fs::metadata(m.b("big")).unwrap().len();
+    f.write_all(&data[8 * 65536..]).unwrap();
+    drop(f);
+    fs::write(m.p("small"), pattern(3000, 5)).unwrap();
+    fs::write(m.p("kept"), b"intact").unwrap();
+    m.unmount();
+    // The unmount sealed every container's newest commit.
+    for name in ["big", "small", "kept"] {
+        let c = scfs::container::Container::open(File::open(m.b(name)).unwrap(), false).unwrap();
+        assert_eq!(c.header_version(), 3);
+        assert_eq!(c.sealed_seq(), Some(c.stats().seq), "{name} not sealed");
+    }
+    // Cut at the earlier commit (unsealed, that would read as the first
+    // 8 blocks), and inside the only commit of the small file.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(m.b("big"))
+        .unwrap()
+        .set_len(first)
+        .unwrap();
+    let small_len = fs::metadata(m.b("small")).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(m.b("small"))
+        .unwrap()
+        .set_len(small_len / 2)
+        .unwrap();
+    m.remount(Default::default());
+    assert_eq!(errno_of(fs::read(m.p("big"))), libc::EIO);
+    assert_eq!(errno_of(fs::read(m.p("small"))), libc::EIO);
+    assert_eq!(fs::read(m.p("kept")).unwrap(), b"intact");
+    // Still listed and removable.
+    fs::remove_file(m.p("big")).unwrap();
+    fs::remove_file(m.p("small")).unwrap();
 }
 
 #[test]
@@ -534,7 +578,7 @@ fn plain_file_rewritten_becomes_a_container() {
     m.unmount();
     assert_eq!(
         &fs::read(m.b("old.txt")).unwrap()[..6],
-        b"\x0c\x00\x0d\x0e\x02\x00"
+        b"\x0c\x00\x0d\x0e\x03\x00"
     );
     assert_eq!(decode_backing(&m.b("old.txt")), b"new content");
     // Hard-linked plain files stay plain (one inode, two names).

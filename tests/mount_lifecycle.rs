@@ -358,3 +358,54 @@ fn mount_over_a_dead_mount_after_kill_9_just_works() {
     );
     m.forget_mounted();
 }
+
+/// The sealed seq of a backing container, from `scfs info`.
+fn sealed(backing: &Path) -> Option<String> {
+    let out = run(scfs().arg("info").arg(backing));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("sealed:"))
+        .map(|l| l.trim_start_matches("sealed:").trim().to_owned())
+}
+
+#[test]
+fn quiet_files_are_sealed_while_mounted_and_deleted_ones_are_let_go() {
+    let Some(mut m) = Mount::new() else { return };
+    std::fs::write(m.p("kept"), vec![b'k'; 300_000]).unwrap();
+    std::fs::write(m.p("gone"), vec![b'g'; 3_000_000]).unwrap();
+    let pid = m.daemon_pid().unwrap();
+    let backing_gone = m.b("gone").canonicalize().unwrap();
+    std::fs::remove_file(m.p("gone")).unwrap();
+    // The daemon lets go of the deleted file (its space is freed) soon,
+    // not at unmount.
+    wait_until(10, "the daemon to close the deleted backing file", || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .all(|t| {
+                !t.to_string_lossy()
+                    .starts_with(&*backing_gone.to_string_lossy())
+            })
+    });
+    // After a quiet moment the closed file is sealed, still mounted.
+    assert!(
+        sealed(&m.b("kept")).is_some_and(|s| s.starts_with("no commit")),
+        "{:?}",
+        sealed(&m.b("kept"))
+    );
+    wait_until(40, "the background seal", || {
+        sealed(&m.b("kept")).is_some_and(|s| s.starts_with("commit 1 of 1"))
+    });
+    // Killed now, the daemon leaves a sealed file: cut short, it is EIO.
+    m.crash();
+    let len = std::fs::metadata(m.b("kept")).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(m.b("kept"))
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    m.mount();
+    let err = std::fs::read(m.p("kept")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+}

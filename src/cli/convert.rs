@@ -12,6 +12,7 @@ use std::path::Path;
 use super::files::{anonymous_temp, io_err, open_input, shown, Output, Progress};
 use super::v2io::{write_decoded_v2, write_v2};
 use super::{CliError, CompressArgs, DecompressArgs, Format, EXIT_OK};
+use crate::container::format::is_container_version;
 use crate::container::{Container, ContainerError};
 use crate::tcv1::{self, read_full, Tcv1Error};
 
@@ -105,8 +106,10 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
     let mut prefix = [0u8; 6];
     let n = read_full(&mut input.reader, &mut prefix)
         .map_err(|e| io_err(&a.input, "read error", &e))?;
-    let mut version =
-        (n == 6 && prefix[..4] == tcv1::MAGIC).then(|| u16::from_le_bytes([prefix[4], prefix[5]]));
+    let mut version = (n == 6 && prefix[..4] == tcv1::MAGIC)
+        .then(|| u16::from_le_bytes([prefix[4], prefix[5]]))
+        // Header versions 2 and 3 are both the v2 container.
+        .map(|v| if is_container_version(v) { 2 } else { v });
     if version != Some(tcv1::VERSION) {
         // A v2 container with a damaged header is reported as such.
         if let Some(f) = &input.file {
@@ -137,7 +140,7 @@ pub fn decompress(a: &DecompressArgs) -> Result<i32, CliError> {
         }
         Some(v) if v != tcv1::VERSION => {
             return Err(CliError::corrupt(format!(
-                "{}: unknown format version {v} at byte offset 4 (scfs reads versions 1 and 2)",
+                "{}: unknown format version {v} at byte offset 4 (scfs reads versions 1 to 3)",
                 shown(&a.input)
             )))
         }

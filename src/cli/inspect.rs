@@ -10,6 +10,7 @@ use super::files::{io_err, shown};
 use super::mount::mountinfo;
 use super::stats::{human, ratio_text, saved_text};
 use super::{CliError, InfoArgs, VerifyArgs, EXIT_ERROR, EXIT_OK};
+use crate::container::format::is_container_version;
 use crate::container::Container;
 use crate::tcv1::{self, BlockType, Reader};
 
@@ -60,7 +61,7 @@ pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
     } else {
         match u16::from_le_bytes([h[4], h[5]]) {
             1 => Kind::V1,
-            2 => Kind::V2,
+            v if is_container_version(v) => Kind::V2,
             v => Kind::OtherVersion(v),
         }
     };
@@ -79,7 +80,7 @@ pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
 fn not_scfs(p: &Path, kind: Kind) -> CliError {
     match kind {
         Kind::OtherVersion(v) => CliError::corrupt(format!(
-            "{}: unknown format version {v} at byte offset 4 (scfs reads versions 1 and 2)",
+            "{}: unknown format version {v} at byte offset 4 (scfs reads versions 1 to 3)",
             shown(p)
         )),
         _ => CliError::corrupt(format!(
@@ -169,7 +170,10 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
         Kind::V2 => {
             let c = Container::open(f, false).map_err(|e| container_err(p, e))?;
             let st = c.stats();
-            out.push_str("format:        scfs v2 container (header version 2)\n");
+            out.push_str(&format!(
+                "format:        scfs v2 container (header version {})\n",
+                c.header_version()
+            ));
             out.push_str(&format!("block size:    {} bytes\n", st.block_size));
             sizes(&mut out, st.logical_size, stored);
             out.push_str(&format!(
@@ -199,6 +203,14 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
                     }
                 ));
             }
+            out.push_str(&match (c.header_version(), c.sealed_seq()) {
+                (2, _) => "sealed:        - (header version 2 has no seal)\n".to_owned(),
+                (_, Some(0)) | (_, None) => "sealed:        no commit sealed yet\n".to_owned(),
+                (_, Some(s)) => format!(
+                    "sealed:        commit {s} of {} (on stable storage; a file cut short reads as corrupt)\n",
+                    st.seq
+                ),
+            });
             if let Some(d) = c.damage() {
                 out.push_str(&format!("damage:        {d}\n"));
             }

@@ -24,7 +24,7 @@ fn batch_len(block_size: usize, workers: usize) -> usize {
 }
 
 /// Writes `input` as a v2 container of block size `bs` into the empty file
-/// `f` and commits it.
+/// `f`, commits and seals it.
 pub fn write_v2(
     input: &mut dyn Read,
     in_path: &Path,
@@ -71,6 +71,9 @@ pub fn write_v2(
     }
     c.set_logical_size(total);
     c.commit().map_err(|e| container_err(out_path, e))?;
+    // The output is complete: a copy of it cut short must read as corrupt,
+    // not decode to a prefix (FORMAT.md 3.6).
+    c.seal_now().map_err(|e| container_err(out_path, e))?;
     Ok(())
 }
 

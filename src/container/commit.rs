@@ -80,7 +80,7 @@ pub fn write_commit(c: &mut Container) -> Result<()> {
     };
     let header = CommitHeader {
         flags: if checkpoint { COMMIT_CHECKPOINT } else { 0 },
-        seq: prev.map_or(1, |p| p.seq + 1),
+        seq: prev.map_or(c.seq_floor + 1, |p| p.seq + 1),
         logical_size: c.logical_size,
         prev_commit: prev.map_or(0, |p| p.offset),
         checkpoint: checkpoint_off,

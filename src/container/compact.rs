@@ -83,7 +83,7 @@ impl Container {
 
     /// Writes a compacted copy (only live records, one checkpoint, a new
     /// salt) into `dst` (an empty file opened read-write, in the same
-    /// directory), fsyncs it and returns it opened writable. The caller
+    /// directory), fsyncs and seals it and returns it opened writable. The caller
     /// renames it over the old file (and fsyncs the directory). The
     /// uncommitted state of `self` is included (it is committed in the
     /// copy). Record headers are checked while copying; a damaged header
@@ -141,6 +141,7 @@ impl Container {
         out.changed = true;
         out.commit()?;
         out.file.sync_all()?;
+        out.seal_now()?;
         Ok(out)
     }
 }

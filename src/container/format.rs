@@ -1,14 +1,23 @@
 //! Byte layouts of the v2 container (docs/FORMAT.md section 3): the file
-//! header, block record headers, commit headers, index entries and the
-//! trailer. Pure encode/decode functions with no I/O; every decoder checks
-//! magic, checksum and the format's limits and never trusts a field further.
+//! header (versions 2 and 3, with its seal slot), block record headers,
+//! commit headers, index entries and the trailer. Pure encode/decode
+//! functions with no I/O; every decoder checks magic, checksum and the
+//! format's limits and never trusts a field further.
 
 use super::{ContainerError, Result};
 
 /// Magic bytes that begin every scfs file (v1 and v2).
 pub const FILE_MAGIC: [u8; 4] = [0x0C, 0x00, 0x0D, 0x0E];
-/// Container format version.
-pub const VERSION: u16 = 2;
+/// Header version of the containers we write (FORMAT.md 3.2): 3, with the
+/// seal slot.
+pub const VERSION: u16 = 3;
+/// The first header version (no seal slot), still read.
+pub const VERSION_2: u16 = 2;
+
+/// True for the header versions of a v2 container (2 and 3).
+pub fn is_container_version(v: u16) -> bool {
+    v == VERSION || v == VERSION_2
+}
 /// Size of the file header.
 pub const HEADER_LEN: u64 = 32;
 /// Smallest and largest allowed log2 of the block size.
@@ -79,29 +88,86 @@ fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
     }
 }
 
+/// What the seal slot of a header says (FORMAT.md 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// A version-2 header: there is no slot.
+    Absent,
+    /// A valid slot: a commit with this seq was on stable storage (0: none).
+    Sealed(u64),
+    /// A slot whose CRC does not match: ignored, reported as damage.
+    Damaged,
+}
+
 /// The 32-byte file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHeader {
+    /// 2 or 3.
+    pub version: u16,
     pub block_shift: u8,
     pub salt: u64,
+    pub seal: Seal,
+}
+
+/// Offset of the seal slot in the header.
+pub const SEAL_OFFSET: u64 = 16;
+/// Length of the seal slot.
+pub const SEAL_LEN: usize = 12;
+
+/// The seal slot naming commit `seq`.
+pub fn encode_seal(salt: u64, seq: u64) -> [u8; SEAL_LEN] {
+    let mut b = [0u8; SEAL_LEN];
+    b[0..8].copy_from_slice(&seq.to_le_bytes());
+    let crc = salted_crc(salt, &b[0..8]);
+    b[8..12].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Reads a seal slot (bytes 16..28 of a version-3 header).
+pub fn decode_seal(salt: u64, b: &[u8]) -> Seal {
+    if salted_crc(salt, &b[0..8]) == le_u32(b, 8) {
+        Seal::Sealed(le_u64(b, 0))
+    } else {
+        Seal::Damaged
+    }
 }
 
 impl FileHeader {
+    /// A new version-3 header with an empty seal (sealed_seq 0).
+    pub fn new(block_shift: u8, salt: u64) -> FileHeader {
+        FileHeader {
+            version: VERSION,
+            block_shift,
+            salt,
+            seal: Seal::Sealed(0),
+        }
+    }
+
     pub fn encode(&self) -> [u8; HEADER_LEN as usize] {
         let mut b = [0u8; HEADER_LEN as usize];
         b[0..4].copy_from_slice(&FILE_MAGIC);
-        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6] = self.block_shift;
         b[7] = 0; // flags
         b[8..16].copy_from_slice(&self.salt.to_le_bytes());
-        // 16..28 reserved zeros
-        let crc = crc32c::crc32c(&b[0..28]);
+        let crc = if self.version == VERSION_2 {
+            // 16..28 reserved zeros
+            crc32c::crc32c(&b[0..28])
+        } else {
+            let seq = match self.seal {
+                Seal::Sealed(s) => s,
+                Seal::Absent | Seal::Damaged => 0,
+            };
+            b[16..28].copy_from_slice(&encode_seal(self.salt, seq));
+            crc32c::crc32c(&b[0..16])
+        };
         b[28..32].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    /// Decodes a header. `Ok(None)` means "not a v2 container" (wrong magic
-    /// or version); a v2 header that fails its checks is `Corrupt`.
+    /// Decodes a header. A wrong magic or version is `NotContainer`; a
+    /// header of version 2 or 3 that fails its checks is `Corrupt`. A
+    /// damaged seal slot is not: it reads as [`Seal::Damaged`].
     pub fn decode(b: &[u8]) -> Result<FileHeader> {
         if b.len() < HEADER_LEN as usize || b[0..4] != FILE_MAGIC {
             return Err(ContainerError::NotContainer(
@@ -109,13 +175,14 @@ impl FileHeader {
             ));
         }
         let version = le_u16(b, 4);
-        if version != VERSION {
+        if !is_container_version(version) {
             return Err(ContainerError::NotContainer(format!(
                 "format version {version}, not a v2 container"
             )));
         }
+        let covered = if version == VERSION_2 { 28 } else { 16 };
         let crc = le_u32(b, 28);
-        if crc32c::crc32c(&b[0..28]) != crc {
+        if crc32c::crc32c(&b[0..covered]) != crc {
             return Err(corrupt(28, "file header checksum mismatch"));
         }
         let block_shift = b[6];
@@ -125,13 +192,29 @@ impl FileHeader {
         if b[7] != 0 {
             return Err(corrupt(7, format!("unknown header flags {:#04x}", b[7])));
         }
-        if b[16..28].iter().any(|&x| x != 0) {
-            return Err(corrupt(16, "reserved header bytes are not zero"));
-        }
+        let salt = le_u64(b, 8);
+        let seal = if version == VERSION_2 {
+            if b[16..28].iter().any(|&x| x != 0) {
+                return Err(corrupt(16, "reserved header bytes are not zero"));
+            }
+            Seal::Absent
+        } else {
+            decode_seal(salt, &b[16..28])
+        };
         Ok(FileHeader {
+            version,
             block_shift,
-            salt: le_u64(b, 8),
+            salt,
+            seal,
         })
+    }
+
+    /// The sealed seq, when the slot is valid.
+    pub fn sealed_seq(&self) -> Option<u64> {
+        match self.seal {
+            Seal::Sealed(s) => Some(s),
+            Seal::Absent | Seal::Damaged => None,
+        }
     }
 }
 
@@ -391,17 +474,19 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_checks() {
-        let h = FileHeader {
-            block_shift: 16,
-            salt: 0x1234_5678_9abc_def0,
-        };
+        let h = FileHeader::new(16, 0x1234_5678_9abc_def0);
         let b = h.encode();
         assert_eq!(&b[0..4], &FILE_MAGIC);
+        assert_eq!(&b[4..6], &[3, 0]);
         assert_eq!(FileHeader::decode(&b).unwrap(), h);
         for i in 0..32 {
             let mut c = b;
             c[i] ^= 0x10;
-            assert!(FileHeader::decode(&c).is_err(), "flip in byte {i} accepted");
+            match FileHeader::decode(&c) {
+                // A flip in the seal slot costs the seal, not the file.
+                Ok(d) if (16..28).contains(&i) => assert_eq!(d.seal, Seal::Damaged),
+                r => assert!(r.is_err(), "flip in byte {i} accepted"),
+            }
         }
         let mut v1 = b;
         v1[4] = 1;
@@ -409,6 +494,38 @@ mod tests {
             FileHeader::decode(&v1),
             Err(ContainerError::NotContainer(_))
         ));
+    }
+
+    #[test]
+    fn seal_slot_round_trip_and_version_2_headers() {
+        let mut h = FileHeader::new(12, 77);
+        h.seal = Seal::Sealed(41);
+        let mut b = h.encode();
+        assert_eq!(FileHeader::decode(&b).unwrap().sealed_seq(), Some(41));
+        // Rewriting the slot alone (as sealing does) keeps the header valid.
+        b[16..28].copy_from_slice(&encode_seal(77, 42));
+        assert_eq!(FileHeader::decode(&b).unwrap().sealed_seq(), Some(42));
+        // A slot from another container (other salt) is not a seal.
+        b[16..28].copy_from_slice(&encode_seal(78, 43));
+        assert_eq!(FileHeader::decode(&b).unwrap().seal, Seal::Damaged);
+        // Version 2: CRC over 0..28, reserved zeros, no seal.
+        let v2 = FileHeader {
+            version: VERSION_2,
+            block_shift: 16,
+            salt: 5,
+            seal: Seal::Absent,
+        };
+        let b2 = v2.encode();
+        assert_eq!(&b2[16..28], &[0u8; 12]);
+        assert_eq!(FileHeader::decode(&b2).unwrap(), v2);
+        for i in 0..32 {
+            let mut c = b2;
+            c[i] ^= 0x01;
+            assert!(
+                FileHeader::decode(&c).is_err(),
+                "v2: flip in byte {i} accepted"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!
 //! Submodules: `format` (byte layouts), `index` (in-memory index),
 //! `commit` (writing commit records), `recover` (open, trailer, chain
-//! loading, torn-tail scan), `compact` (compaction and stats).
+//! loading, torn-tail scan), `compact` (compaction and stats), `seal`
+//! (the header's record of a commit on stable storage).
 
 mod commit;
 mod compact;
@@ -23,6 +24,7 @@ mod error;
 pub mod format;
 mod index;
 mod recover;
+mod seal;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -35,6 +37,7 @@ pub use compact::Stats;
 pub use error::{ContainerError, Result};
 pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};
 pub use recover::{read_summary, Summary};
+pub use seal::SealTicket;
 
 use format::{FileHeader, RecordHeader, HEADER_LEN, KIND_HUFFMAN, KIND_STORED, RECORD_HEADER_LEN};
 use index::{Entry, Index};
@@ -112,6 +115,14 @@ struct CommitState {
 pub struct Container {
     file: File,
     writable: bool,
+    /// Header version (2 or 3; only 3 has a seal slot).
+    version: u16,
+    /// The seq the header's seal slot names, when valid (FORMAT.md 3.2).
+    sealed: Option<u64>,
+    /// A commit made with no previous commit to chain onto (the first, or
+    /// the first after a salvage) gets seq `seq_floor + 1`: above the
+    /// seal and any state open found (FORMAT.md 3.5, step 5).
+    seq_floor: u64,
     shift: u8,
     salt: u64,
     index: Index,
@@ -205,15 +216,15 @@ impl Container {
     /// empty and opened read-write (not checked: no extra syscall).
     pub fn create_deferred(file: File, block_size: u32) -> Result<Container> {
         Self::check_block_size(block_size)?;
-        let header = FileHeader {
-            block_shift: block_size.trailing_zeros() as u8,
-            salt: random_salt(),
-        };
+        let header = FileHeader::new(block_size.trailing_zeros() as u8, random_salt());
         let mut pending = Vec::with_capacity(4096);
         pending.extend_from_slice(&header.encode());
         Ok(Container {
             file,
             writable: true,
+            version: header.version,
+            sealed: header.sealed_seq(),
+            seq_floor: 0,
             shift: header.block_shift,
             salt: header.salt,
             index: Index::default(),
@@ -261,14 +272,16 @@ impl Container {
                 Ok(0) => {
                     return Ok(got >= 6
                         && b[0..4] == format::FILE_MAGIC
-                        && b[4..6] == format::VERSION.to_le_bytes())
+                        && format::is_container_version(u16::from_le_bytes([b[4], b[5]])))
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        if b[0..4] == format::FILE_MAGIC && b[4..6] == format::VERSION.to_le_bytes() {
+        if b[0..4] == format::FILE_MAGIC
+            && format::is_container_version(u16::from_le_bytes([b[4], b[5]]))
+        {
             return Ok(true);
         }
         // A damaged header (say, zeroed or overwritten) must not turn a

@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::format::{
-    crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, RecordHeader, Trailer,
+    crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, RecordHeader, Seal, Trailer,
     BLOCK_MAGIC, COMMIT_FIXED_LEN, COMMIT_HEADER_LEN, COMMIT_MAGIC, ENTRY_LEN, HEADER_LEN,
     KIND_FILL, KIND_HOLE, KIND_HUFFMAN, KIND_STORED, MAX_LOGICAL_SIZE, RECORD_HEADER_LEN,
     TRAILER_LEN, TRAILER_MAGIC,
@@ -81,7 +81,11 @@ pub fn read_summary(file: &File) -> Result<Summary> {
             clean: true,
         });
     }
-    if let Some(t) = read_trailer(file, &h, file_len)? {
+    // (A trailer older than the seal: the file was cut at an older
+    // commit; the full open below reports it.)
+    if let Some(t) =
+        read_trailer(file, &h, file_len)?.filter(|t| h.sealed_seq().is_none_or(|s| s <= t.seq))
+    {
         return Ok(Summary {
             block_size,
             logical_size: t.logical_size,
@@ -469,6 +473,9 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
     let mut c = Container {
         file,
         writable,
+        version: h.version,
+        sealed: h.sealed_seq(),
+        seq_floor: 0,
         shift: h.block_shift,
         salt: h.salt,
         index: Index::default(),
@@ -481,6 +488,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         damage: None,
     };
     if file_len == HEADER_LEN {
+        check_seal(&mut c, &h, 0)?;
         return Ok(c);
     }
     // Fast path: the trailer at the end names the newest commit, whose
@@ -545,12 +553,18 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
             (None, None) => {
                 damaged_not_torn(&c.file, &h, scan.stop, file_len)?;
                 salvage(&mut c, None, scan.records, None);
+                check_seal(&mut c, &h, 0)?;
             }
             (base, Some(d)) => {
                 let base = match base {
                     Some((off, end)) => Some(load_chain(&c.file, &h, off, end)?),
                     None => None,
                 };
+                // The damaged commit follows the last intact one.
+                let seq = d
+                    .seq
+                    .unwrap_or_else(|| base.as_ref().map_or(0, |l| l.state.seq) + 1);
+                check_seal(&mut c, &h, seq)?;
                 let record_blocks: Vec<u64> = scan.records.keys().copied().collect();
                 let dropped = salvage(&mut c, base, scan.records, d.size);
                 // The rebuilt state is served only when the damaged
@@ -569,6 +583,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         }
     }
     if let Some((l, end)) = loaded {
+        check_seal(&mut c, &h, l.state.seq)?;
         if let Some(off) = l.damaged_trailer {
             c.damage = Some(format!(
                 "damaged trailer of the commit record at byte offset {off} (the commit itself is intact)"
@@ -594,6 +609,35 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
     Ok(c)
 }
 
+/// Step 5 of FORMAT.md 3.5: the state found (whose seq is `seq`, 0 for
+/// none) must hold the commit the header's seal names; anything older
+/// means committed data that reached stable storage is gone (the file was
+/// cut short or its newest commits destroyed): corruption, not an older
+/// state. Also sets the seq the next commit continues from, and reports a
+/// damaged seal slot.
+fn check_seal(c: &mut Container, h: &FileHeader, seq: u64) -> Result<()> {
+    let sealed = h.sealed_seq().unwrap_or(0);
+    if sealed > seq {
+        let found = if seq == 0 {
+            "no commit is left".to_owned()
+        } else {
+            format!("the newest commit left is {seq}")
+        };
+        return Err(corrupt(
+            0,
+            format!(
+                "the header seals commit {sealed} (it was on stable storage) but {found}: the file was cut short or its newest commits destroyed"
+            ),
+        ));
+    }
+    c.seq_floor = seq.max(sealed);
+    if h.seal == Seal::Damaged && c.damage.is_none() {
+        log::warn!("container: damaged seal slot in the header (ignored)");
+        c.damage = Some("damaged seal slot in the file header (ignored: a cut-short file would not be detected)".into());
+    }
+    Ok(())
+}
+
 /// A commit record written whole and damaged afterwards (see
 /// [`damaged_commit`]).
 struct Damaged {
@@ -605,6 +649,8 @@ struct Damaged {
     entry_count: u64,
     /// The logical size it recorded, when its header or trailer tells it.
     size: Option<u64>,
+    /// Its seq, when its header or trailer tells it.
+    seq: Option<u64>,
 }
 
 /// Whether the commit at `at`, where the forward scan stopped, was written
@@ -625,6 +671,7 @@ fn damaged_commit(file: &File, h: &FileHeader, at: u64, file_len: u64) -> Result
                 header: Some(ch),
                 entry_count: ch.entry_count,
                 size: Some(ch.logical_size),
+                seq: Some(ch.seq),
             }));
         }
     }
@@ -636,6 +683,7 @@ fn damaged_commit(file: &File, h: &FileHeader, at: u64, file_len: u64) -> Result
             header: None,
             entry_count: (file_len - at - COMMIT_FIXED_LEN) / ENTRY_LEN,
             size: Some(t.logical_size),
+            seq: Some(t.seq),
         })),
         _ => Ok(None),
     }

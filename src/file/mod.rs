@@ -25,7 +25,10 @@
 mod ops;
 mod readahead;
 mod rw;
+mod seal;
 mod writeback;
+
+pub use seal::{pending_seals, seal_pending, MAX_TICKETS};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
 use crate::container::{Container, ContainerError};
@@ -391,8 +394,9 @@ impl Drop for LogicalFile {
     fn drop(&mut self) {
         let i = &self.inner;
         if i.writable {
-            if let Err(e) = i.flush() {
-                log::error!("{}: flush on close failed: {e}", i.name());
+            match i.flush() {
+                Ok(()) => i.queue_seal(),
+                Err(e) => log::error!("{}: flush on close failed: {e}", i.name()),
             }
         }
         i.closed.store(true, Ordering::Release);

@@ -258,9 +258,25 @@ impl Inner {
         self.flush()?;
         let h = self.container.read().sync_handle()?;
         if datasync {
-            h.sync_data()
+            h.sync_data()?;
         } else {
-            h.sync_all()
+            h.sync_all()?;
+        }
+        self.queue_seal();
+        Ok(())
+    }
+
+    /// Queues the seal of the newest commit (written at unmount, after a
+    /// syncfs: `file::seal`). Best effort: a file left unsealed is only
+    /// less protected against being cut short.
+    pub(super) fn queue_seal(&self) {
+        if !self.writable {
+            return;
+        }
+        match self.container.read().seal_ticket() {
+            Ok(Some(t)) => super::seal::enqueue(t),
+            Ok(None) => {}
+            Err(e) => log::warn!("{}: no seal ticket: {e}", self.name()),
         }
     }
 }

@@ -317,7 +317,8 @@ impl Inner {
         i64::try_from(r).map_err(|_| err(libc::EOVERFLOW))
     }
 
-    /// Writes and syncs every open file.
+    /// Writes and syncs every open file, then seals every container
+    /// committed since the mount (`file::seal_pending`).
     pub(crate) fn flush_all(&self) -> io::Result<()> {
         let handles: Vec<Arc<Handle>> = self.handles.read().values().cloned().collect();
         let mut first_err = None;
@@ -335,6 +336,14 @@ impl Inner {
         if let Err(e) = self.ctx.cache.flush_all() {
             log::error!("flush at unmount failed: {e}");
             first_err.get_or_insert(e);
+        }
+        // Everything is committed: sync once and seal (FORMAT.md 3.6).
+        match crate::file::seal_pending() {
+            Ok(n) => log::debug!("sealed {n} containers"),
+            Err(e) => {
+                log::error!("sealing at unmount failed: {e}");
+                first_err.get_or_insert(e);
+            }
         }
         match first_err {
             Some(e) => Err(e),
