@@ -293,3 +293,70 @@ fn other_users_use_a_root_mount_with_mode_bits_checked() {
     let out = as_nobody(&format!("cat {}/public", m.mnt.display()));
     assert!(!out.status.success(), "no_allow_other let another user in");
 }
+
+/// Runs `script` under `sh -c` as uid/gid 65534 with supplementary groups
+/// `groups` (through setpriv, as std cannot set them without unsafe).
+fn as_nobody_groups(script: &str, groups: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            &format!("--groups={groups}"),
+            "sh",
+            "-c",
+            script,
+        ])
+        .current_dir("/")
+        .output()
+        .unwrap()
+}
+
+/// An unprivileged write or truncate drops S_ISGID of a file without group
+/// execute permission when the writer is not in the file's group, as the
+/// Linux VFS does on a local filesystem since 6.2 (the FUSE protocol's
+/// FUSE_HANDLE_KILLPRIV_V2 text only describes the older group-execute
+/// rule, which kept the bit); a writer in the group keeps it.
+#[test]
+fn unprivileged_writes_drop_setgid_as_a_local_filesystem() {
+    if !is_root() || Command::new("setpriv").arg("--help").output().is_err() {
+        eprintln!("skipping: needs root and setpriv");
+        return;
+    }
+    let Some(m) = Mount::new() else { return };
+    fs::set_permissions(m.scratch(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&m.mnt, fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = m.mnt.display().to_string();
+    // (name, gid, mode, how nobody changes it, supplementary group, mode after)
+    let cases: [(&str, u32, u32, &str, &str, u32); 7] = [
+        ("w_other", 0, 0o2747, "printf x >> F", "65534", 0o747),
+        ("w_group", 65534, 0o2767, "printf x >> F", "65534", 0o2767),
+        (
+            "w_supp",
+            1234,
+            0o2767,
+            "printf x >> F",
+            "65534,1234",
+            0o2767,
+        ),
+        ("o_trunc", 0, 0o2747, ": > F", "65534", 0o747),
+        ("truncate", 0, 0o2747, "truncate -s 3 F", "65534", 0o747),
+        ("w_gx", 65534, 0o6777, "printf x >> F", "65534", 0o777),
+        ("w_suid", 65534, 0o4767, "printf x >> F", "65534", 0o767),
+    ];
+    for (name, gid, mode, how, groups, want) in cases {
+        let p = m.p(name);
+        fs::write(&p, b"data").unwrap();
+        std::os::unix::fs::chown(&p, Some(0), Some(gid)).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, mode, "{name}");
+        let script = how.replace('F', &format!("{dir}/{name}"));
+        let out = as_nobody_groups(&script, groups);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = fs::metadata(&p).unwrap().mode() & 0o7777;
+        assert_eq!(got, want, "{name}: mode {got:o} after `{how}` as nobody");
+    }
+}

@@ -116,7 +116,7 @@ impl Inner {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if flags & libc::O_TRUNC != 0 && writable && !self.opts.read_only {
             if caller.uid != 0 {
-                self.kill_suidgid(&inode)?;
+                self.kill_suidgid(&inode, caller)?;
             }
             self.maybe_convert(&inode);
         }
@@ -218,19 +218,19 @@ impl Inner {
         content.read(offset, buf)
     }
 
-    /// Writes `data`; `kill_suidgid`: the writer lacks CAP_FSETID, so the
-    /// set-user-ID and set-group-ID bits go (as a local filesystem does).
+    /// Writes `data`; `kill_suidgid`: the writer (given) lacks CAP_FSETID,
+    /// so the set-user-ID and set-group-ID bits go as on a local filesystem.
     pub(crate) fn write(
         &self,
         fh: u64,
         offset: u64,
         data: &[u8],
-        kill_suidgid: bool,
+        kill_suidgid: Option<Caller>,
     ) -> io::Result<usize> {
         let (inode, content, append) = self.file(fh)?;
         self.kill_caps_once(fh);
-        if kill_suidgid {
-            self.kill_suidgid(&inode)?;
+        if let Some(caller) = kill_suidgid {
+            self.kill_suidgid(&inode, caller)?;
         }
         self.touch_data(&inode);
         if append && !self.opts.writeback_cache {

@@ -27,7 +27,7 @@ pub struct SetAttr {
     pub mtime: Option<TimeOrNow>,
     pub fh: Option<u64>,
     /// Whoever asks (an unprivileged truncate drops set-ID bits).
-    pub caller_uid: u32,
+    pub caller: Caller,
 }
 
 impl Inner {
@@ -198,8 +198,8 @@ impl Inner {
             if !inode.is_reg() {
                 return Err(err(libc::EINVAL));
             }
-            if a.caller_uid != 0 {
-                self.kill_suidgid(&inode)?;
+            if a.caller.uid != 0 {
+                self.kill_suidgid(&inode, a.caller)?;
             }
             if size == 0 {
                 self.maybe_convert(&inode);
@@ -262,16 +262,21 @@ impl Inner {
         }
     }
 
-    /// Drops S_ISUID, and S_ISGID when group-executable, as a write or
-    /// truncate by an unprivileged user does on a local filesystem.
-    pub(crate) fn kill_suidgid(&self, inode: &Inode) -> io::Result<()> {
+    /// Drops S_ISUID, and S_ISGID when group-executable or when `caller`
+    /// is not in the file's group, as a write or truncate by an
+    /// unprivileged user does on a local filesystem (the Linux VFS rule of
+    /// setattr_should_drop_sgid since 6.2; a group member keeps S_ISGID on
+    /// a file without group execute permission).
+    pub(crate) fn kill_suidgid(&self, inode: &Inode, caller: Caller) -> io::Result<()> {
         if !inode.is_reg() {
             return Ok(());
         }
         let fd = inode.fd();
         let st = sys::fstat(fd.as_fd())?;
         let mut kill = libc::S_ISUID;
-        if st.st_mode & libc::S_IXGRP != 0 {
+        if st.st_mode & libc::S_ISGID != 0
+            && (st.st_mode & libc::S_IXGRP != 0 || !caller.in_group(st.st_gid))
+        {
             kill |= libc::S_ISGID;
         }
         if st.st_mode & kill != 0 {

@@ -16,11 +16,21 @@ use super::inode::{FdGuard, Inode};
 use super::sys;
 use super::Inner;
 
-/// Who asks: the caller's uid and gid.
-#[derive(Clone, Copy, Debug)]
+/// Who asks: the caller's uid and gid (the kernel's fsuid/fsgid), and its
+/// thread id, through which its supplementary groups can be read.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
+    pub pid: u32,
+}
+
+impl Caller {
+    /// Whether `gid` is the caller's group or one of its supplementary
+    /// groups (read from /proc/<pid>/status; false when that is gone).
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.gid == gid || sys::proc_groups(self.pid).is_some_and(|g| g.contains(&gid))
+    }
 }
 
 /// Rejects names that would leave the directory.

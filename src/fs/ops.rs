@@ -26,6 +26,7 @@ fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        pid: req.pid(),
     }
 }
 
@@ -150,7 +151,7 @@ impl Filesystem for ScfsFs {
             atime,
             mtime,
             fh: fh.map(|f| f.0),
-            caller_uid: req.uid(),
+            caller: caller(req),
         };
         match self.0.setattr(ino.0, a) {
             Ok(a) => reply.attr(&TTL, &a),
@@ -278,7 +279,7 @@ impl Filesystem for ScfsFs {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -288,7 +289,10 @@ impl Filesystem for ScfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        // The kernel sets this for a writer without CAP_FSETID.
+        let kill = write_flags
+            .contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID)
+            .then(|| caller(req));
         match self.0.write(fh.0, offset, data, kill) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(&e)),
