@@ -360,3 +360,31 @@ fn unprivileged_writes_drop_setgid_as_a_local_filesystem() {
         assert_eq!(got, want, "{name}: mode {got:o} after `{how}` as nobody");
     }
 }
+
+/// open(O_RDONLY | O_TRUNC) truncates on Linux (POSIX leaves it
+/// unspecified; every Linux local filesystem truncates, and the kernel
+/// hands O_TRUNC to the daemon under FUSE_ATOMIC_O_TRUNC): the data goes
+/// and mtime/ctime move, for a container, a plain file and an empty one.
+#[test]
+fn read_only_open_with_o_trunc_truncates() {
+    let Some(m) = Mount::new() else { return };
+    fs::write(m.p("c"), vec![b'z'; 100_000]).unwrap();
+    fs::write(m.b("plain"), b"plain backing bytes").unwrap();
+    fs::write(m.p("e"), b"").unwrap();
+    for name in ["c", "plain", "e"] {
+        let p = m.p(name);
+        age(&p);
+        let path = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; the descriptor is closed below.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_TRUNC) };
+        assert!(fd >= 0, "{name}: {}", std::io::Error::last_os_error());
+        // SAFETY: fd was just opened by us and is not used afterwards.
+        let f = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        assert_eq!(f.metadata().unwrap().len(), 0, "{name}: fstat size");
+        drop(f);
+        let md = fs::metadata(&p).unwrap();
+        assert_eq!(md.len(), 0, "{name}: size after O_RDONLY|O_TRUNC");
+        assert_recent(&md, name);
+        assert_eq!(fs::read(&p).unwrap(), b"", "{name}: data left");
+    }
+}

@@ -114,14 +114,18 @@ impl Inner {
             return Err(err(libc::EINVAL));
         }
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        if flags & libc::O_TRUNC != 0 && writable && !self.opts.read_only {
+        // O_TRUNC truncates whatever the access mode, O_RDONLY included, as
+        // on Linux local filesystems (the kernel, which hands O_TRUNC to us
+        // under FUSE_ATOMIC_O_TRUNC, has already checked write permission).
+        let trunc = flags & libc::O_TRUNC != 0;
+        if trunc && !self.opts.read_only {
             if caller.uid != 0 {
                 self.kill_suidgid(&inode, caller)?;
             }
             self.maybe_convert(&inode);
         }
-        let content = self.acquire(&inode, writable)?;
-        if flags & libc::O_TRUNC != 0 && writable {
+        let content = self.acquire(&inode, writable || trunc)?;
+        if trunc {
             self.touch_data(&inode);
             if let Err(e) = content.truncate(0) {
                 let _ = self.release_content(&inode);
