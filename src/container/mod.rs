@@ -192,6 +192,20 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// True if `b` (2 to 31 bytes) is the start of a v2 container header: the
+/// magic, then (when present) a v2 header version.
+fn is_header_prefix(b: &[u8]) -> bool {
+    let n = b.len().min(4);
+    if b[..n] != format::FILE_MAGIC[..n] {
+        return false;
+    }
+    match b.len() {
+        0..=4 => true,
+        5 => b[4] == format::VERSION as u8 || b[4] == format::VERSION_2 as u8,
+        _ => format::is_container_version(u16::from_le_bytes([b[4], b[5]])),
+    }
+}
+
 impl Container {
     /// Creates a new container in `file` (which must be empty and opened
     /// read-write). `block_size` is a power of two from 4 KiB to 1 MiB.
@@ -258,8 +272,8 @@ impl Container {
     }
 
     /// True if `file` starts with the v2 magic and version (its first 6
-    /// bytes; a shorter file than the 32-byte header with them is a
-    /// truncated container). The header checksum is not checked here, so a
+    /// bytes; a file shorter than the 32-byte header that holds them, or
+    /// from 2 bytes on a prefix of them, is a truncated container). The header checksum is not checked here, so a
     /// container with a damaged header is still recognized (and `open`
     /// reports it as corrupt) rather than served as plain bytes.
     pub fn is_container(file: &File) -> io::Result<bool> {
@@ -268,12 +282,11 @@ impl Container {
         while got < b.len() {
             match file.read_at(&mut b[got..], got as u64) {
                 // A file cut inside its header still names itself a v2
-                // container: corrupt (truncated), not plain bytes.
-                Ok(0) => {
-                    return Ok(got >= 6
-                        && b[0..4] == format::FILE_MAGIC
-                        && format::is_container_version(u16::from_le_bytes([b[4], b[5]])))
-                }
+                // container: corrupt (truncated), not plain bytes. So does
+                // a cut inside the magic and version, from 2 bytes on (the
+                // filesystem never writes a file of 1 to 31 bytes; a
+                // 1-byte file of 0x0C is too plausible as text to claim).
+                Ok(0) => return Ok(got >= 2 && is_header_prefix(&b[..got])),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

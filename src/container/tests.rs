@@ -223,6 +223,25 @@ fn damaged_header_is_still_a_container_but_corrupt() {
     v1.write_all_at(&[0x0C, 0, 0x0D, 0x0E, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0)
         .unwrap();
     assert!(!Container::is_container(&v1).unwrap());
+    // A container cut inside its magic or version, from 2 bytes on.
+    let full = [0x0C, 0, 0x0D, 0x0E, 3, 0, 16, 0];
+    for n in 1..=full.len() {
+        let f = tmp();
+        f.write_all_at(&full[..n], 0).unwrap();
+        assert_eq!(Container::is_container(&f).unwrap(), n >= 2, "{n} bytes");
+        if n >= 2 {
+            assert!(Container::open(f, false).unwrap_err().is_corrupt());
+        }
+    }
+    for other in [
+        &[0x0C, 1][..],
+        &[0x0C, 0, 0x0D, 0x0E, 1],
+        &[0x0C, 0, 0x0D, 0x0E, 4],
+    ] {
+        let f = tmp();
+        f.write_all_at(other, 0).unwrap();
+        assert!(!Container::is_container(&f).unwrap(), "{other:?}");
+    }
 }
 
 #[test]
