@@ -277,7 +277,7 @@ if [ "$ONLY" = seq ]; then
         all=
         for r in $(seq "$RUNS"); do
             x=$(python3 -c "print(f'{${R[scfs.$k.$r]}/${R[pt.$k.$r]}:.2f}')")
-            line="$line $x"; all="$all $x"
+            line="$line $x (${R[scfs.$k.$r]}/${R[pt.$k.$r]})"; all="$all $x"
         done
         # shellcheck disable=SC2086
         echo "$line; median $(python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.2f}x')" $all)"
