@@ -273,9 +273,10 @@ impl Container {
 
     /// True if `file` starts with the v2 magic and version (its first 6
     /// bytes; a file shorter than the 32-byte header that holds them, or
-    /// from 2 bytes on a prefix of them, is a truncated container). The header checksum is not checked here, so a
-    /// container with a damaged header is still recognized (and `open`
-    /// reports it as corrupt) rather than served as plain bytes.
+    /// from 2 bytes on a prefix of them, is a truncated container). The
+    /// header checksum is not checked here, so a container with a damaged
+    /// header is still recognized (and `open` reports it as corrupt)
+    /// rather than served as plain bytes.
     pub fn is_container(file: &File) -> io::Result<bool> {
         let mut b = [0u8; HEADER_LEN as usize];
         let mut got = 0;
