@@ -91,6 +91,23 @@ impl Model {
     }
 }
 
+/// A new container and its model holding blocks 0..n (`data(b + seed,
+/// BS, 3)`), size n blocks, committed once.
+fn committed(n: u64, seed: u64) -> (File, Container, Model) {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
+    let mut m = Model::default();
+    for b in 0..n {
+        let d = data(b + seed, BS, 3);
+        c.write_block(b, &d).unwrap();
+        m.write(b, &d);
+    }
+    c.set_logical_size(n * BS as u64);
+    m.truncate(n * BS as u64);
+    c.commit().unwrap();
+    (f, c, m)
+}
+
 fn check(c: &Container, m: &Model, probe: &[u64]) {
     assert_eq!(c.logical_size(), m.size);
     for (&b, want) in &m.blocks {
@@ -584,17 +601,7 @@ fn damaged_newest_commit_is_rebuilt_and_written_after() {
 /// the blocks past it, so nothing beyond the new end comes back.
 #[test]
 fn damaged_shrinking_commit_keeps_its_size() {
-    let f = tmp();
-    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
-    let mut m = Model::default();
-    for b in 0..10 {
-        let d = data(b + 40, BS, 3);
-        c.write_block(b, &d).unwrap();
-        m.write(b, &d);
-    }
-    c.set_logical_size(10 * BS as u64);
-    m.truncate(10 * BS as u64);
-    c.commit().unwrap();
+    let (f, mut c, mut m) = committed(10, 40);
     let d = data(77, BS, 2);
     c.write_block(1, &d).unwrap();
     m.write(1, &d);
@@ -671,17 +678,7 @@ fn damaged_commit_with_unconfirmable_entries_is_an_error() {
     }
     // The same commit without the fill: the entries name exactly the
     // records written after the last intact commit, so the rebuild holds.
-    let f = tmp();
-    let mut c = Container::create(f.try_clone().unwrap(), BS as u32).unwrap();
-    let mut m = Model::default();
-    for b in 0..4 {
-        let d = data(b + 1, BS, 3);
-        c.write_block(b, &d).unwrap();
-        m.write(b, &d);
-    }
-    c.set_logical_size(4 * BS as u64);
-    m.truncate(4 * BS as u64);
-    c.commit().unwrap();
+    let (f, mut c, mut m) = committed(4, 1);
     for b in [1, 3] {
         let d = data(60 + b, BS, 2);
         c.write_block(b, &d).unwrap();
