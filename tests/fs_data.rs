@@ -765,3 +765,146 @@ fn mixed_workload(writeback_cache: bool) {
             .expect("workload stuck (deadlock?)");
     }
 }
+
+/// Unmounts a tmpfs (a small BACKING) when dropped, after the FUSE mount.
+struct Tmpfs(Option<std::path::PathBuf>);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::process::Command::new("umount").arg(p).status();
+        }
+    }
+}
+
+fn free_bytes(p: &std::path::Path) -> u64 {
+    let c = cstr(p);
+    // SAFETY: `c` is a valid NUL-terminated path; `st` is a plain struct
+    // statvfs fills in.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail * st.f_frsize
+}
+
+/// A full BACKING (an 8 MiB tmpfs): a writer gets ENOSPC at write(2), as on
+/// a local filesystem, not only at close; a file whose close failed reads
+/// as its last committed state (a new file: empty), never with a hole
+/// where a block could not be stored; the space of what could not be
+/// committed is given back; when space is freed in the middle of writing,
+/// the writer goes on and nothing it wrote is lost.
+#[test]
+fn a_full_backing_is_enospc_at_write_and_loses_nothing_committed() {
+    let mut tmpfs = Tmpfs(None);
+    // A small cache bounds what a writer can hand over before the first
+    // failed write-back tells it the disk is full (2 MiB here).
+    let opts = scfs::fs::FsOptions {
+        cache_size: 2 << 20,
+        ..Default::default()
+    };
+    let Some(mut m) = Mounted::with(opts.clone(), |b| {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+            .arg(b)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            tmpfs.0 = Some(b.to_path_buf());
+        }
+    }) else {
+        return;
+    };
+    if tmpfs.0.is_none() {
+        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    const MIB: usize = 1 << 20;
+    let keep = noise(4 * MIB, 7);
+    fs::write(m.p("keep"), &keep).unwrap();
+    let data = noise(40 * MIB, 11);
+    // Writes until the disk is full: ENOSPC from write itself.
+    let fill = |f: &mut File| -> usize {
+        let mut n = 0;
+        for chunk in data.chunks(MIB) {
+            match f.write(chunk) {
+                Ok(k) => n += k,
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                    return n;
+                }
+            }
+        }
+        panic!("40 MiB fitted in a 4 MiB BACKING");
+    };
+    let mut f = File::create(m.p("big")).unwrap();
+    let n = fill(&mut f);
+    eprintln!("first ENOSPC after {n} bytes");
+    assert!(n < 12 * MIB, "ENOSPC came late: after {n} bytes");
+    assert_eq!(errno_of(f.sync_all()), libc::ENOSPC);
+    drop(f);
+    // Its last committed state (empty); or, while the kernel's release of
+    // the failed handle has not reached the daemon yet, what was written,
+    // still in memory (the next open shares it). Never a hole, never
+    // other bytes. Then the space is given back.
+    let got = fs::read(m.p("big")).unwrap();
+    assert!(got.is_empty() || got == data[..n], "{} bytes", got.len());
+    let mut free = 0;
+    for _ in 0..100 {
+        free = free_bytes(&m.backing);
+        if free >= 2 * MIB as u64 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(free >= 2 * MIB as u64, "only {free} bytes free");
+    assert_eq!(fs::read(m.p("keep")).unwrap(), keep);
+    // An existing file appended past the end of the disk keeps its content.
+    fs::write(m.p("big"), &data[..MIB]).unwrap();
+    let mut f = OpenOptions::new().append(true).open(m.p("big")).unwrap();
+    let mut n = 0;
+    for chunk in data[MIB..].chunks(MIB) {
+        match f.write(chunk) {
+            Ok(k) => n += k,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                break;
+            }
+        }
+    }
+    assert!(n < 12 * MIB);
+    drop(f);
+    let got = fs::read(m.p("big")).unwrap();
+    assert!(
+        got == data[..MIB] || got == data[..MIB + n],
+        "{} bytes",
+        got.len()
+    );
+    // Space freed in the middle of writing: the writer goes on, nothing lost.
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(m.p("big"))
+        .unwrap();
+    let mut n = fill(&mut f);
+    eprintln!("ENOSPC after {n} bytes; {} free", free_bytes(&m.backing));
+    let before = free_bytes(&m.backing);
+    fs::remove_file(m.p("keep")).unwrap();
+    // The kernel forgets the deleted inode (and the daemon closes it)
+    // asynchronously, a moment after unlink returns.
+    for i in 0..100 {
+        if free_bytes(&m.backing) >= before + 3 * MIB as u64 {
+            eprintln!("freed after {i} polls");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f.write_all(&data[n..n + MIB / 4]).unwrap();
+    n += MIB / 4;
+    f.sync_all().unwrap();
+    drop(f);
+    assert!(fs::read(m.p("big")).unwrap() == data[..n]);
+    m.remount(opts);
+    assert!(fs::read(m.p("big")).unwrap() == data[..n]);
+    assert!(!m.p("keep").exists());
+    drop(m);
+}

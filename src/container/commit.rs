@@ -146,6 +146,7 @@ pub fn write_commit(c: &mut Container) -> Result<()> {
     debug_assert_eq!(end - start, header.record_len());
     let len = end - start;
     c.end = end;
+    c.kept = end;
     c.last = Some(CommitState {
         offset: start,
         seq: header.seq,

@@ -146,6 +146,17 @@ impl Index {
         removed
     }
 
+    /// Moves every record entry's offset up by `by` (the records moved in
+    /// the file, see `Container::commit_empty_first`).
+    pub fn shift_records(&mut self, by: u64) {
+        for e in self.map.values_mut() {
+            match e {
+                Entry::Stored { offset, .. } | Entry::Huffman { offset, .. } => *offset += by,
+                Entry::Fill { .. } => {}
+            }
+        }
+    }
+
     pub fn len(&self) -> u64 {
         self.map.len() as u64
     }

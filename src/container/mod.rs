@@ -144,6 +144,16 @@ pub struct Container {
     /// from here. Kept after a failed write, so a retry or a read still
     /// finds them.
     pending: Vec<u8>,
+    /// A new container ([`Container::create_deferred`]) with no commit yet:
+    /// before its first block records reach the file, an empty commit is
+    /// put in front of them ([`Container::commit_empty_first`]), so a crash
+    /// or a failed write before its first real commit leaves an empty file
+    /// rather than a salvage of whichever records made it (FORMAT.md 3.6).
+    guard_first: bool,
+    /// Bytes at the start of the file this container never cuts back: all
+    /// of the file as open found it, then up to the end of each commit it
+    /// writes ([`Container::discard_uncommitted`] cuts only after this).
+    kept: u64,
     /// Damage that open found and worked around without losing data (a
     /// damaged commit rebuilt from its block records, a damaged commit
     /// trailer): reported by `scfs verify`. A torn tail left by a crash
@@ -216,7 +226,9 @@ impl Container {
             ));
         }
         let mut c = Self::create_deferred(file, block_size)?;
+        c.guard_first = false;
         c.write_pending()?;
+        c.kept = HEADER_LEN;
         Ok(c)
     }
 
@@ -248,6 +260,8 @@ impl Container {
             dirty: BTreeSet::new(),
             changed: false,
             pending,
+            guard_first: true,
+            kept: 0,
             damage: None,
         })
     }
@@ -626,6 +640,10 @@ impl Container {
     /// only drops this append's own partial bytes, as the written end is
     /// never below the length found at open) and nothing changes.
     fn append(&mut self, bytes: Vec<u8>) -> Result<u64> {
+        if self.guard_first && self.last.is_none() && self.pending.len() + bytes.len() > PENDING_MAX
+        {
+            self.commit_empty_first()?;
+        }
         let at = self.end;
         let len = bytes.len() as u64;
         if self.pending.is_empty() && bytes.len() <= PENDING_MAX {
@@ -650,6 +668,73 @@ impl Container {
         }
         self.end += len;
         Ok(at)
+    }
+
+    /// Puts an empty checkpoint commit (logical size 0) in front of the
+    /// pending block records of a new container that has no commit yet, and
+    /// writes it with the header: from then on a crash or a failed write
+    /// before the first real commit leaves the state "empty file" (the
+    /// records after it are uncommitted bytes, FORMAT.md 3.5), never a
+    /// salvage of some of the records. Nothing of the container is in the
+    /// file before this (the header is deferred), so the pending records
+    /// and the index entries pointing at them just move up by the commit's
+    /// length. On failure nothing changes.
+    fn commit_empty_first(&mut self) -> Result<()> {
+        debug_assert!(self.last.is_none() && self.written() == 0);
+        if self.written() != 0 || self.pending.len() < HEADER_LEN as usize {
+            // Not a deferred new container (never reached): no guard.
+            self.guard_first = false;
+            return Ok(());
+        }
+        let records = self.pending.split_off(HEADER_LEN as usize);
+        let index = std::mem::take(&mut self.index);
+        let size = std::mem::replace(&mut self.logical_size, 0);
+        let end = std::mem::replace(&mut self.end, HEADER_LEN);
+        let changed = std::mem::replace(&mut self.changed, true);
+        let dirty = std::mem::take(&mut self.dirty);
+        let res = commit::write_commit(self);
+        if let Err(e) = res {
+            self.pending.extend_from_slice(&records);
+            self.index = index;
+            self.logical_size = size;
+            self.end = end;
+            self.changed = changed;
+            self.dirty = dirty;
+            return Err(e);
+        }
+        let by = self.end - HEADER_LEN;
+        self.index = index;
+        self.index.shift_records(by);
+        // Every block is new since that commit (the next one is a checkpoint).
+        self.dirty = self.index.iter().map(|(b, _)| b).collect();
+        self.dirty.extend(dirty);
+        self.end += records.len() as u64;
+        self.pending = records;
+        self.logical_size = size;
+        self.changed = true;
+        self.guard_first = false;
+        Ok(())
+    }
+
+    /// Gives up what was appended since the newest commit this container
+    /// wrote (or since open): block records no commit names, which no open
+    /// would ever use. The file is cut back to [`Container::kept`] bytes,
+    /// so a writer whose last flush failed (the disk is full) frees that
+    /// space at once. Nothing committed, and nothing that was in the file
+    /// at open, is touched. Afterwards the container is read-only and fit
+    /// only to be dropped (its index may name the records cut).
+    pub fn discard_uncommitted(&mut self) -> Result<()> {
+        let written = self.written();
+        self.pending.clear();
+        self.writable = false;
+        self.end = written;
+        // Only when the file ends where this container left it: if anything
+        // else appended meanwhile, its bytes are not ours to cut.
+        if written > self.kept && self.file.metadata()?.len() == written {
+            self.file.set_len(self.kept)?;
+            self.end = self.kept;
+        }
+        Ok(())
     }
 
     /// Writes the pending bytes (if any) to the file. On failure they stay
@@ -798,12 +883,17 @@ impl Container {
 }
 
 impl Drop for Container {
-    /// A container dropped without a final commit still writes a deferred
-    /// header (unless it is unborn: an empty file stays empty) and any
-    /// uncommitted records (invisible until a commit, but salvageable);
-    /// best effort.
+    /// A container dropped with records that no commit names writes them
+    /// only when it has no commit at all and is not a new one (a container
+    /// made by [`Container::create`], or opened with no commit): there,
+    /// open salvages records (FORMAT.md 3.5); best effort. Anywhere else
+    /// they could never be read (open uses the newest commit), and a late
+    /// write by a container whose last flush failed could race with the
+    /// next open of the same file; a new container that never committed
+    /// leaves its file empty, its state before anything was written.
     fn drop(&mut self) {
-        if self.writable && !self.pending.is_empty() && !self.is_unborn() {
+        let salvageable = self.last.is_none() && !self.guard_first;
+        if self.writable && !self.pending.is_empty() && salvageable {
             if let Err(e) = self.write_pending() {
                 log::warn!("container: pending bytes not written at close: {e}");
             }

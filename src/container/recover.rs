@@ -485,6 +485,8 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         dirty: Default::default(),
         changed: false,
         pending: Vec::new(),
+        guard_first: false,
+        kept: file_len,
         damage: None,
     };
     if file_len == HEADER_LEN {

@@ -125,7 +125,11 @@ fn uncommitted_tail_is_ignored_and_kept() {
     c.set_logical_size(4096);
     c.commit().unwrap();
     let committed = f.metadata().unwrap().len();
-    c.write_block(0, &block(2, 4096)).unwrap();
+    // More records than the pending buffer holds: some reach the file
+    // (what is still pending at drop is not written: no commit names it).
+    for b in 0..100 {
+        c.write_block(b, &block(2 + b, 4096)).unwrap();
+    }
     drop(c);
     let len = f.metadata().unwrap().len();
     assert!(len > committed);
@@ -356,13 +360,97 @@ fn deferred_header_goes_out_with_the_first_content_or_at_drop() {
     c.commit().unwrap();
     drop(c);
     assert_eq!(Container::open(f, false).unwrap().logical_size(), 0);
+    // A record but never a commit: the file stays empty (the new file's
+    // state before anything was written), not a salvage of the record.
     let f = tmp();
     let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
     c.write_block(0, &block(9, 300)).unwrap();
     drop(c);
-    // Header and the (uncommitted) record: salvaged at open.
-    let c = Container::open(f, false).unwrap();
-    assert_eq!(&read_all(&c, 0)[..300], &block(9, 300)[..]);
+    assert_eq!(f.metadata().unwrap().len(), 0);
+}
+
+/// A new container whose records outgrow the pending buffer before its
+/// first commit puts an empty commit in front of them: cut anywhere before
+/// the real commit is whole, it opens as an empty file, never as some of
+/// its records (a hole where a record is missing, a size off by its
+/// trimmed zeros); once committed, every block reads back.
+#[test]
+fn a_new_container_never_shows_records_before_its_first_commit() {
+    let f = tmp();
+    let mut c = Container::create_deferred(f.try_clone().unwrap(), 4096).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..40).map(|b| block(b + 100, 4096)).collect();
+    for (b, d) in blocks.iter().enumerate() {
+        c.write_block(b as u64, d).unwrap();
+    }
+    let before = f.metadata().unwrap().len();
+    assert!(
+        before > HEADER_LEN,
+        "the records outgrew the pending buffer"
+    );
+    // Every block reads back before the commit (pending or written).
+    for (b, d) in blocks.iter().enumerate() {
+        assert_eq!(&read_all(&c, b as u64), d);
+    }
+    // What is in the file now opens as the empty commit.
+    let now = Container::open(f.try_clone().unwrap(), false).unwrap();
+    assert_eq!(now.logical_size(), 0);
+    let st = now.stats();
+    assert_eq!(st.stored + st.huffman + st.fill, 0);
+    c.set_logical_size(40 * 4096);
+    c.commit().unwrap();
+    drop(c);
+    let mut full = vec![0u8; f.metadata().unwrap().len() as usize];
+    f.read_exact_at(&mut full, 0).unwrap();
+    let c = Container::open(f.try_clone().unwrap(), false).unwrap();
+    assert_eq!(c.logical_size(), 40 * 4096);
+    for (b, d) in blocks.iter().enumerate() {
+        assert_eq!(&read_all(&c, b as u64), d);
+    }
+    // Every cut before the end: empty, never part of the records.
+    for cut in (0..full.len() as u64)
+        .step_by(997)
+        .chain([full.len() as u64 - 1])
+    {
+        let g = tmp();
+        g.write_all_at(&full[..cut as usize], 0).unwrap();
+        match Container::open(g, false) {
+            Ok(c) => {
+                let st = c.stats();
+                assert_eq!(
+                    (c.logical_size(), st.stored + st.huffman + st.fill),
+                    (0, 0),
+                    "cut at {cut}"
+                );
+            }
+            Err(e) => assert!(cut < HEADER_LEN, "cut at {cut}: {e}"),
+        }
+    }
+}
+
+/// A failed first write (the file cannot be written) changes nothing: the
+/// records stay readable and pending, the error is reported.
+#[test]
+fn a_failed_first_write_of_a_new_container_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c");
+    std::fs::write(&p, b"").unwrap();
+    let ro = std::fs::File::open(&p).unwrap();
+    let mut c = Container::create_deferred(ro, 4096).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..40).map(|b| block(b + 7, 4096)).collect();
+    let mut failed = None;
+    for (b, d) in blocks.iter().enumerate() {
+        if c.write_block(b as u64, d).is_err() {
+            failed = Some(b);
+            break;
+        }
+    }
+    let failed = failed.expect("a write to a read-only descriptor fails");
+    for (b, d) in blocks[..failed].iter().enumerate() {
+        assert_eq!(&read_all(&c, b as u64), d);
+    }
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+    drop(c);
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
 }
 
 /// Records bigger than the pending buffer go out at once; pending and

@@ -28,6 +28,7 @@ mod rw;
 mod seal;
 mod writeback;
 
+pub(crate) use seal::{forget_deleted, has_tickets};
 pub use seal::{pending_seals, seal_pending, MAX_TICKETS};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
@@ -393,13 +394,25 @@ impl BlockOwner for Inner {
 impl Drop for LogicalFile {
     fn drop(&mut self) {
         let i = &self.inner;
+        let mut failed = false;
         if i.writable {
             match i.flush() {
                 Ok(()) => i.queue_seal(),
-                Err(e) => log::error!("{}: flush on close failed: {e}", i.name()),
+                Err(e) => {
+                    log::error!("{}: flush on close failed: {e}", i.name());
+                    failed = true;
+                }
             }
         }
         i.closed.store(true, Ordering::Release);
+        if failed {
+            // The file stays as its newest commit says (what open would
+            // show); the records written for the data that could not be
+            // committed are cut off, so a full disk gets that space back.
+            if let Err(e) = i.container.write().discard_uncommitted() {
+                log::warn!("{}: uncommitted records not cut off: {e}", i.name());
+            }
+        }
         i.cache.unregister(i.id);
         // Free the decoded blocks now, even if a background thread still
         // holds the inner state for a moment.

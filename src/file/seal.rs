@@ -14,10 +14,12 @@
 //! when that is lower), one per container (a newer ticket of the same
 //! container replaces the older one); beyond that the oldest is dropped
 //! and its file stays unsealed, which is allowed (a seal only ever tells a
-//! reader more). A ticket holds a handle on its file, so
-//! tickets of files that were deleted meanwhile are dropped within a few
-//! seconds (a background thread checks their link counts), or their disk
-//! space would stay in use until unmount.
+//! reader more). A ticket holds a handle on its file, so the ticket of a
+//! file deleted through the mount is dropped at once ([`forget_deleted`],
+//! so `rm` frees the space as on a local filesystem), and tickets of files
+//! deleted otherwise within a few seconds (a background thread checks
+//! their link counts), or their disk space would stay in use until
+//! unmount.
 
 use crate::container::SealTicket;
 use parking_lot::Mutex;
@@ -37,7 +39,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(2);
 /// The background sealing waits for this long without a new ticket.
 pub const QUIET: Duration = Duration::from_secs(10);
 
-static TICKETS: Mutex<VecDeque<SealTicket>> = Mutex::new(VecDeque::new());
+/// The queued tickets, with their file's device and inode numbers.
+static TICKETS: Mutex<VecDeque<(u64, u64, SealTicket)>> = Mutex::new(VecDeque::new());
 /// One sealing round at a time: an unmount waits for a background round
 /// that already took its tickets.
 static ROUND: Mutex<()> = Mutex::new(());
@@ -71,12 +74,34 @@ pub(crate) fn enqueue(t: SealTicket) {
         }
     });
     LAST_TICKET_MS.store(now_ms(), Ordering::Relaxed);
+    let (dev, ino) = match t.file().metadata() {
+        Ok(m) => (m.dev(), m.ino()),
+        Err(_) => return,
+    };
     let mut q = TICKETS.lock();
-    q.retain(|o| o.salt() != t.salt());
+    q.retain(|o| o.2.salt() != t.salt());
     if q.len() >= max_tickets() {
         q.pop_front();
     }
-    q.push_back(t);
+    q.push_back((dev, ino, t));
+}
+
+/// True when some ticket is waiting (so a caller can skip looking up what
+/// it deletes).
+pub(crate) fn has_tickets() -> bool {
+    !TICKETS.lock().is_empty()
+}
+
+/// A file (device `dev`, inode `ino`) lost a name: if it has none left,
+/// its ticket is dropped now, closing the descriptor that kept its disk
+/// space in use.
+pub(crate) fn forget_deleted(dev: u64, ino: u64) {
+    let mut q = TICKETS.lock();
+    if let Some(i) = q.iter().position(|o| o.0 == dev && o.1 == ino) {
+        if q[i].2.file().metadata().is_ok_and(|m| m.nlink() == 0) {
+            q.remove(i);
+        }
+    }
 }
 
 /// [`MAX_TICKETS`], or fewer when the process may open few files: each
@@ -110,7 +135,7 @@ fn background_round() {
         if q.is_empty() {
             return;
         }
-        q.retain(|t| t.file().metadata().is_ok_and(|m| m.nlink() > 0));
+        q.retain(|t| t.2.file().metadata().is_ok_and(|m| m.nlink() > 0));
     }
     let quiet = now_ms().saturating_sub(LAST_TICKET_MS.load(Ordering::Relaxed));
     if quiet >= QUIET.as_millis() as u64 {
@@ -131,10 +156,10 @@ pub fn pending_seals() -> usize {
 /// be on stable storage).
 pub fn seal_pending() -> io::Result<usize> {
     let _round = ROUND.lock();
-    let tickets: Vec<SealTicket> = std::mem::take(&mut *TICKETS.lock()).into();
+    let tickets = std::mem::take(&mut *TICKETS.lock());
     let mut live = Vec::with_capacity(tickets.len());
     let mut devs: Vec<(u64, usize)> = Vec::new();
-    for t in tickets {
+    for (_, _, t) in tickets {
         let Ok(m) = t.file().metadata() else { continue };
         if m.nlink() == 0 {
             continue;

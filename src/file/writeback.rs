@@ -164,6 +164,26 @@ impl Inner {
         self.wb_error.lock().get_or_insert(code);
     }
 
+    /// After a write-back of this file failed with ENOSPC or EDQUOT (the
+    /// backing filesystem is full): writes the dirty blocks back again, and
+    /// returns that error while they still do not fit. So a writer gets
+    /// ENOSPC at write(2) once the disk is full, as on a local filesystem,
+    /// instead of filling the cache with data that close() would then fail
+    /// to store; and once space is freed, writing goes on with nothing
+    /// lost (the failed blocks stayed dirty; the error is then healed).
+    pub(super) fn retry_space(&self) -> io::Result<()> {
+        let code = match *self.wb_error.lock() {
+            Some(c @ (libc::ENOSPC | libc::EDQUOT)) => c,
+            _ => return Ok(()),
+        };
+        self.write_dirty()?;
+        let mut e = self.wb_error.lock();
+        if *e == Some(code) {
+            *e = None;
+        }
+        Ok(())
+    }
+
     /// Writes back every dirty resident block (in parallel when many).
     pub(super) fn write_dirty(&self) -> io::Result<()> {
         let n = self.dirty.load(Ordering::Acquire);

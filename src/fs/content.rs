@@ -49,6 +49,10 @@ pub struct FileState {
     pub content: Option<Arc<Content>>,
     /// Open handles.
     pub opens: u32,
+    /// The content closed last, while something still holds it (an
+    /// operation that took it before the last close): the next open shares
+    /// it rather than opening the backing file a second time beside it.
+    pub closing: std::sync::Weak<Content>,
     /// Logical size of a closed container, valid while the backing stamp
     /// is unchanged (saves decoding the trailer on every getattr).
     pub size_cache: Option<(Stamp, u64)>,

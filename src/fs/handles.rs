@@ -261,10 +261,15 @@ impl Inner {
 
     pub(crate) fn release(&self, fh: u64) -> io::Result<()> {
         let h = self.handles.write().remove(&fh);
-        match h.as_deref() {
-            Some(Handle::File { inode, .. }) => self.release_content(inode),
-            _ => Ok(()),
-        }
+        let inode = match h.as_deref() {
+            Some(Handle::File { inode, .. }) => inode.clone(),
+            _ => return Ok(()),
+        };
+        // The handle's reference to the content goes first, so the last
+        // close drops the content under the inode's state lock (its final
+        // flush cannot overlap the next open of the same file).
+        drop(h);
+        self.release_content(&inode)
     }
 
     fn sync_new_name(&self, inode: &Inode) -> io::Result<()> {

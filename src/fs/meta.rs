@@ -339,6 +339,14 @@ impl Inner {
             s.opens += 1;
             return Ok(c);
         }
+        if let Some(c) = s.closing.upgrade() {
+            if !writable || c.is_writable() {
+                s.closing = std::sync::Weak::new();
+                s.content = Some(c.clone());
+                s.opens += 1;
+                return Ok(c);
+            }
+        }
         let (format, _) = self.format_locked(inode, &mut s);
         let (file, w) = if self.opts.read_only {
             (self.reopen(inode, libc::O_RDONLY)?, false)
@@ -443,9 +451,16 @@ impl Inner {
     /// logical size for that stamp, so the getattr or chmod that usually
     /// follows a close does not reopen the container to read it.
     fn close_locked(&self, inode: &Inode, s: &mut FileState, flushed: bool) {
-        let size = match s.content.take() {
+        let closed = s.content.take();
+        let size = match &closed {
             Some(c) if flushed && c.is_container() => c.size().ok(),
             _ => None,
+        };
+        // Usually the last reference, dropped here under the lock; if an
+        // operation still holds it, the next open shares it (`acquire`).
+        s.closing = match closed {
+            Some(c) if Arc::strong_count(&c) > 1 => Arc::downgrade(&c),
+            _ => std::sync::Weak::new(),
         };
         s.size_cache = None;
         let mut st = sys::fstat(inode.fd().as_fd()).ok();

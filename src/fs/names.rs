@@ -377,7 +377,10 @@ impl Inner {
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
         let pfd = parent.fd();
-        sys::unlinkat(pfd.as_fd(), &name, flags)
+        let victim = last_name_of(pfd.as_fd(), &name);
+        sys::unlinkat(pfd.as_fd(), &name, flags)?;
+        forget_seal(victim);
+        Ok(())
     }
 
     pub(crate) fn rename(
@@ -396,7 +399,14 @@ impl Inner {
         let newname = name_cstr(newname)?;
         let pfd = p.fd();
         let npfd = np.fd();
-        sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)
+        let victim = if flags & libc::RENAME_EXCHANGE != 0 {
+            None
+        } else {
+            last_name_of(npfd.as_fd(), &newname)
+        };
+        sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)?;
+        forget_seal(victim);
+        Ok(())
     }
 
     pub(crate) fn readlink(&self, ino: u64) -> io::Result<std::ffi::OsString> {
@@ -406,6 +416,26 @@ impl Inner {
         }
         let fd = inode.fd();
         sys::readlink_fd(fd.as_fd())
+    }
+}
+
+/// The device and inode of `name` in `dir` when it is a regular file whose
+/// only name this is and a seal ticket may hold it open (see
+/// [`forget_seal`]); None otherwise (one cheap check when no ticket waits).
+fn last_name_of(dir: BorrowedFd<'_>, name: &CStr) -> Option<(u64, u64)> {
+    if !crate::file::has_tickets() {
+        return None;
+    }
+    let st = sys::fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW).ok()?;
+    (st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1)
+        .then_some((st.st_dev, st.st_ino))
+}
+
+/// After the last name of a file is gone: its seal ticket (a descriptor of
+/// the backing file) is dropped now, so its disk space is freed at once.
+fn forget_seal(victim: Option<(u64, u64)>) {
+    if let Some((dev, ino)) = victim {
+        crate::file::forget_deleted(dev, ino);
     }
 }
 
