@@ -388,3 +388,93 @@ fn read_only_open_with_o_trunc_truncates() {
         assert_eq!(fs::read(&p).unwrap(), b"", "{name}: data left");
     }
 }
+
+/// Puts /dev/fuse's mode back when dropped.
+struct FuseMode(Option<u32>);
+
+impl Drop for FuseMode {
+    fn drop(&mut self) {
+        if let Some(mode) = self.0 {
+            let _ = fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// A daemon run by an ordinary user (as `scfs mount` is usually run)
+/// serves that user's files whose mode shuts the owner out as a local
+/// filesystem does: `chmod 000` keeps the logical size in `stat` (not the
+/// container's), and `chmod 200` (write-only) can still be appended to,
+/// although scfs must read a container to change it.
+#[test]
+fn a_user_daemon_serves_its_files_whatever_their_mode() {
+    if !is_root() {
+        eprintln!("skipped: needs root to set up a user mount");
+        return;
+    }
+    let Some(mut m) = Mount::unmounted(&[]) else {
+        return;
+    };
+    m.forget_mounted();
+    // nobody may use /dev/fuse (put back after), reach the scratch dir
+    // and own BACKING and MNT.
+    let mode = fs::metadata("/dev/fuse").unwrap().mode() & 0o7777;
+    let _fuse = if mode & 0o006 != 0o006 {
+        fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(0o666)).unwrap();
+        FuseMode(Some(mode))
+    } else {
+        FuseMode(None)
+    };
+    fs::set_permissions(m.scratch(), fs::Permissions::from_mode(0o777)).unwrap();
+    for d in [&m.backing, &m.mnt] {
+        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    }
+    let as_nobody =
+        |cmd: &mut Command| cmd.current_dir("/").uid(65534).gid(65534).output().unwrap();
+    let sh = |script: &str| {
+        let out = as_nobody(Command::new("sh").arg("-c").arg(script));
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mount = || {
+        let out = as_nobody(&mut m.mount_cmd());
+        assert!(
+            out.status.success(),
+            "scfs mount as nobody: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let umount = || {
+        let out = common::run(common::scfs().arg("umount").arg(&m.mnt));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let dir = m.mnt.display().to_string();
+    mount();
+    sh(&format!("echo hello > {dir}/f && chmod 000 {dir}/f"));
+    // A fresh daemon knows nothing of the file but what BACKING holds.
+    umount();
+    mount();
+    let got = sh(&format!("stat -c %s {dir}/f; ls -l {dir}/f | cut -c1-10"));
+    assert_eq!(got, "6\n----------\n");
+    // Write-only: appending works; then readable again, intact.
+    sh(&format!("chmod 200 {dir}/f && echo more >> {dir}/f"));
+    umount();
+    mount();
+    let got = sh(&format!(
+        "stat -c '%s %a' {dir}/f; chmod 600 {dir}/f; cat {dir}/f"
+    ));
+    assert_eq!(got, "11 200\nhello\nmore\n");
+    umount();
+    assert_eq!(
+        fs::metadata(m.b("f")).unwrap().mode() & 0o7777,
+        0o600,
+        "the mode asked for is the backing file's"
+    );
+}

@@ -170,8 +170,9 @@ impl Inner {
             return Err(errno(libc::EFBIG));
         }
         let data = &data[..(data.len() as u64).min(MAX_FILE_SIZE - offset) as usize];
-        // Out of space: refuse more data now, as a local filesystem does.
-        self.retry_space()?;
+        // Out of space (or a failed disk): refuse more data now, as a local
+        // filesystem does.
+        self.retry_failed_writeback()?;
         let _op = self.op.write();
         let sequential = offset == self.seq_end.load(Ordering::Relaxed);
         let mask = self.bs as u64 - 1;

@@ -164,17 +164,18 @@ impl Inner {
         self.wb_error.lock().get_or_insert(code);
     }
 
-    /// After a write-back of this file failed with ENOSPC or EDQUOT (the
-    /// backing filesystem is full): writes the dirty blocks back again, and
-    /// returns that error while they still do not fit. So a writer gets
-    /// ENOSPC at write(2) once the disk is full, as on a local filesystem,
-    /// instead of filling the cache with data that close() would then fail
-    /// to store; and once space is freed, writing goes on with nothing
-    /// lost (the failed blocks stayed dirty; the error is then healed).
-    pub(super) fn retry_space(&self) -> io::Result<()> {
-        let code = match *self.wb_error.lock() {
-            Some(c @ (libc::ENOSPC | libc::EDQUOT)) => c,
-            _ => return Ok(()),
+    /// After a write-back of this file failed (ENOSPC or EDQUOT: the
+    /// backing filesystem is full; EIO, EROFS: it failed): writes the dirty
+    /// blocks back again, and returns the error while they still cannot be
+    /// stored. So a writer gets ENOSPC at write(2) once the disk is full, as
+    /// on a local filesystem, instead of filling memory with data that
+    /// close() would then fail to store (failed blocks cannot be evicted,
+    /// so the cache would grow past its budget); and once space is freed,
+    /// writing goes on with nothing lost (the failed blocks stayed dirty;
+    /// the error is then healed).
+    pub(super) fn retry_failed_writeback(&self) -> io::Result<()> {
+        let Some(code) = *self.wb_error.lock() else {
+            return Ok(());
         };
         self.write_dirty()?;
         let mut e = self.wb_error.lock();

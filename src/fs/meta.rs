@@ -34,7 +34,22 @@ impl Inner {
     /// Reopens the backing object of `inode` through /proc with `flags`,
     /// without touching its atime when allowed (our own reads of headers
     /// and blocks are not accesses by the user).
+    ///
+    /// A file whose mode denies its owner what scfs needs (`chmod 000`,
+    /// `chmod 200`: unlike a plain passthrough, scfs must read a container
+    /// to know its size and to change it) is opened anyway when the daemon
+    /// owns it, as a local filesystem's driver would: see `reopen_as_owner`.
     pub(crate) fn reopen(&self, inode: &Inode, flags: i32) -> io::Result<File> {
+        match self.reopen_plain(inode, flags) {
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                self.reopen_as_owner(inode, flags).ok_or(e)?
+            }
+            r => r,
+        }
+    }
+
+    /// `reopen` without the owner's way around the mode bits.
+    fn reopen_plain(&self, inode: &Inode, flags: i32) -> io::Result<File> {
         let fd = inode.fd();
         let path = sys::proc_path(fd.raw());
         let owned = match sys::open_path(&path, flags | libc::O_NOATIME) {
@@ -42,6 +57,35 @@ impl Inner {
             r => r?,
         };
         Ok(File::from(owned))
+    }
+
+    /// Opens a regular file the daemon owns but whose mode bits keep it
+    /// out (a daemon that is not root): adds the owner's read (and write,
+    /// when asked) permission for the moment of the open and puts the mode
+    /// back at once (the backing file's ctime moves). None when that does
+    /// not apply (not ours, not a regular file, the chmod fails).
+    fn reopen_as_owner(&self, inode: &Inode, flags: i32) -> Option<io::Result<File>> {
+        let fd = inode.fd();
+        let st = sys::fstat(fd.as_fd()).ok()?;
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let me = unsafe { libc::geteuid() };
+        if st.st_uid != me || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        let mode = st.st_mode & 0o7777;
+        let mut need = mode | libc::S_IRUSR;
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            need |= libc::S_IWUSR;
+        }
+        if need == mode {
+            return None;
+        }
+        sys::fchmod_fd(fd.as_fd(), need).ok()?;
+        let r = self.reopen_plain(inode, flags);
+        if let Err(e) = sys::fchmod_fd(fd.as_fd(), mode) {
+            log::error!("ino {}: mode {mode:o} not restored: {e}", inode.ino);
+        }
+        Some(r)
     }
 
     /// Whether the regular file `inode` is a container (cached). Returns
@@ -351,7 +395,14 @@ impl Inner {
         let (file, w) = if self.opts.read_only {
             (self.reopen(inode, libc::O_RDONLY)?, false)
         } else {
-            match self.reopen(inode, libc::O_RDWR) {
+            // Writable when the mode allows it (for a reader the owner's
+            // way around the mode bits is only taken to read).
+            let rw = if writable {
+                self.reopen(inode, libc::O_RDWR)
+            } else {
+                self.reopen_plain(inode, libc::O_RDWR)
+            };
+            match rw {
                 Ok(f) => (f, true),
                 Err(e) if writable => return Err(e),
                 Err(_) => (self.reopen(inode, libc::O_RDONLY)?, false),
