@@ -792,3 +792,79 @@ fn size_after_close_and_metadata_changes() {
     assert_eq!(fs::metadata(m.p("f")).unwrap().len(), 5);
     assert_eq!(fs::metadata(m.p("f")).unwrap().mode() & 0o7777, 0o640);
 }
+
+/// A tree of more objects than the daemon may hold descriptors for (here
+/// 64; by default half of RLIMIT_NOFILE, whose hard limit is often 20000
+/// in containers): idle inodes give up their descriptor for a file handle
+/// and are reopened by it on their next use, so every operation still
+/// works on every object, and the daemon's descriptors stay bounded.
+#[test]
+fn a_tree_bigger_than_the_descriptor_budget() {
+    let opts = scfs::fs::FsOptions {
+        inode_fds: 64,
+        ..Default::default()
+    };
+    let Some(mut m) = Mounted::with(opts.clone(), |_| {}) else {
+        return;
+    };
+    let body = |d: usize, f: usize| format!("dir {d} file {f}\n").repeat(1 + (d * 50 + f) % 7);
+    for d in 0..20 {
+        fs::create_dir(m.p(&format!("d{d}"))).unwrap();
+        for f in 0..50 {
+            fs::write(m.p(&format!("d{d}/f{f}")), body(d, f)).unwrap();
+        }
+        std::os::unix::fs::symlink(format!("f{d}"), m.p(&format!("d{d}/link"))).unwrap();
+    }
+    // As root (file handles can be reopened) the descriptors stay bounded
+    // although the kernel knows every object.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        assert!(m.fs.inode_count() > 500, "{}", m.fs.inode_count());
+        assert!(m.fs.inode_fds() <= 80, "{} descriptors", m.fs.inode_fds());
+    }
+    // Everything, in another order: contents, metadata, names.
+    for d in (0..20).rev() {
+        let mut names = names(&m.p(&format!("d{d}")));
+        names.sort();
+        assert_eq!(names.len(), 51, "d{d}");
+        for f in (0..50).rev() {
+            let p = m.p(&format!("d{d}/f{f}"));
+            assert_eq!(fs::read_to_string(&p).unwrap(), body(d, f), "{p:?}");
+            assert_eq!(fs::metadata(&p).unwrap().len(), body(d, f).len() as u64);
+        }
+        assert_eq!(
+            fs::read_link(m.p(&format!("d{d}/link"))).unwrap(),
+            std::path::Path::new(&format!("f{d}"))
+        );
+    }
+    // Renames, links, chmod, xattrs, appends and unlinks on idle objects.
+    fs::rename(m.p("d3"), m.p("d3x")).unwrap();
+    fs::rename(m.p("d4/f1"), m.p("d5/moved")).unwrap();
+    fs::hard_link(m.p("d6/f2"), m.p("d7/hard")).unwrap();
+    fs::set_permissions(m.p("d8/f3"), fs::Permissions::from_mode(0o640)).unwrap();
+    xattr_set(&m.p("d9/f4"), "user.k", b"v", 0).unwrap();
+    OpenOptions::new()
+        .append(true)
+        .open(m.p("d10/f5"))
+        .unwrap()
+        .write_all(b"tail\n")
+        .unwrap();
+    fs::remove_file(m.p("d11/f6")).unwrap();
+    fs::remove_dir_all(m.p("d12")).unwrap();
+    let check = |m: &Mounted| {
+        assert_eq!(fs::read_to_string(m.p("d3x/f9")).unwrap(), body(3, 9));
+        assert_eq!(fs::read_to_string(m.p("d5/moved")).unwrap(), body(4, 1));
+        assert_eq!(fs::read_to_string(m.p("d7/hard")).unwrap(), body(6, 2));
+        assert_eq!(fs::metadata(m.p("d6/f2")).unwrap().nlink(), 2);
+        assert_eq!(fs::metadata(m.p("d8/f3")).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(xattr_get(&m.p("d9/f4"), "user.k", 16).unwrap().1, b"v");
+        let t = fs::read_to_string(m.p("d10/f5")).unwrap();
+        assert_eq!(t, body(10, 5) + "tail\n");
+        assert!(!m.p("d11/f6").exists() && !m.p("d12").exists());
+        assert_eq!(names(&m.p("d11")).len(), 50);
+    };
+    check(&m);
+    m.remount(opts);
+    check(&m);
+}

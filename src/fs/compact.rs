@@ -74,12 +74,12 @@ impl Inner {
         fill: impl FnOnce(File) -> io::Result<()>,
     ) -> io::Result<bool> {
         let _ns = self.ns.write();
-        let mut fd = inode.fd_mut();
+        let mut fd = inode.fd_mut()?;
         let st = sys::fstat(fd.as_fd())?;
         if st.st_nlink != 1 {
             return Ok(false);
         }
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))?;
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(false);
         };
@@ -124,7 +124,7 @@ impl Inner {
             }
         };
         // The inode follows the new file.
-        *fd = newfd;
+        fd.set(newfd);
         drop(fd);
         // Make the rename durable.
         let d = sys::openat(dirfd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
@@ -145,7 +145,7 @@ impl Inner {
         let Some(_ns) = self.ns.try_write() else {
             return;
         };
-        let fd = dir.fd();
+        let Ok(fd) = dir.fd() else { return };
         for n in names {
             if let Ok(c) = sys::cstr(n) {
                 match sys::unlinkat(fd.as_fd(), &c, 0) {

@@ -94,8 +94,7 @@ impl Inner {
             {
                 if !caps_killed.swap(true, Ordering::Relaxed) {
                     let mut s = inode.state.lock();
-                    if !s.caps_absent {
-                        let fd = inode.fd();
+                    if let (false, Ok(fd)) = (s.caps_absent, inode.fd()) {
                         let r = sys::removexattr(&sys::proc_path(fd.raw()), CAPS);
                         s.caps_absent =
                             r.is_ok() || r.is_err_and(|e| e.raw_os_error() == Some(libc::ENODATA));
@@ -135,7 +134,7 @@ impl Inner {
             // that costs nothing.
             self.maybe_compact(&inode, &content);
         }
-        let st = sys::fstat(inode.fd().as_fd());
+        let st = sys::fstat(inode.fd()?.as_fd());
         let keep_cache = {
             let s = inode.state.lock();
             match (s.cached_stamp, &st) {
@@ -281,7 +280,7 @@ impl Inner {
     }
 
     fn sync_dir(&self, dir: &Inode) -> io::Result<()> {
-        let fd = dir.fd();
+        let fd = dir.fd()?;
         let d = sys::openat(fd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
         File::from(d).sync_all()
     }
@@ -379,7 +378,7 @@ impl Inner {
         ];
         let mut stale = Vec::new();
         {
-            let fd = inode.fd();
+            let fd = inode.fd()?;
             let path = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.raw()));
             for e in std::fs::read_dir(&path)? {
                 let e = e?;
@@ -410,7 +409,7 @@ impl Inner {
             self.remove_stale_temps(&inode, &stale);
         }
         // Listed inode numbers agree with stat (the FUSE inode numbers).
-        if let Ok(st) = sys::fstat(inode.fd().as_fd()) {
+        if let Ok(st) = sys::fstat(inode.fd()?.as_fd()) {
             let mut inos: Vec<u64> = entries.iter().map(|e| e.ino).collect();
             self.inodes.map_inos(st.st_dev, &mut inos[2..]);
             for (e, n) in entries.iter_mut().zip(inos).skip(2) {

@@ -3,12 +3,23 @@
 //! hard links and unlinked-but-open files follow the backing inode. The
 //! same backing (st_dev, st_ino) is always the same FUSE inode, so hard
 //! links are one inode. Entries are counted by lookup and dropped by forget.
+//!
+//! The kernel keeps every inode it has seen until memory pressure or a
+//! forget, and a descriptor each would exceed RLIMIT_NOFILE on a big tree
+//! (its hard limit is often 20000 in containers). So past a budget (half
+//! the limit) the descriptors of idle inodes are swapped for file handles
+//! (`name_to_handle_at`, a few bytes each) and reopened on the next use
+//! (`open_by_handle_at`, which needs CAP_DAC_READ_SEARCH: a daemon without
+//! it keeps every descriptor, as before).
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::sys;
 
 use super::content::FileState;
 
@@ -25,22 +36,121 @@ pub struct Inode {
     pub ino: u64,
     /// `S_IFMT` bits of the backing object.
     pub kind: u32,
-    /// O_PATH descriptor of the backing object; replaced when compaction
-    /// renames a fresh container over the old one.
-    fd: RwLock<OwnedFd>,
+    /// O_PATH descriptor of the backing object (or, while idle, a handle
+    /// to reopen it by); replaced when compaction renames a fresh
+    /// container over the old one.
+    fd: RwLock<Slot>,
+    /// The table's count of open inode descriptors.
+    open_fds: Arc<AtomicUsize>,
+    /// A descriptor on BACKING's filesystem to open handles on (None:
+    /// this inode is never evicted).
+    mount: Option<Arc<OwnedFd>>,
     /// Open-file state of regular files (content shared by every handle).
     pub state: Mutex<FileState>,
 }
 
+/// An inode's hold on its backing object: a descriptor, or (evicted) the
+/// handle to reopen it by.
+pub struct Slot {
+    fd: Option<OwnedFd>,
+    handle: Option<Box<[u32]>>,
+}
+
+impl AsFd for Slot {
+    /// The descriptor of an open slot (`Inode::fd_mut` opens it first).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.fd {
+            Some(fd) => fd.as_fd(),
+            // Not reached: `Inode::fd_mut` returns the slot open, and it
+            // stays open while that write guard is held.
+            None => unreachable!("inode slot without a descriptor"),
+        }
+    }
+}
+
+impl Slot {
+    /// Replaces the descriptor (compaction: the inode follows a new file).
+    pub fn set(&mut self, fd: OwnedFd) {
+        self.fd = Some(fd);
+        self.handle = None;
+    }
+}
+
 impl Inode {
-    /// Borrows the O_PATH descriptor (holding a read lock on it).
-    pub fn fd(&self) -> FdGuard<'_> {
-        FdGuard(self.fd.read())
+    fn new(
+        ino: u64,
+        kind: u32,
+        fd: OwnedFd,
+        open_fds: &Arc<AtomicUsize>,
+        mount: Option<Arc<OwnedFd>>,
+    ) -> Inode {
+        open_fds.fetch_add(1, Ordering::Relaxed);
+        Inode {
+            ino,
+            kind,
+            fd: RwLock::new(Slot {
+                fd: Some(fd),
+                handle: None,
+            }),
+            open_fds: open_fds.clone(),
+            mount,
+            state: Mutex::new(FileState::default()),
+        }
     }
 
-    /// Exclusive access to the O_PATH descriptor (compaction replaces it).
-    pub fn fd_mut(&self) -> parking_lot::RwLockWriteGuard<'_, OwnedFd> {
-        self.fd.write()
+    /// Borrows the O_PATH descriptor (holding a read lock on it), reopening
+    /// it by its handle if it was evicted (ESTALE if the object is gone).
+    pub fn fd(&self) -> std::io::Result<FdGuard<'_>> {
+        {
+            let g = self.fd.read();
+            if g.fd.is_some() {
+                return Ok(FdGuard(g));
+            }
+        }
+        let mut w = self.fd.write();
+        self.reopen(&mut w)?;
+        Ok(FdGuard(RwLockWriteGuard::downgrade(w)))
+    }
+
+    /// Exclusive access to the descriptor (compaction replaces it), open.
+    pub fn fd_mut(&self) -> std::io::Result<RwLockWriteGuard<'_, Slot>> {
+        let mut w = self.fd.write();
+        self.reopen(&mut w)?;
+        Ok(w)
+    }
+
+    fn reopen(&self, slot: &mut Slot) -> std::io::Result<()> {
+        if slot.fd.is_some() {
+            return Ok(());
+        }
+        let estale = || std::io::Error::from_raw_os_error(libc::ESTALE);
+        let (Some(h), Some(mount)) = (&slot.handle, &self.mount) else {
+            return Err(estale());
+        };
+        let fd = sys::open_by_handle(mount.as_fd(), h, libc::O_PATH | libc::O_NOFOLLOW)?;
+        slot.fd = Some(fd);
+        self.open_fds.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Swaps the descriptor for a handle if nobody uses it: Some(true) if
+    /// done, Some(false) if busy or not evictable, None if the filesystem
+    /// gave no handle.
+    fn evict(&self) -> Option<bool> {
+        if self.mount.is_none() {
+            return Some(false);
+        }
+        let Some(mut w) = self.fd.try_write() else {
+            return Some(false);
+        };
+        let Some(fd) = &w.fd else {
+            return Some(false);
+        };
+        let h = sys::name_to_handle(fd.as_fd()).ok()?;
+        w.handle = Some(h);
+        w.fd = None;
+        self.open_fds.fetch_sub(1, Ordering::Relaxed);
+        Some(true)
     }
 
     pub fn is_dir(&self) -> bool {
@@ -56,17 +166,28 @@ impl Inode {
     }
 }
 
-/// A borrowed O_PATH descriptor, valid while the guard lives.
-pub struct FdGuard<'a>(RwLockReadGuard<'a, OwnedFd>);
+impl Drop for Inode {
+    fn drop(&mut self) {
+        if self.fd.get_mut().fd.is_some() {
+            self.open_fds.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A borrowed O_PATH descriptor, valid while the guard lives (made only
+/// over a slot holding a descriptor, which stays while the lock is held).
+pub struct FdGuard<'a>(RwLockReadGuard<'a, Slot>);
 
 impl FdGuard<'_> {
     pub fn raw(&self) -> RawFd {
-        self.0.as_raw_fd()
+        self.as_fd().as_raw_fd()
     }
 }
 
 impl AsFd for FdGuard<'_> {
     fn as_fd(&self) -> BorrowedFd<'_> {
+        // `Inode::fd` makes a guard only over an open slot, and eviction
+        // needs the write lock the guard excludes.
         self.0.as_fd()
     }
 }
@@ -91,18 +212,51 @@ struct Tables {
 /// All known inodes.
 pub struct InodeTable {
     t: RwLock<Tables>,
+    /// Inode descriptors open now, and how many may be before idle ones
+    /// are swapped for handles (0: never).
+    open_fds: Arc<AtomicUsize>,
+    fd_budget: usize,
+    /// Device of BACKING and a descriptor on it: only its objects are
+    /// evicted, and their handles are opened on it.
+    dev: u64,
+    mount: Option<Arc<OwnedFd>>,
+    /// Set when the filesystem refused a handle: eviction stops trying.
+    no_handles: AtomicBool,
 }
 
 impl InodeTable {
     /// A table holding the root (`fd` on BACKING, never forgotten).
-    pub fn new(root_fd: OwnedFd, st: &libc::stat) -> InodeTable {
+    /// `fd_budget` inode descriptors may be open before idle ones are
+    /// swapped for handles; 0 picks half of RLIMIT_NOFILE, and eviction is
+    /// off where handles cannot be reopened (no CAP_DAC_READ_SEARCH).
+    pub fn new(root_fd: OwnedFd, st: &libc::stat, fd_budget: usize) -> InodeTable {
         let key = (st.st_dev, st.st_ino);
-        let root = Arc::new(Inode {
-            ino: ROOT,
-            kind: st.st_mode & libc::S_IFMT,
-            fd: RwLock::new(root_fd),
-            state: Mutex::new(FileState::default()),
-        });
+        let open_fds = Arc::new(AtomicUsize::new(0));
+        let mut budget = if fd_budget > 0 {
+            fd_budget
+        } else {
+            nofile_limit() / 2
+        };
+        // open_by_handle_at wants a real descriptor (not O_PATH) on the
+        // filesystem.
+        let mount = sys::open_path(
+            &sys::proc_path(root_fd.as_raw_fd()),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        );
+        let mount = match mount {
+            Ok(m) if budget > 0 && can_reopen_handles(&root_fd, &m) => Some(Arc::new(m)),
+            _ => {
+                budget = 0;
+                None
+            }
+        };
+        let root = Arc::new(Inode::new(
+            ROOT,
+            st.st_mode & libc::S_IFMT,
+            root_fd,
+            &open_fds,
+            None,
+        ));
         let mut t = Tables {
             next_synthetic: SYNTHETIC_BASE,
             ..Tables::default()
@@ -117,7 +271,63 @@ impl InodeTable {
             },
         );
         t.by_key.insert(key, ROOT);
-        InodeTable { t: RwLock::new(t) }
+        InodeTable {
+            t: RwLock::new(t),
+            open_fds,
+            fd_budget: budget,
+            dev: st.st_dev,
+            mount,
+            no_handles: AtomicBool::new(false),
+        }
+    }
+
+    /// Inode descriptors open now (tests, logging).
+    pub fn open_fds(&self) -> usize {
+        self.open_fds.load(Ordering::Relaxed)
+    }
+
+    /// Over budget: swaps the descriptors of idle inodes (no operation
+    /// holds them, no open file) for handles until a quarter of the budget
+    /// is free again. Called with the table locked, so no new reference
+    /// to an inode can appear meanwhile.
+    fn evict_some(&self, t: &Tables) {
+        if self.fd_budget == 0
+            || self.open_fds() <= self.fd_budget
+            || self.no_handles.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let target = self.fd_budget - self.fd_budget / 4;
+        let mut refused = 0usize;
+        for e in t.by_ino.values() {
+            if self.open_fds() <= target {
+                break;
+            }
+            if e.inode.ino == ROOT
+                || e.key.0 != self.dev
+                || e.pending.is_some()
+                || Arc::strong_count(&e.inode) > 1
+            {
+                continue;
+            }
+            let idle = e
+                .inode
+                .state
+                .try_lock()
+                .is_some_and(|s| s.content.is_none() && s.opens == 0);
+            if !idle {
+                continue;
+            }
+            if e.inode.evict().is_none() {
+                refused += 1;
+                if refused >= 16 {
+                    // A filesystem that gives no handles for these objects.
+                    self.no_handles.store(true, Ordering::Relaxed);
+                    log::warn!("inode descriptors: no file handles; keeping all open");
+                    return;
+                }
+            }
+        }
     }
 
     /// The inode `ino`, or ESTALE if the kernel names one we do not know.
@@ -152,12 +362,15 @@ impl InodeTable {
                 }
             }
         }
-        let inode = Arc::new(Inode {
+        self.evict_some(&t);
+        let mount = self.mount.clone().filter(|_| key.0 == self.dev);
+        let inode = Arc::new(Inode::new(
             ino,
-            kind: st.st_mode & libc::S_IFMT,
-            fd: RwLock::new(fd),
-            state: Mutex::new(FileState::default()),
-        });
+            st.st_mode & libc::S_IFMT,
+            fd,
+            &self.open_fds,
+            mount,
+        ));
         t.by_ino.insert(
             ino,
             Entry {
@@ -243,4 +456,27 @@ impl InodeTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// RLIMIT_NOFILE's soft limit (1024 if unknown).
+fn nofile_limit() -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) writes one rlimit into `rl`, a live local of
+    // exactly that type, and keeps no pointer to it.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    }
+}
+
+/// Whether a handle of `fd`'s object can be made and opened again on
+/// `mount` (the filesystem supports handles and we may open them).
+fn can_reopen_handles(fd: &OwnedFd, mount: &OwnedFd) -> bool {
+    sys::name_to_handle(fd.as_fd())
+        .and_then(|h| sys::open_by_handle(mount.as_fd(), &h, libc::O_PATH))
+        .is_ok()
 }

@@ -50,7 +50,7 @@ impl Inner {
 
     /// `reopen` without the owner's way around the mode bits.
     fn reopen_plain(&self, inode: &Inode, flags: i32) -> io::Result<File> {
-        let fd = inode.fd();
+        let fd = inode.fd()?;
         let path = sys::proc_path(fd.raw());
         let owned = match sys::open_path(&path, flags | libc::O_NOATIME) {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => sys::open_path(&path, flags)?,
@@ -65,8 +65,9 @@ impl Inner {
     /// back at once (the backing file's ctime moves). None when that does
     /// not apply (not ours, not a regular file, the chmod fails).
     fn reopen_as_owner(&self, inode: &Inode, flags: i32) -> Option<io::Result<File>> {
-        let fd = inode.fd();
-        let st = sys::fstat(fd.as_fd()).ok()?;
+        // Each step takes the descriptor anew (no guard held across
+        // `reopen_plain`, which takes it too).
+        let st = sys::fstat(inode.fd().ok()?.as_fd()).ok()?;
         // SAFETY: geteuid cannot fail and touches no memory.
         let me = unsafe { libc::geteuid() };
         if st.st_uid != me || st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -80,9 +81,9 @@ impl Inner {
         if need == mode {
             return None;
         }
-        sys::fchmod_fd(fd.as_fd(), need).ok()?;
+        sys::fchmod_fd(inode.fd().ok()?.as_fd(), need).ok()?;
         let r = self.reopen_plain(inode, flags);
-        if let Err(e) = sys::fchmod_fd(fd.as_fd(), mode) {
+        if let Err(e) = inode.fd().and_then(|fd| sys::fchmod_fd(fd.as_fd(), mode)) {
             log::error!("ino {}: mode {mode:o} not restored: {e}", inode.ino);
         }
         Some(r)
@@ -181,7 +182,7 @@ impl Inner {
 
     pub(crate) fn getattr(&self, ino: u64) -> io::Result<FileAttr> {
         let inode = self.inodes.get(ino)?;
-        let st = sys::fstat(inode.fd().as_fd())?;
+        let st = sys::fstat(inode.fd()?.as_fd())?;
         self.attr_of(&inode, &st)
     }
 
@@ -224,11 +225,11 @@ impl Inner {
             if inode.is_symlink() {
                 return Err(err(libc::EOPNOTSUPP));
             }
-            let fd = inode.fd();
+            let fd = inode.fd()?;
             sys::fchmod_fd(fd.as_fd(), mode & 0o7777)?;
         }
         if a.uid.is_some() || a.gid.is_some() {
-            let fd = inode.fd();
+            let fd = inode.fd()?;
             sys::fchown(
                 fd.as_fd(),
                 a.uid.unwrap_or(u32::MAX),
@@ -270,7 +271,7 @@ impl Inner {
             // The times asked for replace any pending data-change time.
             inode.state.lock().touched = None;
             let times = [attr::timespec(a.atime), attr::timespec(a.mtime)];
-            let fd = inode.fd();
+            let fd = inode.fd()?;
             sys::utimensat(
                 std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
                 c"",
@@ -278,7 +279,7 @@ impl Inner {
                 libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
             )?;
         }
-        let st = sys::fstat(inode.fd().as_fd())?;
+        let st = sys::fstat(inode.fd()?.as_fd())?;
         self.carry_size(&inode, carried, &st);
         self.attr_of(&inode, &st)
     }
@@ -315,7 +316,7 @@ impl Inner {
         if !inode.is_reg() {
             return Ok(());
         }
-        let fd = inode.fd();
+        let fd = inode.fd()?;
         let st = sys::fstat(fd.as_fd())?;
         let mut kill = libc::S_ISUID;
         if st.st_mode & libc::S_ISGID != 0
@@ -331,7 +332,7 @@ impl Inner {
 
     pub(crate) fn statfs(&self) -> io::Result<libc::statvfs> {
         let root = self.inodes.get(super::inode::ROOT)?;
-        let fd = root.fd();
+        let fd = root.fd()?;
         sys::fstatvfs(fd.as_fd())
     }
 
@@ -339,7 +340,7 @@ impl Inner {
     /// called without default_permissions).
     pub(crate) fn access(&self, ino: u64, mask: AccessFlags, caller: Caller) -> io::Result<()> {
         let inode = self.inodes.get(ino)?;
-        let st = sys::fstat(inode.fd().as_fd())?;
+        let st = sys::fstat(inode.fd()?.as_fd())?;
         let want = mask.bits() & 7;
         if want == 0 {
             return Ok(());
@@ -439,7 +440,7 @@ impl Inner {
         };
         let c = Arc::new(content);
         if c.is_container() {
-            if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", inode.fd().raw())) {
+            if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", inode.fd()?.raw())) {
                 c.set_name(&p.to_string_lossy());
             }
         }
@@ -514,7 +515,7 @@ impl Inner {
             _ => std::sync::Weak::new(),
         };
         s.size_cache = None;
-        let mut st = sys::fstat(inode.fd().as_fd()).ok();
+        let mut st = inode.fd().and_then(|fd| sys::fstat(fd.as_fd())).ok();
         if st.as_ref().is_some_and(|st| st.st_size == 0) {
             // A new or empty file that got no content stays a plain empty
             // file (see `acquire`).
@@ -527,14 +528,15 @@ impl Inner {
             // O_TRUNC of an empty file). Make `t` the mtime.
             if (now.st_mtime, now.st_mtime_nsec) != (t.tv_sec, t.tv_nsec as _) {
                 let omit = attr::timespec(None);
-                let fd = inode.fd();
-                let _ = sys::utimensat(
-                    std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
-                    c"",
-                    &[omit, t],
-                    libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-                );
-                st = sys::fstat(fd.as_fd()).ok();
+                if let Ok(fd) = inode.fd() {
+                    let _ = sys::utimensat(
+                        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
+                        c"",
+                        &[omit, t],
+                        libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+                    );
+                    st = sys::fstat(fd.as_fd()).ok();
+                }
             }
         }
         s.cached_stamp = st.map(|st| stamp(&st));
@@ -552,7 +554,7 @@ impl Inner {
             return None;
         }
         let (cached, size) = s.size_cache?;
-        let st = sys::fstat(inode.fd().as_fd()).ok()?;
+        let st = sys::fstat(inode.fd().ok()?.as_fd()).ok()?;
         (stamp(&st) == cached).then_some((cached, size))
     }
 

@@ -68,6 +68,9 @@ pub struct FsOptions {
     /// atime is not newer than mtime/ctime or is a day old); false with
     /// the `noatime` mount option.
     pub atime: bool,
+    /// Inode descriptors kept open before idle ones are swapped for file
+    /// handles (0: half of RLIMIT_NOFILE; see `inode`).
+    pub inode_fds: usize,
 }
 
 impl Default for FsOptions {
@@ -81,6 +84,7 @@ impl Default for FsOptions {
             n_threads: 2,
             writeback_cache: false,
             atime: true,
+            inode_fds: 0,
         }
     }
 }
@@ -126,7 +130,7 @@ impl ScfsFs {
         let path = sys::cstr(backing.as_os_str())?;
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
-        let inodes = InodeTable::new(fd, &st);
+        let inodes = InodeTable::new(fd, &st, opts.inode_fds);
         // SAFETY: geteuid cannot fail and touches no memory.
         let is_root = unsafe { libc::geteuid() } == 0;
         Ok(ScfsFs(Arc::new(Inner {
@@ -183,6 +187,11 @@ impl ScfsFs {
         c.n_threads = Some(self.0.opts.n_threads.max(1));
         c.clone_fd = true;
         c
+    }
+
+    /// Inode descriptors open now (tests: bounded by `inode_fds`).
+    pub fn inode_fds(&self) -> usize {
+        self.0.inodes.open_fds()
     }
 
     /// Number of inodes currently known (for tests and logs).

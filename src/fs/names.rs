@@ -72,7 +72,7 @@ impl Inner {
         prep: impl FnOnce(&mut FileState),
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         let fd = {
-            let pfd = parent.fd();
+            let pfd = parent.fd()?;
             sys::openat(pfd.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?
         };
         let st = sys::fstat(fd.as_fd())?;
@@ -114,7 +114,7 @@ impl Inner {
         symlink: bool,
     ) -> io::Result<()> {
         if self.is_root && (caller.uid != 0 || caller.gid != 0) {
-            let pst = sys::fstat(parent.fd().as_fd())?;
+            let pst = sys::fstat(parent.fd()?.as_fd())?;
             let gid = if pst.st_mode & libc::S_ISGID != 0 {
                 u32::MAX
             } else {
@@ -165,7 +165,7 @@ impl Inner {
         self.check_rw()?;
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
-        let pfd = parent.fd();
+        let pfd = parent.fd()?;
         sys::mkdirat(pfd.as_fd(), &name, mode & 0o7777)?;
         self.finish_new(&parent, pfd, &name, mode, caller, NewKind::Dir)
     }
@@ -197,7 +197,7 @@ impl Inner {
             return self.create_file_direct(parent, name, perm);
         }
         let tmp = {
-            let pfd = parent.fd();
+            let pfd = parent.fd()?;
             sys::openat(pfd.as_fd(), c".", libc::O_TMPFILE | libc::O_RDWR, perm)
         };
         match tmp {
@@ -205,7 +205,7 @@ impl Inner {
                 // The content keeps this descriptor open: link it by number.
                 let proc = sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&fd));
                 let content = self.prepare_new_file(File::from(fd), parent, perm, caller)?;
-                let pfd = parent.fd();
+                let pfd = parent.fd()?;
                 sys::linkat_follow(&proc, pfd.as_fd(), name)?;
                 Ok(content)
             }
@@ -235,7 +235,7 @@ impl Inner {
     /// `create_file` when the create itself gives the right owner and
     /// mode: one O_CREAT|O_EXCL open, no temporary file and no link.
     fn create_file_direct(&self, parent: &Inode, name: &CStr, perm: u32) -> io::Result<Content> {
-        let pfd = parent.fd();
+        let pfd = parent.fd()?;
         let fd = sys::openat(
             pfd.as_fd(),
             name,
@@ -259,7 +259,7 @@ impl Inner {
     ) -> io::Result<Content> {
         // Keeps stale-temporary cleanup away from our temporary name.
         let _ns = self.ns.read();
-        let pfd = parent.fd();
+        let pfd = parent.fd()?;
         let tmpname = super::compact::temp_name(parent.ino);
         let fd = sys::openat(
             pfd.as_fd(),
@@ -295,7 +295,7 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<Content> {
         if self.is_root && (caller.uid != 0 || caller.gid != 0) {
-            let pst = sys::fstat(parent.fd().as_fd())?;
+            let pst = sys::fstat(parent.fd()?.as_fd())?;
             let gid = if pst.st_mode & libc::S_ISGID != 0 {
                 u32::MAX
             } else {
@@ -330,7 +330,7 @@ impl Inner {
                 s.new_name_parent = Some(parent.clone());
             });
         }
-        let pfd = parent.fd();
+        let pfd = parent.fd()?;
         sys::mknodat(pfd.as_fd(), &name, mode, sys::decode_dev(rdev))?;
         self.finish_new(&parent, pfd, &name, mode, caller, NewKind::Node)
     }
@@ -346,7 +346,7 @@ impl Inner {
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
         let target = sys::cstr(target.as_os_str())?;
-        let pfd = parent.fd();
+        let pfd = parent.fd()?;
         sys::symlinkat(&target, pfd.as_fd(), &name)?;
         self.finish_new(&parent, pfd, &name, 0o777, caller, NewKind::Symlink)
     }
@@ -364,8 +364,8 @@ impl Inner {
         {
             // Not held across the lookup below (lock order: state, ns).
             let _ns = self.ns.read();
-            let fd = inode.fd();
-            let pfd = parent.fd();
+            let fd = inode.fd()?;
+            let pfd = parent.fd()?;
             sys::link_fd(fd.as_fd(), pfd.as_fd(), &name)?;
         }
         self.lookup_in(&parent, &name)
@@ -376,7 +376,7 @@ impl Inner {
         let _ns = self.ns.read();
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
-        let pfd = parent.fd();
+        let pfd = parent.fd()?;
         let victim = last_name_of(pfd.as_fd(), &name);
         sys::unlinkat(pfd.as_fd(), &name, flags)?;
         forget_seal(victim);
@@ -397,8 +397,8 @@ impl Inner {
         let np = self.inodes.get(newparent)?;
         let name = name_cstr(name)?;
         let newname = name_cstr(newname)?;
-        let pfd = p.fd();
-        let npfd = np.fd();
+        let pfd = p.fd()?;
+        let npfd = np.fd()?;
         let victim = if flags & libc::RENAME_EXCHANGE != 0 {
             None
         } else {
@@ -414,7 +414,7 @@ impl Inner {
         if !inode.is_symlink() {
             return Err(err(libc::EINVAL));
         }
-        let fd = inode.fd();
+        let fd = inode.fd()?;
         sys::readlink_fd(fd.as_fd())
     }
 }

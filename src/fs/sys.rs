@@ -412,13 +412,32 @@ pub fn removexattr(path: &CStr, name: &CStr) -> io::Result<()> {
     Ok(())
 }
 
-/// Raises RLIMIT_NOFILE's soft limit to the hard limit (one O_PATH
-/// descriptor is held per inode the kernel knows).
+/// Raises RLIMIT_NOFILE as far as allowed: one O_PATH descriptor is held
+/// per inode the kernel knows, so a tree of more files than the limit would
+/// fail with EMFILE (a hard limit of 20000 is common in containers). With
+/// CAP_SYS_RESOURCE (root) both limits go up to the kernel's `nr_open`;
+/// otherwise the soft limit goes up to the hard one.
 pub fn raise_nofile_limit() {
-    // SAFETY: an all-zero rlimit is valid; the buffers are live.
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok());
+    // SAFETY: an all-zero rlimit is valid; `rl` is a live local that
+    // getrlimit fills and setrlimit only reads.
     unsafe {
         let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return;
+        }
+        if let Some(n) = nr_open.filter(|&n| n > rl.rlim_max) {
+            let up = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &up) == 0 {
+                return;
+            }
+        }
+        if rl.rlim_cur < rl.rlim_max {
             rl.rlim_cur = rl.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
         }
@@ -473,4 +492,49 @@ pub fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
     // SAFETY: valid C string and descriptor.
     check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, 0) })?;
     Ok(())
+}
+
+/// Words of a `struct file_handle` buffer: its two 4-byte fields and
+/// MAX_HANDLE_SZ (128) bytes of handle.
+const HANDLE_WORDS: usize = 2 + 128 / 4;
+
+/// A handle naming the object `fd` refers to (`name_to_handle_at`), to
+/// reopen it later without a descriptor held meanwhile ([`open_by_handle`]).
+/// The words are the kernel's `struct file_handle`, trimmed to its length.
+pub fn name_to_handle(fd: BorrowedFd<'_>) -> io::Result<Box<[u32]>> {
+    let mut buf = [0u32; HANDLE_WORDS];
+    buf[0] = 128; // handle_bytes: the room after the two header fields
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `buf` is a live, 4-byte aligned buffer of 8 + 128 bytes, a
+    // `struct file_handle` (alignment 4) whose handle_bytes says 128 bytes
+    // follow; the kernel writes at most that. `mount_id` is a live local;
+    // the path is a static empty C string (AT_EMPTY_PATH: `fd` itself).
+    let r = unsafe {
+        libc::name_to_handle_at(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut mount_id,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    check(r)?;
+    let words = 2 + (buf[0] as usize).min(128).div_ceil(4);
+    Ok(buf[..words].into())
+}
+
+/// Opens (`flags`, e.g. O_PATH) the object a [`name_to_handle`] handle
+/// names, on the filesystem of `mount` (needs CAP_DAC_READ_SEARCH; ESTALE
+/// once the object is gone).
+pub fn open_by_handle(mount: BorrowedFd<'_>, handle: &[u32], flags: i32) -> io::Result<OwnedFd> {
+    let mut buf = [0u32; HANDLE_WORDS];
+    let n = handle.len().min(HANDLE_WORDS);
+    buf[..n].copy_from_slice(&handle[..n]);
+    buf[0] = buf[0].min(128);
+    // SAFETY: `buf` is a live, aligned `struct file_handle` of 8 + 128
+    // bytes whose handle_bytes is at most 128; the kernel reads it only.
+    let fd = unsafe { libc::open_by_handle_at(mount.as_raw_fd(), buf.as_mut_ptr().cast(), flags) };
+    check(fd)?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

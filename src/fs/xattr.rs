@@ -42,7 +42,7 @@ impl Inner {
         if inode.is_symlink() {
             return f(None);
         }
-        let fd = inode.fd();
+        let fd = inode.fd()?;
         let path = sys::proc_path(fd.raw());
         f(Some(&path))
     }
@@ -80,7 +80,7 @@ impl Inner {
         if s.caps_absent {
             return Err(err(libc::ENODATA));
         }
-        let fd = inode.fd();
+        let fd = inode.fd()?;
         match sys::getxattr(&sys::proc_path(fd.raw()), CAPS, size as usize) {
             Ok((total, data)) => answer(total, data, size),
             Err(e) => {
@@ -108,7 +108,7 @@ impl Inner {
         }
         let mut s = inode.state.lock();
         s.caps_absent = false;
-        let fd = inode.fd();
+        let fd = inode.fd()?;
         op(Some(&sys::proc_path(fd.raw())))
     }
 
