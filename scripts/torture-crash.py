@@ -517,6 +517,9 @@ def crash_main(a):
             opts.append("cache_size=1M")
         if rnd.random() < 0.3:
             opts.append("writeback_cache")
+        if rnd.random() < 0.4:
+            # Few inode descriptors: idle inodes live on file handles.
+            opts.append("inode_fds=16")
         m.mount(opts)
         logs = []
         procs = []

@@ -78,6 +78,7 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         n_threads: o.threads,
         writeback_cache: o.writeback_cache.unwrap_or(d.writeback_cache),
         atime: !o.flags.contains(&fuser::MountOption::NoAtime),
+        inode_fds: o.inode_fds,
         ..d
     }
 }

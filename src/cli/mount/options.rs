@@ -35,6 +35,9 @@ pub struct MountOptions {
     pub writeback_cache: Option<bool>,
     /// Generic kernel mount flags passed through (nodev, noexec, noatime, ...).
     pub flags: Vec<MountOption>,
+    /// `inode_fds=N`: inode descriptors held before idle ones are swapped
+    /// for file handles (0: half of the open-file limit).
+    pub inode_fds: usize,
 }
 
 impl Default for MountOptions {
@@ -48,6 +51,7 @@ impl Default for MountOptions {
             threads: default_threads(),
             writeback_cache: None,
             flags: Vec::new(),
+            inode_fds: 0,
         }
     }
 }
@@ -144,6 +148,17 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                         .filter(|n| (1..=64).contains(n))
                         .ok_or_else(|| format!("threads={v}: must be a number from 1 to 64"))?;
                     o.threads = n;
+                }
+                "inode_fds" => {
+                    let v = need(value)?;
+                    let n: usize =
+                        v.parse()
+                            .ok()
+                            .filter(|&n| n == 0 || n >= 16)
+                            .ok_or_else(|| {
+                                format!("inode_fds={v}: must be 0 or a number from 16 on")
+                            })?;
+                    o.inode_fds = n;
                 }
                 "ro" => {
                     none(value)?;
@@ -304,6 +319,8 @@ mod tests {
         assert_eq!(o.block_size, 1 << 20);
         assert!(o.read_only && o.allow_other);
         assert_eq!(o.threads, 3);
+        assert_eq!(parse_options(&["inode_fds=64"]).unwrap().inode_fds, 64);
+        assert_eq!(parse_options(&["ro"]).unwrap().inode_fds, 0);
         let o = parse_options(&["no_default_permissions,noatime,atime,nodev"]).unwrap();
         assert!(!o.default_permissions && !o.allow_other);
         assert_eq!(o.flags, vec![MountOption::Atime, MountOption::NoDev]);
@@ -329,6 +346,9 @@ mod tests {
             "ro=1",
             "threads=0",
             "threads=x",
+            "inode_fds=8",
+            "inode_fds=x",
+            "inode_fds",
             "fsname=x",
         ] {
             let e = parse_options(&[bad]).unwrap_err();
