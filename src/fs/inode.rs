@@ -331,13 +331,20 @@ impl InodeTable {
     }
 
     /// The inode `ino`, or ESTALE if the kernel names one we do not know.
+    /// Inodes reopened by their handle count against the descriptor
+    /// budget too: past it, idle ones are evicted again here.
     pub fn get(&self, ino: u64) -> std::io::Result<Arc<Inode>> {
-        self.t
+        let inode = self
+            .t
             .read()
             .by_ino
             .get(&ino)
             .map(|e| e.inode.clone())
-            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ESTALE))
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ESTALE))?;
+        if self.fd_budget > 0 && self.open_fds() > self.fd_budget {
+            self.evict_some(&self.t.write());
+        }
+        Ok(inode)
     }
 
     /// Records one more lookup of the backing object behind `fd` (whose
