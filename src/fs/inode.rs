@@ -102,7 +102,10 @@ impl Inode {
     /// it by its handle if it was evicted (ESTALE if the object is gone).
     pub fn fd(&self) -> std::io::Result<FdGuard<'_>> {
         {
-            let g = self.fd.read();
+            // Recursive: a thread may hold this inode's descriptor twice (a
+            // rename within one directory), and a plain read would queue
+            // behind a writer waiting to reopen it: a deadlock.
+            let g = self.fd.read_recursive();
             if g.fd.is_some() {
                 return Ok(FdGuard(g));
             }
