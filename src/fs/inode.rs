@@ -238,7 +238,7 @@ impl InodeTable {
         let mut budget = if fd_budget > 0 {
             fd_budget
         } else {
-            nofile_limit() / 2
+            sys::nofile_limit() / 2
         };
         // open_by_handle_at wants a real descriptor (not O_PATH) on the
         // filesystem.
@@ -465,21 +465,6 @@ impl InodeTable {
     #[allow(dead_code)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// RLIMIT_NOFILE's soft limit (1024 if unknown).
-fn nofile_limit() -> usize {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit(2) writes one rlimit into `rl`, a live local of
-    // exactly that type, and keeps no pointer to it.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
     }
 }
 

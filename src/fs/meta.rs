@@ -440,7 +440,10 @@ impl Inner {
         };
         let c = Arc::new(content);
         if c.is_container() {
-            if let Ok(p) = std::fs::read_link(format!("/proc/self/fd/{}", inode.fd()?.raw())) {
+            let path = inode
+                .fd()
+                .and_then(|fd| std::fs::read_link(format!("/proc/self/fd/{}", fd.raw())));
+            if let Ok(p) = path {
                 c.set_name(&p.to_string_lossy());
             }
         }

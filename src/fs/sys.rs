@@ -412,6 +412,21 @@ pub fn removexattr(path: &CStr, name: &CStr) -> io::Result<()> {
     Ok(())
 }
 
+/// RLIMIT_NOFILE's soft limit (1024 if unknown).
+pub fn nofile_limit() -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) writes one rlimit into `rl`, a live local of
+    // exactly that type, and keeps no pointer to it.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    }
+}
+
 /// Raises RLIMIT_NOFILE as far as allowed: one O_PATH descriptor is held
 /// per inode the kernel knows, so a tree of more files than the limit would
 /// fail with EMFILE (a hard limit of 20000 is common in containers). With
