@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::io;
 
 use super::attr::err;
+use super::policy;
 use super::sys;
 use super::Inner;
 
@@ -131,10 +132,19 @@ impl Inner {
     ) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
+        let policy = if name.as_c_str() == policy::POLICY {
+            Some(policy::parse(value)?)
+        } else {
+            None
+        };
         self.changing(ino, &name, |path| match path {
             Some(path) => sys::setxattr(path, &name, value, flags),
             None => Err(err(libc::EPERM)),
-        })
+        })?;
+        if policy.is_some() {
+            self.policy_changed(ino, policy);
+        }
+        Ok(())
     }
 
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {
@@ -143,6 +153,10 @@ impl Inner {
         self.changing(ino, &name, |path| match path {
             Some(path) => sys::removexattr(path, &name),
             None => Err(err(libc::ENODATA)),
-        })
+        })?;
+        if name.as_c_str() == policy::POLICY {
+            self.policy_changed(ino, None);
+        }
+        Ok(())
     }
 }
