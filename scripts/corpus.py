@@ -31,6 +31,43 @@ MB = 1_000_000
 CLASSES = ["logs", "source", "json", "csv", "docs", "binaries", "compressed"]
 APT_MAIN = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
 APT_RELEASE = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease"
+# sha256 of that index, decompressed, as the machine image ships it (Date:
+# Sat, 11 Jul 2026). `apt-get update` after a Debian point release changes
+# it, and with it the logs vocabulary, the package CSV and the API JSON.
+APT_MAIN_SHA256 = "515e692f2c4121c6fcec444ef100cc18f79a991910615f3a88c8b7becfc94d2f"
+
+# The Debian packages whose files go in, at the versions of the machine
+# image: another version gives other bytes (a warning says so).
+PINNED_DEB = {
+    "adwaita-icon-theme": "43-1",
+    "bash": "5.2.15-2+b8",
+    "binutils-x86-64-linux-gnu": "2.40-2",
+    "coreutils": "9.1-1",
+    "gdb": "13.1-3",
+    "git": "1:2.39.5-0+deb12u3",
+    "git-man": "1:2.39.5-0+deb12u3",
+    "iso-codes": "4.15.0-1",
+    "libc6": "2.36-9+deb12u14",
+    "libcurl4": "7.88.1-10+deb12u15",
+    "libicu72": "72.1-3+deb12u1",
+    "libperl5.36": "5.36.0-7+deb12u2",
+    "libpython3.11": "3.11.2-6+deb12u6",
+    "libsqlite3-0": "3.40.1-2+deb12u2",
+    "libssl3": "3.0.19-1~deb12u2",
+    "libstdc++6": "12.2.0-14+deb12u1",
+    "libxslt1-dev": "1.1.35-1+deb12u3",
+    "manpages": "6.03-2",
+    "manpages-dev": "6.03-2",
+    "nodejs": "20.20.2-1nodesource1+repack1",
+    "openssh-client": "1:9.2p1-2+deb12u6",
+    "postgresql-15": "15.18-0+deb12u1",
+    "postgresql-client-15": "15.18-0+deb12u1",
+    "systemd": "252.38-1~deb12u1",
+    "tar": "1.34+dfsg-1.2+deb12u1",
+    "util-linux": "2.38.1-5+deb12u3",
+    "valgrind": "1:3.19.0-1",
+    "vim-runtime": "2:9.0.1378-2+deb12u2",
+}
 
 
 class Sink:
@@ -96,6 +133,9 @@ def pkg_files(pkg, missing):
     if v is None:
         missing.append(f"debian package {pkg} not installed")
         return None, []
+    if PINNED_DEB.get(pkg) != v:
+        missing.append(f"debian package {pkg} {PINNED_DEB.get(pkg)} (installed: {v}; "
+                       "its files differ from other builds)")
     r = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True)
     files = sorted(p for p in r.stdout.splitlines()
                    if os.path.isfile(p) and not os.path.islink(p))
@@ -112,12 +152,17 @@ def is_elf(path):
         return f.read(4) == b"\x7fELF"
 
 
-def apt_packages():
+def apt_packages(missing):
     """The image's bookworm main Packages index as a list of dicts."""
     if not os.path.exists(APT_MAIN):
+        missing.append(f"apt list {APT_MAIN} (no package CSV/JSON, less varied logs)")
         return []
     raw = subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", APT_MAIN],
-                         capture_output=True, check=True).stdout.decode("utf-8", "replace")
+                         capture_output=True, check=True).stdout
+    if hashlib.sha256(raw).hexdigest() != APT_MAIN_SHA256:
+        missing.append(f"the pinned apt list ({APT_MAIN} is {apt_date()}, not the image's of "
+                       "Sat, 11 Jul 2026: logs, csv/debian and json/api differ from other builds)")
+    raw = raw.decode("utf-8", "replace")
     out = []
     for para in raw.split("\n\n"):
         d, key = {}, None
@@ -169,7 +214,7 @@ def build_source(s, cache):
         s.note(f"npm {base}")
 
 
-def build_json(s, cache, pkgs):
+def build_json(s, cache, pkgs, missing):
     npm = sorted_files(os.path.join(cache, "npm"), ".tgz")
     for f in npm:
         base = os.path.basename(f)[:-4]
@@ -186,7 +231,7 @@ def build_json(s, cache, pkgs):
             elif name.endswith(".dist-info/METADATA"):
                 s.put(f"pypi/{base}/{name}.json", metadata_json(data))
         s.note(f"wheel {base}: json files, METADATA as JSON")
-    v, files = pkg_files("iso-codes", [])
+    v, files = pkg_files("iso-codes", missing)
     for p in files:
         if p.endswith(".json"):
             s.put("debian" + p, read(p))
@@ -331,9 +376,7 @@ def main():
     missing = [x for x in open(missing_file).read().splitlines() if x]
     for c in CLASSES:
         shutil.rmtree(os.path.join(out, c), ignore_errors=True)
-    pkgs = apt_packages()
-    if not pkgs:
-        missing.append(f"apt list {APT_MAIN} (no package CSV/JSON)")
+    pkgs = apt_packages(missing)
     versions = {}
     sinks = {}
     budgets = {"logs": 32, "source": 40, "json": 34, "csv": 34, "docs": 32, "binaries": 40,
@@ -342,7 +385,7 @@ def main():
         sinks[c] = Sink(out, c, budgets[c] * MB)
     corpus_logs.build(sinks["logs"], pkgs, 31 * MB)
     build_source(sinks["source"], cache)
-    build_json(sinks["json"], cache, pkgs)
+    build_json(sinks["json"], cache, pkgs, missing)
     build_csv(sinks["csv"], cache, pkgs)
     build_docs(sinks["docs"], cache, missing, versions)
     build_binaries(sinks["binaries"], missing, versions)
@@ -378,11 +421,11 @@ def main():
         for m in sorted(set(missing)):
             f.write(f"MISSING: {m}\n")
     if missing:
-        print("MISSING (classes are smaller than planned):")
+        print("MISSING or NOT AS PINNED (smaller classes, or bytes that differ from other builds):")
         for m in sorted(set(missing)):
             print(f"  {m}")
     else:
-        print("nothing missing")
+        print("nothing missing: everything as pinned")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@
 #
 # A registry that is slow or down never fails the build: what could not be
 # fetched is listed as MISSING at the end (and in SOURCES.txt); the classes
-# are then smaller.
+# are then smaller. Debian files or apt lists other than the pinned ones are
+# listed there too (the corpus is then not the same as elsewhere).
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
