@@ -106,19 +106,30 @@ def sorted_files(d, suffix=""):
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(suffix))
 
 
-def tar_members(path):
-    """(name, bytes) of the regular files of a tarball, sorted by name."""
-    with tarfile.open(path) as t:
-        ms = sorted((m for m in t.getmembers() if m.isfile()), key=lambda m: m.name)
-        for m in ms:
-            yield m.name, t.extractfile(m).read()
+BROKEN = []  # downloads that could not be read
+
+
+def tar_members(path, keep=lambda name: True):
+    """(name, bytes) of the regular files of a tarball that `keep`, sorted by name."""
+    try:
+        with tarfile.open(path) as t:
+            ms = sorted((m for m in t.getmembers() if m.isfile() and keep(m.name)),
+                        key=lambda m: m.name)
+            out = [(m.name, t.extractfile(m).read()) for m in ms]
+    except (OSError, EOFError, tarfile.TarError) as e:
+        BROKEN.append(f"{path} is not a readable tarball ({e}): delete it and run again")
+        return []
+    return out
 
 
 def zip_members(path):
-    with zipfile.ZipFile(path) as z:
-        for name in sorted(z.namelist()):
-            if not name.endswith("/"):
-                yield name, z.read(name)
+    """(name, bytes) of the files of a zip archive (wheel), sorted by name."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [(n, z.read(n)) for n in sorted(z.namelist()) if not n.endswith("/")]
+    except (OSError, zipfile.BadZipFile) as e:
+        BROKEN.append(f"{path} is not a readable zip ({e}): delete it and run again")
+        return []
 
 
 def pkg_version(pkg):
@@ -218,10 +229,9 @@ def build_json(s, cache, pkgs, missing):
     npm = sorted_files(os.path.join(cache, "npm"), ".tgz")
     for f in npm:
         base = os.path.basename(f)[:-4]
-        for name, data in tar_members(f):
-            if name.endswith("package.json") or name in (
-                    "package/generated/api.github.com.json", "package/data.json"):
-                s.put(f"npm/{base}/{name}", data)
+        keep = ("package/generated/api.github.com.json", "package/data.json")
+        for name, data in tar_members(f, lambda n: n.endswith("package.json") or n in keep):
+            s.put(f"npm/{base}/{name}", data)
         s.note(f"npm {base}: package.json files, data")
     for f in sorted_files(os.path.join(cache, "wheels"), ".whl"):
         base = os.path.basename(f)
@@ -391,6 +401,7 @@ def main():
     build_binaries(sinks["binaries"], missing, versions)
     build_compressed(sinks["compressed"], cache, missing, versions)
 
+    missing += BROKEN
     sums = []
     print(f"{'class':<12} {'files':>7} {'bytes':>12}")
     grand_n = grand_b = 0

@@ -23,6 +23,9 @@ OUT=$(realpath -m "${1:-/var/tmp/scfs-corpus}")
 CACHE=$(realpath -m "${SCFS_CORPUS_CACHE:-$OUT.cache}")
 T=${SCFS_CORPUS_TIMEOUT:-300} # seconds per registry command
 mkdir -p "$OUT" "$CACHE"/{crates,wheels,npm,debs}
+# Fetches land in $TMP first and move to the cache only when complete, so a
+# timed-out download never leaves a truncated file behind.
+TMP="$CACHE/tmp"
 MISSING="$CACHE/missing.txt"
 : >"$MISSING"
 export LC_ALL=C TZ=UTC
@@ -54,7 +57,7 @@ $name = { version = "=$ver", default-features = false }
 EOF
         CARGO_HOME="$CACHE/cargo-home" timeout "$T" cargo fetch -q \
             --manifest-path "$p/Cargo.toml" --target x86_64-unknown-linux-gnu >&2 ||
-            { missing "crate $name $ver (cargo fetch failed)"; return; }
+            { missing "crate $name $ver (cargo fetch failed or timed out)"; return; }
         f=$(find "$CACHE/cargo-home/registry/cache" -name "$name-$ver.crate" | head -1)
     fi
     [ -n "$f" ] && cp "$f" "$CACHE/crates/" || missing "crate $name $ver"
@@ -74,10 +77,12 @@ for w in $WHEELS; do
     n=${w%%==*}
     v=${w#*==}
     if ! ls "$CACHE/wheels" | grep -iq "^${n//-/_}-$v-"; then
+        rm -rf "$TMP" && mkdir -p "$TMP"
         timeout "$T" pip download -q --no-deps --only-binary :all: \
             --python-version 3.11 --implementation cp --abi cp311 \
             --platform manylinux2014_x86_64 --platform any \
-            -d "$CACHE/wheels" "$w" >&2 || missing "wheel $w"
+            -d "$TMP" "$w" >&2 && mv "$TMP"/*.whl "$CACHE/wheels/" ||
+            missing "wheel $w (pip download failed or timed out)"
     fi
 done
 
@@ -89,8 +94,9 @@ say "fetching npm packages"
 for p in $NPM; do
     t=$(printf '%s' "$p" | sed 's/^@//; s#/#-#; s/@/-/').tgz
     [ -s "$CACHE/npm/$t" ] && continue
-    (cd "$CACHE/npm" && timeout "$T" npm pack -q "$p" >/dev/null 2>&1) || missing "npm $p"
-    [ -s "$CACHE/npm/$t" ] || missing "npm $p ($t not written)"
+    rm -rf "$TMP" && mkdir -p "$TMP"
+    (cd "$TMP" && timeout "$T" npm pack -q "$p" >/dev/null 2>&1) && [ -s "$TMP/$t" ] &&
+        mv "$TMP/$t" "$CACHE/npm/" || missing "npm $p (npm pack failed or timed out)"
 done
 
 # ---- Debian: a few .deb files (ar + xz members) at pinned versions.
@@ -100,8 +106,11 @@ say "fetching Debian packages"
 for d in $DEBS; do
     n=${d%%=*}
     ls "$CACHE/debs" | grep -q "^${n}_" && continue
-    (cd "$CACHE/debs" && timeout "$T" apt-get download -q "$d" >/dev/null 2>&1) || missing "deb $d"
+    rm -rf "$TMP" && mkdir -p "$TMP"
+    (cd "$TMP" && timeout "$T" apt-get download -q "$d" >/dev/null 2>&1) &&
+        mv "$TMP"/*.deb "$CACHE/debs/" || missing "deb $d (apt-get download failed or timed out)"
 done
 
+rm -rf "$TMP"
 say "building classes in $OUT"
 python3 -B "$ROOT/scripts/corpus.py" "$CACHE" "$OUT" "$MISSING"
