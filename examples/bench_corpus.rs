@@ -35,28 +35,25 @@ use std::time::Instant;
 /// Container bytes per stored scfs block (record header + index entry).
 const SCFS_OVERHEAD: u64 = 40;
 
-/// The coders compared. To add the scfs LZ levels (`codec::Level`), add a
-/// variant `Scfs(codec::Level)` here, push `Coder::Scfs(l)` for every
-/// `l in codec::Level::ALL` in `Coder::all` (its name: `l.name()`), encode
-/// with `codec::encode_block_level(block, l, out)` in `Ctx::encode` and
-/// decode `BlockCoding::Lz` with `codec::decode_lz_block(payload, out)` in
-/// `Ctx::decode` (counted like Huffman: payload + 40).
+/// The coders compared: every scfs level (`codec::Level`), zstd -1 and
+/// -3, lz4.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Coder {
-    Huffman,
+    Scfs(codec::Level),
     Zstd(i32),
     Lz4,
 }
 
 impl Coder {
     fn all() -> Vec<Coder> {
-        // ADD scfs LZ levels here (see the comment on `Coder`).
-        vec![Coder::Huffman, Coder::Zstd(1), Coder::Zstd(3), Coder::Lz4]
+        let mut v: Vec<Coder> = codec::Level::ALL.into_iter().map(Coder::Scfs).collect();
+        v.extend([Coder::Zstd(1), Coder::Zstd(3), Coder::Lz4]);
+        v
     }
 
     fn name(self) -> String {
         match self {
-            Coder::Huffman => "scfs huffman".into(),
+            Coder::Scfs(l) => format!("scfs {}", l.name()),
             Coder::Zstd(l) => format!("zstd -{l}"),
             Coder::Lz4 => "lz4".into(),
         }
@@ -72,6 +69,8 @@ enum Stored {
     Raw,
     /// The payload decodes to the block.
     Payload,
+    /// The payload is an scfs LZ payload.
+    Lz,
 }
 
 /// A coder's reusable state (zstd contexts, as a real user keeps them).
@@ -98,11 +97,12 @@ impl Ctx {
     fn encode(&mut self, block: &[u8], out: &mut Vec<u8>) -> (Stored, u64) {
         out.clear();
         match self.coder {
-            Coder::Huffman => match codec::encode_block(block, out) {
+            Coder::Scfs(level) => match codec::encode_block_level(block, level, out) {
                 BlockCoding::Zero => (Stored::Fill(0), 0),
                 BlockCoding::Fill(x) => (Stored::Fill(x), 0),
                 BlockCoding::Raw => (Stored::Raw, block.len() as u64 + SCFS_OVERHEAD),
                 BlockCoding::Huffman => (Stored::Payload, out.len() as u64 + SCFS_OVERHEAD),
+                BlockCoding::Lz => (Stored::Lz, out.len() as u64 + SCFS_OVERHEAD),
             },
             Coder::Zstd(_) => {
                 out.reserve(zstd::zstd_safe::compress_bound(block.len()));
@@ -124,9 +124,10 @@ impl Ctx {
         match (stored, self.coder) {
             (Stored::Fill(x), _) => out.fill(x),
             (Stored::Raw, _) => out.copy_from_slice(orig),
-            (Stored::Payload, Coder::Huffman) => {
+            (Stored::Payload, Coder::Scfs(_)) => {
                 codec::decode_block(payload, out).expect("scfs decodes")
             }
+            (Stored::Lz, _) => codec::decode_lz_block(payload, out).expect("scfs LZ decodes"),
             (Stored::Payload, Coder::Zstd(_)) => {
                 let zd = self.zd.as_mut().expect("zstd coder has a context");
                 let n = zd.decompress_to_buffer(payload, out).expect("zstd decodes");

@@ -9,16 +9,15 @@ use super::format::{RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
 use super::index::Entry;
 use super::{Container, ContainerError, Result};
 
-/// Dead bytes below this never trigger compaction of a file in use.
-pub const COMPACT_MIN_DEAD: u64 = 1 << 20;
-/// Dead bytes below this never trigger compaction of a file at rest.
-pub const COMPACT_MIN_DEAD_AT_REST: u64 = 64 << 10;
+/// Dead bytes below this never trigger compaction: rewriting a file
+/// costs a syscall or two and its live bytes, not worth it for less.
+pub const COMPACT_MIN_DEAD: u64 = 64 << 10;
 
 /// When dead space is worth a rewrite (FORMAT.md 3.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompactWhen {
-    /// The file is being written: dead > 3/4 of live and > 1 MiB, so the
-    /// file stays under 1.75x its live size (plus 1 MiB) while each byte
+    /// The file is being written: dead > 3/4 of live and > 64 KiB, so the
+    /// file stays under 1.75x its live size (plus 64 KiB) while each byte
     /// written costs at most 4/3 of a byte of rewriting, amortized.
     InUse,
     /// The file was just closed (it is at rest): dead over 1/8 of live
@@ -97,7 +96,7 @@ impl Container {
         let (dead, live) = (self.dead_bytes(), self.live_bytes());
         match when {
             CompactWhen::InUse => dead / 3 > live / 4 && dead > COMPACT_MIN_DEAD,
-            CompactWhen::AtRest => dead > live / 8 && dead > COMPACT_MIN_DEAD_AT_REST,
+            CompactWhen::AtRest => dead > live / 8 && dead > COMPACT_MIN_DEAD,
         }
     }
 

@@ -1,0 +1,116 @@
+//! The space a rewritten file takes in BACKING is bounded (issue 12.3):
+//! after a rollback-journal sqlite workload the closed database's
+//! container is at most 1.2x a fresh `scfs compress` of the same bytes at
+//! the same level, and during random overwrites of an open file (with no
+//! close in between) the container never exceeds 2x.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{run, scfs, sh, Mount};
+
+/// Bytes a fresh `scfs compress --format v2` of `plain` at the default level
+/// takes (64 KiB blocks, as the mount's new files).
+fn fresh_size(plain: &Path, scratch: &Path) -> u64 {
+    let out = scratch.join("fresh.scfs");
+    let o = run(scfs()
+        .args(["compress", "--format", "v2", "--block-size", "64K"])
+        .arg(plain)
+        .arg(&out));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    fs::metadata(&out).unwrap().len()
+}
+
+fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_rollback_journal_database_stays_within_1_2x_of_a_fresh_copy() {
+    if !have("sqlite3") {
+        return;
+    }
+    let Some(m) = Mount::new() else { return };
+    let s = m.scratch().to_path_buf();
+    sh(
+        &s,
+        "sqlite3 mnt/db.sqlite \"
+           pragma journal_mode=delete;
+           create table t(id integer primary key, name text, n integer);
+           begin;
+           with recursive c(x) as (select 1 union all select x + 1 from c where x < 40000)
+             insert into t(name, n) select 'user ' || (x % 500) || ' item ' || x, x % 977 from c;
+           commit;\"
+         i=0
+         while [ $i -lt 150 ]; do
+           echo \"update t set n = n + $i, name = name || 'x' where id % 97 = $i % 97;\"
+           i=$((i + 1))
+         done | sqlite3 mnt/db.sqlite",
+    );
+    // The database is closed: its container is at rest.
+    let stored = fs::metadata(m.b("db.sqlite")).unwrap().len();
+    let plain = s.join("db.plain");
+    fs::copy(m.p("db.sqlite"), &plain).unwrap();
+    let fresh = fresh_size(&plain, &s);
+    assert!(
+        stored as f64 <= 1.2 * fresh as f64,
+        "container {stored} bytes vs fresh {fresh}"
+    );
+    let check = sh(&s, "sqlite3 mnt/db.sqlite 'pragma integrity_check'");
+    assert_eq!(check.trim(), "ok");
+}
+
+#[test]
+fn random_overwrites_of_an_open_file_never_take_twice_a_fresh_copy() {
+    let Some(m) = Mount::new() else { return };
+    let s = m.scratch().to_path_buf();
+    // 16 MiB of text-like data, then random 4 KiB overwrites in place.
+    let line = |i: u64| {
+        let h = (i ^ 0x9E37_79B9).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        format!("{i:08} {h:016x} status={} user{}\n", h % 7, h % 1000)
+    };
+    let mut data = Vec::new();
+    let mut i = 0;
+    while data.len() < 16 << 20 {
+        data.extend_from_slice(line(i).as_bytes());
+        i += 1;
+    }
+    data.truncate(16 << 20);
+    let p = m.p("big.txt");
+    fs::write(&p, &data).unwrap();
+    let f = fs::OpenOptions::new().read(true).write(true).open(&p).unwrap();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut worst = 0f64;
+    for round in 0..6 {
+        for _ in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = (x % ((16 << 20) / 4096)) * 4096;
+            let chunk: Vec<u8> = (0..4096u64)
+                .map(|k| b"abcdefghij klmnop\n"[((k + x) % 18) as usize])
+                .collect();
+            f.write_all_at(&chunk, off).unwrap();
+            data[off as usize..off as usize + 4096].copy_from_slice(&chunk);
+        }
+        f.sync_all().unwrap();
+        let stored = fs::metadata(m.b("big.txt")).unwrap().len();
+        let plain = s.join("big.plain");
+        fs::write(&plain, &data).unwrap();
+        let fresh = fresh_size(&plain, &s);
+        let ratio = stored as f64 / fresh as f64;
+        worst = worst.max(ratio);
+        assert!(ratio <= 2.0, "round {round}: {stored} vs fresh {fresh}");
+    }
+    drop(f);
+    assert!(fs::read(&p).unwrap() == data);
+    eprintln!("worst container / fresh ratio during overwrites: {worst:.2}");
+}
