@@ -5,10 +5,22 @@
 //! - `daemon`: checks, fork/setsid/ready pipe, the BACKING lock, the session
 //!   and its signal thread, and unmount-and-wait.
 //! - `mountinfo`: /proc/self/mountinfo and /proc/locks readers.
+//! - `flags`: the generic VFS flags (relatime, nodev, ...) and the
+//!   options of mount(8)/systemd that scfs accepts and ignores.
+//! - `kmount`: root's mount(2) as `fuse.scfs`, remount, unmount.
+//! - `checks`: the refusals before a mount, the wait for the previous
+//!   daemon, and `-o remount`.
+//!
+//! `scfs BACKING MNT -o OPTS` (how mount.fuse3 runs a `fuse.scfs` mount
+//! from `mount -t fuse.scfs` or /etc/fstab) is `scfs mount BACKING MNT -o
+//! OPTS`: see [`helper_argv`].
 
 use std::path::PathBuf;
 
+pub mod checks;
 pub mod daemon;
+pub mod flags;
+pub mod kmount;
 pub mod mountinfo;
 pub mod options;
 
@@ -56,6 +68,26 @@ pub struct UmountArgs {
     pub timeout: u64,
 }
 
+/// Rewrites the argv of a mount helper call, `scfs BACKING MNT [-o OPTS]`
+/// (what mount.fuse3 runs for type `fuse.scfs`), to `scfs mount BACKING
+/// MNT ...`: when the first argument is no subcommand or flag but names a
+/// path (contains a `/` or is a directory). `scfs compres f` stays a
+/// usage error with clap's suggestion.
+pub fn helper_argv(
+    mut args: Vec<std::ffi::OsString>,
+    subcommands: &[&str],
+) -> Vec<std::ffi::OsString> {
+    let Some(first) = args.get(1) else {
+        return args;
+    };
+    let s = first.to_string_lossy();
+    let is_path = s.contains('/') || std::path::Path::new(first).is_dir();
+    if !s.starts_with('-') && !subcommands.contains(&s.as_ref()) && is_path && args.len() >= 3 {
+        args.insert(1, "mount".into());
+    }
+    args
+}
+
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> i32 {
@@ -77,7 +109,7 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         default_permissions: o.default_permissions,
         n_threads: o.threads,
         writeback_cache: o.writeback_cache.unwrap_or(d.writeback_cache),
-        atime: !o.flags.contains(&fuser::MountOption::NoAtime),
+        atime: flags::atime_policy(o.vfs.for_new_mount()) != flags::Atime::Never,
         inode_fds: o.inode_fds,
         ..d
     }

@@ -1,8 +1,11 @@
 //! `-o` option parsing for `scfs mount`: turns `cache_size=128M,ro,...` into
 //! [`MountOptions`] and those into the fuser session [`fuser::Config`].
-//! Unknown options are an error, never ignored.
+//! Unknown options are an error, never ignored; the generic options of
+//! mount(8), mount.fuse3 and systemd are accepted (see `flags`).
 
 use fuser::{Config, MountOption, SessionACL};
+
+use super::flags::{self, VfsFlags};
 
 /// Default decoded-block cache budget: 64 MiB.
 pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
@@ -33,8 +36,15 @@ pub struct MountOptions {
     /// `writeback_cache` / `no_writeback_cache`: the kernel's writeback
     /// cache; None = the filesystem's default.
     pub writeback_cache: Option<bool>,
-    /// Generic kernel mount flags passed through (nodev, noexec, noatime, ...).
-    pub flags: Vec<MountOption>,
+    /// `ro` or `rw` was given (a remount keeps the current state otherwise).
+    pub ro_named: bool,
+    /// Generic kernel mount flags (nodev, noexec, relatime, strictatime, ...).
+    pub vfs: VfsFlags,
+    /// `nonempty`: mount over a directory that has entries (hiding them).
+    pub nonempty: bool,
+    /// `remount`: change the flags of the scfs mount at MNT (mount(8)'s
+    /// `mount -o remount,...` runs `scfs BACKING MNT -o remount,...`).
+    pub remount: bool,
     /// `inode_fds=N`: inode descriptors held before idle ones are swapped
     /// for file handles (0: half of the open-file limit).
     pub inode_fds: usize,
@@ -50,7 +60,10 @@ impl Default for MountOptions {
             default_permissions: true,
             threads: default_threads(),
             writeback_cache: None,
-            flags: Vec::new(),
+            ro_named: false,
+            vfs: VfsFlags::default(),
+            nonempty: false,
+            remount: false,
             inode_fds: 0,
         }
     }
@@ -163,10 +176,20 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 "ro" => {
                     none(value)?;
                     o.read_only = true;
+                    o.ro_named = true;
                 }
                 "rw" => {
                     none(value)?;
                     o.read_only = false;
+                    o.ro_named = true;
+                }
+                "nonempty" => {
+                    none(value)?;
+                    o.nonempty = true;
+                }
+                "remount" => {
+                    none(value)?;
+                    o.remount = true;
                 }
                 "allow_other" => {
                     none(value)?;
@@ -193,25 +216,8 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                     none(value)?;
                     o.writeback_cache = Some(false);
                 }
-                "dev" | "nodev" | "suid" | "nosuid" | "exec" | "noexec" | "atime" | "noatime"
-                | "sync" | "async" | "dirsync" => {
-                    none(value)?;
-                    let flag = match key {
-                        "dev" => MountOption::Dev,
-                        "nodev" => MountOption::NoDev,
-                        "suid" => MountOption::Suid,
-                        "nosuid" => MountOption::NoSuid,
-                        "exec" => MountOption::Exec,
-                        "noexec" => MountOption::NoExec,
-                        "atime" => MountOption::Atime,
-                        "noatime" => MountOption::NoAtime,
-                        "sync" => MountOption::Sync,
-                        "async" => MountOption::Async,
-                        _ => MountOption::DirSync,
-                    };
-                    o.flags.retain(|f| !conflicts(f, &flag));
-                    o.flags.push(flag);
-                }
+                _ if value.is_none() && o.vfs.apply(key) => {}
+                _ if flags::is_generic_noop(opt) => {}
                 _ => return Err(format!("unknown mount option '{opt}'")),
             }
         }
@@ -235,21 +241,6 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
     Ok(o)
 }
 
-/// Whether `new` supersedes `old` (same flag or its opposite).
-fn conflicts(old: &MountOption, new: &MountOption) -> bool {
-    use MountOption::*;
-    let pair = |o: &MountOption| match o {
-        Dev | NoDev => 1,
-        Suid | NoSuid => 2,
-        Exec | NoExec => 3,
-        Atime | NoAtime => 4,
-        Sync | Async => 5,
-        DirSync => 6,
-        _ => 0,
-    };
-    pair(old) != 0 && pair(old) == pair(new)
-}
-
 /// The mount source shown by `df` and /proc/self/mountinfo: `scfs:` and the
 /// absolute BACKING path. `scfs umount` finds BACKING through it.
 pub fn fs_name(backing: &std::path::Path) -> String {
@@ -271,7 +262,7 @@ pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
     } else {
         MountOption::RW
     });
-    cfg.mount_options.extend(o.flags.iter().cloned());
+    cfg.mount_options.extend(vfs_mount_options(&o.vfs));
     cfg.acl = if o.allow_other {
         SessionACL::All
     } else {
@@ -280,6 +271,34 @@ pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
     cfg.n_threads = Some(o.threads);
     cfg.clone_fd = true;
     cfg
+}
+
+/// The generic flags as fuser options: its own variants where it has one,
+/// `CUSTOM(name)` for the others (relatime, lazytime, ...). Ours and
+/// fusermount3 both turn them into `MS_*` flags. A user's mount cannot
+/// have `dev` or `suid` (fusermount3 ignores them): they are left out.
+fn vfs_mount_options(v: &VfsFlags) -> Vec<MountOption> {
+    let root = is_root();
+    v.names()
+        .into_iter()
+        .filter_map(|n| {
+            Some(match n {
+                "dev" | "suid" if !root => return None,
+                "dev" => MountOption::Dev,
+                "nodev" => MountOption::NoDev,
+                "suid" => MountOption::Suid,
+                "nosuid" => MountOption::NoSuid,
+                "exec" => MountOption::Exec,
+                "noexec" => MountOption::NoExec,
+                "atime" => MountOption::Atime,
+                "noatime" => MountOption::NoAtime,
+                "sync" => MountOption::Sync,
+                "async" => MountOption::Async,
+                "dirsync" => MountOption::DirSync,
+                other => MountOption::CUSTOM(other.into()),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -323,7 +342,24 @@ mod tests {
         assert_eq!(parse_options(&["ro"]).unwrap().inode_fds, 0);
         let o = parse_options(&["no_default_permissions,noatime,atime,nodev"]).unwrap();
         assert!(!o.default_permissions && !o.allow_other);
-        assert_eq!(o.flags, vec![MountOption::Atime, MountOption::NoDev]);
+        assert_eq!(
+            vfs_mount_options(&o.vfs),
+            vec![MountOption::NoDev, MountOption::Atime]
+        );
+        // What mount(8) and mount.fuse3 pass from an fstab line.
+        let o = parse_options(&[
+            "rw,relatime,nodiratime,lazytime,noexec,nosuid,nodev,cache_size=256M,dev,suid",
+            "defaults,noauto,nofail,_netdev,x-systemd.automount,users,strictatime",
+        ])
+        .unwrap();
+        assert_eq!(o.cache_size, 256 << 20);
+        assert_eq!(
+            flags::atime_policy(o.vfs.for_new_mount()),
+            flags::Atime::Strict
+        );
+        assert!(!o.remount && !o.nonempty);
+        let o = parse_options(&["ro,remount,nonempty"]).unwrap();
+        assert!(o.remount && o.nonempty && o.read_only && o.ro_named);
         // Other users must not get the daemon's rights.
         let e = parse_options(&["allow_other,no_default_permissions"]).unwrap_err();
         assert!(e.contains("default_permissions"), "{e}");
@@ -350,6 +386,10 @@ mod tests {
             "inode_fds=x",
             "inode_fds",
             "fsname=x",
+            "relatime=1",
+            "cache_sise=1M",
+            "nonempty=1",
+            "mand",
         ] {
             let e = parse_options(&[bad]).unwrap_err();
             assert!(!e.contains('\n'), "{e}");
