@@ -8,6 +8,7 @@
 //! - `flags`: the generic VFS flags (relatime, nodev, ...) and the
 //!   options of mount(8)/systemd that scfs accepts and ignores.
 //! - `kmount`: root's mount(2) as `fuse.scfs`, remount, unmount.
+//! - `atime`: access times by the mount's flags, following remounts.
 //! - `checks`: the refusals before a mount, the wait for the previous
 //!   daemon, and `-o remount`.
 //!
@@ -17,6 +18,7 @@
 
 use std::path::PathBuf;
 
+pub mod atime;
 pub mod checks;
 pub mod daemon;
 pub mod flags;
@@ -92,7 +94,14 @@ pub fn helper_argv(
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> i32 {
     run_mount_with(args, |backing, o| {
-        crate::fs::ScfsFs::new(backing, fs_options(o))
+        let mut flags = o.vfs.for_new_mount();
+        if o.read_only {
+            flags |= libc::MS_RDONLY;
+        }
+        let (path, policy) = atime::setup(backing, flags);
+        let mut fo = fs_options(o);
+        fo.atime_policy = Some(policy);
+        crate::fs::ScfsFs::new(&path, fo)
     })
 }
 

@@ -115,6 +115,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String> {
     let mut o = MountOptions::default();
     let mut explicit_allow_other = false;
+    // Options the kernel shows in mountinfo, which mount(8) passes back on
+    // `mount -o remount`: accepted (and ignored) only there.
+    let mut kernel_echo: Option<String> = None;
     for list in lists {
         for opt in list
             .as_ref()
@@ -216,11 +219,21 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                     none(value)?;
                     o.writeback_cache = Some(false);
                 }
+                "user_id" | "group_id" | "rootmode" | "max_read" | "blksize" | "fd"
+                    if value.is_some() =>
+                {
+                    kernel_echo.get_or_insert_with(|| opt.to_owned());
+                }
                 _ if value.is_none() && o.vfs.apply(key) => {}
                 _ if flags::is_generic_noop(opt) => {}
                 _ => return Err(format!("unknown mount option '{opt}'")),
             }
         }
+    }
+    if let (Some(opt), false) = (&kernel_echo, o.remount) {
+        return Err(format!(
+            "unknown mount option '{opt}' (the kernel sets it; scfs takes it only with remount)"
+        ));
     }
     if o.allow_other && !o.default_permissions {
         // The daemon acts on BACKING with its own rights and checks only
@@ -358,6 +371,13 @@ mod tests {
             flags::Atime::Strict
         );
         assert!(!o.remount && !o.nonempty);
+        let o = parse_options(&[
+            "ro,nosuid,nodev,nodiratime,relatime,remount,user_id=0,group_id=0,\
+             default_permissions,allow_other",
+        ])
+        .unwrap();
+        assert!(o.remount && o.read_only);
+        assert!(parse_options(&["user_id=0"]).is_err());
         let o = parse_options(&["ro,remount,nonempty"]).unwrap();
         assert!(o.remount && o.nonempty && o.read_only && o.ro_named);
         // Other users must not get the daemon's rights.
