@@ -17,6 +17,13 @@ use std::process::{Command, Output};
 
 use common::{alive, is_mounted, lock_holder, run, scfs, wait_until, Mount};
 
+/// Unmounts `mnt` if a mount that should have been refused was made.
+fn undo_if_mounted(mnt: &Path) {
+    if is_mounted(mnt) {
+        let _ = run(scfs().arg("umount").arg(mnt));
+    }
+}
+
 fn one_line_error(out: &Output, needle: &str) -> String {
     assert!(!out.status.success(), "expected failure: {out:?}");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -56,6 +63,9 @@ fn mount_over_an_scfs_mount_is_refused() {
     let b2 = m.scratch().join("b2");
     std::fs::create_dir(&b2).unwrap();
     let out = run(scfs().arg("mount").arg(&b2).arg(&m.mnt));
+    if out.status.success() {
+        undo_if_mounted(&m.mnt);
+    }
     one_line_error(&out, "already an scfs mount");
     // The first mount is still what MNT shows, and one umount is enough.
     assert_eq!(std::fs::read(m.p("first")).unwrap(), b"first mount");
@@ -95,11 +105,14 @@ fn backing_inside_or_overlapping_a_mount_is_refused() {
     std::fs::create_dir(&mnt2).unwrap();
     // Inside the mount point of another scfs mount.
     let out = run(scfs().arg("mount").arg(m.p("sub")).arg(&mnt2));
+    undo_if_mounted(&mnt2);
     one_line_error(&out, "inside the scfs mount");
     // Inside, or around, the BACKING of a live mount.
     let out = run(scfs().arg("mount").arg(m.b("sub")).arg(&mnt2));
+    undo_if_mounted(&mnt2);
     one_line_error(&out, "overlaps");
     let out = run(scfs().arg("mount").arg(m.scratch()).arg(&mnt2));
+    undo_if_mounted(&mnt2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("contain"), "{err}");
     assert!(!is_mounted(&mnt2));

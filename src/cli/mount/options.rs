@@ -230,6 +230,23 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
             }
         }
     }
+    if !is_root() {
+        // fusermount3 (3.14) sets only ro, nosuid, nodev, noexec, sync,
+        // dirsync and noatime: what it cannot do for a user is refused
+        // rather than silently not done (defaults like relatime are fine).
+        for (bit, name) in [
+            (libc::MS_STRICTATIME, "strictatime"),
+            (libc::MS_NODIRATIME, "nodiratime"),
+            (libc::MS_NOSYMFOLLOW, "nosymfollow"),
+        ] {
+            if o.vfs.get(bit) == Some(true) {
+                return Err(format!(
+                    "{name}: a user's mount cannot have it (fusermount3 does not set it); \
+                     only root's mounts can"
+                ));
+            }
+        }
+    }
     if let (Some(opt), false) = (&kernel_echo, o.remount) {
         return Err(format!(
             "unknown mount option '{opt}' (the kernel sets it; scfs takes it only with remount)"
@@ -287,9 +304,12 @@ pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
 }
 
 /// The generic flags as fuser options: its own variants where it has one,
-/// `CUSTOM(name)` for the others (relatime, lazytime, ...). Ours and
-/// fusermount3 both turn them into `MS_*` flags. A user's mount cannot
-/// have `dev` or `suid` (fusermount3 ignores them): they are left out.
+/// `CUSTOM(name)` for the others (relatime, lazytime, ...), which our
+/// mount(2) turns into `MS_*` flags. A user's mount goes through
+/// fusermount3, which knows only fuser's: `dev` and `suid` (which it
+/// ignores for users) and the others are left out; those that would
+/// change something were refused by `parse_options`, the rest are the
+/// kernel's defaults anyway or mean nothing on FUSE (`lazytime`, `silent`).
 fn vfs_mount_options(v: &VfsFlags) -> Vec<MountOption> {
     let root = is_root();
     v.names()
@@ -308,6 +328,7 @@ fn vfs_mount_options(v: &VfsFlags) -> Vec<MountOption> {
                 "sync" => MountOption::Sync,
                 "async" => MountOption::Async,
                 "dirsync" => MountOption::DirSync,
+                _ if !root => return None,
                 other => MountOption::CUSTOM(other.into()),
             })
         })
@@ -360,6 +381,10 @@ mod tests {
             vec![MountOption::NoDev, MountOption::Atime]
         );
         // What mount(8) and mount.fuse3 pass from an fstab line.
+        if !is_root() {
+            assert!(parse_options(&["strictatime"]).is_err());
+            return;
+        }
         let o = parse_options(&[
             "rw,relatime,nodiratime,lazytime,noexec,nosuid,nodev,cache_size=256M,dev,suid",
             "defaults,noauto,nofail,_netdev,x-systemd.automount,users,strictatime",
