@@ -47,8 +47,10 @@ pub struct MountArgs {
     /// Comma-separated options: cache_size=SIZE (default 64M), block_size=SIZE
     /// (power of two 4K..1M, for new files; default 64K), ro, rw, allow_other,
     /// default_permissions (default) / no_default_permissions, threads=N,
-    /// writeback_cache / no_writeback_cache,
-    /// and the generic nodev, nosuid, noexec, noatime, sync, dirsync, ...
+    /// writeback_cache / no_writeback_cache, inode_fds=N, nonempty, remount,
+    /// the generic nodev, nosuid, noexec, relatime (default), strictatime,
+    /// noatime, nodiratime, lazytime, sync, dirsync, ..., and mount(8)'s and
+    /// systemd's defaults, noauto, nofail, _netdev, x-systemd.*, ... (ignored)
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Daemon mode: append the log to FILE instead of discarding it.
