@@ -86,7 +86,11 @@ fn random_overwrites_of_an_open_file_never_take_twice_a_fresh_copy() {
     data.truncate(16 << 20);
     let p = m.p("big.txt");
     fs::write(&p, &data).unwrap();
-    let f = fs::OpenOptions::new().read(true).write(true).open(&p).unwrap();
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&p)
+        .unwrap();
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     let mut worst = 0f64;
     for round in 0..6 {

@@ -196,7 +196,17 @@ pub fn parse_block_size(s: &str) -> Result<u32, String> {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let names: Vec<String> = {
+        use clap::CommandFactory;
+        Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .chain(["help".to_owned()])
+            .collect()
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let argv = mount::helper_argv(std::env::args_os().collect(), &names);
+    let cli = match Cli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
             // --help / --version print to stdout and exit 0; usage errors

@@ -5,10 +5,24 @@
 //! - `daemon`: checks, fork/setsid/ready pipe, the BACKING lock, the session
 //!   and its signal thread, and unmount-and-wait.
 //! - `mountinfo`: /proc/self/mountinfo and /proc/locks readers.
+//! - `flags`: the generic VFS flags (relatime, nodev, ...) and the
+//!   options of mount(8)/systemd that scfs accepts and ignores.
+//! - `kmount`: root's mount(2) as `fuse.scfs`, remount, unmount.
+//! - `atime`: access times by the mount's flags, following remounts.
+//! - `checks`: the refusals before a mount, the wait for the previous
+//!   daemon, and `-o remount`.
+//!
+//! `scfs BACKING MNT -o OPTS` (how mount.fuse3 runs a `fuse.scfs` mount
+//! from `mount -t fuse.scfs` or /etc/fstab) is `scfs mount BACKING MNT -o
+//! OPTS`: see [`helper_argv`].
 
 use std::path::PathBuf;
 
+pub mod atime;
+pub mod checks;
 pub mod daemon;
+pub mod flags;
+pub mod kmount;
 pub mod mountinfo;
 pub mod options;
 
@@ -31,10 +45,13 @@ pub struct MountArgs {
     #[arg(short = 'd', long)]
     pub debug: bool,
     /// Comma-separated options: cache_size=SIZE (default 64M), block_size=SIZE
-    /// (power of two 4K..1M, for new files; default 64K), ro, rw, allow_other,
+    /// (power of two 4K..1M, for new files; default 64K), compress=LEVEL (none,
+    /// huffman, fast, default (default) or max), ro, rw, allow_other,
     /// default_permissions (default) / no_default_permissions, threads=N,
-    /// writeback_cache / no_writeback_cache,
-    /// and the generic nodev, nosuid, noexec, noatime, sync, dirsync, ...
+    /// writeback_cache / no_writeback_cache, inode_fds=N, nonempty, remount,
+    /// the generic nodev, nosuid, noexec, relatime (default), strictatime,
+    /// noatime, nodiratime, lazytime, sync, dirsync, ..., and mount(8)'s and
+    /// systemd's defaults, noauto, nofail, _netdev, x-systemd.*, ... (ignored)
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Daemon mode: append the log to FILE instead of discarding it.
@@ -56,11 +73,38 @@ pub struct UmountArgs {
     pub timeout: u64,
 }
 
+/// Rewrites the argv of a mount helper call, `scfs BACKING MNT [-o OPTS]`
+/// (what mount.fuse3 runs for type `fuse.scfs`), to `scfs mount BACKING
+/// MNT ...`: when the first argument is no subcommand or flag but names a
+/// path (contains a `/` or is a directory). `scfs compres f` stays a
+/// usage error with clap's suggestion.
+pub fn helper_argv(
+    mut args: Vec<std::ffi::OsString>,
+    subcommands: &[&str],
+) -> Vec<std::ffi::OsString> {
+    let Some(first) = args.get(1) else {
+        return args;
+    };
+    let s = first.to_string_lossy();
+    let is_path = s.contains('/') || std::path::Path::new(first).is_dir();
+    if !s.starts_with('-') && !subcommands.contains(&s.as_ref()) && is_path && args.len() >= 3 {
+        args.insert(1, "mount".into());
+    }
+    args
+}
+
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> i32 {
     run_mount_with(args, |backing, o| {
-        crate::fs::ScfsFs::new(backing, fs_options(o))
+        let mut flags = o.vfs.for_new_mount();
+        if o.read_only {
+            flags |= libc::MS_RDONLY;
+        }
+        let (path, policy) = atime::setup(backing, flags);
+        let mut fo = fs_options(o);
+        fo.atime_policy = Some(policy);
+        crate::fs::ScfsFs::new(&path, fo)
     })
 }
 
@@ -77,7 +121,7 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         default_permissions: o.default_permissions,
         n_threads: o.threads,
         writeback_cache: o.writeback_cache.unwrap_or(d.writeback_cache),
-        atime: !o.flags.contains(&fuser::MountOption::NoAtime),
+        atime: flags::atime_policy(o.vfs.for_new_mount()) != flags::Atime::Never,
         inode_fds: o.inode_fds,
         compression: o.compression,
         ..d

@@ -155,9 +155,19 @@ impl Inner {
         // An open for reading counts as the read that marks the file
         // accessed (with the page cache kept, the reads may never reach
         // us), under relatime rules: usually no syscall at all.
-        if self.opts.atime && flags & libc::O_ACCMODE != libc::O_WRONLY && !self.opts.read_only {
+        // (strictatime: every open; the backing filesystem stores it as far
+        // as the mount of BACKING the daemon uses allows.)
+        let atime = self.opts.atime_now();
+        if atime != super::AtimePolicy::NEVER
+            && flags & libc::O_ACCMODE != libc::O_WRONLY
+            && !self.opts.read_only
+        {
             let now = super::content::now_timespec().tv_sec;
-            if st.as_ref().is_ok_and(|st| sys::relatime_due(st, now)) {
+            let strict = atime == super::AtimePolicy::STRICT;
+            if st
+                .as_ref()
+                .is_ok_and(|st| strict || sys::relatime_due(st, now))
+            {
                 if let Err(e) = content.mark_accessed() {
                     log::debug!("ino {}: atime not updated: {e}", inode.ino);
                 }

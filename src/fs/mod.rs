@@ -71,11 +71,52 @@ pub struct FsOptions {
     /// atime is not newer than mtime/ctime or is a day old); false with
     /// the `noatime` mount option.
     pub atime: bool,
+    /// When set, the mount's live access-time policy (it follows
+    /// `mount -o remount,...`), overriding `atime`.
+    pub atime_policy: Option<AtimePolicy>,
     /// Inode descriptors kept open before idle ones are swapped for file
     /// handles (0: half of RLIMIT_NOFILE; see `inode`).
     pub inode_fds: usize,
     /// How files without a `user.scfs.compress` policy are coded (`policy`).
     pub compression: Compression,
+}
+
+/// An access-time policy shared with the mount's owner, who may change it
+/// while mounted: [`AtimePolicy::NEVER`], `RELATIVE` or `STRICT`.
+#[derive(Clone, Debug, Default)]
+pub struct AtimePolicy(Arc<std::sync::atomic::AtomicU8>);
+
+impl AtimePolicy {
+    /// noatime (also while the mount is read-only).
+    pub const NEVER: u8 = 0;
+    /// relatime: when the atime is not after the mtime/ctime, or a day old.
+    pub const RELATIVE: u8 = 1;
+    /// strictatime: every open for reading.
+    pub const STRICT: u8 = 2;
+
+    /// A policy starting as `v`.
+    pub fn new(v: u8) -> Self {
+        AtimePolicy(Arc::new(std::sync::atomic::AtomicU8::new(v)))
+    }
+    /// Changes it.
+    pub fn set(&self, v: u8) {
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// The policy now.
+    pub fn get(&self) -> u8 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl FsOptions {
+    /// The access-time policy in force now.
+    pub fn atime_now(&self) -> u8 {
+        match &self.atime_policy {
+            Some(p) => p.get(),
+            None if self.atime => AtimePolicy::RELATIVE,
+            None => AtimePolicy::NEVER,
+        }
+    }
 }
 
 impl Default for FsOptions {
@@ -89,6 +130,7 @@ impl Default for FsOptions {
             n_threads: 2,
             writeback_cache: false,
             atime: true,
+            atime_policy: None,
             inode_fds: 0,
             compression: Compression::default(),
         }

@@ -16,13 +16,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fuser::{Filesystem, Session, SessionUnmounter};
+use fuser::Filesystem;
 use log::{error, info, warn};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::ForkResult;
 
+use super::kmount::{self, Unmounter};
 use super::mountinfo;
 use super::options::{fuse_config, parse_options, MountOptions};
 use super::{MountArgs, UmountArgs};
@@ -91,20 +92,13 @@ pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
             backing.display()
         ));
     }
-    match std::fs::metadata("/dev/fuse") {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err("/dev/fuse not found (is the fuse kernel module loaded?)".into())
-        }
-        Err(e) => return Err(format!("/dev/fuse: {e}")),
-    }
-    if let Ok(entries) = mountinfo::read() {
-        if let Some(at) = mountinfo::mounted_at(&entries, &backing) {
-            if is_dead_scfs_mount(&at) {
-                // The daemon of that mount died: its dead mount goes.
-                reap_dead_mount(&at);
-                return Ok(Prepared { backing, mnt, opts });
-            }
+    check_dev_fuse()?;
+    let entries = mountinfo::read().unwrap_or_default();
+    if let Some(at) = mountinfo::mounted_at(&entries, &backing) {
+        if is_dead_scfs_mount(&at) {
+            // The daemon of that mount died: its dead mount goes.
+            reap_dead_mount(&at);
+        } else {
             return Err(format!(
                 "BACKING {} is already mounted at {}",
                 backing.display(),
@@ -112,7 +106,27 @@ pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
             ));
         }
     }
+    super::checks::check_placement(&entries, &backing, &mnt, opts.nonempty)?;
+    super::checks::wait_for_lock(&backing, LOCK_WAIT)?;
     Ok(Prepared { backing, mnt, opts })
+}
+
+/// How long a mount waits for the previous daemon of its BACKING (already
+/// unmounted, still writing its last blocks) to exit.
+const LOCK_WAIT: Duration = Duration::from_secs(300);
+
+/// A user's mount needs /dev/fuse readable and writable (root's always is).
+fn check_dev_fuse() -> Result<(), String> {
+    match std::fs::metadata("/dev/fuse") {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err("/dev/fuse not found (is the fuse kernel module loaded? \
+                 try: modprobe fuse)"
+                .into())
+        }
+        Err(e) => return Err(format!("/dev/fuse: {e}")),
+    }
+    super::checks::check_dev_fuse_access(Path::new("/dev/fuse"))
 }
 
 /// Takes the daemon's exclusive lock on the BACKING directory.
@@ -192,7 +206,7 @@ fn lazy_detach(mnt: &Path) {
 
 /// The signal thread: SIGTERM/SIGINT/SIGHUP unmount (flushing everything on
 /// the way out, as any unmount does).
-fn spawn_signal_thread(sigs: SigSet, mut unmounter: SessionUnmounter, mnt: PathBuf) {
+fn spawn_signal_thread(sigs: SigSet, mut unmounter: Unmounter, mnt: PathBuf) {
     let r = std::thread::Builder::new()
         .name("scfs-signals".into())
         .spawn(move || {
@@ -249,11 +263,11 @@ where
         Err(e) => return ready.fail(format!("BACKING {}: {e}", prep.backing.display())),
     };
     let config = fuse_config(&prep.opts, &prep.backing);
-    let mut session = match Session::new(fs, &prep.mnt, &config) {
+    let (session, unmounter) = match kmount::mount(fs, &prep.mnt, &config) {
         Ok(s) => s,
         Err(e) => return ready.fail(format!("cannot mount on {}: {e}", prep.mnt.display())),
     };
-    spawn_signal_thread(sigs, session.unmount_callable(), prep.mnt.clone());
+    spawn_signal_thread(sigs, unmounter, prep.mnt.clone());
     info!(
         "mounted {} on {} ({:?})",
         prep.backing.display(),
@@ -268,6 +282,8 @@ where
         }
         Err(e) => {
             error!("session on {} ended with an error: {e}", prep.mnt.display());
+            // Leave no dead mount behind (fuser does the same for its own).
+            reap_dead_mount(&prep.mnt);
             EXIT_ERROR
         }
     };
@@ -307,6 +323,19 @@ where
     F: Filesystem,
     M: FnOnce(&Path, &MountOptions) -> io::Result<F>,
 {
+    if args
+        .options
+        .iter()
+        .any(|o| o.split(',').any(|o| o.trim() == "remount"))
+    {
+        return match super::checks::remount(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("scfs mount: {e}");
+                EXIT_ERROR
+            }
+        };
+    }
     let prep = match prepare(&args) {
         Ok(p) => p,
         Err(e) => {

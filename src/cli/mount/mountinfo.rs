@@ -12,6 +12,10 @@ pub struct MountEntry {
     pub mount_point: PathBuf,
     pub fs_type: String,
     pub source: String,
+    /// Per-mount options (`rw,nosuid,nodev,relatime`).
+    pub mount_opts: String,
+    /// Superblock options (`rw,user_id=0,...`, with `lazytime`, `sync`).
+    pub super_opts: String,
 }
 
 /// Undoes the kernel's octal escapes (`\040` for space, `\134` for backslash...).
@@ -52,6 +56,8 @@ pub fn parse(text: &str) -> Vec<MountEntry> {
             mount_point: PathBuf::from(OsString::from_vec(unescape(fields[4]))),
             fs_type: fields[sep + 1].to_owned(),
             source: String::from_utf8_lossy(&unescape(fields[sep + 2])).into_owned(),
+            mount_opts: fields[5].to_owned(),
+            super_opts: fields.get(sep + 3).copied().unwrap_or("").to_owned(),
         });
     }
     v
@@ -84,10 +90,8 @@ pub fn mounted_at(entries: &[MountEntry], backing: &Path) -> Option<PathBuf> {
         .map(|e| e.mount_point.clone())
 }
 
-/// Where the file at `abs` (an absolute, canonical path) lives in BACKING,
-/// if the innermost mount holding it is an scfs mount: BACKING joined with
-/// the path below the mount point (BACKING mirrors the mount's names).
-pub fn backing_path(entries: &[MountEntry], abs: &Path) -> Option<PathBuf> {
+/// The innermost mount holding `abs` (an absolute, canonical path).
+pub fn holding_mount<'a>(entries: &'a [MountEntry], abs: &Path) -> Option<&'a MountEntry> {
     let mut inner: Option<&MountEntry> = None;
     for e in entries.iter().filter(|e| abs.starts_with(&e.mount_point)) {
         // Later lines are mounted on top of earlier ones at the same place.
@@ -97,7 +101,14 @@ pub fn backing_path(entries: &[MountEntry], abs: &Path) -> Option<PathBuf> {
             inner = Some(e);
         }
     }
-    let e = inner?;
+    inner
+}
+
+/// Where the file at `abs` (an absolute, canonical path) lives in BACKING,
+/// if the innermost mount holding it is an scfs mount: BACKING joined with
+/// the path below the mount point (BACKING mirrors the mount's names).
+pub fn backing_path(entries: &[MountEntry], abs: &Path) -> Option<PathBuf> {
+    let e = holding_mount(entries, abs)?;
     let backing = scfs_backing(e)?;
     let rel = abs.strip_prefix(&e.mount_point).ok()?;
     Some(if rel.as_os_str().is_empty() {
@@ -176,6 +187,8 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].mount_point, PathBuf::from("/tmp/my mnt"));
         assert_eq!(e[1].fs_type, "fuse");
+        assert_eq!(e[1].mount_opts, "rw,nosuid,nodev,relatime");
+        assert_eq!(e[1].super_opts, "rw,user_id=0");
         assert_eq!(scfs_backing(&e[1]), Some(PathBuf::from("/tmp/b x")));
         assert_eq!(scfs_backing(&e[0]), None);
         assert_eq!(

@@ -1,9 +1,12 @@
 //! `-o` option parsing for `scfs mount`: turns `cache_size=128M,ro,...` into
 //! [`MountOptions`] and those into the fuser session [`fuser::Config`].
-//! Unknown options are an error, never ignored.
+//! Unknown options are an error, never ignored; the generic options of
+//! mount(8), mount.fuse3 and systemd are accepted (see `flags`).
 
 use crate::container::Compression;
 use fuser::{Config, MountOption, SessionACL};
+
+use super::flags::{self, VfsFlags};
 
 /// Default decoded-block cache budget: 64 MiB.
 pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
@@ -34,8 +37,15 @@ pub struct MountOptions {
     /// `writeback_cache` / `no_writeback_cache`: the kernel's writeback
     /// cache; None = the filesystem's default.
     pub writeback_cache: Option<bool>,
-    /// Generic kernel mount flags passed through (nodev, noexec, noatime, ...).
-    pub flags: Vec<MountOption>,
+    /// `ro` or `rw` was given (a remount keeps the current state otherwise).
+    pub ro_named: bool,
+    /// Generic kernel mount flags (nodev, noexec, relatime, strictatime, ...).
+    pub vfs: VfsFlags,
+    /// `nonempty`: mount over a directory that has entries (hiding them).
+    pub nonempty: bool,
+    /// `remount`: change the flags of the scfs mount at MNT (mount(8)'s
+    /// `mount -o remount,...` runs `scfs BACKING MNT -o remount,...`).
+    pub remount: bool,
     /// `inode_fds=N`: inode descriptors held before idle ones are swapped
     /// for file handles (0: half of the open-file limit).
     pub inode_fds: usize,
@@ -54,7 +64,10 @@ impl Default for MountOptions {
             default_permissions: true,
             threads: default_threads(),
             writeback_cache: None,
-            flags: Vec::new(),
+            ro_named: false,
+            vfs: VfsFlags::default(),
+            nonempty: false,
+            remount: false,
             inode_fds: 0,
             compression: Compression::default(),
         }
@@ -107,6 +120,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String> {
     let mut o = MountOptions::default();
     let mut explicit_allow_other = false;
+    // Options the kernel shows in mountinfo, which mount(8) passes back on
+    // `mount -o remount`: accepted (and ignored) only there.
+    let mut kernel_echo: Option<String> = None;
     for list in lists {
         for opt in list
             .as_ref()
@@ -172,10 +188,20 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 "ro" => {
                     none(value)?;
                     o.read_only = true;
+                    o.ro_named = true;
                 }
                 "rw" => {
                     none(value)?;
                     o.read_only = false;
+                    o.ro_named = true;
+                }
+                "nonempty" => {
+                    none(value)?;
+                    o.nonempty = true;
+                }
+                "remount" => {
+                    none(value)?;
+                    o.remount = true;
                 }
                 "allow_other" => {
                     none(value)?;
@@ -202,28 +228,38 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                     none(value)?;
                     o.writeback_cache = Some(false);
                 }
-                "dev" | "nodev" | "suid" | "nosuid" | "exec" | "noexec" | "atime" | "noatime"
-                | "sync" | "async" | "dirsync" => {
-                    none(value)?;
-                    let flag = match key {
-                        "dev" => MountOption::Dev,
-                        "nodev" => MountOption::NoDev,
-                        "suid" => MountOption::Suid,
-                        "nosuid" => MountOption::NoSuid,
-                        "exec" => MountOption::Exec,
-                        "noexec" => MountOption::NoExec,
-                        "atime" => MountOption::Atime,
-                        "noatime" => MountOption::NoAtime,
-                        "sync" => MountOption::Sync,
-                        "async" => MountOption::Async,
-                        _ => MountOption::DirSync,
-                    };
-                    o.flags.retain(|f| !conflicts(f, &flag));
-                    o.flags.push(flag);
+                "user_id" | "group_id" | "rootmode" | "max_read" | "blksize" | "fd"
+                    if value.is_some() =>
+                {
+                    kernel_echo.get_or_insert_with(|| opt.to_owned());
                 }
+                _ if value.is_none() && o.vfs.apply(key) => {}
+                _ if flags::is_generic_noop(opt) => {}
                 _ => return Err(format!("unknown mount option '{opt}'")),
             }
         }
+    }
+    if !is_root() {
+        // fusermount3 (3.14) sets only ro, nosuid, nodev, noexec, sync,
+        // dirsync and noatime: what it cannot do for a user is refused
+        // rather than silently not done (defaults like relatime are fine).
+        for (bit, name) in [
+            (libc::MS_STRICTATIME, "strictatime"),
+            (libc::MS_NODIRATIME, "nodiratime"),
+            (libc::MS_NOSYMFOLLOW, "nosymfollow"),
+        ] {
+            if o.vfs.get(bit) == Some(true) {
+                return Err(format!(
+                    "{name}: a user's mount cannot have it (fusermount3 does not set it); \
+                     only root's mounts can"
+                ));
+            }
+        }
+    }
+    if let (Some(opt), false) = (&kernel_echo, o.remount) {
+        return Err(format!(
+            "unknown mount option '{opt}' (the kernel sets it; scfs takes it only with remount)"
+        ));
     }
     if o.allow_other && !o.default_permissions {
         // The daemon acts on BACKING with its own rights and checks only
@@ -242,21 +278,6 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
         );
     }
     Ok(o)
-}
-
-/// Whether `new` supersedes `old` (same flag or its opposite).
-fn conflicts(old: &MountOption, new: &MountOption) -> bool {
-    use MountOption::*;
-    let pair = |o: &MountOption| match o {
-        Dev | NoDev => 1,
-        Suid | NoSuid => 2,
-        Exec | NoExec => 3,
-        Atime | NoAtime => 4,
-        Sync | Async => 5,
-        DirSync => 6,
-        _ => 0,
-    };
-    pair(old) != 0 && pair(old) == pair(new)
 }
 
 /// The mount source shown by `df` and /proc/self/mountinfo: `scfs:` and the
@@ -280,7 +301,7 @@ pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
     } else {
         MountOption::RW
     });
-    cfg.mount_options.extend(o.flags.iter().cloned());
+    cfg.mount_options.extend(vfs_mount_options(&o.vfs));
     cfg.acl = if o.allow_other {
         SessionACL::All
     } else {
@@ -289,6 +310,38 @@ pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
     cfg.n_threads = Some(o.threads);
     cfg.clone_fd = true;
     cfg
+}
+
+/// The generic flags as fuser options: its own variants where it has one,
+/// `CUSTOM(name)` for the others (relatime, lazytime, ...), which our
+/// mount(2) turns into `MS_*` flags. A user's mount goes through
+/// fusermount3, which knows only fuser's: `dev` and `suid` (which it
+/// ignores for users) and the others are left out; those that would
+/// change something were refused by `parse_options`, the rest are the
+/// kernel's defaults anyway or mean nothing on FUSE (`lazytime`, `silent`).
+fn vfs_mount_options(v: &VfsFlags) -> Vec<MountOption> {
+    let root = is_root();
+    v.names()
+        .into_iter()
+        .filter_map(|n| {
+            Some(match n {
+                "dev" | "suid" if !root => return None,
+                "dev" => MountOption::Dev,
+                "nodev" => MountOption::NoDev,
+                "suid" => MountOption::Suid,
+                "nosuid" => MountOption::NoSuid,
+                "exec" => MountOption::Exec,
+                "noexec" => MountOption::NoExec,
+                "atime" => MountOption::Atime,
+                "noatime" => MountOption::NoAtime,
+                "sync" => MountOption::Sync,
+                "async" => MountOption::Async,
+                "dirsync" => MountOption::DirSync,
+                _ if !root => return None,
+                other => MountOption::CUSTOM(other.into()),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -342,7 +395,35 @@ mod tests {
         assert_eq!(parse_options(&["ro"]).unwrap().inode_fds, 0);
         let o = parse_options(&["no_default_permissions,noatime,atime,nodev"]).unwrap();
         assert!(!o.default_permissions && !o.allow_other);
-        assert_eq!(o.flags, vec![MountOption::Atime, MountOption::NoDev]);
+        assert_eq!(
+            vfs_mount_options(&o.vfs),
+            vec![MountOption::NoDev, MountOption::Atime]
+        );
+        // What mount(8) and mount.fuse3 pass from an fstab line.
+        if !is_root() {
+            assert!(parse_options(&["strictatime"]).is_err());
+            return;
+        }
+        let o = parse_options(&[
+            "rw,relatime,nodiratime,lazytime,noexec,nosuid,nodev,cache_size=256M,dev,suid",
+            "defaults,noauto,nofail,_netdev,x-systemd.automount,users,strictatime",
+        ])
+        .unwrap();
+        assert_eq!(o.cache_size, 256 << 20);
+        assert_eq!(
+            flags::atime_policy(o.vfs.for_new_mount()),
+            flags::Atime::Strict
+        );
+        assert!(!o.remount && !o.nonempty);
+        let o = parse_options(&[
+            "ro,nosuid,nodev,nodiratime,relatime,remount,user_id=0,group_id=0,\
+             default_permissions,allow_other",
+        ])
+        .unwrap();
+        assert!(o.remount && o.read_only);
+        assert!(parse_options(&["user_id=0"]).is_err());
+        let o = parse_options(&["ro,remount,nonempty"]).unwrap();
+        assert!(o.remount && o.nonempty && o.read_only && o.ro_named);
         // Other users must not get the daemon's rights.
         let e = parse_options(&["allow_other,no_default_permissions"]).unwrap_err();
         assert!(e.contains("default_permissions"), "{e}");
@@ -369,6 +450,10 @@ mod tests {
             "inode_fds=x",
             "inode_fds",
             "fsname=x",
+            "relatime=1",
+            "cache_sise=1M",
+            "nonempty=1",
+            "mand",
         ] {
             let e = parse_options(&[bad]).unwrap_err();
             assert!(!e.contains('\n'), "{e}");
