@@ -10,7 +10,8 @@
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
@@ -68,6 +69,37 @@ impl Inner {
         })
     }
 
+    /// The directory holding the backing object `fd` and its name there,
+    /// found through the paths the kernel shows for `fd` and for BACKING's
+    /// root, so it also works when BACKING is opened through a detached
+    /// copy of its mount (whose paths resolve from no root of ours). None
+    /// when the object has no name under BACKING's root (unlinked).
+    fn parent_of(&self, fd: BorrowedFd<'_>) -> io::Result<Option<(OwnedFd, CString)>> {
+        let link = |fd: i32| std::fs::read_link(format!("/proc/self/fd/{fd}"));
+        let path = link(fd.as_raw_fd())?;
+        let root_inode = self.inodes.get(super::inode::ROOT)?;
+        let root_fd = root_inode.fd()?;
+        let root = link(root_fd.raw())?;
+        let Ok(rel) = path.strip_prefix(&root) else {
+            return Ok(None);
+        };
+        let (Some(name), dir) = (rel.file_name(), rel.parent().unwrap_or(Path::new(""))) else {
+            return Ok(None);
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            CString::new(".").expect("no NUL")
+        } else {
+            sys::cstr(dir.as_os_str())?
+        };
+        let dirfd = sys::openat(
+            root_fd.as_fd(),
+            &dir,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
+        Ok(Some((dirfd, sys::cstr(name)?)))
+    }
+
     /// Replaces the backing file of `inode` (which must have exactly one
     /// name) by a new file in the same directory: same owner, mode and
     /// xattrs (and times if `keep_times`), contents written by `fill`,
@@ -85,15 +117,9 @@ impl Inner {
         if st.st_nlink != 1 {
             return Ok(false);
         }
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))?;
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        let Some((dirfd, name)) = self.parent_of(fd.as_fd())? else {
             return Ok(false);
         };
-        let dirfd = sys::open_path(
-            &sys::cstr(dir.as_os_str())?,
-            libc::O_PATH | libc::O_DIRECTORY,
-        )?;
-        let name = sys::cstr(name)?;
         // The name must still be this very file.
         let cur = sys::fstatat(dirfd.as_fd(), &name, libc::AT_SYMLINK_NOFOLLOW)?;
         if (cur.st_dev, cur.st_ino) != (st.st_dev, st.st_ino) {
