@@ -1,12 +1,11 @@
 //! Decoder of the v2 LZ block payload (docs/FORMAT.md section 5): header,
 //! literals (raw, fill, or the section-4 four-stream decoder), the three
-//! sequence tables as 11-bit lookup tables, and the sequence loop with
+//! sequence tables as 9-bit lookup tables, and the sequence loop with
 //! chunked, overlap-safe copies. Every check of 5.3 is made; nothing is
 //! allocated beyond the decoded length (scratch kept per thread).
 
 use super::error::LzError;
 use super::spec::*;
-use crate::codec::bits::BitReader;
 use crate::codec::lengths::TableKind;
 use crate::codec::table::decode_table;
 use crate::codec::{decode_block, CodecError, MAX_BLOCK_LEN};
@@ -18,44 +17,41 @@ const LIT_SLACK: usize = 32;
 const CHUNK: usize = 16;
 
 /// A lookup table of one sequence alphabet, indexed by the next
-/// `bits` bits of the stream. Entry: `base << 32 | repeat << 16 |
-/// extra_bits << 8 | code_length`; for repeat symbols `base` is 0..=2.
+/// `bits` bits of the stream. Entry: `base << 32 | extra_bits << 24 |
+/// repeat << 16 | (code_length + extra_bits) << 8 | code_length`; for
+/// repeat symbols `base` is 0..=2.
 pub(crate) struct SeqTable {
     t: [u64; 1 << SEQ_MAX_CODE],
-    mask: u64,
 }
 
 const REPEAT: u64 = 1 << 16;
+const SEQ_MASK: u64 = (1 << SEQ_MAX_CODE) - 1;
 
 impl SeqTable {
     fn new() -> SeqTable {
         SeqTable {
             t: [0; 1 << SEQ_MAX_CODE],
-            mask: 0,
         }
     }
 
-    /// Builds the table for `lengths` (validated, symbols < `nsyms`);
-    /// `entry(symbol)` gives the symbol's `base << 32 | flags` part.
+    /// Builds the table for `lengths` (validated, symbols in range, codes
+    /// at most SEQ_MAX_CODE bits); `entry(symbol)` gives the symbol's
+    /// `base << 32 | extra | flags` part. Every entry is written.
     fn build(&mut self, lengths: &[u8; 256], kind: TableKind, entry: impl Fn(usize) -> u64) {
-        let max_len = match kind {
-            TableKind::Single(s) => {
-                self.mask = 0;
-                self.t[0] = entry(s as usize);
-                return;
-            }
-            TableKind::Code { max_len } => max_len,
-        };
+        if let TableKind::Single(s) = kind {
+            // No bits for the symbol: every index gives it.
+            self.t.fill(entry(s as usize));
+            return;
+        }
         let codes = crate::codec::lengths::reversed_codes(lengths);
-        self.mask = (1u64 << max_len) - 1;
         for (s, &l) in lengths.iter().enumerate() {
             if l == 0 {
                 continue;
             }
-            let e = entry(s) | u64::from(l);
+            let e = entry(s) + (u64::from(l) << 8) + u64::from(l);
             let step = 1usize << l;
             let mut i = codes[s] as usize;
-            while i < 1 << max_len {
+            while i < 1 << SEQ_MAX_CODE {
                 self.t[i] = e;
                 i += step;
             }
@@ -64,13 +60,13 @@ impl SeqTable {
 
     #[inline(always)]
     fn get(&self, bits: u64) -> u64 {
-        self.t[(bits & self.mask & ((1 << SEQ_MAX_CODE) - 1)) as usize]
+        self.t[(bits & SEQ_MASK) as usize]
     }
 }
 
 fn len_entry(s: usize) -> u64 {
     let (base, extra) = len_base(s);
-    (u64::from(base) << 32) | (u64::from(extra) << 8)
+    (u64::from(base) << 32) | (u64::from(extra) << 24) | (u64::from(extra) << 8)
 }
 
 fn of_entry(s: usize) -> u64 {
@@ -78,12 +74,13 @@ fn of_entry(s: usize) -> u64 {
         return ((s as u64) << 32) | REPEAT;
     }
     let (base, extra) = offset_base(s);
-    (u64::from(base) << 32) | (u64::from(extra) << 8)
+    (u64::from(base) << 32) | (u64::from(extra) << 24) | (u64::from(extra) << 8)
 }
 
 /// Per-thread decoding state: literal scratch and the three tables.
 pub(crate) struct Scratch {
     lits: Vec<u8>,
+    streams: Vec<u8>,
     tables: [SeqTable; 3],
 }
 
@@ -94,6 +91,7 @@ thread_local! {
 fn new_scratch() -> Box<Scratch> {
     Box::new(Scratch {
         lits: Vec::new(),
+        streams: Vec::new(),
         tables: [SeqTable::new(), SeqTable::new(), SeqTable::new()],
     })
 }
@@ -226,38 +224,134 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
         if let Some(symbol) = (nsyms..256).find(|&s| lengths[s] != 0) {
             return Err(LzError::SymbolOutOfRange { which, symbol });
         }
+        if let TableKind::Code { max_len } = kind {
+            if max_len > SEQ_MAX_CODE {
+                return Err(LzError::Table {
+                    which,
+                    msg: format!("code length {max_len} exceeds {SEQ_MAX_CODE}"),
+                });
+            }
+        }
         let entry = if k == 2 { of_entry } else { len_entry };
         sc.tables[k].build(&lengths, kind, entry);
         prev = Some(lengths);
     }
-    let bits = &payload[pos..];
+    let llsize = varint(payload, &mut pos)?;
+    let mlsize = varint(payload, &mut pos)?;
+    let ll = take(payload, &mut pos, llsize)?;
+    let ml = take(payload, &mut pos, mlsize)?;
+    let of = &payload[pos..];
+    // A stream holds at most 29 bits a sequence.
+    let most = (nseq * MAX_SEQ_BITS).div_ceil(8);
+    for st in [ll, ml, of] {
+        if st.len() > most {
+            return Err(LzError::BitStream {
+                used_bits: (nseq * MAX_SEQ_BITS) as u64,
+                bytes: st.len(),
+            });
+        }
+    }
+    // Each stream copied with STREAM_PAD zero bytes after it, so that
+    // every refill is one 8-byte load.
+    let padded = &mut sc.streams;
+    padded.clear();
+    let mut starts = [0usize; 4];
+    for (k, st) in [ll, ml, of].into_iter().enumerate() {
+        starts[k] = padded.len();
+        padded.extend_from_slice(st);
+        padded.extend_from_slice(&[0u8; STREAM_PAD]);
+    }
+    starts[3] = padded.len();
     let [llt, mlt, oft] = &sc.tables;
-    sequences(bits, nseq, lits, nlit, out, llt, mlt, oft)
+    let st = |k: usize| Stream::new(&padded[starts[k]..starts[k + 1]]);
+    sequences(
+        [st(0), st(1), st(2)],
+        nseq,
+        lits,
+        nlit,
+        out,
+        [llt, mlt, oft],
+    )
 }
 
-/// Reads `e`'s extra bits from the buffer.
+/// Most bits one sequence takes in one stream: a 9-bit code and 18
+/// extra bits.
+const MAX_SEQ_BITS: usize = 27;
+/// Zero bytes after each stream in the scratch copy.
+const STREAM_PAD: usize = 8;
+
+/// A sequence bit stream (section-1 order) followed by STREAM_PAD zero
+/// bytes: a refill is one 8-byte load at a clamped position (past the end
+/// only for a stream that overruns, which `check` then rejects).
+struct Stream<'a> {
+    d: &'a [u8],
+    pos: usize,
+    buf: u64,
+    cnt: u32,
+}
+
+impl<'a> Stream<'a> {
+    fn new(d: &'a [u8]) -> Stream<'a> {
+        Stream {
+            d,
+            pos: 0,
+            buf: 0,
+            cnt: 0,
+        }
+    }
+
+    /// Tops the buffer up to at least 56 bits.
+    #[inline(always)]
+    fn refill(&mut self) {
+        let i = self.pos.min(self.d.len() - 8);
+        let s = &self.d[i..i + 8];
+        let w = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        self.buf |= w << self.cnt;
+        self.pos += ((63 - self.cnt) >> 3) as usize;
+        self.cnt |= 56;
+    }
+
+    /// Ok if the codes used exactly the stream's bytes.
+    fn check(&self) -> Result<(), LzError> {
+        let used = self.pos as u64 * 8 - u64::from(self.cnt);
+        let len = self.d.len() - STREAM_PAD;
+        if used.div_ceil(8) != len as u64 {
+            return Err(LzError::BitStream {
+                used_bits: used,
+                bytes: len,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the next symbol of `r` with `t` and its extra bits: the
+/// table entry and the value (base + extra bits).
 #[inline(always)]
-fn value(r: &mut BitReader<'_>, e: u64) -> usize {
-    let extra = ((e >> 8) & 0xFF) as u32;
-    let v = (e >> 32) as usize + (r.peek() & ((1u64 << extra) - 1)) as usize;
-    r.consume(extra);
-    v
+fn next(r: &mut Stream<'_>, t: &SeqTable) -> (u64, usize) {
+    r.refill();
+    let bits = r.buf;
+    let e = t.get(bits);
+    let extra = (e >> 24) & 0xFF;
+    let v = (e >> 32) + ((bits >> (e & 0xFF)) & ((1u64 << extra) - 1));
+    let used = (e >> 8) & 0xFF;
+    r.buf >>= used;
+    r.cnt -= used as u32;
+    (e, v as usize)
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn sequences(
-    bits: &[u8],
+    streams: [Stream<'_>; 3],
     nseq: usize,
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    llt: &SeqTable,
-    mlt: &SeqTable,
-    oft: &SeqTable,
+    tables: [&SeqTable; 3],
 ) -> Result<(), LzError> {
     let n = out.len();
-    let mut r = BitReader::new(bits);
+    let [llt, mlt, oft] = tables;
+    let [mut rl, mut rm, mut ro] = streams;
     let mut rep = [
         REP_INIT[0] as usize,
         REP_INIT[1] as usize,
@@ -266,73 +360,48 @@ fn sequences(
     let mut op = 0usize;
     let mut lp = 0usize;
     for seq in 0..nseq {
-        // Codes: at most 3 x 11 bits; extra bits: at most 3 x 18 (each
-        // group fits the 56 bits a refill guarantees).
-        r.refill();
-        let el = llt.get(r.peek());
-        r.consume((el & 0xFF) as u32);
-        let em = mlt.get(r.peek());
-        r.consume((em & 0xFF) as u32);
-        let eo = oft.get(r.peek());
-        r.consume((eo & 0xFF) as u32);
-        r.refill();
-        let ll = value(&mut r, el);
-        let ml = value(&mut r, em) + MIN_MATCH;
-        let off = if eo & REPEAT != 0 {
-            match eo >> 32 {
-                0 => rep[0],
-                1 => {
-                    rep.swap(0, 1);
-                    rep[0]
-                }
-                _ => {
-                    rep = [rep[2], rep[0], rep[1]];
-                    rep[0]
-                }
-            }
-        } else {
-            let o = value(&mut r, eo);
-            rep = [o, rep[0], rep[1]];
-            o
-        };
-        // Literals.
+        // Three independent chains of lookups (at most 27 bits each).
+        let (_, ll) = next(&mut rl, llt);
+        let (_, ml) = next(&mut rm, mlt);
+        let ml = ml + MIN_MATCH;
+        let (eo, o) = next(&mut ro, oft);
+        // Repeat offsets without branches: idx 0..=2 a repeat, 3 new.
+        let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
+        let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
+        let hi = if idx & 1 != 0 { o } else { rep[2] };
+        let off = if idx & 2 != 0 { hi } else { lo };
+        rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
+        rep[1] = if idx == 0 { rep[1] } else { rep[0] };
+        rep[0] = off;
         let lit_end = lp + ll;
-        if lit_end > nlit {
-            return Err(LzError::LiteralsOverrun {
-                seq,
-                needed: lit_end,
-                nlit,
-            });
-        }
         let mid = op + ll;
         let end = mid + ml;
-        if end > n {
-            return Err(LzError::PastEnd { seq, end, len: n });
+        if (lit_end > nlit) | (end > n) | (off > mid) {
+            return Err(sequence_error(seq, lit_end, nlit, end, n, mid, off));
         }
-        if off > mid {
-            return Err(LzError::OffsetBeforeStart {
-                seq,
-                pos: mid,
-                offset: off,
-            });
-        }
-        if ll <= CHUNK && op + CHUNK <= n {
-            // `lits` has LIT_SLACK bytes after `nlit`: lp + 16 is inside.
-            out[op..op + CHUNK].copy_from_slice(&lits[lp..lp + CHUNK]);
+        if end + CHUNK <= n {
+            // Wild copies: each may write up to 15 bytes past its end
+            // (still inside `out`, rewritten by what follows); `lits` has
+            // LIT_SLACK bytes of slack.
+            let mut i = 0;
+            loop {
+                out[op + i..op + i + CHUNK].copy_from_slice(&lits[lp + i..lp + i + CHUNK]);
+                i += CHUNK;
+                if i >= ll {
+                    break;
+                }
+            }
+            copy_match_wild(out, mid, off, ml);
         } else {
             out[op..mid].copy_from_slice(&lits[lp..lit_end]);
+            copy_match(out, mid, off, ml);
         }
         lp = lit_end;
-        copy_match(out, mid, off, ml);
         op = end;
     }
-    let used = r.consumed_bits();
-    if r.overrun() || used.div_ceil(8) != bits.len() as u64 {
-        return Err(LzError::BitStream {
-            used_bits: used,
-            bytes: bits.len(),
-        });
-    }
+    rl.check()?;
+    rm.check()?;
+    ro.check()?;
     let rest = nlit - lp;
     if op + rest != n {
         return Err(LzError::LengthMismatch {
@@ -344,24 +413,71 @@ fn sequences(
     Ok(())
 }
 
+/// The error of a sequence that failed one of the checks.
+#[cold]
+fn sequence_error(
+    seq: usize,
+    lit_end: usize,
+    nlit: usize,
+    end: usize,
+    n: usize,
+    mid: usize,
+    off: usize,
+) -> LzError {
+    if lit_end > nlit {
+        LzError::LiteralsOverrun {
+            seq,
+            needed: lit_end,
+            nlit,
+        }
+    } else if end > n {
+        LzError::PastEnd { seq, end, len: n }
+    } else {
+        LzError::OffsetBeforeStart {
+            seq,
+            pos: mid,
+            offset: off,
+        }
+    }
+}
+
+/// `copy_match` when `dst + ml + 16 <= out.len()`: copies in chunks that
+/// may write up to 15 bytes past `dst + ml`.
+#[inline(always)]
+fn copy_match_wild(out: &mut [u8], dst: usize, off: usize, ml: usize) {
+    let src = dst - off;
+    if off >= CHUNK {
+        // Each source chunk ends at or before its destination chunk
+        // starts (off >= 16), so the bytes read are final.
+        let mut i = 0;
+        loop {
+            out.copy_within(src + i..src + i + CHUNK, dst + i);
+            i += CHUNK;
+            if i >= ml {
+                break;
+            }
+        }
+    } else if off >= 8 {
+        let mut i = 0;
+        loop {
+            out.copy_within(src + i..src + i + 8, dst + i);
+            i += 8;
+            if i >= ml {
+                break;
+            }
+        }
+    } else {
+        copy_match(out, dst, off, ml);
+    }
+}
+
 /// Copies `ml` bytes from `dst - off` to `dst` with the byte-by-byte
 /// meaning (overlap repeats the pattern). Needs 1 <= off <= dst and
 /// dst + ml <= out.len().
 #[inline(always)]
 fn copy_match(out: &mut [u8], dst: usize, off: usize, ml: usize) {
     let src = dst - off;
-    let n = out.len();
-    if off >= CHUNK && dst + ml.next_multiple_of(CHUNK) <= n {
-        // Chunks of 16: each source chunk ends at or before its
-        // destination chunk starts (off >= 16), so earlier chunks are
-        // final when read; the last may write past dst + ml (inside out,
-        // rewritten later by the following sequences).
-        let mut i = 0;
-        while i < ml {
-            out.copy_within(src + i..src + i + CHUNK, dst + i);
-            i += CHUNK;
-        }
-    } else if off >= ml {
+    if off >= ml {
         out.copy_within(src..src + ml, dst);
     } else if off == 1 {
         let b = out[src];

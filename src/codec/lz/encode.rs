@@ -1,7 +1,7 @@
 //! Writer of the v2 LZ block payload (docs/FORMAT.md section 5): turns a
 //! parse (sequences with plain offsets, plus the literal bytes) into the
 //! header, the cheapest literal section, the three sequence tables and
-//! the sequence bit stream. Offsets become repeat codes here, with the
+//! the three sequence bit streams. Offsets become repeat codes here, with the
 //! same repeat-offset state the decoder keeps.
 
 use super::spec::*;
@@ -46,6 +46,8 @@ struct Coded {
 pub(crate) struct Writer {
     coded: Vec<Coded>,
     lit_payload: Vec<u8>,
+    /// The LL, ML and OF bit streams.
+    streams: [Vec<u8>; 3],
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: usize) {
@@ -139,18 +141,26 @@ impl Writer {
             }
             prev = Some(full);
         }
-        out.reserve(self.coded.len() * 11 + 8);
-        let mut b = Bits { out, acc: 0, n: 0 };
-        for c in &self.coded {
-            for k in 0..3 {
+        for (k, st) in self.streams.iter_mut().enumerate() {
+            st.clear();
+            st.reserve(self.coded.len() * 4 + 8);
+            let mut b = Bits {
+                out: st,
+                acc: 0,
+                n: 0,
+            };
+            for c in &self.coded {
                 let s = c.sym[k] as usize;
                 b.put(codes[k][s], u32::from(lens[k][s]));
-            }
-            for k in 0..3 {
                 b.put(c.extra[k], u32::from(c.nbits[k]));
             }
+            b.finish();
         }
-        b.finish();
+        put_varint(out, self.streams[0].len());
+        put_varint(out, self.streams[1].len());
+        for st in &self.streams {
+            out.extend_from_slice(st);
+        }
     }
 
     /// `lmode nlit [lsize] literals`, the smallest of raw / Huffman / fill.
