@@ -17,14 +17,14 @@ const LIT_SLACK: usize = 32;
 const CHUNK: usize = 16;
 
 /// A lookup table of one sequence alphabet, indexed by the next
-/// `bits` bits of the stream. Entry: `base << 32 | extra_bits << 24 |
-/// repeat << 16 | (code_length + extra_bits) << 8 | code_length`; for
-/// repeat symbols `base` is 0..=2.
+/// SEQ_MAX_CODE bits of the stream. Entry: `base << 40 | repeat << 34 |
+/// extra_mask << 16 | (code_length + extra_bits) << 8 | code_length`,
+/// extra_mask = 2^extra_bits - 1; for repeat symbols `base` is 0..=2.
 pub(crate) struct SeqTable {
     t: [u64; 1 << SEQ_MAX_CODE],
 }
 
-const REPEAT: u64 = 1 << 16;
+const REPEAT: u64 = 1 << 34;
 const SEQ_MASK: u64 = (1 << SEQ_MAX_CODE) - 1;
 
 impl SeqTable {
@@ -64,17 +64,21 @@ impl SeqTable {
     }
 }
 
+fn entry(base: u32, extra: u32) -> u64 {
+    (u64::from(base) << 40) | (((1u64 << extra) - 1) << 16) | (u64::from(extra) << 8)
+}
+
 fn len_entry(s: usize) -> u64 {
     let (base, extra) = len_base(s);
-    (u64::from(base) << 32) | (u64::from(extra) << 24) | (u64::from(extra) << 8)
+    entry(base, extra)
 }
 
 fn of_entry(s: usize) -> u64 {
     if s < 3 {
-        return ((s as u64) << 32) | REPEAT;
+        return entry(s as u32, 0) | REPEAT;
     }
     let (base, extra) = offset_base(s);
-    (u64::from(base) << 32) | (u64::from(extra) << 24) | (u64::from(extra) << 8)
+    entry(base, extra)
 }
 
 /// Per-thread decoding state: literal scratch and the three tables.
@@ -107,6 +111,21 @@ pub fn decode_lz_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError>
             Err(_) => decode_with(payload, out, &mut new_scratch()),
         })
         .map_err(CodecError::from)
+}
+
+/// `decode_with` with its typed error, for tests.
+#[cfg(test)]
+pub(crate) fn decode_typed(
+    payload: &[u8],
+    out: &mut [u8],
+    sc: &mut Scratch,
+) -> Result<(), LzError> {
+    decode_with(payload, out, sc)
+}
+
+#[cfg(test)]
+pub(crate) fn tests_scratch() -> Box<Scratch> {
+    new_scratch()
 }
 
 /// Reads a shortest-form varint of at most 4 bytes.
@@ -252,26 +271,29 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
         }
     }
     // Each stream copied with STREAM_PAD zero bytes after it, so that
-    // every refill is one 8-byte load.
+    // every look-ahead is one 8-byte load.
     let padded = &mut sc.streams;
     padded.clear();
-    let mut starts = [0usize; 4];
+    let mut streams = [Stream { pos: 0, lim: 0 }; 3];
     for (k, st) in [ll, ml, of].into_iter().enumerate() {
-        starts[k] = padded.len();
+        streams[k].pos = padded.len() * 8;
         padded.extend_from_slice(st);
+        streams[k].lim = padded.len();
         padded.extend_from_slice(&[0u8; STREAM_PAD]);
     }
-    starts[3] = padded.len();
     let [llt, mlt, oft] = &sc.tables;
-    let st = |k: usize| Stream::new(&padded[starts[k]..starts[k + 1]]);
-    sequences(
-        [st(0), st(1), st(2)],
-        nseq,
-        lits,
-        nlit,
-        out,
-        [llt, mlt, oft],
-    )
+    let used = sequences(padded, &mut streams, nseq, lits, nlit, out, [llt, mlt, oft])?;
+    for (st, len) in streams.iter().zip([ll.len(), ml.len(), of.len()]) {
+        let bits = (st.pos - (st.lim - len) * 8) as u64;
+        if bits.div_ceil(8) != len as u64 {
+            return Err(LzError::BitStream {
+                used_bits: bits,
+                bytes: len,
+            });
+        }
+    }
+    out[used..].copy_from_slice(&lits[nlit - (n - used)..nlit]);
+    Ok(())
 }
 
 /// Most bits one sequence takes in one stream: a 9-bit code and 18
@@ -280,78 +302,49 @@ const MAX_SEQ_BITS: usize = 27;
 /// Zero bytes after each stream in the scratch copy.
 const STREAM_PAD: usize = 8;
 
-/// A sequence bit stream (section-1 order) followed by STREAM_PAD zero
-/// bytes: a refill is one 8-byte load at a clamped position (past the end
-/// only for a stream that overruns, which `check` then rejects).
-struct Stream<'a> {
-    d: &'a [u8],
+/// A sequence bit stream (section-1 order) inside the padded scratch
+/// copy: `pos` is its next bit (absolute), `lim` the byte where it ends
+/// (STREAM_PAD zero bytes follow). A look-ahead loads 8 bytes at
+/// min(pos / 8, lim): the true bits while the stream has not run out
+/// (then every code decodes as if zeros followed), and some bits past it
+/// only once it has, which the caller rejects by `pos` at the end.
+#[derive(Clone, Copy)]
+struct Stream {
     pos: usize,
-    buf: u64,
-    cnt: u32,
+    lim: usize,
 }
 
-impl<'a> Stream<'a> {
-    fn new(d: &'a [u8]) -> Stream<'a> {
-        Stream {
-            d,
-            pos: 0,
-            buf: 0,
-            cnt: 0,
-        }
-    }
-
-    /// Tops the buffer up to at least 56 bits.
-    #[inline(always)]
-    fn refill(&mut self) {
-        let i = self.pos.min(self.d.len() - 8);
-        let s = &self.d[i..i + 8];
-        let w = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
-        self.buf |= w << self.cnt;
-        self.pos += ((63 - self.cnt) >> 3) as usize;
-        self.cnt |= 56;
-    }
-
-    /// Ok if the codes used exactly the stream's bytes.
-    fn check(&self) -> Result<(), LzError> {
-        let used = self.pos as u64 * 8 - u64::from(self.cnt);
-        let len = self.d.len() - STREAM_PAD;
-        if used.div_ceil(8) != len as u64 {
-            return Err(LzError::BitStream {
-                used_bits: used,
-                bytes: len,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Decodes the next symbol of `r` with `t` and its extra bits: the
-/// table entry and the value (base + extra bits).
+/// Decodes the next symbol of stream `r` with `t` and its extra bits:
+/// the table entry and the value (base + extra bits).
 #[inline(always)]
-fn next(r: &mut Stream<'_>, t: &SeqTable) -> (u64, usize) {
-    r.refill();
-    let bits = r.buf;
-    let e = t.get(bits);
-    let extra = (e >> 24) & 0xFF;
-    let v = (e >> 32) + ((bits >> (e & 0xFF)) & ((1u64 << extra) - 1));
-    let used = (e >> 8) & 0xFF;
-    r.buf >>= used;
-    r.cnt -= used as u32;
+fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+    let i = (r.pos >> 3).min(r.lim);
+    let w = d
+        .get(i..i + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .map_or(0, u64::from_le_bytes)
+        >> (r.pos & 7);
+    let e = t.get(w);
+    let v = (e >> 40) + ((w >> (e & 0xFF)) & ((e >> 16) & 0x3_FFFF));
+    r.pos += ((e >> 8) & 0xFF) as usize;
     (e, v as usize)
 }
 
 #[inline(never)]
+/// Runs the sequences; returns the output position after the last one
+/// (checked: the literals left fill the block exactly).
 fn sequences(
-    streams: [Stream<'_>; 3],
+    d: &[u8],
+    streams: &mut [Stream; 3],
     nseq: usize,
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
     tables: [&SeqTable; 3],
-) -> Result<(), LzError> {
+) -> Result<usize, LzError> {
     let n = out.len();
     let [llt, mlt, oft] = tables;
-    let [mut rl, mut rm, mut ro] = streams;
+    let [mut rl, mut rm, mut ro] = *streams;
     let mut rep = [
         REP_INIT[0] as usize,
         REP_INIT[1] as usize,
@@ -361,10 +354,10 @@ fn sequences(
     let mut lp = 0usize;
     for seq in 0..nseq {
         // Three independent chains of lookups (at most 27 bits each).
-        let (_, ll) = next(&mut rl, llt);
-        let (_, ml) = next(&mut rm, mlt);
+        let (_, ll) = next(d, &mut rl, llt);
+        let (_, ml) = next(d, &mut rm, mlt);
         let ml = ml + MIN_MATCH;
-        let (eo, o) = next(&mut ro, oft);
+        let (eo, o) = next(d, &mut ro, oft);
         // Repeat offsets without branches: idx 0..=2 a repeat, 3 new.
         let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
         let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
@@ -399,9 +392,7 @@ fn sequences(
         lp = lit_end;
         op = end;
     }
-    rl.check()?;
-    rm.check()?;
-    ro.check()?;
+    *streams = [rl, rm, ro];
     let rest = nlit - lp;
     if op + rest != n {
         return Err(LzError::LengthMismatch {
@@ -409,8 +400,7 @@ fn sequences(
             len: n,
         });
     }
-    out[op..].copy_from_slice(&lits[lp..nlit]);
-    Ok(())
+    Ok(op)
 }
 
 /// The error of a sequence that failed one of the checks.

@@ -85,14 +85,9 @@ impl Bits<'_> {
 }
 
 impl Writer {
-    /// Appends the section-5 payload of `parse` (a parse of a block of
-    /// `n` bytes) to `out`.
-    pub(crate) fn write(&mut self, n: usize, parse: &Parse, out: &mut Vec<u8>) {
-        debug_assert_eq!(
-            parse.lits.len() + parse.seqs.iter().map(|s| s.ml as usize).sum::<usize>(),
-            n
-        );
-        let _ = n;
+    /// Appends the section-5 payload of `parse` to `out` (valid when the
+    /// parse is: offsets within the output so far, lengths adding up).
+    pub(crate) fn write(&mut self, parse: &Parse, out: &mut Vec<u8>) {
         // Sequences to symbols, with the decoder's repeat-offset rules.
         self.coded.clear();
         let mut hist = [[0u32; 64]; 3];
