@@ -58,35 +58,10 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
-/// LSB-first bit accumulator appending 4 bytes at a time.
-struct Bits<'a> {
-    out: &'a mut Vec<u8>,
-    acc: u64,
-    n: u32,
-}
-
-impl Bits<'_> {
-    /// Appends the low `n` bits of `v` (n <= 32).
-    #[inline(always)]
-    fn put(&mut self, v: u32, n: u32) {
-        self.acc |= u64::from(v) << self.n;
-        self.n += n;
-        if self.n >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.n -= 32;
-        }
-    }
-
-    fn finish(self) {
-        let bytes = self.n.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
-    }
-}
-
 impl Writer {
     /// Appends the section-5 payload of `parse` to `out` (valid when the
     /// parse is: offsets within the output so far, lengths adding up).
+    #[inline(never)]
     pub(crate) fn write(&mut self, parse: &Parse, out: &mut Vec<u8>) {
         // Sequences to symbols, with the decoder's repeat-offset rules.
         self.coded.clear();
@@ -136,25 +111,38 @@ impl Writer {
             }
             prev = Some(full);
         }
+        // Code and extra bits go out as one field of at most 27 bits,
+        // stored 8 bytes at a time into a buffer with slack.
+        let cap = (self.coded.len() * 27).div_ceil(8) + 16;
+        let mut sizes = [0usize; 3];
         for (k, st) in self.streams.iter_mut().enumerate() {
-            st.clear();
-            st.reserve(self.coded.len() * 4 + 8);
-            let mut b = Bits {
-                out: st,
-                acc: 0,
-                n: 0,
-            };
-            for c in &self.coded {
-                let s = c.sym[k] as usize;
-                b.put(codes[k][s], u32::from(lens[k][s]));
-                b.put(c.extra[k], u32::from(c.nbits[k]));
+            if st.len() < cap {
+                st.resize(cap, 0);
             }
-            b.finish();
+            let (mut acc, mut n, mut pos) = (0u64, 0u32, 0usize);
+            for c in &self.coded {
+                let sym = c.sym[k] as usize;
+                let len = u32::from(lens[k][sym]);
+                let v = u64::from(codes[k][sym]) | (u64::from(c.extra[k]) << len);
+                acc |= v << n;
+                n += len + u32::from(c.nbits[k]);
+                if let Some(d) = st.get_mut(pos..pos + 8) {
+                    d.copy_from_slice(&acc.to_le_bytes());
+                }
+                pos += (n >> 3) as usize;
+                acc = if n >= 64 { 0 } else { acc >> (n & !7) };
+                n &= 7;
+            }
+            if n > 0 {
+                st[pos] = acc as u8;
+                pos += 1;
+            }
+            sizes[k] = pos;
         }
-        put_varint(out, self.streams[0].len());
-        put_varint(out, self.streams[1].len());
-        for st in &self.streams {
-            out.extend_from_slice(st);
+        put_varint(out, sizes[0]);
+        put_varint(out, sizes[1]);
+        for (st, &size) in self.streams.iter().zip(&sizes) {
+            out.extend_from_slice(&st[..size]);
         }
     }
 
