@@ -15,6 +15,8 @@ use crate::codec::{decode_block, CodecError, MAX_BLOCK_LEN};
 const LIT_SLACK: usize = 32;
 /// Copy chunk of the fast paths.
 const CHUNK: usize = 16;
+/// Sequences decoded before they are carried out.
+const BATCH: usize = 32;
 
 /// A lookup table of one sequence alphabet, indexed by the next
 /// SEQ_MAX_CODE bits of the stream. Entry: `base << 40 | repeat << 34 |
@@ -282,7 +284,7 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
         padded.extend_from_slice(&[0u8; STREAM_PAD]);
     }
     let [llt, mlt, oft] = &sc.tables;
-    let used = sequences(padded, &mut streams, nseq, lits, nlit, out, [llt, mlt, oft])?;
+    let used = run_sequences(padded, &mut streams, nseq, lits, nlit, out, [llt, mlt, oft])?;
     for (st, len) in streams.iter().zip([ll.len(), ml.len(), of.len()]) {
         let bits = (st.pos - (st.lim - len) * 8) as u64;
         if bits.div_ceil(8) != len as u64 {
@@ -314,25 +316,84 @@ struct Stream {
     lim: usize,
 }
 
-/// Decodes the next symbol of stream `r` with `t` and its extra bits:
-/// the table entry and the value (base + extra bits).
+/// The next 57 or more bits of stream `r`.
 #[inline(always)]
-fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+fn look(d: &[u8], r: &Stream) -> u64 {
     let i = (r.pos >> 3).min(r.lim);
-    let w = d
-        .get(i..i + 8)
+    d.get(i..i + 8)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
         .map_or(0, u64::from_le_bytes)
-        >> (r.pos & 7);
-    let e = t.get(w);
-    let v = (e >> 40) + ((w >> (e & 0xFF)) & ((e >> 16) & 0x3_FFFF));
-    r.pos += ((e >> 8) & 0xFF) as usize;
-    (e, v as usize)
+        >> (r.pos & 7)
 }
 
-#[inline(never)]
+/// Decodes one symbol and its extra bits from the front of `w` with `t`:
+/// the table entry, the value (base + extra bits) and the bits used.
+#[inline(always)]
+fn decode1(w: u64, t: &SeqTable) -> (u64, usize, u64) {
+    let e = t.get(w);
+    let v = (e >> 40) + ((w >> (e & 0xFF)) & ((e >> 16) & 0x3_FFFF));
+    (e, v as usize, (e >> 8) & 0xFF)
+}
+
+/// Decodes the next symbol of stream `r` (entry, value).
+#[inline(always)]
+fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+    let (e, v, used) = decode1(look(d, r), t);
+    r.pos += used as usize;
+    (e, v)
+}
+
+/// Decodes the next two symbols of stream `r` from one look-ahead (two
+/// sequences take at most 54 of its 57 bits).
+#[inline(always)]
+fn next2(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
+    let w = look(d, r);
+    let (e1, v1, u1) = decode1(w, t);
+    let (e2, v2, u2) = decode1(w >> u1, t);
+    r.pos += (u1 + u2) as usize;
+    [(e1, v1), (e2, v2)]
+}
+
+/// `sequences` compiled for this CPU (the same result on all).
+#[allow(clippy::too_many_arguments)]
+fn run_sequences(
+    d: &[u8],
+    streams: &mut [Stream; 3],
+    nseq: usize,
+    lits: &[u8],
+    nlit: usize,
+    out: &mut [u8],
+    tables: [&SeqTable; 3],
+) -> Result<usize, LzError> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: `sequences_bmi2` is safe code whose only requirement is
+        // that the CPU supports BMI2, which was checked just above.
+        return unsafe { sequences_bmi2(d, streams, nseq, lits, nlit, out, tables) };
+    }
+    sequences(d, streams, nseq, lits, nlit, out, tables)
+}
+
+/// `sequences` with BMI2: variable shifts and masks without moving the
+/// count to CL (the bit-field extraction is most of the lookup work).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+#[allow(clippy::too_many_arguments)]
+fn sequences_bmi2(
+    d: &[u8],
+    streams: &mut [Stream; 3],
+    nseq: usize,
+    lits: &[u8],
+    nlit: usize,
+    out: &mut [u8],
+    tables: [&SeqTable; 3],
+) -> Result<usize, LzError> {
+    sequences(d, streams, nseq, lits, nlit, out, tables)
+}
+
 /// Runs the sequences; returns the output position after the last one
 /// (checked: the literals left fill the block exactly).
+#[inline(always)]
 fn sequences(
     d: &[u8],
     streams: &mut [Stream; 3],
@@ -352,45 +413,77 @@ fn sequences(
     ];
     let mut op = 0usize;
     let mut lp = 0usize;
-    for seq in 0..nseq {
-        // Three independent chains of lookups (at most 27 bits each).
-        let (_, ll) = next(d, &mut rl, llt);
-        let (_, ml) = next(d, &mut rm, mlt);
-        let ml = ml + MIN_MATCH;
-        let (eo, o) = next(d, &mut ro, oft);
-        // Repeat offsets without branches: idx 0..=2 a repeat, 3 new.
-        let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
-        let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
-        let hi = if idx & 1 != 0 { o } else { rep[2] };
-        let off = if idx & 2 != 0 { hi } else { lo };
-        rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
-        rep[1] = if idx == 0 { rep[1] } else { rep[0] };
-        rep[0] = off;
-        let lit_end = lp + ll;
-        let mid = op + ll;
-        let end = mid + ml;
-        if (lit_end > nlit) | (end > n) | (off > mid) {
-            return Err(sequence_error(seq, lit_end, nlit, end, n, mid, off));
-        }
-        if end + CHUNK <= n {
-            // Wild copies: each may write up to 15 bytes past its end
-            // (still inside `out`, rewritten by what follows); `lits` has
-            // LIT_SLACK bytes of slack.
-            let mut i = 0;
-            loop {
-                out[op + i..op + i + CHUNK].copy_from_slice(&lits[lp + i..lp + i + CHUNK]);
-                i += CHUNK;
-                if i >= ll {
-                    break;
-                }
+    // Sequences are decoded BATCH at a time (a tight loop of table
+    // lookups), then carried out (copies and their branches).
+    let mut lls = [0usize; BATCH];
+    let mut mls = [0usize; BATCH];
+    let mut offs = [0usize; BATCH];
+    let mut first = 0;
+    while first < nseq {
+        let m = (nseq - first).min(BATCH);
+        let mut j = 0;
+        while j < m {
+            let two = j + 1 < m;
+            let (l, ml, o) = if two {
+                (
+                    next2(d, &mut rl, llt),
+                    next2(d, &mut rm, mlt),
+                    next2(d, &mut ro, oft),
+                )
+            } else {
+                let z = (0, 0);
+                (
+                    [next(d, &mut rl, llt), z],
+                    [next(d, &mut rm, mlt), z],
+                    [next(d, &mut ro, oft), z],
+                )
+            };
+            for k in 0..1 + usize::from(two) {
+                lls[j + k] = l[k].1;
+                mls[j + k] = ml[k].1 + MIN_MATCH;
+                let (eo, o) = o[k];
+                // Repeat offsets without branches: idx 0..=2 a repeat,
+                // 3 new.
+                let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
+                let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
+                let hi = if idx & 1 != 0 { o } else { rep[2] };
+                let o = if idx & 2 != 0 { hi } else { lo };
+                rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
+                rep[1] = if idx == 0 { rep[1] } else { rep[0] };
+                rep[0] = o;
+                offs[j + k] = o;
             }
-            copy_match_wild(out, mid, off, ml);
-        } else {
-            out[op..mid].copy_from_slice(&lits[lp..lit_end]);
-            copy_match(out, mid, off, ml);
+            j += 2;
         }
-        lp = lit_end;
-        op = end;
+        for j in 0..m {
+            let (ll, ml, off) = (lls[j], mls[j], offs[j]);
+            let lit_end = lp + ll;
+            let mid = op + ll;
+            let end = mid + ml;
+            if (lit_end > nlit) | (end > n) | (off > mid) {
+                return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
+            }
+            if end + CHUNK <= n {
+                // Wild copies: each may write up to 15 bytes past its end
+                // (still inside `out`, rewritten by what follows); `lits`
+                // has LIT_SLACK bytes of slack.
+                let mut i = 0;
+                loop {
+                    out[op + i..op + i + CHUNK].copy_from_slice(&lits[lp + i..lp + i + CHUNK]);
+                    i += CHUNK;
+                    if i >= ll {
+                        break;
+                    }
+                }
+                copy_match_wild(out, mid, off, ml);
+            } else {
+                out[op..mid].copy_from_slice(&lits[lp..lit_end]);
+                copy_match(out, mid, off, ml);
+            }
+            lp = lit_end;
+            op = end;
+        }
+        first += m;
     }
     *streams = [rl, rm, ro];
     let rest = nlit - lp;
