@@ -384,3 +384,47 @@ fn hostile_tables_are_rejected() {
         LzError::SymbolOutOfRange { which: "LL", .. } | LzError::Table { .. }
     ));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Data with repeats: pieces of a small alphabet, copied from earlier
+    /// at random distances.
+    fn repetitive() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec((0u8..6, 1usize..40, 0usize..5000, any::<bool>()), 1..200).prop_map(
+            |ops| {
+                let mut v: Vec<u8> = Vec::new();
+                for (b, len, dist, copy) in ops {
+                    if copy && dist < v.len() {
+                        let start = v.len() - 1 - dist;
+                        for i in 0..len {
+                            v.push(v[start + i]);
+                        }
+                    } else {
+                        v.extend(std::iter::repeat_n(b'a' + b, len));
+                    }
+                }
+                v
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn any_bytes_roundtrip(data in proptest::collection::vec(any::<u8>(), 1..3000)) {
+            for level in Level::ALL {
+                roundtrip(&data, level);
+            }
+        }
+
+        #[test]
+        fn repetitive_data_roundtrips(data in repetitive()) {
+            for level in Level::ALL {
+                roundtrip(&data, level);
+            }
+        }
+    }
+}
