@@ -392,8 +392,8 @@ mod props {
     /// Data with repeats: pieces of a small alphabet, copied from earlier
     /// at random distances.
     fn repetitive() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec((0u8..6, 1usize..40, 0usize..5000, any::<bool>()), 1..200).prop_map(
-            |ops| {
+        proptest::collection::vec((0u8..6, 1usize..40, 0usize..5000, any::<bool>()), 1..200)
+            .prop_map(|ops| {
                 let mut v: Vec<u8> = Vec::new();
                 for (b, len, dist, copy) in ops {
                     if copy && dist < v.len() {
@@ -406,8 +406,7 @@ mod props {
                     }
                 }
                 v
-            },
-        )
+            })
     }
 
     proptest! {
