@@ -5,7 +5,7 @@
 //!     cargo bench --bench codec
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use scfs::codec::{self, BlockCoding};
+use scfs::codec::{self, BlockCoding, Level};
 
 fn sample() -> Vec<u8> {
     let path = std::env::var("SCFS_BENCH_FILE")
@@ -68,6 +68,43 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+
+    // LZ levels (FORMAT.md section 5): encode and decode per level.
+    for level in [Level::Fast, Level::Default, Level::Max] {
+        let name = format!("lz_{}_encode", level.name());
+        g.bench_function(BenchmarkId::new(name, data.len()), |b| {
+            let mut out = Vec::with_capacity(70_000);
+            b.iter(|| {
+                for blk in &blocks {
+                    out.clear();
+                    std::hint::black_box(codec::encode_block_level(blk, level, &mut out));
+                }
+            })
+        });
+        let encoded: Vec<(BlockCoding, Vec<u8>)> = blocks
+            .iter()
+            .map(|blk| {
+                let mut p = Vec::new();
+                (codec::encode_block_level(blk, level, &mut p), p)
+            })
+            .collect();
+        let name = format!("lz_{}_decode", level.name());
+        g.bench_function(BenchmarkId::new(name, data.len()), |b| {
+            let mut out = vec![0u8; 65536];
+            b.iter(|| {
+                for (blk, (c, p)) in blocks.iter().zip(&encoded) {
+                    let o = &mut out[..blk.len()];
+                    match c {
+                        BlockCoding::Huffman => codec::decode_block(p, o).expect("valid"),
+                        BlockCoding::Lz => codec::decode_lz_block(p, o).expect("valid"),
+                        BlockCoding::Raw => o.copy_from_slice(blk),
+                        BlockCoding::Zero => o.fill(0),
+                        BlockCoding::Fill(x) => o.fill(*x),
+                    }
+                }
+            })
+        });
+    }
 
     let v1: Vec<([u8; 256], Vec<u8>)> = data
         .chunks(64000)

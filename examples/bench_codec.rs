@@ -18,12 +18,16 @@
 //! - speeds in MB/s = 10^6 bytes of original data per second (best of N
 //!   runs): v2 compress/decompress (including Raw copies and Zero/Fill;
 //!   also by thread CPU time, which a loaded machine inflates less),
-//!   v1 compress/decompress, miniz compress/decompress.
+//!   v1 compress/decompress, miniz compress/decompress;
+//! - then the LZ levels against zstd -1, zstd -3 and lz4 on 64 KiB and
+//!   128 KiB blocks (`lz/report.rs`; `BENCH_LZ_ONLY=1` prints only those).
 
 use miniz_oxide::deflate::core::{
     compress_to_output, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
 };
 mod common;
+#[path = "lz/report.rs"]
+mod lz_report;
 
 use common::thread_cpu;
 use scfs::codec::{self, BlockCoding};
@@ -256,10 +260,18 @@ fn print_row(name: &str, r: &Row) {
 fn main() {
     let (dir, reps) = common::args(3);
     let files = common::corpus_files(&dir);
+    // BENCH_LZ_ONLY=1: only the LZ section (64 KiB and 128 KiB blocks).
+    if std::env::var_os("BENCH_LZ_ONLY").is_none() {
+        huffman_report(&files, reps);
+    }
+    lz_report::report(&files, reps, &[65536, 131072]);
+}
+
+fn huffman_report(files: &[std::path::PathBuf], reps: usize) {
     println!("| file | bytes | v2 ratio | v2 payload only | v1 ratio | v1 gap | H0 | miniz | v2 comp MB/s | v2 dec MB/s | v2 comp MB/s (cpu) | v2 dec MB/s (cpu) | v1 comp MB/s | v1 dec MB/s | miniz comp MB/s | miniz dec MB/s |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut total = Row::default();
-    for f in &files {
+    for f in files {
         let data = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let r = bench_file(&data, reps);
         print_row(&f.file_name().unwrap_or_default().to_string_lossy(), &r);

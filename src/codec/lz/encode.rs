@@ -1,7 +1,7 @@
 //! Writer of the v2 LZ block payload (docs/FORMAT.md section 5): turns a
 //! parse (sequences with plain offsets, plus the literal bytes) into the
 //! header, the cheapest literal section, the three sequence tables and
-//! the sequence bit stream. Offsets become repeat codes here, with the
+//! the three sequence bit streams. Offsets become repeat codes here, with the
 //! same repeat-offset state the decoder keeps.
 
 use super::spec::*;
@@ -46,6 +46,8 @@ struct Coded {
 pub(crate) struct Writer {
     coded: Vec<Coded>,
     lit_payload: Vec<u8>,
+    /// The LL, ML and OF bit streams.
+    streams: [Vec<u8>; 3],
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: usize) {
@@ -56,41 +58,11 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
-/// LSB-first bit accumulator appending 4 bytes at a time.
-struct Bits<'a> {
-    out: &'a mut Vec<u8>,
-    acc: u64,
-    n: u32,
-}
-
-impl Bits<'_> {
-    /// Appends the low `n` bits of `v` (n <= 32).
-    #[inline(always)]
-    fn put(&mut self, v: u32, n: u32) {
-        self.acc |= u64::from(v) << self.n;
-        self.n += n;
-        if self.n >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.n -= 32;
-        }
-    }
-
-    fn finish(self) {
-        let bytes = self.n.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
-    }
-}
-
 impl Writer {
-    /// Appends the section-5 payload of `parse` (a parse of a block of
-    /// `n` bytes) to `out`.
-    pub(crate) fn write(&mut self, n: usize, parse: &Parse, out: &mut Vec<u8>) {
-        debug_assert_eq!(
-            parse.lits.len() + parse.seqs.iter().map(|s| s.ml as usize).sum::<usize>(),
-            n
-        );
-        let _ = n;
+    /// Appends the section-5 payload of `parse` to `out` (valid when the
+    /// parse is: offsets within the output so far, lengths adding up).
+    #[inline(never)]
+    pub(crate) fn write(&mut self, parse: &Parse, out: &mut Vec<u8>) {
         // Sequences to symbols, with the decoder's repeat-offset rules.
         self.coded.clear();
         let mut hist = [[0u32; 64]; 3];
@@ -139,18 +111,39 @@ impl Writer {
             }
             prev = Some(full);
         }
-        out.reserve(self.coded.len() * 11 + 8);
-        let mut b = Bits { out, acc: 0, n: 0 };
-        for c in &self.coded {
-            for k in 0..3 {
-                let s = c.sym[k] as usize;
-                b.put(codes[k][s], u32::from(lens[k][s]));
+        // Code and extra bits go out as one field of at most 27 bits,
+        // stored 8 bytes at a time into a buffer with slack.
+        let cap = (self.coded.len() * 27).div_ceil(8) + 16;
+        let mut sizes = [0usize; 3];
+        for (k, st) in self.streams.iter_mut().enumerate() {
+            if st.len() < cap {
+                st.resize(cap, 0);
             }
-            for k in 0..3 {
-                b.put(c.extra[k], u32::from(c.nbits[k]));
+            let (mut acc, mut n, mut pos) = (0u64, 0u32, 0usize);
+            for c in &self.coded {
+                let sym = c.sym[k] as usize;
+                let len = u32::from(lens[k][sym]);
+                let v = u64::from(codes[k][sym]) | (u64::from(c.extra[k]) << len);
+                acc |= v << n;
+                n += len + u32::from(c.nbits[k]);
+                if let Some(d) = st.get_mut(pos..pos + 8) {
+                    d.copy_from_slice(&acc.to_le_bytes());
+                }
+                pos += (n >> 3) as usize;
+                acc = if n >= 64 { 0 } else { acc >> (n & !7) };
+                n &= 7;
             }
+            if n > 0 {
+                st[pos] = acc as u8;
+                pos += 1;
+            }
+            sizes[k] = pos;
         }
-        b.finish();
+        put_varint(out, sizes[0]);
+        put_varint(out, sizes[1]);
+        for (st, &size) in self.streams.iter().zip(&sizes) {
+            out.extend_from_slice(&st[..size]);
+        }
     }
 
     /// `lmode nlit [lsize] literals`, the smallest of raw / Huffman / fill.

@@ -1,5 +1,5 @@
 //! The `fast` level's match finder (lz4 / zstd -1 class): one hash table
-//! probe per position, the last repeat offset checked first, and a step
+//! probe per position (two positions a round, probed together), the last repeat offset checked first, and a step
 //! that grows while no match is found (incompressible stretches cost
 //! little).
 
@@ -12,12 +12,13 @@ const MLS: u32 = 5;
 const SKIP_LOG: u32 = 6;
 
 /// Parses `data` into `parse` (cleared first); `table` is scratch.
+#[inline(never)]
 pub(crate) fn parse(data: &[u8], parse: &mut Parse, table: &mut Vec<u32>) {
     parse.clear();
     let n = data.len();
     let bits = (usize::BITS - n.leading_zeros())
-        .saturating_sub(2)
-        .clamp(10, 15);
+        .saturating_sub(3)
+        .clamp(10, 14);
     table.clear();
     table.resize(1 << bits, 0);
     let mut anchor = 0usize;
@@ -27,25 +28,34 @@ pub(crate) fn parse(data: &[u8], parse: &mut Parse, table: &mut Vec<u32>) {
         let limit = n - 9;
         let mut ip = 1usize;
         let mut misses = 0usize;
-        while ip < limit {
-            let v = read64(data, ip);
-            let h = hash::<MLS>(v, bits);
-            let cand = table[h] as usize;
-            table[h] = ip as u32;
+        while ip + 1 < limit {
+            // Two positions per round: both probes issue together.
+            let v0 = read64(data, ip);
+            let v1 = v0 >> 8;
+            let h0 = hash::<MLS>(v0, bits);
+            let h1 = hash::<MLS>(v1, bits);
+            let c0 = table[h0] as usize;
+            table[h0] = ip as u32;
+            let c1 = table[h1] as usize;
+            table[h1] = (ip + 1) as u32;
             // Repeat offset one position ahead (zstd's trick).
             let r = ip + 1;
             let (mut start, off, mut len);
-            if rep <= r && read32(data, r) == read32(data, r - rep) {
+            if rep <= r && read32(data, r - rep) == v1 as u32 {
                 start = r;
                 off = rep;
                 len = 4 + match_len(data, r - rep + 4, r + 4);
-            } else if cand < ip && ip - cand <= MAX_OFFSET && read32(data, cand) == v as u32 {
+            } else if c0 < ip && ip - c0 <= MAX_OFFSET && read32(data, c0) == v0 as u32 {
                 start = ip;
-                off = ip - cand;
-                len = 4 + match_len(data, cand + 4, ip + 4);
+                off = ip - c0;
+                len = 4 + match_len(data, c0 + 4, ip + 4);
+            } else if c1 < r && r - c1 <= MAX_OFFSET && read32(data, c1) == v1 as u32 {
+                start = r;
+                off = r - c1;
+                len = 4 + match_len(data, c1 + 4, r + 4);
             } else {
                 misses += 1;
-                ip += 1 + (misses >> SKIP_LOG);
+                ip += 2 + (misses >> SKIP_LOG);
                 continue;
             }
             let back = back_len(data, start - off, start, start - anchor);

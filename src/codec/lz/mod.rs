@@ -99,7 +99,7 @@ fn encode_lz(
         return encode_block_with(data, Some(g), out);
     }
     let start = out.len();
-    writer.write(n, parse, out);
+    writer.write(parse, out);
     let lz = out.len() - start;
     // The whole-block Huffman payload rarely beats its order-0 estimate
     // by much; cost it exactly only when LZ is not clearly smaller.

@@ -11,7 +11,7 @@ pub(crate) const OF_SYMS: usize = 42;
 /// Repeat offsets at the start of every block.
 pub(crate) const REP_INIT: [u32; 3] = [1, 4, 8];
 /// Longest Huffman code of the sequence tables.
-pub(crate) const SEQ_MAX_CODE: u32 = 11;
+pub(crate) const SEQ_MAX_CODE: u32 = 9;
 /// Literal modes (`lmode`).
 pub(crate) const LMODE_RAW: u8 = 0;
 pub(crate) const LMODE_HUFFMAN: u8 = 1;

@@ -6,7 +6,8 @@ pub(crate) const MAX_OFFSET: usize = (1 << 20) - 1;
 
 #[inline(always)]
 pub(crate) fn read32(d: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]])
+    let s = &d[i..i + 4];
+    u32::from_le_bytes([s[0], s[1], s[2], s[3]])
 }
 
 #[inline(always)]
