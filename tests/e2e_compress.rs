@@ -88,11 +88,12 @@ fn kinds(p: &Path) -> (String, u64, u64, u64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let j = String::from_utf8(out.stdout).unwrap();
+    let blocks = &j[j.find("\"blocks\": {").unwrap_or_else(|| panic!("blocks in {j}"))..];
     let field = |name: &str| -> u64 {
-        let at = j
+        let at = blocks
             .find(&format!("\"{name}\": "))
             .unwrap_or_else(|| panic!("{name} in {j}"));
-        j[at + name.len() + 4..]
+        blocks[at + name.len() + 4..]
             .split(|c: char| !c.is_ascii_digit())
             .next()
             .unwrap()
