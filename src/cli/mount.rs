@@ -12,7 +12,7 @@ pub mod daemon;
 pub mod mountinfo;
 pub mod options;
 
-pub use daemon::run_mount_with;
+pub use daemon::{run_mount_notified, run_mount_with};
 pub use options::MountOptions;
 
 use crate::cli::EXIT_ERROR;
@@ -59,8 +59,10 @@ pub struct UmountArgs {
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> i32 {
-    run_mount_with(args, |backing, o| {
-        crate::fs::ScfsFs::new(backing, fs_options(o))
+    run_mount_notified(args, |backing, o| {
+        let fs = crate::fs::ScfsFs::new(backing, fs_options(o))?;
+        let hook = fs.clone();
+        Ok((fs, move |n| hook.set_notifier(n)))
     })
 }
 
