@@ -405,3 +405,31 @@ fn compaction_gives_a_file_no_acl_it_did_not_have() {
     assert_denied(&nobody(d, "cat d/plain"), "nobody reading a 640 file");
     assert_eq!(mode_now(&m.p("d/plain")), 0o640);
 }
+
+#[test]
+fn acls_are_refused_where_nothing_enforces_them() {
+    if acl_mount().is_none() {
+        return;
+    }
+    // no_default_permissions: the kernel checks nothing, so an ACL would
+    // only pretend to protect.
+    let Some(m) = Mount::with_opts(&["no_default_permissions"]) else {
+        return;
+    };
+    root_sh(&m.mnt, "touch f; umask 027; touch g; mkdir dir");
+    let out = Command::new("setfacl")
+        .args(["-m", "u:nobody:r"])
+        .arg(m.p("f"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("Operation not supported"),
+        "setfacl without enforcement: {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(acl_of(&m.p("f")), "user::rw- group::r-- other::r--");
+    // The umask still applies.
+    assert_eq!(mode_now(&m.p("g")), 0o640);
+    assert_eq!(mode_now(&m.p("dir")), 0o750);
+}
