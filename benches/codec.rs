@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
                 let o = &mut out[..blk.len()];
                 match c {
                     BlockCoding::Huffman => codec::decode_block(p, o).expect("valid"),
+                    BlockCoding::Lz => codec::decode_lz_block(p, o).expect("valid"),
                     BlockCoding::Raw => o.copy_from_slice(blk),
                     BlockCoding::Zero => o.fill(0),
                     BlockCoding::Fill(x) => o.fill(*x),

@@ -138,7 +138,7 @@ fn bench_file(data: &[u8], reps: usize) -> Row {
         let stored = match c {
             BlockCoding::Zero | BlockCoding::Fill(_) => 0,
             BlockCoding::Raw => b.len() as u64,
-            BlockCoding::Huffman => p.len() as u64,
+            BlockCoding::Huffman | BlockCoding::Lz => p.len() as u64,
         };
         row.v2_payload += stored;
         row.v2 += V2_OVERHEAD as u64 + stored;
@@ -156,6 +156,7 @@ fn bench_file(data: &[u8], reps: usize) -> Row {
                 BlockCoding::Fill(x) => o.fill(*x),
                 BlockCoding::Raw => o.copy_from_slice(b),
                 BlockCoding::Huffman => codec::decode_block(p, o).expect("decodes"),
+                BlockCoding::Lz => codec::decode_lz_block(p, o).expect("decodes"),
             }
         }
     });

@@ -37,6 +37,7 @@ fn main() {
                     BlockCoding::Fill(x) => o.fill(*x),
                     BlockCoding::Raw => o.copy_from_slice(b),
                     BlockCoding::Huffman => codec::decode_block(p, o).expect("decodes"),
+                    BlockCoding::Lz => codec::decode_lz_block(p, o).expect("decodes"),
                 }
             }
             bw = bw.min(t0.elapsed().as_secs_f64());

@@ -35,7 +35,7 @@ fn main() {
             payload += match k {
                 BlockCoding::Zero | BlockCoding::Fill(_) => 0,
                 BlockCoding::Raw => b.len() as u64,
-                BlockCoding::Huffman => p.len() as u64,
+                BlockCoding::Huffman | BlockCoding::Lz => p.len() as u64,
             };
             if verify && matches!(k, BlockCoding::Huffman) {
                 let mut d = vec![0u8; b.len()];

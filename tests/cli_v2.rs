@@ -8,7 +8,7 @@ use std::fs;
 
 /// A v2 container as written now: header version 3 (FORMAT.md 3.2).
 fn is_v2(b: &[u8]) -> bool {
-    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [3, 0]
+    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [4, 0]
 }
 
 #[test]
@@ -21,10 +21,14 @@ fn v2_outputs_are_sealed_and_header_version_2_still_reads() {
     );
     let data = text(200_000);
     fs::write(&inp, &data).unwrap();
+    // Huffman blocks: the version-2 form made of this file below holds
+    // no LZ record (an LZ record needs version 3 or 4).
     ok(&[
         "compress",
         "--format",
         "v2",
+        "--level",
+        "huffman",
         "--block-size",
         "16K",
         p(&inp),
@@ -32,7 +36,7 @@ fn v2_outputs_are_sealed_and_header_version_2_still_reads() {
     ]);
     let info = stdout(&ok(&["info", p(&enc)]));
     assert!(
-        info.contains("header version 3") && info.contains("sealed:        commit 1 of 1"),
+        info.contains("header version 4") && info.contains("sealed:        commit 1 of 1"),
         "{info}"
     );
     let full = fs::read(&enc).unwrap();
@@ -149,7 +153,7 @@ fn v2_default_block_size_and_stdin_stdout() {
         "{out}"
     );
     assert!(
-        out.contains("blocks:        5 (huffman 5, stored 0, fill 0, hole 0)"),
+        out.contains("blocks:        5 (lz 5, huffman 0, stored 0, fill 0, hole 0)"),
         "{out}"
     );
     assert!(out.contains("dead space:    0 bytes"), "{out}");
@@ -169,9 +173,50 @@ fn v2_info_counts_kinds() {
     ok(&["compress", "--format", "v2", p(&inp), p(&enc)]);
     let out = stdout(&ok(&["info", p(&enc)]));
     assert!(
-        out.contains("blocks:        6 (huffman 2, stored 1, fill 1, hole 2)"),
+        out.contains("blocks:        6 (lz 2, huffman 0, stored 1, fill 1, hole 2)"),
         "{out}"
     );
+    let huff = dir.path().join("in.huff.scfs");
+    ok(&[
+        "compress",
+        "--format",
+        "v2",
+        "--level",
+        "huffman",
+        p(&inp),
+        p(&huff),
+    ]);
+    let out = stdout(&ok(&["info", p(&huff)]));
+    assert!(
+        out.contains("blocks:        6 (lz 0, huffman 2, stored 1, fill 1, hole 2)"),
+        "{out}"
+    );
+    let raw = dir.path().join("in.raw.scfs");
+    ok(&[
+        "compress",
+        "--format",
+        "v2",
+        "--level",
+        "none",
+        p(&inp),
+        p(&raw),
+    ]);
+    let out = stdout(&ok(&["info", p(&raw)]));
+    assert!(
+        out.contains("blocks:        6 (lz 0, huffman 0, stored 4, fill 0, hole 2)"),
+        "{out}"
+    );
+    for bad in [
+        &["--level", "zstd"][..],
+        &["--level", "max", "--format", "v1"][..],
+    ] {
+        let mut args = vec!["compress"];
+        args.extend_from_slice(bad);
+        args.extend([p(&inp), p(&raw)]);
+        let o = run(&args, b"");
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(stderr(&o).contains("level"), "{bad:?}: {}", stderr(&o));
+    }
     let out = stdout(&ok(&["verify", p(&enc)]));
     assert!(out.contains("OK (v2, 4 data blocks checked"), "{out}"); // fill included
 }
@@ -374,7 +419,7 @@ fn stats_over_a_backing_dir() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("plain.bin") && l.ends_with("raw")),
+            .any(|l| l.contains("plain.bin") && l.contains("  raw  ")),
         "{out}"
     );
     // The hard link counts once in the total.

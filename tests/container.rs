@@ -13,7 +13,7 @@ use scfs::container::format::{
     salted_crc, CommitHeader, DiskEntry, FileHeader, Trailer, COMMIT_CHECKPOINT, COMMIT_HEADER_LEN,
     ENTRY_LEN, HEADER_LEN, KIND_STORED,
 };
-use scfs::container::{BlockKind, Container, ContainerError};
+use scfs::container::{BlockKind, CompactWhen, Compression, Container, ContainerError};
 
 const BS: usize = 4096;
 
@@ -176,7 +176,7 @@ proptest! {
                 Op::Write { b, len, shape, seed } => {
                     let d = data(seed, len, shape);
                     c.write_block(b, &d).unwrap();
-                    if matches!(c.block_kind(b), BlockKind::Stored | BlockKind::Huffman) {
+                    if matches!(c.block_kind(b), BlockKind::Stored | BlockKind::Huffman | BlockKind::Lz) {
                         records.insert(b, d.clone());
                     }
                     m.write(b, &d);
@@ -1025,13 +1025,14 @@ fn compaction_preserves_contents_and_shrinks() {
     m.truncate(40 * BS as u64);
     c.commit().unwrap();
     let before = c.stats();
-    assert!(c.needs_compaction(), "{before:?}");
+    assert!(c.needs_compaction(CompactWhen::AtRest), "{before:?}");
     assert!(before.dead_bytes > 15 * before.live_bytes);
     let dst = tmp();
     let n = c.compact_into(dst.try_clone().unwrap()).unwrap();
     let after = n.stats();
     assert_eq!(after.dead_bytes, 0);
-    assert!(!n.needs_compaction());
+    assert!(!n.needs_compaction(CompactWhen::AtRest));
+    assert!(!n.needs_compaction(CompactWhen::InUse));
     assert!(after.file_len < before.file_len / 10, "{after:?}");
     assert_eq!(after.file_len, dst.metadata().unwrap().len());
     check(&n, &m, &[0, 39, 40]);
@@ -1054,7 +1055,7 @@ fn one_block_update_costs_o_block() {
     c.commit().unwrap();
     let base = f.metadata().unwrap().len();
     assert!(base > 1000 * BS as u64);
-    let e = Container::encode(500, &data(9999, BS, 2));
+    let e = Container::encode(500, &data(9999, BS, 2), Compression::default());
     let rec = e.record_len();
     c.put_block(e).unwrap();
     c.commit().unwrap();
@@ -1065,7 +1066,7 @@ fn one_block_update_costs_o_block() {
     let mut recs = 0;
     let n = 3000u64;
     for i in 0..n {
-        let e = Container::encode(i * 7 % 1000, &data(i, BS, 2));
+        let e = Container::encode(i * 7 % 1000, &data(i, BS, 2), Compression::default());
         recs += e.record_len();
         c.put_block(e).unwrap();
         c.commit().unwrap();
@@ -1116,7 +1117,7 @@ fn measure_open_and_commit_costs() {
         c.file_len()
     );
     let base = c.file_len();
-    let e = Container::encode(77, &data(2, 4096, 3));
+    let e = Container::encode(77, &data(2, 4096, 3), Compression::default());
     let rec = e.record_len();
     c.put_block(e).unwrap();
     c.commit().unwrap();
@@ -1127,7 +1128,7 @@ fn measure_open_and_commit_costs() {
     let start = c.file_len();
     let mut recs = 0;
     for i in 0..5000u64 {
-        let e = Container::encode(i * 13 % blocks, &data(i, 4096, 3));
+        let e = Container::encode(i * 13 % blocks, &data(i, 4096, 3), Compression::default());
         recs += e.record_len();
         c.put_block(e).unwrap();
         c.commit().unwrap();

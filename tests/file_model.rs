@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use scfs::cache::{BlockCache, CacheOptions};
-use scfs::container::Container;
+use scfs::container::{CompactWhen, Compression, Container};
 use scfs::file::{LogicalFile, MAX_FILE_SIZE};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -774,7 +774,7 @@ fn compaction_swaps_onto_the_copy() {
     f.write(5 * BSU, &pattern(40, BS as usize)).unwrap();
     let mut last = Vec::new();
     let mut rounds = 0;
-    while !f.needs_compaction() {
+    while !f.needs_compaction(CompactWhen::InUse) {
         rounds += 1;
         assert!(rounds < 1000, "never needs compaction");
         last = pattern(5 + (rounds % 200) as u8, 2 * BS as usize);
@@ -792,7 +792,7 @@ fn compaction_swaps_onto_the_copy() {
     f.compact(dst).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     assert!(f.stats().file_len < before);
-    assert!(!f.needs_compaction());
+    assert!(!f.needs_compaction(CompactWhen::InUse));
     // Keeps working on the new file.
     f.write(3 * BSU, b"after").unwrap();
     f.flush().unwrap();
@@ -906,7 +906,7 @@ fn bench_file_layer() {
     let encoded: Vec<_> = data
         .chunks(1 << 16)
         .enumerate()
-        .map(|(i, b)| Container::encode(i as u64, b))
+        .map(|(i, b)| Container::encode(i as u64, b, Compression::default()))
         .collect();
     let enc = t.elapsed().as_secs_f64();
     drop(encoded);

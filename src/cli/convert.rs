@@ -47,6 +47,12 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
             "--block-size applies to --format v2 only (tc v1 blocks are 64000 bytes)",
         ));
     }
+    if a.format == Format::V1 && a.level.is_some() {
+        return Err(CliError::io(
+            "--level applies to --format v2 only (tc v1 is always Huffman)",
+        ));
+    }
+    let level = a.level.unwrap_or_default();
     let mut input = open_input(&a.input)?;
     let out = Output::create(&a.output, input.mode)?;
     let mut progress = Progress::new("scfs compress", input.size);
@@ -63,7 +69,15 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
                     let f = f
                         .try_clone()
                         .map_err(|e| io_err(&a.output, "cannot open", &e))?;
-                    write_v2(&mut input.reader, &a.input, f, &a.output, bs, &mut progress)?;
+                    write_v2(
+                        &mut input.reader,
+                        &a.input,
+                        f,
+                        &a.output,
+                        bs,
+                        level,
+                        &mut progress,
+                    )?;
                 }
                 _ => {
                     // Stdout, FIFO or device: build the container aside, then copy.
@@ -78,6 +92,7 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
                         spool,
                         Path::new("<temp>"),
                         bs,
+                        level,
                         &mut progress,
                     )?;
                     let mut copy = copy;

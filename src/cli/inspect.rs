@@ -177,8 +177,9 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
             out.push_str(&format!("block size:    {} bytes\n", st.block_size));
             sizes(&mut out, st.logical_size, stored);
             out.push_str(&format!(
-                "blocks:        {} (huffman {}, stored {}, fill {}, hole {})\n",
-                st.huffman + st.stored + st.fill + st.holes,
+                "blocks:        {} (lz {}, huffman {}, stored {}, fill {}, hole {})\n",
+                st.lz + st.huffman + st.stored + st.fill + st.holes,
+                st.lz,
                 st.huffman,
                 st.stored,
                 st.fill,
@@ -196,7 +197,7 @@ pub fn info(a: &InfoArgs) -> Result<i32, CliError> {
                     "dead space:    {} bytes ({}) awaiting compaction{}\n",
                     st.dead_bytes,
                     human(st.dead_bytes),
-                    if c.needs_compaction() {
+                    if c.needs_compaction(crate::container::CompactWhen::AtRest) {
                         " (due: over the threshold)"
                     } else {
                         ""

@@ -107,6 +107,12 @@ pub struct CompressArgs {
     /// (suffixes K/M accepted). v1 always uses 64000-byte blocks.
     #[arg(long, value_parser = parse_block_size)]
     pub block_size: Option<u32>,
+    /// How the blocks of a v2 container are coded: none (stored raw),
+    /// huffman (order-0 only), fast, default or max (LZ77 + Huffman,
+    /// stronger and slower to write; every level reads fast). Default:
+    /// default. v1 is always Huffman.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<crate::container::Compression>,
     /// fsync OUT before renaming it into place (and its directory after),
     /// so it survives a power loss right after the command returns.
     #[arg(long)]

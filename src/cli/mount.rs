@@ -81,6 +81,7 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         writeback_cache: o.writeback_cache.unwrap_or(d.writeback_cache),
         atime: !o.flags.contains(&fuser::MountOption::NoAtime),
         inode_fds: o.inode_fds,
+        compression: o.compression,
         ..d
     }
 }

@@ -61,6 +61,50 @@ struct Row {
     original: u64,
     stored: u64,
     id: (u64, u64),
+    /// The file's `user.scfs.compress` policy, if it has one.
+    policy: Option<String>,
+    /// Blocks by kind (v2 containers): lz, huffman, stored, fill, hole.
+    kinds: Option<[u64; 5]>,
+}
+
+/// Names of the block kinds, in the order of [`Row::kinds`].
+const KIND_NAMES: [&str; 5] = ["lz", "huffman", "stored", "fill", "hole"];
+
+/// The `user.scfs.compress` xattr of an open file (the compression policy
+/// the filesystem codes its writes by), if set.
+fn policy_of(f: &fs::File) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is writable for its whole length during the call, the
+    // name is a NUL-terminated literal and the descriptor is open (`f`).
+    let n = unsafe {
+        libc::fgetxattr(
+            f.as_raw_fd(),
+            c"user.scfs.compress".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    let v = String::from_utf8_lossy(&buf[..n]);
+    Some(v.trim_end().to_string())
+}
+
+/// The block kinds of a row as a table cell: `lz 10, huffman 2` (kinds
+/// with no block left out; `-` for files that are not containers).
+fn kinds_text(k: Option<[u64; 5]>) -> String {
+    let Some(k) = k else { return "-".into() };
+    let parts: Vec<String> = KIND_NAMES
+        .iter()
+        .zip(k)
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn row_for(p: &Path) -> Result<Row, CliError> {
@@ -69,9 +113,13 @@ fn row_for(p: &Path) -> Result<Row, CliError> {
     let (f, kind) = detect(p)?;
     let meta = f.metadata().map_err(|e| io_err(p, "cannot stat", &e))?;
     let stored = meta.len();
+    let policy = policy_of(&f);
+    let mut kinds = None;
     let (format, original) = match kind {
         Kind::V2 => {
             let c = Container::open(f, false).map_err(|e| container_err(p, e))?;
+            let st = c.stats();
+            kinds = Some([st.lz, st.huffman, st.stored, st.fill, st.holes]);
             ("v2", c.logical_size())
         }
         Kind::V1 => ("v1", scan_v1(f, p)?.logical),
@@ -84,6 +132,8 @@ fn row_for(p: &Path) -> Result<Row, CliError> {
         original,
         stored,
         id: (meta.dev(), meta.ino()),
+        policy,
+        kinds,
     })
 }
 
@@ -178,14 +228,23 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
         let mut o = String::from("{\"files\": [");
         for (i, r) in rows.iter().enumerate() {
             o.push_str(if i == 0 { "\n  " } else { ",\n  " });
+            let blocks = r.kinds.map_or("null".into(), |k| {
+                let fields: Vec<String> = KIND_NAMES
+                    .iter()
+                    .zip(k)
+                    .map(|(name, n)| format!("\"{name}\": {n}"))
+                    .collect();
+                format!("{{{}}}", fields.join(", "))
+            });
             o.push_str(&format!(
-                "{{\"path\": {}, \"format\": \"{}\", \"original\": {}, \"stored\": {}, \"ratio\": {}, \"saved_percent\": {}}}",
+                "{{\"path\": {}, \"format\": \"{}\", \"original\": {}, \"stored\": {}, \"ratio\": {}, \"saved_percent\": {}, \"policy\": {}, \"blocks\": {blocks}}}",
                 json_str(&r.path),
                 r.format,
                 r.original,
                 r.stored,
                 json_num(ratio(r.original, r.stored), 4),
-                json_num(saved(r.original, r.stored), 2)
+                json_num(saved(r.original, r.stored), 2),
+                r.policy.as_deref().map_or("null".into(), json_str),
             ));
         }
         o.push_str(&format!(
@@ -195,13 +254,15 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
         ));
         o
     } else {
-        let mut table: Vec<[String; 6]> = vec![[
+        let mut table: Vec<[String; 8]> = vec![[
             "file".into(),
             "original".into(),
             "stored".into(),
             "ratio".into(),
             "saved".into(),
             "format".into(),
+            "policy".into(),
+            "blocks".into(),
         ]];
         for r in &rows {
             table.push([
@@ -211,6 +272,8 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
                 ratio_text(r.original, r.stored),
                 saved_text(r.original, r.stored),
                 r.format.into(),
+                r.policy.clone().unwrap_or_else(|| "-".into()),
+                kinds_text(r.kinds),
             ]);
         }
         table.push([
@@ -220,8 +283,10 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
             ratio_text(t_orig, t_stored),
             saved_text(t_orig, t_stored),
             String::new(),
+            String::new(),
+            String::new(),
         ]);
-        let mut w = [0usize; 6];
+        let mut w = [0usize; 8];
         for line in &table {
             for (i, cell) in line.iter().enumerate() {
                 w[i] = w[i].max(cell.chars().count());

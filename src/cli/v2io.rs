@@ -11,7 +11,7 @@ use std::path::Path;
 use super::convert::container_err;
 use super::files::{io_err, Output, Progress};
 use super::CliError;
-use crate::container::{Container, EncodedBlock};
+use crate::container::{Compression, Container, EncodedBlock};
 use crate::tcv1::{parallel, read_full, worker_count};
 
 /// Bytes of block data one batch may hold.
@@ -31,6 +31,7 @@ pub fn write_v2(
     f: File,
     out_path: &Path,
     bs: u32,
+    compression: Compression,
     progress: &mut Progress,
 ) -> Result<(), CliError> {
     let mut c = Container::create(f, bs).map_err(|e| container_err(out_path, e))?;
@@ -61,7 +62,7 @@ pub fn write_v2(
             }
         }
         parallel(&mut slots[..filled], workers, |(no, buf, enc)| {
-            *enc = Some(Container::encode(*no, buf));
+            *enc = Some(Container::encode(*no, buf, compression));
         });
         for (_, _, enc) in &mut slots[..filled] {
             let enc = enc.take().expect("encoded");

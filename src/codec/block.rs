@@ -64,10 +64,20 @@ fn get_varint(input: &[u8], pos: &mut usize) -> Result<usize, CodecError> {
 /// payload to `out`; for the others it appends nothing. Raw whenever the
 /// Huffman payload would not be smaller than the data.
 pub fn encode_block(data: &[u8], out: &mut Vec<u8>) -> BlockCoding {
+    encode_block_with(data, None, out)
+}
+
+/// `encode_block` given the block's granule histograms if already
+/// computed (`Granules::new(data)`, by the LZ levels).
+pub(crate) fn encode_block_with(
+    data: &[u8],
+    g: Option<&Granules>,
+    out: &mut Vec<u8>,
+) -> BlockCoding {
     SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut scratch) => encode_block_in(data, out, &mut scratch),
+        Ok(mut scratch) => encode_block_in(data, g, out, &mut scratch),
         // Not reached (no re-entry), but fresh scratch is always correct.
-        Err(_) => encode_block_in(data, out, &mut Vec::new()),
+        Err(_) => encode_block_in(data, g, out, &mut Vec::new()),
     })
 }
 
@@ -78,14 +88,19 @@ thread_local! {
 
 /// `encode_block` with the stream scratch space: the body compiled for
 /// this CPU (the same output on all).
-fn encode_block_in(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> BlockCoding {
+fn encode_block_in(
+    data: &[u8],
+    g: Option<&Granules>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> BlockCoding {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: `encode_block_bmi2` is safe code whose only requirement
         // is that the CPU supports BMI2, which was checked just above.
-        return unsafe { encode_block_bmi2(data, out, scratch) };
+        return unsafe { encode_block_bmi2(data, g, out, scratch) };
     }
-    encode_block_body(data, out, scratch)
+    encode_block_body(data, g, out, scratch)
 }
 
 /// `encode_block_body` compiled with BMI2: the stream writer and the
@@ -93,12 +108,22 @@ fn encode_block_in(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Blo
 /// to CL first (a third fewer instructions in the writer's inner loop).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi2")]
-fn encode_block_bmi2(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> BlockCoding {
-    encode_block_body(data, out, scratch)
+fn encode_block_bmi2(
+    data: &[u8],
+    g: Option<&Granules>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> BlockCoding {
+    encode_block_body(data, g, out, scratch)
 }
 
 #[inline(always)]
-fn encode_block_body(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> BlockCoding {
+fn encode_block_body(
+    data: &[u8],
+    g: Option<&Granules>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> BlockCoding {
     let n = data.len();
     if n == 0 {
         return BlockCoding::Zero;
@@ -106,7 +131,14 @@ fn encode_block_body(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> B
     if n > MAX_BLOCK_LEN {
         return BlockCoding::Raw;
     }
-    let g = Granules::new(data);
+    let own;
+    let g = match g {
+        Some(g) => g,
+        None => {
+            own = Granules::new(data);
+            &own
+        }
+    };
     let hist = g.total();
     if let Some(b) = hist.iter().position(|&c| c as usize == n) {
         return if b == 0 {
@@ -115,7 +147,7 @@ fn encode_block_body(data: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> B
             BlockCoding::Fill(b as u8)
         };
     }
-    let segs = plan_segments(&g);
+    let segs = plan_segments(g);
     // Exact size but for stream padding (at most 3 bytes a segment).
     let last = segs.len() - 1;
     let mut lower = varint_len(segs.len());

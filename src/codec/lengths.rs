@@ -81,6 +81,12 @@ pub(crate) fn small_code_lengths_fast(hist: &[u32; 32], max_len: u32) -> [u8; 32
     lengths_core::<32, 33>(hist, max_len, false)
 }
 
+/// Code lengths for the sequence alphabets of LZ blocks (at most 64
+/// symbols): `code_lengths_fast` on a small alphabet.
+pub(crate) fn seq_code_lengths(hist: &[u32; 64], max_len: u32) -> [u8; 64] {
+    lengths_core::<64, 65>(hist, max_len, false)
+}
+
 fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
     lengths_core::<256, 257>(hist, max_len, exact)
 }

@@ -14,6 +14,7 @@
 //! - `block`: the v2 Huffman block payload (segments, each with its own
 //!   table and four interleaved streams) and the block coding choice.
 //! - `split`: choosing where a block switches tables.
+//! - `lz`: LZ77 + Huffman block payloads (section 5) and the levels.
 
 mod bits;
 mod block;
@@ -22,6 +23,7 @@ mod enc4;
 mod interleave;
 mod lengths;
 mod limit;
+pub mod lz;
 mod split;
 mod stream;
 mod table;
@@ -30,6 +32,7 @@ use std::fmt;
 
 pub use block::{decode_block, encode_block, MAX_BLOCK_LEN};
 pub use lengths::{code_lengths, coded_bits, histogram};
+pub use lz::{decode_lz_block, encode_block_level, LzError};
 pub use stream::{decode_stream, encode_stream};
 
 /// Longest code our encoders produce (and the longest a v2 block may use).
@@ -67,6 +70,60 @@ pub enum BlockCoding {
     Raw,
     /// The section-4 payload was appended to `out`.
     Huffman,
+    /// The section-5 (LZ) payload was appended to `out`.
+    Lz,
+}
+
+/// Compression level of `encode_block_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Huffman only (section 4): `encode_block`.
+    Huffman,
+    /// LZ with a single-probe hash matcher (lz4 / zstd -1 class).
+    Fast,
+    /// LZ with hash chains and lazy matching.
+    Default,
+    /// LZ with deep hash chains and two-step lazy matching: slow to
+    /// write, as fast to read as the others.
+    Max,
+}
+
+impl Level {
+    /// Every level, fastest first.
+    pub const ALL: [Level; 4] = [Level::Huffman, Level::Fast, Level::Default, Level::Max];
+
+    /// The level's name as `FromStr` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Huffman => "huffman",
+            Level::Fast => "fast",
+            Level::Default => "default",
+            Level::Max => "max",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Level, String> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Level::ALL.iter().map(|l| l.name()).collect();
+                format!(
+                    "unknown compression level {s:?}: expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
 }
 
 #[cfg(test)]

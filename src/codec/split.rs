@@ -60,6 +60,11 @@ impl Granules {
         self.prefix.last().unwrap_or(&self.prefix[0])
     }
 
+    /// Order-0 entropy of the whole block, in bytes (no table).
+    pub(crate) fn entropy_bytes(&self) -> f32 {
+        entropy(self, 0, self.count()).0 / 8.0
+    }
+
     fn count(&self) -> usize {
         self.prefix.len() - 1
     }

@@ -5,12 +5,27 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::format::{RecordHeader, HEADER_LEN, KIND_HUFFMAN, KIND_STORED, RECORD_HEADER_LEN};
+use super::format::{RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
 use super::index::Entry;
 use super::{Container, ContainerError, Result};
 
-/// Dead bytes below this never trigger compaction.
+/// Dead bytes below this never trigger compaction of a file in use.
 pub const COMPACT_MIN_DEAD: u64 = 1 << 20;
+/// Dead bytes below this never trigger compaction of a file at rest.
+pub const COMPACT_MIN_DEAD_AT_REST: u64 = 64 << 10;
+
+/// When dead space is worth a rewrite (FORMAT.md 3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactWhen {
+    /// The file is being written: dead > 3/4 of live and > 1 MiB, so the
+    /// file stays under 1.75x its live size (plus 1 MiB) while each byte
+    /// written costs at most 4/3 of a byte of rewriting, amortized.
+    InUse,
+    /// The file was just closed (it is at rest): dead over 1/8 of live
+    /// and over 64 KiB, so a file at rest is at most 1.125x its live size
+    /// (plus 64 KiB).
+    AtRest,
+}
 
 /// Space report of one container.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,10 +44,12 @@ pub struct Stats {
     pub holes: u64,
     pub stored: u64,
     pub huffman: u64,
+    pub lz: u64,
     pub fill: u64,
-    /// Payload bytes of stored and Huffman records.
+    /// Payload bytes of stored, Huffman and LZ records.
     pub stored_payload: u64,
     pub huffman_payload: u64,
+    pub lz_payload: u64,
     /// Deltas since the last checkpoint (0 for none).
     pub chain_len: u32,
     /// Commit sequence number of the newest commit (0 if none).
@@ -52,7 +69,7 @@ impl Container {
 
     pub fn stats(&self) -> Stats {
         let k = self.index.counts();
-        let data_blocks = k.stored + k.huffman + k.fill;
+        let data_blocks = k.stored + k.huffman + k.lz + k.fill;
         let total_blocks = self.logical_size.div_ceil(1u64 << self.shift);
         Stats {
             block_size: self.block_size(),
@@ -63,22 +80,25 @@ impl Container {
             holes: total_blocks.saturating_sub(data_blocks),
             stored: k.stored,
             huffman: k.huffman,
+            lz: k.lz,
             fill: k.fill,
             stored_payload: k.stored_payload,
             huffman_payload: k.huffman_payload,
+            lz_payload: k.lz_payload,
             chain_len: self.last.map_or(0, |l| l.chain_len),
             seq: self.last.map_or(0, |l| l.seq),
         }
     }
 
-    /// The compaction rule: dead bytes exceed both the live bytes and
-    /// 1 MiB. Rewriting costs O(live) and is triggered only after at least
-    /// as many dead bytes were appended, so it is O(1) amortized per byte
-    /// written, and the file is never more than about twice its live size
-    /// (plus 1 MiB).
-    pub fn needs_compaction(&self) -> bool {
-        let dead = self.dead_bytes();
-        dead > self.live_bytes() && dead > COMPACT_MIN_DEAD
+    /// The compaction rule (see [`CompactWhen`]). Rewriting costs O(live)
+    /// and is triggered only after a fixed share of live bytes died since
+    /// the last rewrite, so it is O(1) amortized per byte written.
+    pub fn needs_compaction(&self, when: CompactWhen) -> bool {
+        let (dead, live) = (self.dead_bytes(), self.live_bytes());
+        match when {
+            CompactWhen::InUse => dead / 3 > live / 4 && dead > COMPACT_MIN_DEAD,
+            CompactWhen::AtRest => dead > live / 8 && dead > COMPACT_MIN_DEAD_AT_REST,
+        }
     }
 
     /// Writes a compacted copy (only live records, one checkpoint, a new
@@ -95,18 +115,21 @@ impl Container {
         let mut buf_start = out.end;
         let mut rec = Vec::new();
         for (b, e) in self.index.iter() {
-            let (offset, len, kind) = match e {
+            let (coding, offset, len) = match e {
                 Entry::Fill { .. } => {
                     out.index.insert(b, e);
                     continue;
                 }
-                Entry::Stored { offset, len } => (offset, len, KIND_STORED),
-                Entry::Huffman { offset, len } => (offset, len, KIND_HUFFMAN),
+                Entry::Record {
+                    coding,
+                    offset,
+                    len,
+                } => (coding, offset, len),
             };
             rec.resize(RECORD_HEADER_LEN as usize + len as usize, 0);
             self.read_exact(&mut rec, offset, b)?;
             let h = RecordHeader::decode(&rec, self.salt, self.block_size(), offset)?;
-            if h.block_no != b || h.kind != kind || h.payload_len != len {
+            if h.block_no != b || h.kind != coding.kind_byte() || h.payload_len != len {
                 return Err(ContainerError::Corrupt {
                     offset,
                     msg: format!("block {b}: record header does not match the index"),
@@ -117,16 +140,10 @@ impl Container {
             buf.extend_from_slice(&rec);
             out.index.insert(
                 b,
-                if kind == KIND_STORED {
-                    Entry::Stored {
-                        offset: new_off,
-                        len,
-                    }
-                } else {
-                    Entry::Huffman {
-                        offset: new_off,
-                        len,
-                    }
+                Entry::Record {
+                    coding,
+                    offset: new_off,
+                    len,
                 },
             );
             if buf.len() >= 1 << 20 {

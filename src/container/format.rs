@@ -1,5 +1,5 @@
 //! Byte layouts of the v2 container (docs/FORMAT.md section 3): the file
-//! header (versions 2 and 3, with its seal slot), block record headers,
+//! header (versions 2, 3 and 4, with its seal slot), block record headers,
 //! commit headers, index entries and the trailer. Pure encode/decode
 //! functions with no I/O; every decoder checks magic, checksum and the
 //! format's limits and never trusts a field further.
@@ -8,15 +8,35 @@ use super::{ContainerError, Result};
 
 /// Magic bytes that begin every scfs file (v1 and v2).
 pub const FILE_MAGIC: [u8; 4] = [0x0C, 0x00, 0x0D, 0x0E];
-/// Header version of the containers we write (FORMAT.md 3.2): 3, with the
-/// seal slot.
-pub const VERSION: u16 = 3;
+/// Header version of the containers we write (FORMAT.md 3.2): 4, the
+/// layout of version 3 that may hold LZ records.
+pub const VERSION: u16 = 4;
+/// The version with the seal slot but (as far as older readers know) no
+/// LZ records; still read, and raised to 4 in place before a first LZ record.
+pub const VERSION_3: u16 = 3;
 /// The first header version (no seal slot), still read.
 pub const VERSION_2: u16 = 2;
+/// Offset of the version field, the one header field raised in place.
+pub const VERSION_OFFSET: u64 = 4;
 
-/// True for the header versions of a v2 container (2 and 3).
+/// True for the header versions of a v2 container (2, 3 and 4).
 pub fn is_container_version(v: u16) -> bool {
-    v == VERSION || v == VERSION_2
+    (VERSION_2..=VERSION).contains(&v)
+}
+
+/// True when a container of header version `v` may hold LZ records
+/// (FORMAT.md 3.2: versions 3 and 4; a crash may leave them in a
+/// version-3 file whose raise to 4 was not yet on disk).
+pub fn allows_lz(v: u16) -> bool {
+    v >= VERSION_3
+}
+
+/// CRC of a version-3 or -4 header: bytes 0..16 as they read in version 3.
+fn v3_header_crc(b: &[u8]) -> u32 {
+    let mut h = [0u8; 16];
+    h.copy_from_slice(&b[0..16]);
+    h[4..6].copy_from_slice(&VERSION_3.to_le_bytes());
+    crc32c::crc32c(&h)
 }
 /// Size of the file header.
 pub const HEADER_LEN: u64 = 32;
@@ -54,6 +74,7 @@ pub const KIND_HOLE: u8 = 0;
 pub const KIND_STORED: u8 = 1;
 pub const KIND_HUFFMAN: u8 = 2;
 pub const KIND_FILL: u8 = 3;
+pub const KIND_LZ: u8 = 4;
 
 fn le_u16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -102,7 +123,7 @@ pub enum Seal {
 /// The 32-byte file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHeader {
-    /// 2 or 3.
+    /// 2, 3 or 4.
     pub version: u16,
     pub block_shift: u8,
     pub salt: u64,
@@ -123,7 +144,7 @@ pub fn encode_seal(salt: u64, seq: u64) -> [u8; SEAL_LEN] {
     b
 }
 
-/// Reads a seal slot (bytes 16..28 of a version-3 header).
+/// Reads a seal slot (bytes 16..28 of a version-3 or -4 header).
 pub fn decode_seal(salt: u64, b: &[u8]) -> Seal {
     if salted_crc(salt, &b[0..8]) == le_u32(b, 8) {
         Seal::Sealed(le_u64(b, 0))
@@ -133,7 +154,7 @@ pub fn decode_seal(salt: u64, b: &[u8]) -> Seal {
 }
 
 impl FileHeader {
-    /// A new version-3 header with an empty seal (sealed_seq 0).
+    /// A new version-4 header with an empty seal (sealed_seq 0).
     pub fn new(block_shift: u8, salt: u64) -> FileHeader {
         FileHeader {
             version: VERSION,
@@ -159,14 +180,14 @@ impl FileHeader {
                 Seal::Absent | Seal::Damaged => 0,
             };
             b[16..28].copy_from_slice(&encode_seal(self.salt, seq));
-            crc32c::crc32c(&b[0..16])
+            v3_header_crc(&b)
         };
         b[28..32].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
     /// Decodes a header. A wrong magic or version is `NotContainer`; a
-    /// header of version 2 or 3 that fails its checks is `Corrupt`. A
+    /// header of version 2, 3 or 4 that fails its checks is `Corrupt`. A
     /// damaged seal slot is not: it reads as [`Seal::Damaged`].
     pub fn decode(b: &[u8]) -> Result<FileHeader> {
         if b.len() < HEADER_LEN as usize || b[0..4] != FILE_MAGIC {
@@ -180,9 +201,12 @@ impl FileHeader {
                 "format version {version}, not a v2 container"
             )));
         }
-        let covered = if version == VERSION_2 { 28 } else { 16 };
-        let crc = le_u32(b, 28);
-        if crc32c::crc32c(&b[0..covered]) != crc {
+        let want = if version == VERSION_2 {
+            crc32c::crc32c(&b[0..28])
+        } else {
+            v3_header_crc(b)
+        };
+        if want != le_u32(b, 28) {
             return Err(corrupt(28, "file header checksum mismatch"));
         }
         let block_shift = b[6];
@@ -221,7 +245,7 @@ impl FileHeader {
 /// The 32-byte header of a block record; `payload_len` bytes follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
-    /// KIND_STORED or KIND_HUFFMAN.
+    /// KIND_STORED, KIND_HUFFMAN or KIND_LZ.
     pub kind: u8,
     pub block_no: u64,
     pub decoded_len: u32,
@@ -270,8 +294,8 @@ impl RecordHeader {
         }
         match h.kind {
             KIND_STORED if h.payload_len == h.decoded_len => {}
-            KIND_HUFFMAN if h.payload_len >= 1 && h.payload_len <= block_size => {}
-            KIND_STORED | KIND_HUFFMAN => {
+            KIND_HUFFMAN | KIND_LZ if h.payload_len >= 1 && h.payload_len <= block_size => {}
+            KIND_STORED | KIND_HUFFMAN | KIND_LZ => {
                 return Err(corrupt(
                     offset,
                     format!("block record payload length {} invalid", h.payload_len),
@@ -477,8 +501,31 @@ mod tests {
         let h = FileHeader::new(16, 0x1234_5678_9abc_def0);
         let b = h.encode();
         assert_eq!(&b[0..4], &FILE_MAGIC);
-        assert_eq!(&b[4..6], &[3, 0]);
+        assert_eq!(&b[4..6], &[4, 0]);
         assert_eq!(FileHeader::decode(&b).unwrap(), h);
+        // A version-3 header raised in place (2 bytes at offset 4) is a
+        // valid version-4 header: both CRCs cover the version-3 form.
+        let v3 = FileHeader {
+            version: VERSION_3,
+            ..h
+        };
+        let mut raised = v3.encode();
+        assert_eq!(&raised[4..6], &[3, 0]);
+        assert_eq!(
+            raised[28..32],
+            b[28..32],
+            "same CRC as the version-4 header"
+        );
+        assert_eq!(FileHeader::decode(&raised).unwrap(), v3);
+        raised[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        assert_eq!(raised, b);
+        assert_eq!(FileHeader::decode(&raised).unwrap(), h);
+        let mut v5 = b;
+        v5[4] = 5;
+        assert!(matches!(
+            FileHeader::decode(&v5),
+            Err(ContainerError::NotContainer(_))
+        ));
         for i in 0..32 {
             let mut c = b;
             c[i] ^= 0x10;

@@ -4,15 +4,50 @@
 
 use std::collections::BTreeMap;
 
-use super::format::{DiskEntry, KIND_FILL, KIND_HUFFMAN, KIND_STORED, RECORD_HEADER_LEN};
+use super::format::{DiskEntry, KIND_FILL, KIND_HUFFMAN, KIND_LZ, KIND_STORED, RECORD_HEADER_LEN};
+
+/// How a block record's payload is coded (FORMAT.md 3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// The raw bytes.
+    Stored,
+    /// A section-4 Huffman payload.
+    Huffman,
+    /// A section-5 LZ payload.
+    Lz,
+}
+
+impl Coding {
+    /// The kind byte of records and entries of this coding.
+    pub fn kind_byte(self) -> u8 {
+        match self {
+            Coding::Stored => KIND_STORED,
+            Coding::Huffman => KIND_HUFFMAN,
+            Coding::Lz => KIND_LZ,
+        }
+    }
+
+    /// The coding of a record kind byte; None for kinds without a record.
+    pub fn from_kind_byte(kind: u8) -> Option<Coding> {
+        match kind {
+            KIND_STORED => Some(Coding::Stored),
+            KIND_HUFFMAN => Some(Coding::Huffman),
+            KIND_LZ => Some(Coding::Lz),
+            _ => None,
+        }
+    }
+}
 
 /// Where one non-hole block lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
-    /// A block record at `offset` whose payload (raw bytes) is `len` bytes.
-    Stored { offset: u64, len: u32 },
-    /// A block record at `offset` whose payload (section 4) is `len` bytes.
-    Huffman { offset: u64, len: u32 },
+    /// A block record at `offset` whose payload, coded as `coding`, is
+    /// `len` bytes.
+    Record {
+        coding: Coding,
+        offset: u64,
+        len: u32,
+    },
     /// No record: the first `len` bytes of the block are `byte`, the rest zero.
     Fill { byte: u8, len: u32 },
 }
@@ -21,27 +56,30 @@ impl Entry {
     /// Bytes the entry's record occupies in the backing file.
     pub fn record_bytes(&self) -> u64 {
         match *self {
-            Entry::Stored { len, .. } | Entry::Huffman { len, .. } => {
-                RECORD_HEADER_LEN + u64::from(len)
-            }
+            Entry::Record { len, .. } => RECORD_HEADER_LEN + u64::from(len),
             Entry::Fill { .. } => 0,
+        }
+    }
+
+    /// The record's offset, None for a fill.
+    pub fn record_offset(&self) -> Option<u64> {
+        match *self {
+            Entry::Record { offset, .. } => Some(offset),
+            Entry::Fill { .. } => None,
         }
     }
 
     pub fn to_disk(self, block_no: u64) -> DiskEntry {
         match self {
-            Entry::Stored { offset, len } => DiskEntry {
+            Entry::Record {
+                coding,
+                offset,
+                len,
+            } => DiskEntry {
                 block_no,
                 offset,
                 len,
-                kind: KIND_STORED,
-                fill: 0,
-            },
-            Entry::Huffman { offset, len } => DiskEntry {
-                block_no,
-                offset,
-                len,
-                kind: KIND_HUFFMAN,
+                kind: coding.kind_byte(),
                 fill: 0,
             },
             Entry::Fill { byte, len } => DiskEntry {
@@ -60,9 +98,11 @@ impl Entry {
 pub struct KindCounts {
     pub stored: u64,
     pub huffman: u64,
+    pub lz: u64,
     pub fill: u64,
     pub stored_payload: u64,
     pub huffman_payload: u64,
+    pub lz_payload: u64,
 }
 
 /// The sparse index with running totals.
@@ -76,14 +116,14 @@ pub struct Index {
 impl Index {
     fn account(&mut self, e: &Entry, add: bool) {
         let (c, p) = match *e {
-            Entry::Stored { len, .. } => (
-                &mut self.counts.stored,
-                Some((&mut self.counts.stored_payload, len)),
-            ),
-            Entry::Huffman { len, .. } => (
-                &mut self.counts.huffman,
-                Some((&mut self.counts.huffman_payload, len)),
-            ),
+            Entry::Record { coding, len, .. } => {
+                let (c, p) = match coding {
+                    Coding::Stored => (&mut self.counts.stored, &mut self.counts.stored_payload),
+                    Coding::Huffman => (&mut self.counts.huffman, &mut self.counts.huffman_payload),
+                    Coding::Lz => (&mut self.counts.lz, &mut self.counts.lz_payload),
+                };
+                (c, Some((p, len)))
+            }
             Entry::Fill { .. } => (&mut self.counts.fill, None),
         };
         if add {
@@ -150,9 +190,8 @@ impl Index {
     /// the file, see `Container::commit_empty_first`).
     pub fn shift_records(&mut self, by: u64) {
         for e in self.map.values_mut() {
-            match e {
-                Entry::Stored { offset, .. } | Entry::Huffman { offset, .. } => *offset += by,
-                Entry::Fill { .. } => {}
+            if let Entry::Record { offset, .. } = e {
+                *offset += by;
             }
         }
     }
@@ -187,14 +226,16 @@ mod tests {
         let mut ix = Index::default();
         ix.insert(
             1,
-            Entry::Stored {
+            Entry::Record {
+                coding: Coding::Stored,
                 offset: 32,
                 len: 100,
             },
         );
         ix.insert(
             5,
-            Entry::Huffman {
+            Entry::Record {
+                coding: Coding::Huffman,
                 offset: 200,
                 len: 10,
             },
@@ -203,15 +244,18 @@ mod tests {
         assert_eq!(ix.live_record_bytes(), 132 + 42);
         ix.insert(
             1,
-            Entry::Huffman {
+            Entry::Record {
+                coding: Coding::Lz,
                 offset: 300,
                 len: 20,
             },
         );
         assert_eq!(ix.live_record_bytes(), 52 + 42);
         assert_eq!(ix.counts().stored, 0);
-        assert_eq!(ix.counts().huffman, 2);
-        assert_eq!(ix.counts().huffman_payload, 30);
+        assert_eq!(ix.counts().huffman, 1);
+        assert_eq!(ix.counts().huffman_payload, 10);
+        assert_eq!(ix.counts().lz, 1);
+        assert_eq!(ix.counts().lz_payload, 20);
         assert_eq!(ix.remove_from(5), vec![5, 9]);
         assert_eq!(ix.live_record_bytes(), 52);
         assert_eq!(ix.counts().fill, 0);

@@ -20,6 +20,7 @@
 
 mod commit;
 mod compact;
+mod compression;
 mod error;
 pub mod format;
 mod index;
@@ -31,16 +32,17 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::codec::{self, BlockCoding};
+use crate::codec::{self, BlockCoding, Level};
 
-pub use compact::Stats;
+pub use compact::{CompactWhen, Stats};
+pub use compression::Compression;
 pub use error::{ContainerError, Result};
 pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};
 pub use recover::{read_summary, Summary};
 pub use seal::SealTicket;
 
-use format::{FileHeader, RecordHeader, HEADER_LEN, KIND_HUFFMAN, KIND_STORED, RECORD_HEADER_LEN};
-use index::{Entry, Index};
+use format::{FileHeader, RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
+use index::{Coding, Entry, Index};
 
 /// Default block size (64 KiB).
 pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 16;
@@ -54,9 +56,29 @@ pub enum BlockKind {
     Stored,
     /// A section-4 Huffman payload.
     Huffman,
+    /// A section-5 LZ payload.
+    Lz,
     /// No record: one byte value repeated (the rest of the block past the
     /// filled length reads as zeros).
     Fill(u8),
+}
+
+/// A block record's payload as read, by coding (stored bytes are read
+/// straight into the output instead).
+enum Payload<'a> {
+    Stored,
+    Huffman(&'a [u8]),
+    Lz(&'a [u8]),
+}
+
+impl Payload<'_> {
+    fn coding(&self) -> Coding {
+        match self {
+            Payload::Stored => Coding::Stored,
+            Payload::Huffman(_) => Coding::Huffman,
+            Payload::Lz(_) => Coding::Lz,
+        }
+    }
 }
 
 /// A block compressed by [`Container::encode`], ready for
@@ -91,7 +113,7 @@ impl EncodedBlock {
     /// Bytes this block will add to the backing file (0 for holes/fills).
     pub fn record_len(&self) -> u64 {
         match self.kind {
-            BlockKind::Stored | BlockKind::Huffman => self.bytes.len() as u64,
+            BlockKind::Stored | BlockKind::Huffman | BlockKind::Lz => self.bytes.len() as u64,
             _ => 0,
         }
     }
@@ -115,7 +137,8 @@ struct CommitState {
 pub struct Container {
     file: File,
     writable: bool,
-    /// Header version (2 or 3; only 3 has a seal slot).
+    /// Header version (2, 3 or 4; 3 and 4 have a seal slot, LZ records
+    /// need 3 or 4 and are written only once it is 4).
     version: u16,
     /// The seq the header's seal slot names, when valid (FORMAT.md 3.2).
     sealed: Option<u64>,
@@ -211,7 +234,7 @@ fn is_header_prefix(b: &[u8]) -> bool {
     }
     match b.len() {
         0..=4 => true,
-        5 => b[4] == format::VERSION as u8 || b[4] == format::VERSION_2 as u8,
+        5 => format::is_container_version(u16::from(b[4])),
         _ => format::is_container_version(u16::from_le_bytes([b[4], b[5]])),
     }
 }
@@ -362,19 +385,40 @@ impl Container {
 
     /// How block `block_no` is stored (`Hole` if absent).
     pub fn block_kind(&self, block_no: u64) -> BlockKind {
-        match self.index.get(block_no) {
-            None => BlockKind::Hole,
-            Some(Entry::Stored { .. }) => BlockKind::Stored,
-            Some(Entry::Huffman { .. }) => BlockKind::Huffman,
-            Some(Entry::Fill { byte, .. }) => BlockKind::Fill(byte),
+        self.index
+            .get(block_no)
+            .map_or(BlockKind::Hole, Self::kind_of)
+    }
+
+    fn kind_of(e: Entry) -> BlockKind {
+        match e {
+            Entry::Record { coding, .. } => match coding {
+                Coding::Stored => BlockKind::Stored,
+                Coding::Huffman => BlockKind::Huffman,
+                Coding::Lz => BlockKind::Lz,
+            },
+            Entry::Fill { byte, .. } => BlockKind::Fill(byte),
         }
     }
 
     /// Byte offset of the record of block `block_no`, if it has one.
     pub fn record_offset(&self, block_no: u64) -> Option<u64> {
-        match self.index.get(block_no)? {
-            Entry::Stored { offset, .. } | Entry::Huffman { offset, .. } => Some(offset),
-            Entry::Fill { .. } => None,
+        self.index.get(block_no)?.record_offset()
+    }
+
+    /// True when blocks may be stored as LZ records here: every container
+    /// but a version-2 one, which keeps kinds 1-3 until compaction
+    /// rewrites it (FORMAT.md 3.2).
+    pub fn lz_allowed(&self) -> bool {
+        format::allows_lz(self.version)
+    }
+
+    /// The coding blocks of this container get when `wanted` is asked
+    /// for: `wanted`, or at most `huffman` in a version-2 container.
+    pub fn compression_for(&self, wanted: Compression) -> Compression {
+        match wanted {
+            Compression::Level(_) if !self.lz_allowed() => Compression::Level(Level::Huffman),
+            c => c,
         }
     }
 
@@ -385,14 +429,7 @@ impl Container {
 
     /// Every non-hole block in ascending order (for verify / decompress).
     pub fn data_blocks(&self) -> impl Iterator<Item = (u64, BlockKind)> + '_ {
-        self.index.iter().map(|(b, e)| {
-            let k = match e {
-                Entry::Stored { .. } => BlockKind::Stored,
-                Entry::Huffman { .. } => BlockKind::Huffman,
-                Entry::Fill { byte, .. } => BlockKind::Fill(byte),
-            };
-            (b, k)
-        })
+        self.index.iter().map(|(b, e)| (b, Self::kind_of(e)))
     }
 
     fn corrupt(offset: u64, block_no: u64, msg: impl std::fmt::Display) -> ContainerError {
@@ -454,7 +491,7 @@ impl Container {
             )));
         }
         let out = &mut out[..bs];
-        let (offset, len, huffman) = match self.index.get(block_no) {
+        let (coding, offset, len) = match self.index.get(block_no) {
             None => {
                 out.fill(0);
                 return Ok(());
@@ -465,10 +502,13 @@ impl Container {
                 out[n..].fill(0);
                 return Ok(());
             }
-            Some(Entry::Stored { offset, len }) => (offset, len, false),
-            Some(Entry::Huffman { offset, len }) => (offset, len, true),
+            Some(Entry::Record {
+                coding,
+                offset,
+                len,
+            }) => (coding, offset, len),
         };
-        if huffman {
+        if coding != Coding::Stored {
             // One read for header and payload, into a per-thread buffer
             // (no allocation per read, even for 1 MiB blocks).
             thread_local! {
@@ -485,26 +525,28 @@ impl Container {
                 let p = &mut p[..need];
                 self.read_exact(p, offset, block_no)?;
                 let (hb, payload) = p.split_at(RECORD_HEADER_LEN as usize);
-                self.finish_read(block_no, offset, len, true, hb, Some(payload), out)
+                let payload = match coding {
+                    Coding::Huffman => Payload::Huffman(payload),
+                    _ => Payload::Lz(payload),
+                };
+                self.finish_read(block_no, offset, len, hb, payload, out)
             })
         } else {
             let mut hb = [0u8; RECORD_HEADER_LEN as usize];
             self.read_exact(&mut hb, offset, block_no)?;
-            self.finish_read(block_no, offset, len, false, &hb, None, out)
+            self.finish_read(block_no, offset, len, &hb, Payload::Stored, out)
         }
     }
 
-    /// Checks a record header against the index entry, decodes (Huffman
-    /// `payload`) or reads (stored) the data into `out`, checks its CRC.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks a record header against the index entry, decodes the payload
+    /// (or reads the stored bytes) into `out`, checks its CRC.
     fn finish_read(
         &self,
         block_no: u64,
         offset: u64,
         len: u32,
-        huffman: bool,
         hb: &[u8],
-        payload: Option<&[u8]>,
+        payload: Payload<'_>,
         out: &mut [u8],
     ) -> Result<()> {
         let h = RecordHeader::decode(hb, self.salt, self.block_size(), offset).map_err(
@@ -513,8 +555,8 @@ impl Container {
                 other => other,
             },
         )?;
-        let want_kind = if huffman { KIND_HUFFMAN } else { KIND_STORED };
-        if h.block_no != block_no || h.kind != want_kind || h.payload_len != len {
+        if h.block_no != block_no || h.kind != payload.coding().kind_byte() || h.payload_len != len
+        {
             return Err(Self::corrupt(
                 offset,
                 block_no,
@@ -525,18 +567,23 @@ impl Container {
             ));
         }
         let n = h.decoded_len as usize;
-        match payload {
-            Some(p) => {
-                if let Err(e) = codec::decode_block(p, &mut out[..n]) {
-                    out.fill(0);
-                    return Err(Self::corrupt(
-                        offset,
-                        block_no,
-                        format!("bad Huffman payload: {e}"),
-                    ));
-                }
+        let decoded = match payload {
+            Payload::Huffman(p) => {
+                codec::decode_block(p, &mut out[..n]).map_err(|e| ("Huffman", e))
             }
-            None => self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?,
+            Payload::Lz(p) => codec::decode_lz_block(p, &mut out[..n]).map_err(|e| ("LZ", e)),
+            Payload::Stored => {
+                self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?;
+                Ok(())
+            }
+        };
+        if let Err((what, e)) = decoded {
+            out.fill(0);
+            return Err(Self::corrupt(
+                offset,
+                block_no,
+                format!("bad {what} payload: {e}"),
+            ));
         }
         if crc32c::crc32c(&out[..n]) != h.data_crc {
             out.fill(0);
@@ -574,9 +621,13 @@ impl Container {
         Ok((checked, bad))
     }
 
-    /// Pure: compresses one block (no I/O, no lock needed).
-    /// `data.len()` must be at most the block size (checked by `put_block`).
-    pub fn encode(block_no: u64, data: &[u8]) -> EncodedBlock {
+    /// Pure: compresses one block (no I/O, no lock needed): at a level,
+    /// the cheapest of hole, fill, stored, Huffman and LZ; with
+    /// `Compression::None`, stored (a hole if all zero).
+    /// `data.len()` must be at most the block size (checked by
+    /// `put_block`); LZ blocks go only into containers that allow them
+    /// (see [`Container::compression_for`]).
+    pub fn encode(block_no: u64, data: &[u8], compression: Compression) -> EncodedBlock {
         let decoded_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let data_crc = crc32c::crc32c(data);
         let mut bytes = vec![0u8; RECORD_HEADER_LEN as usize];
@@ -587,18 +638,26 @@ impl Container {
             // within its documented input range.
             BlockCoding::Raw
         } else {
-            codec::encode_block(data, &mut bytes)
+            match compression {
+                Compression::Level(level) => codec::encode_block_level(data, level, &mut bytes),
+                Compression::None if data.iter().all(|&b| b == 0) => BlockCoding::Zero,
+                Compression::None => BlockCoding::Raw,
+            }
         };
         // Trust but verify what the codec chose; anything doubtful is stored.
         let kind = match coding {
             BlockCoding::Zero if data.iter().all(|&b| b == 0) => BlockKind::Hole,
             BlockCoding::Fill(0) if data.iter().all(|&b| b == 0) => BlockKind::Hole,
             BlockCoding::Fill(b) if data.iter().all(|&x| x == b) => BlockKind::Fill(b),
-            BlockCoding::Huffman
+            c @ (BlockCoding::Huffman | BlockCoding::Lz)
                 if bytes.len() > RECORD_HEADER_LEN as usize
                     && bytes.len() - (RECORD_HEADER_LEN as usize) < data.len() =>
             {
-                BlockKind::Huffman
+                if c == BlockCoding::Lz {
+                    BlockKind::Lz
+                } else {
+                    BlockKind::Huffman
+                }
             }
             _ => BlockKind::Stored,
         };
@@ -607,7 +666,7 @@ impl Container {
                 bytes.truncate(RECORD_HEADER_LEN as usize);
                 bytes.extend_from_slice(data);
             }
-            BlockKind::Huffman => {}
+            BlockKind::Huffman | BlockKind::Lz => {}
             BlockKind::Hole | BlockKind::Fill(_) => bytes = Vec::new(),
         }
         EncodedBlock {
@@ -788,15 +847,18 @@ impl Container {
                     self.mark_dirty(b);
                 }
             }
-            BlockKind::Stored | BlockKind::Huffman => {
+            BlockKind::Stored | BlockKind::Huffman | BlockKind::Lz => {
                 let payload_len = (block.bytes.len() as u64 - RECORD_HEADER_LEN) as u32;
-                let (kind, make): (u8, fn(u64, u32) -> Entry) = if block.kind == BlockKind::Stored {
-                    (KIND_STORED, |offset, len| Entry::Stored { offset, len })
-                } else {
-                    (KIND_HUFFMAN, |offset, len| Entry::Huffman { offset, len })
+                let coding = match block.kind {
+                    BlockKind::Stored => Coding::Stored,
+                    BlockKind::Huffman => Coding::Huffman,
+                    _ => Coding::Lz,
                 };
+                if coding == Coding::Lz {
+                    self.raise_for_lz()?;
+                }
                 RecordHeader {
-                    kind,
+                    kind: coding.kind_byte(),
                     block_no: b,
                     decoded_len: block.decoded_len,
                     payload_len,
@@ -804,16 +866,46 @@ impl Container {
                 }
                 .encode(self.salt, &mut block.bytes);
                 let offset = self.append(std::mem::take(&mut block.bytes))?;
-                self.index.insert(b, make(offset, payload_len));
+                self.index.insert(
+                    b,
+                    Entry::Record {
+                        coding,
+                        offset,
+                        len: payload_len,
+                    },
+                );
                 self.mark_dirty(b);
             }
         }
         Ok(())
     }
 
-    /// Convenience: `put_block(encode(block_no, data))`.
+    /// Makes the header say version 4 before the first LZ record goes
+    /// into a version-3 container: one 2-byte write at offset 4 (FORMAT.md
+    /// 3.2; the header CRC stays valid). A version-2 container takes no LZ
+    /// record.
+    fn raise_for_lz(&mut self) -> Result<()> {
+        match self.version {
+            format::VERSION => Ok(()),
+            format::VERSION_3 => {
+                // A version-3 header comes only from open, so it is in the
+                // file (only new containers hold their header back).
+                self.file
+                    .write_all_at(&format::VERSION.to_le_bytes(), format::VERSION_OFFSET)?;
+                self.version = format::VERSION;
+                Ok(())
+            }
+            v => Err(ContainerError::InvalidArgument(format!(
+                "a version-{v} container cannot hold LZ blocks"
+            ))),
+        }
+    }
+
+    /// Convenience: `put_block(encode(block_no, data, ..))` at the
+    /// default level (`huffman` in a version-2 container).
     pub fn write_block(&mut self, block_no: u64, data: &[u8]) -> Result<()> {
-        self.put_block(Self::encode(block_no, data))
+        let c = self.compression_for(Compression::default());
+        self.put_block(Self::encode(block_no, data, c))
     }
 
     /// Sets the logical size (clamped to 2^63-1) and drops the index

@@ -11,12 +11,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::format::{
-    crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, RecordHeader, Seal, Trailer,
+    self, crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, RecordHeader, Seal, Trailer,
     BLOCK_MAGIC, COMMIT_FIXED_LEN, COMMIT_HEADER_LEN, COMMIT_MAGIC, ENTRY_LEN, HEADER_LEN,
-    KIND_FILL, KIND_HOLE, KIND_HUFFMAN, KIND_STORED, MAX_LOGICAL_SIZE, RECORD_HEADER_LEN,
-    TRAILER_LEN, TRAILER_MAGIC,
+    KIND_FILL, KIND_HOLE, MAX_LOGICAL_SIZE, RECORD_HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
 };
-use super::index::{Entry, Index};
+use super::index::{Coding, Entry, Index};
 use super::{CommitState, Container, ContainerError, Result};
 
 fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
@@ -196,6 +195,12 @@ fn read_commit(
     Ok((ch, trailer_ok))
 }
 
+/// The coding of a record kind byte in a container of header `version`
+/// (LZ only in versions 3 and 4, FORMAT.md 3.2); None for anything else.
+fn record_coding(kind: u8, version: u16) -> Option<Coding> {
+    Coding::from_kind_byte(kind).filter(|&c| c != Coding::Lz || format::allows_lz(version))
+}
+
 /// Checks one entry of the commit at `commit_off` and converts it
 /// (`None` = removal).
 fn check_entry(
@@ -205,6 +210,7 @@ fn check_entry(
     checkpoint: bool,
     block_size: u32,
     max_block: u64,
+    version: u16,
 ) -> Result<Option<Entry>> {
     let bad = |msg: &str| {
         Err(corrupt(
@@ -224,7 +230,10 @@ fn check_entry(
             byte: d.fill,
             len: d.len,
         })),
-        KIND_STORED | KIND_HUFFMAN => {
+        kind => {
+            let Some(coding) = record_coding(kind, version) else {
+                return bad("invalid kind or fields");
+            };
             if d.fill != 0 || d.len == 0 || d.len > block_size {
                 return bad("invalid payload length");
             }
@@ -234,19 +243,12 @@ fn check_entry(
             if d.offset < HEADER_LEN || rec_end > commit_off {
                 return bad("record offset outside the committed log");
             }
-            Ok(Some(if d.kind == KIND_STORED {
-                Entry::Stored {
-                    offset: d.offset,
-                    len: d.len,
-                }
-            } else {
-                Entry::Huffman {
-                    offset: d.offset,
-                    len: d.len,
-                }
+            Ok(Some(Entry::Record {
+                coding,
+                offset: d.offset,
+                len: d.len,
             }))
         }
-        _ => bad("invalid kind or fields"),
     }
 }
 
@@ -285,7 +287,7 @@ fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Lo
             }
             last_block = Some(d.block_no);
             let ckpt = ch.is_checkpoint();
-            let e = check_entry(&d, raw, cur, ckpt, block_size, max_block)?;
+            let e = check_entry(&d, raw, cur, ckpt, block_size, max_block, h.version)?;
             if ckpt {
                 if let Some(e) = e {
                     if decided.is_empty() || !decided.contains_key(&d.block_no) {
@@ -385,12 +387,14 @@ fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<Scan> {
             if end > file_len {
                 break;
             }
+            let Some(coding) = record_coding(rh.kind, h.version) else {
+                break;
+            };
             if rh.block_no <= max_block {
-                let (offset, len) = (pos, rh.payload_len);
-                let e = if rh.kind == KIND_STORED {
-                    Entry::Stored { offset, len }
-                } else {
-                    Entry::Huffman { offset, len }
+                let e = Entry::Record {
+                    coding,
+                    offset: pos,
+                    len: rh.payload_len,
                 };
                 records.insert(rh.block_no, (e, rh.decoded_len));
             }
@@ -770,10 +774,7 @@ fn confirm_rebuild(
     let by_offset: std::collections::HashMap<u64, u64> = c
         .index
         .iter()
-        .filter_map(|(b, e)| match e {
-            Entry::Stored { offset, .. } | Entry::Huffman { offset, .. } => Some((offset, b)),
-            Entry::Fill { .. } => None,
-        })
+        .filter_map(|(b, e)| e.record_offset().map(|offset| (offset, b)))
         .collect();
     let mut named = 0u64;
     let mut holes = 0usize;
@@ -821,7 +822,7 @@ fn confirm_rebuild(
             let is_record = |b: u64| {
                 matches!(
                     c.index.get(b),
-                    Some(r @ (Entry::Stored { .. } | Entry::Huffman { .. }))
+                    Some(r @ Entry::Record { .. })
                         if byte_distance(raw, &r.to_disk(b)) <= 1
                 )
             };

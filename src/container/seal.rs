@@ -227,7 +227,16 @@ mod tests {
 
     #[test]
     fn version_2_containers_read_and_are_never_sealed() {
-        let (f, c) = with_commits(2);
+        // Huffman blocks only: a version-2 container holds no LZ record.
+        let f = tempfile::tempfile().unwrap();
+        let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+        for i in 0..2u64 {
+            let huffman = crate::container::Compression::Level(crate::codec::Level::Huffman);
+            c.put_block(Container::encode(i, &data(i as u8), huffman))
+                .unwrap();
+            c.set_logical_size((i + 1) * 4096);
+            c.commit().unwrap();
+        }
         let v2 = FileHeader {
             version: VERSION_2,
             block_shift: 12,

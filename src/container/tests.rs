@@ -187,7 +187,7 @@ fn dead_space_accounting_is_exact() {
     let live0 = c.live_bytes();
     assert_eq!(c.dead_bytes(), 0);
     // Superseded before any commit: the first record is dead.
-    let e = Container::encode(0, &block(2, 4096));
+    let e = Container::encode(0, &block(2, 4096), Compression::default());
     let rec = e.record_len();
     c.put_block(e).unwrap();
     assert_eq!(c.dead_bytes(), live0 - HEADER_LEN);
@@ -240,7 +240,7 @@ fn damaged_header_is_still_a_container_but_corrupt() {
     for other in [
         &[0x0C, 1][..],
         &[0x0C, 0, 0x0D, 0x0E, 1],
-        &[0x0C, 0, 0x0D, 0x0E, 4],
+        &[0x0C, 0, 0x0D, 0x0E, 5],
     ] {
         let f = tmp();
         f.write_all_at(other, 0).unwrap();
@@ -251,7 +251,7 @@ fn damaged_header_is_still_a_container_but_corrupt() {
 #[test]
 fn oversized_input_to_encode_is_rejected_by_put() {
     let big = vec![7u8; (1 << MAX_BLOCK_SHIFT) + 1];
-    let e = Container::encode(0, &big);
+    let e = Container::encode(0, &big, Compression::default());
     assert_eq!(e.kind(), BlockKind::Stored);
     let mut c = Container::create(tmp(), 1 << MAX_BLOCK_SHIFT).unwrap();
     assert!(c.put_block(e).is_err());

@@ -32,12 +32,12 @@ pub(crate) use seal::{forget_deleted, has_tickets};
 pub use seal::{pending_seals, seal_pending, MAX_TICKETS};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
-use crate::container::{Container, ContainerError};
+use crate::container::{CompactWhen, Compression, Container, ContainerError};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ pub(crate) struct Inner {
     bs: usize,
     shift: u32,
     writable: bool,
+    /// How blocks are coded when written back ([`Compression::to_index`]),
+    /// already limited to what the container can hold.
+    compression: AtomicU8,
     size: AtomicU64,
     op: RwLock<()>,
     blocks: Mutex<BTreeMap<u64, Arc<Block>>>,
@@ -124,6 +127,7 @@ impl LogicalFile {
         let id = shared.new_file_id();
         let bs = c.block_size() as usize;
         let size = c.logical_size();
+        let compression = c.compression_for(Compression::default()).to_index();
         let inner = Arc::new_cyclic(|me: &Weak<Inner>| Inner {
             id,
             me: me.clone(),
@@ -133,6 +137,7 @@ impl LogicalFile {
             bs,
             shift: bs.trailing_zeros(),
             writable,
+            compression: AtomicU8::new(compression),
             size: AtomicU64::new(size),
             op: RwLock::new(()),
             blocks: Mutex::new(BTreeMap::new()),
@@ -161,6 +166,21 @@ impl LogicalFile {
     /// it short; compaction may replace the file otherwise).
     pub fn with_backing<T>(&self, f: impl FnOnce(&std::fs::File) -> T) -> T {
         f(self.inner.container.read().file())
+    }
+
+    /// How blocks written from now on are coded (limited to what the
+    /// container can hold: `huffman` at most in a version-2 container).
+    /// Blocks already stored keep their coding until they are written again.
+    pub fn set_compression(&self, wanted: Compression) {
+        let c = self.inner.container.read().compression_for(wanted);
+        self.inner
+            .compression
+            .store(c.to_index(), Ordering::Relaxed);
+    }
+
+    /// How blocks written from now on are coded.
+    pub fn compression(&self) -> Compression {
+        self.inner.compression()
     }
 
     /// The name used in log messages.
@@ -255,9 +275,9 @@ impl LogicalFile {
     }
 
     /// Whether the container has enough dead space to be worth compacting
-    /// (the frontend then calls [`LogicalFile::compact`]).
-    pub fn needs_compaction(&self) -> bool {
-        self.inner.writable && self.inner.container.read().needs_compaction()
+    /// now (the frontend then calls [`LogicalFile::compact`]).
+    pub fn needs_compaction(&self, when: CompactWhen) -> bool {
+        self.inner.writable && self.inner.container.read().needs_compaction(when)
     }
 
     /// Writes every dirty block and a commit, then writes a compacted copy

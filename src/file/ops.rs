@@ -1,6 +1,5 @@
 //! truncate, punch_hole, allocate, SEEK_DATA and SEEK_HOLE.
 
-use super::writeback::encode;
 use super::{errno, Inner, MAX_FILE_SIZE};
 use crate::container::BlockKind;
 use std::io;
@@ -158,7 +157,7 @@ impl Inner {
             }
         }
         for no in stored {
-            self.put(encode(no, &[]), no)?;
+            self.put(self.encode(no, &[]), no)?;
         }
         Ok(())
     }

@@ -3,18 +3,11 @@
 
 use super::{errno, Inner};
 use crate::cache::Block;
-use crate::container::{Container, EncodedBlock};
+use crate::container::{Compression, Container, EncodedBlock};
 use parking_lot::RwLockUpgradableReadGuard;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// Encodes block `no` from its decoded bytes. Trailing zeros are not
-/// stored (the container reads bytes past a block's stored length as
-/// zeros), so an all-zero block becomes a hole.
-pub(super) fn encode(no: u64, data: &[u8]) -> EncodedBlock {
-    Container::encode(no, &data[..trimmed_len(data)])
-}
 
 /// Length of `data` without its trailing zeros (8 bytes at a time).
 fn trimmed_len(data: &[u8]) -> usize {
@@ -60,6 +53,18 @@ fn sync_file_range_write(file: &std::fs::File, offset: u64, len: u64) -> io::Res
 }
 
 impl Inner {
+    /// How blocks are coded when written back.
+    pub(super) fn compression(&self) -> Compression {
+        Compression::from_index(self.compression.load(Ordering::Relaxed))
+    }
+
+    /// Encodes block `no` from its decoded bytes. Trailing zeros are not
+    /// stored (the container reads bytes past a block's stored length as
+    /// zeros), so an all-zero block becomes a hole.
+    pub(super) fn encode(&self, no: u64, data: &[u8]) -> EncodedBlock {
+        Container::encode(no, &data[..trimmed_len(data)], self.compression())
+    }
+
     /// Writes `block` (block `no`) back if it is dirty and still the file's
     /// copy. Returns whether it wrote anything.
     pub(super) fn writeback(&self, no: u64, block: &Arc<Block>) -> io::Result<bool> {
@@ -67,7 +72,7 @@ impl Inner {
         if g.gone || !g.dirty || self.closed.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let enc = encode(no, &g.data);
+        let enc = self.encode(no, &g.data);
         self.put(enc, no)?;
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         g.dirty = false;
@@ -130,7 +135,7 @@ impl Inner {
         }
         // A closed file was flushed; nothing is written to it any more.
         if g.dirty && !self.closed.load(Ordering::Acquire) {
-            let enc = encode(no, &g.data);
+            let enc = self.encode(no, &g.data);
             if let Err(e) = self.put(enc, no) {
                 drop(g);
                 self.record_wb_error(&e);

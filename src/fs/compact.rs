@@ -18,13 +18,19 @@ use super::content::Content;
 use super::inode::Inode;
 use super::sys;
 use super::Inner;
+use crate::container::CompactWhen;
 
 impl Inner {
     /// Compacts `content` (the open content of `inode`) if it needs it;
     /// the compaction counts as an open meanwhile (see `release_content`).
     /// Failures are logged and leave the file as it was.
-    pub(crate) fn maybe_compact(&self, inode: &Arc<Inode>, content: &Arc<Content>) {
-        if self.opts.read_only || !content.needs_compaction() {
+    pub(crate) fn maybe_compact(
+        &self,
+        inode: &Arc<Inode>,
+        content: &Arc<Content>,
+        when: CompactWhen,
+    ) {
+        if self.opts.read_only || !content.needs_compaction(when) {
             return;
         }
         {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::attr::err;
 use super::sys;
 use crate::cache::BlockCache;
-use crate::container::{read_summary, Container, ContainerError};
+use crate::container::{read_summary, CompactWhen, Container, ContainerError};
 use crate::file::LogicalFile;
 
 /// What a backing regular file holds.
@@ -153,6 +153,13 @@ impl Content {
     pub fn set_name(&self, name: &str) {
         if let Content::Logical(l) = self {
             l.set_name(name);
+        }
+    }
+
+    /// How this file's blocks are coded when written (containers only).
+    pub fn set_compression(&self, c: crate::container::Compression) {
+        if let Content::Logical(l) = self {
+            l.set_compression(c);
         }
     }
 
@@ -325,11 +332,11 @@ impl Content {
         }
     }
 
-    /// Whether the container has enough dead space to be rewritten.
-    pub fn needs_compaction(&self) -> bool {
+    /// Whether the container has enough dead space to be rewritten now.
+    pub fn needs_compaction(&self, when: CompactWhen) -> bool {
         match self {
             Content::Plain { .. } => false,
-            Content::Logical(l) => l.needs_compaction(),
+            Content::Logical(l) => l.needs_compaction(when),
         }
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fuser::{FileAttr, FileType};
+use parking_lot::Mutex;
 
 use super::attr::err;
 use super::content::{stamp, Content, Format};
@@ -19,6 +20,7 @@ use super::names::{name_cstr, Caller};
 use super::sys;
 use super::xattr::CAPS;
 use super::Inner;
+use crate::container::CompactWhen;
 
 /// One directory entry of a listing snapshot.
 pub struct DirEnt {
@@ -38,8 +40,16 @@ pub enum Handle {
     },
     Dir {
         inode: Arc<Inode>,
-        entries: Vec<DirEnt>,
+        listing: Mutex<Listing>,
     },
+}
+
+/// The snapshot an open directory is listed from.
+pub struct Listing {
+    entries: Arc<Vec<DirEnt>>,
+    /// Taken by opendir and not yet read from offset 0: the first read
+    /// from the start uses it instead of listing the directory again.
+    fresh: bool,
 }
 
 /// What `open` and `create` tell the kernel.
@@ -132,7 +142,7 @@ impl Inner {
             }
             // Everything the container held is dead now: reclaim it while
             // that costs nothing.
-            self.maybe_compact(&inode, &content);
+            self.maybe_compact(&inode, &content, CompactWhen::AtRest);
         }
         let st = sys::fstat(inode.fd()?.as_fd());
         let keep_cache = {
@@ -239,11 +249,19 @@ impl Inner {
         if append && !self.opts.writeback_cache {
             // Appends go to the current logical end, whatever offset the
             // kernel computed; the state lock orders concurrent appends.
-            let _s = inode.state.lock();
-            let end = content.size()?;
-            return content.write(end, data);
+            let n = {
+                let _s = inode.state.lock();
+                let end = content.size()?;
+                content.write(end, data)?
+            };
+            self.maybe_compact(&inode, &content, CompactWhen::InUse);
+            return Ok(n);
         }
-        content.write(offset, data)
+        let n = content.write(offset, data)?;
+        // Overwrites leave dead records behind: bound them while the file
+        // is in use, not only at close (FORMAT.md 3.8).
+        self.maybe_compact(&inode, &content, CompactWhen::InUse);
+        Ok(n)
     }
 
     /// close(): the data written so far reaches BACKING.
@@ -251,7 +269,7 @@ impl Inner {
         match &*self.handle(fh)? {
             Handle::File { inode, content, .. } => {
                 content.flush()?;
-                self.maybe_compact(inode, content);
+                self.maybe_compact(inode, content, CompactWhen::AtRest);
                 Ok(())
             }
             Handle::Dir { .. } => Ok(()),
@@ -288,7 +306,7 @@ impl Inner {
     pub(crate) fn fsync(&self, fh: u64, datasync: bool) -> io::Result<()> {
         let (inode, content, _) = self.file(fh)?;
         content.fsync(datasync)?;
-        self.maybe_compact(&inode, &content);
+        self.maybe_compact(&inode, &content, CompactWhen::InUse);
         self.sync_new_name(&inode)
     }
 
@@ -380,10 +398,21 @@ impl Inner {
         if !inode.is_dir() {
             return Err(err(libc::ENOTDIR));
         }
+        let entries = self.list_dir(&inode)?;
+        let listing = Mutex::new(Listing {
+            entries: Arc::new(entries),
+            fresh: true,
+        });
+        Ok(self.add_handle(Handle::Dir { inode, listing }))
+    }
+
+    /// A snapshot of the names in directory `inode`, `.` and `..` first,
+    /// with the inode numbers stat gives (the FUSE ones).
+    fn list_dir(&self, inode: &Arc<Inode>) -> io::Result<Vec<DirEnt>> {
         let mut entries = vec![
             DirEnt {
                 name: ".".into(),
-                ino,
+                ino: inode.ino,
                 kind: FileType::Directory,
             },
             DirEnt {
@@ -422,21 +451,33 @@ impl Inner {
             }
         }
         if !stale.is_empty() {
-            self.remove_stale_temps(&inode, &stale);
+            self.remove_stale_temps(inode, &stale);
         }
-        // Listed inode numbers agree with stat (the FUSE inode numbers).
-        if let Ok(st) = sys::fstat(inode.fd()?.as_fd()) {
+        // Listed inode numbers agree with stat (the FUSE inode numbers);
+        // `..` is the parent's (the root's own at the root), in every
+        // listing and every resumed one alike.
+        let fd = inode.fd()?;
+        if let Ok(st) = sys::fstat(fd.as_fd()) {
+            entries[1].ino = if inode.ino == super::inode::ROOT {
+                super::inode::ROOT
+            } else {
+                sys::fstatat(fd.as_fd(), c"..", libc::AT_SYMLINK_NOFOLLOW)
+                    .map_or(super::inode::ROOT, |p| p.st_ino)
+            };
             let mut inos: Vec<u64> = entries.iter().map(|e| e.ino).collect();
-            self.inodes.map_inos(st.st_dev, &mut inos[2..]);
-            for (e, n) in entries.iter_mut().zip(inos).skip(2) {
+            self.inodes.map_inos(st.st_dev, &mut inos[1..]);
+            for (e, n) in entries.iter_mut().zip(inos).skip(1) {
                 e.ino = n;
             }
         }
-        Ok(self.add_handle(Handle::Dir { inode, entries }))
+        Ok(entries)
     }
 
     /// Runs `f` over the listing of `fh` from `offset`; `f` returns true
-    /// when the reply is full.
+    /// when the reply is full. Reading from offset 0 again (`rewinddir`,
+    /// `seekdir` to the start) takes a new snapshot, so names made since
+    /// the directory was opened appear (POSIX); other offsets resume the
+    /// snapshot they came from, so d_off and d_ino stay stable.
     pub(crate) fn readdir(
         &self,
         fh: u64,
@@ -444,8 +485,15 @@ impl Inner {
         mut f: impl FnMut(&DirEnt, u64) -> bool,
     ) -> io::Result<()> {
         let h = self.handle(fh)?;
-        let Handle::Dir { entries, .. } = &*h else {
+        let Handle::Dir { inode, listing } = &*h else {
             return Err(err(libc::ENOTDIR));
+        };
+        let entries = {
+            let mut l = listing.lock();
+            if offset == 0 && !std::mem::replace(&mut l.fresh, false) {
+                l.entries = Arc::new(self.list_dir(inode)?);
+            }
+            l.entries.clone()
         };
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         for (i, e) in entries.iter().enumerate().skip(start) {

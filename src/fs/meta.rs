@@ -15,6 +15,7 @@ use super::inode::Inode;
 use super::names::Caller;
 use super::sys;
 use super::Inner;
+use crate::container::CompactWhen;
 
 /// What setattr was asked to change.
 #[derive(Default)]
@@ -255,7 +256,7 @@ impl Inner {
                 Some(c) => {
                     c.truncate(size)?;
                     if size == 0 {
-                        self.maybe_compact(&inode, &c);
+                        self.maybe_compact(&inode, &c, CompactWhen::AtRest);
                     }
                 }
                 None => self.with_content(&inode, |c| c.truncate(size))?,
@@ -455,6 +456,11 @@ impl Inner {
             }
         };
         let c = Arc::new(content);
+        if c.is_container() && w {
+            if let Ok(fd) = inode.fd() {
+                c.set_compression(self.compression_of(fd.as_fd()));
+            }
+        }
         if c.is_container() {
             let path = inode
                 .fd()
@@ -488,7 +494,7 @@ impl Inner {
             // Flushed under the state lock: a new open waits, and then
             // finds everything in the backing file.
             let flushed = c.flush();
-            if flushed.is_err() || self.opts.read_only || !c.needs_compaction() {
+            if flushed.is_err() || self.opts.read_only || !c.needs_compaction(CompactWhen::AtRest) {
                 drop(c);
                 self.close_locked(inode, &mut s, flushed.is_ok());
                 return flushed;

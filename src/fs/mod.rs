@@ -30,6 +30,7 @@ mod inode;
 mod meta;
 mod names;
 mod ops;
+mod policy;
 mod sys;
 mod xattr;
 
@@ -40,6 +41,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
+use crate::container::Compression;
 
 use content::ContentCtx;
 use handles::Handle;
@@ -71,6 +74,8 @@ pub struct FsOptions {
     /// Inode descriptors kept open before idle ones are swapped for file
     /// handles (0: half of RLIMIT_NOFILE; see `inode`).
     pub inode_fds: usize,
+    /// How files without a `user.scfs.compress` policy are coded (`policy`).
+    pub compression: Compression,
 }
 
 impl Default for FsOptions {
@@ -85,6 +90,7 @@ impl Default for FsOptions {
             writeback_cache: false,
             atime: true,
             inode_fds: 0,
+            compression: Compression::default(),
         }
     }
 }

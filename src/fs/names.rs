@@ -223,7 +223,9 @@ impl Inner {
         let nm = self.new_mode(&parent, mode, caller)?;
         let pfd = parent.fd()?;
         sys::mkdirat(pfd.as_fd(), &name, nm.perm)?;
-        self.finish_new(&parent, pfd, &name, nm, caller, NewKind::Dir)
+        let made = self.finish_new(&parent, pfd, &name, nm, caller, NewKind::Dir)?;
+        self.adopt_policy_dir(&parent, &made.0);
+        Ok(made)
     }
 
     /// Creates `name` as a new, empty container file (opened read-write).
@@ -242,6 +244,20 @@ impl Inner {
     /// an empty file, served as an empty plain file. EEXIST if `name`
     /// exists.
     pub(crate) fn create_file(
+        &self,
+        parent: &Arc<Inode>,
+        name: &CStr,
+        mode: u32,
+        caller: Caller,
+    ) -> io::Result<Content> {
+        let content = self.create_file_bare(parent, name, mode, caller)?;
+        self.adopt_policy_file(parent, &content);
+        Ok(content)
+    }
+
+    /// `create_file` before the new file takes its directory's compression
+    /// policy.
+    fn create_file_bare(
         &self,
         parent: &Arc<Inode>,
         name: &CStr,

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, Filesystem, FopenFlags,
-    Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, Filesystem,
+    FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::attr::{errno, TTL};
@@ -377,12 +377,7 @@ impl Filesystem for ScfsFs {
         mut reply: ReplyDirectory,
     ) {
         let r = self.0.readdir(fh.0, offset, |e, next| {
-            let ino = if e.ino == 0 {
-                super::inode::ROOT
-            } else {
-                e.ino
-            };
-            reply.add(INodeNo(ino), next, e.kind, &e.name)
+            reply.add(INodeNo(e.ino), next, e.kind, &e.name)
         });
         match r {
             Ok(()) => reply.ok(),
@@ -408,8 +403,14 @@ impl Filesystem for ScfsFs {
         };
         let r = self.0.readdir(fh.0, offset, |e, next| {
             if e.name == "." || e.name == ".." {
-                // The kernel takes no reference for these.
-                return reply.add(INodeNo(dir.ino), next, &e.name, &TTL, &dir_attr, GEN);
+                // The kernel takes no reference for these nor uses their
+                // attributes, but d_ino comes from the attributes' ino:
+                // the listing's (for `..`, the parent's).
+                let attr = FileAttr {
+                    ino: INodeNo(e.ino),
+                    ..dir_attr
+                };
+                return reply.add(INodeNo(e.ino), next, &e.name, &TTL, &attr, GEN);
             }
             let Ok(cname) = super::names::name_cstr(&e.name) else {
                 return false;

@@ -13,12 +13,12 @@
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::AsFd;
-
 use std::sync::atomic::Ordering;
 
 use super::attr::err;
 use super::inode::Inode;
 use super::names::Caller;
+use super::policy;
 use super::sys;
 use super::Inner;
 
@@ -159,6 +159,11 @@ impl Inner {
         if acl && !self.acl_enforced.load(Ordering::Relaxed) {
             return Err(err(libc::EOPNOTSUPP));
         }
+        let policy = if name.as_c_str() == policy::POLICY {
+            Some(policy::parse(value)?)
+        } else {
+            None
+        };
         self.changing(ino, &name, |path| match path {
             Some(path) => sys::setxattr(path, &name, value, flags),
             None => Err(err(libc::EPERM)),
@@ -170,6 +175,9 @@ impl Inner {
             if st.st_mode & libc::S_ISGID != 0 && !caller.in_group(st.st_gid) {
                 sys::fchmod_fd(fd.as_fd(), st.st_mode & 0o7777 & !libc::S_ISGID)?;
             }
+        }
+        if policy.is_some() {
+            self.policy_changed(ino, policy);
         }
         Ok(())
     }
@@ -198,6 +206,10 @@ impl Inner {
         self.changing(ino, &name, |path| match path {
             Some(path) => sys::removexattr(path, &name),
             None => Err(err(libc::ENODATA)),
-        })
+        })?;
+        if name.as_c_str() == policy::POLICY {
+            self.policy_changed(ino, None);
+        }
+        Ok(())
     }
 }

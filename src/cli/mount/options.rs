@@ -2,6 +2,7 @@
 //! [`MountOptions`] and those into the fuser session [`fuser::Config`].
 //! Unknown options are an error, never ignored.
 
+use crate::container::Compression;
 use fuser::{Config, MountOption, SessionACL};
 
 /// Default decoded-block cache budget: 64 MiB.
@@ -38,6 +39,9 @@ pub struct MountOptions {
     /// `inode_fds=N`: inode descriptors held before idle ones are swapped
     /// for file handles (0: half of the open-file limit).
     pub inode_fds: usize,
+    /// `compress=LEVEL`: how files without a `user.scfs.compress` policy
+    /// are coded when written.
+    pub compression: Compression,
 }
 
 impl Default for MountOptions {
@@ -52,6 +56,7 @@ impl Default for MountOptions {
             writeback_cache: None,
             flags: Vec::new(),
             inode_fds: 0,
+            compression: Compression::default(),
         }
     }
 }
@@ -148,6 +153,10 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                         .filter(|n| (1..=64).contains(n))
                         .ok_or_else(|| format!("threads={v}: must be a number from 1 to 64"))?;
                     o.threads = n;
+                }
+                "compress" => {
+                    let v = need(value)?;
+                    o.compression = v.parse().map_err(|e| format!("option compress: {e}"))?;
                 }
                 "inode_fds" => {
                     let v = need(value)?;
@@ -320,6 +329,16 @@ mod tests {
         assert!(o.read_only && o.allow_other);
         assert_eq!(o.threads, 3);
         assert_eq!(parse_options(&["inode_fds=64"]).unwrap().inode_fds, 64);
+        assert_eq!(
+            parse_options(&["compress=max"]).unwrap().compression,
+            "max".parse().unwrap()
+        );
+        assert_eq!(
+            parse_options(&["ro"]).unwrap().compression,
+            Compression::default()
+        );
+        let e = parse_options(&["compress=zstd"]).unwrap_err();
+        assert!(e.contains("compress") && e.contains("huffman"), "{e}");
         assert_eq!(parse_options(&["ro"]).unwrap().inode_fds, 0);
         let o = parse_options(&["no_default_permissions,noatime,atime,nodev"]).unwrap();
         assert!(!o.default_permissions && !o.allow_other);

@@ -1,0 +1,183 @@
+//! Writer of the v2 LZ block payload (docs/FORMAT.md section 5): turns a
+//! parse (sequences with plain offsets, plus the literal bytes) into the
+//! header, the cheapest literal section, the three sequence tables and
+//! the sequence bit stream. Offsets become repeat codes here, with the
+//! same repeat-offset state the decoder keeps.
+
+use super::spec::*;
+use crate::codec::block::encode_block;
+use crate::codec::lengths::{reversed_codes, seq_code_lengths};
+use crate::codec::table::encode_table;
+use crate::codec::BlockCoding;
+
+/// One sequence of a parse: `ll` literals, then `ml` (>= 3) bytes from
+/// `off` (1..2^20) bytes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seq {
+    pub(crate) ll: u32,
+    pub(crate) ml: u32,
+    pub(crate) off: u32,
+}
+
+/// A block's parse: its sequences and all its literal bytes in order.
+#[derive(Default)]
+pub(crate) struct Parse {
+    pub(crate) seqs: Vec<Seq>,
+    pub(crate) lits: Vec<u8>,
+}
+
+impl Parse {
+    pub(crate) fn clear(&mut self) {
+        self.seqs.clear();
+        self.lits.clear();
+    }
+}
+
+/// A sequence as symbols and extra bits.
+#[derive(Clone, Copy)]
+struct Coded {
+    sym: [u8; 3],
+    nbits: [u8; 3],
+    extra: [u32; 3],
+}
+
+/// Scratch space of the writer, kept between blocks.
+#[derive(Default)]
+pub(crate) struct Writer {
+    coded: Vec<Coded>,
+    lit_payload: Vec<u8>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// LSB-first bit accumulator appending 4 bytes at a time.
+struct Bits<'a> {
+    out: &'a mut Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits<'_> {
+    /// Appends the low `n` bits of `v` (n <= 32).
+    #[inline(always)]
+    fn put(&mut self, v: u32, n: u32) {
+        self.acc |= u64::from(v) << self.n;
+        self.n += n;
+        if self.n >= 32 {
+            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.n -= 32;
+        }
+    }
+
+    fn finish(self) {
+        let bytes = self.n.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
+    }
+}
+
+impl Writer {
+    /// Appends the section-5 payload of `parse` (a parse of a block of
+    /// `n` bytes) to `out`.
+    pub(crate) fn write(&mut self, n: usize, parse: &Parse, out: &mut Vec<u8>) {
+        debug_assert_eq!(
+            parse.lits.len() + parse.seqs.iter().map(|s| s.ml as usize).sum::<usize>(),
+            n
+        );
+        let _ = n;
+        // Sequences to symbols, with the decoder's repeat-offset rules.
+        self.coded.clear();
+        let mut hist = [[0u32; 64]; 3];
+        let mut rep = REP_INIT;
+        for s in &parse.seqs {
+            let (ls, ln, le) = len_code(s.ll);
+            let (ms, mn, me) = len_code(s.ml - MIN_MATCH as u32);
+            let (os, on, oe) = if s.off == rep[0] {
+                (0, 0, 0)
+            } else if s.off == rep[1] {
+                rep.swap(0, 1);
+                (1, 0, 0)
+            } else if s.off == rep[2] {
+                rep = [rep[2], rep[0], rep[1]];
+                (2, 0, 0)
+            } else {
+                rep = [s.off, rep[0], rep[1]];
+                offset_code(s.off)
+            };
+            hist[0][ls as usize] += 1;
+            hist[1][ms as usize] += 1;
+            hist[2][os as usize] += 1;
+            self.coded.push(Coded {
+                sym: [ls, ms, os],
+                nbits: [ln as u8, mn as u8, on as u8],
+                extra: [le, me, oe],
+            });
+        }
+        put_varint(out, parse.seqs.len());
+        self.write_literals(&parse.lits, out);
+        if parse.seqs.is_empty() {
+            return;
+        }
+        let mut codes = [[0u32; 64]; 3];
+        let mut lens = [[0u8; 64]; 3];
+        let mut prev: Option<[u8; 256]> = None;
+        for k in 0..3 {
+            let l = seq_code_lengths(&hist[k], SEQ_MAX_CODE);
+            let mut full = [0u8; 256];
+            full[..64].copy_from_slice(&l);
+            encode_table(&full, prev.as_ref(), out);
+            let single = l.iter().filter(|&&x| x > 0).count() == 1;
+            if !single {
+                lens[k] = l;
+                codes[k].copy_from_slice(&reversed_codes(&full)[..64]);
+            }
+            prev = Some(full);
+        }
+        out.reserve(self.coded.len() * 11 + 8);
+        let mut b = Bits { out, acc: 0, n: 0 };
+        for c in &self.coded {
+            for k in 0..3 {
+                let s = c.sym[k] as usize;
+                b.put(codes[k][s], u32::from(lens[k][s]));
+            }
+            for k in 0..3 {
+                b.put(c.extra[k], u32::from(c.nbits[k]));
+            }
+        }
+        b.finish();
+    }
+
+    /// `lmode nlit [lsize] literals`, the smallest of raw / Huffman / fill.
+    fn write_literals(&mut self, lits: &[u8], out: &mut Vec<u8>) {
+        self.lit_payload.clear();
+        let coding = if lits.is_empty() {
+            BlockCoding::Raw
+        } else {
+            encode_block(lits, &mut self.lit_payload)
+        };
+        match coding {
+            BlockCoding::Zero | BlockCoding::Fill(_) => {
+                out.push(LMODE_FILL);
+                put_varint(out, lits.len());
+                out.push(lits[0]);
+            }
+            BlockCoding::Huffman => {
+                out.push(LMODE_HUFFMAN);
+                put_varint(out, lits.len());
+                put_varint(out, self.lit_payload.len());
+                out.extend_from_slice(&self.lit_payload);
+            }
+            _ => {
+                out.push(LMODE_RAW);
+                put_varint(out, lits.len());
+                out.extend_from_slice(lits);
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! LZ77 + canonical Huffman block payloads (docs/FORMAT.md section 5) and
+//! the per-level choice of a block's coding.
+//!
+//! - `spec`: constants and the length / offset symbol alphabets.
+//! - `error`: `LzError`, why a payload was rejected.
+//! - `decode`: the payload decoder (`decode_lz_block`).
+//! - `encode`: the payload writer (parse -> bytes).
+//! - `util`: loads, hashes, match extension for the match finders.
+//! - `fast`: the `fast` level's single-probe hash matcher.
+//! - `chain`: the `default` and `max` levels' hash chains with lazy matching.
+
+mod chain;
+mod decode;
+mod encode;
+mod error;
+mod fast;
+mod spec;
+mod util;
+
+#[cfg(test)]
+mod tests;
+
+pub use decode::decode_lz_block;
+pub use error::LzError;
+
+use super::block::{encode_block, encode_block_with, MAX_BLOCK_LEN};
+use super::split::Granules;
+use super::{BlockCoding, Level};
+use encode::{Parse, Writer};
+
+/// Share of the block size above which the order-0 entropy says the block
+/// is incompressible: LZ is not tried (the block costs what
+/// `encode_block` costs).
+const INCOMPRESSIBLE: f32 = 0.98;
+
+/// Per-thread encoder scratch, kept between blocks.
+#[derive(Default)]
+struct EncScratch {
+    parse: Parse,
+    writer: Writer,
+    fast_table: Vec<u32>,
+    chains: chain::Chains,
+    huff: Vec<u8>,
+}
+
+thread_local! {
+    static ENC: std::cell::RefCell<EncScratch> = std::cell::RefCell::new(EncScratch::default());
+}
+
+/// Cheapest coding of `data` (1..=MAX_BLOCK_LEN bytes) at `level`; appends
+/// the payload (section 4 for Huffman, section 5 for Lz) to `out`.
+/// `Level::Huffman` is `encode_block`. Empty data gives Zero, data longer
+/// than MAX_BLOCK_LEN gives Raw.
+pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> BlockCoding {
+    if level == Level::Huffman {
+        return encode_block(data, out);
+    }
+    let n = data.len();
+    if n == 0 {
+        return BlockCoding::Zero;
+    }
+    if n > MAX_BLOCK_LEN {
+        return BlockCoding::Raw;
+    }
+    let g = Granules::new(data);
+    let est = g.entropy_bytes();
+    if est >= INCOMPRESSIBLE * n as f32 || g.total().iter().any(|&c| c as usize == n) {
+        // Zero / Fill / incompressible: exactly the Huffman coder's answer.
+        return encode_block_with(data, Some(&g), out);
+    }
+    ENC.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut sc) => encode_lz(data, level, &g, out, &mut sc),
+        // Not reached (no re-entry), but fresh scratch is always correct.
+        Err(_) => encode_lz(data, level, &g, out, &mut EncScratch::default()),
+    })
+}
+
+fn encode_lz(
+    data: &[u8],
+    level: Level,
+    g: &Granules,
+    out: &mut Vec<u8>,
+    sc: &mut EncScratch,
+) -> BlockCoding {
+    let n = data.len();
+    let EncScratch {
+        parse,
+        writer,
+        fast_table,
+        chains,
+        huff,
+    } = sc;
+    match level {
+        Level::Fast => fast::parse(data, parse, fast_table),
+        Level::Max => chain::parse(data, parse, chains, &chain::MAX),
+        _ => chain::parse(data, parse, chains, &chain::DEFAULT),
+    }
+    if parse.seqs.is_empty() {
+        return encode_block_with(data, Some(g), out);
+    }
+    let start = out.len();
+    writer.write(n, parse, out);
+    let lz = out.len() - start;
+    // The whole-block Huffman payload rarely beats its order-0 estimate
+    // by much; cost it exactly only when LZ is not clearly smaller.
+    if (lz as f32) < 0.8 * g.entropy_bytes() && lz < n {
+        return BlockCoding::Lz;
+    }
+    huff.clear();
+    match encode_block_with(data, Some(g), huff) {
+        BlockCoding::Huffman if huff.len() < lz => {
+            out.truncate(start);
+            out.extend_from_slice(huff);
+            BlockCoding::Huffman
+        }
+        _ if lz < n => BlockCoding::Lz,
+        c => {
+            out.truncate(start);
+            c
+        }
+    }
+}

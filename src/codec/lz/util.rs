@@ -1,0 +1,59 @@
+//! Small helpers shared by the match finders: unaligned little-endian
+//! loads, hashing and forward/backward match extension.
+
+/// Farthest offset a match may use (FORMAT.md 5.2: offsets < 2^20).
+pub(crate) const MAX_OFFSET: usize = (1 << 20) - 1;
+
+#[inline(always)]
+pub(crate) fn read32(d: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]])
+}
+
+#[inline(always)]
+pub(crate) fn read64(d: &[u8], i: usize) -> u64 {
+    let s = &d[i..i + 8];
+    u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+}
+
+/// Hash of the `MLS` (4..=8) low bytes of `v` into `bits` bits.
+#[inline(always)]
+pub(crate) fn hash<const MLS: u32>(v: u64, bits: u32) -> usize {
+    const PRIME: u64 = 0xCF1B_BCDC_BB00_0000 | 0x9E37_79B1;
+    ((v << (64 - 8 * MLS)).wrapping_mul(PRIME) >> (64 - bits)) as usize
+}
+
+/// Length of the common prefix of `d[a..]` and `d[b..]` (a < b), at most
+/// `d.len() - b`.
+#[inline(always)]
+pub(crate) fn match_len(d: &[u8], a: usize, b: usize) -> usize {
+    let n = d.len();
+    let mut l = 0;
+    while b + l + 8 <= n {
+        let x = read64(d, a + l) ^ read64(d, b + l);
+        if x != 0 {
+            return l + (x.trailing_zeros() / 8) as usize;
+        }
+        l += 8;
+    }
+    while b + l < n && d[a + l] == d[b + l] {
+        l += 1;
+    }
+    l
+}
+
+/// How far a match of `d[a..]` at `d[b..]` extends backwards, at most
+/// `max` bytes (a < b).
+#[inline(always)]
+pub(crate) fn back_len(d: &[u8], a: usize, b: usize, max: usize) -> usize {
+    let mut l = 0;
+    while l < max && l < a && d[a - l - 1] == d[b - l - 1] {
+        l += 1;
+    }
+    l
+}
+
+/// floor(log2 v) for v >= 1.
+#[inline(always)]
+pub(crate) fn highbit(v: u32) -> i32 {
+    31 - v.leading_zeros() as i32
+}

@@ -1,0 +1,99 @@
+//! The compression policy of files and directories (issue 13, item 5):
+//! the xattr `user.scfs.compress` (`none`, `huffman`, `fast`, `default` or
+//! `max`), kept on the backing object like any user xattr. A file or
+//! directory created in a directory that has it gets a copy at creation;
+//! a file's own value chooses how its blocks are coded when written, and
+//! without one the mount's `compress=` option does. Setting or removing it
+//! on an open file applies to that file's next writes at once; blocks
+//! already stored keep their coding until they are written again.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use super::attr::err;
+use super::content::Content;
+use super::inode::Inode;
+use super::sys;
+use super::Inner;
+use crate::container::Compression;
+
+/// The policy xattr.
+pub const POLICY: &CStr = c"user.scfs.compress";
+
+/// Parses a policy value (a trailing newline, as `setfattr` or `echo` may
+/// leave, is allowed); EINVAL for anything else, so a misspelt level is
+/// refused at once instead of being ignored later.
+pub fn parse(value: &[u8]) -> io::Result<Compression> {
+    let v = value.strip_suffix(b"\n").unwrap_or(value);
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| err(libc::EINVAL))
+}
+
+/// The policy stored on the backing object `fd` (a regular file or a
+/// directory), if it has a valid one. Absent, unreadable or invalid values
+/// (set behind the mount's back) count as no policy.
+fn read(fd: BorrowedFd<'_>) -> Option<Compression> {
+    let path = sys::proc_path(fd.as_raw_fd());
+    let (n, v) = sys::getxattr(&path, POLICY, 16).ok()?;
+    if n > v.len() {
+        return None;
+    }
+    parse(&v).ok()
+}
+
+impl Inner {
+    /// How a file whose backing descriptor is `fd` is coded: its own
+    /// policy, else the mount's.
+    pub(crate) fn compression_of(&self, fd: BorrowedFd<'_>) -> Compression {
+        read(fd).unwrap_or(self.opts.compression)
+    }
+
+    /// A new file in `parent`: copies the parent's policy onto it (best
+    /// effort: without it the file follows the mount's option) and codes
+    /// its blocks by it.
+    pub(crate) fn adopt_policy_file(&self, parent: &Inode, content: &Content) {
+        let inherited = parent.fd().ok().and_then(|pfd| read(pfd.as_fd()));
+        if let (Some(c), Content::Logical(l)) = (inherited, content) {
+            let copied = l.with_backing(|f: &File| {
+                sys::setxattr(
+                    &sys::proc_path(f.as_raw_fd()),
+                    POLICY,
+                    c.name().as_bytes(),
+                    0,
+                )
+            });
+            if let Err(e) = copied {
+                log::debug!("cannot copy the compression policy to a new file: {e}");
+            }
+        }
+        content.set_compression(inherited.unwrap_or(self.opts.compression));
+    }
+
+    /// A new directory `dir` in `parent`: copies the parent's policy onto it.
+    pub(crate) fn adopt_policy_dir(&self, parent: &Inode, dir: &Inode) {
+        let Some(c) = parent.fd().ok().and_then(|pfd| read(pfd.as_fd())) else {
+            return;
+        };
+        let Ok(fd) = dir.fd() else { return };
+        let path = sys::proc_path(fd.raw());
+        if let Err(e) = sys::setxattr(&path, POLICY, c.name().as_bytes(), 0) {
+            log::debug!("cannot copy the compression policy to a new directory: {e}");
+        }
+    }
+
+    /// After the policy xattr of `ino` was set (`Some`) or removed
+    /// (`None`): an open file codes its next writes by it at once.
+    pub(crate) fn policy_changed(&self, ino: u64, now: Option<Compression>) {
+        let Ok(inode) = self.inodes.get(ino) else {
+            return;
+        };
+        let content = inode.state.lock().content.clone();
+        if let Some(c) = content {
+            c.set_compression(now.unwrap_or(self.opts.compression));
+        }
+    }
+}
