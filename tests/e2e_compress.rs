@@ -88,7 +88,9 @@ fn kinds(p: &Path) -> (String, u64, u64, u64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let j = String::from_utf8(out.stdout).unwrap();
-    let blocks = &j[j.find("\"blocks\": {").unwrap_or_else(|| panic!("blocks in {j}"))..];
+    let blocks = &j[j
+        .find("\"blocks\": {")
+        .unwrap_or_else(|| panic!("blocks in {j}"))..];
     let field = |name: &str| -> u64 {
         let at = blocks
             .find(&format!("\"{name}\": "))

@@ -26,7 +26,7 @@ pub mod kmount;
 pub mod mountinfo;
 pub mod options;
 
-pub use daemon::run_mount_with;
+pub use daemon::{run_mount_notified, run_mount_with};
 pub use options::MountOptions;
 
 use crate::cli::EXIT_ERROR;
@@ -96,7 +96,7 @@ pub fn helper_argv(
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> i32 {
-    run_mount_with(args, |backing, o| {
+    run_mount_notified(args, |backing, o| {
         let mut flags = o.vfs.for_new_mount();
         if o.read_only {
             flags |= libc::MS_RDONLY;
@@ -104,7 +104,9 @@ pub fn run_mount(args: MountArgs) -> i32 {
         let (path, policy) = atime::setup(backing, flags);
         let mut fo = fs_options(o);
         fo.atime_policy = Some(policy);
-        crate::fs::ScfsFs::new(&path, fo)
+        let fs = crate::fs::ScfsFs::new(&path, fo)?;
+        let hook = fs.clone();
+        Ok((fs, move |n| hook.set_notifier(n)))
     })
 }
 

@@ -11,8 +11,8 @@ use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::content::Content;
@@ -201,20 +201,34 @@ pub(crate) fn temp_name(ino: u64) -> CString {
     CString::new(format!("{TEMP_PREFIX}{ino}.{nanos}")).unwrap_or_default()
 }
 
-/// Owner, mode and xattrs of the old file onto the new one.
+/// Owner, mode and xattrs of the old file onto the new one. The new file
+/// got the directory's default ACL, if any, as its access ACL: it keeps
+/// only the old file's (an ACL the old file did not have would grant or
+/// deny what its owner never set).
 fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         sys::fchown(new.as_fd(), st.st_uid, st.st_gid)?;
     }
     let newpath = sys::proc_path(new.as_raw_fd());
-    sys::chmod_path(&newpath, st.st_mode & 0o7777)?;
     let oldpath = sys::proc_path(old.as_raw_fd());
     let (n, _) = sys::listxattr(&oldpath, 0)?;
-    if n == 0 {
-        return Ok(());
+    let (_, list) = if n == 0 {
+        (0, Vec::new())
+    } else {
+        sys::listxattr(&oldpath, n + 256)?
+    };
+    let acl = super::xattr::ACL_ACCESS.to_bytes();
+    if !list.split(|&b| b == 0).any(|x| x == acl) {
+        match sys::removexattr(&newpath, super::xattr::ACL_ACCESS) {
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::ENODATA | libc::EOPNOTSUPP)) => {
+                return Err(e)
+            }
+            _ => {}
+        }
     }
-    let (_, list) = sys::listxattr(&oldpath, n + 256)?;
+    // After the ACL is settled (removing one leaves the mode as it is).
+    sys::chmod_path(&newpath, st.st_mode & 0o7777)?;
     for xname in list.split(|&b| b == 0).filter(|s| !s.is_empty()) {
         let cname = sys::cstr(OsStr::from_bytes(xname))?;
         let (len, _) = sys::getxattr(&oldpath, &cname, 0)?;

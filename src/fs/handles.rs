@@ -320,16 +320,32 @@ impl Inner {
         self.sync_new_name(&inode)
     }
 
-    pub(crate) fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> io::Result<()> {
-        let (inode, content, _) = self.file(fh)?;
-        if mode & libc::FALLOC_FL_KEEP_SIZE == 0
-            || mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0
-        {
-            self.touch_data(&inode);
-        }
+    /// fallocate(2) through handle `fh`. Like a write (and as on ext4), it
+    /// drops file capabilities and, for a caller other than root, the
+    /// set-ID bits (the kernel leaves both to us under
+    /// FUSE_HANDLE_KILLPRIV_V2).
+    pub(crate) fn fallocate(
+        &self,
+        fh: u64,
+        offset: u64,
+        len: u64,
+        mode: i32,
+        caller: Caller,
+    ) -> io::Result<()> {
         const KEEP: i32 = libc::FALLOC_FL_KEEP_SIZE;
         const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE;
         const ZERO: i32 = libc::FALLOC_FL_ZERO_RANGE;
+        if ![0, KEEP, PUNCH | KEEP, ZERO, ZERO | KEEP].contains(&mode) {
+            return Err(err(libc::EOPNOTSUPP));
+        }
+        let (inode, content, _) = self.file(fh)?;
+        self.kill_caps_once(fh);
+        if caller.uid != 0 {
+            self.kill_suidgid(&inode, caller)?;
+        }
+        if mode & KEEP == 0 || mode & (PUNCH | ZERO) != 0 {
+            self.touch_data(&inode);
+        }
         match mode {
             0 => content.allocate(offset, len, false),
             KEEP => content.allocate(offset, len, true),

@@ -312,7 +312,9 @@ impl Inner {
     /// is not in the file's group, as a write or truncate by an
     /// unprivileged user does on a local filesystem (the Linux VFS rule of
     /// setattr_should_drop_sgid since 6.2; a group member keeps S_ISGID on
-    /// a file without group execute permission).
+    /// a file without group execute permission). The kernel, which keeps
+    /// the mode in its attribute cache, is told when it changes (a write,
+    /// fallocate or O_TRUNC open has no attributes in its reply).
     pub(crate) fn kill_suidgid(&self, inode: &Inode, caller: Caller) -> io::Result<()> {
         if !inode.is_reg() {
             return Ok(());
@@ -327,8 +329,22 @@ impl Inner {
         }
         if st.st_mode & kill != 0 {
             sys::fchmod_fd(fd.as_fd(), st.st_mode & 0o7777 & !kill)?;
+            drop(fd);
+            self.attrs_changed(inode.ino);
         }
         Ok(())
+    }
+
+    /// Tells the kernel that the attributes of `ino` changed behind its
+    /// back (it drops its cached ones; no page is touched). Not before the
+    /// session gave us its notifier (`ScfsFs::set_notifier`).
+    pub(crate) fn attrs_changed(&self, ino: u64) {
+        if let Some(n) = self.notifier.get() {
+            if let Err(e) = n.inval_inode(fuser::INodeNo(ino), -1, 0) {
+                // ENOENT: the kernel holds no such inode (nothing cached).
+                log::debug!("ino {ino}: attribute invalidation: {e}");
+            }
+        }
     }
 
     pub(crate) fn statfs(&self) -> io::Result<libc::statvfs> {

@@ -149,11 +149,17 @@ pub(crate) struct Inner {
     inodes: InodeTable,
     handles: RwLock<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
-    /// The daemon's umask (the kernel already applied the caller's; ours
-    /// is undone after creating objects when it would strip bits).
+    /// The daemon's umask (undone after creating objects when it would
+    /// strip bits; the caller's comes with each request, see `names`).
     umask: u32,
     /// Whether we run as root (then new objects are chowned to the caller).
     is_root: bool,
+    /// Whether the kernel enforces POSIX ACLs on this mount (it granted
+    /// FUSE_POSIX_ACL at init); ACLs are only stored when it does.
+    acl_enforced: std::sync::atomic::AtomicBool,
+    /// The session's notifier, to invalidate attributes the kernel caches
+    /// when we change them unasked (set once mounted).
+    notifier: std::sync::OnceLock<fuser::Notifier>,
     ctx: ContentCtx,
     /// Namespace changes (read) against compaction's rename (write).
     ns: RwLock<()>,
@@ -189,6 +195,8 @@ impl ScfsFs {
             next_fh: AtomicU64::new(1),
             umask: sys::process_umask(),
             is_root,
+            acl_enforced: std::sync::atomic::AtomicBool::new(false),
+            notifier: std::sync::OnceLock::new(),
             ctx: ContentCtx {
                 cache: crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
                     budget: opts_cache_size,
@@ -235,6 +243,23 @@ impl ScfsFs {
         c.n_threads = Some(self.0.opts.n_threads.max(1));
         c.clone_fd = true;
         c
+    }
+
+    /// Hands over the notifier of the session serving this filesystem
+    /// (`fuser::Session::notifier`), through which it tells the kernel of
+    /// attribute changes the kernel did not ask for (set-ID bits dropped
+    /// by a write). Without it such changes show after the attribute TTL.
+    /// Only the first call counts.
+    pub fn set_notifier(&self, n: fuser::Notifier) {
+        let _ = self.0.notifier.set(n);
+    }
+
+    /// Mounts this filesystem on `mnt` with [`ScfsFs::config`] in a
+    /// background session, its notifier handed over.
+    pub fn spawn_mount(&self, mnt: &Path) -> io::Result<fuser::BackgroundSession> {
+        let session = fuser::Session::new(self.clone(), mnt, &self.config())?;
+        self.set_notifier(session.notifier());
+        session.spawn()
     }
 
     /// Inode descriptors open now (tests: bounded by `inode_fds`).

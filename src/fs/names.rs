@@ -17,12 +17,14 @@ use super::sys;
 use super::Inner;
 
 /// Who asks: the caller's uid and gid (the kernel's fsuid/fsgid), and its
-/// thread id, through which its supplementary groups can be read.
+/// thread id, through which its supplementary groups can be read; for
+/// create, mkdir and mknod also its umask (0 elsewhere).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
     pub pid: u32,
+    pub umask: u32,
 }
 
 impl Caller {
@@ -101,15 +103,66 @@ impl Inner {
         self.lookup_in(&parent, &name)
     }
 
+    /// The permission bits a new object in `parent` is made with: `mode`
+    /// less the caller's umask, unless `parent` has a default ACL (then
+    /// BACKING derives the mode, and the access ACL, from that ACL and
+    /// `mode` when it makes the object; the umask does not apply), as
+    /// ext4 does.
+    pub(crate) fn new_mode(
+        &self,
+        parent: &Inode,
+        mode: u32,
+        caller: Caller,
+    ) -> io::Result<NewMode> {
+        let perm = mode & 0o7777;
+        let inherits = parent.is_dir() && self.has_default_acl(parent)?;
+        Ok(NewMode {
+            perm: if inherits {
+                perm
+            } else {
+                perm & !(caller.umask & 0o777)
+            },
+            inherits,
+        })
+    }
+
+    /// Whether a new object made with `nm` needs a chmod after creation:
+    /// our own umask stripped bits (never where a default ACL applies: it
+    /// replaces the umask), or set-ID/sticky bits (which the creation or a
+    /// chown may strip).
+    fn needs_chmod(&self, nm: NewMode) -> bool {
+        (!nm.inherits && nm.perm & self.umask != 0) || nm.perm & 0o7000 != 0
+    }
+
+    /// The mode to chmod a new object to (after its chown) whose mode is
+    /// now `cur`: `nm.perm`, or where a default ACL made the permission
+    /// bits, those bits with the special ones asked for (a chmod to
+    /// `nm.perm` would overwrite what the ACL gave, and its mask). A new
+    /// directory keeps the S_ISGID it inherited. None: nothing to change.
+    fn chmod_to(&self, nm: NewMode, cur: u32) -> Option<u32> {
+        if !self.needs_chmod(nm) {
+            return None;
+        }
+        let mut want = if nm.inherits {
+            (cur & 0o777) | (nm.perm & 0o7000)
+        } else {
+            nm.perm
+        };
+        if cur & libc::S_IFMT == libc::S_IFDIR {
+            want |= cur & libc::S_ISGID;
+        }
+        (want != cur & 0o7777).then_some(want)
+    }
+
     /// Gives a new object the caller's ownership (when we run as root) and
-    /// exactly `mode` (undoing our own umask, keeping special bits that a
-    /// chown clears).
+    /// the mode `nm` asks for (undoing our own umask, keeping special bits
+    /// that a chown clears).
     fn settle_new(
         &self,
         dir: BorrowedFd<'_>,
         parent: &Inode,
         name: &CStr,
-        mode: u32,
+        nm: NewMode,
         caller: Caller,
         symlink: bool,
     ) -> io::Result<()> {
@@ -122,9 +175,11 @@ impl Inner {
             };
             sys::fchownat(dir, name, caller.uid, gid)?;
         }
-        let perm = mode & 0o7777;
-        if !symlink && (perm & self.umask != 0 || perm & 0o7000 != 0) {
-            sys::fchmodat(dir, name, perm)?;
+        if !symlink && self.needs_chmod(nm) {
+            let cur = sys::fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW)?.st_mode;
+            if let Some(m) = self.chmod_to(nm, cur) {
+                sys::fchmodat(dir, name, m)?;
+            }
         }
         Ok(())
     }
@@ -142,12 +197,12 @@ impl Inner {
         parent: &Arc<Inode>,
         pfd: FdGuard<'_>,
         name: &CStr,
-        mode: u32,
+        nm: NewMode,
         caller: Caller,
         kind: NewKind,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         let symlink = kind == NewKind::Symlink;
-        if let Err(e) = self.settle_new(pfd.as_fd(), parent, name, mode, caller, symlink) {
+        if let Err(e) = self.settle_new(pfd.as_fd(), parent, name, nm, caller, symlink) {
             Self::undo_create(pfd.as_fd(), name, kind == NewKind::Dir);
             return Err(e);
         }
@@ -165,9 +220,10 @@ impl Inner {
         self.check_rw()?;
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
+        let nm = self.new_mode(&parent, mode, caller)?;
         let pfd = parent.fd()?;
-        sys::mkdirat(pfd.as_fd(), &name, mode & 0o7777)?;
-        let made = self.finish_new(&parent, pfd, &name, mode, caller, NewKind::Dir)?;
+        sys::mkdirat(pfd.as_fd(), &name, nm.perm)?;
+        let made = self.finish_new(&parent, pfd, &name, nm, caller, NewKind::Dir)?;
         self.adopt_policy_dir(&parent, &made.0);
         Ok(made)
     }
@@ -208,19 +264,19 @@ impl Inner {
         mode: u32,
         caller: Caller,
     ) -> io::Result<Content> {
-        let perm = mode & 0o7777;
-        if !self.new_file_needs_fixup(perm, caller) {
-            return self.create_file_direct(parent, name, perm);
+        let nm = self.new_mode(parent, mode, caller)?;
+        if !self.new_file_needs_fixup(nm, caller) {
+            return self.create_file_direct(parent, name, nm.perm);
         }
         let tmp = {
             let pfd = parent.fd()?;
-            sys::openat(pfd.as_fd(), c".", libc::O_TMPFILE | libc::O_RDWR, perm)
+            sys::openat(pfd.as_fd(), c".", libc::O_TMPFILE | libc::O_RDWR, nm.perm)
         };
         match tmp {
             Ok(fd) => {
                 // The content keeps this descriptor open: link it by number.
                 let proc = sys::proc_path(std::os::fd::AsRawFd::as_raw_fd(&fd));
-                let content = self.prepare_new_file(File::from(fd), parent, perm, caller)?;
+                let content = self.prepare_new_file(File::from(fd), parent, nm, caller)?;
                 let pfd = parent.fd()?;
                 sys::linkat_follow(&proc, pfd.as_fd(), name)?;
                 Ok(content)
@@ -231,21 +287,18 @@ impl Inner {
                     Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
                 ) =>
             {
-                self.create_file_renaming(parent, name, perm, caller)
+                self.create_file_renaming(parent, name, nm, caller)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Whether a file created by us with `perm` would come out with
+    /// Whether a file created by us with `nm` would come out with
     /// another owner or mode than the caller's (so `create_file` must set
     /// them before the name appears): a root daemon creating for another
-    /// user, our umask stripping bits, or set-ID/sticky bits (which the
-    /// kernel may strip at creation).
-    fn new_file_needs_fixup(&self, perm: u32, caller: Caller) -> bool {
-        (self.is_root && (caller.uid != 0 || caller.gid != 0))
-            || perm & self.umask != 0
-            || perm & 0o7000 != 0
+    /// user, or a chmod needed (`needs_chmod`).
+    fn new_file_needs_fixup(&self, nm: NewMode, caller: Caller) -> bool {
+        (self.is_root && (caller.uid != 0 || caller.gid != 0)) || self.needs_chmod(nm)
     }
 
     /// `create_file` when the create itself gives the right owner and
@@ -270,7 +323,7 @@ impl Inner {
         &self,
         parent: &Arc<Inode>,
         name: &CStr,
-        perm: u32,
+        nm: NewMode,
         caller: Caller,
     ) -> io::Result<Content> {
         // Keeps stale-temporary cleanup away from our temporary name.
@@ -281,11 +334,11 @@ impl Inner {
             pfd.as_fd(),
             &tmpname,
             libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW,
-            perm,
+            nm.perm,
         )?;
         let file = File::from(fd);
         let made = self
-            .prepare_new_file(file, parent, perm, caller)
+            .prepare_new_file(file, parent, nm, caller)
             .and_then(|c| {
                 sys::renameat2(
                     pfd.as_fd(),
@@ -307,7 +360,7 @@ impl Inner {
         &self,
         file: File,
         parent: &Inode,
-        perm: u32,
+        nm: NewMode,
         caller: Caller,
     ) -> io::Result<Content> {
         if self.is_root && (caller.uid != 0 || caller.gid != 0) {
@@ -319,8 +372,11 @@ impl Inner {
             };
             sys::fchown(file.as_fd(), caller.uid, gid)?;
         }
-        if perm & self.umask != 0 || perm & 0o7000 != 0 {
-            sys::fchmod_fd(file.as_fd(), perm)?;
+        if self.needs_chmod(nm) {
+            let cur = sys::fstat(file.as_fd())?.st_mode;
+            if let Some(m) = self.chmod_to(nm, cur) {
+                sys::fchmod_fd(file.as_fd(), m)?;
+            }
         }
         Content::create_deferred(file, self.opts.block_size, &self.ctx)
     }
@@ -346,9 +402,11 @@ impl Inner {
                 s.new_name_parent = Some(parent.clone());
             });
         }
+        let nm = self.new_mode(&parent, mode, caller)?;
         let pfd = parent.fd()?;
-        sys::mknodat(pfd.as_fd(), &name, mode, sys::decode_dev(rdev))?;
-        self.finish_new(&parent, pfd, &name, mode, caller, NewKind::Node)
+        let kind = mode & libc::S_IFMT;
+        sys::mknodat(pfd.as_fd(), &name, kind | nm.perm, sys::decode_dev(rdev))?;
+        self.finish_new(&parent, pfd, &name, nm, caller, NewKind::Node)
     }
 
     pub(crate) fn symlink(
@@ -364,7 +422,11 @@ impl Inner {
         let target = sys::cstr(target.as_os_str())?;
         let pfd = parent.fd()?;
         sys::symlinkat(&target, pfd.as_fd(), &name)?;
-        self.finish_new(&parent, pfd, &name, 0o777, caller, NewKind::Symlink)
+        let nm = NewMode {
+            perm: 0o777,
+            inherits: false,
+        };
+        self.finish_new(&parent, pfd, &name, nm, caller, NewKind::Symlink)
     }
 
     pub(crate) fn link(
@@ -453,6 +515,15 @@ fn forget_seal(victim: Option<(u64, u64)>) {
     if let Some((dev, ino)) = victim {
         crate::file::forget_deleted(dev, ino);
     }
+}
+
+/// The mode of a new object (see `Inner::new_mode`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewMode {
+    /// The permission and special bits it is made with.
+    pub perm: u32,
+    /// Its parent has a default ACL, from which BACKING derives its mode.
+    pub inherits: bool,
 }
 
 /// What kind of object `finish_new` settles.

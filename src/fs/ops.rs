@@ -27,6 +27,16 @@ fn caller(req: &Request) -> Caller {
         uid: req.uid(),
         gid: req.gid(),
         pid: req.pid(),
+        umask: 0,
+    }
+}
+
+/// The caller of a create, mkdir or mknod, with its umask (which we apply:
+/// FUSE_DONT_MASK, see `init`).
+fn creator(req: &Request, umask: u32) -> Caller {
+    Caller {
+        umask,
+        ..caller(req)
     }
 }
 
@@ -87,12 +97,25 @@ impl Filesystem for ScfsFs {
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_HANDLE_KILLPRIV_V2
-            | InitFlags::FUSE_MAX_PAGES;
+            | InitFlags::FUSE_MAX_PAGES
+            // The caller's umask comes with create/mkdir/mknod and we apply
+            // it, only where the parent has no default ACL (as ext4 does).
+            | InitFlags::FUSE_DONT_MASK;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
+        if opts.default_permissions {
+            // The kernel checks access against POSIX ACLs (read through
+            // getxattr) as well as the mode bits; BACKING keeps them and
+            // applies chmod and default ACLs to them (see `xattr`).
+            want |= InitFlags::FUSE_POSIX_ACL;
+        }
         let want = want & config.capabilities();
         let _ = config.add_capabilities(want);
+        self.0.acl_enforced.store(
+            want.contains(InitFlags::FUSE_POSIX_ACL),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -172,11 +195,12 @@ impl Filesystem for ScfsFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        reply_entry(self.0.mknod(parent.0, name, mode, rdev, caller(req)), reply);
+        let who = creator(req, umask);
+        reply_entry(self.0.mknod(parent.0, name, mode, rdev, who), reply);
     }
 
     fn mkdir(
@@ -185,10 +209,13 @@ impl Filesystem for ScfsFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        reply_entry(self.0.mkdir(parent.0, name, mode, caller(req)), reply);
+        reply_entry(
+            self.0.mkdir(parent.0, name, mode, creator(req, umask)),
+            reply,
+        );
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -447,7 +474,7 @@ impl Filesystem for ScfsFs {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -455,7 +482,10 @@ impl Filesystem for ScfsFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply_empty(self.0.setxattr(ino.0, name, value, flags), reply);
+        reply_empty(
+            self.0.setxattr(ino.0, name, value, flags, caller(req)),
+            reply,
+        );
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -488,11 +518,14 @@ impl Filesystem for ScfsFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.0.create(parent.0, name, mode, flags, caller(req)) {
+        match self
+            .0
+            .create(parent.0, name, mode, flags, creator(req, umask))
+        {
             Ok((attr, o)) => reply.created(&TTL, &attr, GEN, FileHandle(o.fh), open_flags(&o)),
             Err(e) => reply.error(errno(&e)),
         }
@@ -500,7 +533,7 @@ impl Filesystem for ScfsFs {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -508,7 +541,10 @@ impl Filesystem for ScfsFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        reply_empty(self.0.fallocate(fh.0, offset, length, mode), reply);
+        reply_empty(
+            self.0.fallocate(fh.0, offset, length, mode, caller(req)),
+            reply,
+        );
     }
 
     fn lseek(

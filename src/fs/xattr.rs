@@ -1,17 +1,35 @@
 //! Extended attributes, kept on the backing object (through
 //! /proc/self/fd/N, since xattr calls do not accept O_PATH descriptors).
 //! Symlinks carry none (Linux allows no user.* xattrs on them).
+//!
+//! POSIX ACLs are the xattrs `system.posix_acl_access` and
+//! `system.posix_acl_default`, kept on the backing object too: BACKING's
+//! filesystem keeps the mode bits and the access ACL in step (a chmod
+//! changes the ACL's mask, setting an ACL changes the mode) and gives new
+//! objects the default ACL of their directory. The kernel enforces them
+//! (FUSE_POSIX_ACL, see `ops::init`); where it does not, they are refused
+//! (EOPNOTSUPP) rather than stored unenforced.
 
 use std::ffi::OsStr;
 use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
 
 use super::attr::err;
+use super::inode::Inode;
+use super::names::Caller;
 use super::policy;
 use super::sys;
 use super::Inner;
 
 /// The xattr holding file capabilities.
 pub const CAPS: &std::ffi::CStr = c"security.capability";
+
+/// The xattr holding the access ACL.
+pub const ACL_ACCESS: &std::ffi::CStr = c"system.posix_acl_access";
+
+/// The xattr holding a directory's default ACL.
+pub const ACL_DEFAULT: &std::ffi::CStr = c"system.posix_acl_default";
 
 /// Answer to a get/list request: the size (for a size probe) or the data.
 pub enum XattrReply {
@@ -123,15 +141,24 @@ impl Inner {
         })
     }
 
+    /// Sets `name`; for an access ACL also drops S_ISGID when `caller` is
+    /// neither root nor in the file's group, as ext4 does (BACKING's
+    /// filesystem, asked by us, would not: the kernel leaves this to the
+    /// daemon, with a flag fuser does not pass on).
     pub(crate) fn setxattr(
         &self,
         ino: u64,
         name: &OsStr,
         value: &[u8],
         flags: i32,
+        caller: Caller,
     ) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
+        let acl = name.as_c_str() == ACL_ACCESS || name.as_c_str() == ACL_DEFAULT;
+        if acl && !self.acl_enforced.load(Ordering::Relaxed) {
+            return Err(err(libc::EOPNOTSUPP));
+        }
         let policy = if name.as_c_str() == policy::POLICY {
             Some(policy::parse(value)?)
         } else {
@@ -141,10 +168,36 @@ impl Inner {
             Some(path) => sys::setxattr(path, &name, value, flags),
             None => Err(err(libc::EPERM)),
         })?;
+        if name.as_c_str() == ACL_ACCESS && caller.uid != 0 {
+            let inode = self.inodes.get(ino)?;
+            let fd = inode.fd()?;
+            let st = sys::fstat(fd.as_fd())?;
+            if st.st_mode & libc::S_ISGID != 0 && !caller.in_group(st.st_gid) {
+                sys::fchmod_fd(fd.as_fd(), st.st_mode & 0o7777 & !libc::S_ISGID)?;
+            }
+        }
         if policy.is_some() {
             self.policy_changed(ino, policy);
         }
         Ok(())
+    }
+
+    /// Whether the directory `dir` has a default ACL (false where BACKING
+    /// has no ACLs).
+    pub(crate) fn has_default_acl(&self, dir: &Inode) -> io::Result<bool> {
+        let fd = dir.fd()?;
+        match sys::getxattr(&sys::proc_path(fd.raw()), ACL_DEFAULT, 0) {
+            Ok((n, _)) => Ok(n > 0),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENODATA) | Some(libc::EOPNOTSUPP)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {

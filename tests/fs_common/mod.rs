@@ -50,8 +50,7 @@ impl Mounted {
     }
 
     fn mount(&mut self) {
-        let cfg = self.fs.config();
-        let s = fuser::spawn_mount(self.fs.clone(), &self.mnt, &cfg).expect("mount");
+        let s = self.fs.spawn_mount(&self.mnt).expect("mount");
         self.session = Some(s);
     }
 

@@ -241,11 +241,13 @@ fn spawn_signal_thread(sigs: SigSet, mut unmounter: Unmounter, mnt: PathBuf) {
 }
 
 /// Runs the filesystem until it is unmounted. `ready` is the daemon's pipe
-/// to the waiting parent (None in the foreground).
-fn serve<F, M>(prep: Prepared, make_fs: M, ready: Option<OwnedFd>) -> i32
+/// to the waiting parent (None in the foreground). `make_fs` also returns
+/// what to do with the session's notifier once mounted.
+fn serve<F, N, M>(prep: Prepared, make_fs: M, ready: Option<OwnedFd>) -> i32
 where
     F: Filesystem,
-    M: FnOnce(&Path, &MountOptions) -> io::Result<F>,
+    N: FnOnce(fuser::Notifier),
+    M: FnOnce(&Path, &MountOptions) -> io::Result<(F, N)>,
 {
     let mut ready = Ready(ready);
     // Block the signals before any thread exists: every thread inherits the
@@ -258,7 +260,7 @@ where
         Ok(l) => l,
         Err(e) => return ready.fail(e),
     };
-    let fs = match make_fs(&prep.backing, &prep.opts) {
+    let (fs, take_notifier) = match make_fs(&prep.backing, &prep.opts) {
         Ok(fs) => fs,
         Err(e) => return ready.fail(format!("BACKING {}: {e}", prep.backing.display())),
     };
@@ -267,6 +269,7 @@ where
         Ok(s) => s,
         Err(e) => return ready.fail(format!("cannot mount on {}: {e}", prep.mnt.display())),
     };
+    take_notifier(session.notifier());
     spawn_signal_thread(sigs, unmounter, prep.mnt.clone());
     info!(
         "mounted {} on {} ({:?})",
@@ -322,6 +325,20 @@ pub fn run_mount_with<F, M>(args: MountArgs, make_fs: M) -> i32
 where
     F: Filesystem,
     M: FnOnce(&Path, &MountOptions) -> io::Result<F>,
+{
+    run_mount_notified(args, |backing, opts| {
+        make_fs(backing, opts).map(|fs| (fs, |_: fuser::Notifier| {}))
+    })
+}
+
+/// `run_mount_with` for a filesystem that takes the session's notifier:
+/// `make_fs` returns it with a function that is handed the notifier once
+/// the filesystem is mounted.
+pub fn run_mount_notified<F, N, M>(args: MountArgs, make_fs: M) -> i32
+where
+    F: Filesystem,
+    N: FnOnce(fuser::Notifier),
+    M: FnOnce(&Path, &MountOptions) -> io::Result<(F, N)>,
 {
     if args
         .options
