@@ -33,7 +33,11 @@ pub struct MountArgs {
     /// Comma-separated options: cache_size=SIZE (default 64M), block_size=SIZE
     /// (power of two 4K..1M, for new files; default 64K), ro, rw, allow_other,
     /// default_permissions (default) / no_default_permissions, threads=N,
-    /// writeback_cache / no_writeback_cache,
+    /// writeback_cache / no_writeback_cache, compress=LEVEL (none, huffman,
+    /// fast, default, max; default: default), recompress=LEVEL|off (rewrite
+    /// files written through the mount at LEVEL once they have been closed
+    /// and untouched for recompress_idle; default off),
+    /// recompress_idle=DURATION (seconds, or with s/m/h; default 10m),
     /// and the generic nodev, nosuid, noexec, noatime, sync, dirsync, ...
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
@@ -80,6 +84,8 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         atime: !o.flags.contains(&fuser::MountOption::NoAtime),
         inode_fds: o.inode_fds,
         compression: o.compression,
+        recompress: o.recompress,
+        recompress_idle: o.recompress_idle,
         ..d
     }
 }
