@@ -309,3 +309,25 @@ fn bad_recompress_options_are_refused() {
         assert!(!common::is_mounted(&m.mnt), "{bad}: mounted anyway");
     }
 }
+
+#[test]
+fn a_file_the_kernel_forgot_while_it_waited_is_still_rewritten() {
+    // Root only: drop_caches makes the kernel forget the closed file's
+    // inode (a FUSE forget) before its idle time is over.
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Some(m) = Mount::with_opts(&["compress=fast,recompress=max,recompress_idle=3"]) else {
+        return;
+    };
+    let data = logs(1 << 20, 5);
+    fs::write(m.p("f.log"), &data).unwrap();
+    let ino0 = fs::metadata(m.b("f.log")).unwrap().ino();
+    // Dentries and inodes only (2): cheap, and no page cache is dropped.
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    wait_until(WAIT, "the forgotten file to be rewritten", || {
+        fs::metadata(m.b("f.log")).is_ok_and(|s| s.ino() != ino0)
+    });
+    assert!(fs::read(m.p("f.log")).unwrap() == data);
+}

@@ -179,7 +179,7 @@ impl Inner {
     /// Records that the data of `inode` changed now (see `FileState::touched`).
     pub(crate) fn touch_data(&self, inode: &Inode) {
         inode.state.lock().touched = Some(super::content::now_timespec());
-        self.recompress.written(inode.ino);
+        self.recompress_written(inode);
     }
 
     pub(crate) fn getattr(&self, ino: u64) -> io::Result<FileAttr> {

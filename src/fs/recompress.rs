@@ -6,8 +6,9 @@
 //! One thread per mount (started with the filesystem, stopped and joined
 //! at unmount or drop), at nice 19 and idle I/O priority, one file at a
 //! time. It owns a queue of files by FUSE inode number: a data change
-//! (`written`, from `touch_data`) puts a file in and holds it there while
-//! it is open; its last close (`closed`, from `close_locked`) starts its
+//! (`written`, from `touch_data`) puts a file in (with a lookup of its
+//! own, so a forget by the kernel cannot lose it) and holds it there
+//! while it is open; its last close (`closed`, from `close_locked`) starts its
 //! idle timer with its backing (st_dev, st_ino); a writable open
 //! (`opening_for_write`) stops the timer again and cancels a rewrite in
 //! progress. When a file's time comes and it is not open, the thread
@@ -30,8 +31,8 @@
 //!
 //! A crash leaves either file complete (the new one is fsynced before the
 //! rename) and at most a temporary file, removed like compaction's. Files
-//! still waiting at unmount, and files the kernel forgot meanwhile, are not
-//! rewritten (`scfs compress --level` does it offline).
+//! still waiting at unmount are not rewritten (`scfs compress --level`
+//! does it offline).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{CString, OsStr};
@@ -48,6 +49,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::compact::{copy_metadata, set_times, temp_name};
 use super::content::{stamp, FileState};
+use super::inode::Inode;
 use super::{policy, sys, Inner};
 use crate::container::{Compression, Container, ContainerError};
 
@@ -101,6 +103,9 @@ struct Entry {
     /// Bumped on every change, so the thread can tell whether an entry
     /// changed while it worked on it.
     gen: u64,
+    /// Holds a lookup of the inode (`Inner::pin`), so a forget by the
+    /// kernel cannot drop the inode while its file waits.
+    pinned: bool,
 }
 
 #[derive(Default)]
@@ -140,14 +145,13 @@ impl State {
         if !self.entries.contains_key(&ino) && (!create || self.entries.len() >= MAX_QUEUED) {
             return;
         }
-        self.entries.insert(
-            ino,
-            Entry {
-                key: Some(key),
-                since: now,
-                gen,
-            },
-        );
+        let e = self.entries.entry(ino).or_insert(Entry {
+            key: None,
+            since: now,
+            gen,
+            pinned: false,
+        });
+        (e.key, e.since, e.gen) = (Some(key), now, gen);
         self.due.insert((now, ino));
     }
 }
@@ -220,22 +224,41 @@ impl Recompressor {
     }
 
     /// The data of `ino` changed: it is queued, its timer waiting for
-    /// the last close.
-    pub(crate) fn written(&self, ino: u64) {
-        let Some(sh) = &self.shared else { return };
+    /// the last close. True when it was not queued before.
+    fn written(&self, ino: u64) -> bool {
+        let Some(sh) = &self.shared else {
+            return false;
+        };
         let mut st = sh.state.lock();
         st.unqueue(ino);
         let gen = st.bump();
-        if st.entries.len() >= MAX_QUEUED && !st.entries.contains_key(&ino) {
-            return;
+        if let Some(e) = st.entries.get_mut(&ino) {
+            (e.key, e.gen) = (None, gen);
+            return false;
         }
-        let e = st.entries.entry(ino).or_insert(Entry {
-            key: None,
-            since: Instant::now(),
-            gen,
-        });
-        e.key = None;
-        e.gen = gen;
+        if st.entries.len() >= MAX_QUEUED {
+            return false;
+        }
+        st.entries.insert(
+            ino,
+            Entry {
+                key: None,
+                since: Instant::now(),
+                gen,
+                pinned: false,
+            },
+        );
+        true
+    }
+
+    /// Records that the queued `ino` holds a lookup; false if it left the
+    /// queue meanwhile (the caller drops the lookup again).
+    fn mark_pinned(&self, ino: u64) -> bool {
+        let Some(sh) = &self.shared else {
+            return false;
+        };
+        let mut st = sh.state.lock();
+        st.entries.get_mut(&ino).map(|e| e.pinned = true).is_some()
     }
 
     /// `ino` is being opened for writing: its timer stops and a rewrite
@@ -352,22 +375,27 @@ fn worker(sh: &Shared, fs: &Weak<Inner>) {
         let Some(inner) = fs.upgrade() else { return };
         let go_on = || !cancel.load(Ordering::Relaxed) && !sh.state.lock().stop;
         let outcome = inner.recompress_one(ino, key, sh, &go_on);
-        drop(inner);
         let mut st = sh.state.lock();
         st.running = None;
         let unchanged = st.entries.get(&ino).is_some_and(|e| e.gen == gen);
-        match outcome {
+        let done = match outcome {
             _ if st.stop => return,
             // Changed meanwhile (written, opened, closed): its new state rules.
-            _ if !unchanged => {}
-            Ok(Outcome::Busy) => st.arm(ino, key, false),
-            Ok(Outcome::Done) => {
-                st.entries.remove(&ino);
+            _ if !unchanged => false,
+            Ok(Outcome::Busy) => {
+                st.arm(ino, key, false);
+                false
             }
+            Ok(Outcome::Done) => true,
             Err(e) => {
                 log::warn!("ino {ino}: recompression failed: {e}");
-                st.entries.remove(&ino);
+                true
             }
+        };
+        let unpin = done && st.entries.remove(&ino).is_some_and(|e| e.pinned);
+        drop(st);
+        if unpin {
+            inner.inodes.forget(ino, 1);
         }
     }
 }
@@ -439,6 +467,35 @@ fn cerr(e: ContainerError) -> io::Error {
 }
 
 impl Inner {
+    /// Records a data change of `inode` for idle recompression (from
+    /// `touch_data`). A file newly queued gets a lookup of its own, so
+    /// the kernel forgetting it (memory pressure, drop_caches) cannot take
+    /// it out of the table while it waits: its number keeps naming it and
+    /// a later lookup finds this very inode (the one whose state lock
+    /// keeps opens and the rewrite apart). The thread drops that lookup
+    /// when the file leaves the queue.
+    pub(crate) fn recompress_written(&self, inode: &Inode) {
+        if !self.recompress.written(inode.ino) {
+            return;
+        }
+        let pinned = (|| {
+            let fd = inode.fd().ok()?;
+            let st = sys::fstat(fd.as_fd()).ok()?;
+            let dup = fd.as_fd().try_clone_to_owned().ok()?;
+            drop(fd);
+            let got = self.inodes.lookup(dup, &st);
+            if got.ino != inode.ino {
+                // Not this inode's key (replaced meanwhile): no pin.
+                self.inodes.forget(got.ino, 1);
+                return None;
+            }
+            Some(())
+        })();
+        if pinned.is_some() && !self.recompress.mark_pinned(inode.ino) {
+            self.inodes.forget(inode.ino, 1);
+        }
+    }
+
     /// Rewrites the closed file `ino` (backing `key` at its last close) at
     /// the queue's level, as the module documentation says; `go_on` is
     /// asked between blocks.
