@@ -561,13 +561,16 @@ impl Inner {
         let _ns = self.ns.write();
         let mut fd = inode.fd_mut()?;
         let st = sys::fstat(fd.as_fd())?;
-        let cur = sys::fstatat(tmp.dir.as_fd(), &name, libc::AT_SYMLINK_NOFOLLOW)?;
         if data_stamp(&st) != data_stamp(&before)
             || st.st_nlink != 1
-            || (cur.st_dev, cur.st_ino) != (st.st_dev, st.st_ino)
             || policy::read(fd.as_fd()).is_some()
         {
             return Ok(Outcome::Done);
+        }
+        // Renamed meanwhile: tried again later under its new name.
+        let cur = sys::fstatat(tmp.dir.as_fd(), &name, libc::AT_SYMLINK_NOFOLLOW);
+        if cur.map_or(true, |c| (c.st_dev, c.st_ino) != (st.st_dev, st.st_ino)) {
+            return Ok(Outcome::Busy);
         }
         copy_metadata(fd.as_fd(), &tmp.file, &st)?;
         set_times(&tmp.file, &st)?;
