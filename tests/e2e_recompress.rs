@@ -5,7 +5,8 @@
 //! xattrs and times; a file opened for writing while it is being rewritten
 //! keeps every byte written (the rewrite is cancelled and its temporary
 //! file removed); files with their own policy or several names are left
-//! alone; bad option values are refused.
+//! alone; a file the kernel forgot while it waited is still rewritten;
+//! bad option values are refused.
 
 mod common;
 
