@@ -49,6 +49,9 @@ pub struct MountArgs {
     /// huffman, fast, default (default) or max), ro, rw, allow_other,
     /// default_permissions (default) / no_default_permissions, threads=N,
     /// writeback_cache / no_writeback_cache, inode_fds=N, nonempty, remount,
+    /// recompress=LEVEL|off (rewrite files written through the mount at LEVEL
+    /// once they have been closed and untouched for recompress_idle; default
+    /// off), recompress_idle=DURATION (seconds, or with s/m/h; default 10m),
     /// the generic nodev, nosuid, noexec, relatime (default), strictatime,
     /// noatime, nodiratime, lazytime, sync, dirsync, ..., and mount(8)'s and
     /// systemd's defaults, noauto, nofail, _netdev, x-systemd.*, ... (ignored)
@@ -126,6 +129,8 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         atime: flags::atime_policy(o.vfs.for_new_mount()) != flags::Atime::Never,
         inode_fds: o.inode_fds,
         compression: o.compression,
+        recompress: o.recompress,
+        recompress_idle: o.recompress_idle,
         ..d
     }
 }

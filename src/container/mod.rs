@@ -16,7 +16,8 @@
 //! Submodules: `format` (byte layouts), `index` (in-memory index),
 //! `commit` (writing commit records), `recover` (open, trailer, chain
 //! loading, torn-tail scan), `compact` (compaction and stats), `seal`
-//! (the header's record of a commit on stable storage).
+//! (the header's record of a commit on stable storage), `recompress`
+//! (a copy re-encoded at another level).
 
 mod commit;
 mod compact;
@@ -24,6 +25,7 @@ mod compression;
 mod error;
 pub mod format;
 mod index;
+mod recompress;
 mod recover;
 mod seal;
 

@@ -5,9 +5,11 @@
 //! renamed over the current name; the inode's O_PATH descriptor then
 //! follows the new file. Files with several names (hard links) or none
 //! (unlinked while open) are left alone. Namespace changes are excluded
-//! meanwhile (the `ns` lock), so the name found cannot go stale.
+//! meanwhile (the `ns` lock), so the name found cannot go stale. Idle
+//! recompression (`recompress`) shares the temporary names, the metadata
+//! copy and the final rename.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -16,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::content::Content;
-use super::inode::Inode;
+use super::inode::{Inode, Slot};
 use super::sys;
 use super::Inner;
 use crate::container::CompactWhen;
@@ -74,7 +76,7 @@ impl Inner {
     /// root, so it also works when BACKING is opened through a detached
     /// copy of its mount (whose paths resolve from no root of ours). None
     /// when the object has no name under BACKING's root (unlinked).
-    fn parent_of(&self, fd: BorrowedFd<'_>) -> io::Result<Option<(OwnedFd, CString)>> {
+    pub(super) fn parent_of(&self, fd: BorrowedFd<'_>) -> io::Result<Option<(OwnedFd, CString)>> {
         let link = |fd: i32| std::fs::read_link(format!("/proc/self/fd/{fd}"));
         let path = link(fd.as_raw_fd())?;
         let root_inode = self.inodes.get(super::inode::ROOT)?;
@@ -139,24 +141,12 @@ impl Inner {
             if keep_times {
                 set_times(&tmp, &st)?;
             }
-            // Lookups that find the new file once renamed must find this
-            // inode, never make a second one (two contents on one file).
-            let newfd = sys::openat(dirfd.as_fd(), &tmpname, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
-            self.inodes
-                .rekey_begin(inode.ino, &sys::fstat(newfd.as_fd())?);
-            let r = sys::renameat2(dirfd.as_fd(), &tmpname, dirfd.as_fd(), &name, 0);
-            self.inodes.rekey_end(inode.ino, r.is_ok());
-            r.map(|()| newfd)
+            self.rename_over(inode, &mut fd, dirfd.as_fd(), &tmpname, &name)
         })();
-        let newfd = match done {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = sys::unlinkat(dirfd.as_fd(), &tmpname, 0);
-                return Err(e);
-            }
-        };
-        // The inode follows the new file.
-        fd.set(newfd);
+        if let Err(e) = done {
+            let _ = sys::unlinkat(dirfd.as_fd(), &tmpname, 0);
+            return Err(e);
+        }
         drop(fd);
         // Make the rename durable.
         let d = sys::openat(dirfd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
@@ -166,10 +156,34 @@ impl Inner {
 }
 
 impl Inner {
-    /// Removes temporary files left in `dir` by a compaction or conversion
-    /// that a crash interrupted (the old file is intact beside them). Only
-    /// when none is running: they all hold `ns` exclusively, and one daemon
-    /// serves a BACKING at a time.
+    /// Renames the finished file `tmpname` in `dirfd` over `name`, the one
+    /// name of `inode`, whose descriptor slot `fd` the caller holds
+    /// exclusively (under `ns`); the inode then follows the new file.
+    pub(super) fn rename_over(
+        &self,
+        inode: &Inode,
+        fd: &mut Slot,
+        dirfd: BorrowedFd<'_>,
+        tmpname: &CStr,
+        name: &CStr,
+    ) -> io::Result<()> {
+        // Lookups that find the new file once renamed must find this
+        // inode, never make a second one (two contents on one file).
+        let newfd = sys::openat(dirfd, tmpname, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+        self.inodes
+            .rekey_begin(inode.ino, &sys::fstat(newfd.as_fd())?);
+        let r = sys::renameat2(dirfd, tmpname, dirfd, name, 0);
+        self.inodes.rekey_end(inode.ino, r.is_ok());
+        r?;
+        fd.set(newfd);
+        Ok(())
+    }
+
+    /// Removes temporary files left in `dir` by a compaction, conversion or
+    /// recompression that a crash interrupted (the old file is intact
+    /// beside them). Only when none is running: compaction and conversion
+    /// hold `ns` exclusively, the one recompression in flight names its
+    /// file (`is_in_flight`), and one daemon serves a BACKING at a time.
     pub(crate) fn remove_stale_temps(&self, dir: &Inode, names: &[std::ffi::OsString]) {
         if self.opts.read_only {
             return;
@@ -179,6 +193,9 @@ impl Inner {
         };
         let Ok(fd) = dir.fd() else { return };
         for n in names {
+            if self.recompress.is_in_flight(n) {
+                continue;
+            }
             if let Ok(c) = sys::cstr(n) {
                 match sys::unlinkat(fd.as_fd(), &c, 0) {
                     Ok(()) => log::info!("removed stale temporary file {n:?}"),
@@ -193,7 +210,7 @@ impl Inner {
 /// from listings).
 pub const TEMP_PREFIX: &str = ".scfs-compact.";
 
-pub(crate) fn temp_name(ino: u64) -> CString {
+pub(super) fn temp_name(ino: u64) -> CString {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -205,7 +222,7 @@ pub(crate) fn temp_name(ino: u64) -> CString {
 /// got the directory's default ACL, if any, as its access ACL: it keeps
 /// only the old file's (an ACL the old file did not have would grant or
 /// deny what its owner never set).
-fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
+pub(super) fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         sys::fchown(new.as_fd(), st.st_uid, st.st_gid)?;
@@ -245,7 +262,7 @@ fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result
 }
 
 /// The old file's atime and mtime onto the new one.
-fn set_times(new: &File, st: &libc::stat) -> io::Result<()> {
+pub(super) fn set_times(new: &File, st: &libc::stat) -> io::Result<()> {
     let t = [
         libc::timespec {
             tv_sec: st.st_atime,

@@ -179,6 +179,7 @@ impl Inner {
     /// Records that the data of `inode` changed now (see `FileState::touched`).
     pub(crate) fn touch_data(&self, inode: &Inode) {
         inode.state.lock().touched = Some(super::content::now_timespec());
+        self.recompress_written(inode);
     }
 
     pub(crate) fn getattr(&self, ino: u64) -> io::Result<FileAttr> {
@@ -391,6 +392,7 @@ impl Inner {
     pub(crate) fn acquire(&self, inode: &Arc<Inode>, writable: bool) -> io::Result<Arc<Content>> {
         if writable {
             self.check_rw()?;
+            self.recompress.opening_for_write(inode.ino);
         }
         let mut s = inode.state.lock();
         if let Some(c) = &s.content {
@@ -563,6 +565,9 @@ impl Inner {
                     st = sys::fstat(fd.as_fd()).ok();
                 }
             }
+        }
+        if let Some(st) = &st {
+            self.recompress.closed(inode.ino, st);
         }
         s.cached_stamp = st.map(|st| stamp(&st));
         if let (Some(stamp), Some(size)) = (s.cached_stamp, size) {

@@ -6,8 +6,8 @@
 //! `inode` (O_PATH inode table), `content` (the data of a regular file),
 //! `names` (lookup and namespace operations), `meta` (getattr, setattr,
 //! statfs, access), `handles` (open files and directories, I/O), `xattr`,
-//! `compact` (compaction and plain-to-container conversion), `ops` (the
-//! `fuser::Filesystem` glue).
+//! `compact` (compaction and plain-to-container conversion), `recompress`
+//! (idle recompression), `ops` (the `fuser::Filesystem` glue).
 //!
 //! Invariants:
 //! - One FUSE inode per backing (st_dev, st_ino); its number is the backing
@@ -31,6 +31,7 @@ mod meta;
 mod names;
 mod ops;
 mod policy;
+mod recompress;
 mod sys;
 mod xattr;
 
@@ -39,6 +40,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::RwLock;
 
@@ -47,6 +49,9 @@ use crate::container::Compression;
 use content::ContentCtx;
 use handles::Handle;
 use inode::InodeTable;
+use recompress::Recompressor;
+
+pub use recompress::{parse_idle as parse_recompress_idle, parse_target as parse_recompress};
 
 /// Options of one mount.
 #[derive(Clone, Debug)]
@@ -79,6 +84,11 @@ pub struct FsOptions {
     pub inode_fds: usize,
     /// How files without a `user.scfs.compress` policy are coded (`policy`).
     pub compression: Compression,
+    /// Idle recompression: files written through the mount that stay
+    /// closed and untouched for `recompress_idle` are rewritten at this
+    /// level (None: off; see `recompress`).
+    pub recompress: Option<Compression>,
+    pub recompress_idle: Duration,
 }
 
 /// An access-time policy shared with the mount's owner, who may change it
@@ -133,6 +143,8 @@ impl Default for FsOptions {
             atime_policy: None,
             inode_fds: 0,
             compression: Compression::default(),
+            recompress: None,
+            recompress_idle: recompress::DEFAULT_IDLE,
         }
     }
 }
@@ -163,6 +175,8 @@ pub(crate) struct Inner {
     ctx: ContentCtx,
     /// Namespace changes (read) against compaction's rename (write).
     ns: RwLock<()>,
+    /// Idle recompression's queue and thread.
+    recompress: Recompressor,
 }
 
 impl ScfsFs {
@@ -187,7 +201,12 @@ impl ScfsFs {
         let inodes = InodeTable::new(fd, &st, opts.inode_fds);
         // SAFETY: geteuid cannot fail and touches no memory.
         let is_root = unsafe { libc::geteuid() } == 0;
-        Ok(ScfsFs(Arc::new(Inner {
+        // Recompressing to the level files are written at gains nothing.
+        let recompress = opts
+            .recompress
+            .filter(|&r| !opts.read_only && r != opts.compression);
+        let recompress = Recompressor::new(recompress, opts.recompress_idle);
+        let inner = Arc::new(Inner {
             opts,
             backing: backing.to_path_buf(),
             inodes,
@@ -204,13 +223,22 @@ impl ScfsFs {
                 }),
             },
             ns: RwLock::new(()),
-        })))
+            recompress,
+        });
+        inner.recompress.start(Arc::downgrade(&inner));
+        Ok(ScfsFs(inner))
     }
 
     /// Writes and commits every dirty block of every open file, then syncs
     /// them to stable storage. Called at unmount and on signals.
     pub fn flush_all(&self) -> io::Result<()> {
         self.0.flush_all()
+    }
+
+    /// Stops idle recompression (unmount): a rewrite in progress is
+    /// abandoned and its temporary file removed.
+    pub fn stop_background(&self) {
+        self.0.recompress.stop();
     }
 
     /// Mount options for this filesystem (fsname, subtype, ro,

@@ -120,6 +120,7 @@ impl Filesystem for ScfsFs {
     }
 
     fn destroy(&mut self) {
+        self.stop_background();
         if let Err(e) = self.0.flush_all() {
             log::error!("flush at unmount: {e}");
         }

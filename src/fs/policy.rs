@@ -36,7 +36,7 @@ pub fn parse(value: &[u8]) -> io::Result<Compression> {
 /// The policy stored on the backing object `fd` (a regular file or a
 /// directory), if it has a valid one. Absent, unreadable or invalid values
 /// (set behind the mount's back) count as no policy.
-fn read(fd: BorrowedFd<'_>) -> Option<Compression> {
+pub(super) fn read(fd: BorrowedFd<'_>) -> Option<Compression> {
     let path = sys::proc_path(fd.as_raw_fd());
     let (n, v) = sys::getxattr(&path, POLICY, 16).ok()?;
     if n > v.len() {

@@ -52,6 +52,10 @@ pub struct MountOptions {
     /// `compress=LEVEL`: how files without a `user.scfs.compress` policy
     /// are coded when written.
     pub compression: Compression,
+    /// `recompress=LEVEL|off` and `recompress_idle=DURATION`: idle
+    /// recompression (see `fs::FsOptions::recompress`; default off, 10m).
+    pub recompress: Option<Compression>,
+    pub recompress_idle: std::time::Duration,
 }
 
 impl Default for MountOptions {
@@ -70,6 +74,8 @@ impl Default for MountOptions {
             remount: false,
             inode_fds: 0,
             compression: Compression::default(),
+            recompress: None,
+            recompress_idle: crate::fs::FsOptions::default().recompress_idle,
         }
     }
 }
@@ -173,6 +179,10 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 "compress" => {
                     let v = need(value)?;
                     o.compression = v.parse().map_err(|e| format!("option compress: {e}"))?;
+                }
+                "recompress" => o.recompress = crate::fs::parse_recompress(&need(value)?)?,
+                "recompress_idle" => {
+                    o.recompress_idle = crate::fs::parse_recompress_idle(&need(value)?)?;
                 }
                 "inode_fds" => {
                     let v = need(value)?;
@@ -454,10 +464,51 @@ mod tests {
             "cache_sise=1M",
             "nonempty=1",
             "mand",
+            "recompress",
+            "recompress=zstd",
+            "recompress_idle=",
+            "recompress_idle=0",
+            "recompress_idle=5x",
+            "recompress_idle=-1",
+            "recompress_idle=31d",
+            "recompress_idle=99999999999999999999h",
         ] {
             let e = parse_options(&[bad]).unwrap_err();
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn recompress_options() {
+        use std::time::Duration;
+        let d = parse_options::<&str>(&[]).unwrap();
+        assert_eq!(
+            (d.recompress, d.recompress_idle),
+            (None, Duration::from_secs(600))
+        );
+        let o = parse_options(&["recompress=max,recompress_idle=90"]).unwrap();
+        assert_eq!(o.recompress, Some("max".parse().unwrap()));
+        assert_eq!(o.recompress_idle, Duration::from_secs(90));
+        for (v, secs) in [
+            ("1", 1),
+            ("45s", 45),
+            ("10m", 600),
+            ("2h", 7200),
+            ("720h", 2592000),
+        ] {
+            let o = parse_options(&[format!("recompress_idle={v}")]).unwrap();
+            assert_eq!(o.recompress_idle, Duration::from_secs(secs), "{v}");
+        }
+        assert_eq!(
+            parse_options(&["recompress=max,recompress=off"])
+                .unwrap()
+                .recompress,
+            None
+        );
+        let e = parse_options(&["recompress=zstd"]).unwrap_err();
+        assert!(e.contains("recompress") && e.contains("off"), "{e}");
+        let e = parse_options(&["recompress_idle=5x"]).unwrap_err();
+        assert!(e.contains("recompress_idle=5x"), "{e}");
     }
 
     #[test]
