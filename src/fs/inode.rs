@@ -24,6 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use lru::LruCache;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
 use super::sys;
@@ -41,6 +42,10 @@ const SYNTHETIC_BASE: u64 = 1 << 56;
 pub struct Inode {
     /// FUSE inode number (the backing st_ino whenever possible).
     pub ino: u64,
+    /// FUSE generation: (ino, gen) names one object for the mount's life,
+    /// so a kernel file handle (NFS) never reaches another object that
+    /// got the same node id.
+    pub gen: u64,
     /// `S_IFMT` bits of the backing object.
     pub kind: u32,
     /// O_PATH descriptor of the backing object (or, while idle, a handle
@@ -95,6 +100,7 @@ impl Slot {
 impl Inode {
     fn new(
         ino: u64,
+        gen: u64,
         kind: u32,
         fd: OwnedFd,
         open_fds: &Arc<AtomicUsize>,
@@ -103,6 +109,7 @@ impl Inode {
         open_fds.fetch_add(1, Ordering::Relaxed);
         Inode {
             ino,
+            gen,
             kind,
             fd: RwLock::new(Slot { fd: Some(fd) }),
             has_fd: AtomicBool::new(true),
@@ -176,6 +183,21 @@ impl Inode {
                 sys::open_by_handle(m.as_fd(), old, libc::O_PATH | libc::O_NOFOLLOW).is_ok()
             }),
         }
+    }
+
+    /// The handle to find this inode's object by after the kernel forgot
+    /// it (None: deleted, or busy, or no handle).
+    fn ghost_handle(&self) -> Option<Box<[u32]>> {
+        self.mount.as_ref()?;
+        if !self.has_fd.load(Ordering::Acquire) {
+            return self.handle.lock().clone();
+        }
+        let slot = self.fd.try_read_recursive()?;
+        let fd = slot.fd.as_ref()?;
+        if sys::fstat(fd.as_fd()).ok()?.st_nlink == 0 {
+            return None;
+        }
+        sys::name_to_handle(fd.as_fd()).ok()
     }
 
     /// Gives an evicted inode the descriptor a lookup just opened on its
@@ -258,13 +280,78 @@ struct Entry {
     /// of the new file.
     pending: Option<(u64, u64)>,
     nlookup: u64,
+    /// The backing object is gone (its number went to another): no ghost.
+    dead: bool,
 }
 
-#[derive(Default)]
+/// What is kept of an inode the kernel forgot, so that its file handles
+/// (NFS, open_by_handle_at on the mount) find the object again.
+struct Ghost {
+    key: (u64, u64),
+    handle: Box<[u32]>,
+    gen: u64,
+}
+
+/// Forgotten inodes remembered for the kernel's file handles: about 100
+/// bytes each; past this many, the longest forgotten go (their handles
+/// then fail with ESTALE).
+const GHOSTS: usize = 1 << 19;
+
 struct Tables {
     by_ino: HashMap<u64, Entry>,
     by_key: HashMap<(u64, u64), u64>,
     next_synthetic: u64,
+    /// The last generation given (one per new object).
+    last_gen: u64,
+    /// Forgotten inodes by node id, and their node ids by backing key.
+    ghosts: LruCache<u64, Ghost>,
+    ghost_keys: HashMap<(u64, u64), u64>,
+}
+
+impl Tables {
+    /// Node id and generation for a new inode of the object `fd` (known
+    /// by `key`): those it had when forgotten, if remembered, otherwise
+    /// its st_ino when free (a synthetic number if not) and a new
+    /// generation.
+    fn place(&mut self, key: (u64, u64), fd: BorrowedFd<'_>) -> (u64, u64) {
+        if let Some(n) = self.ghost_keys.remove(&key) {
+            if let Some(g) = self.ghosts.pop(&n) {
+                let same = sys::name_to_handle(fd).is_ok_and(|h| h == g.handle);
+                if same && !self.by_ino.contains_key(&n) {
+                    return (n, g.gen);
+                }
+            }
+        }
+        let mut ino = key.1;
+        let taken = |t: &Tables, n: u64| t.by_ino.contains_key(&n) || t.ghosts.contains(&n);
+        if ino <= ROOT || ino >= SYNTHETIC_BASE || taken(self, ino) {
+            loop {
+                ino = self.next_synthetic;
+                self.next_synthetic += 1;
+                if !taken(self, ino) {
+                    break;
+                }
+            }
+        }
+        self.last_gen += 1;
+        (ino, self.last_gen)
+    }
+
+    /// Remembers the forgotten inode `ino` (gone from `by_ino`).
+    fn bury(&mut self, ino: u64, g: Ghost) {
+        let key = g.key;
+        if let Some(old) = self.ghost_keys.insert(key, ino) {
+            if old != ino {
+                self.ghosts.pop(&old);
+            }
+        }
+        // The entry replaced (same node id) or the longest forgotten one.
+        if let Some((n, old)) = self.ghosts.push(ino, g) {
+            if old.key != key && self.ghost_keys.get(&old.key) == Some(&n) {
+                self.ghost_keys.remove(&old.key);
+            }
+        }
+    }
 }
 
 /// All known inodes.
@@ -310,14 +397,19 @@ impl InodeTable {
         };
         let root = Arc::new(Inode::new(
             ROOT,
+            0,
             st.st_mode & libc::S_IFMT,
             root_fd,
             &open_fds,
             None,
         ));
         let mut t = Tables {
+            by_ino: HashMap::new(),
+            by_key: HashMap::new(),
             next_synthetic: SYNTHETIC_BASE,
-            ..Tables::default()
+            last_gen: 0,
+            ghosts: LruCache::new(std::num::NonZeroUsize::new(GHOSTS).expect("nonzero")),
+            ghost_keys: HashMap::new(),
         };
         t.by_ino.insert(
             ROOT,
@@ -326,6 +418,7 @@ impl InodeTable {
                 key,
                 pending: None,
                 nlookup: 1,
+                dead: false,
             },
         );
         t.by_key.insert(key, ROOT);
@@ -439,25 +532,19 @@ impl InodeTable {
             (Some(ino), Some(false)) => {
                 log::debug!("ino {ino}: backing object gone, its number reused");
                 t.by_key.remove(&key);
+                if let Some(e) = t.by_ino.get_mut(&ino) {
+                    e.dead = true;
+                }
             }
             (Some(_), None) => {
                 t.by_key.remove(&key);
             }
             (None, _) => {}
         }
-        let mut ino = st.st_ino;
-        if ino <= ROOT || ino >= SYNTHETIC_BASE || t.by_ino.contains_key(&ino) {
-            loop {
-                ino = t.next_synthetic;
-                t.next_synthetic += 1;
-                if !t.by_ino.contains_key(&ino) {
-                    break;
-                }
-            }
-        }
+        let (ino, gen) = t.place(key, fd.as_fd());
         self.evict_some(&t);
         let mount = self.mount.clone().filter(|_| key.0 == self.dev);
-        let inode = Arc::new(Inode::new(ino, kind, fd, &self.open_fds, mount));
+        let inode = Arc::new(Inode::new(ino, gen, kind, fd, &self.open_fds, mount));
         t.by_ino.insert(
             ino,
             Entry {
@@ -465,6 +552,7 @@ impl InodeTable {
                 key,
                 pending: None,
                 nlookup: 1,
+                dead: false,
             },
         );
         t.by_key.insert(key, ino);
@@ -483,13 +571,60 @@ impl InodeTable {
         e.nlookup = e.nlookup.saturating_sub(n);
         if e.nlookup == 0 {
             let keys = [Some(e.key), e.pending];
-            t.by_ino.remove(&ino);
+            let Some(e) = t.by_ino.remove(&ino) else {
+                return;
+            };
             for key in keys.into_iter().flatten() {
                 if t.by_key.get(&key) == Some(&ino) {
                     t.by_key.remove(&key);
                 }
             }
+            if e.dead || e.pending.is_some() {
+                return;
+            }
+            if let Some(handle) = e.inode.ghost_handle() {
+                let g = Ghost {
+                    key: e.key,
+                    handle,
+                    gen: e.inode.gen,
+                };
+                t.bury(ino, g);
+            }
         }
+    }
+
+    /// One more lookup of node `ino` by its id (the kernel resolving a
+    /// file handle): the known inode, or one the kernel forgot, reopened
+    /// by the handle remembered then. ESTALE if its object is gone.
+    pub fn lookup_id(&self, ino: u64) -> std::io::Result<Arc<Inode>> {
+        let estale = || std::io::Error::from_raw_os_error(libc::ESTALE);
+        let handle = {
+            let mut t = self.t.write();
+            if let Some(e) = t.by_ino.get_mut(&ino) {
+                if e.dead {
+                    return Err(estale());
+                }
+                e.nlookup += 1;
+                return Ok(e.inode.clone());
+            }
+            let g = t.ghosts.get(&ino).ok_or_else(estale)?;
+            g.handle.clone()
+        };
+        let mount = self.mount.as_ref().ok_or_else(estale)?;
+        let fd = sys::open_by_handle(mount.as_fd(), &handle, libc::O_PATH | libc::O_NOFOLLOW)?;
+        let st = sys::fstat(fd.as_fd())?;
+        let inode = self.lookup(fd, &st);
+        if inode.ino != ino {
+            // Known under another node id meanwhile (not remembered).
+            self.forget(inode.ino, 1);
+            return Err(estale());
+        }
+        Ok(inode)
+    }
+
+    /// The generation of node `ino` (0 if unknown).
+    pub fn generation(&self, ino: u64) -> u64 {
+        self.t.read().by_ino.get(&ino).map_or(0, |e| e.inode.gen)
     }
 
     /// The backing object of `ino` is about to become `st` (a new file

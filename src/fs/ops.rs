@@ -20,6 +20,7 @@ use super::names::Caller;
 use super::xattr::XattrReply;
 use super::ScfsFs;
 
+/// Generation of the negative entry and of "." and ".." in a listing.
 const GEN: Generation = Generation(0);
 
 fn caller(req: &Request) -> Caller {
@@ -71,7 +72,7 @@ fn reply_entry(
     reply: ReplyEntry,
 ) {
     match r {
-        Ok((_, attr)) => reply.entry(&TTL, &attr, GEN),
+        Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
         Err(e) => reply.error(errno(&e)),
     }
 }
@@ -87,7 +88,10 @@ impl Filesystem for ScfsFs {
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_HANDLE_KILLPRIV_V2
-            | InitFlags::FUSE_MAX_PAGES;
+            | InitFlags::FUSE_MAX_PAGES
+            // File handles (NFS, open_by_handle_at) outlive the kernel's
+            // inodes: lookups of "." and ".." by node id.
+            | InitFlags::FUSE_EXPORT_SUPPORT;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
@@ -103,8 +107,11 @@ impl Filesystem for ScfsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if let Some(r) = self.0.lookup_dots(parent.0, name) {
+            return reply_entry(r, reply);
+        }
         match self.0.lookup(parent.0, name) {
-            Ok((_, attr)) => reply.entry(&TTL, &attr, GEN),
+            Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
             // A negative entry the kernel may cache for TTL (we are the
             // only one changing BACKING, and it drops it when we create).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -382,14 +389,16 @@ impl Filesystem for ScfsFs {
         let r = self.0.readdir(fh.0, offset, |e, next| {
             if e.name == "." || e.name == ".." {
                 // The kernel takes no reference for these.
-                return reply.add(INodeNo(dir.ino), next, &e.name, &TTL, &dir_attr, GEN);
+                let gen = Generation(dir.gen);
+                return reply.add(INodeNo(dir.ino), next, &e.name, &TTL, &dir_attr, gen);
             }
             let Ok(cname) = super::names::name_cstr(&e.name) else {
                 return false;
             };
             match self.0.lookup_in(&dir, &cname) {
                 Ok((inode, attr)) => {
-                    let full = reply.add(INodeNo(inode.ino), next, &e.name, &TTL, &attr, GEN);
+                    let gen = Generation(inode.gen);
+                    let full = reply.add(INodeNo(inode.ino), next, &e.name, &TTL, &attr, gen);
                     if full {
                         self.0.inodes.forget(inode.ino, 1);
                     }
@@ -492,7 +501,10 @@ impl Filesystem for ScfsFs {
         reply: ReplyCreate,
     ) {
         match self.0.create(parent.0, name, mode, flags, caller(req)) {
-            Ok((attr, o)) => reply.created(&TTL, &attr, GEN, FileHandle(o.fh), open_flags(&o)),
+            Ok((attr, o)) => {
+                let gen = Generation(self.0.inodes.generation(attr.ino.0));
+                reply.created(&TTL, &attr, gen, FileHandle(o.fh), open_flags(&o))
+            }
             Err(e) => reply.error(errno(&e)),
         }
     }
