@@ -24,10 +24,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use lru::LruCache;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
+mod ghosts;
+
 use super::sys;
+use ghosts::{Ghost, Ghosts};
 
 use super::content::FileState;
 
@@ -284,74 +286,14 @@ struct Entry {
     dead: bool,
 }
 
-/// What is kept of an inode the kernel forgot, so that its file handles
-/// (NFS, open_by_handle_at on the mount) find the object again.
-struct Ghost {
-    key: (u64, u64),
-    handle: Box<[u32]>,
-    gen: u64,
-}
-
-/// Forgotten inodes remembered for the kernel's file handles: about 100
-/// bytes each; past this many, the longest forgotten go (their handles
-/// then fail with ESTALE).
-const GHOSTS: usize = 1 << 19;
-
 struct Tables {
     by_ino: HashMap<u64, Entry>,
     by_key: HashMap<(u64, u64), u64>,
     next_synthetic: u64,
     /// The last generation given (one per new object).
     last_gen: u64,
-    /// Forgotten inodes by node id, and their node ids by backing key.
-    ghosts: LruCache<u64, Ghost>,
-    ghost_keys: HashMap<(u64, u64), u64>,
-}
-
-impl Tables {
-    /// Node id and generation for a new inode of the object `fd` (known
-    /// by `key`): those it had when forgotten, if remembered, otherwise
-    /// its st_ino when free (a synthetic number if not) and a new
-    /// generation.
-    fn place(&mut self, key: (u64, u64), fd: BorrowedFd<'_>) -> (u64, u64) {
-        if let Some(n) = self.ghost_keys.remove(&key) {
-            if let Some(g) = self.ghosts.pop(&n) {
-                let same = sys::name_to_handle(fd).is_ok_and(|h| h == g.handle);
-                if same && !self.by_ino.contains_key(&n) {
-                    return (n, g.gen);
-                }
-            }
-        }
-        let mut ino = key.1;
-        let taken = |t: &Tables, n: u64| t.by_ino.contains_key(&n) || t.ghosts.contains(&n);
-        if ino <= ROOT || ino >= SYNTHETIC_BASE || taken(self, ino) {
-            loop {
-                ino = self.next_synthetic;
-                self.next_synthetic += 1;
-                if !taken(self, ino) {
-                    break;
-                }
-            }
-        }
-        self.last_gen += 1;
-        (ino, self.last_gen)
-    }
-
-    /// Remembers the forgotten inode `ino` (gone from `by_ino`).
-    fn bury(&mut self, ino: u64, g: Ghost) {
-        let key = g.key;
-        if let Some(old) = self.ghost_keys.insert(key, ino) {
-            if old != ino {
-                self.ghosts.pop(&old);
-            }
-        }
-        // The entry replaced (same node id) or the longest forgotten one.
-        if let Some((n, old)) = self.ghosts.push(ino, g) {
-            if old.key != key && self.ghost_keys.get(&old.key) == Some(&n) {
-                self.ghost_keys.remove(&old.key);
-            }
-        }
-    }
+    /// Forgotten inodes remembered for the kernel's file handles.
+    ghosts: Ghosts,
 }
 
 /// All known inodes.
@@ -408,8 +350,7 @@ impl InodeTable {
             by_key: HashMap::new(),
             next_synthetic: SYNTHETIC_BASE,
             last_gen: 0,
-            ghosts: LruCache::new(std::num::NonZeroUsize::new(GHOSTS).expect("nonzero")),
-            ghost_keys: HashMap::new(),
+            ghosts: Ghosts::new(),
         };
         t.by_ino.insert(
             ROOT,
@@ -588,43 +529,9 @@ impl InodeTable {
                     handle,
                     gen: e.inode.gen,
                 };
-                t.bury(ino, g);
+                t.ghosts.bury(ino, g);
             }
         }
-    }
-
-    /// One more lookup of node `ino` by its id (the kernel resolving a
-    /// file handle): the known inode, or one the kernel forgot, reopened
-    /// by the handle remembered then. ESTALE if its object is gone.
-    pub fn lookup_id(&self, ino: u64) -> std::io::Result<Arc<Inode>> {
-        let estale = || std::io::Error::from_raw_os_error(libc::ESTALE);
-        let handle = {
-            let mut t = self.t.write();
-            if let Some(e) = t.by_ino.get_mut(&ino) {
-                if e.dead {
-                    return Err(estale());
-                }
-                e.nlookup += 1;
-                return Ok(e.inode.clone());
-            }
-            let g = t.ghosts.get(&ino).ok_or_else(estale)?;
-            g.handle.clone()
-        };
-        let mount = self.mount.as_ref().ok_or_else(estale)?;
-        let fd = sys::open_by_handle(mount.as_fd(), &handle, libc::O_PATH | libc::O_NOFOLLOW)?;
-        let st = sys::fstat(fd.as_fd())?;
-        let inode = self.lookup(fd, &st);
-        if inode.ino != ino {
-            // Known under another node id meanwhile (not remembered).
-            self.forget(inode.ino, 1);
-            return Err(estale());
-        }
-        Ok(inode)
-    }
-
-    /// The generation of node `ino` (0 if unknown).
-    pub fn generation(&self, ino: u64) -> u64 {
-        self.t.read().by_ino.get(&ino).map_or(0, |e| e.inode.gen)
     }
 
     /// The backing object of `ino` is about to become `st` (a new file
