@@ -1,8 +1,15 @@
 //! The inode table: one entry per backing object the kernel knows, held by
 //! an `O_PATH` descriptor (as libfuse's passthrough_hp does) so renames,
 //! hard links and unlinked-but-open files follow the backing inode. The
-//! same backing (st_dev, st_ino) is always the same FUSE inode, so hard
-//! links are one inode. Entries are counted by lookup and dropped by forget.
+//! same backing object is always the same FUSE inode, so hard links are
+//! one inode. Entries are counted by lookup and dropped by forget.
+//!
+//! An object is found by its (st_dev, st_ino), but that number names it
+//! only while it exists: BACKING gives the number of a deleted object to
+//! the next one made, and the kernel may still hold the old inode for a
+//! while. A descriptor pins its object; an evicted inode (below) is
+//! checked by its file handle, which tells objects apart. A gone one keeps
+//! its node id (ESTALE on use) until forgotten; the new object gets its own.
 //!
 //! The kernel keeps every inode it has seen until memory pressure or a
 //! forget, and a descriptor each would exceed RLIMIT_NOFILE on a big tree
@@ -17,9 +24,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
+
+mod ghosts;
 
 use super::sys;
+use ghosts::{Ghost, Ghosts};
 
 use super::content::FileState;
 
@@ -34,12 +44,24 @@ const SYNTHETIC_BASE: u64 = 1 << 56;
 pub struct Inode {
     /// FUSE inode number (the backing st_ino whenever possible).
     pub ino: u64,
+    /// FUSE generation: (ino, gen) names one object for the mount's life,
+    /// so a kernel file handle (NFS) never reaches another object that
+    /// got the same node id.
+    pub gen: u64,
     /// `S_IFMT` bits of the backing object.
     pub kind: u32,
     /// O_PATH descriptor of the backing object (or, while idle, a handle
     /// to reopen it by); replaced when compaction renames a fresh
     /// container over the old one.
     fd: RwLock<Slot>,
+    /// Whether the slot holds a descriptor (changed with the slot locked
+    /// for writing; eviction also holds the table's lock, so a reader of
+    /// the table sees it settled).
+    has_fd: AtomicBool,
+    /// While evicted, the handle of the backing object (what identifies
+    /// it: another object may get its inode number once it is gone). Its
+    /// own lock, never held across anything else.
+    handle: Mutex<Option<Box<[u32]>>>,
     /// The table's count of open inode descriptors.
     open_fds: Arc<AtomicUsize>,
     /// A descriptor on BACKING's filesystem to open handles on (None:
@@ -49,11 +71,10 @@ pub struct Inode {
     pub state: Mutex<FileState>,
 }
 
-/// An inode's hold on its backing object: a descriptor, or (evicted) the
-/// handle to reopen it by.
+/// An inode's hold on its backing object: a descriptor, or none while
+/// evicted (then `Inode::handle` reopens it).
 pub struct Slot {
     fd: Option<OwnedFd>,
-    handle: Option<Box<[u32]>>,
 }
 
 impl AsFd for Slot {
@@ -70,15 +91,18 @@ impl AsFd for Slot {
 
 impl Slot {
     /// Replaces the descriptor (compaction: the inode follows a new file).
+    /// (The slot is open here, as `Inode::fd_mut` returns it, so the
+    /// inode's remembered handle is not used before the next eviction
+    /// takes the new file's.)
     pub fn set(&mut self, fd: OwnedFd) {
         self.fd = Some(fd);
-        self.handle = None;
     }
 }
 
 impl Inode {
     fn new(
         ino: u64,
+        gen: u64,
         kind: u32,
         fd: OwnedFd,
         open_fds: &Arc<AtomicUsize>,
@@ -87,11 +111,11 @@ impl Inode {
         open_fds.fetch_add(1, Ordering::Relaxed);
         Inode {
             ino,
+            gen,
             kind,
-            fd: RwLock::new(Slot {
-                fd: Some(fd),
-                handle: None,
-            }),
+            fd: RwLock::new(Slot { fd: Some(fd) }),
+            has_fd: AtomicBool::new(true),
+            handle: Mutex::new(None),
             open_fds: open_fds.clone(),
             mount,
             state: Mutex::new(FileState::default()),
@@ -127,13 +151,67 @@ impl Inode {
             return Ok(());
         }
         let estale = || std::io::Error::from_raw_os_error(libc::ESTALE);
-        let (Some(h), Some(mount)) = (&slot.handle, &self.mount) else {
+        let h = self.handle.lock().clone();
+        let (Some(h), Some(mount)) = (h, &self.mount) else {
             return Err(estale());
         };
-        let fd = sys::open_by_handle(mount.as_fd(), h, libc::O_PATH | libc::O_NOFOLLOW)?;
+        let fd = sys::open_by_handle(mount.as_fd(), &h, libc::O_PATH | libc::O_NOFOLLOW)?;
         slot.fd = Some(fd);
+        self.has_fd.store(true, Ordering::Release);
         self.open_fds.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether `fd` (whose file type is `kind`, and whose (st_dev, st_ino)
+    /// is the key this inode was found by) is this inode's backing object.
+    /// A held descriptor pins the object, so no other can have its number;
+    /// an evicted one is compared by handle, or (no handle to compare)
+    /// checked to be still there. Called with the table locked (no
+    /// eviction meanwhile); takes no other lock but the handle's.
+    fn is_object(&self, fd: BorrowedFd<'_>, kind: u32) -> bool {
+        if self.kind != kind {
+            return false;
+        }
+        if self.has_fd.load(Ordering::Acquire) {
+            return true;
+        }
+        let old = self.handle.lock();
+        let Some(old) = old.as_ref() else {
+            return true;
+        };
+        match sys::name_to_handle(fd) {
+            Ok(new) => new == *old,
+            Err(_) => self.mount.as_ref().is_some_and(|m| {
+                sys::open_by_handle(m.as_fd(), old, libc::O_PATH | libc::O_NOFOLLOW).is_ok()
+            }),
+        }
+    }
+
+    /// The handle to find this inode's object by after the kernel forgot
+    /// it (None: deleted, or busy, or no handle).
+    fn ghost_handle(&self) -> Option<Box<[u32]>> {
+        self.mount.as_ref()?;
+        if !self.has_fd.load(Ordering::Acquire) {
+            return self.handle.lock().clone();
+        }
+        let slot = self.fd.try_read_recursive()?;
+        let fd = slot.fd.as_ref()?;
+        if sys::fstat(fd.as_fd()).ok()?.st_nlink == 0 {
+            return None;
+        }
+        sys::name_to_handle(fd.as_fd()).ok()
+    }
+
+    /// Gives an evicted inode the descriptor a lookup just opened on its
+    /// object (it is about to be used); dropped if the slot is busy.
+    fn adopt(&self, fd: OwnedFd) {
+        if let Some(mut w) = self.fd.try_write() {
+            if w.fd.is_none() {
+                w.fd = Some(fd);
+                self.has_fd.store(true, Ordering::Release);
+                self.open_fds.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Swaps the descriptor for a handle if nobody uses it: Some(true) if
@@ -150,8 +228,9 @@ impl Inode {
             return Some(false);
         };
         let h = sys::name_to_handle(fd.as_fd()).ok()?;
-        w.handle = Some(h);
+        *self.handle.lock() = Some(h);
         w.fd = None;
+        self.has_fd.store(false, Ordering::Release);
         self.open_fds.fetch_sub(1, Ordering::Relaxed);
         Some(true)
     }
@@ -203,13 +282,18 @@ struct Entry {
     /// of the new file.
     pending: Option<(u64, u64)>,
     nlookup: u64,
+    /// The backing object is gone (its number went to another): no ghost.
+    dead: bool,
 }
 
-#[derive(Default)]
 struct Tables {
     by_ino: HashMap<u64, Entry>,
     by_key: HashMap<(u64, u64), u64>,
     next_synthetic: u64,
+    /// The last generation given (one per new object).
+    last_gen: u64,
+    /// Forgotten inodes remembered for the kernel's file handles.
+    ghosts: Ghosts,
 }
 
 /// All known inodes.
@@ -255,14 +339,18 @@ impl InodeTable {
         };
         let root = Arc::new(Inode::new(
             ROOT,
+            0,
             st.st_mode & libc::S_IFMT,
             root_fd,
             &open_fds,
             None,
         ));
         let mut t = Tables {
+            by_ino: HashMap::new(),
+            by_key: HashMap::new(),
             next_synthetic: SYNTHETIC_BASE,
-            ..Tables::default()
+            last_gen: 0,
+            ghosts: Ghosts::new(),
         };
         t.by_ino.insert(
             ROOT,
@@ -271,6 +359,7 @@ impl InodeTable {
                 key,
                 pending: None,
                 nlookup: 1,
+                dead: false,
             },
         );
         t.by_key.insert(key, ROOT);
@@ -353,34 +442,50 @@ impl InodeTable {
     /// Records one more lookup of the backing object behind `fd` (whose
     /// stat is `st`), creating the inode if new; `fd` is dropped if the
     /// object is already known.
+    ///
+    /// An inode known by the same (st_dev, st_ino) is this object only if
+    /// it still is: BACKING reuses the number of a deleted object, while
+    /// the kernel may still hold the old inode (an evicted one, whose
+    /// descriptor no longer pins the object). A gone one keeps its node
+    /// id until the kernel forgets it (every use is ESTALE) and the new
+    /// object gets a node id of its own.
     pub fn lookup(&self, fd: OwnedFd, st: &libc::stat) -> Arc<Inode> {
         let key = (st.st_dev, st.st_ino);
-        let mut t = self.t.write();
-        if let Some(&ino) = t.by_key.get(&key) {
-            if let Some(e) = t.by_ino.get_mut(&ino) {
+        let kind = st.st_mode & libc::S_IFMT;
+        let t = self.t.upgradable_read();
+        let known = t.by_key.get(&key).copied();
+        let same = known.and_then(|ino| {
+            let e = t.by_ino.get(&ino)?;
+            Some(e.inode.is_object(fd.as_fd(), kind))
+        });
+        let mut t = RwLockUpgradableReadGuard::upgrade(t);
+        match (known, same) {
+            (Some(ino), Some(true)) => {
+                let e = t.by_ino.get_mut(&ino).expect("checked above");
                 e.nlookup += 1;
-                return e.inode.clone();
+                let inode = e.inode.clone();
+                if !inode.has_fd.load(Ordering::Acquire) {
+                    inode.adopt(fd);
+                    self.evict_some(&t);
+                }
+                return inode;
             }
-        }
-        let mut ino = st.st_ino;
-        if ino <= ROOT || ino >= SYNTHETIC_BASE || t.by_ino.contains_key(&ino) {
-            loop {
-                ino = t.next_synthetic;
-                t.next_synthetic += 1;
-                if !t.by_ino.contains_key(&ino) {
-                    break;
+            (Some(ino), Some(false)) => {
+                log::debug!("ino {ino}: backing object gone, its number reused");
+                t.by_key.remove(&key);
+                if let Some(e) = t.by_ino.get_mut(&ino) {
+                    e.dead = true;
                 }
             }
+            (Some(_), None) => {
+                t.by_key.remove(&key);
+            }
+            (None, _) => {}
         }
+        let (ino, gen) = t.place(key, fd.as_fd());
         self.evict_some(&t);
         let mount = self.mount.clone().filter(|_| key.0 == self.dev);
-        let inode = Arc::new(Inode::new(
-            ino,
-            st.st_mode & libc::S_IFMT,
-            fd,
-            &self.open_fds,
-            mount,
-        ));
+        let inode = Arc::new(Inode::new(ino, gen, kind, fd, &self.open_fds, mount));
         t.by_ino.insert(
             ino,
             Entry {
@@ -388,6 +493,7 @@ impl InodeTable {
                 key,
                 pending: None,
                 nlookup: 1,
+                dead: false,
             },
         );
         t.by_key.insert(key, ino);
@@ -406,11 +512,24 @@ impl InodeTable {
         e.nlookup = e.nlookup.saturating_sub(n);
         if e.nlookup == 0 {
             let keys = [Some(e.key), e.pending];
-            t.by_ino.remove(&ino);
+            let Some(e) = t.by_ino.remove(&ino) else {
+                return;
+            };
             for key in keys.into_iter().flatten() {
                 if t.by_key.get(&key) == Some(&ino) {
                     t.by_key.remove(&key);
                 }
+            }
+            if e.dead || e.pending.is_some() {
+                return;
+            }
+            if let Some(handle) = e.inode.ghost_handle() {
+                let g = Ghost {
+                    key: e.key,
+                    handle,
+                    gen: e.inode.gen,
+                };
+                t.ghosts.bury(ino, g);
             }
         }
     }

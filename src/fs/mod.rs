@@ -25,6 +25,7 @@
 mod attr;
 mod compact;
 mod content;
+mod export;
 mod handles;
 mod inode;
 mod meta;

@@ -20,6 +20,7 @@ use super::names::Caller;
 use super::xattr::XattrReply;
 use super::ScfsFs;
 
+/// Generation of the negative entry and of "." and ".." in a listing.
 const GEN: Generation = Generation(0);
 
 fn caller(req: &Request) -> Caller {
@@ -81,7 +82,7 @@ fn reply_entry(
     reply: ReplyEntry,
 ) {
     match r {
-        Ok((_, attr)) => reply.entry(&TTL, &attr, GEN),
+        Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
         Err(e) => reply.error(errno(&e)),
     }
 }
@@ -100,7 +101,10 @@ impl Filesystem for ScfsFs {
             | InitFlags::FUSE_MAX_PAGES
             // The caller's umask comes with create/mkdir/mknod and we apply
             // it, only where the parent has no default ACL (as ext4 does).
-            | InitFlags::FUSE_DONT_MASK;
+            | InitFlags::FUSE_DONT_MASK
+            // File handles (NFS, open_by_handle_at) outlive the kernel's
+            // inodes: lookups of "." and ".." by node id.
+            | InitFlags::FUSE_EXPORT_SUPPORT;
         if opts.writeback_cache {
             want |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
@@ -127,8 +131,11 @@ impl Filesystem for ScfsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if let Some(r) = self.0.lookup_dots(parent.0, name) {
+            return reply_entry(r, reply);
+        }
         match self.0.lookup(parent.0, name) {
-            Ok((_, attr)) => reply.entry(&TTL, &attr, GEN),
+            Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
             // A negative entry the kernel may cache for TTL (we are the
             // only one changing BACKING, and it drops it when we create).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -411,14 +418,16 @@ impl Filesystem for ScfsFs {
                     ino: INodeNo(e.ino),
                     ..dir_attr
                 };
-                return reply.add(INodeNo(e.ino), next, &e.name, &TTL, &attr, GEN);
+                let gen = Generation(dir.gen);
+                return reply.add(INodeNo(e.ino), next, &e.name, &TTL, &attr, gen);
             }
             let Ok(cname) = super::names::name_cstr(&e.name) else {
                 return false;
             };
             match self.0.lookup_in(&dir, &cname) {
                 Ok((inode, attr)) => {
-                    let full = reply.add(INodeNo(inode.ino), next, &e.name, &TTL, &attr, GEN);
+                    let gen = Generation(inode.gen);
+                    let full = reply.add(INodeNo(inode.ino), next, &e.name, &TTL, &attr, gen);
                     if full {
                         self.0.inodes.forget(inode.ino, 1);
                     }
@@ -527,7 +536,10 @@ impl Filesystem for ScfsFs {
             .0
             .create(parent.0, name, mode, flags, creator(req, umask))
         {
-            Ok((attr, o)) => reply.created(&TTL, &attr, GEN, FileHandle(o.fh), open_flags(&o)),
+            Ok((attr, o)) => {
+                let gen = Generation(self.0.inodes.generation(attr.ino.0));
+                reply.created(&TTL, &attr, gen, FileHandle(o.fh), open_flags(&o))
+            }
             Err(e) => reply.error(errno(&e)),
         }
     }
