@@ -38,7 +38,10 @@ fn a_rollback_journal_database_stays_within_1_2x_of_a_fresh_copy() {
     if !have("sqlite3") {
         return;
     }
-    let Some(m) = Mount::new() else { return };
+    // The level `fresh_size` compresses at.
+    let Some(m) = Mount::with_opts(&["compress=default"]) else {
+        return;
+    };
     let s = m.scratch().to_path_buf();
     sh(
         &s,
@@ -70,7 +73,9 @@ fn a_rollback_journal_database_stays_within_1_2x_of_a_fresh_copy() {
 
 #[test]
 fn random_overwrites_of_an_open_file_never_take_twice_a_fresh_copy() {
-    let Some(m) = Mount::new() else { return };
+    let Some(m) = Mount::with_opts(&["compress=default"]) else {
+        return;
+    };
     let s = m.scratch().to_path_buf();
     // 16 MiB of text-like data, then random 4 KiB overwrites in place.
     let line = |i: u64| {

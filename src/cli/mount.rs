@@ -46,12 +46,12 @@ pub struct MountArgs {
     pub debug: bool,
     /// Comma-separated options: cache_size=SIZE (default 64M), block_size=SIZE
     /// (power of two 4K..1M, for new files; default 64K), compress=LEVEL (none,
-    /// huffman, fast, default (default) or max), ro, rw, allow_other,
+    /// huffman (default), fast, default or max), ro, rw, allow_other,
     /// default_permissions (default) / no_default_permissions, threads=N,
     /// writeback_cache / no_writeback_cache, inode_fds=N, nonempty, remount,
     /// recompress=LEVEL|off (rewrite files written through the mount at LEVEL
     /// once they have been closed and untouched for recompress_idle; default
-    /// off), recompress_idle=DURATION (seconds, or with s/m/h; default 10m),
+    /// default), recompress_idle=DURATION (seconds, or with s/m/h; default 10m),
     /// the generic nodev, nosuid, noexec, relatime (default), strictatime,
     /// noatime, nodiratime, lazytime, sync, dirsync, ..., and mount(8)'s and
     /// systemd's defaults, noauto, nofail, _netdev, x-systemd.*, ... (ignored)

@@ -54,6 +54,19 @@ use recompress::Recompressor;
 
 pub use recompress::{parse_idle as parse_recompress_idle, parse_target as parse_recompress};
 
+/// The level files are written at by default (`compress=`): `huffman`,
+/// the strongest level whose sequential write through the mount stays
+/// above 0.8x the passthrough on a 2-core machine (docs/BENCHMARKS.md:
+/// huffman 0.81x, fast 0.46x, default 0.15x).
+pub const DEFAULT_COMPRESSION: Compression = Compression::Level(crate::codec::Level::Huffman);
+
+/// The level files at rest are rewritten at by default (`recompress=`):
+/// `default`, which stores a third of what `huffman` does on text, logs
+/// and JSON (at ~100 MB/s of one core, in the background, after
+/// `recompress_idle`).
+pub const DEFAULT_RECOMPRESS: Option<Compression> =
+    Some(Compression::Level(crate::codec::Level::Default));
+
 /// Options of one mount.
 #[derive(Clone, Debug)]
 pub struct FsOptions {
@@ -143,8 +156,8 @@ impl Default for FsOptions {
             atime: true,
             atime_policy: None,
             inode_fds: 0,
-            compression: Compression::default(),
-            recompress: None,
+            compression: DEFAULT_COMPRESSION,
+            recompress: DEFAULT_RECOMPRESS,
             recompress_idle: recompress::DEFAULT_IDLE,
         }
     }

@@ -53,7 +53,7 @@ pub struct MountOptions {
     /// are coded when written.
     pub compression: Compression,
     /// `recompress=LEVEL|off` and `recompress_idle=DURATION`: idle
-    /// recompression (see `fs::FsOptions::recompress`; default off, 10m).
+    /// recompression (see `fs::FsOptions::recompress`; default default, 10m).
     pub recompress: Option<Compression>,
     pub recompress_idle: std::time::Duration,
 }
@@ -73,8 +73,8 @@ impl Default for MountOptions {
             nonempty: false,
             remount: false,
             inode_fds: 0,
-            compression: Compression::default(),
-            recompress: None,
+            compression: crate::fs::DEFAULT_COMPRESSION,
+            recompress: crate::fs::DEFAULT_RECOMPRESS,
             recompress_idle: crate::fs::FsOptions::default().recompress_idle,
         }
     }
@@ -398,7 +398,7 @@ mod tests {
         );
         assert_eq!(
             parse_options(&["ro"]).unwrap().compression,
-            Compression::default()
+            crate::fs::DEFAULT_COMPRESSION
         );
         let e = parse_options(&["compress=zstd"]).unwrap_err();
         assert!(e.contains("compress") && e.contains("huffman"), "{e}");
@@ -484,8 +484,10 @@ mod tests {
         let d = parse_options::<&str>(&[]).unwrap();
         assert_eq!(
             (d.recompress, d.recompress_idle),
-            (None, Duration::from_secs(600))
+            (Some("default".parse().unwrap()), Duration::from_secs(600))
         );
+        assert_eq!(d.compression, "huffman".parse().unwrap());
+        assert_eq!(parse_options(&["recompress=off"]).unwrap().recompress, None);
         let o = parse_options(&["recompress=max,recompress_idle=90"]).unwrap();
         assert_eq!(o.recompress, Some("max".parse().unwrap()));
         assert_eq!(o.recompress_idle, Duration::from_secs(90));
