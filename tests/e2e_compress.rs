@@ -213,7 +213,7 @@ fn a_directory_policy_is_inherited_and_overrides_the_mount() {
 
 #[test]
 fn an_old_version_3_container_takes_lz_blocks_when_written_through_the_mount() {
-    let Some(mut m) = Mount::unmounted(&[]) else {
+    let Some(mut m) = Mount::unmounted(&["compress=default"]) else {
         return;
     };
     let data = logs(200_000, 3);

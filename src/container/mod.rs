@@ -22,6 +22,7 @@
 mod commit;
 mod compact;
 mod compression;
+mod encode;
 mod error;
 pub mod format;
 mod index;
@@ -34,7 +35,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::codec::{self, BlockCoding, Level};
+use crate::codec;
 
 pub use compact::{CompactWhen, Stats};
 pub use compression::Compression;
@@ -43,6 +44,7 @@ pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};
 pub use recover::{read_summary, Summary};
 pub use seal::SealTicket;
 
+use encode::Payload;
 use format::{FileHeader, RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
 use index::{Coding, Entry, Index};
 
@@ -63,24 +65,6 @@ pub enum BlockKind {
     /// No record: one byte value repeated (the rest of the block past the
     /// filled length reads as zeros).
     Fill(u8),
-}
-
-/// A block record's payload as read, by coding (stored bytes are read
-/// straight into the output instead).
-enum Payload<'a> {
-    Stored,
-    Huffman(&'a [u8]),
-    Lz(&'a [u8]),
-}
-
-impl Payload<'_> {
-    fn coding(&self) -> Coding {
-        match self {
-            Payload::Stored => Coding::Stored,
-            Payload::Huffman(_) => Coding::Huffman,
-            Payload::Lz(_) => Coding::Lz,
-        }
-    }
 }
 
 /// A block compressed by [`Container::encode`], ready for
@@ -408,22 +392,6 @@ impl Container {
         self.index.get(block_no)?.record_offset()
     }
 
-    /// True when blocks may be stored as LZ records here: every container
-    /// but a version-2 one, which keeps kinds 1-3 until compaction
-    /// rewrites it (FORMAT.md 3.2).
-    pub fn lz_allowed(&self) -> bool {
-        format::allows_lz(self.version)
-    }
-
-    /// The coding blocks of this container get when `wanted` is asked
-    /// for: `wanted`, or at most `huffman` in a version-2 container.
-    pub fn compression_for(&self, wanted: Compression) -> Compression {
-        match wanted {
-            Compression::Level(_) if !self.lz_allowed() => Compression::Level(Level::Huffman),
-            c => c,
-        }
-    }
-
     /// Next block >= `from` that is not a hole; `None` if none.
     pub fn next_data_block(&self, from: u64) -> Option<u64> {
         self.index.next_from(from)
@@ -621,63 +589,6 @@ impl Container {
             }
         }
         Ok((checked, bad))
-    }
-
-    /// Pure: compresses one block (no I/O, no lock needed): at a level,
-    /// the cheapest of hole, fill, stored, Huffman and LZ; with
-    /// `Compression::None`, stored (a hole if all zero).
-    /// `data.len()` must be at most the block size (checked by
-    /// `put_block`); LZ blocks go only into containers that allow them
-    /// (see [`Container::compression_for`]).
-    pub fn encode(block_no: u64, data: &[u8], compression: Compression) -> EncodedBlock {
-        let decoded_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        let data_crc = crc32c::crc32c(data);
-        let mut bytes = vec![0u8; RECORD_HEADER_LEN as usize];
-        let coding = if data.is_empty() {
-            BlockCoding::Zero
-        } else if data.len() > 1 << MAX_BLOCK_SHIFT {
-            // Beyond any block size: put_block rejects it; keep the codec
-            // within its documented input range.
-            BlockCoding::Raw
-        } else {
-            match compression {
-                Compression::Level(level) => codec::encode_block_level(data, level, &mut bytes),
-                Compression::None if data.iter().all(|&b| b == 0) => BlockCoding::Zero,
-                Compression::None => BlockCoding::Raw,
-            }
-        };
-        // Trust but verify what the codec chose; anything doubtful is stored.
-        let kind = match coding {
-            BlockCoding::Zero if data.iter().all(|&b| b == 0) => BlockKind::Hole,
-            BlockCoding::Fill(0) if data.iter().all(|&b| b == 0) => BlockKind::Hole,
-            BlockCoding::Fill(b) if data.iter().all(|&x| x == b) => BlockKind::Fill(b),
-            c @ (BlockCoding::Huffman | BlockCoding::Lz)
-                if bytes.len() > RECORD_HEADER_LEN as usize
-                    && bytes.len() - (RECORD_HEADER_LEN as usize) < data.len() =>
-            {
-                if c == BlockCoding::Lz {
-                    BlockKind::Lz
-                } else {
-                    BlockKind::Huffman
-                }
-            }
-            _ => BlockKind::Stored,
-        };
-        match kind {
-            BlockKind::Stored => {
-                bytes.truncate(RECORD_HEADER_LEN as usize);
-                bytes.extend_from_slice(data);
-            }
-            BlockKind::Huffman | BlockKind::Lz => {}
-            BlockKind::Hole | BlockKind::Fill(_) => bytes = Vec::new(),
-        }
-        EncodedBlock {
-            block_no,
-            kind,
-            decoded_len,
-            data_crc,
-            bytes,
-        }
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -880,27 +791,6 @@ impl Container {
             }
         }
         Ok(())
-    }
-
-    /// Makes the header say version 4 before the first LZ record goes
-    /// into a version-3 container: one 2-byte write at offset 4 (FORMAT.md
-    /// 3.2; the header CRC stays valid). A version-2 container takes no LZ
-    /// record.
-    fn raise_for_lz(&mut self) -> Result<()> {
-        match self.version {
-            format::VERSION => Ok(()),
-            format::VERSION_3 => {
-                // A version-3 header comes only from open, so it is in the
-                // file (only new containers hold their header back).
-                self.file
-                    .write_all_at(&format::VERSION.to_le_bytes(), format::VERSION_OFFSET)?;
-                self.version = format::VERSION;
-                Ok(())
-            }
-            v => Err(ContainerError::InvalidArgument(format!(
-                "a version-{v} container cannot hold LZ blocks"
-            ))),
-        }
     }
 
     /// Convenience: `put_block(encode(block_no, data, ..))` at the
