@@ -5,7 +5,7 @@
     scripts/torture-crash.py corrupt [--iters N] [--scfs PATH] [--dir DIR] [--seed S]
 
 crash: loops { mount BACKING MNT (random options: block_size 4K/64K,
-cache_size 1M/64M, writeback_cache or not); start several worker processes,
+cache_size 1M/64M, writeback_cache or not, every compress= level); start several worker processes,
 each doing a random workload on its own files (sequential and random pwrite,
 O_APPEND, ftruncate, fsync, close/reopen, rename, unlink, create, shared
 mmap writes + msync); SIGKILL the daemon at a random moment; fusermount3 -u;
@@ -513,6 +513,9 @@ def crash_main(a):
     stats = {"iters": 0, "kills_mid": 0, "done_before_kill": 0}
     for it in range(a.iters):
         opts = [rnd.choice(["block_size=4K", "block_size=64K", "block_size=16K"])]
+        # Every coding the writer can pick (LZ records, Huffman, raw).
+        opts.append(rnd.choice(["compress=huffman", "compress=fast", "compress=default",
+                                "compress=max", "compress=none"]))
         if rnd.random() < 0.5:
             opts.append("cache_size=1M")
         if rnd.random() < 0.3:
@@ -796,7 +799,7 @@ def mount_check(m, name, d, want, out, log, stats):
 
 def corrupt_main(a):
     root, rnd = fresh_root(a, "/tmp/scfs-torture-corrupt")
-    m = Mount(a.scfs, root, ["block_size=16K"])
+    m = Mount(a.scfs, root, ["block_size=16K", "compress=default"])
     m.mount()
     files = build_corpus(m, rnd)
     m.umount()
