@@ -4,22 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{sh, Mount};
-
-fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping: {prog} is not installed");
-    }
-    ok
-}
+use common::{have, sh, Mount};
 
 #[test]
 fn cp_cat_dd_append_persist() {

@@ -9,9 +9,8 @@ mod common;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::Command;
 
-use common::{run, scfs, sh, Mount};
+use common::{have, run, scfs, sh, Mount};
 
 /// Bytes a fresh `scfs compress --format v2` of `plain` at the default level
 /// takes (64 KiB blocks, as the mount's new files).
@@ -23,14 +22,6 @@ fn fresh_size(plain: &Path, scratch: &Path) -> u64 {
         .arg(&out));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     fs::metadata(&out).unwrap().len()
-}
-
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]

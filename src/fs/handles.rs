@@ -256,18 +256,15 @@ impl Inner {
             self.kill_suidgid(&inode, caller)?;
         }
         self.touch_data(&inode);
-        if append && !self.opts.writeback_cache {
+        let n = if append && !self.opts.writeback_cache {
             // Appends go to the current logical end, whatever offset the
             // kernel computed; the state lock orders concurrent appends.
-            let n = {
-                let _s = inode.state.lock();
-                let end = content.size()?;
-                content.write(end, data)?
-            };
-            self.maybe_compact(&inode, &content, CompactWhen::InUse);
-            return Ok(n);
-        }
-        let n = content.write(offset, data)?;
+            let _s = inode.state.lock();
+            let end = content.size()?;
+            content.write(end, data)?
+        } else {
+            content.write(offset, data)?
+        };
         // Overwrites leave dead records behind: bound them while the file
         // is in use, not only at close (FORMAT.md 3.8).
         self.maybe_compact(&inode, &content, CompactWhen::InUse);

@@ -10,7 +10,7 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use super::attr::err;
 use super::content::Content;
@@ -45,6 +45,15 @@ pub(super) fn read(fd: BorrowedFd<'_>) -> Option<Compression> {
     parse(&v).ok()
 }
 
+/// Stores policy `c` on the new backing object `fd` (a `what`: file or
+/// directory); best effort, as the object works without it.
+fn write(fd: RawFd, c: Compression, what: &str) {
+    let path = sys::proc_path(fd);
+    if let Err(e) = sys::setxattr(&path, POLICY, c.name().as_bytes(), 0) {
+        log::debug!("cannot copy the compression policy to a new {what}: {e}");
+    }
+}
+
 impl Inner {
     /// How a file whose backing descriptor is `fd` is coded: its own
     /// policy, else the mount's.
@@ -58,17 +67,7 @@ impl Inner {
     pub(crate) fn adopt_policy_file(&self, parent: &Inode, content: &Content) {
         let inherited = parent.fd().ok().and_then(|pfd| read(pfd.as_fd()));
         if let (Some(c), Content::Logical(l)) = (inherited, content) {
-            let copied = l.with_backing(|f: &File| {
-                sys::setxattr(
-                    &sys::proc_path(f.as_raw_fd()),
-                    POLICY,
-                    c.name().as_bytes(),
-                    0,
-                )
-            });
-            if let Err(e) = copied {
-                log::debug!("cannot copy the compression policy to a new file: {e}");
-            }
+            l.with_backing(|f: &File| write(f.as_raw_fd(), c, "file"));
         }
         content.set_compression(inherited.unwrap_or(self.opts.compression));
     }
@@ -78,10 +77,8 @@ impl Inner {
         let Some(c) = parent.fd().ok().and_then(|pfd| read(pfd.as_fd())) else {
             return;
         };
-        let Ok(fd) = dir.fd() else { return };
-        let path = sys::proc_path(fd.raw());
-        if let Err(e) = sys::setxattr(&path, POLICY, c.name().as_bytes(), 0) {
-            log::debug!("cannot copy the compression policy to a new directory: {e}");
+        if let Ok(fd) = dir.fd() {
+            write(fd.raw(), c, "directory");
         }
     }
 

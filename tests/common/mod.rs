@@ -27,6 +27,20 @@ pub fn fuse_available() -> bool {
     }
 }
 
+/// Whether `prog` is on the PATH (tests that need it skip, saying so).
+pub fn have(prog: &str) -> bool {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {prog}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipping: {prog} is not installed");
+    }
+    ok
+}
+
 /// Runs a command, returning its output (never panics on failure status).
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("spawn")
