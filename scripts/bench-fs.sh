@@ -22,6 +22,11 @@
 # every daemon get autogroup nice -20, so other sessions' processes (each in
 # their own autogroup) take little CPU from the runs; the same for all
 # targets.
+# THROTTLE=BPS (e.g. 200M = 200 MiB/s): after the build, the benchmark's
+# shell (and so every daemon and dd it starts) moves into a cgroup-v1 blkio
+# group whose reads from BACKING's device are limited to BPS bytes/s
+# (blkio.throttle.read_bps_device), so cold reads see a slow disk instead of
+# the host's page cache; the shell goes back to the root group at exit.
 # Needs root (drop_caches), fusermount3/fuse, python3, tar, the Silesia
 # corpus in /work/shared/corpus/silesia (or $SILESIA).
 #
@@ -42,6 +47,7 @@ RUNS=${RUNS:-1}
 SCFS_OPTS=${SCFS_OPTS:-}
 SYNCOPS=${SYNCOPS:-1000}
 PRIO=${PRIO:-}
+THROTTLE=${THROTTLE:-}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 [ "$(id -u)" = 0 ] || { echo "bench-fs: needs root (drop_caches)" >&2; exit 2; }
@@ -59,9 +65,27 @@ cleanup() {
         if mountpoint -q "$m" 2>/dev/null; then "$SCFS" umount "$m" || fusermount3 -uz "$m" || true; fi
     done
 }
-trap 'cleanup; [ -z "$PRIO" ] || echo "$AG_NICE" > /proc/$$/autogroup' EXIT
+BLKIO=/sys/fs/cgroup/blkio/scfs-bench.$$
+unthrottle() {
+    [ -d "$BLKIO" ] || return 0
+    echo $$ > /sys/fs/cgroup/blkio/cgroup.procs
+    rmdir "$BLKIO" 2>/dev/null || true
+}
+trap 'cleanup; unthrottle; [ -z "$PRIO" ] || echo "$AG_NICE" > /proc/$$/autogroup' EXIT
 
 mkdir -p "$WORK"
+if [ -n "$THROTTLE" ]; then
+    bps=$(numfmt --from=iec "$THROTTLE")
+    dev=$(findmnt -no MAJ:MIN -T "$WORK" | tr -d ' ')
+    # a partition's reads are accounted to its whole disk
+    if [ -e "/sys/dev/block/$dev/partition" ]; then
+        dev=$(cat "$(dirname "$(readlink -f "/sys/dev/block/$dev")")/dev")
+    fi
+    mkdir -p "$BLKIO"
+    echo "$dev $bps" > "$BLKIO/blkio.throttle.read_bps_device"
+    echo $$ > "$BLKIO/cgroup.procs"
+    echo "reads from device $dev throttled to $bps B/s (blkio cgroup $BLKIO)"
+fi
 cleanup
 rm -rf "$WORK"/direct "$WORK"/pt.b "$WORK"/pt.m "$WORK"/scfs.b "$WORK"/scfs.m "$WORK"/v2
 mkdir -p "$WORK"/direct "$WORK"/pt.b "$WORK"/pt.m "$WORK"/scfs.b "$WORK"/scfs.m "$WORK"/v2
