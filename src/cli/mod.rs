@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod convert;
 mod files;
+mod inplace;
 mod inspect;
 pub mod mount;
 mod stats;
@@ -91,6 +92,9 @@ enum Command {
     /// Space report (original, stored, ratio, saved) for files or whole
     /// backing directories; needs no mount.
     Stats(StatsArgs),
+    /// Turn plain files into containers in place (offline in BACKING, or
+    /// through a live mount), keeping owner, mode, times, xattrs and links.
+    Convert(ConvertArgs),
     /// Mount a backing directory as a transparently compressing filesystem.
     Mount(mount::MountArgs),
     /// Unmount an scfs mount point.
@@ -148,6 +152,24 @@ pub struct VerifyArgs {
     /// Files to check (tc v1 files or v2 containers).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// Arguments of `scfs convert`.
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// Level of the new containers: huffman, fast, default or max (default:
+    /// default).
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<crate::container::Compression>,
+    /// Block size of the new containers when converting offline (through a
+    /// mount, the mount's block_size applies): a power of two from 4K to 1M.
+    #[arg(long, value_parser = parse_block_size)]
+    pub block_size: Option<u32>,
+    /// Files or directories (walked recursively, symlinks not followed),
+    /// inside BACKING (no daemon may serve it meanwhile) or inside an scfs
+    /// mount.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Arguments of `scfs stats`.
@@ -230,6 +252,7 @@ pub fn main() -> i32 {
         Command::Info(a) => inspect::info(&a),
         Command::Verify(a) => inspect::verify(&a),
         Command::Stats(a) => stats::stats(&a),
+        Command::Convert(a) => inplace::convert(&a),
         Command::Mount(a) => return mount::run_mount(a),
         Command::Umount(a) => return mount::run_umount(a),
     };

@@ -21,7 +21,7 @@ use super::content::Content;
 use super::inode::{Inode, Slot};
 use super::sys;
 use super::Inner;
-use crate::container::CompactWhen;
+use crate::container::{CompactWhen, Compression};
 
 impl Inner {
     /// Compacts `content` (the open content of `inode`) if it needs it;
@@ -68,6 +68,22 @@ impl Inner {
         let bs = self.opts.block_size;
         self.replace_backing(inode, false, |tmp| {
             Content::create(tmp, bs, &self.ctx)?.flush()
+        })
+    }
+
+    /// Rewrites the closed plain file `inode` as a container coded at `c`
+    /// with the same contents (holes stay holes), owner, mode, xattrs and
+    /// times, renamed over it atomically: what `scfs convert` asks for by
+    /// setting the policy xattr on a plain file through the mount.
+    /// Ok(false) when the file has several names or none.
+    pub(crate) fn convert_plain(&self, inode: &Arc<Inode>, c: Compression) -> io::Result<bool> {
+        let bs = self.opts.block_size;
+        let src = self.reopen(inode, libc::O_RDONLY)?;
+        self.replace_backing(inode, true, |tmp| {
+            let content = Content::create(tmp, bs, &self.ctx)?;
+            content.set_compression(c);
+            copy_plain(&src, &content, bs as usize)?;
+            content.flush()
         })
     }
 
@@ -218,11 +234,46 @@ pub(super) fn temp_name(ino: u64) -> CString {
     CString::new(format!("{TEMP_PREFIX}{ino}.{nanos}")).unwrap_or_default()
 }
 
+/// Copies the plain file `src` into `dst`, chunk by chunk, skipping the
+/// holes SEEK_DATA/SEEK_HOLE report, then sets its size (a trailing hole
+/// included).
+fn copy_plain(src: &File, dst: &Content, chunk: usize) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = src.metadata()?.len();
+    let mut buf = vec![0u8; chunk];
+    let mut pos = 0u64;
+    while pos < len {
+        let data = match sys::lseek(src.as_fd(), pos as i64, libc::SEEK_DATA) {
+            Ok(d) => d,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
+            // No SEEK_DATA support: everything is data.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pos,
+            Err(e) => return Err(e),
+        };
+        let hole = match sys::lseek(src.as_fd(), data as i64, libc::SEEK_HOLE) {
+            Ok(h) => h.min(len),
+            Err(_) => len,
+        };
+        let mut off = data;
+        while off < hole {
+            let want = chunk.min((hole - off) as usize);
+            let n = src.read_at(&mut buf[..want], off)?;
+            if n == 0 {
+                break;
+            }
+            dst.write(off, &buf[..n])?;
+            off += n as u64;
+        }
+        pos = hole.max(off).max(data + 1);
+    }
+    dst.truncate(len)
+}
+
 /// Owner, mode and xattrs of the old file onto the new one. The new file
 /// got the directory's default ACL, if any, as its access ACL: it keeps
 /// only the old file's (an ACL the old file did not have would grant or
 /// deny what its owner never set).
-pub(super) fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
+pub(crate) fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         sys::fchown(new.as_fd(), st.st_uid, st.st_gid)?;
@@ -262,7 +313,7 @@ pub(super) fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) ->
 }
 
 /// The old file's atime and mtime onto the new one.
-pub(super) fn set_times(new: &File, st: &libc::stat) -> io::Result<()> {
+pub(crate) fn set_times(new: &File, st: &libc::stat) -> io::Result<()> {
     let t = [
         libc::timespec {
             tv_sec: st.st_atime,

@@ -52,7 +52,12 @@ use handles::Handle;
 use inode::InodeTable;
 use recompress::Recompressor;
 
+/// For `scfs convert`: the daemon's way of carrying a file's metadata to
+/// its rewritten copy, its temporary names, and the policy xattr.
+pub(crate) use compact::{copy_metadata, set_times, TEMP_PREFIX};
+pub(crate) use policy::POLICY;
 pub use recompress::{parse_idle as parse_recompress_idle, parse_target as parse_recompress};
+pub(crate) use sys::setxattr;
 
 /// The level files are written at by default (`compress=`): `huffman`,
 /// the strongest level whose sequential write through the mount stays

@@ -11,9 +11,10 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 
 use super::attr::err;
-use super::content::Content;
+use super::content::{Content, Format};
 use super::inode::Inode;
 use super::sys;
 use super::Inner;
@@ -84,6 +85,10 @@ impl Inner {
 
     /// After the policy xattr of `ino` was set (`Some`) or removed
     /// (`None`): an open file codes its next writes by it at once.
+    /// A closed plain file given a level other than `none` becomes a
+    /// container coded at it now (`scfs convert` through a mount); an open
+    /// one, or one with several names, stays plain (the caller sees it is
+    /// still plain in BACKING).
     pub(crate) fn policy_changed(&self, ino: u64, now: Option<Compression>) {
         let Ok(inode) = self.inodes.get(ino) else {
             return;
@@ -91,6 +96,34 @@ impl Inner {
         let content = inode.state.lock().content.clone();
         if let Some(c) = content {
             c.set_compression(now.unwrap_or(self.opts.compression));
+            return;
+        }
+        if let Some(level) = now.filter(|c| *c != Compression::None) {
+            if inode.is_reg() && !self.opts.read_only {
+                self.convert_closed_plain(&inode, level);
+            }
+        }
+    }
+
+    /// A closed plain file becomes a container coded at `level` (failures
+    /// are logged and leave it plain).
+    pub(crate) fn convert_closed_plain(&self, inode: &Arc<Inode>, level: Compression) {
+        // Held throughout, as in `maybe_convert`.
+        let mut s = inode.state.lock();
+        if s.opens > 0 || s.content.is_some() {
+            return;
+        }
+        if self.format_locked(inode, &mut s).0 != Format::Plain {
+            return;
+        }
+        match self.convert_plain(inode, level) {
+            Ok(true) => {
+                s.format = Format::Container;
+                s.size_cache = None;
+                s.cached_stamp = None;
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
         }
     }
 }
