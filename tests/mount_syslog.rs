@@ -158,4 +158,6 @@ fn log_file_wins_over_the_system_log() {
     log.drain();
     assert!(log.lines.is_empty(), "{:?}", log.lines);
     assert!(m.log_text().contains("mounted"), "{}", m.log_text());
+    // A clean unmount warns about nothing (fuser's "Failed to umount").
+    assert!(!m.log_text().contains("WARN"), "{}", m.log_text());
 }
