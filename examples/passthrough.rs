@@ -596,6 +596,10 @@ impl Filesystem for Passthrough {
 fn main() {
     let cli = Cli::parse();
     let code =
-        scfs::cli::mount::run_mount_with(cli.mount, |backing, _opts| Passthrough::new(backing));
+        scfs::cli::mount::run_mount_with(cli.mount, |backing, _opts| Passthrough::new(backing))
+            .unwrap_or_else(|e| {
+                eprintln!("passthrough mount: {e}");
+                e.code
+            });
     std::process::exit(code);
 }

@@ -9,36 +9,16 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::files::{anonymous_temp, io_err, open_input, shown, Output, Progress};
+use super::error::{container_err, io_err, shown, tcv1_err, CliError, EXIT_OK};
+use super::files::{anonymous_temp, open_input, Output, Progress};
 use super::v2io::{write_decoded_v2, write_v2};
-use super::{CliError, CompressArgs, DecompressArgs, Format, EXIT_OK};
+use super::{CompressArgs, DecompressArgs, Format};
 use crate::container::format::is_container_version;
-use crate::container::{Container, ContainerError};
-use crate::tcv1::{self, read_full, Tcv1Error};
+use crate::container::Container;
+use crate::tcv1::{self, read_full};
 
 /// Default logical block size of v2 containers written by `compress`.
 pub const DEFAULT_V2_BLOCK_SIZE: u32 = 64 * 1024;
-
-/// Maps a tc v1 error to a CLI error naming the input or output file.
-pub fn tcv1_err(input: &Path, output: &str, e: Tcv1Error) -> CliError {
-    match e {
-        Tcv1Error::Read(e) => io_err(input, "read error", &e),
-        Tcv1Error::Write(e) => CliError::io(format!("{output}: write error: {e}")),
-        c @ Tcv1Error::Corrupt { .. } => CliError::corrupt(format!("{}: {c}", shown(input))),
-    }
-}
-
-/// Maps a container error to a CLI error naming the file.
-pub fn container_err(p: &Path, e: ContainerError) -> CliError {
-    match e {
-        // Damaged bytes, a v2 header that does not check out, sizes beyond
-        // the format: corrupt data (exit 1).
-        ContainerError::Corrupt { .. }
-        | ContainerError::NotContainer(_)
-        | ContainerError::TooLarge(_) => CliError::corrupt(format!("{}: {e}", shown(p))),
-        _ => CliError::io(format!("{}: {e}", shown(p))),
-    }
-}
 
 /// `scfs compress`.
 pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {

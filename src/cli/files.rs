@@ -10,26 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::CliError;
-
-/// True for the path `-`.
-pub fn is_dash(p: &Path) -> bool {
-    p.as_os_str() == "-"
-}
-
-/// How a path is shown in messages.
-pub fn shown(p: &Path) -> String {
-    if is_dash(p) {
-        "<stdin/stdout>".into()
-    } else {
-        p.display().to_string()
-    }
-}
-
-/// An I/O error message naming the file.
-pub fn io_err(p: &Path, what: &str, e: &io::Error) -> CliError {
-    CliError::io(format!("{}: {what}: {e}", shown(p)))
-}
+use super::error::{io_err, is_dash, shown, CliError};
+use super::human::human;
 
 /// An opened input: the reader and, for regular files, the size.
 pub struct Input {
@@ -318,15 +300,11 @@ impl Progress {
             Some(t) if t > 0 => format!(
                 "{}: {} of {} ({:.0}%), {rate:.0} MB/s",
                 self.label,
-                super::stats::human(done),
-                super::stats::human(t),
+                human(done),
+                human(t),
                 done as f64 * 100.0 / t as f64
             ),
-            _ => format!(
-                "{}: {}, {rate:.0} MB/s",
-                self.label,
-                super::stats::human(done)
-            ),
+            _ => format!("{}: {}, {rate:.0} MB/s", self.label, human(done)),
         };
         eprint!("\r{line}\x1b[K");
     }

@@ -32,8 +32,8 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use super::files::Progress;
+use super::human::human;
 use super::mount::mountinfo;
-use super::stats::human;
 use super::v2io::write_v2;
 use super::{CliError, ConvertArgs, EXIT_ERROR, EXIT_OK};
 use crate::container::{Compression, Container};

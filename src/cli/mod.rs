@@ -1,62 +1,30 @@
 //! Command-line interface: argument parsing (clap derive), dispatch and exit
 //! codes. Each subcommand lives in its own file: `convert.rs` (compress,
 //! decompress), `inspect.rs` (info, verify), `stats.rs` (stats), `mount.rs`
-//! (mount, umount; owned by the mount work). `files.rs` holds the shared file
-//! plumbing (stdin/stdout, atomic output, spooling, progress).
+//! and `mount/` (mount, umount). They share only leaf modules, which import
+//! no subcommand: `error.rs` (the [`CliError`] every subcommand returns, exit
+//! codes), `human.rs` (sizes and ratios as text), `detect.rs` (format
+//! detection), `files.rs` (stdin/stdout, atomic output, spooling, progress)
+//! and `v2io.rs` (container encode/decode loops).
 //!
 //! Exit codes: 0 success, 1 corrupt data, 2 usage or I/O errors.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod convert;
+mod detect;
+mod error;
 mod files;
+mod human;
 mod inplace;
 mod inspect;
 pub mod mount;
 mod stats;
 mod v2io;
 
-/// Exit code: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: some data is corrupt.
-pub const EXIT_CORRUPT: i32 = 1;
-/// Exit code: usage or I/O error.
-pub const EXIT_ERROR: i32 = 2;
-
-/// A failed command: the message (already naming the file) and its exit code.
-#[derive(Debug)]
-pub struct CliError {
-    /// EXIT_CORRUPT or EXIT_ERROR.
-    pub code: i32,
-    /// Full message, without the "scfs:" prefix.
-    pub msg: String,
-}
-
-impl CliError {
-    /// An I/O or usage error (exit 2).
-    pub fn io(msg: impl Into<String>) -> Self {
-        CliError {
-            code: EXIT_ERROR,
-            msg: msg.into(),
-        }
-    }
-    /// Corrupt data (exit 1).
-    pub fn corrupt(msg: impl Into<String>) -> Self {
-        CliError {
-            code: EXIT_CORRUPT,
-            msg: msg.into(),
-        }
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.msg)
-    }
-}
+pub use error::{CliError, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK};
 
 /// Output format of `scfs compress`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,9 +64,22 @@ enum Command {
     /// through a live mount), keeping owner, mode, times, xattrs and links.
     Convert(ConvertArgs),
     /// Mount a backing directory as a transparently compressing filesystem.
+    #[command(after_help = mount::help::options_help())]
     Mount(mount::MountArgs),
     /// Unmount an scfs mount point.
     Umount(mount::UmountArgs),
+}
+
+impl Command {
+    /// How an error of this subcommand starts: `scfs:` for the file tools
+    /// (whose messages name the file), `scfs mount:` / `scfs umount:`.
+    fn error_prefix(&self) -> &'static str {
+        match self {
+            Command::Mount(_) => "scfs mount",
+            Command::Umount(_) => "scfs umount",
+            _ => "scfs",
+        }
+    }
 }
 
 /// Arguments of `scfs compress`.
@@ -216,19 +197,29 @@ pub fn parse_block_size(s: &str) -> Result<u32, String> {
     Ok(v as u32)
 }
 
+/// The whole command line as clap sees it (with the `-o` option list of
+/// `scfs mount` from `mount::help`): `--help`, the man page and the shell
+/// completions are all made from it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+}
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
+    let cmd = command();
     let names: Vec<String> = {
-        use clap::CommandFactory;
-        Cli::command()
-            .get_subcommands()
+        cmd.get_subcommands()
             .map(|c| c.get_name().to_owned())
             .chain(["help".to_owned()])
             .collect()
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let argv = mount::helper_argv(std::env::args_os().collect(), &names);
-    let cli = match Cli::try_parse_from(argv) {
+    let parsed = cmd
+        .try_get_matches_from(argv)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             // --help / --version print to stdout and exit 0; usage errors
@@ -237,6 +228,7 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
+    let prefix = cli.cmd.error_prefix();
     if !matches!(cli.cmd, Command::Mount(_) | Command::Umount(_)) {
         // Like other filters, stop quietly when the reader of our stdout goes
         // away (`scfs decompress f - | head`) instead of reporting EPIPE.
@@ -253,13 +245,13 @@ pub fn main() -> i32 {
         Command::Verify(a) => inspect::verify(&a),
         Command::Stats(a) => stats::stats(&a),
         Command::Convert(a) => inplace::convert(&a),
-        Command::Mount(a) => return mount::run_mount(a),
-        Command::Umount(a) => return mount::run_umount(a),
+        Command::Mount(a) => mount::run_mount(a),
+        Command::Umount(a) => mount::run_umount(a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("scfs: {e}");
+            eprintln!("{prefix}: {e}");
             e.code
         }
     }
@@ -284,7 +276,6 @@ mod tests {
 
     #[test]
     fn clap_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 }

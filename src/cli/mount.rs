@@ -4,7 +4,9 @@
 //!   configuration built from it (shared with the benchmark's passthrough).
 //! - `daemon`: checks, fork/setsid/ready pipe, the BACKING lock, the session
 //!   and its signal thread, and unmount-and-wait.
+//! - `syslog`: the detached daemon's logger (the system log).
 //! - `mountinfo`: /proc/self/mountinfo and /proc/locks readers.
+//! - `help`: the table of `-o` options that `--help` and the man page print.
 //! - `flags`: the generic VFS flags (relatime, nodev, ...) and the
 //!   options of mount(8)/systemd that scfs accepts and ignores.
 //! - `kmount`: root's mount(2) as `fuse.scfs`, remount, unmount.
@@ -22,14 +24,16 @@ pub mod atime;
 pub mod checks;
 pub mod daemon;
 pub mod flags;
+pub mod help;
 pub mod kmount;
 pub mod mountinfo;
 pub mod options;
+pub mod syslog;
 
 pub use daemon::{run_mount_notified, run_mount_with};
 pub use options::MountOptions;
 
-use crate::cli::EXIT_ERROR;
+use crate::cli::{CliError, EXIT_OK};
 
 /// Arguments of `scfs mount`.
 #[derive(clap::Args, Debug, Clone)]
@@ -44,20 +48,11 @@ pub struct MountArgs {
     /// Debug logging (RUST_LOG still wins when set).
     #[arg(short = 'd', long)]
     pub debug: bool,
-    /// Comma-separated options: cache_size=SIZE (default 64M), block_size=SIZE
-    /// (power of two 4K..1M, for new files; default 64K), compress=LEVEL (none,
-    /// huffman (default), fast, default or max), ro, rw, allow_other,
-    /// default_permissions (default) / no_default_permissions, threads=N,
-    /// writeback_cache / no_writeback_cache, inode_fds=N, nonempty, remount,
-    /// recompress=LEVEL|off (rewrite files written through the mount at LEVEL
-    /// once they have been closed and untouched for recompress_idle; default
-    /// default), recompress_idle=DURATION (seconds, or with s/m/h; default 10m),
-    /// the generic nodev, nosuid, noexec, relatime (default), strictatime,
-    /// noatime, nodiratime, lazytime, sync, dirsync, ..., and mount(8)'s and
-    /// systemd's defaults, noauto, nofail, _netdev, x-systemd.*, ... (ignored)
+    /// Comma-separated mount options (may repeat); listed below.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
-    /// Daemon mode: append the log to FILE instead of discarding it.
+    /// Without -f: append the log to FILE instead of sending it to the
+    /// system log.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
 }
@@ -98,7 +93,7 @@ pub fn helper_argv(
 
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
-pub fn run_mount(args: MountArgs) -> i32 {
+pub fn run_mount(args: MountArgs) -> Result<i32, CliError> {
     run_mount_notified(args, |backing, o| {
         let mut flags = o.vfs.for_new_mount();
         if o.read_only {
@@ -137,12 +132,7 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
 
 /// Runs `scfs umount`; returns the exit code. Returns only once the daemon
 /// has written every dirty block and exited.
-pub fn run_umount(args: UmountArgs) -> i32 {
-    match daemon::umount(&args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("scfs umount: {e}");
-            EXIT_ERROR
-        }
-    }
+pub fn run_umount(args: UmountArgs) -> Result<i32, CliError> {
+    daemon::umount(&args).map_err(CliError::io)?;
+    Ok(EXIT_OK)
 }

@@ -13,47 +13,11 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::convert::container_err;
-use super::files::{io_err, shown};
-use super::inspect::{detect, scan_v1, Kind};
+use super::detect::{detect, scan_v1, Kind};
+use super::error::{container_err, io_err, shown};
+use super::human::{human, ratio, ratio_text, saved, saved_text};
 use super::{CliError, StatsArgs, EXIT_OK};
 use crate::container::Container;
-
-/// Bytes in binary units: `512 B`, `494.9 KiB`, `1.5 GiB`.
-pub fn human(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
-
-/// original / stored, or None when nothing is stored.
-pub fn ratio(original: u64, stored: u64) -> Option<f64> {
-    (stored > 0).then(|| original as f64 / stored as f64)
-}
-
-/// Percent of the original saved (negative when the stored form is larger),
-/// or None for an empty original.
-pub fn saved(original: u64, stored: u64) -> Option<f64> {
-    (original > 0).then(|| (1.0 - stored as f64 / original as f64) * 100.0)
-}
-
-/// The ratio as shown in tables: `2.38`, or `-`.
-pub fn ratio_text(original: u64, stored: u64) -> String {
-    ratio(original, stored).map_or("-".into(), |r| format!("{r:.2}"))
-}
-
-/// The saving as shown in tables: `58.0%`, or `-`.
-pub fn saved_text(original: u64, stored: u64) -> String {
-    saved(original, stored).map_or("-".into(), |s| format!("{s:.1}%"))
-}
 
 struct Row {
     path: String,
@@ -206,7 +170,7 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
     let mut rows = Vec::new();
     let mut code = EXIT_OK;
     for p in &a.paths {
-        if super::files::is_dash(p) {
+        if super::error::is_dash(p) {
             report(
                 CliError::io(format!("{}: stats needs paths", shown(p))),
                 &mut code,
@@ -314,25 +278,6 @@ pub fn stats(a: &StatsArgs) -> Result<i32, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human(0), "0 B");
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(1024), "1.0 KiB");
-        assert_eq!(human(506_777), "494.9 KiB");
-        assert_eq!(human(3 << 30), "3.0 GiB");
-        assert_eq!(human(u64::MAX), "16.0 EiB");
-    }
-
-    #[test]
-    fn ratios() {
-        assert_eq!(ratio_text(506_777, 212_787), "2.38");
-        assert_eq!(saved_text(506_777, 212_787), "58.0%");
-        assert_eq!(ratio_text(5, 0), "-");
-        assert_eq!(saved_text(0, 10), "-");
-        assert_eq!(saved_text(100, 200), "-100.0%");
-    }
 
     #[test]
     fn json_escapes() {

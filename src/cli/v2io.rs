@@ -8,9 +8,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::convert::container_err;
-use super::files::{io_err, Output, Progress};
-use super::CliError;
+use super::error::{container_err, io_err, CliError};
+use super::files::{Output, Progress};
 use crate::container::{Compression, Container, EncodedBlock};
 use crate::tcv1::{parallel, read_full, worker_count};
 

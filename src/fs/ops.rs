@@ -591,4 +591,21 @@ impl Filesystem for ScfsFs {
         // ENOSYS: the kernel remembers it and copies through read + write.
         reply.error(Errno::ENOSYS);
     }
+
+    /// No ioctl is supported: ENOTTY, the errno of an ioctl a file does not
+    /// know (lsattr, xfs_io and fsstress probe FS_IOC_GETFLAGS, XFS_IOC_*),
+    /// without fuser's default "[Not Implemented]" warning for each.
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
 }

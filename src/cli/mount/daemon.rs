@@ -27,7 +27,7 @@ use super::kmount::{self, Unmounter};
 use super::mountinfo;
 use super::options::{fuse_config, parse_options, MountOptions};
 use super::{MountArgs, UmountArgs};
-use crate::cli::EXIT_ERROR;
+use crate::cli::{CliError, EXIT_ERROR, EXIT_OK};
 
 /// Checked and canonicalized arguments of a mount.
 pub struct Prepared {
@@ -160,22 +160,35 @@ impl Ready {
     fn ok(&mut self) {
         self.send("OK\n");
     }
-    fn fail(&mut self, msg: String) -> i32 {
+    /// A failure before the mount was ready: in the daemon it is logged
+    /// and sent to the waiting parent (which reports it); in the foreground
+    /// it is the command's error.
+    fn fail(&mut self, msg: String) -> Result<i32, CliError> {
         let line = msg.lines().next().unwrap_or("").trim().to_owned();
-        error!("{line}");
         if self.0.is_some() {
+            error!("{line}");
             self.send(&format!("ERR {line}\n"));
+            Ok(EXIT_ERROR)
         } else {
-            eprintln!("scfs mount: {line}");
+            Err(CliError::io(line))
         }
-        EXIT_ERROR
+    }
+}
+
+/// The default log level: info, or debug with `-d` (RUST_LOG still wins).
+fn log_level(debug: bool) -> &'static str {
+    if debug {
+        "debug"
+    } else {
+        "info"
     }
 }
 
 fn init_logger(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .try_init();
+    let _ = env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(log_level(debug)),
+    )
+    .try_init();
 }
 
 fn signal_set() -> SigSet {
@@ -243,7 +256,7 @@ fn spawn_signal_thread(sigs: SigSet, mut unmounter: Unmounter, mnt: PathBuf) {
 /// Runs the filesystem until it is unmounted. `ready` is the daemon's pipe
 /// to the waiting parent (None in the foreground). `make_fs` also returns
 /// what to do with the session's notifier once mounted.
-fn serve<F, N, M>(prep: Prepared, make_fs: M, ready: Option<OwnedFd>) -> i32
+fn serve<F, N, M>(prep: Prepared, make_fs: M, ready: Option<OwnedFd>) -> Result<i32, CliError>
 where
     F: Filesystem,
     N: FnOnce(fuser::Notifier),
@@ -291,7 +304,7 @@ where
         }
     };
     drop(lock);
-    code
+    Ok(code)
 }
 
 fn thread_count() -> usize {
@@ -301,27 +314,27 @@ fn thread_count() -> usize {
 }
 
 /// The parent's side: waits for the daemon's "OK" or its error line.
-fn wait_ready(rd: OwnedFd, child: nix::unistd::Pid) -> i32 {
+fn wait_ready(rd: OwnedFd, child: nix::unistd::Pid) -> Result<i32, CliError> {
     let mut msg = String::new();
     let _ = File::from(rd).read_to_string(&mut msg);
     if msg.starts_with("OK") {
-        return 0;
+        return Ok(0);
     }
     if let Some(e) = msg.strip_prefix("ERR ") {
         let _ = nix::sys::wait::waitpid(child, None);
-        eprintln!("scfs mount: {}", e.trim_end());
-        return EXIT_ERROR;
+        return Err(CliError::io(e.trim_end()));
     }
     let status = nix::sys::wait::waitpid(child, None)
         .map(|s| format!("{s:?}"))
         .unwrap_or_else(|e| e.to_string());
-    eprintln!("scfs mount: the daemon ended before the mount was ready ({status})");
-    EXIT_ERROR
+    Err(CliError::io(format!(
+        "the daemon ended before the mount was ready ({status})"
+    )))
 }
 
 /// `scfs mount` with any filesystem: `make_fs(backing, options)` builds it
 /// inside the daemon. Returns the exit code (in the daemon: after unmount).
-pub fn run_mount_with<F, M>(args: MountArgs, make_fs: M) -> i32
+pub fn run_mount_with<F, M>(args: MountArgs, make_fs: M) -> Result<i32, CliError>
 where
     F: Filesystem,
     M: FnOnce(&Path, &MountOptions) -> io::Result<F>,
@@ -334,7 +347,7 @@ where
 /// `run_mount_with` for a filesystem that takes the session's notifier:
 /// `make_fs` returns it with a function that is handed the notifier once
 /// the filesystem is mounted.
-pub fn run_mount_notified<F, N, M>(args: MountArgs, make_fs: M) -> i32
+pub fn run_mount_notified<F, N, M>(args: MountArgs, make_fs: M) -> Result<i32, CliError>
 where
     F: Filesystem,
     N: FnOnce(fuser::Notifier),
@@ -345,21 +358,10 @@ where
         .iter()
         .any(|o| o.split(',').any(|o| o.trim() == "remount"))
     {
-        return match super::checks::remount(&args) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("scfs mount: {e}");
-                EXIT_ERROR
-            }
-        };
+        super::checks::remount(&args).map_err(CliError::io)?;
+        return Ok(EXIT_OK);
     }
-    let prep = match prepare(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("scfs mount: {e}");
-            return EXIT_ERROR;
-        }
-    };
+    let prep = prepare(&args).map_err(CliError::io)?;
     if args.foreground {
         init_logger(args.debug);
         return serve(prep, make_fs, None);
@@ -368,39 +370,20 @@ where
         Some(p) => OpenOptions::new().create(true).append(true).open(p),
         None => OpenOptions::new().write(true).open("/dev/null"),
     };
-    let log = match log {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("scfs mount: log file: {e}");
-            return EXIT_ERROR;
-        }
-    };
-    let devnull = match File::open("/dev/null") {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("scfs mount: /dev/null: {e}");
-            return EXIT_ERROR;
-        }
-    };
+    let log = log.map_err(|e| CliError::io(format!("log file: {e}")))?;
+    let devnull = File::open("/dev/null").map_err(|e| CliError::io(format!("/dev/null: {e}")))?;
     if thread_count() > 1 {
-        eprintln!("scfs mount: cannot daemonize a multi-threaded process (use -f)");
-        return EXIT_ERROR;
+        return Err(CliError::io(
+            "cannot daemonize a multi-threaded process (use -f)",
+        ));
     }
-    let (rd, wr) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("scfs mount: pipe: {e}");
-            return EXIT_ERROR;
-        }
-    };
+    let (rd, wr) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| CliError::io(format!("pipe: {e}")))?;
     // SAFETY: the process has exactly one thread (checked just above), so
     // the child is a full copy with no lock held by a vanished thread and
     // may run arbitrary code, including allocation and spawning threads.
     match unsafe { nix::unistd::fork() } {
-        Err(e) => {
-            eprintln!("scfs mount: fork: {e}");
-            EXIT_ERROR
-        }
+        Err(e) => Err(CliError::io(format!("fork: {e}"))),
         Ok(ForkResult::Parent { child }) => {
             drop(wr);
             wait_ready(rd, child)
@@ -413,7 +396,12 @@ where
             let _ = nix::unistd::dup2_stdout(&devnull);
             let _ = nix::unistd::dup2_stderr(&log);
             drop((devnull, log));
-            init_logger(args.debug);
+            // --log-file wins; otherwise the system log (or, when that
+            // cannot be set up, stderr: /dev/null).
+            if args.log_file.is_some() || !super::syslog::install(&prep.mnt, log_level(args.debug))
+            {
+                init_logger(args.debug);
+            }
             serve(prep, make_fs, Some(wr))
         }
     }

@@ -46,26 +46,34 @@ const FLAGS: &[Flag] = &[
     f("loud", libc::MS_SILENT, false),
 ];
 
+/// The names of the generic flags, in the order of their table.
+pub fn flag_names() -> impl Iterator<Item = &'static str> {
+    FLAGS.iter().map(|fl| fl.name)
+}
+
+/// The generic options accepted and ignored by name (see
+/// [`is_generic_noop`], which also takes `x-*` and `comment=`).
+pub const NOOP_NAMES: &[&str] = &[
+    "defaults",
+    "auto",
+    "noauto",
+    "user",
+    "nouser",
+    "users",
+    "owner",
+    "group",
+    "nofail",
+    "_netdev",
+    "nomand",
+    "noiversion",
+];
+
 /// Options that say how or when to mount, not what the filesystem does:
 /// mount(8)'s `defaults`, `auto`, `user`, ..., systemd's `nofail`,
 /// `_netdev`, `x-systemd.*`, any `x-*` and `comment=`. Accepted and
 /// ignored (mount(8), mount.fuse3 or systemd act on them before scfs runs).
 pub fn is_generic_noop(opt: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "defaults",
-        "auto",
-        "noauto",
-        "user",
-        "nouser",
-        "users",
-        "owner",
-        "group",
-        "nofail",
-        "_netdev",
-        "nomand",
-        "noiversion",
-    ];
-    NAMES.contains(&opt)
+    NOOP_NAMES.contains(&opt)
         || opt.starts_with("x-")
         || opt.starts_with("comment=")
         || opt.starts_with("X-")
