@@ -451,6 +451,30 @@ fn a_file_cut_short_after_unmount_reads_as_eio() {
     fs::remove_file(m.p("small")).unwrap();
 }
 
+/// Each mount seals its own files: the unmount of another mount in the
+/// same process leaves them alone (the seal queue was process-wide once).
+#[test]
+fn each_mount_seals_only_its_own_files() {
+    let Some(mut a) = Mounted::new() else { return };
+    let Some(mut b) = Mounted::new() else { return };
+    let mut f = File::create(a.p("f")).unwrap();
+    f.write_all(&pattern(3 * 65536, 7)).unwrap();
+    // fsync leaves the seal ticket at once (a close leaves it on release).
+    f.sync_all().unwrap();
+    fs::write(b.p("g"), b"other").unwrap();
+    b.unmount();
+    let sealed = |m: &Mounted| {
+        let c = scfs::container::Container::open(File::open(m.b("f")).unwrap(), false).unwrap();
+        (c.sealed_seq(), c.stats().seq)
+    };
+    let (s, seq) = sealed(&a);
+    assert_ne!(s, Some(seq), "another mount's unmount sealed this file");
+    drop(f);
+    a.unmount();
+    let (s, seq) = sealed(&a);
+    assert_eq!(s, Some(seq), "the mount's own unmount did not seal it");
+}
+
 #[test]
 fn copy_file_range_falls_back() {
     let Some(m) = Mounted::new() else { return };

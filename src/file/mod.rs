@@ -28,8 +28,7 @@ mod rw;
 mod seal;
 mod writeback;
 
-pub(crate) use seal::{forget_deleted, has_tickets};
-pub use seal::{pending_seals, seal_pending, MAX_TICKETS};
+pub use seal::{SealQueue, MAX_TICKETS};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
 use crate::container::{CompactWhen, Compression, Container, ContainerError};
@@ -60,6 +59,8 @@ pub(crate) struct Inner {
     /// Set when the last handle is dropped: no more writes to the container.
     closed: AtomicBool,
     cache: Arc<Shared>,
+    /// The mount's seal queue, where close and fsync leave their ticket.
+    seals: Arc<seal::Seals>,
     container: RwLock<Container>,
     /// Block size in bytes and its log2.
     bs: usize,
@@ -97,14 +98,16 @@ pub(crate) fn errno(code: i32) -> io::Error {
 }
 
 impl LogicalFile {
-    /// Creates a new empty container in `file` (which must be empty).
+    /// Creates a new empty container in `file` (which must be empty). The
+    /// file's blocks live in `cache`, its seal tickets go to `seals`.
     pub fn create(
         file: File,
         block_size: u32,
         cache: &Arc<BlockCache>,
+        seals: &SealQueue,
     ) -> io::Result<Arc<LogicalFile>> {
         let c = Container::create(file, block_size).map_err(|e| plain_err(e, "create"))?;
-        Ok(Self::from_container(c, true, cache))
+        Ok(Self::from_container(c, true, cache, seals))
     }
 
     /// Opens an existing container (recovering a torn tail if writable).
@@ -112,9 +115,10 @@ impl LogicalFile {
         file: File,
         writable: bool,
         cache: &Arc<BlockCache>,
+        seals: &SealQueue,
     ) -> io::Result<Arc<LogicalFile>> {
         let c = Container::open(file, writable).map_err(|e| plain_err(e, "open"))?;
-        Ok(Self::from_container(c, writable, cache))
+        Ok(Self::from_container(c, writable, cache, seals))
     }
 
     /// Wraps an already opened container.
@@ -122,6 +126,7 @@ impl LogicalFile {
         c: Container,
         writable: bool,
         cache: &Arc<BlockCache>,
+        seals: &SealQueue,
     ) -> Arc<LogicalFile> {
         let shared = cache.shared.clone();
         let id = shared.new_file_id();
@@ -133,6 +138,7 @@ impl LogicalFile {
             me: me.clone(),
             closed: AtomicBool::new(false),
             cache: shared.clone(),
+            seals: seals.seals.clone(),
             container: RwLock::new(c),
             bs,
             shift: bs.trailing_zeros(),

@@ -300,7 +300,7 @@ impl Inner {
             return;
         }
         match self.container.read().seal_ticket() {
-            Ok(Some(t)) => super::seal::enqueue(t),
+            Ok(Some(t)) => self.seals.enqueue(t),
             Ok(None) => {}
             Err(e) => log::warn!("{}: no seal ticket: {e}", self.name()),
         }
@@ -310,7 +310,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use crate::cache::BlockCache;
-    use crate::file::LogicalFile;
+    use crate::file::{LogicalFile, SealQueue};
     use std::sync::atomic::Ordering;
 
     /// Incompressible bytes (xorshift), so every block is a full record.
@@ -329,6 +329,7 @@ mod tests {
     fn streaming_writer_starts_write_out_and_small_files_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlockCache::new(4 << 20);
+        let seals = SealQueue::new();
         let open = |name: &str| {
             std::fs::OpenOptions::new()
                 .read(true)
@@ -337,13 +338,13 @@ mod tests {
                 .open(dir.path().join(name))
                 .unwrap()
         };
-        let small = LogicalFile::create(open("small"), 65536, &cache).unwrap();
+        let small = LogicalFile::create(open("small"), 65536, &cache, &seals).unwrap();
         let data = noise(20 << 20, 7);
         small.write(0, &data[..2 << 20]).unwrap();
         small.flush().unwrap();
         assert_eq!(small.inner.written_out.load(Ordering::Relaxed), 0);
 
-        let big = LogicalFile::create(open("big"), 65536, &cache).unwrap();
+        let big = LogicalFile::create(open("big"), 65536, &cache, &seals).unwrap();
         for (i, c) in data.chunks(1 << 20).enumerate() {
             assert_eq!(big.write((i as u64) << 20, c).unwrap(), c.len());
         }
@@ -355,7 +356,7 @@ mod tests {
         // Nothing about the content changes.
         drop(big);
         let f = std::fs::File::open(dir.path().join("big")).unwrap();
-        let back = LogicalFile::open(f, false, &cache).unwrap();
+        let back = LogicalFile::open(f, false, &cache, &seals).unwrap();
         let mut buf = vec![0u8; data.len()];
         assert_eq!(back.read(0, &mut buf).unwrap(), data.len());
         assert!(buf == data);

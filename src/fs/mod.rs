@@ -235,6 +235,7 @@ impl ScfsFs {
                     budget: opts_cache_size,
                     ..Default::default()
                 }),
+                seals: crate::file::SealQueue::new(),
             },
             ns: RwLock::new(()),
             recompress,
