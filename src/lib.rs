@@ -12,4 +12,5 @@ pub mod codec;
 pub mod container;
 pub mod file;
 pub mod fs;
+pub(crate) mod sys;
 pub mod tcv1;

@@ -185,13 +185,8 @@ fn random_salt() -> u64 {
     static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let key = *KEY.get_or_init(|| {
-        let mut b = [0u8; 8];
-        // SAFETY: `b` is a local array valid for writes of `b.len()` (8)
-        // bytes for the whole call; getrandom writes at most that many
-        // bytes and keeps no pointer after returning.
-        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-        if n == b.len() as isize {
-            return u64::from_le_bytes(b);
+        if let Some(k) = crate::sys::random_u64() {
+            return k;
         }
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -83,26 +83,14 @@ struct Ctl {
 impl SealQueue {
     /// An empty queue.
     pub fn new() -> Arc<SealQueue> {
-        let mut rl = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit(2) writes one rlimit into `rl`, a live local of
-        // exactly that type, and keeps no pointer to it.
-        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-            rl.rlim_cur
-        } else {
-            1024
-        };
+        let soft = crate::sys::nofile_limit();
         Arc::new(SealQueue {
             seals: Arc::new(Seals {
                 tickets: Mutex::new(VecDeque::new()),
                 round: Mutex::new(()),
                 last_ticket_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
-                max: usize::try_from(soft / 8)
-                    .unwrap_or(MAX_TICKETS)
-                    .clamp(16, MAX_TICKETS),
+                max: (soft / 8).clamp(16, MAX_TICKETS),
                 ctl: Mutex::new(Ctl::default()),
                 ctl_cv: Condvar::new(),
             }),

@@ -35,23 +35,6 @@ const WRITEOUT_STEP: u64 = 8 << 20;
 /// their last page.
 const WRITEOUT_LAG: u64 = 1 << 20;
 
-/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts write-out of the dirty
-/// pages of `file` in `offset..offset+len` without waiting for it.
-fn sync_file_range_write(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Ok(());
-    };
-    // SAFETY: plain integer arguments on a descriptor that `file` keeps
-    // open for the duration of the call; no memory is passed.
-    let r =
-        unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 impl Inner {
     /// How blocks are coded when written back.
     pub(super) fn compression(&self) -> Compression {
@@ -106,7 +89,7 @@ impl Inner {
             return;
         }
         let h = self.container.read().sync_handle();
-        if let Err(e) = h.and_then(|h| sync_file_range_write(&h, from, to - from)) {
+        if let Err(e) = h.and_then(|h| crate::sys::sync_file_range_write(&h, from, to - from)) {
             log::debug!("{}: starting write-out: {e}", self.name());
         }
     }

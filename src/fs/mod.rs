@@ -2,7 +2,7 @@
 //! directory. Regular files that are v2 containers are served decoded,
 //! everything else exactly as it is.
 //!
-//! Submodules: `sys` (syscall wrappers), `attr` (stat -> FileAttr, errno),
+//! Submodules: `attr` (stat -> FileAttr, errno),
 //! `inode` (O_PATH inode table), `content` (the data of a regular file),
 //! `names` (lookup and namespace operations), `meta` (getattr, setattr,
 //! statfs, access), `handles` (open files and directories, I/O), `xattr`,
@@ -33,7 +33,6 @@ mod names;
 mod ops;
 mod policy;
 mod recompress;
-mod sys;
 mod xattr;
 
 use std::collections::HashMap;
@@ -46,6 +45,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::container::Compression;
+use crate::sys;
 
 use content::ContentCtx;
 use handles::Handle;
@@ -213,8 +213,7 @@ impl ScfsFs {
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
         let inodes = InodeTable::new(fd, &st, opts.inode_fds);
-        // SAFETY: geteuid cannot fail and touches no memory.
-        let is_root = unsafe { libc::geteuid() } == 0;
+        let is_root = sys::is_root();
         // Recompressing to the level files are written at gains nothing.
         let recompress = opts
             .recompress
