@@ -872,3 +872,20 @@ fn a_tree_bigger_than_the_descriptor_budget() {
     m.remount(opts);
     check(&m);
 }
+
+/// An in-process mount is configured as the daemon's (one builder): the
+/// source `df` and /proc/self/mountinfo show is `scfs:BACKING` (what
+/// `scfs umount` finds BACKING by).
+#[test]
+fn in_process_mount_uses_the_daemon_config() {
+    let Some(m) = Mounted::new() else { return };
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mnt = m.mnt.to_str().unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mnt))
+        .expect("the mount in mountinfo");
+    let after = line.split(" - ").nth(1).unwrap();
+    let source = format!("scfs:{}", m.backing.display());
+    assert_eq!(after.split(' ').nth(1), Some(source.as_str()), "{line}");
+}

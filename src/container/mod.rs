@@ -19,6 +19,7 @@
 //! (the header's record of a commit on stable storage), `recompress`
 //! (a copy re-encoded at another level).
 
+mod block_size;
 mod commit;
 mod compact;
 mod compression;
@@ -37,6 +38,7 @@ use std::os::unix::fs::FileExt;
 
 use crate::codec;
 
+pub use block_size::{BadBlockSize, BlockSize};
 pub use compact::{CompactWhen, Stats};
 pub use compression::Compression;
 pub use error::{ContainerError, Result};
@@ -48,8 +50,8 @@ use encode::Payload;
 use format::{FileHeader, RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
 use index::{Coding, Entry, Index};
 
-/// Default block size (64 KiB).
-pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 16;
+/// Default block size (64 KiB: [`BlockSize::DEFAULT`]).
+pub const DEFAULT_BLOCK_SIZE: u32 = BlockSize::DEFAULT.bytes();
 
 /// How one block is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,14 +273,9 @@ impl Container {
     }
 
     fn check_block_size(block_size: u32) -> Result<()> {
-        if !block_size.is_power_of_two()
-            || !((1u32 << MIN_BLOCK_SHIFT)..=(1u32 << MAX_BLOCK_SHIFT)).contains(&block_size)
-        {
-            return Err(ContainerError::InvalidArgument(format!(
-                "block size {block_size} is not a power of two from 4096 to 1048576"
-            )));
-        }
-        Ok(())
+        BlockSize::try_from(block_size)
+            .map(|_| ())
+            .map_err(|e| ContainerError::InvalidArgument(e.to_string()))
     }
 
     /// Opens an existing container. A torn or damaged tail is recovered:
