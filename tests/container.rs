@@ -457,9 +457,9 @@ fn flipped_bits_in_a_record_corrupt_that_block_only() {
                 let c = Container::open(file_from(&v), false).unwrap();
                 let mut out = vec![0u8; BS];
                 match c.read_block(victim, &mut out) {
-                    Err(ContainerError::Corrupt { offset, msg }) => {
+                    Err(ContainerError::Corrupt { offset, block, msg }) => {
                         assert_eq!(offset, off, "{msg}");
-                        assert!(msg.contains(&format!("block {victim}")), "{msg}");
+                        assert_eq!(block, Some(victim), "{msg}");
                     }
                     other => panic!("block {victim} flip at {pos} bit {bit}: {other:?}"),
                 }

@@ -17,7 +17,7 @@ use crate::container::{Container, ContainerError};
 use crate::tcv1::{self, read_full, Tcv1Error};
 
 /// Default logical block size of v2 containers written by `compress`.
-pub const DEFAULT_V2_BLOCK_SIZE: u32 = 64 * 1024;
+pub const DEFAULT_V2_BLOCK_SIZE: u32 = crate::container::DEFAULT_BLOCK_SIZE;
 
 /// Maps a tc v1 error to a CLI error naming the input or output file.
 pub fn tcv1_err(input: &Path, output: &str, e: Tcv1Error) -> CliError {

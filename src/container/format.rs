@@ -103,10 +103,7 @@ pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
 }
 
 fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
-    ContainerError::Corrupt {
-        offset,
-        msg: msg.into(),
-    }
+    ContainerError::corrupt(offset, msg)
 }
 
 /// What the seal slot of a header says (FORMAT.md 3.2).

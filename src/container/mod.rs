@@ -395,10 +395,7 @@ impl Container {
     }
 
     fn corrupt(offset: u64, block_no: u64, msg: impl std::fmt::Display) -> ContainerError {
-        ContainerError::Corrupt {
-            offset,
-            msg: format!("block {block_no}: {msg}"),
-        }
+        ContainerError::corrupt_block(offset, block_no, msg.to_string())
     }
 
     /// Offset up to which the log is in the file (the pending bytes follow).
@@ -513,7 +510,9 @@ impl Container {
     ) -> Result<()> {
         let h = RecordHeader::decode(hb, self.salt, self.block_size(), offset).map_err(
             |e| match e {
-                ContainerError::Corrupt { msg, .. } => Self::corrupt(offset, block_no, msg),
+                ContainerError::Corrupt { msg, .. } => {
+                    ContainerError::corrupt_block(offset, block_no, msg)
+                }
                 other => other,
             },
         )?;

@@ -338,39 +338,16 @@ impl Inner {
         self.me.clone()
     }
 
-    /// Converts a container error; corruption is logged naming the file
-    /// and block and becomes EIO.
+    /// Converts a container error (`block`: the block worked on), logged
+    /// with the file's name ([`ContainerError::into_io_logged`]).
     fn cerr(&self, e: ContainerError, block: Option<u64>) -> io::Error {
-        match e {
-            ContainerError::Io(e) => e,
-            ContainerError::Corrupt { offset, msg } => {
-                match block {
-                    Some(no) => log::error!(
-                        "{}: block {no} (logical offset {}): corrupt at backing offset {offset}: {msg}",
-                        self.name(),
-                        no << self.shift
-                    ),
-                    None => log::error!("{}: corrupt at backing offset {offset}: {msg}", self.name()),
-                }
-                errno(libc::EIO)
-            }
-            other => {
-                log::error!("{}: {other}", self.name());
-                errno(other.errno())
-            }
-        }
+        e.into_io_logged(&self.name(), block, Some(self.bs as u32))
     }
 }
 
 /// Converts a container error outside of a file (create/open).
 fn plain_err(e: ContainerError, what: &str) -> io::Error {
-    match e {
-        ContainerError::Io(e) => e,
-        other => {
-            log::warn!("{what}: {other}");
-            errno(other.errno())
-        }
-    }
+    e.into_io_logged(what, None, None)
 }
 
 impl BlockOwner for Inner {

@@ -97,13 +97,7 @@ pub fn is_container(file: &File) -> io::Result<bool> {
 }
 
 fn cerr(e: ContainerError) -> io::Error {
-    match e {
-        ContainerError::Io(e) => e,
-        e => {
-            log::warn!("container: {e}");
-            err(e.errno())
-        }
-    }
+    e.into_io_logged("container", None, None)
 }
 
 /// The open data of one regular file.

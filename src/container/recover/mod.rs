@@ -27,10 +27,7 @@ use damaged::*;
 use scan::*;
 
 pub(super) fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
-    ContainerError::Corrupt {
-        offset,
-        msg: msg.into(),
-    }
+    ContainerError::corrupt(offset, msg)
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`; a short file is `Corrupt`.
