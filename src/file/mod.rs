@@ -26,6 +26,7 @@ mod ops;
 mod readahead;
 mod rw;
 mod seal;
+mod span;
 mod writeback;
 
 pub use seal::{SealQueue, MAX_TICKETS};
