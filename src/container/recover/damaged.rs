@@ -131,22 +131,28 @@ pub(super) fn confirm_rebuild(
     dropped: &[u64],
 ) -> Result<()> {
     let unknown = |why: &str| {
-        Err(corrupt(
+        corrupt(
             d.at,
             format!("damaged commit record ({why}): the blocks it changed cannot be recovered"),
-        ))
+        )
     };
     let Some(size) = d.size else {
-        return unknown("its size is unknown");
+        return Err(unknown("its size is unknown"));
     };
-    // None: header damaged, checkpoint or delta unknown.
-    let delta = d.header.map(|ch| !ch.is_checkpoint());
     let blocks = size.div_ceil(1u64 << h.block_shift);
-    let by_offset: std::collections::HashMap<u64, u64> = c
-        .index
-        .iter()
-        .filter_map(|(b, e)| e.record_offset().map(|offset| (offset, b)))
-        .collect();
+    let m = EntryMatcher {
+        c,
+        // None: header damaged, checkpoint or delta unknown.
+        delta: d.header.map(|ch| !ch.is_checkpoint()),
+        blocks,
+        dropped,
+        by_offset: c
+            .index
+            .iter()
+            .filter_map(|(b, e)| e.record_offset().map(|offset| (offset, b)))
+            .collect(),
+    };
+    let delta = m.delta == Some(true);
     let mut named = 0u64;
     let mut holes = 0usize;
     let mut last: Option<u64> = None;
@@ -155,82 +161,131 @@ pub(super) fn confirm_rebuild(
         .copied()
         .filter(|&b| b < blocks)
         .peekable();
+    for_each_entry(&c.file, d.at, d.entry_count, |raw| {
+        let (b, hole) = match m.classify(raw) {
+            Matched::DroppedHole(b) => (b, true),
+            Matched::Record(b) => (b, false),
+            Matched::Unknown => return Err(unknown("an entry does not match the block records")),
+        };
+        if last.is_some_and(|l| b <= l) {
+            return Err(unknown("its entries are out of order"));
+        }
+        last = Some(b);
+        if hole {
+            holes += 1;
+            return Ok(());
+        }
+        // Records after the last intact commit must all be named, in
+        // order (a record not named was replaced without a record).
+        while records.next_if(|&r| r < b).is_some() {
+            if delta {
+                return Err(unknown("a block record is not named by it"));
+            }
+        }
+        records.next_if_eq(&b);
+        named += 1;
+        Ok(())
+    })?;
+    if records.next().is_some() {
+        return Err(unknown("a block record is not named by it"));
+    }
+    if delta && holes != dropped.len() {
+        return Err(unknown(
+            "the blocks past its size are not the ones it removed",
+        ));
+    }
+    if !delta && named != c.index.len() {
+        return Err(unknown("its entries are not the rebuilt index"));
+    }
+    Ok(())
+}
+
+/// Calls `f` with each of the `count` raw 24-byte entries of the commit
+/// record at `at`, read in chunks.
+fn for_each_entry(
+    file: &File,
+    at: u64,
+    count: u64,
+    mut f: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     const CHUNK: u64 = 2730 * ENTRY_LEN;
-    let mut buf = vec![0u8; CHUNK.min(d.entry_count * ENTRY_LEN) as usize];
-    let mut pos = d.at + COMMIT_HEADER_LEN;
-    let end = pos + d.entry_count * ENTRY_LEN;
+    let mut buf = vec![0u8; CHUNK.min(count * ENTRY_LEN) as usize];
+    let mut pos = at + COMMIT_HEADER_LEN;
+    let end = pos + count * ENTRY_LEN;
     while pos < end {
         let n = (end - pos).min(CHUNK) as usize;
-        read_exact(&c.file, &mut buf[..n], pos)?;
+        read_exact(file, &mut buf[..n], pos)?;
         for raw in buf[..n].chunks_exact(ENTRY_LEN as usize) {
-            let e = DiskEntry::decode(raw);
-            let hole = DiskEntry {
-                block_no: e.block_no,
-                offset: 0,
-                len: 0,
-                kind: KIND_HOLE,
-                fill: 0,
-            };
-            if delta == Some(true)
-                && e.block_no >= blocks
-                && byte_distance(raw, &hole) == 0
-                && dropped.binary_search(&e.block_no).is_ok()
-            {
-                if last.is_some_and(|l| e.block_no <= l) {
-                    return unknown("its entries are out of order");
-                }
-                last = Some(e.block_no);
-                holes += 1;
-                continue;
-            }
-            // The record entry this one is: the rebuilt record of the
-            // block it names, or of the record it points at, at most one
-            // byte away (a single damaged byte). Anything else it could
-            // have been (a fill, a hole, an older record of the block)
-            // differs from that record entry in at least three bytes
-            // (offset, kind, length or fill byte), or is not what the
-            // writer's index held.
-            let is_record = |b: u64| {
-                matches!(
-                    c.index.get(b),
-                    Some(r @ Entry::Record { .. })
-                        if byte_distance(raw, &r.to_disk(b)) <= 1
-                )
-            };
-            let b = if is_record(e.block_no) {
-                e.block_no
-            } else {
-                match by_offset.get(&e.offset) {
-                    Some(&b) if is_record(b) => b,
-                    _ => return unknown("an entry does not match the block records"),
-                }
-            };
-            if last.is_some_and(|l| b <= l) {
-                return unknown("its entries are out of order");
-            }
-            last = Some(b);
-            // Records after the last intact commit must all be named, in
-            // order (a record not named was replaced without a record).
-            while records.next_if(|&r| r < b).is_some() {
-                if delta == Some(true) {
-                    return unknown("a block record is not named by it");
-                }
-            }
-            records.next_if_eq(&b);
-            named += 1;
+            f(raw)?;
         }
         pos += n as u64;
     }
-    if records.next().is_some() {
-        return unknown("a block record is not named by it");
-    }
-    if delta == Some(true) && holes != dropped.len() {
-        return unknown("the blocks past its size are not the ones it removed");
-    }
-    if delta != Some(true) && named != c.index.len() {
-        return unknown("its entries are not the rebuilt index");
-    }
     Ok(())
+}
+
+/// What one entry of a damaged commit is, as far as the rebuilt index
+/// can tell.
+enum Matched {
+    /// The hole entry of a delta for a block the rebuild dropped past the
+    /// size.
+    DroppedHole(u64),
+    /// The record entry of this block in the rebuilt index.
+    Record(u64),
+    /// Anything else: cannot be checked.
+    Unknown,
+}
+
+/// Matches the entries of a damaged commit against the rebuilt index.
+struct EntryMatcher<'a> {
+    c: &'a Container,
+    /// Whether the commit is a delta (None: its header is damaged).
+    delta: Option<bool>,
+    /// Blocks within the commit's size.
+    blocks: u64,
+    /// Blocks the rebuild dropped past the size, ascending.
+    dropped: &'a [u64],
+    /// Rebuilt record offset -> block.
+    by_offset: std::collections::HashMap<u64, u64>,
+}
+
+impl EntryMatcher<'_> {
+    fn classify(&self, raw: &[u8]) -> Matched {
+        let e = DiskEntry::decode(raw);
+        let hole = DiskEntry {
+            block_no: e.block_no,
+            offset: 0,
+            len: 0,
+            kind: KIND_HOLE,
+            fill: 0,
+        };
+        if self.delta == Some(true)
+            && e.block_no >= self.blocks
+            && byte_distance(raw, &hole) == 0
+            && self.dropped.binary_search(&e.block_no).is_ok()
+        {
+            return Matched::DroppedHole(e.block_no);
+        }
+        // The record entry this one is: the rebuilt record of the block it
+        // names, or of the record it points at, at most one byte away (a
+        // single damaged byte). Anything else it could have been (a fill, a
+        // hole, an older record of the block) differs from that record
+        // entry in at least three bytes (offset, kind, length or fill
+        // byte), or is not what the writer's index held.
+        let is_record = |b: u64| {
+            matches!(
+                self.c.index.get(b),
+                Some(r @ Entry::Record { .. })
+                    if byte_distance(raw, &r.to_disk(b)) <= 1
+            )
+        };
+        if is_record(e.block_no) {
+            return Matched::Record(e.block_no);
+        }
+        match self.by_offset.get(&e.offset) {
+            Some(&b) if is_record(b) => Matched::Record(b),
+            _ => Matched::Unknown,
+        }
+    }
 }
 
 /// Number of bytes in which the 24-byte entry `raw` differs from `e`.
