@@ -3,6 +3,9 @@
 //! every byte offset, bit flips, hostile metadata, huge sparse files,
 //! compaction and the O(block) cost of an update.
 
+mod common;
+use common::rng::xorshift;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -39,9 +42,7 @@ fn file_from(bytes: &[u8]) -> File {
 fn data(seed: u64, len: usize, shape: u8) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         x
     };
     match shape % 5 {

@@ -4,6 +4,9 @@
 //! cache of a few blocks so that evictions happen all the time), and focused
 //! tests for edges, concurrency, corruption, durability and memory.
 
+mod common;
+use common::rng::xorshift;
+
 use proptest::prelude::*;
 use scfs::cache::{BlockCache, CacheOptions};
 use scfs::container::{CompactWhen, Compression, Container};
@@ -78,9 +81,7 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
             let mut x = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             (0..len)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    x = xorshift(x);
                     x as u8
                 })
                 .collect()
@@ -551,9 +552,7 @@ fn concurrent_mixed_ops_persist_consistently() {
             s.spawn(move || {
                 let mut x = 0x1234_5678u64 + t;
                 let mut next = move |m: u64| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    x = xorshift(x);
                     x % m
                 };
                 for _ in 0..300 {

@@ -5,14 +5,14 @@
 //! writeback-cache mode, 1 GiB sparse files. Skipped (with a message) only
 //! when /dev/fuse is missing.
 
-mod fs_common;
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 
-use fs_common::*;
+use common::inproc::*;
 
 #[test]
 fn read_write_at_offsets() {

@@ -5,14 +5,14 @@
 //! Data semantics are in fs_data.rs. Skipped (with a message) only when
 //! /dev/fuse is missing.
 
-mod fs_common;
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
 
-use fs_common::*;
+use common::inproc::*;
 
 #[test]
 fn dirs_files_and_listing() {

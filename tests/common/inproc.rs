@@ -2,8 +2,6 @@
 //! BACKING temp dir on a fresh MNT temp dir and unmounts on drop, also
 //! when the test panics.
 
-#![allow(dead_code)]
-
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
@@ -11,6 +9,8 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use scfs::fs::{FsOptions, ScfsFs};
+
+use super::rng::xorshift;
 
 pub struct Mounted {
     pub backing: PathBuf,
@@ -218,9 +218,7 @@ pub fn lseek(f: &File, off: i64, whence: i32) -> io::Result<i64> {
 pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
     (0..len)
         .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            seed = xorshift(seed);
             seed as u8
         })
         .collect()
