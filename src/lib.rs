@@ -12,4 +12,6 @@ pub mod codec;
 pub mod container;
 pub mod file;
 pub mod fs;
+pub mod size;
+pub(crate) mod sys;
 pub mod tcv1;

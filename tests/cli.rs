@@ -2,9 +2,9 @@
 //! bytes, hostile inputs, exit codes, info/verify/stats output.
 //! (v2 containers through the CLI: tests/cli_v2.rs.)
 
-mod cli_util;
+mod common;
 
-use cli_util::*;
+use common::cli::*;
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 

@@ -1,9 +1,9 @@
 //! CLI tests through the built `scfs` binary on v2 containers: round trips
 //! at several block sizes, stdin/stdout, info/verify/stats, corruption.
 
-mod cli_util;
+mod common;
 
-use cli_util::*;
+use common::cli::*;
 use std::fs;
 
 /// A v2 container as written now: header version 3 (FORMAT.md 3.2).

@@ -5,6 +5,9 @@
 //! LZ record in one is corruption. Every coding round-trips at every block
 //! size, and compaction keeps LZ records.
 
+mod common;
+use common::rng::xorshift;
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -21,9 +24,7 @@ fn logs(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut i = 0u64;
     while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         let line = format!(
             "2026-12-06T23:{:02}:{:02}Z host{} sshd[{}]: Accepted publickey for user{} from 10.0.{}.{} port {}\n",
             (i / 60) % 60,
@@ -46,9 +47,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = xorshift(x);
             x as u8
         })
         .collect()

@@ -6,6 +6,7 @@
 //! `scfs stats --json` shows each file's policy and block kinds.
 
 mod common;
+use common::rng::xorshift;
 
 use std::ffi::CString;
 use std::fs;
@@ -21,9 +22,7 @@ fn logs(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut i = 0u64;
     while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         out.extend_from_slice(
             format!(
                 "2026-12-06 23:{:02}:{:02} INFO [worker-{}] GET /api/v1/items/{} 200 {}ms user={}\n",

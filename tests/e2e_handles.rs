@@ -6,7 +6,7 @@
 //! with ESTALE once the object is gone, also when a new object took its
 //! backing inode number. Needs root (CAP_DAC_READ_SEARCH, drop_caches).
 
-mod fs_common;
+mod common;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use fs_common::*;
+use common::inproc::*;
 
 /// A `struct file_handle` with room for 128 bytes of handle.
 #[derive(Clone, Copy)]

@@ -4,14 +4,14 @@
 //! inode's descriptor for a file handle), also for hard links, renames
 //! over a name, directories and open files of a deleted file.
 
-mod fs_common;
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
 
-use fs_common::*;
+use common::inproc::*;
 
 fn small_budget() -> scfs::fs::FsOptions {
     scfs::fs::FsOptions {

@@ -9,6 +9,7 @@
 //! bad option values are refused.
 
 mod common;
+use common::rng::xorshift;
 
 use std::ffi::CString;
 use std::fs;
@@ -32,9 +33,7 @@ fn logs(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut i = 0u64;
     while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         out.extend_from_slice(
             format!(
                 "2026-12-07 00:{:02}:{:02} INFO [worker-{}] GET /api/v1/items/{} 200 {}ms user={} session={:x}\n",

@@ -5,6 +5,7 @@
 //! close in between) the container never exceeds 2x.
 
 mod common;
+use common::rng::xorshift;
 
 use std::fs;
 use std::os::unix::fs::FileExt;
@@ -91,9 +92,7 @@ fn random_overwrites_of_an_open_file_never_take_twice_a_fresh_copy() {
     let mut worst = 0f64;
     for round in 0..6 {
         for _ in 0..400 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = xorshift(x);
             let off = (x % ((16 << 20) / 4096)) * 4096;
             let chunk: Vec<u8> = (0..4096u64)
                 .map(|k| b"abcdefghij klmnop\n"[((k + x) % 18) as usize])

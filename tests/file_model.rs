@@ -4,10 +4,13 @@
 //! cache of a few blocks so that evictions happen all the time), and focused
 //! tests for edges, concurrency, corruption, durability and memory.
 
+mod common;
+use common::rng::xorshift;
+
 use proptest::prelude::*;
 use scfs::cache::{BlockCache, CacheOptions};
 use scfs::container::{CompactWhen, Compression, Container};
-use scfs::file::{LogicalFile, MAX_FILE_SIZE};
+use scfs::file::{LogicalFile, SealQueue, MAX_FILE_SIZE};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -45,13 +48,13 @@ fn new_file(
         .create_new(true)
         .open(&path)
         .unwrap();
-    let lf = LogicalFile::create(f, BS, cache).unwrap();
+    let lf = LogicalFile::create(f, BS, cache, &SealQueue::new()).unwrap();
     lf.set_name(name);
     (path, lf)
 }
 
 fn reopen(path: &Path, cache: &Arc<BlockCache>) -> Arc<LogicalFile> {
-    LogicalFile::open(rw(path), true, cache).unwrap()
+    LogicalFile::open(rw(path), true, cache, &SealQueue::new()).unwrap()
 }
 
 fn read_all(f: &LogicalFile) -> Vec<u8> {
@@ -78,9 +81,7 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
             let mut x = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             (0..len)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    x = xorshift(x);
                     x as u8
                 })
                 .collect()
@@ -551,9 +552,7 @@ fn concurrent_mixed_ops_persist_consistently() {
             s.spawn(move || {
                 let mut x = 0x1234_5678u64 + t;
                 let mut next = move |m: u64| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    x = xorshift(x);
                     x % m
                 };
                 for _ in 0..300 {
@@ -815,7 +814,7 @@ fn read_only_file_rejects_changes() {
     let (path, f) = new_file(&dir, "ro", &c);
     f.write(0, b"data").unwrap();
     drop(f);
-    let f = LogicalFile::open(File::open(&path).unwrap(), false, &c).unwrap();
+    let f = LogicalFile::open(File::open(&path).unwrap(), false, &c, &SealQueue::new()).unwrap();
     assert_eq!(read_all(&f), b"data");
     assert_eq!(errno_of(&f.write(0, b"x").unwrap_err()), libc::EBADF);
     assert_eq!(errno_of(&f.truncate(0).unwrap_err()), libc::EBADF);
@@ -856,6 +855,7 @@ fn bench_file_layer() {
             .unwrap(),
         1 << 16,
         &c,
+        &SealQueue::new(),
     )
     .unwrap();
     let t = Instant::now();
@@ -867,7 +867,7 @@ fn bench_file_layer() {
     let stored = f.stored_bytes();
     drop(f);
     let c = BlockCache::new(256 << 20);
-    let f = LogicalFile::open(rw(&path), false, &c).unwrap();
+    let f = LogicalFile::open(rw(&path), false, &c, &SealQueue::new()).unwrap();
     let mut buf = vec![0u8; 128 << 10];
     let read_pass = |f: &LogicalFile, buf: &mut [u8]| {
         let t = Instant::now();
@@ -885,7 +885,7 @@ fn bench_file_layer() {
     let cold = read_pass(&f, &mut buf);
     let warm = read_pass(&f, &mut buf);
     // 4 KiB random overwrites + flush: bytes appended per op.
-    let f = LogicalFile::open(rw(&path), true, &c).unwrap();
+    let f = LogicalFile::open(rw(&path), true, &c, &SealQueue::new()).unwrap();
     let before = f.stats().file_len;
     let n_ops = 200u64;
     let t = Instant::now();
@@ -970,6 +970,7 @@ fn enospc_is_reported_and_data_stays_readable() {
             .unwrap(),
         BS,
         &c,
+        &SealQueue::new(),
     )
     .unwrap();
     // 1 MiB of noise cannot fit in 256 KiB.

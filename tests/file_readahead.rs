@@ -5,7 +5,7 @@
 //! and the cache budget holds while reading ahead.
 
 use scfs::cache::{BlockCache, CacheOptions};
-use scfs::file::LogicalFile;
+use scfs::file::{LogicalFile, SealQueue};
 use std::fs::OpenOptions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,10 +41,10 @@ fn file(dir: &tempfile::TempDir, name: &str, len: usize, c: &Arc<BlockCache>) ->
             .unwrap()
     };
     // Written through a cache of its own (so `c` counts only the reads).
-    let f = LogicalFile::create(open(true), BS, &cache(64 * BSU, 0)).unwrap();
+    let f = LogicalFile::create(open(true), BS, &cache(64 * BSU, 0), &SealQueue::new()).unwrap();
     f.write(0, &data(1, len)).unwrap();
     drop(f);
-    LogicalFile::open(open(false), true, c).unwrap()
+    LogicalFile::open(open(false), true, c, &SealQueue::new()).unwrap()
 }
 
 fn read_at(f: &LogicalFile, off: u64, len: usize) -> Vec<u8> {

@@ -5,14 +5,14 @@
 //! writeback-cache mode, 1 GiB sparse files. Skipped (with a message) only
 //! when /dev/fuse is missing.
 
-mod fs_common;
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 
-use fs_common::*;
+use common::inproc::*;
 
 #[test]
 fn read_write_at_offsets() {
@@ -449,6 +449,30 @@ fn a_file_cut_short_after_unmount_reads_as_eio() {
     // Still listed and removable.
     fs::remove_file(m.p("big")).unwrap();
     fs::remove_file(m.p("small")).unwrap();
+}
+
+/// Each mount seals its own files: the unmount of another mount in the
+/// same process leaves them alone (the seal queue was process-wide once).
+#[test]
+fn each_mount_seals_only_its_own_files() {
+    let Some(mut a) = Mounted::new() else { return };
+    let Some(mut b) = Mounted::new() else { return };
+    let mut f = File::create(a.p("f")).unwrap();
+    f.write_all(&pattern(3 * 65536, 7)).unwrap();
+    // fsync leaves the seal ticket at once (a close leaves it on release).
+    f.sync_all().unwrap();
+    fs::write(b.p("g"), b"other").unwrap();
+    b.unmount();
+    let sealed = |m: &Mounted| {
+        let c = scfs::container::Container::open(File::open(m.b("f")).unwrap(), false).unwrap();
+        (c.sealed_seq(), c.stats().seq)
+    };
+    let (s, seq) = sealed(&a);
+    assert_ne!(s, Some(seq), "another mount's unmount sealed this file");
+    drop(f);
+    a.unmount();
+    let (s, seq) = sealed(&a);
+    assert_eq!(s, Some(seq), "the mount's own unmount did not seal it");
 }
 
 #[test]

@@ -4,14 +4,14 @@
 //! blocks and a small cache so that block boundaries, evictions and
 //! compaction are all exercised.
 
-mod fs_common;
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
-use fs_common::Mounted;
+use common::inproc::Mounted;
 use proptest::prelude::*;
 use scfs::fs::FsOptions;
 

@@ -5,14 +5,14 @@
 //! Data semantics are in fs_data.rs. Skipped (with a message) only when
 //! /dev/fuse is missing.
 
-mod fs_common;
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
 
-use fs_common::*;
+use common::inproc::*;
 
 #[test]
 fn dirs_files_and_listing() {
@@ -871,4 +871,21 @@ fn a_tree_bigger_than_the_descriptor_budget() {
     check(&m);
     m.remount(opts);
     check(&m);
+}
+
+/// An in-process mount is configured as the daemon's (one builder): the
+/// source `df` and /proc/self/mountinfo show is `scfs:BACKING` (what
+/// `scfs umount` finds BACKING by).
+#[test]
+fn in_process_mount_uses_the_daemon_config() {
+    let Some(m) = Mounted::new() else { return };
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mnt = m.mnt.to_str().unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(mnt))
+        .expect("the mount in mountinfo");
+    let after = line.split(" - ").nth(1).unwrap();
+    let source = format!("scfs:{}", m.backing.display());
+    assert_eq!(after.split(' ').nth(1), Some(source.as_str()), "{line}");
 }

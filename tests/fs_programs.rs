@@ -1,13 +1,13 @@
 //! Real programs on a real mount: cp, cat, dd, sh, tar, sqlite3, du. Each
 //! test skips (with a message) when /dev/fuse or the program is missing.
 
-mod fs_common;
+mod common;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use fs_common::Mounted;
+use common::inproc::Mounted;
 
 fn have(prog: &str) -> bool {
     let ok = Command::new("sh")

@@ -18,7 +18,7 @@ use crate::container::Container;
 use crate::tcv1::{self, read_full};
 
 /// Default logical block size of v2 containers written by `compress`.
-pub const DEFAULT_V2_BLOCK_SIZE: u32 = 64 * 1024;
+pub const DEFAULT_V2_BLOCK_SIZE: u32 = crate::container::DEFAULT_BLOCK_SIZE;
 
 /// `scfs compress`.
 pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {

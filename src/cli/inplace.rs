@@ -85,7 +85,7 @@ pub fn convert(a: &ConvertArgs) -> Result<i32, CliError> {
         .unwrap_or(Compression::Level(crate::codec::Level::Default));
     let bs = a
         .block_size
-        .unwrap_or(super::convert::DEFAULT_V2_BLOCK_SIZE);
+        .unwrap_or(crate::container::DEFAULT_BLOCK_SIZE);
     let mounts =
         mountinfo::read().map_err(|e| CliError::io(format!("/proc/self/mountinfo: {e}")))?;
     let mut tally = Tally::default();
@@ -252,7 +252,7 @@ fn convert_live(path: &Path, backing: &Path, level: Compression) -> Outcome {
         // By path: an open descriptor would itself count as an open file.
         let set = std::ffi::CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-            .and_then(|p| crate::fs::setxattr(&p, crate::fs::POLICY, level.name().as_bytes(), 0));
+            .and_then(|p| crate::sys::setxattr(&p, crate::fs::POLICY, level.name().as_bytes(), 0));
         if let Err(e) = set {
             return Outcome::Left(format!(
                 "cannot set {}: {e}",

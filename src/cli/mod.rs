@@ -167,34 +167,7 @@ pub struct StatsArgs {
 /// Parses a v2 block size: a power of two from 4 KiB to 1 MiB, given in
 /// bytes or with a K/KiB/M/MiB suffix.
 pub fn parse_block_size(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let (num, mult) = if let Some(n) = lower
-        .strip_suffix("kib")
-        .or_else(|| lower.strip_suffix("k"))
-    {
-        (n, 1024u64)
-    } else if let Some(n) = lower
-        .strip_suffix("mib")
-        .or_else(|| lower.strip_suffix("m"))
-    {
-        (n, 1024 * 1024)
-    } else {
-        (lower.as_str(), 1)
-    };
-    let v: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (examples: 4096, 64K, 1M)"))?;
-    let v = v
-        .checked_mul(mult)
-        .ok_or_else(|| format!("`{s}` is too large"))?;
-    if !(4096..=1 << 20).contains(&v) || !v.is_power_of_two() {
-        return Err(format!(
-            "block size must be a power of two from 4K to 1M, got {v}"
-        ));
-    }
-    Ok(v as u32)
+    crate::container::BlockSize::parse(s).map(|b| b.bytes())
 }
 
 /// The whole command line as clap sees it (with the `-o` option list of

@@ -129,10 +129,11 @@ impl Container {
             self.read_exact(&mut rec, offset, b)?;
             let h = RecordHeader::decode(&rec, self.salt, self.block_size(), offset)?;
             if h.block_no != b || h.kind != coding.kind_byte() || h.payload_len != len {
-                return Err(ContainerError::Corrupt {
+                return Err(ContainerError::corrupt_block(
                     offset,
-                    msg: format!("block {b}: record header does not match the index"),
-                });
+                    b,
+                    "record header does not match the index",
+                ));
             }
             h.encode(out.salt, &mut rec);
             let new_off = buf_start + buf.len() as u64;

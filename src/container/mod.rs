@@ -19,6 +19,7 @@
 //! (the header's record of a commit on stable storage), `recompress`
 //! (a copy re-encoded at another level).
 
+mod block_size;
 mod commit;
 mod compact;
 mod compression;
@@ -26,9 +27,11 @@ mod encode;
 mod error;
 pub mod format;
 mod index;
+mod read;
 mod recompress;
 mod recover;
 mod seal;
+mod write;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -37,6 +40,7 @@ use std::os::unix::fs::FileExt;
 
 use crate::codec;
 
+pub use block_size::{BadBlockSize, BlockSize};
 pub use compact::{CompactWhen, Stats};
 pub use compression::Compression;
 pub use error::{ContainerError, Result};
@@ -44,12 +48,11 @@ pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};
 pub use recover::{read_summary, Summary};
 pub use seal::SealTicket;
 
-use encode::Payload;
 use format::{FileHeader, RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
 use index::{Coding, Entry, Index};
 
-/// Default block size (64 KiB).
-pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 16;
+/// Default block size (64 KiB: [`BlockSize::DEFAULT`]).
+pub const DEFAULT_BLOCK_SIZE: u32 = BlockSize::DEFAULT.bytes();
 
 /// How one block is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,13 +188,8 @@ fn random_salt() -> u64 {
     static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let key = *KEY.get_or_init(|| {
-        let mut b = [0u8; 8];
-        // SAFETY: `b` is a local array valid for writes of `b.len()` (8)
-        // bytes for the whole call; getrandom writes at most that many
-        // bytes and keeps no pointer after returning.
-        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-        if n == b.len() as isize {
-            return u64::from_le_bytes(b);
+        if let Some(k) = crate::sys::random_u64() {
+            return k;
         }
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -276,14 +274,9 @@ impl Container {
     }
 
     fn check_block_size(block_size: u32) -> Result<()> {
-        if !block_size.is_power_of_two()
-            || !((1u32 << MIN_BLOCK_SHIFT)..=(1u32 << MAX_BLOCK_SHIFT)).contains(&block_size)
-        {
-            return Err(ContainerError::InvalidArgument(format!(
-                "block size {block_size} is not a power of two from 4096 to 1048576"
-            )));
-        }
-        Ok(())
+        BlockSize::try_from(block_size)
+            .map(|_| ())
+            .map_err(|e| ContainerError::InvalidArgument(e.to_string()))
     }
 
     /// Opens an existing container. A torn or damaged tail is recovered:
@@ -400,440 +393,6 @@ impl Container {
     /// Every non-hole block in ascending order (for verify / decompress).
     pub fn data_blocks(&self) -> impl Iterator<Item = (u64, BlockKind)> + '_ {
         self.index.iter().map(|(b, e)| (b, Self::kind_of(e)))
-    }
-
-    fn corrupt(offset: u64, block_no: u64, msg: impl std::fmt::Display) -> ContainerError {
-        ContainerError::Corrupt {
-            offset,
-            msg: format!("block {block_no}: {msg}"),
-        }
-    }
-
-    /// Offset up to which the log is in the file (the pending bytes follow).
-    fn written(&self) -> u64 {
-        self.end - self.pending.len() as u64
-    }
-
-    fn read_exact(&self, buf: &mut [u8], offset: u64, block_no: u64) -> Result<()> {
-        let written = self.written();
-        let end = offset.saturating_add(buf.len() as u64);
-        if end > written && !self.pending.is_empty() {
-            // The tail of the request (or all of it) is still pending.
-            let split = written.saturating_sub(offset).min(buf.len() as u64) as usize;
-            let (head, tail) = buf.split_at_mut(split);
-            let from = (offset + split as u64 - written) as usize;
-            match self.pending.get(from..from + tail.len()) {
-                Some(p) => tail.copy_from_slice(p),
-                None => {
-                    return Err(Self::corrupt(
-                        offset,
-                        block_no,
-                        "record extends past the end of the file",
-                    ))
-                }
-            }
-            if head.is_empty() {
-                return Ok(());
-            }
-            return self.read_exact(head, offset, block_no);
-        }
-        match self.file.read_exact_at(buf, offset) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Self::corrupt(
-                offset,
-                block_no,
-                "record extends past the end of the file",
-            )),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Decodes block `block_no` into `out[..block_size]`: bytes past the
-    /// block's stored length and holes read as zeros. The CRC32C of the
-    /// decoded bytes is checked: corruption is `ContainerError::Corrupt`
-    /// (naming the block and the record's byte offset), never data.
-    pub fn read_block(&self, block_no: u64, out: &mut [u8]) -> Result<()> {
-        let bs = self.block_size() as usize;
-        if out.len() < bs {
-            return Err(ContainerError::InvalidArgument(format!(
-                "read buffer of {} bytes is smaller than the block size {bs}",
-                out.len()
-            )));
-        }
-        let out = &mut out[..bs];
-        let (coding, offset, len) = match self.index.get(block_no) {
-            None => {
-                out.fill(0);
-                return Ok(());
-            }
-            Some(Entry::Fill { byte, len }) => {
-                let n = (len as usize).min(bs);
-                out[..n].fill(byte);
-                out[n..].fill(0);
-                return Ok(());
-            }
-            Some(Entry::Record {
-                coding,
-                offset,
-                len,
-            }) => (coding, offset, len),
-        };
-        if coding != Coding::Stored {
-            // One read for header and payload, into a per-thread buffer
-            // (no allocation per read, even for 1 MiB blocks).
-            thread_local! {
-                static PAYLOAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-            }
-            PAYLOAD.with(|p| {
-                let mut p = p.borrow_mut();
-                // Grown, never shrunk: no zeroing of the bytes every read
-                // overwrites anyway.
-                let need = RECORD_HEADER_LEN as usize + len as usize;
-                if p.len() < need {
-                    p.resize(need, 0);
-                }
-                let p = &mut p[..need];
-                self.read_exact(p, offset, block_no)?;
-                let (hb, payload) = p.split_at(RECORD_HEADER_LEN as usize);
-                let payload = match coding {
-                    Coding::Huffman => Payload::Huffman(payload),
-                    _ => Payload::Lz(payload),
-                };
-                self.finish_read(block_no, offset, len, hb, payload, out)
-            })
-        } else {
-            let mut hb = [0u8; RECORD_HEADER_LEN as usize];
-            self.read_exact(&mut hb, offset, block_no)?;
-            self.finish_read(block_no, offset, len, &hb, Payload::Stored, out)
-        }
-    }
-
-    /// Checks a record header against the index entry, decodes the payload
-    /// (or reads the stored bytes) into `out`, checks its CRC.
-    fn finish_read(
-        &self,
-        block_no: u64,
-        offset: u64,
-        len: u32,
-        hb: &[u8],
-        payload: Payload<'_>,
-        out: &mut [u8],
-    ) -> Result<()> {
-        let h = RecordHeader::decode(hb, self.salt, self.block_size(), offset).map_err(
-            |e| match e {
-                ContainerError::Corrupt { msg, .. } => Self::corrupt(offset, block_no, msg),
-                other => other,
-            },
-        )?;
-        if h.block_no != block_no || h.kind != payload.coding().kind_byte() || h.payload_len != len
-        {
-            return Err(Self::corrupt(
-                offset,
-                block_no,
-                format!(
-                    "record header (block {}, kind {}, length {}) does not match the index",
-                    h.block_no, h.kind, h.payload_len
-                ),
-            ));
-        }
-        let n = h.decoded_len as usize;
-        let decoded = match payload {
-            Payload::Huffman(p) => {
-                codec::decode_block(p, &mut out[..n]).map_err(|e| ("Huffman", e))
-            }
-            Payload::Lz(p) => codec::decode_lz_block(p, &mut out[..n]).map_err(|e| ("LZ", e)),
-            Payload::Stored => {
-                self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?;
-                Ok(())
-            }
-        };
-        if let Err((what, e)) = decoded {
-            out.fill(0);
-            return Err(Self::corrupt(
-                offset,
-                block_no,
-                format!("bad {what} payload: {e}"),
-            ));
-        }
-        if crc32c::crc32c(&out[..n]) != h.data_crc {
-            out.fill(0);
-            return Err(Self::corrupt(
-                offset,
-                block_no,
-                "checksum of the decoded data does not match",
-            ));
-        }
-        out[n..].fill(0);
-        Ok(())
-    }
-
-    /// Reads (decodes and checks) every non-hole block, calling `on_bad`
-    /// for each corrupt one with its block number and the error (which
-    /// names the byte offset). Returns (blocks checked, corrupt blocks).
-    /// I/O errors other than corruption stop the walk.
-    pub fn verify_blocks(
-        &self,
-        mut on_bad: impl FnMut(u64, &ContainerError),
-    ) -> Result<(u64, u64)> {
-        let mut buf = vec![0u8; self.block_size() as usize];
-        let (mut checked, mut bad) = (0, 0);
-        for (b, _) in self.index.iter() {
-            checked += 1;
-            match self.read_block(b, &mut buf) {
-                Ok(()) => {}
-                Err(e) if e.is_corrupt() => {
-                    bad += 1;
-                    on_bad(b, &e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((checked, bad))
-    }
-
-    fn check_writable(&self) -> Result<()> {
-        if self.writable {
-            Ok(())
-        } else {
-            Err(ContainerError::ReadOnly)
-        }
-    }
-
-    fn mark_dirty(&mut self, block_no: u64) {
-        if self.last.is_some() {
-            self.dirty.insert(block_no);
-        }
-        self.changed = true;
-    }
-
-    /// Appends `bytes` at the end of the log: held in `pending` while it
-    /// fits, else written together with what is pending (one write). On
-    /// failure the file is cut back to the written end (best effort: that
-    /// only drops this append's own partial bytes, as the written end is
-    /// never below the length found at open) and nothing changes.
-    fn append(&mut self, bytes: Vec<u8>) -> Result<u64> {
-        if self.guard_first && self.last.is_none() && self.pending.len() + bytes.len() > PENDING_MAX
-        {
-            self.commit_empty_first()?;
-        }
-        let at = self.end;
-        let len = bytes.len() as u64;
-        if self.pending.is_empty() && bytes.len() <= PENDING_MAX {
-            self.pending = bytes;
-        } else if self.pending.len() + bytes.len() <= PENDING_MAX {
-            self.pending.extend_from_slice(&bytes);
-        } else if self.pending.is_empty() {
-            if let Err(e) = self.file.write_all_at(&bytes, at) {
-                let _ = self.file.set_len(at);
-                return Err(e.into());
-            }
-        } else {
-            let keep = self.pending.len();
-            self.pending.extend_from_slice(&bytes);
-            self.end += len;
-            if let Err(e) = self.write_pending() {
-                self.pending.truncate(keep);
-                self.end = at;
-                return Err(e);
-            }
-            return Ok(at);
-        }
-        self.end += len;
-        Ok(at)
-    }
-
-    /// Puts an empty checkpoint commit (logical size 0) in front of the
-    /// pending block records of a new container that has no commit yet, and
-    /// writes it with the header: from then on a crash or a failed write
-    /// before the first real commit leaves the state "empty file" (the
-    /// records after it are uncommitted bytes, FORMAT.md 3.5), never a
-    /// salvage of some of the records. Nothing of the container is in the
-    /// file before this (the header is deferred), so the pending records
-    /// and the index entries pointing at them just move up by the commit's
-    /// length. On failure nothing changes.
-    fn commit_empty_first(&mut self) -> Result<()> {
-        debug_assert!(self.last.is_none() && self.written() == 0);
-        if self.written() != 0 || self.pending.len() < HEADER_LEN as usize {
-            // Not a deferred new container (never reached): no guard.
-            self.guard_first = false;
-            return Ok(());
-        }
-        let records = self.pending.split_off(HEADER_LEN as usize);
-        let index = std::mem::take(&mut self.index);
-        let size = std::mem::replace(&mut self.logical_size, 0);
-        let end = std::mem::replace(&mut self.end, HEADER_LEN);
-        let changed = std::mem::replace(&mut self.changed, true);
-        let dirty = std::mem::take(&mut self.dirty);
-        let res = commit::write_commit(self);
-        if let Err(e) = res {
-            self.pending.extend_from_slice(&records);
-            self.index = index;
-            self.logical_size = size;
-            self.end = end;
-            self.changed = changed;
-            self.dirty = dirty;
-            return Err(e);
-        }
-        let by = self.end - HEADER_LEN;
-        self.index = index;
-        self.index.shift_records(by);
-        // Every block is new since that commit (the next one is a checkpoint).
-        self.dirty = self.index.iter().map(|(b, _)| b).collect();
-        self.dirty.extend(dirty);
-        self.end += records.len() as u64;
-        self.pending = records;
-        self.logical_size = size;
-        self.changed = true;
-        self.guard_first = false;
-        Ok(())
-    }
-
-    /// Gives up what was appended since the newest commit this container
-    /// wrote (or since open): block records no commit names, which no open
-    /// would ever use. The file is cut back to [`Container::kept`] bytes,
-    /// so a writer whose last flush failed (the disk is full) frees that
-    /// space at once. Nothing committed, and nothing that was in the file
-    /// at open, is touched. Afterwards the container is read-only and fit
-    /// only to be dropped (its index may name the records cut).
-    pub fn discard_uncommitted(&mut self) -> Result<()> {
-        let written = self.written();
-        self.pending.clear();
-        self.writable = false;
-        self.end = written;
-        // Only when the file ends where this container left it: if anything
-        // else appended meanwhile, its bytes are not ours to cut.
-        if written > self.kept && self.file.metadata()?.len() == written {
-            self.file.set_len(self.kept)?;
-            self.end = self.kept;
-        }
-        Ok(())
-    }
-
-    /// Writes the pending bytes (if any) to the file. On failure they stay
-    /// pending and the file is cut back to the written end.
-    fn write_pending(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let at = self.written();
-        if let Err(e) = self.file.write_all_at(&self.pending, at) {
-            let _ = self.file.set_len(at);
-            return Err(e.into());
-        }
-        if self.pending.capacity() > 2 * PENDING_MAX {
-            self.pending = Vec::new();
-        } else {
-            self.pending.clear();
-        }
-        Ok(())
-    }
-
-    /// Appends the block's record (if any) at the end of the file and points
-    /// the in-memory index at it. Not durable until [`Container::commit`].
-    pub fn put_block(&mut self, mut block: EncodedBlock) -> Result<()> {
-        self.check_writable()?;
-        let b = block.block_no;
-        if b > self.max_block_no() {
-            return Err(ContainerError::TooLarge(format!(
-                "block {b} lies past the maximum file size 2^63-1"
-            )));
-        }
-        if block.decoded_len > self.block_size() {
-            return Err(ContainerError::InvalidArgument(format!(
-                "block of {} bytes exceeds the block size {}",
-                block.decoded_len,
-                self.block_size()
-            )));
-        }
-        match block.kind {
-            BlockKind::Hole => {
-                if self.index.remove(b).is_some() {
-                    self.mark_dirty(b);
-                }
-            }
-            BlockKind::Fill(byte) => {
-                let e = Entry::Fill {
-                    byte,
-                    len: block.decoded_len,
-                };
-                if self.index.insert(b, e) != Some(e) {
-                    self.mark_dirty(b);
-                }
-            }
-            BlockKind::Stored | BlockKind::Huffman | BlockKind::Lz => {
-                let payload_len = (block.bytes.len() as u64 - RECORD_HEADER_LEN) as u32;
-                let coding = match block.kind {
-                    BlockKind::Stored => Coding::Stored,
-                    BlockKind::Huffman => Coding::Huffman,
-                    _ => Coding::Lz,
-                };
-                if coding == Coding::Lz {
-                    self.raise_for_lz()?;
-                }
-                RecordHeader {
-                    kind: coding.kind_byte(),
-                    block_no: b,
-                    decoded_len: block.decoded_len,
-                    payload_len,
-                    data_crc: block.data_crc,
-                }
-                .encode(self.salt, &mut block.bytes);
-                let offset = self.append(std::mem::take(&mut block.bytes))?;
-                self.index.insert(
-                    b,
-                    Entry::Record {
-                        coding,
-                        offset,
-                        len: payload_len,
-                    },
-                );
-                self.mark_dirty(b);
-            }
-        }
-        Ok(())
-    }
-
-    /// Convenience: `put_block(encode(block_no, data, ..))` at the
-    /// default level (`huffman` in a version-2 container).
-    pub fn write_block(&mut self, block_no: u64, data: &[u8]) -> Result<()> {
-        let c = self.compression_for(Compression::default());
-        self.put_block(Self::encode(block_no, data, c))
-    }
-
-    /// Sets the logical size (clamped to 2^63-1) and drops the index
-    /// entries of blocks wholly past it. Bytes of a partial last block past
-    /// the size are the caller's business (the file layer rewrites it).
-    pub fn set_logical_size(&mut self, size: u64) {
-        let size = size.min(MAX_LOGICAL_SIZE);
-        if size == self.logical_size && self.index.next_from(self.blocks_for(size)).is_none() {
-            return;
-        }
-        self.logical_size = size;
-        self.changed = true;
-        let first_gone = self.blocks_for(size);
-        for b in self.index.remove_from(first_gone) {
-            self.mark_dirty(b);
-        }
-    }
-
-    /// Number of blocks covering `size` bytes.
-    fn blocks_for(&self, size: u64) -> u64 {
-        size.div_ceil(1u64 << self.shift)
-    }
-
-    /// Writes a commit record (delta or checkpoint) if anything changed
-    /// since the last one. The data is then in the backing file (page
-    /// cache); it is durable after a sync of [`Container::sync_handle`].
-    pub fn commit(&mut self) -> Result<()> {
-        if !self.changed {
-            if self.is_unborn() {
-                return Ok(());
-            }
-            // Still writes a deferred header or uncommitted records.
-            return self.write_pending();
-        }
-        self.check_writable()?;
-        commit::write_commit(self)
     }
 
     /// The backing file (for a caller's own access-time bookkeeping; never

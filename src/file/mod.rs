@@ -26,10 +26,10 @@ mod ops;
 mod readahead;
 mod rw;
 mod seal;
+mod span;
 mod writeback;
 
-pub(crate) use seal::{forget_deleted, has_tickets};
-pub use seal::{pending_seals, seal_pending, MAX_TICKETS};
+pub use seal::{SealQueue, MAX_TICKETS};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
 use crate::container::{CompactWhen, Compression, Container, ContainerError};
@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     /// Set when the last handle is dropped: no more writes to the container.
     closed: AtomicBool,
     cache: Arc<Shared>,
+    /// The mount's seal queue, where close and fsync leave their ticket.
+    seals: Arc<seal::Seals>,
     container: RwLock<Container>,
     /// Block size in bytes and its log2.
     bs: usize,
@@ -97,14 +99,16 @@ pub(crate) fn errno(code: i32) -> io::Error {
 }
 
 impl LogicalFile {
-    /// Creates a new empty container in `file` (which must be empty).
+    /// Creates a new empty container in `file` (which must be empty). The
+    /// file's blocks live in `cache`, its seal tickets go to `seals`.
     pub fn create(
         file: File,
         block_size: u32,
         cache: &Arc<BlockCache>,
+        seals: &SealQueue,
     ) -> io::Result<Arc<LogicalFile>> {
         let c = Container::create(file, block_size).map_err(|e| plain_err(e, "create"))?;
-        Ok(Self::from_container(c, true, cache))
+        Ok(Self::from_container(c, true, cache, seals))
     }
 
     /// Opens an existing container (recovering a torn tail if writable).
@@ -112,9 +116,10 @@ impl LogicalFile {
         file: File,
         writable: bool,
         cache: &Arc<BlockCache>,
+        seals: &SealQueue,
     ) -> io::Result<Arc<LogicalFile>> {
         let c = Container::open(file, writable).map_err(|e| plain_err(e, "open"))?;
-        Ok(Self::from_container(c, writable, cache))
+        Ok(Self::from_container(c, writable, cache, seals))
     }
 
     /// Wraps an already opened container.
@@ -122,6 +127,7 @@ impl LogicalFile {
         c: Container,
         writable: bool,
         cache: &Arc<BlockCache>,
+        seals: &SealQueue,
     ) -> Arc<LogicalFile> {
         let shared = cache.shared.clone();
         let id = shared.new_file_id();
@@ -133,6 +139,7 @@ impl LogicalFile {
             me: me.clone(),
             closed: AtomicBool::new(false),
             cache: shared.clone(),
+            seals: seals.seals.clone(),
             container: RwLock::new(c),
             bs,
             shift: bs.trailing_zeros(),
@@ -332,39 +339,16 @@ impl Inner {
         self.me.clone()
     }
 
-    /// Converts a container error; corruption is logged naming the file
-    /// and block and becomes EIO.
+    /// Converts a container error (`block`: the block worked on), logged
+    /// with the file's name ([`ContainerError::into_io_logged`]).
     fn cerr(&self, e: ContainerError, block: Option<u64>) -> io::Error {
-        match e {
-            ContainerError::Io(e) => e,
-            ContainerError::Corrupt { offset, msg } => {
-                match block {
-                    Some(no) => log::error!(
-                        "{}: block {no} (logical offset {}): corrupt at backing offset {offset}: {msg}",
-                        self.name(),
-                        no << self.shift
-                    ),
-                    None => log::error!("{}: corrupt at backing offset {offset}: {msg}", self.name()),
-                }
-                errno(libc::EIO)
-            }
-            other => {
-                log::error!("{}: {other}", self.name());
-                errno(other.errno())
-            }
-        }
+        e.into_io_logged(&self.name(), block, Some(self.bs as u32))
     }
 }
 
 /// Converts a container error outside of a file (create/open).
 fn plain_err(e: ContainerError, what: &str) -> io::Error {
-    match e {
-        ContainerError::Io(e) => e,
-        other => {
-            log::warn!("{what}: {other}");
-            errno(other.errno())
-        }
-    }
+    e.into_io_logged(what, None, None)
 }
 
 impl BlockOwner for Inner {

@@ -38,29 +38,26 @@ impl Inner {
         if from >= to {
             return Ok(());
         }
-        loop {
-            let block = match self.resident(no) {
-                Some(b) => b,
-                None if self.container.read().block_kind(no) == BlockKind::Hole => return Ok(()),
-                None => self.load_block(no)?,
-            };
-            let mut g = block.state.write();
-            if g.gone {
-                drop(g);
-                self.forget(no, &block);
-                continue;
-            }
-            if g.data[from..to].iter().any(|&b| b != 0) {
-                g.data[from..to].fill(0);
-                if !g.dirty {
-                    g.dirty = true;
-                    self.dirty.fetch_add(1, Ordering::AcqRel);
+        self.with_current_block(
+            no,
+            || self.stored_hole(no).then_some(()),
+            |block| {
+                let mut g = block.state.write();
+                if g.gone {
+                    return None;
                 }
-            }
-            drop(g);
-            self.cache.shrink();
-            return Ok(());
-        }
+                if g.data[from..to].iter().any(|&b| b != 0) {
+                    g.data[from..to].fill(0);
+                    if !g.dirty {
+                        g.dirty = true;
+                        self.dirty.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+                drop(g);
+                self.cache.shrink();
+                Some(())
+            },
+        )
     }
 
     /// Sets the logical size. Shrinking drops the blocks past the new end

@@ -1,6 +1,7 @@
-//! read and write, and the block lookup they share.
+//! read and write, and the block lookup they share (with ops.rs):
+//! [`Inner::with_current_block`].
 
-use super::{errno, Inner, MAX_FILE_SIZE};
+use super::{errno, span, Inner, MAX_FILE_SIZE};
 use crate::cache::Block;
 use crate::container::BlockKind;
 use std::io;
@@ -25,6 +26,38 @@ impl Inner {
             Some(b) => Ok(b),
             None => self.decode_block(no, true),
         }
+    }
+
+    /// Runs `f` on the current copy of block `no`: the resident one, else
+    /// (unless `missing` settles the matter without it, say for a hole)
+    /// the one decoded now. `f` takes the block's lock and returns None
+    /// when it finds the copy gone (evicted, truncated or punched
+    /// meanwhile): then the block is looked up again. Caller holds `op`.
+    pub(super) fn with_current_block<R>(
+        &self,
+        no: u64,
+        missing: impl Fn() -> Option<R>,
+        mut f: impl FnMut(&Arc<Block>) -> Option<R>,
+    ) -> io::Result<R> {
+        loop {
+            let block = match self.resident(no) {
+                Some(b) => b,
+                None => match missing() {
+                    Some(r) => return Ok(r),
+                    None => self.load_block(no)?,
+                },
+            };
+            match f(&block) {
+                Some(r) => return Ok(r),
+                None => self.forget(no, &block),
+            }
+        }
+    }
+
+    /// Whether block `no` is a hole in the container (not looking at the
+    /// resident blocks).
+    pub(super) fn stored_hole(&self, no: u64) -> bool {
+        self.container.read().block_kind(no) == BlockKind::Hole
     }
 
     /// Decodes block `no` into a new resident block. While it decodes, the
@@ -114,18 +147,11 @@ impl Inner {
             return Ok(0);
         }
         let n = (buf.len() as u64).min(size - offset) as usize;
-        let mask = self.bs as u64 - 1;
-        let mut done = 0;
-        while done < n {
-            let pos = offset + done as u64;
-            let no = pos >> self.shift;
-            let in_off = (pos & mask) as usize;
-            let chunk = (self.bs - in_off).min(n - done);
-            if let Err(e) = self.read_chunk(no, in_off, &mut buf[done..done + chunk]) {
+        for s in span::spans(offset, n, self.shift) {
+            if let Err(e) = self.read_chunk(s.no, s.in_off, &mut buf[s.at..s.at + s.len]) {
                 self.cache.shrink();
-                return if done > 0 { Ok(done) } else { Err(e) };
+                return if s.at > 0 { Ok(s.at) } else { Err(e) };
             }
-            done += chunk;
             self.cache.shrink();
         }
         drop(_op);
@@ -134,25 +160,22 @@ impl Inner {
     }
 
     fn read_chunk(&self, no: u64, in_off: usize, out: &mut [u8]) -> io::Result<()> {
-        loop {
-            let block = match self.resident(no) {
-                Some(b) => b,
-                // A hole costs no decoding and no cache space.
-                None if self.container.read().block_kind(no) == BlockKind::Hole => {
-                    out.fill(0);
-                    return Ok(());
-                }
-                None => self.load_block(no)?,
-            };
-            let g = block.state.read();
-            if g.gone {
-                drop(g);
-                self.forget(no, &block);
-                continue;
-            }
-            out.copy_from_slice(&g.data[in_off..in_off + out.len()]);
-            return Ok(());
+        // A hole costs no decoding and no cache space.
+        let copied = self.with_current_block(
+            no,
+            || self.stored_hole(no).then_some(false),
+            |block| {
+                let g = block.state.read();
+                (!g.gone).then(|| {
+                    out.copy_from_slice(&g.data[in_off..in_off + out.len()]);
+                    true
+                })
+            },
+        )?;
+        if !copied {
+            out.fill(0);
         }
+        Ok(())
     }
 
     /// Writes `data` at `offset` (any offset: a gap past EOF becomes a
@@ -175,27 +198,22 @@ impl Inner {
         self.retry_failed_writeback()?;
         let _op = self.op.write();
         let sequential = offset == self.seq_end.load(Ordering::Relaxed);
-        let mask = self.bs as u64 - 1;
         let mut done = 0;
         let mut result = Ok(());
-        while done < data.len() {
-            let pos = offset + done as u64;
-            let no = pos >> self.shift;
-            let in_off = (pos & mask) as usize;
-            let chunk = (self.bs - in_off).min(data.len() - done);
-            let block = match self.write_chunk(no, in_off, &data[done..done + chunk]) {
+        for s in span::spans(offset, data.len(), self.shift) {
+            let block = match self.write_chunk(s.no, s.in_off, &data[s.at..s.at + s.len]) {
                 Ok(b) => b,
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             };
-            done += chunk;
-            self.size.fetch_max(pos + chunk as u64, Ordering::AcqRel);
+            done = s.at + s.len;
+            self.size.fetch_max(offset + done as u64, Ordering::AcqRel);
             // A block a sequential writer has just filled is compressed now,
             // beside the writer; others wait for flush, eviction or idle.
-            if in_off + chunk == self.bs && (in_off == 0 || sequential) {
-                self.compress_soon(no, &block);
+            if s.in_off + s.len == self.bs && (s.in_off == 0 || sequential) {
+                self.compress_soon(s.no, &block);
             }
             self.cache.shrink();
         }
@@ -211,35 +229,30 @@ impl Inner {
     }
 
     fn write_chunk(&self, no: u64, in_off: usize, src: &[u8]) -> io::Result<Arc<Block>> {
-        loop {
-            let block = match self.resident(no) {
-                Some(b) => b,
-                None if src.len() == self.bs => {
-                    // A whole block: no need to decode the old one.
-                    let mut data = self.cache.mem.buffer(self.bs);
-                    data.copy_from_slice(src);
-                    let fresh = Arc::new(Block::new(data, true, &self.cache.mem));
-                    self.dirty.fetch_add(1, Ordering::AcqRel);
-                    self.blocks.lock().insert(no, fresh.clone());
-                    self.cache.insert(self.id, no, self.bs as u64, self.owner());
-                    return Ok(fresh);
-                }
-                None => self.load_block(no)?,
-            };
+        let whole_block = || {
+            // A whole block: no need to decode the old one.
+            (src.len() == self.bs).then(|| {
+                let mut data = self.cache.mem.buffer(self.bs);
+                data.copy_from_slice(src);
+                let fresh = Arc::new(Block::new(data, true, &self.cache.mem));
+                self.dirty.fetch_add(1, Ordering::AcqRel);
+                self.blocks.lock().insert(no, fresh.clone());
+                self.cache.insert(self.id, no, self.bs as u64, self.owner());
+                fresh
+            })
+        };
+        self.with_current_block(no, whole_block, |block| {
             let mut g = block.state.write();
             if g.gone {
-                drop(g);
-                self.forget(no, &block);
-                continue;
+                return None;
             }
             g.data[in_off..in_off + src.len()].copy_from_slice(src);
             if !g.dirty {
                 g.dirty = true;
                 self.dirty.fetch_add(1, Ordering::AcqRel);
             }
-            drop(g);
-            return Ok(block);
-        }
+            Some(block.clone())
+        })
     }
 
     /// Hands a full block to the compression threads, or compresses it

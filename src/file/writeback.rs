@@ -35,23 +35,6 @@ const WRITEOUT_STEP: u64 = 8 << 20;
 /// their last page.
 const WRITEOUT_LAG: u64 = 1 << 20;
 
-/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts write-out of the dirty
-/// pages of `file` in `offset..offset+len` without waiting for it.
-fn sync_file_range_write(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Ok(());
-    };
-    // SAFETY: plain integer arguments on a descriptor that `file` keeps
-    // open for the duration of the call; no memory is passed.
-    let r =
-        unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 impl Inner {
     /// How blocks are coded when written back.
     pub(super) fn compression(&self) -> Compression {
@@ -106,7 +89,7 @@ impl Inner {
             return;
         }
         let h = self.container.read().sync_handle();
-        if let Err(e) = h.and_then(|h| sync_file_range_write(&h, from, to - from)) {
+        if let Err(e) = h.and_then(|h| crate::sys::sync_file_range_write(&h, from, to - from)) {
             log::debug!("{}: starting write-out: {e}", self.name());
         }
     }
@@ -300,7 +283,7 @@ impl Inner {
             return;
         }
         match self.container.read().seal_ticket() {
-            Ok(Some(t)) => super::seal::enqueue(t),
+            Ok(Some(t)) => self.seals.enqueue(t),
             Ok(None) => {}
             Err(e) => log::warn!("{}: no seal ticket: {e}", self.name()),
         }
@@ -310,7 +293,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use crate::cache::BlockCache;
-    use crate::file::LogicalFile;
+    use crate::file::{LogicalFile, SealQueue};
     use std::sync::atomic::Ordering;
 
     /// Incompressible bytes (xorshift), so every block is a full record.
@@ -329,6 +312,7 @@ mod tests {
     fn streaming_writer_starts_write_out_and_small_files_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlockCache::new(4 << 20);
+        let seals = SealQueue::new();
         let open = |name: &str| {
             std::fs::OpenOptions::new()
                 .read(true)
@@ -337,13 +321,13 @@ mod tests {
                 .open(dir.path().join(name))
                 .unwrap()
         };
-        let small = LogicalFile::create(open("small"), 65536, &cache).unwrap();
+        let small = LogicalFile::create(open("small"), 65536, &cache, &seals).unwrap();
         let data = noise(20 << 20, 7);
         small.write(0, &data[..2 << 20]).unwrap();
         small.flush().unwrap();
         assert_eq!(small.inner.written_out.load(Ordering::Relaxed), 0);
 
-        let big = LogicalFile::create(open("big"), 65536, &cache).unwrap();
+        let big = LogicalFile::create(open("big"), 65536, &cache, &seals).unwrap();
         for (i, c) in data.chunks(1 << 20).enumerate() {
             assert_eq!(big.write((i as u64) << 20, c).unwrap(), c.len());
         }
@@ -355,7 +339,7 @@ mod tests {
         // Nothing about the content changes.
         drop(big);
         let f = std::fs::File::open(dir.path().join("big")).unwrap();
-        let back = LogicalFile::open(f, false, &cache).unwrap();
+        let back = LogicalFile::open(f, false, &cache, &seals).unwrap();
         let mut buf = vec![0u8; data.len()];
         assert_eq!(back.read(0, &mut buf).unwrap(), data.len());
         assert!(buf == data);

@@ -274,8 +274,7 @@ fn copy_plain(src: &File, dst: &Content, chunk: usize) -> io::Result<()> {
 /// only the old file's (an ACL the old file did not have would grant or
 /// deny what its owner never set).
 pub(crate) fn copy_metadata(old: BorrowedFd<'_>, new: &File, st: &libc::stat) -> io::Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if sys::is_root() {
         sys::fchown(new.as_fd(), st.st_uid, st.st_gid)?;
     }
     let newpath = sys::proc_path(new.as_raw_fd());

@@ -13,7 +13,7 @@ use super::attr::err;
 use super::sys;
 use crate::cache::BlockCache;
 use crate::container::{read_summary, CompactWhen, Container, ContainerError};
-use crate::file::LogicalFile;
+use crate::file::{LogicalFile, SealQueue};
 
 /// What a backing regular file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -84,9 +84,11 @@ pub fn now_timespec() -> libc::timespec {
     }
 }
 
-/// What opening content needs from the mount (the shared block cache).
+/// What opening content needs from the mount (the shared block cache and
+/// seal queue).
 pub struct ContentCtx {
     pub cache: Arc<BlockCache>,
+    pub seals: Arc<SealQueue>,
 }
 
 /// Whether `file` (open for reading) is a v2 container.
@@ -95,13 +97,7 @@ pub fn is_container(file: &File) -> io::Result<bool> {
 }
 
 fn cerr(e: ContainerError) -> io::Error {
-    match e {
-        ContainerError::Io(e) => e,
-        e => {
-            log::warn!("container: {e}");
-            err(e.errno())
-        }
-    }
+    e.into_io_logged("container", None, None)
 }
 
 /// The open data of one regular file.
@@ -114,7 +110,7 @@ impl Content {
     /// Makes `file` (new and empty) a container with `block_size` blocks.
     pub fn create(file: File, block_size: u32, ctx: &ContentCtx) -> io::Result<Content> {
         Ok(Content::Logical(LogicalFile::create(
-            file, block_size, &ctx.cache,
+            file, block_size, &ctx.cache, &ctx.seals,
         )?))
     }
 
@@ -125,7 +121,7 @@ impl Content {
     pub fn create_deferred(file: File, block_size: u32, ctx: &ContentCtx) -> io::Result<Content> {
         let c = Container::create_deferred(file, block_size).map_err(cerr)?;
         Ok(Content::Logical(LogicalFile::from_container(
-            c, true, &ctx.cache,
+            c, true, &ctx.cache, &ctx.seals,
         )))
     }
 
@@ -138,7 +134,7 @@ impl Content {
     ) -> io::Result<Content> {
         match format {
             Format::Container => Ok(Content::Logical(LogicalFile::open(
-                file, writable, &ctx.cache,
+                file, writable, &ctx.cache, &ctx.seals,
             )?)),
             _ => Ok(Content::Plain { file, writable }),
         }

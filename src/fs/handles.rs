@@ -367,7 +367,7 @@ impl Inner {
     }
 
     /// Writes and syncs every open file, then seals every container
-    /// committed since the mount (`file::seal_pending`).
+    /// committed since the mount (`SealQueue::seal_pending`).
     pub(crate) fn flush_all(&self) -> io::Result<()> {
         let handles: Vec<Arc<Handle>> = self.handles.read().values().cloned().collect();
         let mut first_err = None;
@@ -387,7 +387,7 @@ impl Inner {
             first_err.get_or_insert(e);
         }
         // Everything is committed: sync once and seal (FORMAT.md 3.6).
-        match crate::file::seal_pending() {
+        match self.ctx.seals.seal_pending() {
             Ok(n) => log::debug!("sealed {n} containers"),
             Err(e) => {
                 log::error!("sealing at unmount failed: {e}");

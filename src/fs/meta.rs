@@ -69,8 +69,7 @@ impl Inner {
         // Each step takes the descriptor anew (no guard held across
         // `reopen_plain`, which takes it too).
         let st = sys::fstat(inode.fd().ok()?.as_fd()).ok()?;
-        // SAFETY: geteuid cannot fail and touches no memory.
-        let me = unsafe { libc::geteuid() };
+        let me = sys::euid();
         if st.st_uid != me || st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return None;
         }

@@ -2,12 +2,12 @@
 //! directory. Regular files that are v2 containers are served decoded,
 //! everything else exactly as it is.
 //!
-//! Submodules: `sys` (syscall wrappers), `attr` (stat -> FileAttr, errno),
+//! Submodules: `attr` (stat -> FileAttr, errno),
 //! `inode` (O_PATH inode table), `content` (the data of a regular file),
 //! `names` (lookup and namespace operations), `meta` (getattr, setattr,
 //! statfs, access), `handles` (open files and directories, I/O), `xattr`,
 //! `compact` (compaction and plain-to-container conversion), `recompress`
-//! (idle recompression), `ops` (the `fuser::Filesystem` glue).
+//! (idle recompression), `session` (the fuser configuration), `ops` (the `fuser::Filesystem` glue).
 //!
 //! Invariants:
 //! - One FUSE inode per backing (st_dev, st_ino); its number is the backing
@@ -33,7 +33,7 @@ mod names;
 mod ops;
 mod policy;
 mod recompress;
-mod sys;
+mod session;
 mod xattr;
 
 use std::collections::HashMap;
@@ -46,6 +46,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::container::Compression;
+use crate::sys;
 
 use content::ContentCtx;
 use handles::Handle;
@@ -57,7 +58,7 @@ use recompress::Recompressor;
 pub(crate) use compact::{copy_metadata, set_times, TEMP_PREFIX};
 pub(crate) use policy::POLICY;
 pub use recompress::{parse_idle as parse_recompress_idle, parse_target as parse_recompress};
-pub(crate) use sys::setxattr;
+pub use session::{fs_name, fuse_config};
 
 /// The level files are written at by default (`compress=`): `huffman`,
 /// the strongest level whose sequential write through the mount stays
@@ -151,8 +152,8 @@ impl FsOptions {
 impl Default for FsOptions {
     fn default() -> Self {
         FsOptions {
-            cache_size: 64 << 20,
-            block_size: 64 << 10,
+            cache_size: crate::cache::DEFAULT_CACHE_SIZE,
+            block_size: crate::container::DEFAULT_BLOCK_SIZE,
             read_only: false,
             allow_other: false,
             default_permissions: true,
@@ -201,14 +202,8 @@ pub(crate) struct Inner {
 impl ScfsFs {
     /// Prepares a filesystem serving `backing` (which must be a directory).
     pub fn new(backing: &Path, opts: FsOptions) -> io::Result<ScfsFs> {
-        if !(4096..=1 << 20).contains(&opts.block_size) || !opts.block_size.is_power_of_two() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "block size {} is not a power of two between 4096 and 1048576",
-                    opts.block_size
-                ),
-            ));
+        if let Err(e) = crate::container::BlockSize::try_from(opts.block_size) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         sys::raise_nofile_limit();
         // A cache smaller than a few blocks cannot hold a block being
@@ -218,8 +213,7 @@ impl ScfsFs {
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
         let inodes = InodeTable::new(fd, &st, opts.inode_fds);
-        // SAFETY: geteuid cannot fail and touches no memory.
-        let is_root = unsafe { libc::geteuid() } == 0;
+        let is_root = sys::is_root();
         // Recompressing to the level files are written at gains nothing.
         let recompress = opts
             .recompress
@@ -240,6 +234,7 @@ impl ScfsFs {
                     budget: opts_cache_size,
                     ..Default::default()
                 }),
+                seals: crate::file::SealQueue::new(),
             },
             ns: RwLock::new(()),
             recompress,
@@ -260,36 +255,10 @@ impl ScfsFs {
         self.0.recompress.stop();
     }
 
-    /// Mount options for this filesystem (fsname, subtype, ro,
-    /// default_permissions).
-    pub fn mount_options(&self) -> Vec<fuser::MountOption> {
-        use fuser::MountOption;
-        let o = &self.0.opts;
-        let mut v = vec![
-            MountOption::FSName(self.0.backing.display().to_string()),
-            MountOption::Subtype("scfs".into()),
-        ];
-        if o.default_permissions {
-            v.push(MountOption::DefaultPermissions);
-        }
-        v.push(if o.read_only {
-            MountOption::RO
-        } else {
-            MountOption::RW
-        });
-        v
-    }
-
-    /// A complete fuser `Config` (mount options, ACL, threads).
+    /// The fuser `Config` of this mount (`session::fuse_config`, the same
+    /// function the daemon uses, without generic mount(8) flags).
     pub fn config(&self) -> fuser::Config {
-        let mut c = fuser::Config::default();
-        c.mount_options = self.mount_options();
-        if self.0.opts.allow_other {
-            c.acl = fuser::SessionACL::All;
-        }
-        c.n_threads = Some(self.0.opts.n_threads.max(1));
-        c.clone_fd = true;
-        c
+        session::fuse_config(&self.0.backing, &self.0.opts, Vec::new())
     }
 
     /// Hands over the notifier of the session serving this filesystem

@@ -15,6 +15,7 @@ use super::content::{Content, FileState, Format};
 use super::inode::{FdGuard, Inode};
 use super::sys;
 use super::Inner;
+use crate::file::SealQueue;
 
 /// Who asks: the caller's uid and gid (the kernel's fsuid/fsgid), and its
 /// thread id, through which its supplementary groups can be read; for
@@ -455,9 +456,9 @@ impl Inner {
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name)?;
         let pfd = parent.fd()?;
-        let victim = last_name_of(pfd.as_fd(), &name);
+        let victim = last_name_of(&self.ctx.seals, pfd.as_fd(), &name);
         sys::unlinkat(pfd.as_fd(), &name, flags)?;
-        forget_seal(victim);
+        forget_seal(&self.ctx.seals, victim);
         Ok(())
     }
 
@@ -480,10 +481,10 @@ impl Inner {
         let victim = if flags & libc::RENAME_EXCHANGE != 0 {
             None
         } else {
-            last_name_of(npfd.as_fd(), &newname)
+            last_name_of(&self.ctx.seals, npfd.as_fd(), &newname)
         };
         sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)?;
-        forget_seal(victim);
+        forget_seal(&self.ctx.seals, victim);
         Ok(())
     }
 
@@ -500,8 +501,8 @@ impl Inner {
 /// The device and inode of `name` in `dir` when it is a regular file whose
 /// only name this is and a seal ticket may hold it open (see
 /// [`forget_seal`]); None otherwise (one cheap check when no ticket waits).
-fn last_name_of(dir: BorrowedFd<'_>, name: &CStr) -> Option<(u64, u64)> {
-    if !crate::file::has_tickets() {
+fn last_name_of(seals: &SealQueue, dir: BorrowedFd<'_>, name: &CStr) -> Option<(u64, u64)> {
+    if !seals.has_tickets() {
         return None;
     }
     let st = sys::fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW).ok()?;
@@ -511,9 +512,9 @@ fn last_name_of(dir: BorrowedFd<'_>, name: &CStr) -> Option<(u64, u64)> {
 
 /// After the last name of a file is gone: its seal ticket (a descriptor of
 /// the backing file) is dropped now, so its disk space is freed at once.
-fn forget_seal(victim: Option<(u64, u64)>) {
+fn forget_seal(seals: &SealQueue, victim: Option<(u64, u64)>) {
     if let Some((dev, ino)) = victim {
-        crate::file::forget_deleted(dev, ino);
+        seals.forget_deleted(dev, ino);
     }
 }
 

@@ -307,37 +307,9 @@ impl Drop for Recompressor {
     }
 }
 
-/// Lowers the calling thread's CPU priority to nice 19 and its I/O
-/// priority to the idle class (best effort).
-fn lower_priority() {
-    // SAFETY: gettid has no preconditions and touches no memory.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: setpriority takes plain integers and touches no memory; on
-    // Linux PRIO_PROCESS with a thread id changes that thread only.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) } != 0 {
-        log::debug!("recompression: setpriority: {}", io::Error::last_os_error());
-    }
-    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-    const IOPRIO_CLASS_IDLE: libc::c_long = 3;
-    const IOPRIO_CLASS_SHIFT: libc::c_long = 13;
-    // SAFETY: ioprio_set(2) takes three integers and touches no memory;
-    // IOPRIO_WHO_PROCESS with a thread id changes that thread only.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            libc::c_long::from(tid),
-            IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
-        )
-    };
-    if r != 0 {
-        log::debug!("recompression: ioprio_set: {}", io::Error::last_os_error());
-    }
-}
-
 /// The thread: waits for the oldest timer, rewrites that file, repeats.
 fn worker(sh: &Shared, fs: &Weak<Inner>) {
-    lower_priority();
+    crate::sys::lower_thread_priority("recompression");
     loop {
         let (ino, key, gen, cancel) = {
             let mut st = sh.state.lock();

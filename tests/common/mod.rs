@@ -4,8 +4,19 @@
 //! `fusermount3 -uz` and a SIGKILL of the daemon as the last resort). The
 //! daemon's log goes to `<tmp>/daemon.log` (outside BACKING) and is printed
 //! when a test fails.
+//!
+//! The one support module of the integration tests: besides the daemon
+//! mount guard here, `inproc` mounts `ScfsFs` in the test process, `cli`
+//! runs the binary's subcommands and makes their inputs, `rng` is the one
+//! pseudo-random generator.
 
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod inproc;
+pub mod rng;
+
+use rng::xorshift;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -308,9 +319,7 @@ pub fn data(len: usize, seed: u64, text: bool) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut v = Vec::with_capacity(len);
     while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         for b in x.to_le_bytes() {
             if v.len() < len {
                 v.push(if text {

@@ -4,14 +4,13 @@
 //! mount(8), mount.fuse3 and systemd are accepted (see `flags`).
 
 use crate::container::Compression;
-use fuser::{Config, MountOption, SessionACL};
+use fuser::{Config, MountOption};
 
 use super::flags::{self, VfsFlags};
 
-/// Default decoded-block cache budget: 64 MiB.
-pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
-/// Default block size of new files: 64 KiB (FORMAT.md section 3).
-pub const DEFAULT_BLOCK_SIZE: u32 = 64 << 10;
+pub use crate::cache::DEFAULT_CACHE_SIZE;
+pub use crate::container::DEFAULT_BLOCK_SIZE;
+pub use crate::size::parse_size;
 /// Smallest accepted cache budget (one largest block plus change).
 pub const MIN_CACHE_SIZE: u64 = 1 << 20;
 
@@ -95,33 +94,6 @@ pub fn default_threads() -> usize {
         .clamp(4, 16)
 }
 
-/// Parses a size such as `65536`, `64K`, `64M`, `1G`, `64KiB` (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, suffix) = t.split_at(digits_end);
-    if num.is_empty() {
-        return Err(format!(
-            "'{s}' is not a size (expected e.g. 65536, 64K, 64M, 1G)"
-        ));
-    }
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is too large"))?;
-    let shift = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => {
-            return Err(format!(
-                "'{s}': unknown size suffix '{suffix}' (use K, M or G)"
-            ))
-        }
-    };
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
 /// Parses the `-o` arguments (each a comma-separated list; may repeat).
 pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String> {
     let mut o = MountOptions::default();
@@ -160,12 +132,9 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                 }
                 "block_size" => {
                     let n = parse_size(&need(value)?).map_err(|e| format!("option {key}: {e}"))?;
-                    if !n.is_power_of_two() || !(4096..=1 << 20).contains(&n) {
-                        return Err(format!(
-                            "block_size={n}: must be a power of two from 4K to 1M"
-                        ));
-                    }
-                    o.block_size = n as u32;
+                    o.block_size = crate::container::BlockSize::new(n)
+                        .map_err(|e| format!("block_size={n}: {e}"))?
+                        .bytes();
                 }
                 "threads" => {
                     let v = need(value)?;
@@ -290,36 +259,12 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
     Ok(o)
 }
 
-/// The mount source shown by `df` and /proc/self/mountinfo: `scfs:` and the
-/// absolute BACKING path. `scfs umount` finds BACKING through it.
-pub fn fs_name(backing: &std::path::Path) -> String {
-    format!("scfs:{}", backing.display())
-}
+pub use crate::fs::fs_name;
 
-/// The fuser session configuration for these options (shared by scfs and
-/// the benchmark's passthrough example so both run under the same settings).
+/// The fuser session configuration for these options
+/// ([`crate::fs::fuse_config`], the one builder, plus the generic flags).
 pub fn fuse_config(o: &MountOptions, backing: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.mount_options
-        .push(MountOption::FSName(fs_name(backing)));
-    cfg.mount_options.push(MountOption::Subtype("scfs".into()));
-    if o.default_permissions {
-        cfg.mount_options.push(MountOption::DefaultPermissions);
-    }
-    cfg.mount_options.push(if o.read_only {
-        MountOption::RO
-    } else {
-        MountOption::RW
-    });
-    cfg.mount_options.extend(vfs_mount_options(&o.vfs));
-    cfg.acl = if o.allow_other {
-        SessionACL::All
-    } else {
-        SessionACL::Owner
-    };
-    cfg.n_threads = Some(o.threads);
-    cfg.clone_fd = true;
-    cfg
+    crate::fs::fuse_config(backing, &super::fs_options(o), vfs_mount_options(&o.vfs))
 }
 
 /// The generic flags as fuser options: its own variants where it has one,
@@ -357,6 +302,7 @@ fn vfs_mount_options(v: &VfsFlags) -> Vec<MountOption> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fuser::SessionACL;
 
     #[test]
     fn sizes() {

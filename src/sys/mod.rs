@@ -1,9 +1,27 @@
-//! Thin, safe wrappers over the `*at` system calls the FUSE frontend needs
-//! (libc has no safe interface for them). Every `unsafe` block below passes
-//! only NUL-terminated C strings that outlive the call, buffers whose length
-//! is passed alongside, and file descriptors borrowed for the call, so the
-//! kernel never reads or writes memory it does not own; errors come back as
+//! The crate's one layer of OS calls, at the bottom (every other layer may
+//! use it; it uses none of them). Safe wrappers over the system calls
+//! neither std nor nix wrap safely: here the `*at` calls on descriptors and
+//! names; in `xattr` the extended attributes, in `handle` file handles, in
+//! `process` the process and thread settings (limits, ids, priority,
+//! randomness) and write-out hints. Where nix has a safe wrapper it is used
+//! instead of an `unsafe` call of our own.
+//!
+//! Every `unsafe` block passes only NUL-terminated C strings that outlive
+//! the call, buffers whose length is passed alongside, and file descriptors
+//! borrowed for the call, so the kernel never reads or writes memory it
+//! does not own; each says so for its call. Errors come back as
 //! `io::Error` carrying the errno.
+
+mod handle;
+mod process;
+mod xattr;
+
+pub use handle::{name_to_handle, open_by_handle};
+pub use process::{
+    euid, is_root, lower_thread_priority, nofile_limit, process_umask, raise_nofile_limit,
+    random_u64, sync_file_range_write,
+};
+pub use xattr::{getxattr, listxattr, removexattr, setxattr};
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
@@ -33,7 +51,7 @@ pub fn proc_groups(pid: u32) -> Option<Vec<u32>> {
     line.split_whitespace().map(|g| g.parse().ok()).collect()
 }
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(crate) fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -41,7 +59,7 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
+pub(crate) fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -351,127 +369,6 @@ pub fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<u64> {
     Ok(r as u64)
 }
 
-/// `getxattr(path, name)` into a buffer of `size` bytes; `size == 0`
-/// probes. Returns (value size, value bytes read).
-pub fn getxattr(path: &CStr, name: &CStr, size: usize) -> io::Result<(usize, Vec<u8>)> {
-    let mut buf = vec![0u8; size];
-    // SAFETY: `buf` is writable for `buf.len()` bytes (a null pointer with
-    // length 0 asks for the size only).
-    let n = check_size(unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            if size == 0 {
-                std::ptr::null_mut()
-            } else {
-                buf.as_mut_ptr().cast()
-            },
-            buf.len(),
-        )
-    })?;
-    buf.truncate(n.min(size));
-    Ok((n, buf))
-}
-
-/// `listxattr(path)` into a buffer of `size` bytes; `size == 0` probes.
-pub fn listxattr(path: &CStr, size: usize) -> io::Result<(usize, Vec<u8>)> {
-    let mut buf = vec![0u8; size];
-    // SAFETY: as for getxattr.
-    let n = check_size(unsafe {
-        libc::listxattr(
-            path.as_ptr(),
-            if size == 0 {
-                std::ptr::null_mut()
-            } else {
-                buf.as_mut_ptr().cast()
-            },
-            buf.len(),
-        )
-    })?;
-    buf.truncate(n.min(size));
-    Ok((n, buf))
-}
-
-pub fn setxattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> io::Result<()> {
-    // SAFETY: `value` is readable for its length.
-    check(unsafe {
-        libc::setxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            flags,
-        )
-    })?;
-    Ok(())
-}
-
-pub fn removexattr(path: &CStr, name: &CStr) -> io::Result<()> {
-    // SAFETY: valid C strings.
-    check(unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) })?;
-    Ok(())
-}
-
-/// RLIMIT_NOFILE's soft limit (1024 if unknown).
-pub fn nofile_limit() -> usize {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit(2) writes one rlimit into `rl`, a live local of
-    // exactly that type, and keeps no pointer to it.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
-    }
-}
-
-/// Raises RLIMIT_NOFILE as far as allowed: one O_PATH descriptor is held
-/// per inode the kernel knows, so a tree of more files than the limit would
-/// fail with EMFILE (a hard limit of 20000 is common in containers). With
-/// CAP_SYS_RESOURCE (root) both limits go up to the kernel's `nr_open`;
-/// otherwise the soft limit goes up to the hard one.
-pub fn raise_nofile_limit() {
-    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok());
-    // SAFETY: an all-zero rlimit is valid; `rl` is a live local that
-    // getrlimit fills and setrlimit only reads.
-    unsafe {
-        let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
-            return;
-        }
-        if let Some(n) = nr_open.filter(|&n| n > rl.rlim_max) {
-            let up = libc::rlimit {
-                rlim_cur: n,
-                rlim_max: n,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &up) == 0 {
-                return;
-            }
-        }
-        if rl.rlim_cur < rl.rlim_max {
-            rl.rlim_cur = rl.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
-        }
-    }
-}
-
-/// The process umask (read from /proc so that it is never changed, not
-/// even for a moment); 0o022 if unknown.
-pub fn process_umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        })
-        .unwrap_or(0o022)
-}
-
 /// `(major, minor)` -> the kernel's 32-bit "new" device encoding used by FUSE.
 pub fn encode_dev(rdev: libc::dev_t) -> u32 {
     let major = libc::major(rdev);
@@ -507,49 +404,4 @@ pub fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
     // SAFETY: valid C string and descriptor.
     check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, 0) })?;
     Ok(())
-}
-
-/// Words of a `struct file_handle` buffer: its two 4-byte fields and
-/// MAX_HANDLE_SZ (128) bytes of handle.
-const HANDLE_WORDS: usize = 2 + 128 / 4;
-
-/// A handle naming the object `fd` refers to (`name_to_handle_at`), to
-/// reopen it later without a descriptor held meanwhile ([`open_by_handle`]).
-/// The words are the kernel's `struct file_handle`, trimmed to its length.
-pub fn name_to_handle(fd: BorrowedFd<'_>) -> io::Result<Box<[u32]>> {
-    let mut buf = [0u32; HANDLE_WORDS];
-    buf[0] = 128; // handle_bytes: the room after the two header fields
-    let mut mount_id: libc::c_int = 0;
-    // SAFETY: `buf` is a live, 4-byte aligned buffer of 8 + 128 bytes, a
-    // `struct file_handle` (alignment 4) whose handle_bytes says 128 bytes
-    // follow; the kernel writes at most that. `mount_id` is a live local;
-    // the path is a static empty C string (AT_EMPTY_PATH: `fd` itself).
-    let r = unsafe {
-        libc::name_to_handle_at(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            &mut mount_id,
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    check(r)?;
-    let words = 2 + (buf[0] as usize).min(128).div_ceil(4);
-    Ok(buf[..words].into())
-}
-
-/// Opens (`flags`, e.g. O_PATH) the object a [`name_to_handle`] handle
-/// names, on the filesystem of `mount` (needs CAP_DAC_READ_SEARCH; ESTALE
-/// once the object is gone).
-pub fn open_by_handle(mount: BorrowedFd<'_>, handle: &[u32], flags: i32) -> io::Result<OwnedFd> {
-    let mut buf = [0u32; HANDLE_WORDS];
-    let n = handle.len().min(HANDLE_WORDS);
-    buf[..n].copy_from_slice(&handle[..n]);
-    buf[0] = buf[0].min(128);
-    // SAFETY: `buf` is a live, aligned `struct file_handle` of 8 + 128
-    // bytes whose handle_bytes is at most 128; the kernel reads it only.
-    let fd = unsafe { libc::open_by_handle_at(mount.as_raw_fd(), buf.as_mut_ptr().cast(), flags) };
-    check(fd)?;
-    // SAFETY: `fd` was just returned by the kernel and is owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -2,8 +2,6 @@
 //! BACKING temp dir on a fresh MNT temp dir and unmounts on drop, also
 //! when the test panics.
 
-#![allow(dead_code)]
-
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
@@ -11,6 +9,8 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use scfs::fs::{FsOptions, ScfsFs};
+
+use super::rng::xorshift;
 
 pub struct Mounted {
     pub backing: PathBuf,
@@ -140,27 +140,32 @@ pub fn renameat2(from: &std::path::Path, to: &std::path::Path, flags: u32) -> io
     }
 }
 
-pub fn xattr_get(p: &std::path::Path, name: &str, size: usize) -> io::Result<(usize, Vec<u8>)> {
-    let (p, n) = (cstr(p), cstr(name));
+/// A sized xattr call (`call(ptr, len)`) into a buffer of `size` bytes
+/// (a null pointer when `size` is 0: a probe). Returns (size, bytes read).
+fn xattr_sized(
+    size: usize,
+    call: impl FnOnce(*mut libc::c_void, usize) -> libc::ssize_t,
+) -> io::Result<(usize, Vec<u8>)> {
     let mut buf = vec![0u8; size];
-    // SAFETY: buf is writable for `size` bytes (null when size is 0).
-    let r = unsafe {
-        libc::getxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            if size == 0 {
-                std::ptr::null_mut()
-            } else {
-                buf.as_mut_ptr().cast()
-            },
-            size,
-        )
+    let ptr = if size == 0 {
+        std::ptr::null_mut()
+    } else {
+        buf.as_mut_ptr().cast()
     };
+    let r = call(ptr, size);
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
     buf.truncate((r as usize).min(size));
     Ok((r as usize, buf))
+}
+
+pub fn xattr_get(p: &std::path::Path, name: &str, size: usize) -> io::Result<(usize, Vec<u8>)> {
+    let (p, n) = (cstr(p), cstr(name));
+    // SAFETY: the pointer is writable for `len` bytes (null when 0).
+    xattr_sized(size, |ptr, len| unsafe {
+        libc::getxattr(p.as_ptr(), n.as_ptr(), ptr, len)
+    })
 }
 
 pub fn xattr_set(p: &std::path::Path, name: &str, v: &[u8], flags: i32) -> io::Result<()> {
@@ -176,24 +181,10 @@ pub fn xattr_set(p: &std::path::Path, name: &str, v: &[u8], flags: i32) -> io::R
 
 pub fn xattr_list(p: &std::path::Path, size: usize) -> io::Result<(usize, Vec<u8>)> {
     let p = cstr(p);
-    let mut buf = vec![0u8; size];
     // SAFETY: as for getxattr.
-    let r = unsafe {
-        libc::listxattr(
-            p.as_ptr(),
-            if size == 0 {
-                std::ptr::null_mut()
-            } else {
-                buf.as_mut_ptr().cast()
-            },
-            size,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate((r as usize).min(size));
-    Ok((r as usize, buf))
+    xattr_sized(size, |ptr, len| unsafe {
+        libc::listxattr(p.as_ptr(), ptr.cast(), len)
+    })
 }
 
 pub fn fallocate(f: &File, mode: i32, off: i64, len: i64) -> io::Result<()> {
@@ -218,9 +209,7 @@ pub fn lseek(f: &File, off: i64, whence: i32) -> io::Result<i64> {
 pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
     (0..len)
         .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            seed = xorshift(seed);
             seed as u8
         })
         .collect()

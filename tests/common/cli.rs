@@ -1,5 +1,4 @@
 //! Helpers for the CLI tests: run the built binary, make test data.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::Path;
@@ -69,12 +68,7 @@ pub fn block(kind: u8, uncompressed: u64, compressed: u64, table: &[u8; 256]) ->
     h
 }
 
-pub fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
-}
+pub use super::rng::xorshift;
 
 /// Incompressible bytes.
 pub fn random(n: usize, seed: u64) -> Vec<u8> {
