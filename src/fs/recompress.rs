@@ -571,6 +571,7 @@ impl Inner {
             return Ok(Outcome::Busy);
         }
         copy_metadata(fd.as_fd(), &tmp.file, &st)?;
+        super::ctime::carry_to(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), &st, &tmp.file);
         set_times(&tmp.file, &st)?;
         self.rename_over(&inode, &mut fd, tmp.dir.as_fd(), &tmp.name, &name)?;
         tmp.keep = true;
