@@ -24,10 +24,12 @@
 
 mod ops;
 mod readahead;
+mod reserve;
 mod rw;
 mod seal;
 mod writeback;
 
+pub use reserve::{reserve_at, tail as reservation_tail};
 pub(crate) use seal::{forget_deleted, has_tickets};
 pub use seal::{pending_seals, seal_pending, MAX_TICKETS};
 
@@ -90,6 +92,9 @@ pub(crate) struct Inner {
     /// Sequential reader detection and read-ahead windows.
     streams: Mutex<readahead::Streams>,
     name: RwLock<String>,
+    /// Block ranges (first, last) fallocate reserved space for while open
+    /// (`reserve.rs`).
+    reserved: Mutex<Vec<(u64, u64)>>,
 }
 
 pub(crate) fn errno(code: i32) -> io::Error {
@@ -150,6 +155,7 @@ impl LogicalFile {
             written_out: AtomicU64::new(0),
             streams: Mutex::new(readahead::Streams::default()),
             name: RwLock::new(format!("file#{id}")),
+            reserved: Mutex::new(Vec::new()),
         });
         let owner: Weak<dyn BlockOwner> = inner.me.clone();
         shared.register(id, owner);
@@ -290,8 +296,14 @@ impl LogicalFile {
         let _op = i.op.write();
         i.write_dirty()?;
         i.commit_locked()?;
+        // Before the container's write lock (raw_need reads it).
+        let old = i.container.read().sync_handle()?;
+        let carry = i.reservation_to_carry(&old)?;
         let mut c = i.container.write();
         let fresh = c.compact_into(dst).map_err(|e| i.cerr(e, None))?;
+        // The new file holds the reservation before it replaces the old
+        // one (ENOSPC: no compaction, the old file keeps it).
+        reserve::reserve_at(fresh.file(), fresh.file_len(), carry)?;
         *c = fresh;
         Ok(())
     }
@@ -417,7 +429,10 @@ impl Drop for LogicalFile {
         let mut failed = false;
         if i.writable {
             match i.flush() {
-                Ok(()) => i.queue_seal(),
+                Ok(()) => {
+                    i.release_reservation();
+                    i.queue_seal()
+                }
                 Err(e) => {
                     log::error!("{}: flush on close failed: {e}", i.name());
                     failed = true;
