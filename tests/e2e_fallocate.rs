@@ -212,3 +212,44 @@ fn keep_size_reserves_and_punch_and_zero_range_still_work() {
     });
     assert!(fs::read(m.p("k")).unwrap() == full);
 }
+
+#[test]
+fn a_reservation_made_by_an_earlier_open_is_given_back_after_the_writes() {
+    let Some(mut s) = Small::new(64) else { return };
+    let m = s.m();
+    // fallocate(1) then another program writing: two opens.
+    let f = rw(&m.p("two"));
+    fallocate(&f, 0, 0, 8 * MIB).unwrap();
+    drop(f);
+    assert!(fs::metadata(m.b("two")).unwrap().blocks() * 512 >= 8 * MIB);
+    let text = data(8 * MIB as usize, 5, true);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(m.p("two"))
+        .unwrap()
+        .write_all(&text)
+        .unwrap();
+    common::wait_until(10, "the reservation to be given back", || {
+        fs::metadata(m.b("two")).unwrap().blocks() * 512 < 7 * MIB
+    });
+    assert!(fs::read(m.p("two")).unwrap() == text);
+}
+
+#[test]
+fn a_keep_size_reservation_outlives_the_close() {
+    let Some(mut s) = Small::new(64) else { return };
+    let m = s.m();
+    let f = rw(&m.p("log"));
+    fallocate(&f, libc::FALLOC_FL_KEEP_SIZE, 0, 8 * MIB).unwrap();
+    drop(f);
+    // The release follows close(2).
+    common::wait_until(5, "the last close", || {
+        let st = fs::metadata(m.p("log")).unwrap();
+        st.len() == 0 && st.blocks() * 512 >= 8 * MIB
+    });
+    m.umount();
+    m.mount();
+    let st = fs::metadata(m.p("log")).unwrap();
+    assert_eq!(st.len(), 0);
+    assert!(st.blocks() * 512 >= 8 * MIB, "st_blocks {}", st.blocks());
+}

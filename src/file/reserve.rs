@@ -8,13 +8,14 @@
 //! writing the range cannot fail with ENOSPC. A reservation that BACKING
 //! cannot make fails with ENOSPC and leaves nothing allocated.
 //!
-//! The ranges reserved are known while the file is open; at the last close,
-//! once every block of them holds data, what compression saved (the
-//! allocation still past the end of the log) is given back. A file closed
-//! with parts of its ranges unwritten keeps its allocation past the end
-//! (known afterwards only as such: `tail`), which compaction and
-//! recompression carry over to the new file, and which a truncation
-//! (or the file's removal) gives back.
+//! The ranges reserved are known while the file is open; at the last close
+//! of a writable open the allocation past the end of the log is cut to
+//! what their still-empty blocks need: what compression saved is given
+//! back. Afterwards the reservation is known only as that allocation
+//! (`tail`): a later writable open's close takes it to cover the file's
+//! empty blocks up to its size (a KEEP_SIZE reservation past the size made
+//! by an earlier open is then given back); compaction and recompression
+//! carry it over to the new file; a truncation or removal frees it.
 
 use std::fs::File;
 use std::io;
@@ -108,12 +109,13 @@ pub fn shrink_to(file: &File, keep: u64) -> io::Result<()> {
 
 impl Inner {
     /// Bytes the empty blocks of the reserved ranges would need stored raw.
-    /// Blocks past the logical size count as written (never needed).
+    /// Bytes the empty blocks of the known reserved ranges would need.
     fn raw_need(&self, ranges: &[(u64, u64)]) -> u64 {
-        self.raw_need_within(ranges, self.size())
+        self.raw_need_within(ranges, u64::MAX)
     }
 
-    /// `raw_need` for a logical size of `size`.
+    /// `raw_need` counting only the blocks below `size` (the others as
+    /// written: never needed).
     fn raw_need_within(&self, ranges: &[(u64, u64)], size: u64) -> u64 {
         if size == 0 {
             return 0;
@@ -178,15 +180,27 @@ impl Inner {
     /// At the last close (after the final flush): gives back the
     /// allocation past the end of the log beyond what the reserved blocks
     /// still empty need (see the module documentation).
+    /// A reservation made by an earlier open (ranges unknown, only its
+    /// tail is) is taken to cover the file's empty blocks up to its size.
     pub(super) fn release_reservation(&self) {
-        let ranges = std::mem::take(&mut *self.reserved.lock());
-        if ranges.is_empty() {
-            return;
-        }
-        let need = self.raw_need(&ranges);
+        let mut ranges = std::mem::take(&mut *self.reserved.lock());
         let Ok(file) = self.container.read().sync_handle() else {
             return;
         };
+        // Known ranges count whole (a KEEP_SIZE range lies past the size).
+        let mut within = u64::MAX;
+        let mut most = u64::MAX;
+        if ranges.is_empty() {
+            // Never more than there is (a sparse file's holes are not all
+            // reserved).
+            most = match tail(&file) {
+                Ok(t) if t > 0 => t,
+                _ => return,
+            };
+            ranges.push((0, u64::MAX >> self.shift));
+            within = self.size();
+        }
+        let need = self.raw_need_within(&ranges, within).min(most);
         if let Err(e) = shrink_to(&file, need) {
             log::debug!("{}: reservation not given back: {e}", self.name());
         }
