@@ -83,9 +83,7 @@ pub fn convert(a: &ConvertArgs) -> Result<i32, CliError> {
     let level = a
         .level
         .unwrap_or(Compression::Level(crate::codec::Level::Default));
-    let bs = a
-        .block_size
-        .unwrap_or(crate::container::DEFAULT_BLOCK_SIZE);
+    let bs = a.block_size.unwrap_or(crate::container::DEFAULT_BLOCK_SIZE);
     let mounts =
         mountinfo::read().map_err(|e| CliError::io(format!("/proc/self/mountinfo: {e}")))?;
     let mut tally = Tally::default();

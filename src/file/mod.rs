@@ -24,11 +24,13 @@
 
 mod ops;
 mod readahead;
+mod reserve;
 mod rw;
 mod seal;
 mod span;
 mod writeback;
 
+pub use reserve::{reserve_at, tail as reservation_tail};
 pub use seal::{SealQueue, MAX_TICKETS};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
@@ -92,6 +94,9 @@ pub(crate) struct Inner {
     /// Sequential reader detection and read-ahead windows.
     streams: Mutex<readahead::Streams>,
     name: RwLock<String>,
+    /// Block ranges (first, last) fallocate reserved space for while open
+    /// (`reserve.rs`).
+    reserved: Mutex<Vec<(u64, u64)>>,
 }
 
 pub(crate) fn errno(code: i32) -> io::Error {
@@ -157,6 +162,7 @@ impl LogicalFile {
             written_out: AtomicU64::new(0),
             streams: Mutex::new(readahead::Streams::default()),
             name: RwLock::new(format!("file#{id}")),
+            reserved: Mutex::new(Vec::new()),
         });
         let owner: Weak<dyn BlockOwner> = inner.me.clone();
         shared.register(id, owner);
@@ -297,8 +303,14 @@ impl LogicalFile {
         let _op = i.op.write();
         i.write_dirty()?;
         i.commit_locked()?;
+        // Before the container's write lock (raw_need reads it).
+        let old = i.container.read().sync_handle()?;
+        let carry = i.reservation_to_carry(&old)?;
         let mut c = i.container.write();
         let fresh = c.compact_into(dst).map_err(|e| i.cerr(e, None))?;
+        // The new file holds the reservation before it replaces the old
+        // one (ENOSPC: no compaction, the old file keeps it).
+        reserve::reserve_at(fresh.file(), fresh.file_len(), carry)?;
         *c = fresh;
         Ok(())
     }
@@ -401,7 +413,10 @@ impl Drop for LogicalFile {
         let mut failed = false;
         if i.writable {
             match i.flush() {
-                Ok(()) => i.queue_seal(),
+                Ok(()) => {
+                    i.release_reservation();
+                    i.queue_seal()
+                }
                 Err(e) => {
                     log::error!("{}: flush on close failed: {e}", i.name());
                     failed = true;

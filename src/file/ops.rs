@@ -159,9 +159,9 @@ impl Inner {
         Ok(())
     }
 
-    /// fallocate mode 0 / KEEP_SIZE: nothing is reserved in a compressed
-    /// store, so this only extends the size (unless `keep_size`); existing
-    /// data is never changed.
+    /// fallocate mode 0 / KEEP_SIZE: reserves BACKING space for the range
+    /// (`reserve.rs`; ENOSPC when it cannot) and extends the size (unless
+    /// `keep_size`); existing data is never changed.
     pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
         self.check_writable()?;
         if len == 0 {
@@ -171,10 +171,11 @@ impl Inner {
             Some(e) if e <= MAX_FILE_SIZE => e,
             _ => return Err(errno(libc::EFBIG)),
         };
+        let _op = self.op.write();
+        self.reserve(offset, end)?;
         if keep_size {
             return Ok(());
         }
-        let _op = self.op.write();
         if end > self.size() {
             self.size.store(end, Ordering::Release);
             self.size_changed.store(true, Ordering::Release);

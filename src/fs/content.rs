@@ -71,6 +71,11 @@ pub struct FileState {
     /// moves only when dirty blocks are written. getattr reports the later
     /// of the two; the last close stamps it onto the backing file.
     pub touched: Option<libc::timespec>,
+    /// The user ctime of an open container (`fs/ctime.rs`).
+    pub uctime: Option<super::ctime::OpenCtime>,
+    /// The ctime record of a closed container as read when the backing
+    /// ctime was the first value (valid while it is).
+    pub ctime_rec: Option<(super::ctime::Key, Option<super::ctime::Key>)>,
 }
 
 /// The current time as a `timespec` (for data-change timestamps).

@@ -214,7 +214,13 @@ impl Inner {
             }
             s.opens += 1;
         })?;
-        let content = inode.state.lock().content.clone();
+        let content = {
+            let mut s = inode.state.lock();
+            if s.content.as_ref().is_some_and(|c| c.is_container()) {
+                self.ctime_opened(&inode, &mut s);
+            }
+            s.content.clone()
+        };
         let Some(content) = content else {
             return Err(err(libc::EIO));
         };

@@ -565,6 +565,18 @@ impl InodeTable {
         }
     }
 
+    /// The inode known for the backing object `fd` (stat `st`), if the
+    /// kernel holds one and it is this very object.
+    pub fn find(&self, fd: BorrowedFd<'_>, st: &libc::stat) -> Option<Arc<Inode>> {
+        let t = self.t.read();
+        let ino = *t.by_key.get(&(st.st_dev, st.st_ino))?;
+        let inode = t.by_ino.get(&ino)?.inode.clone();
+        drop(t);
+        inode
+            .is_object(fd, st.st_mode & libc::S_IFMT)
+            .then_some(inode)
+    }
+
     /// Maps backing inode numbers (on device `dev`) to the FUSE inode
     /// numbers in use for them (they differ after compaction), in place.
     pub fn map_inos(&self, dev: u64, inos: &mut [u64]) {

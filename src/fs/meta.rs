@@ -164,13 +164,15 @@ impl Inner {
         let blksize = self.opts.block_size.max(4096);
         let mut a = attr::to_attr(inode.ino, st, logical, blksize);
         if logical.is_some() {
-            if let Some(t) = inode.state.lock().touched {
+            let mut s = inode.state.lock();
+            if let Some(t) = s.touched {
                 // The last data change; what the backing file says may be
                 // the later write-back (the last close makes them agree).
-                let t = attr::time(t.tv_sec, t.tv_nsec);
-                a.mtime = t;
-                a.ctime = a.ctime.max(t);
+                a.mtime = attr::time(t.tv_sec, t.tv_nsec);
             }
+            // The user's ctime, not the daemon's (fs/ctime.rs).
+            let (sec, nsec) = self.reported_ctime(inode, &mut s, st);
+            a.ctime = attr::time(sec, nsec);
         }
         Ok(a)
     }
@@ -279,6 +281,10 @@ impl Inner {
                 &times,
                 libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
             )?;
+        }
+        if any {
+            // The backing ctime moved for the user (fs/ctime.rs).
+            self.user_changed(&inode);
         }
         let st = sys::fstat(inode.fd()?.as_fd())?;
         self.carry_size(&inode, carried, &st);
@@ -407,6 +413,9 @@ impl Inner {
                 s.closing = std::sync::Weak::new();
                 s.content = Some(c.clone());
                 s.opens += 1;
+                if c.is_container() {
+                    self.ctime_opened(inode, &mut s);
+                }
                 return Ok(c);
             }
         }
@@ -472,6 +481,9 @@ impl Inner {
         }
         s.content = Some(c.clone());
         s.opens += 1;
+        if c.is_container() {
+            self.ctime_opened(inode, &mut s);
+        }
         Ok(c)
     }
 
@@ -547,7 +559,8 @@ impl Inner {
             // file (see `acquire`).
             s.format = Format::Plain;
         }
-        if let (Some(t), Some(now)) = (s.touched.take(), &st) {
+        let touched = s.touched.take();
+        if let (Some(t), Some(now)) = (touched, &st) {
             // The data last changed at `t` (the last write() call, an
             // O_TRUNC, a truncate): the backing file's mtime says when its
             // blocks were written back (later) or was never moved (an
@@ -564,6 +577,17 @@ impl Inner {
                     st = sys::fstat(fd.as_fd()).ok();
                 }
             }
+        }
+        // Before recording the stamp: this may move the backing ctime.
+        let recorded = match &st {
+            Some(st) => self.ctime_closing(inode, s, st, touched),
+            None => {
+                s.uctime = None;
+                false
+            }
+        };
+        if recorded {
+            st = inode.fd().and_then(|fd| sys::fstat(fd.as_fd())).ok();
         }
         if let Some(st) = &st {
             self.recompress.closed(inode.ino, st);

@@ -25,6 +25,7 @@
 mod attr;
 mod compact;
 mod content;
+mod ctime;
 mod export;
 mod handles;
 mod inode;

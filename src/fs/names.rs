@@ -447,18 +447,31 @@ impl Inner {
             let pfd = parent.fd()?;
             sys::link_fd(fd.as_fd(), pfd.as_fd(), &name)?;
         }
+        self.user_changed(&inode);
         self.lookup_in(&parent, &name)
     }
 
     pub(crate) fn unlink(&self, parent: u64, name: &OsStr, flags: i32) -> io::Result<()> {
         self.check_rw()?;
-        let _ns = self.ns.read();
-        let parent = self.inodes.get(parent)?;
-        let name = name_cstr(name)?;
-        let pfd = parent.fd()?;
-        let victim = last_name_of(&self.ctx.seals, pfd.as_fd(), &name);
-        sys::unlinkat(pfd.as_fd(), &name, flags)?;
-        forget_seal(&self.ctx.seals, victim);
+        let target = {
+            let _ns = self.ns.read();
+            let parent = self.inodes.get(parent)?;
+            let name = name_cstr(name)?;
+            let pfd = parent.fd()?;
+            let victim = last_name_of(&self.ctx.seals, pfd.as_fd(), &name);
+            // A file keeping other names gets a new ctime (fs/ctime.rs).
+            let target = if victim.is_none() && flags & libc::AT_REMOVEDIR == 0 {
+                sys::openat(pfd.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).ok()
+            } else {
+                None
+            };
+            sys::unlinkat(pfd.as_fd(), &name, flags)?;
+            forget_seal(&self.ctx.seals, victim);
+            target
+        };
+        if let Some(fd) = target {
+            self.user_changed_fd(fd.as_fd());
+        }
         Ok(())
     }
 
@@ -485,6 +498,21 @@ impl Inner {
         };
         sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)?;
         forget_seal(&self.ctx.seals, victim);
+        // The renamed file gets a new ctime (fs/ctime.rs); with
+        // RENAME_EXCHANGE both do.
+        let moved = |dir: BorrowedFd<'_>, n: &CStr| {
+            sys::openat(dir, n, libc::O_PATH | libc::O_NOFOLLOW, 0).ok()
+        };
+        let a = moved(npfd.as_fd(), &newname);
+        let b = if flags & libc::RENAME_EXCHANGE != 0 {
+            moved(pfd.as_fd(), &name)
+        } else {
+            None
+        };
+        drop((pfd, npfd, _ns));
+        for fd in [a, b].into_iter().flatten() {
+            self.user_changed_fd(fd.as_fd());
+        }
         Ok(())
     }
 

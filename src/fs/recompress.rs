@@ -518,6 +518,10 @@ impl Inner {
             return Ok(Outcome::Busy);
         };
         let (old_len, new_len) = (before.st_size as u64, out.file_len());
+        // The old file's reservation past its end goes with the contents
+        // (src/file/reserve.rs); no room for it: no rewrite.
+        let carry = crate::file::reservation_tail(src.file())?;
+        crate::file::reserve_at(&tmp.file, new_len, carry)?;
         drop((src, out));
         if new_len >= old_len {
             log::debug!("ino {ino}: recompression gains nothing ({old_len} -> {new_len} bytes)");
@@ -543,6 +547,7 @@ impl Inner {
             return Ok(Outcome::Busy);
         }
         copy_metadata(fd.as_fd(), &tmp.file, &st)?;
+        super::ctime::carry_to(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), &st, &tmp.file);
         set_times(&tmp.file, &st)?;
         self.rename_over(&inode, &mut fd, tmp.dir.as_fd(), &tmp.name, &name)?;
         tmp.keep = true;

@@ -16,6 +16,7 @@ use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 
 use super::attr::err;
+use super::ctime;
 use super::inode::Inode;
 use super::names::Caller;
 use super::policy;
@@ -70,6 +71,9 @@ impl Inner {
         let name = sys::cstr(name)?;
         if name.as_c_str() == CAPS {
             return self.get_caps(ino, size);
+        }
+        if name.as_c_str() == ctime::CTIME {
+            return Err(err(libc::ENODATA)); // ours, hidden
         }
         self.with_xattr_path(ino, |path| {
             let Some(path) = path else {
@@ -136,8 +140,21 @@ impl Inner {
             let Some(path) = path else {
                 return answer(0, Vec::new(), size);
             };
-            let (total, data) = sys::listxattr(path, size as usize)?;
-            answer(total, data, size)
+            // The whole list, to leave out our own record.
+            let (n, _) = sys::listxattr(path, 0)?;
+            let (_, data) = if n == 0 {
+                (0, Vec::new())
+            } else {
+                sys::listxattr(path, n + 256)?
+            };
+            let hidden = ctime::CTIME.to_bytes_with_nul();
+            let data: Vec<u8> = data
+                .split_inclusive(|&b| b == 0)
+                .filter(|x| *x != hidden)
+                .flatten()
+                .copied()
+                .collect();
+            answer(data.len(), data, size)
         })
     }
 
@@ -155,6 +172,9 @@ impl Inner {
     ) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
+        if name.as_c_str() == ctime::CTIME {
+            return Err(err(libc::EPERM)); // ours, hidden
+        }
         let acl = name.as_c_str() == ACL_ACCESS || name.as_c_str() == ACL_DEFAULT;
         if acl && !self.acl_enforced.load(Ordering::Relaxed) {
             return Err(err(libc::EOPNOTSUPP));
@@ -179,6 +199,7 @@ impl Inner {
         if policy.is_some() {
             self.policy_changed(ino, policy);
         }
+        self.user_changed(&*self.inodes.get(ino)?);
         Ok(())
     }
 
@@ -203,6 +224,9 @@ impl Inner {
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
+        if name.as_c_str() == ctime::CTIME {
+            return Err(err(libc::ENODATA)); // ours, hidden
+        }
         self.changing(ino, &name, |path| match path {
             Some(path) => sys::removexattr(path, &name),
             None => Err(err(libc::ENODATA)),
@@ -210,6 +234,7 @@ impl Inner {
         if name.as_c_str() == policy::POLICY {
             self.policy_changed(ino, None);
         }
+        self.user_changed(&*self.inodes.get(ino)?);
         Ok(())
     }
 }
