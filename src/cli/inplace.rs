@@ -151,7 +151,9 @@ pub fn convert(a: &ConvertArgs) -> Result<i32, CliError> {
 }
 
 /// The regular files at or under `root` (symlinks not followed, other
-/// filesystems not entered, the daemon's temporary files skipped), sorted.
+/// filesystems not entered, the daemon's temporary files and lock file
+/// skipped: converting the lock file would replace the inode daemons
+/// lock), sorted.
 fn walk(root: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>, CliError> {
     let err = |p: &Path, e: io::Error| CliError::io(format!("{}: {e}", p.display()));
     let top = fs::symlink_metadata(root).map_err(|e| err(root, e))?;
@@ -160,7 +162,9 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>, CliError> {
     while let Some(p) = stack.pop() {
         let m = fs::symlink_metadata(&p).map_err(|e| err(&p, e))?;
         if m.is_file() {
-            out.push((p, m));
+            if p.file_name() != Some(std::ffi::OsStr::new(crate::fs::LOCK_NAME)) {
+                out.push((p, m));
+            }
         } else if m.is_dir() && m.dev() == top.dev() {
             for e in fs::read_dir(&p).map_err(|e| err(&p, e))? {
                 let e = e.map_err(|e| err(&p, e))?;
@@ -168,6 +172,7 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>, CliError> {
                 if name
                     .as_encoded_bytes()
                     .starts_with(crate::fs::TEMP_PREFIX.as_bytes())
+                    || name == crate::fs::LOCK_NAME
                 {
                     continue;
                 }
@@ -180,7 +185,8 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>, CliError> {
 }
 
 /// Takes a shared flock on `abs` (if a directory) and every directory
-/// above it: a running daemon holds an exclusive one on its BACKING, so
+/// above it, and on the lock file in each that has one: a running daemon
+/// holds exclusive ones on its BACKING and its lock file, so
 /// this fails when PATH is inside a served BACKING, and while held no
 /// daemon starts on one.
 fn lock_ancestors(
@@ -194,25 +200,33 @@ fn lock_ancestors(
         abs.parent()
     };
     for dir in start.into_iter().flat_map(Path::ancestors) {
-        let Ok(f) = File::open(dir) else { continue };
-        match Flock::lock(f, FlockArg::LockSharedNonblock) {
-            Ok(l) => held.push(l),
-            Err((_, Errno::EWOULDBLOCK)) => {
-                let at = mountinfo::mounted_at(mounts, dir)
-                    .map(|m| {
-                        format!(
-                            " (mounted at {}: convert through the mount instead)",
-                            m.display()
-                        )
-                    })
-                    .unwrap_or_else(|| " (unmount it first)".into());
-                return Err(CliError::io(format!(
-                    "{}: inside {}, a BACKING served by a running scfs daemon{at}",
-                    abs.display(),
-                    dir.display()
-                )));
+        // The directory, then its lock file if any (which a daemon on
+        // another host of a shared filesystem holds; FORMAT.md 5).
+        let lockfile = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(dir.join(crate::fs::LOCK_NAME));
+        for f in [File::open(dir), lockfile] {
+            let Ok(f) = f else { continue };
+            match Flock::lock(f, FlockArg::LockSharedNonblock) {
+                Ok(l) => held.push(l),
+                Err((_, Errno::EWOULDBLOCK)) => {
+                    let at = mountinfo::mounted_at(mounts, dir)
+                        .map(|m| {
+                            format!(
+                                " (mounted at {}: convert through the mount instead)",
+                                m.display()
+                            )
+                        })
+                        .unwrap_or_else(|| " (unmount it first)".into());
+                    return Err(CliError::io(format!(
+                        "{}: inside {}, a BACKING served by a running scfs daemon{at}",
+                        abs.display(),
+                        dir.display()
+                    )));
+                }
+                Err(_) => {}
             }
-            Err(_) => {}
         }
     }
     Ok(held)

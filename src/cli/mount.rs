@@ -26,6 +26,7 @@ pub mod daemon;
 pub mod flags;
 pub mod help;
 pub mod kmount;
+pub mod lockfile;
 pub mod mountinfo;
 pub mod options;
 pub mod syslog;

@@ -121,6 +121,8 @@ fn walk(p: &Path, rows: &mut Vec<Row>, code: &mut i32) {
         let mut children: Vec<PathBuf> = Vec::new();
         for ent in rd {
             match ent {
+                // The daemon's lock file (empty, not the user's) is no file data.
+                Ok(ent) if ent.file_name() == crate::fs::LOCK_NAME => {}
                 Ok(ent) => children.push(ent.path()),
                 Err(e) => report(io_err(p, "cannot read directory", &e), code),
             }

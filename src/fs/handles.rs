@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use super::attr::err;
 use super::content::{stamp, Content, Format};
 use super::inode::Inode;
-use super::names::{name_cstr, Caller};
+use super::names::{new_name_cstr, Caller};
 use super::sys;
 use super::xattr::CAPS;
 use super::Inner;
@@ -191,8 +191,8 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<(FileAttr, Opened)> {
         self.check_rw()?;
+        let cname = new_name_cstr(parent, name)?;
         let parent_inode = self.inodes.get(parent)?;
-        let cname = name_cstr(name)?;
         let content = match self.create_file(&parent_inode, &cname, mode, caller) {
             Ok(c) => c,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) && flags & libc::O_EXCL == 0 => {
@@ -445,6 +445,9 @@ impl Inner {
                     .starts_with(super::compact::TEMP_PREFIX.as_bytes())
                 {
                     stale.push(e.file_name());
+                    continue;
+                }
+                if super::names::is_reserved(inode.ino, &e.file_name()) {
                     continue;
                 }
                 let kind = match e.file_type() {

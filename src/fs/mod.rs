@@ -57,6 +57,7 @@ use recompress::Recompressor;
 /// For `scfs convert`: the daemon's way of carrying a file's metadata to
 /// its rewritten copy, its temporary names, and the policy xattr.
 pub(crate) use compact::{copy_metadata, set_times, TEMP_PREFIX};
+pub use names::LOCK_NAME;
 pub(crate) use policy::POLICY;
 pub use recompress::{parse_idle as parse_recompress_idle, parse_target as parse_recompress};
 pub use session::{fs_name, fuse_config};

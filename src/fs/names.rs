@@ -36,6 +36,24 @@ impl Caller {
     }
 }
 
+/// The daemon's lock file in BACKING's root (FORMAT.md 5), held by
+/// `scfs mount` against daemons on other hosts: hidden at the mount's root.
+pub const LOCK_NAME: &str = ".scfs.lock";
+
+/// Whether `name` in directory `parent` is the reserved lock file.
+pub fn is_reserved(parent: u64, name: &OsStr) -> bool {
+    parent == super::inode::ROOT && name.as_encoded_bytes() == LOCK_NAME.as_bytes()
+}
+
+/// `name_cstr` for a name to be made or replaced in `parent`: EPERM for the
+/// reserved lock file.
+pub fn new_name_cstr(parent: u64, name: &OsStr) -> io::Result<std::ffi::CString> {
+    if is_reserved(parent, name) {
+        return Err(err(libc::EPERM));
+    }
+    name_cstr(name)
+}
+
 /// Rejects names that would leave the directory.
 pub fn name_cstr(name: &OsStr) -> io::Result<std::ffi::CString> {
     let b = std::os::unix::ffi::OsStrExt::as_bytes(name);
@@ -93,6 +111,9 @@ impl Inner {
     }
 
     pub(crate) fn lookup(&self, parent: u64, name: &OsStr) -> io::Result<(Arc<Inode>, FileAttr)> {
+        if is_reserved(parent, name) {
+            return Err(err(libc::ENOENT));
+        }
         let parent = self.inodes.get(parent)?;
         let name = name_cstr(name).map_err(|e| {
             if e.raw_os_error() == Some(libc::EINVAL) {
@@ -219,8 +240,8 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         self.check_rw()?;
+        let name = new_name_cstr(parent, name)?;
         let parent = self.inodes.get(parent)?;
-        let name = name_cstr(name)?;
         let nm = self.new_mode(&parent, mode, caller)?;
         let pfd = parent.fd()?;
         sys::mkdirat(pfd.as_fd(), &name, nm.perm)?;
@@ -391,8 +412,8 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         self.check_rw()?;
+        let name = new_name_cstr(parent, name)?;
         let parent = self.inodes.get(parent)?;
-        let name = name_cstr(name)?;
         if mode & libc::S_IFMT == libc::S_IFREG || mode & libc::S_IFMT == 0 {
             let content = self.create_file(&parent, &name, mode, caller)?;
             content.flush()?;
@@ -418,8 +439,8 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         self.check_rw()?;
+        let name = new_name_cstr(parent, name)?;
         let parent = self.inodes.get(parent)?;
-        let name = name_cstr(name)?;
         let target = sys::cstr(target.as_os_str())?;
         let pfd = parent.fd()?;
         sys::symlinkat(&target, pfd.as_fd(), &name)?;
@@ -438,8 +459,8 @@ impl Inner {
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         self.check_rw()?;
         let inode = self.inodes.get(ino)?;
+        let name = new_name_cstr(newparent, newname)?;
         let parent = self.inodes.get(newparent)?;
-        let name = name_cstr(newname)?;
         {
             // Not held across the lookup below (lock order: state, ns).
             let _ns = self.ns.read();
@@ -455,8 +476,8 @@ impl Inner {
         self.check_rw()?;
         let target = {
             let _ns = self.ns.read();
+            let name = new_name_cstr(parent, name)?;
             let parent = self.inodes.get(parent)?;
-            let name = name_cstr(name)?;
             let pfd = parent.fd()?;
             let victim = last_name_of(&self.ctx.seals, pfd.as_fd(), &name);
             // A file keeping other names gets a new ctime (fs/ctime.rs).
@@ -487,8 +508,8 @@ impl Inner {
         let _ns = self.ns.read();
         let p = self.inodes.get(parent)?;
         let np = self.inodes.get(newparent)?;
-        let name = name_cstr(name)?;
-        let newname = name_cstr(newname)?;
+        let name = new_name_cstr(parent, name)?;
+        let newname = new_name_cstr(newparent, newname)?;
         let pfd = p.fd()?;
         let npfd = np.fd()?;
         let victim = if flags & libc::RENAME_EXCHANGE != 0 {

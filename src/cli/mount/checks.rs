@@ -115,6 +115,9 @@ pub fn wait_for_lock(backing: &Path, limit: Duration) -> Result<(), String> {
     loop {
         match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
             Ok(_unlocked_on_drop) => {
+                // Checked while the directory lock is held: a daemon on
+                // another host holds only the lock file.
+                super::lockfile::probe(backing)?;
                 if told {
                     eprintln!("scfs mount: the previous daemon is done");
                 }

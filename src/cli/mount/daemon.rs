@@ -2,17 +2,16 @@
 //! thread exists, setsid, report readiness through a pipe), the BACKING lock,
 //! the fuser session with its signal thread, and `scfs umount`.
 //!
-//! The lock is `flock(LOCK_EX|LOCK_NB)` on a descriptor of the BACKING
-//! directory itself, taken by the daemon and held until it exits, so nothing
-//! is ever created inside BACKING for it and a crashed daemon leaves no stale
-//! lock. `scfs umount` unmounts and then waits for that lock to be free: the
-//! daemon releases it only after the session ended and the filesystem was
-//! destroyed (every dirty block written and synced).
+//! The lock (`lockfile`) is `flock(LOCK_EX|LOCK_NB)` on the BACKING
+//! directory and on the lock file `BACKING/.scfs.lock`, taken by the daemon
+//! and held until it exits, so a crashed daemon leaves no stale lock.
+//! `scfs umount` unmounts and then waits for the directory lock to be free:
+//! the daemon releases it only after the session ended and the filesystem
+//! was destroyed (every dirty block written and synced).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -127,25 +126,6 @@ fn check_dev_fuse() -> Result<(), String> {
         Err(e) => return Err(format!("/dev/fuse: {e}")),
     }
     super::checks::check_dev_fuse_access(Path::new("/dev/fuse"))
-}
-
-/// Takes the daemon's exclusive lock on the BACKING directory.
-fn lock_backing(backing: &Path) -> Result<Flock<File>, String> {
-    let dir = File::open(backing).map_err(|e| format!("BACKING {}: {e}", backing.display()))?;
-    let meta = dir.metadata().map_err(|e| e.to_string())?;
-    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(l),
-        Err((_, Errno::EWOULDBLOCK)) => {
-            let who = mountinfo::flock_holder(meta.dev(), meta.ino())
-                .map(|p| format!(" (by process {p})"))
-                .unwrap_or_default();
-            Err(format!(
-                "BACKING {} is already in use by another scfs mount{who}",
-                backing.display()
-            ))
-        }
-        Err((_, e)) => Err(format!("cannot lock BACKING {}: {e}", backing.display())),
-    }
 }
 
 /// Where the daemon's readiness (or its one-line error) goes.
@@ -269,7 +249,7 @@ where
     if let Err(e) = sigs.thread_block() {
         return ready.fail(format!("cannot block signals: {e}"));
     }
-    let lock = match lock_backing(&prep.backing) {
+    let lock = match super::lockfile::take(&prep.backing) {
         Ok(l) => l,
         Err(e) => return ready.fail(e),
     };
@@ -417,7 +397,14 @@ fn wait_for_daemon(backing: &Path, timeout: Duration) -> Result<(), String> {
     let mut told = false;
     loop {
         match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
-            Ok(_unlocked_on_drop) => return Ok(()),
+            Ok(_unlocked_on_drop) => {
+                // The daemon let its lock file go first; held now, it is
+                // another daemon's (perhaps on another host): not ours to wait for.
+                if let Err(e) = super::lockfile::probe(backing) {
+                    log::debug!("after the daemon exited: {e}");
+                }
+                return Ok(());
+            }
             Err((d, Errno::EWOULDBLOCK)) => dir = d,
             Err((_, e)) => return Err(format!("cannot lock BACKING {}: {e}", backing.display())),
         }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The one-daemon guard on a real CephFS (issue 16, first step): two ceph-fuse
+# mounts of one CephFS stand for two hosts (scripts/ceph-dev.sh); a BACKING
+# on it is served by at most one scfs daemon, whichever host it runs on,
+# because the daemon flocks BACKING/.scfs.lock, a regular file, which CephFS
+# locks cluster-wide (a lock on the directory is kept by each host's kernel
+# alone). Checks:
+#   1. scfs on host A over DIR/hostA/b; a file written through it;
+#   2. `scfs mount` of the same BACKING on host B (DIR/hostB/b) is refused,
+#      with the message naming the lock file;
+#   3. after `scfs umount` on A, the mount on B works and reads A's file;
+#   4. after kill -9 of B's daemon, the mount on A works (the lock was freed
+#      by the filesystem) and reads the file; `scfs verify` of it passes.
+# Prints each check and a PASS/FAIL line; stops everything it started, also
+# on failure, and checks that no ceph or scfs process is left.
+#
+# Usage: scripts/test-shared.sh [DIR]   (default /var/tmp/scfs-shared; needs
+# root; SCFS=path of the binary, default target/release/scfs; CEPH_PORT as
+# in ceph-dev.sh, default here 3316)
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+SCFS=$(realpath "${SCFS:-target/release/scfs}")
+DIR=${1:-/var/tmp/scfs-shared}
+export CEPH_PORT=${CEPH_PORT:-3316}
+[ -x "$SCFS" ] || { echo "test-shared: no $SCFS (cargo build --release)"; exit 2; }
+mkdir -p "$DIR" && DIR=$(cd "$DIR" && pwd)
+A=$DIR/hostA/b B=$DIR/hostB/b MA=$DIR/mntA MB=$DIR/mntB
+PIDA='' PIDB=''
+fails=0
+
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+# start_scfs VAR BACKING MNT: an scfs daemon in the foreground, in the
+# background of this script, its PID in VAR; fails unless MNT is mounted.
+start_scfs() {
+    local var=$1 back=$2 mnt=$3 pid
+    "$SCFS" mount -f "$back" "$mnt" 2>>"$DIR/log/scfs-$(basename "$mnt").err" &
+    pid=$!
+    printf -v "$var" '%s' "$pid"
+    for _ in $(seq 100); do
+        mountpoint -q "$mnt" && return 0
+        kill -0 "$pid" 2>/dev/null || { printf -v "$var" ''; return 1; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# stop_scfs VAR MNT: scfs umount, then wait for the daemon's PID.
+stop_scfs() {
+    local var=$1 mnt=$2 pid=${!1}
+    if mountpoint -q "$mnt" 2>/dev/null; then
+        "$SCFS" umount "$mnt" || umount -l "$mnt"
+    fi
+    if [ -n "$pid" ]; then
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    printf -v "$var" ''
+}
+
+cleanup() {
+    stop_scfs PIDA "$MA"
+    stop_scfs PIDB "$MB"
+    scripts/ceph-dev.sh stop "$DIR" >/dev/null 2>&1 || echo "test-shared: ceph-dev.sh stop failed"
+}
+trap cleanup EXIT
+
+scripts/ceph-dev.sh start "$DIR" >"$DIR.start.log" 2>&1 \
+    || { cat "$DIR.start.log"; echo "FAIL: cannot start the cluster"; exit 1; }
+mkdir -p "$MA" "$MB" "$A"
+[ -d "$B" ] && ok "one CephFS seen by two hosts: $A is $B" || bad "hostB does not see $A"
+
+# 1. host A serves the BACKING.
+if start_scfs PIDA "$A" "$MA"; then ok "scfs mount on host A (pid $PIDA)"; else bad "scfs mount on host A"; fi
+head -c 300000 /dev/urandom | base64 >"$DIR/ref"
+cp "$DIR/ref" "$MA/f.txt" && sync
+[ -f "$B/.scfs.lock" ] && ok "host B sees the lock file $B/.scfs.lock" || bad "no lock file"
+if flock -n "$B" true; then
+    ok "(flock on the BACKING directory from host B succeeds: directory locks are per host)"
+fi
+flock -n "$B/.scfs.lock" true && bad "flock -n on the lock file from host B succeeded" \
+    || ok "flock -n on the lock file from host B fails (held by host A's daemon)"
+
+# 2. host B is refused.
+t0=$(date +%s%N)
+msg=$("$SCFS" mount "$B" "$MB" 2>&1)
+rc=$? ms=$((($(date +%s%N) - t0) / 1000000))
+if [ $rc -ne 0 ] && ! mountpoint -q "$MB" && [[ $msg == *"perhaps on another host"* ]]; then
+    ok "scfs mount on host B refused in $ms ms: $msg"
+else
+    bad "scfs mount on host B: rc $rc, message: $msg"
+    mountpoint -q "$MB" && "$SCFS" umount "$MB"
+fi
+
+# 3. unmount A, mount B.
+stop_scfs PIDA "$MA"
+if start_scfs PIDB "$B" "$MB"; then ok "after scfs umount on A, scfs mount on host B works (pid $PIDB)"; else bad "mount on host B after A's umount"; fi
+cmp -s "$DIR/ref" "$MB/f.txt" && ok "host B reads A's file whole" || bad "host B reads A's file"
+echo "from B" >"$MB/g.txt"
+if "$SCFS" mount "$A" "$MA" >/dev/null 2>&1; then
+    bad "host A let in while B serves"
+    "$SCFS" umount "$MA"
+else
+    ok "scfs mount on host A refused while B serves"
+fi
+
+# 4. kill -9 B's daemon; A mounts.
+if [ -n "$PIDB" ]; then
+    kill -9 "$PIDB"; wait "$PIDB" 2>/dev/null
+    umount -l "$MB" 2>/dev/null
+    ok "kill -9 of host B's daemon (pid $PIDB)"
+    PIDB=''
+fi
+t0=$(date +%s%N)
+if start_scfs PIDA "$A" "$MA"; then
+    ok "scfs mount on host A after the kill works in $((($(date +%s%N) - t0) / 1000000)) ms (lock freed)"
+else
+    bad "scfs mount on host A after the kill: $(tail -1 "$DIR/log/scfs-mntA.err")"
+fi
+cmp -s "$DIR/ref" "$MA/f.txt" && ok "host A reads f.txt whole" || bad "host A reads f.txt"
+[ "$(cat "$MA/g.txt" 2>/dev/null)" = "from B" ] && ok "host A reads B's g.txt" || bad "host A reads B's g.txt"
+stop_scfs PIDA "$MA"
+"$SCFS" verify "$A/f.txt" "$A/g.txt" >/dev/null && ok "scfs verify f.txt g.txt" || bad "scfs verify"
+
+trap - EXIT
+cleanup
+left=$(pgrep -af -- "$DIR/")
+[ -z "$left" ] && ok "nothing left running" || bad "left running: $left"
+if [ $fails -eq 0 ]; then echo "PASS test-shared"; else echo "FAIL test-shared ($fails failed)"; fi
+[ $fails -eq 0 ]
