@@ -7,15 +7,14 @@
 //! leave the file alone.
 
 mod common;
-mod fs_common;
 
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
+use common::inproc::errno_of;
 use common::{is_mounted, run, scfs, Mount};
-use fs_common::errno_of;
 use nix::fcntl::{Flock, FlockArg};
 
 const LOCK: &str = ".scfs.lock";
@@ -46,7 +45,7 @@ fn lock_file_exists_is_held_and_hidden() {
     );
 
     fs::write(m.p("a.txt"), b"a\n").unwrap();
-    let names = fs_common::names(&m.mnt);
+    let names = common::inproc::names(&m.mnt);
     assert_eq!(names, vec!["a.txt".to_string()], "lock file listed");
     assert_eq!(errno_of(fs::symlink_metadata(m.p(LOCK))), libc::ENOENT);
     assert_eq!(errno_of(File::open(m.p(LOCK))), libc::ENOENT);
@@ -59,7 +58,7 @@ fn lock_file_exists_is_held_and_hidden() {
     fs::create_dir(m.p("d")).unwrap();
     fs::write(m.p(&format!("d/{LOCK}")), b"mine\n").unwrap();
     assert_eq!(fs::read(m.p(&format!("d/{LOCK}"))).unwrap(), b"mine\n");
-    assert_eq!(fs_common::names(&m.p("d")), vec![LOCK.to_string()]);
+    assert_eq!(common::inproc::names(&m.p("d")), vec![LOCK.to_string()]);
 }
 
 #[test]
@@ -103,7 +102,7 @@ fn reserved_name_cannot_be_made_replaced_or_removed() {
     assert!(locked(&lock));
     assert_eq!(fs::read(m.p("f")).unwrap(), b"data\n");
     assert_eq!(
-        fs_common::names(&m.mnt),
+        common::inproc::names(&m.mnt),
         vec!["dir".to_string(), "f".to_string()]
     );
 }
@@ -223,7 +222,7 @@ fn stats_and_convert_skip_the_lock_file() {
         "plain text to convert\n".repeat(1000).as_bytes()
     );
     assert_eq!(
-        fs_common::names(&m.mnt),
+        common::inproc::names(&m.mnt),
         vec!["a.txt".to_string(), "plain.txt".to_string()]
     );
 }
