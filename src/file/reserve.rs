@@ -53,9 +53,33 @@ pub fn tail(file: &File) -> io::Result<u64> {
     Ok((m.blocks() * 512).saturating_sub(m.size().div_ceil(unit) * unit))
 }
 
+/// Runs `f`, which changes only what is allocated to `file` (past its
+/// end), and puts the file's mtime back if the backing filesystem moved
+/// it (ext4 stamps fallocate and truncate): a reservation is not a change
+/// of the user's data (a KEEP_SIZE fallocate keeps the mtime on ext4).
+fn keeping_mtime<T>(file: &File, f: impl FnOnce() -> T) -> T {
+    use std::os::unix::fs::MetadataExt;
+    let before = file.metadata().ok().map(|m| (m.mtime(), m.mtime_nsec()));
+    let r = f();
+    if let (Some((sec, nsec)), Ok(m)) = (before, file.metadata()) {
+        if (m.mtime(), m.mtime_nsec()) != (sec, nsec) {
+            use nix::sys::time::TimeSpec;
+            let mtime = TimeSpec::new(sec, nsec);
+            if let Err(e) = nix::sys::stat::futimens(file, &TimeSpec::UTIME_OMIT, &mtime) {
+                log::debug!("cannot put the mtime back after a reservation: {e}");
+            }
+        }
+    }
+    r
+}
+
 /// Allocates `len` bytes past the end of `file` (at `end`, its length);
 /// on failure gives back whatever got allocated and returns the error.
 pub fn reserve_at(file: &File, end: u64, len: u64) -> io::Result<()> {
+    keeping_mtime(file, || reserve_at_raw(file, end, len))
+}
+
+fn reserve_at_raw(file: &File, end: u64, len: u64) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
@@ -64,7 +88,7 @@ pub fn reserve_at(file: &File, end: u64, len: u64) -> io::Result<()> {
         Ok(()) => Ok(()),
         Err(e) => {
             if tail(file).map_or(true, |t| t > before) {
-                give_back(file);
+                give_back_raw(file);
                 if before > 0 {
                     let _ = fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, end, before);
                 }
@@ -77,7 +101,7 @@ pub fn reserve_at(file: &File, end: u64, len: u64) -> io::Result<()> {
 /// Frees everything allocated past the end of `file`: a truncation to its
 /// own size (ext4, xfs) and a punched hole past the end (tmpfs, which does
 /// not free on such a truncation); best effort.
-pub fn give_back(file: &File) {
+fn give_back_raw(file: &File) {
     let Ok(len) = file.metadata().map(|m| m.len()) else {
         return;
     };
@@ -91,6 +115,10 @@ pub fn give_back(file: &File) {
 /// Leaves `file` at most `keep` bytes (rounded up to its allocation unit)
 /// allocated past its end.
 pub fn shrink_to(file: &File, keep: u64) -> io::Result<()> {
+    keeping_mtime(file, || shrink_to_raw(file, keep))
+}
+
+fn shrink_to_raw(file: &File, keep: u64) -> io::Result<()> {
     let len = file.metadata()?.len();
     if tail(file)? <= keep {
         return Ok(());
@@ -103,8 +131,8 @@ pub fn shrink_to(file: &File, keep: u64) -> io::Result<()> {
         return Ok(());
     }
     // ext4 punches nothing past the end: free all, reserve `keep` again.
-    give_back(file);
-    reserve_at(file, len, keep)
+    give_back_raw(file);
+    reserve_at_raw(file, len, keep)
 }
 
 impl Inner {
@@ -207,12 +235,16 @@ impl Inner {
     }
 
     /// The reservation to carry over to a compacted copy: what the known
-    /// ranges still need, or, when none is known, all the old file has
-    /// past its end.
-    pub(super) fn reservation_to_carry(&self, old: &File) -> io::Result<u64> {
+    /// ranges (made by this open) still need. Space past the old file's
+    /// end that no known range explains is not carried: it may be left
+    /// over from a write that failed with ENOSPC (tmpfs keeps such pages),
+    /// and carrying it would take the space just freed from the writes
+    /// that need it. A reservation made by an earlier open therefore ends
+    /// at a compaction (README, "fallocate").
+    pub(super) fn reservation_to_carry(&self, _old: &File) -> io::Result<u64> {
         let ranges = self.reserved.lock().clone();
         if ranges.is_empty() {
-            tail(old)
+            Ok(0)
         } else {
             Ok(self.raw_need(&ranges))
         }

@@ -167,7 +167,9 @@ impl Inner {
             inode.ino,
             backing(st)
         );
-        if self.opts.read_only || backing(st) == o.backing_at_open {
+        // An empty file is plain on disk (a container that never took a
+        // byte writes no header), reported by its backing ctime: no record.
+        if self.opts.read_only || backing(st) == o.backing_at_open || st.st_size == 0 {
             return false;
         }
         let user = o.user.max(touched.map(|t| key(&t)).unwrap_or_default());

@@ -488,6 +488,7 @@ impl Inner {
             };
             sys::unlinkat(pfd.as_fd(), &name, flags)?;
             forget_seal(&self.ctx.seals, victim);
+            self.recompress_removed(victim);
             target
         };
         if let Some(fd) = target {
@@ -519,6 +520,7 @@ impl Inner {
         };
         sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)?;
         forget_seal(&self.ctx.seals, victim);
+        self.recompress_removed(victim);
         // The renamed file gets a new ctime (fs/ctime.rs); with
         // RENAME_EXCHANGE both do.
         let moved = |dir: BorrowedFd<'_>, n: &CStr| {

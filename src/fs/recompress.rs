@@ -291,6 +291,29 @@ impl Recompressor {
         }
     }
 
+    /// The last name of the backing file `key` is gone (unlink, rename
+    /// over it): its entry leaves the queue (a rewrite in progress is
+    /// cancelled). Returns the inode number when the entry held a pin,
+    /// which the caller drops, so the daemon does not keep a deleted file
+    /// (and its space) open until the idle time is over.
+    pub(crate) fn removed(&self, key: (u64, u64)) -> Option<u64> {
+        let sh = self.shared.as_ref()?;
+        let mut st = sh.state.lock();
+        let ino = st
+            .entries
+            .iter()
+            .find(|(_, e)| e.key == Some(key))
+            .map(|(&ino, _)| ino)?;
+        if let Some((r, cancel)) = &st.running {
+            if *r == ino {
+                // The thread finds the entry gone and leaves it at that.
+                cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        st.unqueue(ino);
+        st.entries.remove(&ino).filter(|e| e.pinned).map(|_| ino)
+    }
+
     /// Whether `name` is the temporary file of the rewrite in progress.
     pub(crate) fn is_in_flight(&self, name: &OsStr) -> bool {
         let Some(sh) = &self.shared else { return false };
@@ -446,6 +469,14 @@ impl Inner {
     /// a later lookup finds this very inode (the one whose state lock
     /// keeps opens and the rewrite apart). The thread drops that lookup
     /// when the file leaves the queue.
+    /// The last name of the backing file `victim` went: drop its queue
+    /// entry and the lookup it held (`Recompressor::removed`).
+    pub(crate) fn recompress_removed(&self, victim: Option<(u64, u64)>) {
+        if let Some(ino) = victim.and_then(|k| self.recompress.removed(k)) {
+            self.inodes.forget(ino, 1);
+        }
+    }
+
     pub(crate) fn recompress_written(&self, inode: &Inode) {
         if !self.recompress.written(inode.ino) {
             return;
