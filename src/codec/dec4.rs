@@ -120,13 +120,18 @@ impl SegTable {
             offs[l] = acc;
             acc += count[l];
         }
-        let mut sorted = [0u8; 256];
+        // Absent symbols (and lengths past 11, never in a validated
+        // table) land in the second half, which is never read: no branch
+        // per symbol.
+        offs[0] = 256;
+        for o in &mut offs[TABLE_BITS as usize + 1..] {
+            *o = 256;
+        }
+        let mut sorted = [0u8; 512];
         for (s, &l) in lengths.iter().enumerate() {
-            if l != 0 {
-                let o = &mut offs[usize::from(l & 15)];
-                sorted[usize::from(*o & 255)] = s as u8;
-                *o += 1;
-            }
+            let o = &mut offs[usize::from(l & 15)];
+            sorted[usize::from(*o & 511)] = s as u8;
+            *o += 1;
         }
         let t = &mut self.t;
         t[0] = 0;

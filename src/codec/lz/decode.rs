@@ -39,20 +39,24 @@ impl SeqTable {
     /// Builds the table for `lengths` (validated, symbols in range, codes
     /// at most SEQ_MAX_CODE bits); `entry(symbol)` gives the symbol's
     /// `base << 32 | extra | flags` part. Every entry is written.
-    fn build(&mut self, lengths: &[u8; 256], kind: TableKind, entry: impl Fn(usize) -> u64) {
+    /// Only the first `nsyms` (<= 64) symbols are looked at (the caller
+    /// checked that the others are absent).
+    fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
         if let TableKind::Single(s) = kind {
             // No bits for the symbol: every index gives it.
             self.t.fill(entry(s as usize));
             return;
         }
-        let codes = crate::codec::lengths::reversed_codes(lengths);
-        for (s, &l) in lengths.iter().enumerate() {
+        let mut codes = [0u32; 64];
+        let n = lengths.len().min(64);
+        crate::codec::lengths::reversed_codes_into(&lengths[..n], &mut codes[..n]);
+        for (s, (&l, &c)) in lengths[..n].iter().zip(&codes).enumerate() {
             if l == 0 {
                 continue;
             }
             let e = entry(s) + (u64::from(l) << 8) + u64::from(l);
             let step = 1usize << l;
-            let mut i = codes[s] as usize;
+            let mut i = c as usize;
             while i < 1 << SEQ_MAX_CODE {
                 self.t[i] = e;
                 i += step;
@@ -254,7 +258,7 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
             }
         }
         let entry = if k == 2 { of_entry } else { len_entry };
-        sc.tables[k].build(&lengths, kind, entry);
+        sc.tables[k].build(&lengths[..nsyms], kind, entry);
         prev = Some(lengths);
     }
     let llsize = varint(payload, &mut pos)?;
