@@ -79,6 +79,12 @@ fn len_entry(s: usize) -> u64 {
     entry(base, extra)
 }
 
+/// A match-length entry: its base includes MIN_MATCH.
+fn ml_entry(s: usize) -> u64 {
+    let (base, extra) = len_base(s);
+    entry(base + MIN_MATCH as u32, extra)
+}
+
 fn of_entry(s: usize) -> u64 {
     if s < 3 {
         return entry(s as u32, 0) | REPEAT;
@@ -257,7 +263,7 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
                 });
             }
         }
-        let entry = if k == 2 { of_entry } else { len_entry };
+        let entry = [len_entry, ml_entry, of_entry][k];
         sc.tables[k].build(&lengths[..nsyms], kind, entry);
         prev = Some(lengths);
     }
@@ -324,10 +330,9 @@ struct Stream {
 #[inline(always)]
 fn look(d: &[u8], r: &Stream) -> u64 {
     let i = (r.pos >> 3).min(r.lim);
-    d.get(i..i + 8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or(0, u64::from_le_bytes)
-        >> (r.pos & 7)
+    // In bounds: lim + STREAM_PAD <= d.len() (the padded copy).
+    let w: [u8; 8] = d[i..i + 8].try_into().unwrap_or([0; 8]);
+    u64::from_le_bytes(w) >> (r.pos & 7)
 }
 
 /// Decodes one symbol and its extra bits from the front of `w` with `t`:
@@ -444,7 +449,7 @@ fn sequences(
             };
             for k in 0..1 + usize::from(two) {
                 lls[j + k] = l[k].1;
-                mls[j + k] = ml[k].1 + MIN_MATCH;
+                mls[j + k] = ml[k].1;
                 let (eo, o) = o[k];
                 // Repeat offsets without branches: idx 0..=2 a repeat,
                 // 3 new.
@@ -467,7 +472,12 @@ fn sequences(
             if (lit_end > nlit) | (end > n) | (off > mid) {
                 return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
             }
-            if end + CHUNK <= n {
+            if (ll <= CHUNK) & (ml <= CHUNK) & (off >= CHUNK) & (end + CHUNK <= n) {
+                // The common case: one 16-byte chunk each, no loop (the
+                // match source ends at or before `mid`).
+                out[op..op + CHUNK].copy_from_slice(&lits[lp..lp + CHUNK]);
+                out.copy_within(mid - off..mid - off + CHUNK, mid);
+            } else if end + CHUNK <= n {
                 // Wild copies: each may write up to 15 bytes past its end
                 // (still inside `out`, rewritten by what follows); `lits`
                 // has LIT_SLACK bytes of slack.
