@@ -7,6 +7,7 @@
 //!
 //!     cargo run --release --example lz_prof -- enc|dec CODER
 //!         [--dir /var/tmp/scfs-corpus] [--mb 2] [--block 131072] [--reps 5]
+//!         [--class NAME]   (one class directory only)
 //!
 //! CODER: an scfs level name (huffman, fast, default, max), zstd1, zstd3.
 //! Every scfs block is decoded and compared once before timing.
@@ -36,12 +37,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn blocks(dir: &str, mb: usize, block: usize) -> Vec<Vec<u8>> {
+fn blocks(dir: &str, mb: usize, block: usize, only: &str) -> Vec<Vec<u8>> {
     let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("corpus directory")
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.is_dir())
+        .filter(|p| only.is_empty() || p.file_name().is_some_and(|f| f == only))
         .collect();
     classes.sort();
     let mut out = Vec::new();
@@ -71,6 +73,7 @@ fn main() {
     let dir_default = "/var/tmp/scfs-corpus".to_string();
     let (mode, coder) = (a.next().expect("enc|dec"), a.next().expect("coder"));
     let (mut dir, mut mb, mut block, mut reps) = (dir_default, 2usize, 131072usize, 5usize);
+    let mut only = String::new();
     while let Some(k) = a.next() {
         let v = a.next().expect("option value");
         match k.as_str() {
@@ -78,6 +81,7 @@ fn main() {
             "--mb" => mb = v.parse().expect("--mb N"),
             "--block" => block = v.parse().expect("--block N"),
             "--reps" => reps = v.parse().expect("--reps N"),
+            "--class" => only = v,
             _ => panic!("unknown option {k}"),
         }
     }
@@ -86,7 +90,7 @@ fn main() {
         "zstd3" => Coder::Zstd(3),
         l => Coder::Scfs(l.parse().expect("level")),
     };
-    let bl = blocks(&dir, mb, block);
+    let bl = blocks(&dir, mb, block, &only);
     let total: usize = bl.iter().map(|b| b.len()).sum();
     let mut zc = zstd::bulk::Compressor::new(1).expect("zstd");
     let mut zd = zstd::bulk::Decompressor::new().expect("zstd");

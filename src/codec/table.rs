@@ -8,9 +8,7 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::lengths::{
-    reversed_codes, reversed_codes_into, small_code_lengths_fast, validate, TableKind,
-};
+use super::lengths::{reversed_codes_into, small_code_lengths_fast, validate, TableKind};
 use super::{CodecError, MAX_CODE_LEN};
 
 /// CL alphabet: values 0..=22, then the three run symbols.
@@ -270,7 +268,8 @@ pub(crate) fn encode_table(
     let mut cl_lens = [0u8; 256];
     cl_lens[..32].copy_from_slice(&best.cl_lens);
     let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
-    let codes = reversed_codes(&cl_lens);
+    let mut codes = [0u32; CL_SYMS];
+    reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
     let mut w = BitWriter::new(out);
     w.put(best.mode, 2);
     w.put(best.k as u32 - 1, 5);

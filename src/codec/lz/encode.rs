@@ -6,7 +6,7 @@
 
 use super::spec::*;
 use crate::codec::block::encode_block;
-use crate::codec::lengths::{reversed_codes, seq_code_lengths};
+use crate::codec::lengths::{reversed_codes_into, seq_code_lengths};
 use crate::codec::table::encode_table;
 use crate::codec::BlockCoding;
 
@@ -107,7 +107,7 @@ impl Writer {
             let single = l.iter().filter(|&&x| x > 0).count() == 1;
             if !single {
                 lens[k] = l;
-                codes[k].copy_from_slice(&reversed_codes(&full)[..64]);
+                reversed_codes_into(&l, &mut codes[k]);
             }
             prev = Some(full);
         }
