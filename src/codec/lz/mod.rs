@@ -34,12 +34,14 @@ use encode::{Parse, Writer};
 const INCOMPRESSIBLE: f32 = 0.98;
 
 /// Share above which a block is "random-looking": LZ is tried only after
-/// the `fast` matcher, run as a probe, finds at least a PROBE_MIN share of
-/// the block in matches (else the block costs `encode_block` plus the
-/// probe, which skips fast over data without matches).
-const RANDOM_LOOKING: f32 = 0.90;
-/// Matched share the probe must find (1/16).
-const PROBE_MIN_SHIFT: u32 = 4;
+/// the `fast` matcher, run as a probe, finds matches worth at least
+/// 1/2^PROBE_MIN_SHIFT of the block (else the block costs `encode_block`
+/// plus the probe, which skips fast over data without matches).
+const RANDOM_LOOKING: f32 = 0.80;
+/// The probe's matches must save this share of the block (1/64).
+const PROBE_MIN_SHIFT: u32 = 6;
+/// Bytes a sequence costs, roughly (its three codes and extra bits).
+const SEQ_COST: usize = 3;
 
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
@@ -86,20 +88,23 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
     }
     let probe = est >= RANDOM_LOOKING * n as f32;
     ENC.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut sc) => encode_lz(data, level, &g, probe, out, &mut sc),
+        Ok(mut sc) => encode_lz(data, level, &g, probe, est, out, &mut sc),
         // Not reached (no re-entry), but fresh scratch is always correct.
-        Err(_) => encode_lz(data, level, &g, probe, out, &mut EncScratch::default()),
+        Err(_) => encode_lz(data, level, &g, probe, est, out, &mut EncScratch::default()),
     })
 }
 
 /// LZ coding of `data` at `level` if it is the cheapest; `probe`: the
-/// block looks random, so the `fast` matcher runs first and LZ is given up
-/// when it matches less than 1/16 of the block.
+/// block looks random (order-0 estimate `est` bytes), so the `fast`
+/// matcher runs first and LZ is given up when its matches would save less
+/// than 1/64 of the block.
+#[allow(clippy::too_many_arguments)]
 fn encode_lz(
     data: &[u8],
     level: Level,
     g: &Granules,
     probe: bool,
+    est: f32,
     out: &mut Vec<u8>,
     sc: &mut EncScratch,
 ) -> BlockCoding {
@@ -115,8 +120,10 @@ fn encode_lz(
     TRIES.with(|t| t.set(t.get() + 1));
     if probe || level == Level::Fast {
         fast::parse(data, parse, fast_table);
-        let matched = n - parse.lits.len();
-        if probe && matched < n >> PROBE_MIN_SHIFT {
+        // What the matches save over order-0 coding of their bytes.
+        let matched = (n - parse.lits.len()) as f32 * (est / n as f32);
+        let saved = matched as usize - (parse.seqs.len() * SEQ_COST).min(matched as usize);
+        if probe && saved < n >> PROBE_MIN_SHIFT {
             #[cfg(test)]
             GIVEN_UP.with(|t| t.set(t.get() + 1));
             return encode_block_with(data, Some(g), out);
