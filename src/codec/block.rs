@@ -2,7 +2,7 @@
 //! segments, each with its own code-length table and four interleaved
 //! streams; plus the choice between Zero / Fill / Raw / Huffman.
 
-use super::dec4::{decode_segment, SegTable};
+use super::huff_decode::{decode_segment, SegTable};
 use super::interleave::{encode4, region_cap, STREAMS};
 use super::lengths::{coded_bits, TableKind};
 use super::split::{plan_segments, Granules, Segment};

@@ -1,5 +1,5 @@
 //! Shared pieces of the four-stream layout of v2 segments (quarters; the
-//! encoder is in `enc4`, the decoder in `dec4`) and the two-symbol lookups
+//! encoder is in `huff_encode`, the decoder in `huff_decode`) and the two-symbol lookups
 //! of the v1 single-stream decoder.
 
 use super::bits::BitReader;
@@ -15,7 +15,7 @@ pub(crate) fn quarter(n: usize, k: usize) -> (usize, usize) {
     ((k * q).min(n), ((k + 1) * q).min(n))
 }
 
-pub(crate) use super::enc4::{encode4, region_cap};
+pub(crate) use super::huff_encode::{encode4, region_cap};
 
 /// Two-symbol decoding table: indexed by the next 11 bits, an entry gives
 /// one or two symbols (bits 0-15, first symbol in the low byte), the bits

@@ -395,30 +395,37 @@ pub(crate) enum TableKind {
 }
 
 /// Validates a code-length table: lengths <= `max_len`, and either exactly
-/// one present symbol with length 1 or a Kraft sum of exactly 1.
-pub(crate) fn validate(lengths: &[u8; 256], max_len: u32) -> Result<TableKind, CodecError> {
+/// one present symbol with length 1 or a Kraft sum of exactly 1. Symbols
+/// past `lengths.len()` count as absent (callers pass the part of a
+/// table that may hold symbols). No branch per symbol.
+pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecError> {
     let mut kraft: u64 = 0;
-    let mut present = 0;
-    let mut longest = 0u32;
-    let mut single = 0u8;
+    let mut present = 0u32;
+    let mut longest = 0u8;
+    let mut single = 0usize;
     for (s, &l) in lengths.iter().enumerate() {
-        if l == 0 {
-            continue;
-        }
-        let l = u32::from(l);
-        if l > max_len {
-            return Err(CodecError::new(format!(
-                "code length {l} of symbol {s} exceeds the limit of {max_len} bits"
-            )));
-        }
-        kraft += 1u64 << (32 - l);
-        present += 1;
+        // 2^(32 - l) for 1 <= l <= 32, 0 for l = 0 or l > 32 (then
+        // `longest` rejects the table).
+        let w = ((1u64 << 32) >> (l & 63)) * u64::from(l != 0);
+        kraft += w;
+        present += u32::from(l != 0);
         longest = longest.max(l);
-        single = s as u8;
+        single = if l != 0 { s } else { single };
+    }
+    let longest = u32::from(longest);
+    if longest > max_len {
+        let (s, l) = lengths
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| u32::from(l) > max_len)
+            .map_or((0, longest), |(s, &l)| (s, u32::from(l)));
+        return Err(CodecError::new(format!(
+            "code length {l} of symbol {s} exceeds the limit of {max_len} bits"
+        )));
     }
     match present {
         0 => Err(CodecError::new("code-length table has no symbols")),
-        1 if longest == 1 => Ok(TableKind::Single(single)),
+        1 if longest == 1 => Ok(TableKind::Single(single as u8)),
         1 => Err(CodecError::new(
             "one-symbol code-length table must give its symbol length 1",
         )),
@@ -434,27 +441,37 @@ pub(crate) fn validate(lengths: &[u8; 256], max_len: u32) -> Result<TableKind, C
 /// Canonical codes (DEFLATE order) of a table whose lengths are <= 32,
 /// bit-reversed so that writing them LSB-first emits the code MSB-first.
 pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
-    let mut count = [0u32; 34];
-    for &l in lengths.iter() {
-        count[l as usize] += 1;
+    let mut out = [0u32; 256];
+    reversed_codes_into(lengths, &mut out);
+    out
+}
+
+/// `reversed_codes` of the first `lengths.len()` symbols (the others
+/// absent) into `out[..lengths.len()]`; absent symbols get code 0.
+pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
+    let mut count = [0u32; 64];
+    for &l in lengths {
+        count[usize::from(l & 63)] += 1;
     }
     count[0] = 0;
-    let mut next = [0u64; 34];
+    // next[0] collects the absent symbols (never read back).
+    let mut next = [0u64; 64];
     let mut code = 0u64;
     for l in 1..=32 {
         code = (code + u64::from(count[l - 1])) << 1;
         next[l] = code;
     }
-    let mut out = [0u32; 256];
-    for (s, &l) in lengths.iter().enumerate() {
-        if l == 0 || l > 32 {
-            continue;
-        }
-        let c = next[l as usize] as u32;
-        next[l as usize] += 1;
-        out[s] = c.reverse_bits() >> (32 - u32::from(l));
+    for (o, &l) in out.iter_mut().zip(lengths) {
+        let li = usize::from(l & 63);
+        let c = next[li] as u32;
+        next[li] += 1;
+        let l = u32::from(l);
+        *o = if l == 0 || l > 32 {
+            0
+        } else {
+            c.reverse_bits() >> (32 - l)
+        };
     }
-    out
 }
 
 #[cfg(test)]

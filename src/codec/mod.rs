@@ -6,8 +6,8 @@
 //! - `bits`: LSB-first bit writer/reader with 64-bit buffers.
 //! - `stream`: the single bit stream of v1 (`encode_stream` /
 //!   `decode_stream`, codes up to 32 bits) and the lookup tables.
-//! - `enc4`: the four-stream encoder of v2 segments.
-//! - `dec4`: the four-stream decoder of v2 segments (its lookup tables and
+//! - `huff_encode`: the four-stream encoder of v2 segments.
+//! - `huff_decode`: the four-stream decoder of v2 segments (its lookup tables and
 //!   kernels).
 //! - `interleave`: the quarters of a segment; two-symbol lookups of v1.
 //! - `table`: the compact code-length table of v2 blocks.
@@ -18,8 +18,8 @@
 
 mod bits;
 mod block;
-mod dec4;
-mod enc4;
+mod huff_decode;
+mod huff_encode;
 mod interleave;
 mod lengths;
 mod limit;

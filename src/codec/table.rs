@@ -8,7 +8,7 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::lengths::{reversed_codes, small_code_lengths_fast, validate, TableKind};
+use super::lengths::{reversed_codes_into, small_code_lengths_fast, validate, TableKind};
 use super::{CodecError, MAX_CODE_LEN};
 
 /// CL alphabet: values 0..=22, then the three run symbols.
@@ -268,7 +268,8 @@ pub(crate) fn encode_table(
     let mut cl_lens = [0u8; 256];
     cl_lens[..32].copy_from_slice(&best.cl_lens);
     let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
-    let codes = reversed_codes(&cl_lens);
+    let mut codes = [0u32; CL_SYMS];
+    reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
     let mut w = BitWriter::new(out);
     w.put(best.mode, 2);
     w.put(best.k as u32 - 1, 5);
@@ -343,20 +344,42 @@ pub(crate) fn decode_table(
             t[i..i + n].fill(v);
             i += n;
         }
-        let mut last = 0i32;
-        for s in 0..256 {
-            let l = match mode {
-                MODE_DIRECT => i32::from(t[s]),
-                MODE_PREV_TABLE => i32::from(prev.map_or(0, |p| p[s])) + unzigzag(t[s]),
-                _ => last + unzigzag(t[s]),
-            };
-            if !(0..=MAX_CODE_LEN as i32).contains(&l) {
-                return Err(CodecError::new(format!(
-                    "code-length table gives symbol {s} length {l}"
-                )));
+        // One loop per mode (no branch per symbol); a length out of
+        // 0..=MAX_CODE_LEN is found after the loop.
+        let mut wide = [0i32; 256];
+        match (mode, prev) {
+            (MODE_DIRECT, _) => {
+                for (w, &v) in wide.iter_mut().zip(&t) {
+                    *w = i32::from(v);
+                }
             }
-            lengths[s] = l as u8;
-            last = l;
+            (MODE_PREV_TABLE, Some(p)) => {
+                for ((w, &v), &q) in wide.iter_mut().zip(&t).zip(p) {
+                    *w = i32::from(q) + unzigzag(v);
+                }
+            }
+            _ => {
+                let mut last = 0i32;
+                for (w, &v) in wide.iter_mut().zip(&t) {
+                    last += unzigzag(v);
+                    *w = last;
+                }
+            }
+        }
+        let mut bad = false;
+        for (o, &l) in lengths.iter_mut().zip(&wide) {
+            bad |= !(0..=MAX_CODE_LEN as i32).contains(&l);
+            *o = l as u8;
+        }
+        if bad {
+            let (s, l) = wide
+                .iter()
+                .enumerate()
+                .find(|&(_, &l)| !(0..=MAX_CODE_LEN as i32).contains(&l))
+                .map_or((0, 0), |(s, &l)| (s, l));
+            return Err(CodecError::new(format!(
+                "code-length table gives symbol {s} length {l}"
+            )));
         }
     }
     if r.overrun() {
@@ -374,13 +397,14 @@ struct ClDecoder {
 
 impl ClDecoder {
     fn new(cl_lens: &[u8; 256]) -> Result<ClDecoder, CodecError> {
-        let kind = validate(cl_lens, CL_MAX_LEN)
+        let kind = validate(&cl_lens[..CL_SYMS], CL_MAX_LEN)
             .map_err(|e| CodecError::new(format!("code-length table: CL code: {e}")))?;
         let mut t = [0u16; 128];
         if let TableKind::Single(s) = kind {
             return Ok(ClDecoder { single: Some(s), t });
         }
-        let codes = reversed_codes(cl_lens);
+        let mut codes = [0u32; CL_SYMS];
+        reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
         for s in 0..CL_SYMS {
             let l = u32::from(cl_lens[s]);
             if l == 0 {

@@ -39,20 +39,24 @@ impl SeqTable {
     /// Builds the table for `lengths` (validated, symbols in range, codes
     /// at most SEQ_MAX_CODE bits); `entry(symbol)` gives the symbol's
     /// `base << 32 | extra | flags` part. Every entry is written.
-    fn build(&mut self, lengths: &[u8; 256], kind: TableKind, entry: impl Fn(usize) -> u64) {
+    /// Only the first `nsyms` (<= 64) symbols are looked at (the caller
+    /// checked that the others are absent).
+    fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
         if let TableKind::Single(s) = kind {
             // No bits for the symbol: every index gives it.
             self.t.fill(entry(s as usize));
             return;
         }
-        let codes = crate::codec::lengths::reversed_codes(lengths);
-        for (s, &l) in lengths.iter().enumerate() {
+        let mut codes = [0u32; 64];
+        let n = lengths.len().min(64);
+        crate::codec::lengths::reversed_codes_into(&lengths[..n], &mut codes[..n]);
+        for (s, (&l, &c)) in lengths[..n].iter().zip(&codes).enumerate() {
             if l == 0 {
                 continue;
             }
             let e = entry(s) + (u64::from(l) << 8) + u64::from(l);
             let step = 1usize << l;
-            let mut i = codes[s] as usize;
+            let mut i = c as usize;
             while i < 1 << SEQ_MAX_CODE {
                 self.t[i] = e;
                 i += step;
@@ -73,6 +77,12 @@ fn entry(base: u32, extra: u32) -> u64 {
 fn len_entry(s: usize) -> u64 {
     let (base, extra) = len_base(s);
     entry(base, extra)
+}
+
+/// A match-length entry: its base includes MIN_MATCH.
+fn ml_entry(s: usize) -> u64 {
+    let (base, extra) = len_base(s);
+    entry(base + MIN_MATCH as u32, extra)
 }
 
 fn of_entry(s: usize) -> u64 {
@@ -253,8 +263,8 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
                 });
             }
         }
-        let entry = if k == 2 { of_entry } else { len_entry };
-        sc.tables[k].build(&lengths, kind, entry);
+        let entry = [len_entry, ml_entry, of_entry][k];
+        sc.tables[k].build(&lengths[..nsyms], kind, entry);
         prev = Some(lengths);
     }
     let llsize = varint(payload, &mut pos)?;
@@ -320,10 +330,9 @@ struct Stream {
 #[inline(always)]
 fn look(d: &[u8], r: &Stream) -> u64 {
     let i = (r.pos >> 3).min(r.lim);
-    d.get(i..i + 8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or(0, u64::from_le_bytes)
-        >> (r.pos & 7)
+    // In bounds: lim + STREAM_PAD <= d.len() (the padded copy).
+    let w: [u8; 8] = d[i..i + 8].try_into().unwrap_or([0; 8]);
+    u64::from_le_bytes(w) >> (r.pos & 7)
 }
 
 /// Decodes one symbol and its extra bits from the front of `w` with `t`:
@@ -440,7 +449,7 @@ fn sequences(
             };
             for k in 0..1 + usize::from(two) {
                 lls[j + k] = l[k].1;
-                mls[j + k] = ml[k].1 + MIN_MATCH;
+                mls[j + k] = ml[k].1;
                 let (eo, o) = o[k];
                 // Repeat offsets without branches: idx 0..=2 a repeat,
                 // 3 new.
@@ -463,7 +472,12 @@ fn sequences(
             if (lit_end > nlit) | (end > n) | (off > mid) {
                 return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
             }
-            if end + CHUNK <= n {
+            if (ll <= CHUNK) & (ml <= CHUNK) & (off >= CHUNK) & (end + CHUNK <= n) {
+                // The common case: one 16-byte chunk each, no loop (the
+                // match source ends at or before `mid`).
+                out[op..op + CHUNK].copy_from_slice(&lits[lp..lp + CHUNK]);
+                out.copy_within(mid - off..mid - off + CHUNK, mid);
+            } else if end + CHUNK <= n {
                 // Wild copies: each may write up to 15 bytes past its end
                 // (still inside `out`, rewritten by what follows); `lits`
                 // has LIT_SLACK bytes of slack.

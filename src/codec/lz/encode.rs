@@ -6,7 +6,7 @@
 
 use super::spec::*;
 use crate::codec::block::encode_block;
-use crate::codec::lengths::{reversed_codes, seq_code_lengths};
+use crate::codec::lengths::{reversed_codes_into, seq_code_lengths};
 use crate::codec::table::encode_table;
 use crate::codec::BlockCoding;
 
@@ -107,37 +107,55 @@ impl Writer {
             let single = l.iter().filter(|&&x| x > 0).count() == 1;
             if !single {
                 lens[k] = l;
-                codes[k].copy_from_slice(&reversed_codes(&full)[..64]);
+                reversed_codes_into(&l, &mut codes[k]);
             }
             prev = Some(full);
         }
         // Code and extra bits go out as one field of at most 27 bits,
-        // stored 8 bytes at a time into a buffer with slack.
+        // stored 8 bytes at a time into a buffer with slack; the three
+        // streams in one pass (three independent accumulators). At the
+        // top of an iteration an accumulator holds < 8 bits, so after a
+        // field it holds at most 34.
         let cap = (self.coded.len() * 27).div_ceil(8) + 16;
-        let mut sizes = [0usize; 3];
-        for (k, st) in self.streams.iter_mut().enumerate() {
+        for st in self.streams.iter_mut() {
             if st.len() < cap {
                 st.resize(cap, 0);
             }
-            let (mut acc, mut n, mut pos) = (0u64, 0u32, 0usize);
-            for c in &self.coded {
-                let sym = c.sym[k] as usize;
-                let len = u32::from(lens[k][sym]);
-                let v = u64::from(codes[k][sym]) | (u64::from(c.extra[k]) << len);
-                acc |= v << n;
-                n += len + u32::from(c.nbits[k]);
-                if let Some(d) = st.get_mut(pos..pos + 8) {
-                    d.copy_from_slice(&acc.to_le_bytes());
+        }
+        // Per symbol: code | length << 32.
+        let mut tab = [[0u64; 64]; 3];
+        for k in 0..3 {
+            for s in 0..64 {
+                tab[k][s] = u64::from(codes[k][s]) | u64::from(lens[k][s]) << 32;
+            }
+        }
+        let mut acc = [0u64; 3];
+        let mut nb = [0u32; 3];
+        let mut pos = [0usize; 3];
+        let [s0, s1, s2] = &mut self.streams;
+        let sts = [&mut s0[..cap], &mut s1[..cap], &mut s2[..cap]];
+        for c in &self.coded {
+            for k in 0..3 {
+                let e = tab[k][usize::from(c.sym[k]) & 63];
+                let len = (e >> 32) as u32;
+                let v = (e & 0xFFFF_FFFF) | (u64::from(c.extra[k]) << len);
+                acc[k] |= v << nb[k];
+                nb[k] += len + u32::from(c.nbits[k]);
+                if let Some(d) = sts[k].get_mut(pos[k]..pos[k] + 8) {
+                    d.copy_from_slice(&acc[k].to_le_bytes());
                 }
-                pos += (n >> 3) as usize;
-                acc = if n >= 64 { 0 } else { acc >> (n & !7) };
-                n &= 7;
+                pos[k] += (nb[k] >> 3) as usize;
+                acc[k] >>= nb[k] & !7;
+                nb[k] &= 7;
             }
-            if n > 0 {
-                st[pos] = acc as u8;
-                pos += 1;
+        }
+        let mut sizes = [0usize; 3];
+        for k in 0..3 {
+            if nb[k] > 0 {
+                sts[k][pos[k]] = acc[k] as u8;
+                pos[k] += 1;
             }
-            sizes[k] = pos;
+            sizes[k] = pos[k];
         }
         put_varint(out, sizes[0]);
         put_varint(out, sizes[1]);

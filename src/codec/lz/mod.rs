@@ -28,10 +28,20 @@ use super::split::Granules;
 use super::{BlockCoding, Level};
 use encode::{Parse, Writer};
 
-/// Share of the block size above which the order-0 entropy says the block
-/// is incompressible: LZ is not tried (the block costs what
-/// `encode_block` costs).
+/// Share of the block size above which the order-0 entropy (corrected
+/// for the block's length) says the block is incompressible: LZ is not
+/// tried (the block costs what `encode_block` costs).
 const INCOMPRESSIBLE: f32 = 0.98;
+
+/// Share above which a block is "random-looking": LZ is tried only after
+/// the `fast` matcher, run as a probe, finds matches worth at least
+/// 1/2^PROBE_MIN_SHIFT of the block (else the block costs `encode_block`
+/// plus the probe, which skips fast over data without matches).
+const RANDOM_LOOKING: f32 = 0.80;
+/// The probe's matches must save this share of the block (1/64).
+const PROBE_MIN_SHIFT: u32 = 6;
+/// Bytes a sequence costs, roughly (its three codes and extra bits).
+const SEQ_COST: usize = 3;
 
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
@@ -41,6 +51,14 @@ struct EncScratch {
     fast_table: Vec<u32>,
     chains: chain::Chains,
     huff: Vec<u8>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Blocks given to `encode_lz` on this thread (tests of the early exit).
+    pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Blocks for which the probe gave LZ up.
+    pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 thread_local! {
@@ -63,22 +81,30 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         return BlockCoding::Raw;
     }
     let g = Granules::new(data);
-    let est = g.entropy_bytes();
+    let est = g.entropy_bytes_corrected();
     if est >= INCOMPRESSIBLE * n as f32 || g.total().iter().any(|&c| c as usize == n) {
         // Zero / Fill / incompressible: exactly the Huffman coder's answer.
         return encode_block_with(data, Some(&g), out);
     }
+    let probe = est >= RANDOM_LOOKING * n as f32;
     ENC.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut sc) => encode_lz(data, level, &g, out, &mut sc),
+        Ok(mut sc) => encode_lz(data, level, &g, probe, est, out, &mut sc),
         // Not reached (no re-entry), but fresh scratch is always correct.
-        Err(_) => encode_lz(data, level, &g, out, &mut EncScratch::default()),
+        Err(_) => encode_lz(data, level, &g, probe, est, out, &mut EncScratch::default()),
     })
 }
 
+/// LZ coding of `data` at `level` if it is the cheapest; `probe`: the
+/// block looks random (order-0 estimate `est` bytes), so the `fast`
+/// matcher runs first and LZ is given up when its matches would save less
+/// than 1/64 of the block.
+#[allow(clippy::too_many_arguments)]
 fn encode_lz(
     data: &[u8],
     level: Level,
     g: &Granules,
+    probe: bool,
+    est: f32,
     out: &mut Vec<u8>,
     sc: &mut EncScratch,
 ) -> BlockCoding {
@@ -90,8 +116,21 @@ fn encode_lz(
         chains,
         huff,
     } = sc;
+    #[cfg(test)]
+    TRIES.with(|t| t.set(t.get() + 1));
+    if probe || level == Level::Fast {
+        fast::parse(data, parse, fast_table);
+        // What the matches save over order-0 coding of their bytes.
+        let matched = (n - parse.lits.len()) as f32 * (est / n as f32);
+        let saved = matched as usize - (parse.seqs.len() * SEQ_COST).min(matched as usize);
+        if probe && saved < n >> PROBE_MIN_SHIFT {
+            #[cfg(test)]
+            GIVEN_UP.with(|t| t.set(t.get() + 1));
+            return encode_block_with(data, Some(g), out);
+        }
+    }
     match level {
-        Level::Fast => fast::parse(data, parse, fast_table),
+        Level::Fast => {}
         Level::Max => chain::parse(data, parse, chains, &chain::MAX),
         _ => chain::parse(data, parse, chains, &chain::DEFAULT),
     }
@@ -102,8 +141,10 @@ fn encode_lz(
     writer.write(parse, out);
     let lz = out.len() - start;
     // The whole-block Huffman payload rarely beats its order-0 estimate
-    // by much; cost it exactly only when LZ is not clearly smaller.
-    if (lz as f32) < 0.8 * g.entropy_bytes() && lz < n {
+    // by much; cost it exactly only when LZ is not clearly smaller (at
+    // `fast`: not smaller than the estimate itself).
+    let clear = if level == Level::Fast { 1.0 } else { 0.8 };
+    if (lz as f32) < clear * g.entropy_bytes() && lz < n {
         return BlockCoding::Lz;
     }
     huff.clear();

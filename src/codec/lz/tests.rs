@@ -193,6 +193,43 @@ fn incompressible_is_raw_and_runs_are_fill() {
     }
 }
 
+/// Early exit: random blocks never reach the LZ coder (from 2000 bytes on,
+/// not even the probe), and
+/// random-looking blocks (here 200 of the 256 byte values, which Huffman
+/// codes at ~7.6 bits) are given up after the `fast` probe, with exactly
+/// the `huffman` level's output.
+#[test]
+fn random_looking_blocks_are_not_coded_with_lz() {
+    let tries = || TRIES.with(|t| t.get());
+    let given_up = || GIVEN_UP.with(|t| t.get());
+    for level in LZ_LEVELS {
+        for (i, n) in [300usize, 700, 2000, 5000, 65536, 131072]
+            .into_iter()
+            .enumerate()
+        {
+            let (t0, g0) = (tries(), given_up());
+            assert_eq!(roundtrip(&noise(n, 40 + i as u64), level), BlockCoding::Raw);
+            // Short blocks may take the probe (their order-0 estimate is
+            // too rough), longer ones not even that.
+            let (t, g) = (tries() - t0, given_up() - g0);
+            assert_eq!(t, g, "random block of {n} bytes coded with LZ at {level:?}");
+            assert!(
+                n < 2000 || t == 0,
+                "random block of {n} bytes probed at {level:?}"
+            );
+        }
+        let d: Vec<u8> = noise(131072, 7).iter().map(|&b| b % 200).collect();
+        let (t0, g0) = (tries(), given_up());
+        let mut lz = Vec::new();
+        let c = encode_block_level(&d, level, &mut lz);
+        let mut huff = Vec::new();
+        assert_eq!(c, encode_block(&d, &mut huff));
+        assert_eq!(c, BlockCoding::Huffman);
+        assert!(lz == huff, "{level:?}");
+        assert_eq!((tries() - t0, given_up() - g0), (1, 1), "{level:?}");
+    }
+}
+
 #[test]
 fn long_range_repeats_use_lz() {
     // A block of text-like data repeated at a far offset and a pattern

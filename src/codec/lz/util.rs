@@ -6,14 +6,14 @@ pub(crate) const MAX_OFFSET: usize = (1 << 20) - 1;
 
 #[inline(always)]
 pub(crate) fn read32(d: &[u8], i: usize) -> u32 {
-    let s = &d[i..i + 4];
-    u32::from_le_bytes([s[0], s[1], s[2], s[3]])
+    let s: &[u8; 4] = d[i..i + 4].try_into().unwrap_or(&[0; 4]);
+    u32::from_le_bytes(*s)
 }
 
 #[inline(always)]
 pub(crate) fn read64(d: &[u8], i: usize) -> u64 {
-    let s = &d[i..i + 8];
-    u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+    let s: &[u8; 8] = d[i..i + 8].try_into().unwrap_or(&[0; 8]);
+    u64::from_le_bytes(*s)
 }
 
 /// Hash of the `MLS` (4..=8) low bytes of `v` into `bits` bits.

@@ -60,15 +60,16 @@ const PAIRS_MIN_ODDS: u32 = 1300;
 
 /// The lookup tables of one segment.
 pub(crate) struct SegTable {
-    t: [u16; TABLE_SIZE],
+    /// One symbol per lookup: symbol << 8 | code length.
+    single: [u16; TABLE_SIZE],
     /// One or two symbols per lookup (`build_pairs`): the symbols in bits
     /// 0-15 (first in the low byte), the bits they use in 16-23, their
     /// number (1 or 2) in 24-31.
-    d: [u32; TABLE_SIZE],
+    pairs: [u32; TABLE_SIZE],
     /// Up to four symbols per lookup (`build_multi`): the symbols in bits
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
     /// number (1..=4) in 40-47.
-    m: [u64; TABLE_SIZE],
+    quads: [u64; TABLE_SIZE],
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
     ncodes: usize,
@@ -95,9 +96,9 @@ pub(crate) enum Kernel {
 impl SegTable {
     pub(crate) fn new() -> SegTable {
         SegTable {
-            t: [0; TABLE_SIZE],
-            d: [0; TABLE_SIZE],
-            m: [0; TABLE_SIZE],
+            single: [0; TABLE_SIZE],
+            pairs: [0; TABLE_SIZE],
+            quads: [0; TABLE_SIZE],
             codes: [(0, 0, 0); 256],
             ncodes: 0,
             kernel: Kernel::Single,
@@ -120,15 +121,20 @@ impl SegTable {
             offs[l] = acc;
             acc += count[l];
         }
-        let mut sorted = [0u8; 256];
-        for (s, &l) in lengths.iter().enumerate() {
-            if l != 0 {
-                let o = &mut offs[usize::from(l & 15)];
-                sorted[usize::from(*o & 255)] = s as u8;
-                *o += 1;
-            }
+        // Absent symbols (and lengths past 11, never in a validated
+        // table) land in the second half, which is never read: no branch
+        // per symbol.
+        offs[0] = 256;
+        for o in &mut offs[TABLE_BITS as usize + 1..] {
+            *o = 256;
         }
-        let t = &mut self.t;
+        let mut sorted = [0u8; 512];
+        for (s, &l) in lengths.iter().enumerate() {
+            let o = &mut offs[usize::from(l & 15)];
+            sorted[usize::from(*o & 511)] = s as u8;
+            *o += 1;
+        }
+        let t = &mut self.single;
         t[0] = 0;
         let mut size = 1usize;
         let mut code = 0u32;
@@ -190,7 +196,7 @@ impl SegTable {
     /// of the one-symbol table when it fits in 11 - l bits; so each
     /// code's entries take one sequential pass over the start of `t`.
     pub(crate) fn build_pairs(&mut self) {
-        let t = &self.t;
+        let t = &self.single;
         for &(s1, l1, r1) in &self.codes[..self.ncodes] {
             let l1 = u32::from(l1).min(TABLE_BITS);
             let rem = TABLE_BITS - l1;
@@ -200,7 +206,7 @@ impl SegTable {
                 let l2 = e2 & 15;
                 let two = u32::from(l2 <= rem);
                 let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 24);
-                self.d[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
+                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
             }
         }
         self.kernel = Kernel::Pairs;
@@ -222,7 +228,7 @@ impl SegTable {
     /// sequence that fits in its 11 bits.
     pub(crate) fn build_multi(&mut self) {
         let codes = &self.codes[..self.ncodes];
-        fill_multi(&mut self.m, codes, 0, 0, 0, 0);
+        fill_multi(&mut self.quads, codes, 0, 0, 0, 0);
         self.kernel = Kernel::Quads;
     }
 }
@@ -545,7 +551,7 @@ pub(crate) fn decode_segment(
     let n = out.len();
     let q = n.div_ceil(STREAMS);
     let mut bp: [u64; STREAMS] = std::array::from_fn(|k| starts[k] as u64 * 8);
-    let tt = &t.t;
+    let tt = &t.single;
     // Quarter k is out[bounds[k]..bounds[k + 1]].
     let bounds: [usize; STREAMS + 1] = std::array::from_fn(|k| (k * q).min(n));
 
@@ -559,8 +565,8 @@ pub(crate) fn decode_segment(
         Kernel::Single => {
             at = [fast4(tt, payload, &mut bp, quarters); STREAMS];
         }
-        Kernel::Pairs => fast4_multi::<u32, 10>(&t.d, payload, &mut bp, quarters, &mut at),
-        Kernel::Quads => fast4_multi::<u64, 20>(&t.m, payload, &mut bp, quarters, &mut at),
+        Kernel::Pairs => fast4_multi::<u32, 10>(&t.pairs, payload, &mut bp, quarters, &mut at),
+        Kernel::Quads => fast4_multi::<u64, 20>(&t.quads, payload, &mut bp, quarters, &mut at),
     }
 
     // The rest of each stream alone, then the checks.
@@ -794,7 +800,7 @@ mod tests {
             let mut t = SegTable::new();
             t.build(&lengths);
             for i in 0..TABLE_SIZE {
-                let e = t.t[i];
+                let e = t.single[i];
                 let (s, l) = (usize::from(e >> 8), u32::from(e & 0xFF));
                 assert!(l >= 1 && l == u32::from(lengths[s]), "index {i}");
                 assert_eq!(i as u32 & ((1 << l) - 1), codes[s], "index {i}");
@@ -803,10 +809,10 @@ mod tests {
             // one when both fit in 11 bits.
             t.build_pairs();
             for i in 0..TABLE_SIZE {
-                let e = t.d[i];
-                let x1 = t.t[i];
+                let e = t.pairs[i];
+                let x1 = t.single[i];
                 let l1 = u32::from(x1 & 0xFF);
-                let x2 = t.t[(i >> l1) & (TABLE_SIZE - 1)];
+                let x2 = t.single[(i >> l1) & (TABLE_SIZE - 1)];
                 let l2 = u32::from(x2 & 0xFF);
                 assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
                 if l1 + l2 <= 11 {
@@ -820,11 +826,11 @@ mod tests {
             // four) that fits in the 11 bits of its index.
             t.build_multi();
             for i in 0..TABLE_SIZE {
-                let e = t.m[i];
+                let e = t.quads[i];
                 let (used, n) = ((e >> 32) & 0xFF, (e >> 40) & 0xFF);
                 let (mut u, mut k) = (0u64, 0u64);
                 while k < 4 {
-                    let x = t.t[(i >> u) & (TABLE_SIZE - 1)];
+                    let x = t.single[(i >> u) & (TABLE_SIZE - 1)];
                     let l = u64::from(x & 0xFF);
                     if u + l > 11 {
                         break;
