@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::content::Content;
+use super::content::{Content, Format};
 use super::inode::{Inode, Slot};
 use super::sys;
 use super::Inner;
@@ -69,6 +69,34 @@ impl Inner {
         self.replace_backing(inode, false, |tmp| {
             Content::create(tmp, bs, &self.ctx)?.flush()
         })
+    }
+
+    /// Runs `convert` (which rewrites the backing file of `inode` as a
+    /// container) when `inode` is a closed plain file, and notes the new
+    /// format; failures are logged and leave it plain.
+    pub(crate) fn convert_if_closed_plain(
+        &self,
+        inode: &Arc<Inode>,
+        convert: impl FnOnce() -> io::Result<bool>,
+    ) {
+        // Held throughout: no open can start on the old file meanwhile
+        // (lock order: state, then ns, then the inode's descriptor).
+        let mut s = inode.state.lock();
+        if s.opens > 0 || s.content.is_some() {
+            return;
+        }
+        if self.format_locked(inode, &mut s).0 != Format::Plain {
+            return;
+        }
+        match convert() {
+            Ok(true) => {
+                s.format = Format::Container;
+                s.size_cache = None;
+                s.cached_stamp = None;
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
+        }
     }
 
     /// Rewrites the closed plain file `inode` as a container coded at `c`

@@ -294,24 +294,7 @@ impl Inner {
     /// A closed plain file truncated to zero becomes an empty container
     /// (failures leave it a plain file, truncated below as usual).
     pub(crate) fn maybe_convert(&self, inode: &Arc<Inode>) {
-        // Held throughout: no open can start on the old file meanwhile
-        // (lock order: state, then ns, then the inode's descriptor).
-        let mut s = inode.state.lock();
-        if s.opens > 0 || s.content.is_some() {
-            return;
-        }
-        if self.format_locked(inode, &mut s).0 != Format::Plain {
-            return;
-        }
-        match self.convert_to_container(inode) {
-            Ok(true) => {
-                s.format = Format::Container;
-                s.size_cache = None;
-                s.cached_stamp = None;
-            }
-            Ok(false) => {}
-            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
-        }
+        self.convert_if_closed_plain(inode, || self.convert_to_container(inode));
     }
 
     /// Drops S_ISUID, and S_ISGID when group-executable or when `caller`

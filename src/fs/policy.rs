@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
 use super::attr::err;
-use super::content::{Content, Format};
+use super::content::Content;
 use super::inode::Inode;
 use super::sys;
 use super::Inner;
@@ -108,22 +108,6 @@ impl Inner {
     /// A closed plain file becomes a container coded at `level` (failures
     /// are logged and leave it plain).
     pub(crate) fn convert_closed_plain(&self, inode: &Arc<Inode>, level: Compression) {
-        // Held throughout, as in `maybe_convert`.
-        let mut s = inode.state.lock();
-        if s.opens > 0 || s.content.is_some() {
-            return;
-        }
-        if self.format_locked(inode, &mut s).0 != Format::Plain {
-            return;
-        }
-        match self.convert_plain(inode, level) {
-            Ok(true) => {
-                s.format = Format::Container;
-                s.size_cache = None;
-                s.cached_stamp = None;
-            }
-            Ok(false) => {}
-            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
-        }
+        self.convert_if_closed_plain(inode, || self.convert_plain(inode, level));
     }
 }
