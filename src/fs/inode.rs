@@ -565,6 +565,12 @@ impl InodeTable {
         }
     }
 
+    /// The inode number in use for the backing object `key` (st_dev,
+    /// st_ino), if any (no check that it is still that object).
+    pub fn ino_of(&self, key: (u64, u64)) -> Option<u64> {
+        self.t.read().by_key.get(&key).copied()
+    }
+
     /// The inode known for the backing object `fd` (stat `st`), if the
     /// kernel holds one and it is this very object.
     pub fn find(&self, fd: BorrowedFd<'_>, st: &libc::stat) -> Option<Arc<Inode>> {

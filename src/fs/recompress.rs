@@ -291,19 +291,17 @@ impl Recompressor {
         }
     }
 
-    /// The last name of the backing file `key` is gone (unlink, rename
-    /// over it): its entry leaves the queue (a rewrite in progress is
+    /// The last name of the backing file `key` (inode `ino`) is gone
+    /// (unlink, rename over it): its entry leaves the queue (a rewrite in progress is
     /// cancelled). Returns the inode number when the entry held a pin,
     /// which the caller drops, so the daemon does not keep a deleted file
     /// (and its space) open until the idle time is over.
-    pub(crate) fn removed(&self, key: (u64, u64)) -> Option<u64> {
+    pub(crate) fn removed(&self, ino: u64, key: (u64, u64)) -> Option<u64> {
         let sh = self.shared.as_ref()?;
         let mut st = sh.state.lock();
-        let ino = st
-            .entries
-            .iter()
-            .find(|(_, e)| e.key == Some(key))
-            .map(|(&ino, _)| ino)?;
+        if st.entries.get(&ino)?.key != Some(key) {
+            return None;
+        }
         if let Some((r, cancel)) = &st.running {
             if *r == ino {
                 // The thread finds the entry gone and leaves it at that.
@@ -472,7 +470,12 @@ impl Inner {
     /// The last name of the backing file `victim` went: drop its queue
     /// entry and the lookup it held (`Recompressor::removed`).
     pub(crate) fn recompress_removed(&self, victim: Option<(u64, u64)>) {
-        if let Some(ino) = victim.and_then(|k| self.recompress.removed(k)) {
+        let Some(key) = victim else { return };
+        // By the inode table's key index: no scan of the queue per unlink.
+        let Some(ino) = self.inodes.ino_of(key) else {
+            return;
+        };
+        if let Some(ino) = self.recompress.removed(ino, key) {
             self.inodes.forget(ino, 1);
         }
     }
