@@ -24,7 +24,7 @@ use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -262,8 +262,7 @@ fn convert_live(path: &Path, backing: &Path, level: Compression) -> Outcome {
             std::thread::sleep(std::time::Duration::from_millis(50 * attempt as u64));
         }
         // By path: an open descriptor would itself count as an open file.
-        let set = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+        let set = crate::sys::cstr(path.as_os_str())
             .and_then(|p| crate::sys::setxattr(&p, crate::fs::POLICY, level.name().as_bytes(), 0));
         if let Err(e) = set {
             return Outcome::Left(format!(
@@ -336,7 +335,7 @@ fn convert_offline(path: &Path, links: &[PathBuf], level: Compression, bs: u32) 
     };
     let mut extra: Vec<PathBuf> = Vec::new();
     let done = (|| -> Result<(), String> {
-        let st = nix_fstat(&src)?;
+        let st = fstat(&src)?;
         crate::fs::copy_metadata(src.as_fd(), &out, &st).map_err(|e| format!("metadata: {e}"))?;
         let mut progress = Progress::new(&path.display().to_string(), Some(before.len()));
         let mut reader = &src;
@@ -353,7 +352,7 @@ fn convert_offline(path: &Path, links: &[PathBuf], level: Compression, bs: u32) 
         progress.finish();
         crate::fs::set_times(&out, &st).map_err(|e| format!("times: {e}"))?;
         out.sync_all().map_err(|e| e.to_string())?;
-        let now = nix_fstat(&src)?;
+        let now = fstat(&src)?;
         if (
             now.st_size,
             now.st_mtime,
@@ -402,6 +401,6 @@ fn convert_offline(path: &Path, links: &[PathBuf], level: Compression, bs: u32) 
     }
 }
 
-fn nix_fstat(f: &File) -> Result<libc::stat, String> {
-    nix::sys::stat::fstat(f.as_fd()).map_err(|e| format!("fstat: {e}"))
+fn fstat(f: &File) -> Result<libc::stat, String> {
+    crate::sys::fstat(f.as_fd()).map_err(|e| format!("fstat: {e}"))
 }
