@@ -22,19 +22,26 @@
 //! no index entry wholly past EOF once a truncate has returned; a resident
 //! block that is not `gone` is newer than or equal to the container's copy.
 
+mod content;
 mod ops;
 mod readahead;
 mod reserve;
 mod rw;
 mod seal;
 mod span;
+mod table;
 mod writeback;
 
+/// The coding vocabulary the frontend hands down (compress= options,
+/// compaction triggers), so that fs/ needs nothing from container/.
+pub use crate::container::{BlockSize, CompactWhen, Compression, DEFAULT_BLOCK_SIZE};
+pub use content::{recompress_copy, stamp, Content, Format, Recompressed, Stamp};
 pub use reserve::{reserve_at, tail as reservation_tail};
 pub use seal::{SealQueue, MAX_TICKETS};
+pub use table::{Node, OpenEntry, OpenFiles};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};
-use crate::container::{CompactWhen, Compression, Container, ContainerError};
+use crate::container::{Container, ContainerError};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,6 +1,8 @@
-//! Compaction of containers (and conversion of plain files truncated to
-//! zero into containers): when a container has accumulated enough dead
-//! records, a compacted copy is written into a temporary file in the same
+//! The namespace part of compaction (the open-file table, `file::OpenFiles`,
+//! decides when; `file::Content::compact` writes the bytes) and of the
+//! conversion of plain files into containers: when a container has
+//! accumulated enough dead records, a compacted copy is written into a
+//! temporary file in the same
 //! backing directory (with the same owner, mode, xattrs and times) and
 //! renamed over the current name; the inode's O_PATH descriptor then
 //! follows the new file. Files with several names (hard links) or none
@@ -15,88 +17,23 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Arc;
 
-use super::content::{Content, Format};
 use super::inode::{Inode, Slot};
 use super::sys;
 use super::Inner;
-use crate::container::{CompactWhen, Compression};
+use crate::file::{Compression, Content};
 
 impl Inner {
-    /// Compacts `content` (the open content of `inode`) if it needs it;
-    /// the compaction counts as an open meanwhile (see `release_content`).
-    /// Failures are logged and leave the file as it was.
-    pub(crate) fn maybe_compact(
-        &self,
-        inode: &Arc<Inode>,
-        content: &Arc<Content>,
-        when: CompactWhen,
-    ) {
-        if self.opts.read_only || !content.needs_compaction(when) {
-            return;
-        }
-        {
-            let mut s = inode.state.lock();
-            match &s.content {
-                Some(c) if Arc::ptr_eq(c, content) => s.opens += 1,
-                _ => return,
-            }
-        }
-        self.compact_now(inode, content);
-        if let Err(e) = self.release_without_compaction(inode) {
-            log::warn!("ino {}: flush after compaction failed: {e}", inode.ino);
-        }
-    }
-
-    /// Compacts now (the caller holds an open of `content`).
-    pub(crate) fn compact_now(&self, inode: &Arc<Inode>, content: &Content) {
-        match self.compact(inode, content) {
-            Ok(true) => log::debug!("ino {}: compacted", inode.ino),
-            Ok(false) => {}
-            Err(e) => log::warn!("ino {}: compaction failed: {e}", inode.ino),
-        }
-    }
-
-    fn compact(&self, inode: &Arc<Inode>, content: &Content) -> io::Result<bool> {
+    /// Writes a compacted copy of `content` (the open content of `inode`)
+    /// and renames it over the name (`file::Node::compact`).
+    pub(crate) fn compact(&self, inode: &Inode, content: &Content) -> io::Result<bool> {
         self.replace_backing(inode, true, |tmp| content.compact(tmp))
     }
 
     /// Rewrites an empty plain file as an empty container (a plain file
     /// truncated to zero through the mount becomes a container, atomically).
-    pub(crate) fn convert_to_container(&self, inode: &Arc<Inode>) -> io::Result<bool> {
-        let bs = self.opts.block_size;
-        self.replace_backing(inode, false, |tmp| {
-            Content::create(tmp, bs, &self.ctx)?.flush()
-        })
-    }
-
-    /// Runs `convert` (which rewrites the backing file of `inode` as a
-    /// container) when `inode` is a closed plain file, and notes the new
-    /// format; failures are logged and leave it plain.
-    pub(crate) fn convert_if_closed_plain(
-        &self,
-        inode: &Arc<Inode>,
-        convert: impl FnOnce() -> io::Result<bool>,
-    ) {
-        // Held throughout: no open can start on the old file meanwhile
-        // (lock order: state, then ns, then the inode's descriptor).
-        let mut s = inode.state.lock();
-        if s.opens > 0 || s.content.is_some() {
-            return;
-        }
-        if self.format_locked(inode, &mut s).0 != Format::Plain {
-            return;
-        }
-        match convert() {
-            Ok(true) => {
-                s.format = Format::Container;
-                s.size_cache = None;
-                s.cached_stamp = None;
-            }
-            Ok(false) => {}
-            Err(e) => log::warn!("ino {}: not converted to a container: {e}", inode.ino),
-        }
+    pub(crate) fn convert_to_container(&self, inode: &Inode) -> io::Result<bool> {
+        self.replace_backing(inode, false, |tmp| self.files.create(tmp)?.flush())
     }
 
     /// Rewrites the closed plain file `inode` as a container coded at `c`
@@ -104,13 +41,12 @@ impl Inner {
     /// times, renamed over it atomically: what `scfs convert` asks for by
     /// setting the policy xattr on a plain file through the mount.
     /// Ok(false) when the file has several names or none.
-    pub(crate) fn convert_plain(&self, inode: &Arc<Inode>, c: Compression) -> io::Result<bool> {
-        let bs = self.opts.block_size;
+    pub(crate) fn convert_plain(&self, inode: &Inode, c: Compression) -> io::Result<bool> {
         let src = self.reopen(inode, libc::O_RDONLY)?;
         self.replace_backing(inode, true, |tmp| {
-            let content = Content::create(tmp, bs, &self.ctx)?;
+            let content = self.files.create(tmp)?;
             content.set_compression(c);
-            copy_plain(&src, &content, bs as usize)?;
+            content.copy_plain(&src, self.opts.block_size as usize)?;
             content.flush()
         })
     }
@@ -153,7 +89,7 @@ impl Inner {
     /// Ok(false) when the file has several names or none.
     fn replace_backing(
         &self,
-        inode: &Arc<Inode>,
+        inode: &Inode,
         keep_times: bool,
         fill: impl FnOnce(File) -> io::Result<()>,
     ) -> io::Result<bool> {
@@ -260,41 +196,6 @@ pub(super) fn temp_name(ino: u64) -> CString {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     CString::new(format!("{TEMP_PREFIX}{ino}.{nanos}")).unwrap_or_default()
-}
-
-/// Copies the plain file `src` into `dst`, chunk by chunk, skipping the
-/// holes SEEK_DATA/SEEK_HOLE report, then sets its size (a trailing hole
-/// included).
-fn copy_plain(src: &File, dst: &Content, chunk: usize) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let len = src.metadata()?.len();
-    let mut buf = vec![0u8; chunk];
-    let mut pos = 0u64;
-    while pos < len {
-        let data = match sys::lseek(src.as_fd(), pos as i64, libc::SEEK_DATA) {
-            Ok(d) => d,
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
-            // No SEEK_DATA support: everything is data.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pos,
-            Err(e) => return Err(e),
-        };
-        let hole = match sys::lseek(src.as_fd(), data as i64, libc::SEEK_HOLE) {
-            Ok(h) => h.min(len),
-            Err(_) => len,
-        };
-        let mut off = data;
-        while off < hole {
-            let want = chunk.min((hole - off) as usize);
-            let n = src.read_at(&mut buf[..want], off)?;
-            if n == 0 {
-                break;
-            }
-            dst.write(off, &buf[..n])?;
-            off += n as u64;
-        }
-        pos = hole.max(off).max(data + 1);
-    }
-    dst.truncate(len)
 }
 
 /// Owner, mode and xattrs of the old file onto the new one. The new file

@@ -26,7 +26,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
-use super::content::FileState;
+use super::inode::FileState;
 use super::inode::Inode;
 use super::sys;
 use super::Inner;

@@ -14,13 +14,12 @@ use fuser::{FileAttr, FileType};
 use parking_lot::Mutex;
 
 use super::attr::err;
-use super::content::{stamp, Content, Format};
 use super::inode::Inode;
 use super::names::{new_name_cstr, Caller};
 use super::sys;
 use super::xattr::CAPS;
 use super::Inner;
-use crate::container::CompactWhen;
+use crate::file::{stamp, CompactWhen, Content};
 
 /// One directory entry of a listing snapshot.
 pub struct DirEnt {
@@ -147,7 +146,7 @@ impl Inner {
         let st = sys::fstat(inode.fd()?.as_fd());
         let keep_cache = {
             let s = inode.state.lock();
-            match (s.cached_stamp, &st) {
+            match (s.open.cached_stamp, &st) {
                 (Some(old), Ok(st)) => old == stamp(st) && flags & libc::O_TRUNC == 0,
                 _ => false,
             }
@@ -162,7 +161,7 @@ impl Inner {
             && flags & libc::O_ACCMODE != libc::O_WRONLY
             && !self.opts.read_only
         {
-            let now = super::content::now_timespec().tv_sec;
+            let now = super::inode::now_timespec().tv_sec;
             let strict = atime == super::AtimePolicy::STRICT;
             if st
                 .as_ref()
@@ -206,20 +205,17 @@ impl Inner {
         };
         let mut content = Some(Arc::new(content));
         let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s| {
-            s.format = Format::Container;
+            s.open.adopt_created(&mut content);
             s.caps_absent = true;
             s.new_name_parent = Some(parent_inode.clone());
-            if s.content.is_none() {
-                s.content = content.take();
-            }
-            s.opens += 1;
         })?;
         let content = {
             let mut s = inode.state.lock();
-            if s.content.as_ref().is_some_and(|c| c.is_container()) {
+            let c = s.open.content.clone();
+            if c.as_ref().is_some_and(|c| c.is_container()) {
                 self.ctime_opened(&inode, &mut s);
             }
-            s.content.clone()
+            c
         };
         let Some(content) = content else {
             return Err(err(libc::EIO));
@@ -388,12 +384,12 @@ impl Inner {
                 }
             }
         }
-        if let Err(e) = self.ctx.cache.flush_all() {
+        if let Err(e) = self.files.cache().flush_all() {
             log::error!("flush at unmount failed: {e}");
             first_err.get_or_insert(e);
         }
         // Everything is committed: sync once and seal (FORMAT.md 3.6).
-        match self.ctx.seals.seal_pending() {
+        match self.files.seals().seal_pending() {
             Ok(n) => log::debug!("sealed {n} containers"),
             Err(e) => {
                 log::error!("sealing at unmount failed: {e}");

@@ -27,11 +27,12 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
 mod ghosts;
+mod state;
 
 use super::sys;
 use ghosts::{Ghost, Ghosts};
 
-use super::content::FileState;
+pub use state::{now_timespec, FileState};
 
 /// The FUSE inode number of the mount's root.
 pub const ROOT: u64 = 1;
@@ -406,7 +407,7 @@ impl InodeTable {
                 .inode
                 .state
                 .try_lock()
-                .is_some_and(|s| s.content.is_none() && s.opens == 0);
+                .is_some_and(|s| s.open.content.is_none() && s.open.opens == 0);
             if !idle {
                 continue;
             }

@@ -1,8 +1,7 @@
 //! Metadata operations: getattr (with the logical size and stored bytes of
-//! containers), setattr (chmod, chown, truncate, utimens), statfs, access,
-//! and the detection of which backing files are containers.
+//! containers, which the open-file table finds), setattr (chmod, chown,
+//! truncate, utimens), statfs, access.
 
-use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -10,12 +9,11 @@ use std::sync::Arc;
 use fuser::{AccessFlags, FileAttr, TimeOrNow};
 
 use super::attr::{self, err};
-use super::content::{self, stamp, Content, FileState, Format, Stamp};
-use super::inode::Inode;
+use super::inode::{now_timespec, Inode};
 use super::names::Caller;
 use super::sys;
 use super::Inner;
-use crate::container::CompactWhen;
+use crate::file::{CompactWhen, Content};
 
 /// What setattr was asked to change.
 #[derive(Default)]
@@ -32,132 +30,10 @@ pub struct SetAttr {
 }
 
 impl Inner {
-    /// Reopens the backing object of `inode` through /proc with `flags`,
-    /// without touching its atime when allowed (our own reads of headers
-    /// and blocks are not accesses by the user).
-    ///
-    /// A file whose mode denies its owner what scfs needs (`chmod 000`,
-    /// `chmod 200`: unlike a plain passthrough, scfs must read a container
-    /// to know its size and to change it) is opened anyway when the daemon
-    /// owns it, as a local filesystem's driver would: see `reopen_as_owner`.
-    pub(crate) fn reopen(&self, inode: &Inode, flags: i32) -> io::Result<File> {
-        match self.reopen_plain(inode, flags) {
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
-                self.reopen_as_owner(inode, flags).ok_or(e)?
-            }
-            r => r,
-        }
-    }
-
-    /// `reopen` without the owner's way around the mode bits.
-    fn reopen_plain(&self, inode: &Inode, flags: i32) -> io::Result<File> {
-        let fd = inode.fd()?;
-        let path = sys::proc_path(fd.raw());
-        let owned = match sys::open_path(&path, flags | libc::O_NOATIME) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => sys::open_path(&path, flags)?,
-            r => r?,
-        };
-        Ok(File::from(owned))
-    }
-
-    /// Opens a regular file the daemon owns but whose mode bits keep it
-    /// out (a daemon that is not root): adds the owner's read (and write,
-    /// when asked) permission for the moment of the open and puts the mode
-    /// back at once (the backing file's ctime moves). None when that does
-    /// not apply (not ours, not a regular file, the chmod fails).
-    fn reopen_as_owner(&self, inode: &Inode, flags: i32) -> Option<io::Result<File>> {
-        // Each step takes the descriptor anew (no guard held across
-        // `reopen_plain`, which takes it too).
-        let st = sys::fstat(inode.fd().ok()?.as_fd()).ok()?;
-        let me = sys::euid();
-        if st.st_uid != me || st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return None;
-        }
-        let mode = st.st_mode & 0o7777;
-        let mut need = mode | libc::S_IRUSR;
-        if flags & libc::O_ACCMODE != libc::O_RDONLY {
-            need |= libc::S_IWUSR;
-        }
-        if need == mode {
-            return None;
-        }
-        sys::fchmod_fd(inode.fd().ok()?.as_fd(), need).ok()?;
-        let r = self.reopen_plain(inode, flags);
-        if let Err(e) = inode.fd().and_then(|fd| sys::fchmod_fd(fd.as_fd(), mode)) {
-            log::error!("ino {}: mode {mode:o} not restored: {e}", inode.ino);
-        }
-        Some(r)
-    }
-
-    /// Whether the regular file `inode` is a container (cached). Returns
-    /// the descriptor opened to find out, if any, for reuse.
-    pub(crate) fn format_locked(&self, inode: &Inode, s: &mut FileState) -> (Format, Option<File>) {
-        if s.format != Format::Unknown {
-            return (s.format, None);
-        }
-        match self.reopen(inode, libc::O_RDONLY) {
-            Ok(f) => match content::is_container(&f) {
-                Ok(true) => {
-                    s.format = Format::Container;
-                    (Format::Container, Some(f))
-                }
-                Ok(false) => {
-                    s.format = Format::Plain;
-                    (Format::Plain, None)
-                }
-                Err(e) => {
-                    log::warn!("ino {}: cannot read header: {e}", inode.ino);
-                    (Format::Plain, None)
-                }
-            },
-            // Unreadable by us: we can only serve it as it is.
-            Err(_) => (Format::Plain, None),
-        }
-    }
-
-    /// (logical size, stored bytes) of a container; None for plain files.
-    fn logical(&self, inode: &Inode, st: &libc::stat) -> io::Result<Option<(u64, u64)>> {
-        let mut s = inode.state.lock();
-        if let Some(c) = &s.content {
-            if !c.is_container() {
-                return Ok(None);
-            }
-            let stored = c.stored_bytes().unwrap_or(0);
-            return Ok(Some((c.size()?, stored)));
-        }
-        let (format, file) = self.format_locked(inode, &mut s);
-        if format != Format::Container {
-            return Ok(None);
-        }
-        let stamp = stamp(st);
-        let stored = st.st_size as u64;
-        if let Some((st2, size)) = s.size_cache {
-            if st2 == stamp {
-                return Ok(Some((size, stored)));
-            }
-        }
-        let file = match file {
-            Some(f) => f,
-            None => self.reopen(inode, libc::O_RDONLY)?,
-        };
-        match Content::container_size(&file) {
-            Ok(size) => {
-                s.size_cache = Some((stamp, size));
-                Ok(Some((size, stored)))
-            }
-            Err(e) => {
-                // Still listed (so it can be removed); opening it reports
-                // the error.
-                log::warn!("ino {}: unreadable container: {e}", inode.ino);
-                Ok(None)
-            }
-        }
-    }
-
     /// Attributes of `inode` whose backing stat is `st`.
     pub(crate) fn attr_of(&self, inode: &Inode, st: &libc::stat) -> io::Result<FileAttr> {
         let logical = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
-            self.logical(inode, st)?
+            self.files.logical(&self.node(inode), st)?
         } else {
             None
         };
@@ -179,7 +55,7 @@ impl Inner {
 
     /// Records that the data of `inode` changed now (see `FileState::touched`).
     pub(crate) fn touch_data(&self, inode: &Inode) {
-        inode.state.lock().touched = Some(super::content::now_timespec());
+        inode.state.lock().touched = Some(now_timespec());
         self.recompress_written(inode);
     }
 
@@ -196,7 +72,7 @@ impl Inner {
         inode: &Arc<Inode>,
         f: impl FnOnce(&Content) -> io::Result<T>,
     ) -> io::Result<T> {
-        let open = inode.state.lock().content.clone();
+        let open = inode.state.lock().open.content.clone();
         if let Some(c) = open {
             return f(&c);
         }
@@ -220,7 +96,7 @@ impl Inner {
         // A closed container whose size we know keeps it across a change
         // of mode, owner or times (these move ctime, hence the stamp).
         let carried = if inode.is_reg() && any && a.size.is_none() {
-            self.valid_cached_size(&inode)
+            self.files.valid_cached_size(&self.node(&inode))
         } else {
             None
         };
@@ -267,7 +143,7 @@ impl Inner {
         if a.atime.is_some() || a.mtime.is_some() {
             // Pending data written later would move mtime past the value
             // asked for: write it first.
-            let open = inode.state.lock().content.clone();
+            let open = inode.state.lock().open.content.clone();
             if let Some(c) = open {
                 c.flush()?;
             }
@@ -287,14 +163,15 @@ impl Inner {
             self.user_changed(&inode);
         }
         let st = sys::fstat(inode.fd()?.as_fd())?;
-        self.carry_size(&inode, carried, &st);
+        self.files.carry_size(&self.node(&inode), carried, &st);
         self.attr_of(&inode, &st)
     }
 
     /// A closed plain file truncated to zero becomes an empty container
     /// (failures leave it a plain file, truncated below as usual).
     pub(crate) fn maybe_convert(&self, inode: &Arc<Inode>) {
-        self.convert_if_closed_plain(inode, || self.convert_to_container(inode));
+        self.files
+            .convert_if_closed_plain(&self.node(inode), || self.convert_to_container(inode));
     }
 
     /// Drops S_ISUID, and S_ISGID when group-executable or when `caller`
@@ -373,236 +250,6 @@ impl Inner {
             Ok(())
         } else {
             Err(err(libc::EACCES))
-        }
-    }
-
-    /// The shared content of `inode`, opened if needed; counts one open.
-    pub(crate) fn acquire(&self, inode: &Arc<Inode>, writable: bool) -> io::Result<Arc<Content>> {
-        if writable {
-            self.check_rw()?;
-            self.recompress.opening_for_write(inode.ino);
-        }
-        let mut s = inode.state.lock();
-        if let Some(c) = &s.content {
-            if writable && !c.is_writable() {
-                return Err(err(libc::EACCES));
-            }
-            let c = c.clone();
-            s.opens += 1;
-            return Ok(c);
-        }
-        if let Some(c) = s.closing.upgrade() {
-            if !writable || c.is_writable() {
-                s.closing = std::sync::Weak::new();
-                s.content = Some(c.clone());
-                s.opens += 1;
-                if c.is_container() {
-                    self.ctime_opened(inode, &mut s);
-                }
-                return Ok(c);
-            }
-        }
-        let (format, _) = self.format_locked(inode, &mut s);
-        let (file, w) = if self.opts.read_only {
-            (self.reopen(inode, libc::O_RDONLY)?, false)
-        } else {
-            // Writable when the mode allows it (for a reader the owner's
-            // way around the mode bits is only taken to read).
-            let rw = if writable {
-                self.reopen(inode, libc::O_RDWR)
-            } else {
-                self.reopen_plain(inode, libc::O_RDWR)
-            };
-            match rw {
-                Ok(f) => (f, true),
-                Err(e) if writable => return Err(e),
-                Err(_) => (self.reopen(inode, libc::O_RDONLY)?, false),
-            }
-        };
-        // An empty file (a new one that never got content, or one that was
-        // in BACKING) is served as an empty plain file, or, opened
-        // writable, as a new container that writes nothing unless it gets
-        // content (FORMAT.md 3.6).
-        let empty = |file: &File| file.metadata().is_ok_and(|m| m.len() == 0);
-        let content = 'open: {
-            let file = if format == Format::Container {
-                let e = match Content::open(file, w, format, &self.ctx) {
-                    Ok(c) => break 'open c,
-                    Err(e) => e,
-                };
-                // Known as a container, but empty now (nothing was ever
-                // written to it): an empty plain file, as below.
-                let file = self.reopen(inode, if w { libc::O_RDWR } else { libc::O_RDONLY })?;
-                if !empty(&file) {
-                    return Err(e);
-                }
-                s.format = Format::Plain;
-                file
-            } else {
-                file
-            };
-            if w && empty(&file) {
-                s.format = Format::Container;
-                Content::create_deferred(file, self.opts.block_size, &self.ctx)?
-            } else {
-                Content::open(file, w, Format::Plain, &self.ctx)?
-            }
-        };
-        let c = Arc::new(content);
-        if c.is_container() && w {
-            if let Ok(fd) = inode.fd() {
-                c.set_compression(self.compression_of(fd.as_fd()));
-            }
-        }
-        if c.is_container() {
-            let path = inode
-                .fd()
-                .and_then(|fd| std::fs::read_link(format!("/proc/self/fd/{}", fd.raw())));
-            if let Ok(p) = path {
-                c.set_name(&p.to_string_lossy());
-            }
-        }
-        s.content = Some(c.clone());
-        s.opens += 1;
-        if c.is_container() {
-            self.ctime_opened(inode, &mut s);
-        }
-        Ok(c)
-    }
-
-    /// Drops one open of `inode`'s content; the last one flushes it,
-    /// compacts it if worthwhile, and closes it. Returns the flush result.
-    ///
-    /// Invariant: at most one `Content` exists per inode at any time. The
-    /// last one is closed under the state lock, and a compaction counts as
-    /// an open while it runs, so a concurrent open shares the same content
-    /// instead of opening the backing file a second time.
-    pub(crate) fn release_content(&self, inode: &Arc<Inode>) -> io::Result<()> {
-        let c = {
-            let mut s = inode.state.lock();
-            s.opens = s.opens.saturating_sub(1);
-            if s.opens > 0 {
-                return Ok(());
-            }
-            let Some(c) = s.content.clone() else {
-                return Ok(());
-            };
-            // Flushed under the state lock: a new open waits, and then
-            // finds everything in the backing file.
-            let flushed = c.flush();
-            if flushed.is_err() || self.opts.read_only || !c.needs_compaction(CompactWhen::AtRest) {
-                drop(c);
-                self.close_locked(inode, &mut s, flushed.is_ok());
-                return flushed;
-            }
-            s.opens = 1; // held by the compaction below
-            c
-        };
-        self.compact_now(inode, &c);
-        drop(c);
-        self.release_without_compaction(inode)
-    }
-
-    /// `release_content` without compacting (after a compaction).
-    pub(crate) fn release_without_compaction(&self, inode: &Arc<Inode>) -> io::Result<()> {
-        let mut s = inode.state.lock();
-        s.opens = s.opens.saturating_sub(1);
-        if s.opens > 0 {
-            return Ok(());
-        }
-        let flushed = match &s.content {
-            Some(c) => c.flush(),
-            None => Ok(()),
-        };
-        self.close_locked(inode, &mut s, flushed.is_ok());
-        flushed
-    }
-
-    /// Closes the content (the last reference goes here, under the lock)
-    /// and records the backing file's stamp for FOPEN_KEEP_CACHE; after a
-    /// successful flush (`flushed`: BACKING holds everything) also the
-    /// logical size for that stamp, so the getattr or chmod that usually
-    /// follows a close does not reopen the container to read it.
-    fn close_locked(&self, inode: &Inode, s: &mut FileState, flushed: bool) {
-        let closed = s.content.take();
-        let size = match &closed {
-            Some(c) if flushed && c.is_container() => c.size().ok(),
-            _ => None,
-        };
-        // Usually the last reference, dropped here under the lock; if an
-        // operation still holds it, the next open shares it (`acquire`).
-        s.closing = match closed {
-            Some(c) if Arc::strong_count(&c) > 1 => Arc::downgrade(&c),
-            _ => std::sync::Weak::new(),
-        };
-        s.size_cache = None;
-        let mut st = inode.fd().and_then(|fd| sys::fstat(fd.as_fd())).ok();
-        if st.as_ref().is_some_and(|st| st.st_size == 0) {
-            // A new or empty file that got no content stays a plain empty
-            // file (see `acquire`).
-            s.format = Format::Plain;
-        }
-        let touched = s.touched.take();
-        if let (Some(t), Some(now)) = (touched, &st) {
-            // The data last changed at `t` (the last write() call, an
-            // O_TRUNC, a truncate): the backing file's mtime says when its
-            // blocks were written back (later) or was never moved (an
-            // O_TRUNC of an empty file). Make `t` the mtime.
-            if (now.st_mtime, now.st_mtime_nsec) != (t.tv_sec, t.tv_nsec as _) {
-                let omit = attr::timespec(None);
-                if let Ok(fd) = inode.fd() {
-                    let _ = sys::utimensat(
-                        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
-                        c"",
-                        &[omit, t],
-                        libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-                    );
-                    st = sys::fstat(fd.as_fd()).ok();
-                }
-            }
-        }
-        // Before recording the stamp: this may move the backing ctime.
-        let recorded = match &st {
-            Some(st) => self.ctime_closing(inode, s, st, touched),
-            None => {
-                s.uctime = None;
-                false
-            }
-        };
-        if recorded {
-            st = inode.fd().and_then(|fd| sys::fstat(fd.as_fd())).ok();
-        }
-        if let Some(st) = &st {
-            self.recompress.closed(inode.ino, st);
-        }
-        s.cached_stamp = st.map(|st| stamp(&st));
-        if let (Some(stamp), Some(size)) = (s.cached_stamp, size) {
-            s.size_cache = Some((stamp, size));
-        }
-    }
-
-    /// The logical size of the closed container `inode` when the cached
-    /// one is still valid (its stamp is the backing file's current one),
-    /// to carry across a metadata change of ours (`carry_size`).
-    fn valid_cached_size(&self, inode: &Inode) -> Option<(Stamp, u64)> {
-        let s = inode.state.lock();
-        if s.content.is_some() {
-            return None;
-        }
-        let (cached, size) = s.size_cache?;
-        let st = sys::fstat(inode.fd().ok()?.as_fd()).ok()?;
-        (stamp(&st) == cached).then_some((cached, size))
-    }
-
-    /// After a chmod/chown/utimens of ours (the data unchanged): the size
-    /// `valid_cached_size` returned before it holds for the new stamp `st`,
-    /// unless anything else touched the cache meanwhile (an open and close
-    /// in between records its own stamp, so the entry differs).
-    fn carry_size(&self, inode: &Inode, before: Option<(Stamp, u64)>, st: &libc::stat) {
-        let Some((old, size)) = before else { return };
-        let mut s = inode.state.lock();
-        if s.content.is_none() && s.size_cache == Some((old, size)) {
-            s.size_cache = Some((stamp(st), size));
         }
     }
 }

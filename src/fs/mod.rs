@@ -3,11 +3,14 @@
 //! everything else exactly as it is.
 //!
 //! Submodules: `attr` (stat -> FileAttr, errno),
-//! `inode` (O_PATH inode table), `content` (the data of a regular file),
-//! `names` (lookup and namespace operations), `meta` (getattr, setattr,
-//! statfs, access), `handles` (open files and directories, I/O), `xattr`,
-//! `compact` (compaction and plain-to-container conversion), `recompress`
-//! (idle recompression), `session` (the fuser configuration), `ops` (the `fuser::Filesystem` glue).
+//! `inode` (O_PATH inode table and per-inode state), `open` (inodes as
+//! nodes of the file layer's open-file table, `file::OpenFiles`, which
+//! owns the content life cycle), `names` (lookup and namespace
+//! operations), `meta` (getattr, setattr, statfs, access), `handles` (open
+//! files and directories, I/O), `xattr`, `compact` (the rename part of
+//! compaction and plain-to-container conversion), `recompress` (idle
+//! recompression's queue and rename), `session` (the fuser
+//! configuration), `ops` (the `fuser::Filesystem` glue).
 //!
 //! Invariants:
 //! - One FUSE inode per backing (st_dev, st_ino); its number is the backing
@@ -24,13 +27,13 @@
 
 mod attr;
 mod compact;
-mod content;
 mod ctime;
 mod export;
 mod handles;
 mod inode;
 mod meta;
 mod names;
+mod open;
 mod ops;
 mod policy;
 mod recompress;
@@ -46,10 +49,9 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::container::Compression;
+use crate::file::{Compression, OpenFiles};
 use crate::sys;
 
-use content::ContentCtx;
 use handles::Handle;
 use inode::InodeTable;
 use recompress::Recompressor;
@@ -155,7 +157,7 @@ impl Default for FsOptions {
     fn default() -> Self {
         FsOptions {
             cache_size: crate::cache::DEFAULT_CACHE_SIZE,
-            block_size: crate::container::DEFAULT_BLOCK_SIZE,
+            block_size: crate::file::DEFAULT_BLOCK_SIZE,
             read_only: false,
             allow_other: false,
             default_permissions: true,
@@ -194,7 +196,8 @@ pub(crate) struct Inner {
     /// The session's notifier, to invalidate attributes the kernel caches
     /// when we change them unasked (set once mounted).
     notifier: std::sync::OnceLock<fuser::Notifier>,
-    ctx: ContentCtx,
+    /// The open-file table (content life cycle, block cache, seal queue).
+    files: OpenFiles,
     /// Namespace changes (read) against compaction's rename (write).
     ns: RwLock<()>,
     /// Idle recompression's queue and thread.
@@ -204,7 +207,7 @@ pub(crate) struct Inner {
 impl ScfsFs {
     /// Prepares a filesystem serving `backing` (which must be a directory).
     pub fn new(backing: &Path, opts: FsOptions) -> io::Result<ScfsFs> {
-        if let Err(e) = crate::container::BlockSize::try_from(opts.block_size) {
+        if let Err(e) = crate::file::BlockSize::try_from(opts.block_size) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         sys::raise_nofile_limit();
@@ -221,6 +224,7 @@ impl ScfsFs {
             .recompress
             .filter(|&r| !opts.read_only && r != opts.compression);
         let recompress = Recompressor::new(recompress, opts.recompress_idle);
+        let (block_size, read_only) = (opts.block_size, opts.read_only);
         let inner = Arc::new(Inner {
             opts,
             backing: backing.to_path_buf(),
@@ -231,13 +235,15 @@ impl ScfsFs {
             is_root,
             acl_enforced: std::sync::atomic::AtomicBool::new(false),
             notifier: std::sync::OnceLock::new(),
-            ctx: ContentCtx {
-                cache: crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
+            files: OpenFiles::new(
+                crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
                     budget: opts_cache_size,
                     ..Default::default()
                 }),
-                seals: crate::file::SealQueue::new(),
-            },
+                crate::file::SealQueue::new(),
+                block_size,
+                read_only,
+            ),
             ns: RwLock::new(()),
             recompress,
         });

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use fuser::FileAttr;
 
 use super::attr::err;
-use super::content::{Content, FileState, Format};
+use super::inode::FileState;
 use super::inode::{FdGuard, Inode};
 use super::sys;
 use super::Inner;
 use crate::file::SealQueue;
+use crate::file::{Content, Format};
 
 /// Who asks: the caller's uid and gid (the kernel's fsuid/fsgid), and its
 /// thread id, through which its supplementary groups can be read; for
@@ -333,11 +334,9 @@ impl Inner {
             libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW,
             perm,
         )?;
-        Content::create_deferred(File::from(fd), self.opts.block_size, &self.ctx).inspect_err(
-            |_| {
-                Self::undo_create(pfd.as_fd(), name, false);
-            },
-        )
+        self.files.create_deferred(File::from(fd)).inspect_err(|_| {
+            Self::undo_create(pfd.as_fd(), name, false);
+        })
     }
 
     /// `create_file` without O_TMPFILE.
@@ -400,7 +399,7 @@ impl Inner {
                 sys::fchmod_fd(file.as_fd(), m)?;
             }
         }
-        Content::create_deferred(file, self.opts.block_size, &self.ctx)
+        self.files.create_deferred(file)
     }
 
     pub(crate) fn mknod(
@@ -420,7 +419,7 @@ impl Inner {
             drop(content);
             // Nothing written: an empty file (FORMAT.md 3.6).
             return self.lookup_prepared(&parent, &name, |s| {
-                s.format = Format::Plain;
+                s.open.format = Format::Plain;
                 s.new_name_parent = Some(parent.clone());
             });
         }
@@ -479,7 +478,7 @@ impl Inner {
             let name = new_name_cstr(parent, name)?;
             let parent = self.inodes.get(parent)?;
             let pfd = parent.fd()?;
-            let victim = last_name_of(&self.ctx.seals, pfd.as_fd(), &name);
+            let victim = last_name_of(self.files.seals(), pfd.as_fd(), &name);
             // A file keeping other names gets a new ctime (fs/ctime.rs).
             let target = if victim.is_none() && flags & libc::AT_REMOVEDIR == 0 {
                 sys::openat(pfd.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).ok()
@@ -487,7 +486,7 @@ impl Inner {
                 None
             };
             sys::unlinkat(pfd.as_fd(), &name, flags)?;
-            forget_seal(&self.ctx.seals, victim);
+            forget_seal(self.files.seals(), victim);
             self.recompress_removed(victim);
             target
         };
@@ -516,10 +515,10 @@ impl Inner {
         let victim = if flags & libc::RENAME_EXCHANGE != 0 {
             None
         } else {
-            last_name_of(&self.ctx.seals, npfd.as_fd(), &newname)
+            last_name_of(self.files.seals(), npfd.as_fd(), &newname)
         };
         sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)?;
-        forget_seal(&self.ctx.seals, victim);
+        forget_seal(self.files.seals(), victim);
         self.recompress_removed(victim);
         // The renamed file gets a new ctime (fs/ctime.rs); with
         // RENAME_EXCHANGE both do.

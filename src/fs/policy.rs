@@ -14,11 +14,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
 use super::attr::err;
-use super::content::Content;
 use super::inode::Inode;
 use super::sys;
 use super::Inner;
-use crate::container::Compression;
+use crate::file::{Compression, Content};
 
 /// The policy xattr.
 pub const POLICY: &CStr = c"user.scfs.compress";
@@ -93,7 +92,7 @@ impl Inner {
         let Ok(inode) = self.inodes.get(ino) else {
             return;
         };
-        let content = inode.state.lock().content.clone();
+        let content = inode.state.lock().open.content.clone();
         if let Some(c) = content {
             c.set_compression(now.unwrap_or(self.opts.compression));
             return;
@@ -108,6 +107,7 @@ impl Inner {
     /// A closed plain file becomes a container coded at `level` (failures
     /// are logged and leave it plain).
     pub(crate) fn convert_closed_plain(&self, inode: &Arc<Inode>, level: Compression) {
-        self.convert_if_closed_plain(inode, || self.convert_plain(inode, level));
+        self.files
+            .convert_if_closed_plain(&self.node(inode), || self.convert_plain(inode, level));
     }
 }

@@ -48,10 +48,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::compact::{copy_metadata, set_times, temp_name};
-use super::content::{stamp, FileState};
 use super::inode::Inode;
 use super::{policy, sys, Inner};
-use crate::container::{Compression, Container, ContainerError};
+use crate::file::{recompress_copy, stamp, Compression, Recompressed};
 
 /// Default `recompress_idle`: ten minutes.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
@@ -435,11 +434,6 @@ impl Drop for Temp<'_> {
     }
 }
 
-/// Whether a file is open (or held by an operation that opened it).
-fn in_use(s: &FileState) -> bool {
-    s.opens > 0 || s.content.is_some() || s.closing.strong_count() > 0
-}
-
 /// What must not change while a file is rewritten: its backing identity,
 /// size and mtime (metadata changes are copied at the rename instead).
 fn data_stamp(st: &libc::stat) -> (u64, u64, i64, i64, i64) {
@@ -450,13 +444,6 @@ fn data_stamp(st: &libc::stat) -> (u64, u64, i64, i64, i64) {
         st.st_mtime,
         st.st_mtime_nsec,
     )
-}
-
-fn cerr(e: ContainerError) -> io::Error {
-    match e {
-        ContainerError::Io(e) => e,
-        e => io::Error::other(e.to_string()),
-    }
 }
 
 impl Inner {
@@ -518,7 +505,7 @@ impl Inner {
         if !inode.is_reg() {
             return Ok(Outcome::Done);
         }
-        if in_use(&inode.state.lock()) {
+        if inode.state.lock().open.in_use() {
             return Ok(Outcome::Busy);
         }
         // 1. Still the file closed, one name, no policy of its own.
@@ -537,33 +524,26 @@ impl Inner {
             (st, dirfd, name)
         };
         let src = self.reopen(&inode, libc::O_RDONLY)?;
-        if !Container::is_container(&src)? {
-            return Ok(Outcome::Done);
-        }
-        let src = Container::open(src, false).map_err(cerr)?;
-        // 2. The new file, written without any lock.
+        // 2. The new file, written without any lock (the file layer's
+        // `recompress_copy`; a reservation past the old end goes along).
         let mut tmp = Temp::create(sh, dirfd, ino)?;
         let started = Instant::now();
-        let out = src
-            .recompress_into(tmp.file.try_clone()?, sh.target, go_on)
-            .map_err(cerr)?;
-        let Some(out) = out else {
-            log::debug!("ino {ino}: recompression cancelled");
-            return Ok(Outcome::Busy);
+        let new_len = match recompress_copy(src, &tmp.file, sh.target, go_on)? {
+            Recompressed::NotContainer => return Ok(Outcome::Done),
+            Recompressed::Cancelled => {
+                log::debug!("ino {ino}: recompression cancelled");
+                return Ok(Outcome::Busy);
+            }
+            Recompressed::Done(n) => n,
         };
-        let (old_len, new_len) = (before.st_size as u64, out.file_len());
-        // The old file's reservation past its end goes with the contents
-        // (src/file/reserve.rs); no room for it: no rewrite.
-        let carry = crate::file::reservation_tail(src.file())?;
-        crate::file::reserve_at(&tmp.file, new_len, carry)?;
-        drop((src, out));
+        let old_len = before.st_size as u64;
         if new_len >= old_len {
             log::debug!("ino {ino}: recompression gains nothing ({old_len} -> {new_len} bytes)");
             return Ok(Outcome::Done);
         }
         // 3. The rename, if nothing changed meanwhile.
         let mut s = inode.state.lock();
-        if in_use(&s) || !go_on() {
+        if s.open.in_use() || !go_on() {
             return Ok(Outcome::Busy);
         }
         let _ns = self.ns.write();
@@ -588,13 +568,7 @@ impl Inner {
         // Same contents: the cached logical size and the kernel's page
         // cache stay valid for the new file.
         if let Ok(new) = sys::fstat(fd.as_fd()) {
-            let (old, new) = (stamp(&st), stamp(&new));
-            if let Some((at, size)) = s.size_cache {
-                s.size_cache = (at == old).then_some((new, size));
-            }
-            if s.cached_stamp == Some(old) {
-                s.cached_stamp = Some(new);
-            }
+            s.open.restamp(stamp(&st), stamp(&new));
         }
         drop((fd, _ns, s));
         let d = sys::openat(tmp.dir.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;

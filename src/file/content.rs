@@ -1,7 +1,10 @@
 //! The data of a regular file as seen through the mount: either a v2
-//! container served decoded through `file::LogicalFile`, or a plain backing
+//! container served decoded through a [`LogicalFile`], or a plain backing
 //! file (anything that is not a container) served exactly as it is. One
-//! `Content` per inode is shared by all of its open handles.
+//! `Content` per inode is shared by all of its open handles (the mount's
+//! open-file table, `table.rs`, keeps it). Also the byte-level jobs the
+//! frontend asks of a closed file: its logical size, the copy of a plain
+//! file into a new container, and idle recompression's rewrite.
 
 use std::fs::File;
 use std::io;
@@ -9,11 +12,10 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::attr::err;
-use super::sys;
+use super::{LogicalFile, SealQueue};
 use crate::cache::BlockCache;
-use crate::container::{read_summary, CompactWhen, Container, ContainerError};
-use crate::file::{LogicalFile, SealQueue};
+use crate::container::{read_summary, CompactWhen, Compression, Container, ContainerError};
+use crate::sys;
 
 /// What a backing regular file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -39,54 +41,6 @@ pub fn stamp(st: &libc::stat) -> Stamp {
         st.st_ctime,
         st.st_ctime_nsec,
     )
-}
-
-/// Per-inode state of a regular file.
-#[derive(Default)]
-pub struct FileState {
-    pub format: Format,
-    /// The shared content while at least one handle is open.
-    pub content: Option<Arc<Content>>,
-    /// Open handles.
-    pub opens: u32,
-    /// The content closed last, while something still holds it (an
-    /// operation that took it before the last close): the next open shares
-    /// it rather than opening the backing file a second time beside it.
-    pub closing: std::sync::Weak<Content>,
-    /// Logical size of a closed container, valid while the backing stamp
-    /// is unchanged (saves decoding the trailer on every getattr).
-    pub size_cache: Option<(Stamp, u64)>,
-    /// Backing stamp when the kernel's page cache was last known to match
-    /// the content (set at release); an open with the same stamp keeps it.
-    pub cached_stamp: Option<Stamp>,
-    /// Parent directory to fsync at the next fsync (new names).
-    pub new_name_parent: Option<Arc<super::inode::Inode>>,
-    /// Known to carry no `security.capability` xattr (a file we created,
-    /// or one the kernel already probed), so the kernel's probe before a
-    /// write or chown is answered without a syscall. Cleared when that
-    /// xattr is set through the mount.
-    pub caps_absent: bool,
-    /// When the data last changed through the mount (write, truncate,
-    /// fallocate) while the backing file may not show it yet: its mtime
-    /// moves only when dirty blocks are written. getattr reports the later
-    /// of the two; the last close stamps it onto the backing file.
-    pub touched: Option<libc::timespec>,
-    /// The user ctime of an open container (`fs/ctime.rs`).
-    pub uctime: Option<super::ctime::OpenCtime>,
-    /// The ctime record of a closed container as read when the backing
-    /// ctime was the first value (valid while it is).
-    pub ctime_rec: Option<(super::ctime::Key, Option<super::ctime::Key>)>,
-}
-
-/// The current time as a `timespec` (for data-change timestamps).
-pub fn now_timespec() -> libc::timespec {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    }
 }
 
 /// What opening content needs from the mount (the shared block cache and
@@ -158,7 +112,7 @@ impl Content {
     }
 
     /// How this file's blocks are coded when written (containers only).
-    pub fn set_compression(&self, c: crate::container::Compression) {
+    pub fn set_compression(&self, c: Compression) {
         if let Content::Logical(l) = self {
             l.set_compression(c);
         }
@@ -174,8 +128,8 @@ impl Content {
     /// Marks the backing file accessed (see `sys::read_marking_access`).
     pub fn mark_accessed(&self) -> io::Result<()> {
         match self {
-            Content::Plain { file, .. } => super::sys::read_marking_access(file),
-            Content::Logical(l) => l.with_backing(super::sys::read_marking_access),
+            Content::Plain { file, .. } => sys::read_marking_access(file),
+            Content::Logical(l) => l.with_backing(sys::read_marking_access),
         }
     }
 
@@ -344,16 +298,50 @@ impl Content {
     /// Flushes, then writes a compacted copy into `dst` and continues on it.
     pub fn compact(&self, dst: File) -> io::Result<()> {
         match self {
-            Content::Plain { .. } => Err(err(libc::EOPNOTSUPP)),
+            Content::Plain { .. } => Err(super::errno(libc::EOPNOTSUPP)),
             Content::Logical(l) => l.compact(dst),
         }
+    }
+
+    /// Copies the plain file `src` into this (new) content, chunk by
+    /// chunk, skipping the holes SEEK_DATA/SEEK_HOLE report, then sets its
+    /// size (a trailing hole included).
+    pub fn copy_plain(&self, src: &File, chunk: usize) -> io::Result<()> {
+        let len = src.metadata()?.len();
+        let mut buf = vec![0u8; chunk];
+        let mut pos = 0u64;
+        while pos < len {
+            let data = match sys::lseek(src.as_fd(), pos as i64, libc::SEEK_DATA) {
+                Ok(d) => d,
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
+                // No SEEK_DATA support: everything is data.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pos,
+                Err(e) => return Err(e),
+            };
+            let hole = match sys::lseek(src.as_fd(), data as i64, libc::SEEK_HOLE) {
+                Ok(h) => h.min(len),
+                Err(_) => len,
+            };
+            let mut off = data;
+            while off < hole {
+                let want = chunk.min((hole - off) as usize);
+                let n = src.read_at(&mut buf[..want], off)?;
+                if n == 0 {
+                    break;
+                }
+                self.write(off, &buf[..n])?;
+                off += n as u64;
+            }
+            pos = hole.max(off).max(data + 1);
+        }
+        self.truncate(len)
     }
 
     fn check_writable(&self) -> io::Result<()> {
         if self.is_writable() {
             Ok(())
         } else {
-            Err(err(libc::EBADF))
+            Err(super::errno(libc::EBADF))
         }
     }
 }
@@ -368,5 +356,52 @@ fn keep_flag(keep_size: bool) -> i32 {
 }
 
 fn seek_arg(offset: u64) -> io::Result<i64> {
-    i64::try_from(offset).map_err(|_| err(libc::ENXIO))
+    i64::try_from(offset).map_err(|_| super::errno(libc::ENXIO))
+}
+
+/// What `recompress_copy` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recompressed {
+    /// The source is no container: nothing written.
+    NotContainer,
+    /// `go_on` said stop.
+    Cancelled,
+    /// Written: the new file's length.
+    Done(u64),
+}
+
+/// Idle recompression's rewrite of a closed file's bytes: when `src` (a
+/// read-only descriptor) is a container, decodes every block and encodes
+/// it at `target` into `dst` (an empty file), fsynced and sealed, with the
+/// reservation past the old file's end carried over (`reserve.rs`; no
+/// room for it is an error); `go_on` is asked between blocks.
+pub fn recompress_copy(
+    src: File,
+    dst: &File,
+    target: Compression,
+    go_on: &dyn Fn() -> bool,
+) -> io::Result<Recompressed> {
+    if !Container::is_container(&src)? {
+        return Ok(Recompressed::NotContainer);
+    }
+    let src = Container::open(src, false).map_err(plain_cerr)?;
+    let out = src
+        .recompress_into(dst.try_clone()?, target, go_on)
+        .map_err(plain_cerr)?;
+    let Some(out) = out else {
+        return Ok(Recompressed::Cancelled);
+    };
+    let new_len = out.file_len();
+    let carry = super::reservation_tail(src.file())?;
+    super::reserve_at(dst, new_len, carry)?;
+    Ok(Recompressed::Done(new_len))
+}
+
+/// A container error as io::Error without a log (recompression logs its
+/// own outcome).
+fn plain_cerr(e: ContainerError) -> io::Error {
+    match e {
+        ContainerError::Io(e) => e,
+        e => io::Error::other(e.to_string()),
+    }
 }
