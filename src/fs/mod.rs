@@ -10,7 +10,8 @@
 //! files and directories, I/O), `xattr`, `compact` (the rename part of
 //! compaction and plain-to-container conversion), `recompress` (idle
 //! recompression's queue and rename), `session` (the fuser
-//! configuration), `ops` (the `fuser::Filesystem` glue).
+//! configuration), `ops` (the `fuser::Filesystem` glue) with `reply`
+//! (request and reply conversions).
 //!
 //! Invariants:
 //! - One FUSE inode per backing (st_dev, st_ino); its number is the backing
@@ -37,6 +38,7 @@ mod open;
 mod ops;
 mod policy;
 mod recompress;
+mod reply;
 mod session;
 mod xattr;
 

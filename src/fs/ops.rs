@@ -14,78 +14,13 @@ use fuser::{
 };
 
 use super::attr::{errno, TTL};
-use super::handles::Opened;
 use super::meta::SetAttr;
-use super::names::Caller;
+use super::reply::{caller, creator, negative_attr, open_flags, reply_empty, reply_entry};
 use super::xattr::XattrReply;
 use super::ScfsFs;
 
 /// Generation of the negative entry and of "." and ".." in a listing.
 const GEN: Generation = Generation(0);
-
-fn caller(req: &Request) -> Caller {
-    Caller {
-        uid: req.uid(),
-        gid: req.gid(),
-        pid: req.pid(),
-        umask: 0,
-    }
-}
-
-/// The caller of a create, mkdir or mknod, with its umask (which we apply:
-/// FUSE_DONT_MASK, see `init`).
-fn creator(req: &Request, umask: u32) -> Caller {
-    Caller {
-        umask,
-        ..caller(req)
-    }
-}
-
-fn open_flags(o: &Opened) -> FopenFlags {
-    if o.keep_cache {
-        FopenFlags::FOPEN_KEEP_CACHE
-    } else {
-        FopenFlags::empty()
-    }
-}
-
-/// Attributes of a negative lookup (node id 0).
-fn negative_attr() -> fuser::FileAttr {
-    fuser::FileAttr {
-        ino: INodeNo(0),
-        size: 0,
-        blocks: 0,
-        atime: std::time::UNIX_EPOCH,
-        mtime: std::time::UNIX_EPOCH,
-        ctime: std::time::UNIX_EPOCH,
-        crtime: std::time::UNIX_EPOCH,
-        kind: fuser::FileType::RegularFile,
-        perm: 0,
-        nlink: 0,
-        uid: 0,
-        gid: 0,
-        rdev: 0,
-        blksize: 4096,
-        flags: 0,
-    }
-}
-
-fn reply_empty(r: std::io::Result<()>, reply: ReplyEmpty) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(errno(&e)),
-    }
-}
-
-fn reply_entry(
-    r: std::io::Result<(std::sync::Arc<super::inode::Inode>, fuser::FileAttr)>,
-    reply: ReplyEntry,
-) {
-    match r {
-        Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
-        Err(e) => reply.error(errno(&e)),
-    }
-}
 
 impl Filesystem for ScfsFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
