@@ -214,13 +214,20 @@ fn damaged_header_is_still_a_container_but_corrupt() {
     let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
     c.write_block(0, b"x").unwrap();
     c.commit().unwrap();
+    // Flips every bit of the byte at `at` (writing a fixed value would be
+    // no change when the random salt already holds it).
+    let flip = |f: &std::fs::File, at: u64| {
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[!b[0]], at).unwrap();
+    };
     // A flip in the seal slot (bytes 16..28) costs only the seal.
-    f.write_all_at(&[0xFF], 20).unwrap();
+    flip(&f, 20);
     let o = Container::open(f.try_clone().unwrap(), false).unwrap();
     assert!(o.damage().is_some_and(|d| d.contains("seal")));
     assert_eq!(o.sealed_seq(), None);
     // A flip in the salt (covered by the header CRC) costs the file.
-    f.write_all_at(&[0xFF], 10).unwrap();
+    flip(&f, 10);
     assert!(Container::is_container(&f).unwrap());
     assert!(Container::open(f, false).unwrap_err().is_corrupt());
     let v1 = tmp();
