@@ -8,7 +8,8 @@
 //! time. It owns a queue of files by FUSE inode number: a data change
 //! (`written`, from `touch_data`) puts a file in (with a lookup of its
 //! own, so a forget by the kernel cannot lose it) and holds it there
-//! while it is open; its last close (`closed`, from `close_locked`) starts its
+//! while it is open; its last close (`closed`, from `Inner::closed` in
+//! `open.rs`, the open-file table's close hook) starts its
 //! idle timer with its backing (st_dev, st_ino); a writable open
 //! (`opening_for_write`) stops the timer again and cancels a rewrite in
 //! progress. When a file's time comes and it is not open, the thread
