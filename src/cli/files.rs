@@ -267,9 +267,7 @@ pub struct Progress {
 impl Progress {
     /// A progress line for `label`; `total` in bytes when known.
     pub fn new(label: &str, total: Option<u64>) -> Progress {
-        // SAFETY: isatty only inspects the file descriptor number; an
-        // invalid descriptor makes it return 0.
-        let enabled = unsafe { libc::isatty(2) } == 1;
+        let enabled = crate::sys::stderr_is_terminal();
         let now = Instant::now();
         Progress {
             label: label.to_string(),

@@ -22,7 +22,6 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -35,6 +34,7 @@ use super::files::Progress;
 use super::human::human;
 use super::mount::mountinfo;
 use super::v2io::write_v2;
+use super::walk::{regular_files, WalkError, WalkOptions};
 use super::{CliError, ConvertArgs, EXIT_ERROR, EXIT_OK};
 use crate::container::{Compression, Container};
 
@@ -153,35 +153,16 @@ pub fn convert(a: &ConvertArgs) -> Result<i32, CliError> {
 /// The regular files at or under `root` (symlinks not followed, other
 /// filesystems not entered, the daemon's temporary files and lock file
 /// skipped: converting the lock file would replace the inode daemons
-/// lock), sorted.
+/// lock), sorted; the first error stops.
 fn walk(root: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>, CliError> {
-    let err = |p: &Path, e: io::Error| CliError::io(format!("{}: {e}", p.display()));
-    let top = fs::symlink_metadata(root).map_err(|e| err(root, e))?;
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let m = fs::symlink_metadata(&p).map_err(|e| err(&p, e))?;
-        if m.is_file() {
-            if p.file_name() != Some(std::ffi::OsStr::new(crate::fs::LOCK_NAME)) {
-                out.push((p, m));
-            }
-        } else if m.is_dir() && m.dev() == top.dev() {
-            for e in fs::read_dir(&p).map_err(|e| err(&p, e))? {
-                let e = e.map_err(|e| err(&p, e))?;
-                let name = e.file_name();
-                if name
-                    .as_encoded_bytes()
-                    .starts_with(crate::fs::TEMP_PREFIX.as_bytes())
-                    || name == crate::fs::LOCK_NAME
-                {
-                    continue;
-                }
-                stack.push(e.path());
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    let opts = WalkOptions {
+        one_fs: true,
+        skip_temps: true,
+    };
+    let mut stop = |e: WalkError| Err(CliError::io(format!("{}: {}", e.path.display(), e.err)));
+    let mut files = regular_files(root, opts, &mut stop)?;
+    files.retain(|(p, _)| p.file_name() != Some(std::ffi::OsStr::new(crate::fs::LOCK_NAME)));
+    Ok(files)
 }
 
 /// Takes a shared flock on `abs` (if a directory) and every directory

@@ -4,8 +4,9 @@
 //! and `mount/` (mount, umount). They share only leaf modules, which import
 //! no subcommand: `error.rs` (the [`CliError`] every subcommand returns, exit
 //! codes), `human.rs` (sizes and ratios as text), `detect.rs` (format
-//! detection), `files.rs` (stdin/stdout, atomic output, spooling, progress)
-//! and `v2io.rs` (container encode/decode loops).
+//! detection), `files.rs` (stdin/stdout, atomic output, spooling, progress),
+//! `v2io.rs` (container encode/decode loops) and `walk.rs` (the directory
+//! walker of stats and convert).
 //!
 //! Exit codes: 0 success, 1 corrupt data, 2 usage or I/O errors.
 
@@ -23,6 +24,7 @@ mod inspect;
 pub mod mount;
 mod stats;
 mod v2io;
+mod walk;
 
 pub use error::{CliError, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK};
 
@@ -205,11 +207,8 @@ pub fn main() -> i32 {
     if !matches!(cli.cmd, Command::Mount(_) | Command::Umount(_)) {
         // Like other filters, stop quietly when the reader of our stdout goes
         // away (`scfs decompress f - | head`) instead of reporting EPIPE.
-        // SAFETY: restoring the default disposition of SIGPIPE installs no
-        // handler and runs before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        // (Before any thread is started.)
+        crate::sys::default_sigpipe();
     }
     let result = match cli.cmd {
         Command::Compress(a) => convert::compress(&a),

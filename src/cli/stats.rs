@@ -11,11 +11,12 @@
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::detect::{detect, scan_v1, Kind};
 use super::error::{container_err, io_err, shown};
 use super::human::{human, ratio, ratio_text, saved, saved_text};
+use super::walk::{regular_files, WalkError, WalkOptions};
 use super::{CliError, StatsArgs, EXIT_OK};
 use crate::container::Container;
 
@@ -37,20 +38,9 @@ const KIND_NAMES: [&str; 5] = ["lz", "huffman", "stored", "fill", "hole"];
 /// The `user.scfs.compress` xattr of an open file (the compression policy
 /// the filesystem codes its writes by), if set.
 fn policy_of(f: &fs::File) -> Option<String> {
-    use std::os::fd::AsRawFd;
-    let mut buf = [0u8; 64];
-    // SAFETY: `buf` is writable for its whole length during the call, the
-    // name is a NUL-terminated literal and the descriptor is open (`f`).
-    let n = unsafe {
-        libc::fgetxattr(
-            f.as_raw_fd(),
-            c"user.scfs.compress".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let n = usize::try_from(n).ok()?;
-    let v = String::from_utf8_lossy(&buf[..n]);
+    use std::os::fd::AsFd;
+    let (_, v) = crate::sys::fgetxattr(f.as_fd(), c"user.scfs.compress", 64).ok()?;
+    let v = String::from_utf8_lossy(&v);
     Some(v.trim_end().to_string())
 }
 
@@ -103,41 +93,18 @@ fn row_for(p: &Path) -> Result<Row, CliError> {
 
 /// Collects rows under `p`; errors are printed and folded into `code`.
 fn walk(p: &Path, rows: &mut Vec<Row>, code: &mut i32) {
-    let meta = match fs::symlink_metadata(p) {
-        Ok(m) => m,
-        Err(e) => {
-            report(io_err(p, "cannot stat", &e), code);
-            return;
-        }
+    let mut note = |e: WalkError| -> Result<(), ()> {
+        report(io_err(&e.path, e.what, &e.err), code);
+        Ok(())
     };
-    if meta.is_dir() {
-        let rd = match fs::read_dir(p) {
-            Ok(rd) => rd,
-            Err(e) => {
-                report(io_err(p, "cannot read directory", &e), code);
-                return;
-            }
-        };
-        let mut children: Vec<PathBuf> = Vec::new();
-        for ent in rd {
-            match ent {
-                // The daemon's lock file (empty, not the user's) is no file data.
-                Ok(ent) if ent.file_name() == crate::fs::LOCK_NAME => {}
-                Ok(ent) => children.push(ent.path()),
-                Err(e) => report(io_err(p, "cannot read directory", &e), code),
-            }
-        }
-        children.sort();
-        for c in children {
-            walk(&c, rows, code);
-        }
-    } else if meta.is_file() {
-        match row_for(p) {
+    // `note` goes on after every error: the walk always returns its files.
+    let files = regular_files(p, WalkOptions::default(), &mut note).unwrap_or_default();
+    for (f, _) in files {
+        match row_for(&f) {
             Ok(r) => rows.push(r),
             Err(e) => report(e, code),
         }
     }
-    // Symlinks, devices, FIFOs and sockets hold no file data: skipped.
 }
 
 fn report(e: CliError, code: &mut i32) {

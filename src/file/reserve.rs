@@ -19,9 +19,10 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsFd;
 
-use super::{errno, Inner};
+use super::Inner;
+use crate::sys;
 
 /// Backing bytes one block's record takes at most beyond its payload: the
 /// 32-byte record header, its delta commit entry and its entry in a later
@@ -30,19 +31,6 @@ const PER_BLOCK: u64 = 32 + 24 + 24;
 
 /// A commit record's fixed part (header, entries CRC, trailer), twice.
 const COMMITS: u64 = 2 * 100;
-
-/// `fallocate(fd, mode, offset, len)`.
-fn fallocate(fd: RawFd, mode: i32, offset: u64, len: u64) -> io::Result<()> {
-    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Err(errno(libc::EFBIG));
-    };
-    // SAFETY: plain integer arguments on a descriptor the caller keeps open.
-    if unsafe { libc::fallocate(fd, mode, off, len) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
 
 /// Bytes allocated to `file` past its end (its reservation), from its
 /// allocated blocks and its size rounded up to the allocation unit.
@@ -84,13 +72,13 @@ fn reserve_at_raw(file: &File, end: u64, len: u64) -> io::Result<()> {
         return Ok(());
     }
     let before = tail(file)?;
-    match fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, end, len) {
+    match sys::fallocate(file.as_fd(), libc::FALLOC_FL_KEEP_SIZE, end, len) {
         Ok(()) => Ok(()),
         Err(e) => {
             if tail(file).map_or(true, |t| t > before) {
                 give_back_raw(file);
                 if before > 0 {
-                    let _ = fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, end, before);
+                    let _ = sys::fallocate(file.as_fd(), libc::FALLOC_FL_KEEP_SIZE, end, before);
                 }
             }
             Err(e)
@@ -109,7 +97,7 @@ fn give_back_raw(file: &File) {
         log::debug!("cannot give back a reservation: {e}");
     }
     let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    let _ = fallocate(file.as_raw_fd(), mode, len, i64::MAX as u64 - len);
+    let _ = sys::fallocate(file.as_fd(), mode, len, i64::MAX as u64 - len);
 }
 
 /// Leaves `file` at most `keep` bytes (rounded up to its allocation unit)
@@ -126,7 +114,7 @@ fn shrink_to_raw(file: &File, keep: u64) -> io::Result<()> {
     // tmpfs, xfs: a hole punched past the end frees it.
     let from = len.saturating_add(keep).next_multiple_of(4096);
     let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    let _ = fallocate(file.as_raw_fd(), mode, from, i64::MAX as u64 - from);
+    let _ = sys::fallocate(file.as_fd(), mode, from, i64::MAX as u64 - from);
     if tail(file)? <= keep.next_multiple_of(1 << 16) {
         return Ok(());
     }

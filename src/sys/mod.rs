@@ -18,10 +18,10 @@ mod xattr;
 
 pub use handle::{name_to_handle, open_by_handle};
 pub use process::{
-    euid, is_root, lower_thread_priority, nofile_limit, process_umask, raise_nofile_limit,
-    random_u64, sync_file_range_write,
+    default_sigpipe, euid, is_root, lower_thread_priority, nofile_limit, process_umask,
+    raise_nofile_limit, random_u64, stderr_is_terminal, sync_file_range_write,
 };
-pub use xattr::{getxattr, listxattr, removexattr, setxattr};
+pub use xattr::{fgetxattr, getxattr, listxattr, removexattr, setxattr};
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;

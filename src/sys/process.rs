@@ -1,6 +1,7 @@
 //! Process and thread settings: who we run as, the open-file limit, the
-//! umask, the scheduling priority of a background thread, random bytes;
-//! and the write-out hint `sync_file_range`.
+//! umask, the scheduling priority of a background thread, random bytes,
+//! SIGPIPE's disposition, whether stderr is a terminal; and the write-out
+//! hint `sync_file_range`.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -15,6 +16,23 @@ pub fn is_root() -> bool {
 /// The effective uid.
 pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
+}
+
+/// Whether standard error is a terminal (progress lines are drawn only
+/// then).
+pub fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Restores the default disposition of SIGPIPE (the process ends quietly
+/// when the reader of a pipe goes away, like other filters); call it
+/// before any thread is started.
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler, so no handler can run code that
+    // is not async-signal-safe; nothing else reads the disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// RLIMIT_NOFILE's soft limit (1024 if unknown).

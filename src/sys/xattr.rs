@@ -1,8 +1,9 @@
 //! Extended attributes by path (`/proc/self/fd/N` paths of O_PATH
-//! descriptors): get, list, set, remove.
+//! descriptors): get, list, set, remove; and get on an open descriptor.
 
 use std::ffi::CStr;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::{check, check_size};
 
@@ -31,6 +32,16 @@ pub fn getxattr(path: &CStr, name: &CStr, size: usize) -> io::Result<(usize, Vec
     // with length 0); the strings are NUL-terminated and live.
     sized(size, |ptr, len| unsafe {
         libc::getxattr(path.as_ptr(), name.as_ptr(), ptr, len)
+    })
+}
+
+/// `fgetxattr(fd, name)` into a buffer of `size` bytes (an open regular
+/// file or directory, not an O_PATH descriptor); `size == 0` probes.
+pub fn fgetxattr(fd: BorrowedFd<'_>, name: &CStr, size: usize) -> io::Result<(usize, Vec<u8>)> {
+    // SAFETY: as for getxattr; the descriptor is borrowed, so open for
+    // the whole call.
+    sized(size, |ptr, len| unsafe {
+        libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), ptr, len)
     })
 }
 

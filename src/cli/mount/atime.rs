@@ -129,7 +129,7 @@ fn entry_policy(e: &MountEntry) -> (u8, bool) {
 pub fn setup(backing: &Path, flags: c_ulong) -> (PathBuf, AtimePolicy) {
     let policy = AtimePolicy::new(policy_of(flags));
     let nodiratime = flags & libc::MS_NODIRATIME != 0;
-    let view = if nix::unistd::geteuid().is_root() {
+    let view = if crate::sys::is_root() {
         match BackingView::open(backing).and_then(|v| v.set(policy.get(), nodiratime).map(|_| v)) {
             Ok(v) => Some(v),
             Err(e) => {

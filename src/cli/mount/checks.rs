@@ -73,7 +73,7 @@ pub fn check_placement(
 /// says which and what to do when it is missing.
 pub fn check_dev_fuse_access(dev: &Path) -> Result<(), String> {
     use nix::unistd::{access, AccessFlags};
-    if nix::unistd::geteuid().is_root() {
+    if crate::sys::is_root() {
         return Ok(());
     }
     match access(dev, AccessFlags::R_OK | AccessFlags::W_OK) {
@@ -162,7 +162,7 @@ pub fn remount(args: &MountArgs) -> Result<(), String> {
     let entry = mountinfo::find_mount(&entries, &mnt)
         .filter(|e| mountinfo::scfs_backing(e).is_some())
         .ok_or_else(|| format!("cannot remount {}: not an scfs mount", mnt.display()))?;
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::sys::is_root() {
         return Err(format!("cannot remount {}: only root can", mnt.display()));
     }
     let sb_bits = libc::MS_SYNCHRONOUS | libc::MS_DIRSYNC | libc::MS_LAZYTIME;

@@ -182,7 +182,7 @@ fn signal_set() -> SigSet {
 /// Unmounts `mnt` lazily: it disappears now, the daemon ends when the last
 /// file open in it is closed.
 fn lazy_detach(mnt: &Path) {
-    if nix::unistd::geteuid().is_root() {
+    if crate::sys::is_root() {
         if let Err(e) = nix::mount::umount2(mnt, nix::mount::MntFlags::MNT_DETACH) {
             error!("lazy unmount of {} failed: {e}", mnt.display());
         }
@@ -442,7 +442,7 @@ pub fn umount(args: &UmountArgs) -> Result<(), String> {
         lazy_detach(&mnt);
         return Ok(());
     }
-    if nix::unistd::geteuid().is_root() {
+    if crate::sys::is_root() {
         // The kernel holds the mount until the daemon has answered the
         // RELEASE of every closed file, which it sends asynchronously after
         // close(2): a mount whose files were all just closed can look busy

@@ -102,7 +102,7 @@ fn kernel_args(cfg: &Config, fuse_fd: i32, root_mode: u32) -> (c_ulong, String, 
 /// /dev/fuse descriptor; None when mount(2) is not allowed (EPERM), for
 /// fusermount3 to do it instead.
 fn mount_fuse(mnt: &Path, cfg: &Config) -> io::Result<Option<OwnedFd>> {
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::sys::is_root() {
         return Ok(None);
     }
     let root_mode = std::fs::metadata(mnt)?.mode();

@@ -117,7 +117,7 @@ fn open(backing: &Path, p: &Path) -> Result<Option<File>, String> {
     if m.len() != 0 {
         return Err(not_ours(p, "not empty"));
     }
-    if created && nix::unistd::geteuid().is_root() {
+    if created && crate::sys::is_root() {
         // A root mount of a user's BACKING leaves a lock file that user's
         // later mounts can still open.
         if let Ok(d) = std::fs::metadata(backing) {

@@ -4,6 +4,7 @@
 //! mount(8), mount.fuse3 and systemd are accepted (see `flags`).
 
 use crate::container::Compression;
+use crate::sys::is_root;
 use fuser::{Config, MountOption};
 
 use super::flags::{self, VfsFlags};
@@ -77,12 +78,6 @@ impl Default for MountOptions {
             recompress_idle: crate::fs::FsOptions::default().recompress_idle,
         }
     }
-}
-
-/// Whether this process runs as root.
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Event loops: one per core, at least 4 (handlers block on disk I/O and
