@@ -12,6 +12,8 @@
 # target in turn, and keeps the best; with ONLY=seq it also prints the
 # scfs/pt ratio of each round and their median (default 1);
 # SCFS_OPTS="-o ..." extra mount options for scfs.
+# SCFS_BIN=BINARY PT_BIN=BINARY use these builds instead of building (both
+# given: no cargo run, e.g. while the target directory is busy).
 # ONLY=tar runs just the small-files row: RUNS=N rounds (default 3), each
 # extracting into a fresh directory on every target in turn (interleaved),
 # reporting every run with the daemon's CPU time; SCFS_BASE=BINARY adds an
@@ -56,9 +58,11 @@ if [ -n "$PRIO" ]; then
     AG_NICE=$(awk '{print $3}' /proc/$$/autogroup)
     echo -20 > /proc/$$/autogroup
 fi
-cargo build --release --quiet --bin scfs --example passthrough
-SCFS=$CARGO_TARGET_DIR/release/scfs
-PT=$CARGO_TARGET_DIR/release/examples/passthrough
+if [ -z "${SCFS_BIN:-}" ] || [ -z "${PT_BIN:-}" ]; then
+    cargo build --release --quiet --bin scfs --example passthrough
+fi
+SCFS=${SCFS_BIN:-$CARGO_TARGET_DIR/release/scfs}
+PT=${PT_BIN:-$CARGO_TARGET_DIR/release/examples/passthrough}
 
 cleanup() {
     for m in "$WORK"/pt.m "$WORK"/scfs.m "$WORK"/base.m; do
