@@ -48,6 +48,8 @@ pub struct CacheOptions {
     pub compress_threads: usize,
     /// Flush files whose last write is older than this (None: never).
     pub idle_flush: Option<Duration>,
+    /// The mount's live counters, which the cache and its files bump.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Default for CacheOptions {
@@ -58,6 +60,7 @@ impl Default for CacheOptions {
                 .map(|n| n.get().min(4))
                 .unwrap_or(1),
             idle_flush: Some(Duration::from_secs(3)),
+            metrics: Arc::default(),
         }
     }
 }
@@ -91,6 +94,7 @@ pub(crate) struct Shared {
     flusher_stop: Mutex<bool>,
     flusher_cv: Condvar,
     epoch: Instant,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Shared {
@@ -177,6 +181,7 @@ impl BlockCache {
             flusher_stop: Mutex::new(false),
             flusher_cv: Condvar::new(),
             epoch: Instant::now(),
+            metrics: opts.metrics,
         });
         let mut threads = Vec::new();
         for i in 0..workers {
@@ -218,6 +223,21 @@ impl BlockCache {
     /// Bytes of decoded blocks allocated right now.
     pub fn resident_bytes(&self) -> u64 {
         self.shared.mem.resident.load(Ordering::Relaxed)
+    }
+
+    /// Blocks in the LRU.
+    pub fn entries(&self) -> usize {
+        self.shared.lru.lock().map.len()
+    }
+
+    /// Files with blocks in this cache (open logical files).
+    pub fn open_files(&self) -> usize {
+        self.shared.registry.lock().len()
+    }
+
+    /// The mount's live counters.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.shared.metrics
     }
 
     /// Highest `resident_bytes` seen since creation.

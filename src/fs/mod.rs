@@ -7,7 +7,8 @@
 //! `names` (lookup and namespace operations), `meta` (getattr, setattr,
 //! statfs, access), `handles` (open files and directories, I/O), `xattr`,
 //! `compact` (compaction and plain-to-container conversion), `recompress`
-//! (idle recompression), `session` (the fuser configuration), `ops` (the `fuser::Filesystem` glue).
+//! (idle recompression), `session` (the fuser configuration), `status`
+//! (the `scfs.status` xattr: live figures), `ops` (the `fuser::Filesystem` glue).
 //!
 //! Invariants:
 //! - One FUSE inode per backing (st_dev, st_ino); its number is the backing
@@ -35,6 +36,7 @@ mod ops;
 mod policy;
 mod recompress;
 mod session;
+mod status;
 mod xattr;
 
 use std::collections::HashMap;
@@ -199,6 +201,12 @@ pub(crate) struct Inner {
     ns: RwLock<()>,
     /// Idle recompression's queue and thread.
     recompress: Recompressor,
+    /// The user who mounted (the daemon's euid): with root, the only one
+    /// `scfs.status` answers.
+    owner_uid: u32,
+    /// BACKING as the user named it (`backing` may be a /proc/self/fd
+    /// path) and where the mount is: set once mounted, shown by `scfs status`.
+    shown_paths: std::sync::OnceLock<(PathBuf, PathBuf)>,
 }
 
 impl ScfsFs {
@@ -234,12 +242,15 @@ impl ScfsFs {
             ctx: ContentCtx {
                 cache: crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
                     budget: opts_cache_size,
+                    metrics: Arc::default(),
                     ..Default::default()
                 }),
                 seals: crate::file::SealQueue::new(),
             },
             ns: RwLock::new(()),
             recompress,
+            owner_uid: nix::unistd::geteuid().as_raw(),
+            shown_paths: std::sync::OnceLock::new(),
         });
         inner.recompress.start(Arc::downgrade(&inner));
         Ok(ScfsFs(inner))
@@ -272,9 +283,19 @@ impl ScfsFs {
         let _ = self.0.notifier.set(n);
     }
 
+    /// Tells the filesystem which BACKING the user named and where it is
+    /// mounted (`scfs status` shows them). Only the first call counts.
+    pub fn set_shown_paths(&self, backing: &Path, mnt: &Path) {
+        let _ = self
+            .0
+            .shown_paths
+            .set((backing.to_path_buf(), mnt.to_path_buf()));
+    }
+
     /// Mounts this filesystem on `mnt` with [`ScfsFs::config`] in a
     /// background session, its notifier handed over.
     pub fn spawn_mount(&self, mnt: &Path) -> io::Result<fuser::BackgroundSession> {
+        self.set_shown_paths(&self.0.backing, mnt);
         let session = fuser::Session::new(self.clone(), mnt, &self.config())?;
         self.set_notifier(session.notifier());
         session.spawn()

@@ -223,6 +223,13 @@ impl Recompressor {
         }
     }
 
+    /// For `scfs status`: files queued (written, open or waiting out
+    /// their idle time) and whether one is being rewritten; None when off.
+    pub(crate) fn queue_status(&self) -> Option<(usize, bool)> {
+        let st = self.shared.as_ref()?.state.lock();
+        Some((st.entries.len(), st.running.is_some()))
+    }
+
     /// The data of `ino` changed: it is queued, its timer waiting for
     /// the last close. True when it was not queued before.
     fn written(&self, ino: u64) -> bool {
@@ -552,6 +559,7 @@ impl Inner {
             return Ok(Outcome::Busy);
         };
         let (old_len, new_len) = (before.st_size as u64, out.file_len());
+        crate::metrics::add(&self.metrics().recompression_written, new_len);
         // The old file's reservation past its end goes with the contents
         // (src/file/reserve.rs); no room for it: no rewrite.
         let carry = crate::file::reservation_tail(src.file())?;
@@ -585,6 +593,7 @@ impl Inner {
         set_times(&tmp.file, &st)?;
         self.rename_over(&inode, &mut fd, tmp.dir.as_fd(), &tmp.name, &name)?;
         tmp.keep = true;
+        crate::metrics::add(&self.metrics().recompressions_done, 1);
         // Same contents: the cached logical size and the kernel's page
         // cache stay valid for the new file.
         if let Ok(new) = sys::fstat(fd.as_fd()) {
