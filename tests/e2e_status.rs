@@ -322,3 +322,61 @@ fn status_of_a_directory_that_is_no_scfs_mount_fails() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_daemon_reports_the_paths_and_options_it_was_given() {
+    let Some(m) = common::Mount::with_opts(&["cache_size=32M", "compress=fast", "recompress=off"])
+    else {
+        return;
+    };
+    let out = scfs()
+        .arg("status")
+        .arg("--json")
+        .arg(&m.mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The paths the user named, not the daemon's /proc/self/fd view.
+    let canon = |p: &Path| p.canonicalize().unwrap().to_str().unwrap().to_owned();
+    assert_eq!(v["backing"], canon(&m.backing));
+    assert_eq!(v["mountpoint"], canon(&m.mnt));
+    assert_eq!(num(&v, "/options/cache_size"), 32 << 20);
+    assert_eq!(v["options"]["compress"], "fast");
+    assert_eq!(v["options"]["recompress"], Value::Null);
+    assert_eq!(num(&v, "/pid"), u64::from(m.daemon_pid().unwrap()));
+}
+
+#[test]
+fn a_read_only_daemon_refuses_a_read_write_remount() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: remounts need root");
+        return;
+    }
+    let Some(m) = common::Mount::with_opts(&["ro"]) else {
+        return;
+    };
+    let remount = |opts: &str| {
+        scfs()
+            .arg("mount")
+            .arg(&m.backing)
+            .arg(&m.mnt)
+            .arg("-o")
+            .arg(format!("remount,{opts}"))
+            .output()
+            .unwrap()
+    };
+    let out = remount("rw");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it was mounted with -o ro"), "{err}");
+    // Still read-only, for the kernel too (no silent EROFS on every write).
+    assert_eq!(errno_of(fs::write(m.p("f"), b"x")), libc::EROFS);
+    // Other flags still change.
+    let out = remount("ro,strictatime");
+    assert!(out.status.success(), "{out:?}");
+}

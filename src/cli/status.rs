@@ -77,6 +77,15 @@ fn mount_root(p: &Path) -> Result<PathBuf, CliError> {
     Ok(e.mount_point.clone())
 }
 
+/// Whether the daemon serving the mount at `mnt` runs read-only (`-o ro`:
+/// BACKING opened read-only); None when it does not say (an older daemon,
+/// no permission, no scfs mount).
+pub(crate) fn daemon_read_only(mnt: &Path) -> Option<bool> {
+    let raw = read_status(mnt).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    v.pointer("/options/read_only")?.as_bool()
+}
+
 /// The raw value of `scfs.status` on `mnt`, errors explained.
 fn read_status(mnt: &Path) -> Result<Vec<u8>, CliError> {
     let path = crate::sys::cstr(mnt.as_os_str())
