@@ -35,6 +35,9 @@ fn num(v: &Value, path: &str) -> u64 {
 fn opts_recompress_fast() -> FsOptions {
     FsOptions {
         recompress_idle: Duration::from_secs(1),
+        // The partial block stays dirty until the writer closes the file,
+        // however slow the machine.
+        idle_flush: Duration::from_secs(120),
         ..FsOptions::default()
     }
 }

@@ -39,6 +39,9 @@ use std::time::{Duration, Instant};
 /// Default byte budget of decoded blocks (`cache_size=`).
 pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
 
+/// Default idle time after which a file's unwritten blocks are flushed.
+pub const DEFAULT_IDLE_FLUSH: Duration = Duration::from_secs(3);
+
 /// Tunables of a [`BlockCache`].
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
@@ -59,7 +62,7 @@ impl Default for CacheOptions {
             compress_threads: std::thread::available_parallelism()
                 .map(|n| n.get().min(4))
                 .unwrap_or(1),
-            idle_flush: Some(Duration::from_secs(3)),
+            idle_flush: Some(DEFAULT_IDLE_FLUSH),
             metrics: Arc::default(),
         }
     }

@@ -113,6 +113,10 @@ pub struct FsOptions {
     /// level (None: off; see `recompress`).
     pub recompress: Option<Compression>,
     pub recompress_idle: Duration,
+    /// Files not written for this long are flushed (their partial blocks
+    /// written back); the cache's default, 3 s. No mount option sets it
+    /// (tests do, to watch a write-back in progress).
+    pub idle_flush: Duration,
 }
 
 /// An access-time policy shared with the mount's owner, who may change it
@@ -169,6 +173,7 @@ impl Default for FsOptions {
             compression: DEFAULT_COMPRESSION,
             recompress: DEFAULT_RECOMPRESS,
             recompress_idle: recompress::DEFAULT_IDLE,
+            idle_flush: crate::cache::DEFAULT_IDLE_FLUSH,
         }
     }
 }
@@ -219,6 +224,7 @@ impl ScfsFs {
         // A cache smaller than a few blocks cannot hold a block being
         // written beside one being read: keep at least four.
         let opts_cache_size = opts.cache_size.max(4 * u64::from(opts.block_size));
+        let idle_flush = opts.idle_flush;
         let path = sys::cstr(backing.as_os_str())?;
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
@@ -242,6 +248,7 @@ impl ScfsFs {
             ctx: ContentCtx {
                 cache: crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
                     budget: opts_cache_size,
+                    idle_flush: Some(idle_flush),
                     metrics: Arc::default(),
                     ..Default::default()
                 }),
