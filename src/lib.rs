@@ -4,7 +4,8 @@
 //! `cli` -> `fs` (FUSE frontend) -> `file` (logical file) -> `cache`
 //! (decoded blocks) -> `container` (v2 on-disk format) -> `codec`
 //! (canonical Huffman). `tcv1` is the legacy stream format spoken by
-//! `scfs compress` / `scfs decompress`.
+//! `scfs compress` / `scfs decompress`. `metrics` holds a mount's live
+//! counters (`scfs status`).
 
 pub mod cache;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod codec;
 pub mod container;
 pub mod file;
 pub mod fs;
+pub mod metrics;
 pub mod size;
 pub(crate) mod sys;
 pub mod tcv1;

@@ -25,6 +25,7 @@ fn cache(budget: u64, threads: usize) -> Arc<BlockCache> {
         budget,
         compress_threads: threads,
         idle_flush: None,
+        ..Default::default()
     })
 }
 
@@ -688,6 +689,7 @@ fn idle_flush_commits() {
         budget: 16 * BSU,
         compress_threads: 1,
         idle_flush: Some(Duration::from_millis(100)),
+        ..Default::default()
     });
     let (path, f) = new_file(&dir, "idle", &c);
     f.write(0, b"written, never flushed").unwrap();

@@ -18,6 +18,7 @@ fn cache(budget: u64, threads: usize) -> Arc<BlockCache> {
         budget,
         compress_threads: threads,
         idle_flush: None,
+        ..Default::default()
     })
 }
 

@@ -37,6 +37,9 @@ _scfs() {
             scfs,stats)
                 cmd="scfs__subcmd__stats"
                 ;;
+            scfs,status)
+                cmd="scfs__subcmd__status"
+                ;;
             scfs,umount)
                 cmd="scfs__subcmd__umount"
                 ;;
@@ -64,6 +67,9 @@ _scfs() {
             scfs__subcmd__help,stats)
                 cmd="scfs__subcmd__help__subcmd__stats"
                 ;;
+            scfs__subcmd__help,status)
+                cmd="scfs__subcmd__help__subcmd__status"
+                ;;
             scfs__subcmd__help,umount)
                 cmd="scfs__subcmd__help__subcmd__umount"
                 ;;
@@ -77,7 +83,7 @@ _scfs() {
 
     case "${cmd}" in
         scfs)
-            opts="-h -V --help --version compress decompress info verify stats convert mount umount help"
+            opts="-h -V --help --version compress decompress info verify stats convert status mount umount help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -153,7 +159,7 @@ _scfs() {
             return 0
             ;;
         scfs__subcmd__help)
-            opts="compress decompress info verify stats convert mount umount help"
+            opts="compress decompress info verify stats convert status mount umount help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +270,20 @@ _scfs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        scfs__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         scfs__subcmd__help__subcmd__umount)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -329,6 +349,20 @@ _scfs() {
             return 0
             ;;
         scfs__subcmd__stats)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scfs__subcmd__status)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -32,6 +32,7 @@ complete -c scfs -n "__fish_scfs_needs_command" -f -a "info" -d 'Show a compress
 complete -c scfs -n "__fish_scfs_needs_command" -f -a "verify" -d 'Decode every block and check every checksum; exit 1 on corruption'
 complete -c scfs -n "__fish_scfs_needs_command" -f -a "stats" -d 'Space report (original, stored, ratio, saved) for files or whole backing directories; needs no mount'
 complete -c scfs -n "__fish_scfs_needs_command" -f -a "convert" -d 'Turn plain files into containers in place (offline in BACKING, or through a live mount), keeping owner, mode, times, xattrs and links'
+complete -c scfs -n "__fish_scfs_needs_command" -f -a "status" -d 'Live state of a mount: cache, write-back, compaction and recompression, bytes written, checksum failures, options in force'
 complete -c scfs -n "__fish_scfs_needs_command" -f -a "mount" -d 'Mount a backing directory as a transparently compressing filesystem'
 complete -c scfs -n "__fish_scfs_needs_command" -f -a "umount" -d 'Unmount an scfs mount point'
 complete -c scfs -n "__fish_scfs_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -50,6 +51,8 @@ complete -c scfs -n "__fish_scfs_using_subcommand stats" -s h -l help -d 'Print 
 complete -c scfs -n "__fish_scfs_using_subcommand convert" -l level -d 'Level of the new containers: huffman, fast, default or max (default: default)' -r
 complete -c scfs -n "__fish_scfs_using_subcommand convert" -l block-size -d 'Block size of the new containers when converting offline (through a mount, the mount\'s block_size applies): a power of two from 4K to 1M' -r
 complete -c scfs -n "__fish_scfs_using_subcommand convert" -s h -l help -d 'Print help'
+complete -c scfs -n "__fish_scfs_using_subcommand status" -l json -d 'Print the daemon\'s JSON document (`"version": 1`) instead of a table'
+complete -c scfs -n "__fish_scfs_using_subcommand status" -s h -l help -d 'Print help'
 complete -c scfs -n "__fish_scfs_using_subcommand mount" -s o -d 'Comma-separated mount options (may repeat); listed below' -r
 complete -c scfs -n "__fish_scfs_using_subcommand mount" -l log-file -d 'Without -f: append the log to FILE instead of sending it to the system log' -r -F
 complete -c scfs -n "__fish_scfs_using_subcommand mount" -s f -l foreground -d 'Stay in the foreground and log to stderr (level from RUST_LOG)'
@@ -58,12 +61,13 @@ complete -c scfs -n "__fish_scfs_using_subcommand mount" -s h -l help -d 'Print 
 complete -c scfs -n "__fish_scfs_using_subcommand umount" -l timeout -d 'Seconds to wait for the daemon to finish writing' -r
 complete -c scfs -n "__fish_scfs_using_subcommand umount" -s z -l lazy -d 'Detach now even if busy; the daemon writes everything and exits when the last open file is closed (does not wait for it)'
 complete -c scfs -n "__fish_scfs_using_subcommand umount" -s h -l help -d 'Print help'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "compress" -d 'Compress IN into OUT (tc v1 by default, or the v2 container)'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "decompress" -d 'Decompress a tc v1 file or a v2 container (told apart by the header)'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "info" -d 'Show a compressed file\'s format, sizes, ratio and block counts'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "verify" -d 'Decode every block and check every checksum; exit 1 on corruption'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "stats" -d 'Space report (original, stored, ratio, saved) for files or whole backing directories; needs no mount'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "convert" -d 'Turn plain files into containers in place (offline in BACKING, or through a live mount), keeping owner, mode, times, xattrs and links'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "mount" -d 'Mount a backing directory as a transparently compressing filesystem'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "umount" -d 'Unmount an scfs mount point'
-complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert mount umount help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "compress" -d 'Compress IN into OUT (tc v1 by default, or the v2 container)'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "decompress" -d 'Decompress a tc v1 file or a v2 container (told apart by the header)'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "info" -d 'Show a compressed file\'s format, sizes, ratio and block counts'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "verify" -d 'Decode every block and check every checksum; exit 1 on corruption'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "stats" -d 'Space report (original, stored, ratio, saved) for files or whole backing directories; needs no mount'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "convert" -d 'Turn plain files into containers in place (offline in BACKING, or through a live mount), keeping owner, mode, times, xattrs and links'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "status" -d 'Live state of a mount: cache, write-back, compaction and recompression, bytes written, checksum failures, options in force'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "mount" -d 'Mount a backing directory as a transparently compressing filesystem'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "umount" -d 'Unmount an scfs mount point'
+complete -c scfs -n "__fish_scfs_using_subcommand help; and not __fish_seen_subcommand_from compress decompress info verify stats convert status mount umount help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

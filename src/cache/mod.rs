@@ -39,6 +39,9 @@ use std::time::{Duration, Instant};
 /// Default byte budget of decoded blocks (`cache_size=`).
 pub const DEFAULT_CACHE_SIZE: u64 = 64 << 20;
 
+/// Default idle time after which a file's unwritten blocks are flushed.
+pub const DEFAULT_IDLE_FLUSH: Duration = Duration::from_secs(3);
+
 /// Tunables of a [`BlockCache`].
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
@@ -48,6 +51,8 @@ pub struct CacheOptions {
     pub compress_threads: usize,
     /// Flush files whose last write is older than this (None: never).
     pub idle_flush: Option<Duration>,
+    /// The mount's live counters, which the cache and its files bump.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Default for CacheOptions {
@@ -57,7 +62,8 @@ impl Default for CacheOptions {
             compress_threads: std::thread::available_parallelism()
                 .map(|n| n.get().min(4))
                 .unwrap_or(1),
-            idle_flush: Some(Duration::from_secs(3)),
+            idle_flush: Some(DEFAULT_IDLE_FLUSH),
+            metrics: Arc::default(),
         }
     }
 }
@@ -91,6 +97,7 @@ pub(crate) struct Shared {
     flusher_stop: Mutex<bool>,
     flusher_cv: Condvar,
     epoch: Instant,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Shared {
@@ -177,6 +184,7 @@ impl BlockCache {
             flusher_stop: Mutex::new(false),
             flusher_cv: Condvar::new(),
             epoch: Instant::now(),
+            metrics: opts.metrics,
         });
         let mut threads = Vec::new();
         for i in 0..workers {
@@ -218,6 +226,21 @@ impl BlockCache {
     /// Bytes of decoded blocks allocated right now.
     pub fn resident_bytes(&self) -> u64 {
         self.shared.mem.resident.load(Ordering::Relaxed)
+    }
+
+    /// Blocks in the LRU.
+    pub fn entries(&self) -> usize {
+        self.shared.lru.lock().map.len()
+    }
+
+    /// Files with blocks in this cache (open logical files).
+    pub fn open_files(&self) -> usize {
+        self.shared.registry.lock().len()
+    }
+
+    /// The mount's live counters.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.shared.metrics
     }
 
     /// Highest `resident_bytes` seen since creation.

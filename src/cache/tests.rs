@@ -26,6 +26,7 @@ fn cache(budget: u64) -> Arc<BlockCache> {
         budget,
         compress_threads: 0,
         idle_flush: None,
+        ..Default::default()
     })
 }
 

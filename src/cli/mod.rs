@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing (clap derive), dispatch and exit
 //! codes. Each subcommand lives in its own file: `convert.rs` (compress,
-//! decompress), `inspect.rs` (info, verify), `stats.rs` (stats), `mount.rs`
+//! decompress), `inspect.rs` (info, verify), `stats.rs` (stats), `status.rs`
+//! (status of a live mount), `mount.rs`
 //! and `mount/` (mount, umount). They share only leaf modules, which import
 //! no subcommand: `error.rs` (the [`CliError`] every subcommand returns, exit
 //! codes), `human.rs` (sizes and ratios as text), `detect.rs` (format
@@ -23,6 +24,7 @@ mod inplace;
 mod inspect;
 pub mod mount;
 mod stats;
+mod status;
 mod v2io;
 mod walk;
 
@@ -65,6 +67,9 @@ enum Command {
     /// Turn plain files into containers in place (offline in BACKING, or
     /// through a live mount), keeping owner, mode, times, xattrs and links.
     Convert(ConvertArgs),
+    /// Live state of a mount: cache, write-back, compaction and
+    /// recompression, bytes written, checksum failures, options in force.
+    Status(StatusArgs),
     /// Mount a backing directory as a transparently compressing filesystem.
     #[command(after_help = mount::help::options_help())]
     Mount(mount::MountArgs),
@@ -166,6 +171,17 @@ pub struct StatsArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// Arguments of `scfs status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Print the daemon's JSON document (`"version": 1`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The mount point (or any path inside the mount). Only the user who
+    /// mounted it and root may read its status.
+    pub mountpoint: PathBuf,
+}
+
 /// Parses a v2 block size: a power of two from 4 KiB to 1 MiB, given in
 /// bytes or with a K/KiB/M/MiB suffix.
 pub fn parse_block_size(s: &str) -> Result<u32, String> {
@@ -217,6 +233,7 @@ pub fn main() -> i32 {
         Command::Verify(a) => inspect::verify(&a),
         Command::Stats(a) => stats::stats(&a),
         Command::Convert(a) => inplace::convert(&a),
+        Command::Status(a) => status::status(&a),
         Command::Mount(a) => mount::run_mount(a),
         Command::Umount(a) => mount::run_umount(a),
     };

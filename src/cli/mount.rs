@@ -95,7 +95,8 @@ pub fn helper_argv(
 /// Runs `scfs mount`; returns the exit code. Without `-f` it returns 0 only
 /// once MNT is ready, leaving the daemon behind.
 pub fn run_mount(args: MountArgs) -> Result<i32, CliError> {
-    run_mount_notified(args, |backing, o| {
+    let mnt = mountinfo::absolute_lexical(&args.mountpoint).unwrap_or(args.mountpoint.clone());
+    run_mount_notified(args, move |backing, o| {
         let mut flags = o.vfs.for_new_mount();
         if o.read_only {
             flags |= libc::MS_RDONLY;
@@ -104,6 +105,7 @@ pub fn run_mount(args: MountArgs) -> Result<i32, CliError> {
         let mut fo = fs_options(o);
         fo.atime_policy = Some(policy);
         let fs = crate::fs::ScfsFs::new(&path, fo)?;
+        fs.set_shown_paths(backing, &mnt);
         let hook = fs.clone();
         Ok((fs, move |n| hook.set_notifier(n)))
     })

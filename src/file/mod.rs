@@ -313,12 +313,16 @@ impl LogicalFile {
         // Before the container's write lock (raw_need reads it).
         let old = i.container.read().sync_handle()?;
         let carry = i.reservation_to_carry(&old)?;
+        let m = &i.cache.metrics;
+        let _running = m.compaction();
         let mut c = i.container.write();
         let fresh = c.compact_into(dst).map_err(|e| i.cerr(e, None))?;
+        crate::metrics::add(&m.compaction_written, fresh.file_len());
         // The new file holds the reservation before it replaces the old
         // one (ENOSPC: no compaction, the old file keeps it).
         reserve::reserve_at(fresh.file(), fresh.file_len(), carry)?;
         *c = fresh;
+        crate::metrics::add(&m.compactions_done, 1);
         Ok(())
     }
 
@@ -354,6 +358,23 @@ impl Inner {
             .store(self.cache.now_ms(), Ordering::Relaxed);
     }
 
+    /// A resident block became dirty (`up`) or clean or dropped dirty:
+    /// counted for this file and in the mount's dirty bytes.
+    fn count_dirty(&self, up: bool) {
+        if up {
+            self.dirty.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.dirty.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.cache.metrics.dirty(self.bs as u64, up);
+    }
+
+    /// The backing file grew from `before` to `after` bytes by our writes.
+    fn count_written(&self, before: u64, after: u64) {
+        let m = &self.cache.metrics;
+        crate::metrics::add(&m.data_written, after.saturating_sub(before));
+    }
+
     fn owner(&self) -> Weak<dyn BlockOwner> {
         self.me.clone()
     }
@@ -361,6 +382,9 @@ impl Inner {
     /// Converts a container error (`block`: the block worked on), logged
     /// with the file's name ([`ContainerError::into_io_logged`]).
     fn cerr(&self, e: ContainerError, block: Option<u64>) -> io::Error {
+        if matches!(e, ContainerError::Corrupt { .. }) {
+            crate::metrics::add(&self.cache.metrics.checksum_failures, 1);
+        }
         e.into_io_logged(&self.name(), block, Some(self.bs as u32))
     }
 }
@@ -444,7 +468,12 @@ impl Drop for LogicalFile {
         // holds the inner state for a moment.
         let resident = std::mem::take(&mut *i.blocks.lock());
         for (no, b) in resident {
-            b.state.write().gone = true;
+            let mut g = b.state.write();
+            if std::mem::take(&mut g.dirty) {
+                i.count_dirty(false); // not written (the flush failed)
+            }
+            g.gone = true;
+            drop(g);
             i.cache.remove(i.id, no);
         }
     }

@@ -24,7 +24,7 @@ impl Inner {
             let mut g = b.state.write();
             if g.dirty {
                 g.dirty = false;
-                self.dirty.fetch_sub(1, Ordering::AcqRel);
+                self.count_dirty(false);
             }
             g.gone = true;
             drop(g);
@@ -50,7 +50,7 @@ impl Inner {
                     g.data[from..to].fill(0);
                     if !g.dirty {
                         g.dirty = true;
-                        self.dirty.fetch_add(1, Ordering::AcqRel);
+                        self.count_dirty(true);
                     }
                 }
                 drop(g);

@@ -14,6 +14,7 @@ impl Inner {
         let b = self.blocks.lock().get(&no).cloned();
         if b.is_some() {
             self.cache.touch(self.id, no);
+            crate::metrics::add(&self.cache.metrics.cache_hits, 1);
         }
         b
     }
@@ -81,7 +82,13 @@ impl Inner {
             }
             m.insert(no, fresh.clone());
         }
-        let res = self.container.read().read_block(no, &mut g.data);
+        let (res, stored) = {
+            let c = self.container.read();
+            (
+                c.read_block(no, &mut g.data),
+                c.block_kind(no) != BlockKind::Hole,
+            )
+        };
         if let Err(e) = res {
             g.gone = true;
             drop(g);
@@ -100,6 +107,7 @@ impl Inner {
             g.data[keep..].fill(0);
         }
         drop(g);
+        crate::metrics::add(&self.cache.metrics.blocks_decoded, u64::from(stored));
         self.cache.insert(self.id, no, self.bs as u64, self.owner());
         Ok(fresh)
     }
@@ -235,7 +243,7 @@ impl Inner {
                 let mut data = self.cache.mem.buffer(self.bs);
                 data.copy_from_slice(src);
                 let fresh = Arc::new(Block::new(data, true, &self.cache.mem));
-                self.dirty.fetch_add(1, Ordering::AcqRel);
+                self.count_dirty(true);
                 self.blocks.lock().insert(no, fresh.clone());
                 self.cache.insert(self.id, no, self.bs as u64, self.owner());
                 fresh
@@ -249,7 +257,7 @@ impl Inner {
             g.data[in_off..in_off + src.len()].copy_from_slice(src);
             if !g.dirty {
                 g.dirty = true;
-                self.dirty.fetch_add(1, Ordering::AcqRel);
+                self.count_dirty(true);
             }
             Some(block.clone())
         })

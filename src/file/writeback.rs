@@ -59,7 +59,7 @@ impl Inner {
         self.put(enc, no)?;
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         g.dirty = false;
-        self.dirty.fetch_sub(1, Ordering::AcqRel);
+        self.count_dirty(false);
         drop(g);
         self.start_writeout();
         Ok(true)
@@ -98,7 +98,9 @@ impl Inner {
     /// the append).
     pub(super) fn put(&self, enc: EncodedBlock, no: u64) -> io::Result<()> {
         let mut c = self.container.write();
+        let before = c.file_len();
         c.put_block(enc).map_err(|e| self.cerr(e, Some(no)))?;
+        self.count_written(before, c.file_len());
         self.uncommitted.store(true, Ordering::Release);
         Ok(())
     }
@@ -129,7 +131,7 @@ impl Inner {
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         if g.dirty {
             g.dirty = false;
-            self.dirty.fetch_sub(1, Ordering::AcqRel);
+            self.count_dirty(false);
         }
         g.gone = true;
         drop(g);
@@ -241,7 +243,9 @@ impl Inner {
         if c.logical_size() != size {
             c.set_logical_size(size);
         }
+        let before = c.file_len();
         c.commit().map_err(|e| self.cerr(e, None))?;
+        self.count_written(before, c.file_len());
         self.uncommitted.store(false, Ordering::Release);
         self.size_changed.store(false, Ordering::Release);
         Ok(())

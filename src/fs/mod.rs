@@ -10,7 +10,7 @@
 //! files and directories, I/O), `xattr`, `compact` (the rename part of
 //! compaction and plain-to-container conversion), `recompress` (idle
 //! recompression's queue and rename), `session` (the fuser
-//! configuration), `ops` (the `fuser::Filesystem` glue) with `reply`
+//! configuration), `status` (the `scfs.status` xattr: live figures), `ops` (the `fuser::Filesystem` glue) with `reply`
 //! (request and reply conversions).
 //!
 //! Invariants:
@@ -40,6 +40,7 @@ mod policy;
 mod recompress;
 mod reply;
 mod session;
+mod status;
 mod xattr;
 
 use std::collections::HashMap;
@@ -115,6 +116,10 @@ pub struct FsOptions {
     /// level (None: off; see `recompress`).
     pub recompress: Option<Compression>,
     pub recompress_idle: Duration,
+    /// Files not written for this long are flushed (their partial blocks
+    /// written back); the cache's default, 3 s. No mount option sets it
+    /// (tests do, to watch a write-back in progress).
+    pub idle_flush: Duration,
 }
 
 /// An access-time policy shared with the mount's owner, who may change it
@@ -171,6 +176,7 @@ impl Default for FsOptions {
             compression: DEFAULT_COMPRESSION,
             recompress: DEFAULT_RECOMPRESS,
             recompress_idle: recompress::DEFAULT_IDLE,
+            idle_flush: crate::cache::DEFAULT_IDLE_FLUSH,
         }
     }
 }
@@ -204,6 +210,12 @@ pub(crate) struct Inner {
     ns: RwLock<()>,
     /// Idle recompression's queue and thread.
     recompress: Recompressor,
+    /// The user who mounted (the daemon's euid): with root, the only one
+    /// `scfs.status` answers.
+    owner_uid: u32,
+    /// BACKING as the user named it (`backing` may be a /proc/self/fd
+    /// path) and where the mount is: set once mounted, shown by `scfs status`.
+    shown_paths: std::sync::OnceLock<(PathBuf, PathBuf)>,
 }
 
 impl ScfsFs {
@@ -216,6 +228,7 @@ impl ScfsFs {
         // A cache smaller than a few blocks cannot hold a block being
         // written beside one being read: keep at least four.
         let opts_cache_size = opts.cache_size.max(4 * u64::from(opts.block_size));
+        let idle_flush = opts.idle_flush;
         let path = sys::cstr(backing.as_os_str())?;
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
@@ -240,6 +253,8 @@ impl ScfsFs {
             files: OpenFiles::new(
                 crate::cache::BlockCache::with_options(crate::cache::CacheOptions {
                     budget: opts_cache_size,
+                    idle_flush: Some(idle_flush),
+                    metrics: Arc::default(),
                     ..Default::default()
                 }),
                 crate::file::SealQueue::new(),
@@ -248,6 +263,8 @@ impl ScfsFs {
             ),
             ns: RwLock::new(()),
             recompress,
+            owner_uid: crate::sys::euid(),
+            shown_paths: std::sync::OnceLock::new(),
         });
         inner.recompress.start(Arc::downgrade(&inner));
         Ok(ScfsFs(inner))
@@ -280,9 +297,19 @@ impl ScfsFs {
         let _ = self.0.notifier.set(n);
     }
 
+    /// Tells the filesystem which BACKING the user named and where it is
+    /// mounted (`scfs status` shows them). Only the first call counts.
+    pub fn set_shown_paths(&self, backing: &Path, mnt: &Path) {
+        let _ = self
+            .0
+            .shown_paths
+            .set((backing.to_path_buf(), mnt.to_path_buf()));
+    }
+
     /// Mounts this filesystem on `mnt` with [`ScfsFs::config`] in a
     /// background session, its notifier handed over.
     pub fn spawn_mount(&self, mnt: &Path) -> io::Result<fuser::BackgroundSession> {
+        self.set_shown_paths(&self.0.backing, mnt);
         let session = fuser::Session::new(self.clone(), mnt, &self.config())?;
         self.set_notifier(session.notifier());
         session.spawn()

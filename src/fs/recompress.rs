@@ -223,6 +223,13 @@ impl Recompressor {
         }
     }
 
+    /// For `scfs status`: files queued (written, open or waiting out
+    /// their idle time) and whether one is being rewritten; None when off.
+    pub(crate) fn queue_status(&self) -> Option<(usize, bool)> {
+        let st = self.shared.as_ref()?.state.lock();
+        Some((st.entries.len(), st.running.is_some()))
+    }
+
     /// The data of `ino` changed: it is queued, its timer waiting for
     /// the last close. True when it was not queued before.
     fn written(&self, ino: u64) -> bool {
@@ -538,6 +545,7 @@ impl Inner {
             Recompressed::Done(n) => n,
         };
         let old_len = before.st_size as u64;
+        crate::metrics::add(&self.metrics().recompression_written, new_len);
         if new_len >= old_len {
             log::debug!("ino {ino}: recompression gains nothing ({old_len} -> {new_len} bytes)");
             return Ok(Outcome::Done);
@@ -566,6 +574,7 @@ impl Inner {
         set_times(&tmp.file, &st)?;
         self.rename_over(&inode, &mut fd, tmp.dir.as_fd(), &tmp.name, &name)?;
         tmp.keep = true;
+        crate::metrics::add(&self.metrics().recompressions_done, 1);
         // Same contents: the cached logical size and the kernel's page
         // cache stay valid for the new file.
         if let Ok(new) = sys::fstat(fd.as_fd()) {

@@ -20,6 +20,7 @@ use super::ctime;
 use super::inode::Inode;
 use super::names::Caller;
 use super::policy;
+use super::status;
 use super::sys;
 use super::Inner;
 
@@ -67,8 +68,18 @@ impl Inner {
         f(Some(&path))
     }
 
-    pub(crate) fn getxattr(&self, ino: u64, name: &OsStr, size: u32) -> io::Result<XattrReply> {
+    pub(crate) fn getxattr(
+        &self,
+        ino: u64,
+        name: &OsStr,
+        size: u32,
+        uid: u32,
+    ) -> io::Result<XattrReply> {
         let name = sys::cstr(name)?;
+        if name.as_c_str() == status::STATUS {
+            let data = self.status_xattr(ino, uid)?;
+            return answer(data.len(), data, size);
+        }
         if name.as_c_str() == CAPS {
             return self.get_caps(ino, size);
         }
@@ -172,8 +183,8 @@ impl Inner {
     ) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
-        if name.as_c_str() == ctime::CTIME {
-            return Err(err(libc::EPERM)); // ours, hidden
+        if name.as_c_str() == ctime::CTIME || name.as_c_str() == status::STATUS {
+            return Err(err(libc::EPERM)); // ours, hidden / read-only
         }
         let acl = name.as_c_str() == ACL_ACCESS || name.as_c_str() == ACL_DEFAULT;
         if acl && !self.acl_enforced.load(Ordering::Relaxed) {
@@ -224,6 +235,9 @@ impl Inner {
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> io::Result<()> {
         self.check_rw()?;
         let name = sys::cstr(name)?;
+        if name.as_c_str() == status::STATUS {
+            return Err(err(libc::EPERM)); // ours, read-only
+        }
         if name.as_c_str() == ctime::CTIME {
             return Err(err(libc::ENODATA)); // ours, hidden
         }

@@ -169,6 +169,16 @@ pub fn remount(args: &MountArgs) -> Result<(), String> {
     let current = super::flags::from_mountinfo(&entry.mount_opts)
         | (super::flags::from_mountinfo(&entry.super_opts) & sb_bits);
     let ro = opts.ro_named.then_some(opts.read_only);
+    // A daemon started with `-o ro` opened BACKING read-only and runs
+    // without write-back, compaction or recompression; the kernel would
+    // let the mount go rw, but every change would still fail with EROFS.
+    if ro == Some(false) && crate::cli::status::daemon_read_only(&mnt) == Some(true) {
+        return Err(format!(
+            "cannot remount {} read-write: it was mounted with -o ro, so its daemon \
+             serves BACKING read-only; unmount it and mount it again without ro",
+            mnt.display()
+        ));
+    }
     super::kmount::remount(&mnt, current, &opts.vfs, ro).map_err(|e| {
         if e.raw_os_error() == Some(libc::EBUSY) {
             format!(
