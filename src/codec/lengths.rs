@@ -397,22 +397,22 @@ pub(crate) enum TableKind {
 /// Validates a code-length table: lengths <= `max_len`, and either exactly
 /// one present symbol with length 1 or a Kraft sum of exactly 1. Symbols
 /// past `lengths.len()` count as absent (callers pass the part of a
-/// table that may hold symbols). No branch per symbol.
+/// table that may hold symbols). No branch per symbol. `max_len` <= 32.
 pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecError> {
-    let mut kraft: u64 = 0;
-    let mut present = 0u32;
-    let mut longest = 0u8;
-    let mut single = 0usize;
-    for (s, &l) in lengths.iter().enumerate() {
-        // 2^(32 - l) for 1 <= l <= 32, 0 for l = 0 or l > 32 (then
-        // `longest` rejects the table).
-        let w = ((1u64 << 32) >> (l & 63)) * u64::from(l != 0);
-        kraft += w;
-        present += u32::from(l != 0);
-        longest = longest.max(l);
-        single = if l != 0 { s } else { single };
+    // A histogram of the lengths (one increment per symbol, four
+    // histograms so that runs of equal lengths do not wait on each other),
+    // then the sums over the at most 256 lengths.
+    let mut count = [[0u16; 256]; 4];
+    let mut quads = lengths.chunks_exact(4);
+    for q in &mut quads {
+        for (c, &l) in count.iter_mut().zip(q) {
+            c[usize::from(l)] += 1;
+        }
     }
-    let longest = u32::from(longest);
+    for &l in quads.remainder() {
+        count[0][usize::from(l)] += 1;
+    }
+    let longest = u32::from(lengths.iter().copied().max().unwrap_or(0));
     if longest > max_len {
         let (s, l) = lengths
             .iter()
@@ -423,9 +423,29 @@ pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecE
             "code length {l} of symbol {s} exceeds the limit of {max_len} bits"
         )));
     }
+    let mut kraft: u64 = 0;
+    let mut present = 0u32;
+    // longest <= max_len; callers pass max_len <= 32.
+    let top = (longest as usize).min(32);
+    for (l, (((a, b), c), d)) in count[0]
+        .iter()
+        .zip(&count[1])
+        .zip(&count[2])
+        .zip(&count[3])
+        .enumerate()
+        .take(top + 1)
+        .skip(1)
+    {
+        let c = u32::from(*a) + u32::from(*b) + u32::from(*c) + u32::from(*d);
+        kraft += u64::from(c) << (32 - l);
+        present += c;
+    }
     match present {
         0 => Err(CodecError::new("code-length table has no symbols")),
-        1 if longest == 1 => Ok(TableKind::Single(single as u8)),
+        1 if longest == 1 => {
+            let single = lengths.iter().position(|&l| l != 0).unwrap_or(0);
+            Ok(TableKind::Single(single as u8))
+        }
         1 => Err(CodecError::new(
             "one-symbol code-length table must give its symbol length 1",
         )),

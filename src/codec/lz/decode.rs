@@ -311,27 +311,38 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
 /// Most bits one sequence takes in one stream: a 9-bit code and 18
 /// extra bits.
 const MAX_SEQ_BITS: usize = 27;
-/// Zero bytes after each stream in the scratch copy.
-const STREAM_PAD: usize = 8;
+/// Zero bytes after each stream in the scratch copy: a batch of BATCH
+/// sequences that starts with the stream's position inside the stream
+/// reads at most BATCH * MAX_SEQ_BITS bits (108 bytes) and then 8 bytes.
+const STREAM_PAD: usize = 128;
+const _: () = assert!(BATCH * MAX_SEQ_BITS / 8 + 1 + 8 <= STREAM_PAD);
 
 /// A sequence bit stream (section-1 order) inside the padded scratch
 /// copy: `pos` is its next bit (absolute), `lim` the byte where it ends
-/// (STREAM_PAD zero bytes follow). A look-ahead loads 8 bytes at
-/// min(pos / 8, lim): the true bits while the stream has not run out
-/// (then every code decodes as if zeros followed), and some bits past it
-/// only once it has, which the caller rejects by `pos` at the end.
+/// (STREAM_PAD zero bytes follow). `sequences` checks before every batch
+/// that `pos` has not passed `lim * 8` (a stream that has would fail the
+/// length check at the end anyway); within a batch `pos` then stays
+/// below (lim + 109) * 8, so every look-ahead (8 bytes at `pos / 8`) is
+/// inside the padded copy.
 #[derive(Clone, Copy)]
 struct Stream {
     pos: usize,
     lim: usize,
 }
 
-/// The next 57 or more bits of stream `r`.
+/// The next 57 or more bits of stream `r`. Needs `r.pos / 8 + 8 <=
+/// d.len()`: `sequences` makes sure of it (see `Stream`).
 #[inline(always)]
 fn look(d: &[u8], r: &Stream) -> u64 {
-    let i = (r.pos >> 3).min(r.lim);
-    // In bounds: lim + STREAM_PAD <= d.len() (the padded copy).
-    let w: [u8; 8] = d[i..i + 8].try_into().unwrap_or([0; 8]);
+    let i = r.pos >> 3;
+    debug_assert!(i + 8 <= d.len());
+    // SAFETY: `sequences` checked `lim + STREAM_PAD <= d.len()` once and
+    // `pos <= lim * 8` at the start of the current batch; a batch advances
+    // `pos` by at most BATCH * MAX_SEQ_BITS bits (every table entry uses
+    // at most a 9-bit code and 18 extra bits), so i + 8 <= lim + 108 + 8
+    // <= lim + STREAM_PAD <= d.len(): the 8 bytes are inside `d`.
+    // read_unaligned reads them whatever their alignment.
+    let w = unsafe { std::ptr::read_unaligned(d.as_ptr().add(i) as *const [u8; 8]) };
     u64::from_le_bytes(w) >> (r.pos & 7)
 }
 
@@ -415,6 +426,21 @@ fn sequences(
     let n = out.len();
     let [llt, mlt, oft] = tables;
     let [mut rl, mut rm, mut ro] = *streams;
+    // `look`'s requirement, for the whole loop (`lim` does not change);
+    // `decode_with` lays the streams out this way.
+    if let Some(r) = streams.iter().find(|r| r.lim + STREAM_PAD > d.len()) {
+        return Err(LzError::BitStream {
+            used_bits: r.pos as u64,
+            bytes: r.lim,
+        });
+    }
+    if lits.len() < nlit + LIT_SLACK {
+        return Err(LzError::LiteralsOverrun {
+            seq: 0,
+            needed: nlit + LIT_SLACK,
+            nlit: lits.len(),
+        });
+    }
     let mut rep = [
         REP_INIT[0] as usize,
         REP_INIT[1] as usize,
@@ -430,39 +456,31 @@ fn sequences(
     let mut first = 0;
     while first < nseq {
         let m = (nseq - first).min(BATCH);
+        // `look`'s requirement for this batch (see `Stream`).
+        for r in [&rl, &rm, &ro] {
+            if r.pos > r.lim * 8 {
+                return Err(LzError::BitStream {
+                    used_bits: r.pos as u64,
+                    bytes: r.lim,
+                });
+            }
+        }
         let mut j = 0;
-        while j < m {
-            let two = j + 1 < m;
-            let (l, ml, o) = if two {
-                (
-                    next2(d, &mut rl, llt),
-                    next2(d, &mut rm, mlt),
-                    next2(d, &mut ro, oft),
-                )
-            } else {
-                let z = (0, 0);
-                (
-                    [next(d, &mut rl, llt), z],
-                    [next(d, &mut rm, mlt), z],
-                    [next(d, &mut ro, oft), z],
-                )
-            };
-            for k in 0..1 + usize::from(two) {
+        while j + 2 <= m {
+            let l = next2(d, &mut rl, llt);
+            let ml = next2(d, &mut rm, mlt);
+            let o = next2(d, &mut ro, oft);
+            for k in 0..2 {
                 lls[j + k] = l[k].1;
                 mls[j + k] = ml[k].1;
-                let (eo, o) = o[k];
-                // Repeat offsets without branches: idx 0..=2 a repeat,
-                // 3 new.
-                let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
-                let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
-                let hi = if idx & 1 != 0 { o } else { rep[2] };
-                let o = if idx & 2 != 0 { hi } else { lo };
-                rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
-                rep[1] = if idx == 0 { rep[1] } else { rep[0] };
-                rep[0] = o;
-                offs[j + k] = o;
+                offs[j + k] = new_offset(&mut rep, o[k]);
             }
             j += 2;
+        }
+        if j < m {
+            lls[j] = next(d, &mut rl, llt).1;
+            mls[j] = next(d, &mut rm, mlt).1;
+            offs[j] = new_offset(&mut rep, next(d, &mut ro, oft));
         }
         for j in 0..m {
             let (ll, ml, off) = (lls[j], mls[j], offs[j]);
@@ -473,22 +491,26 @@ fn sequences(
                 return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
             }
             if (ll <= CHUNK) & (ml <= CHUNK) & (off >= CHUNK) & (end + CHUNK <= n) {
-                // The common case: one 16-byte chunk each, no loop (the
-                // match source ends at or before `mid`).
-                out[op..op + CHUNK].copy_from_slice(&lits[lp..lp + CHUNK]);
-                out.copy_within(mid - off..mid - off + CHUNK, mid);
-            } else if end + CHUNK <= n {
-                // Wild copies: each may write up to 15 bytes past its end
-                // (still inside `out`, rewritten by what follows); `lits`
-                // has LIT_SLACK bytes of slack.
-                let mut i = 0;
-                loop {
-                    out[op + i..op + i + CHUNK].copy_from_slice(&lits[lp + i..lp + i + CHUNK]);
-                    i += CHUNK;
-                    if i >= ll {
-                        break;
-                    }
+                // The common case: one 16-byte chunk each, no loop.
+                // SAFETY (every pointer below is in bounds, the two copies'
+                // ranges do not overlap):
+                // - literals: lp <= lit_end <= nlit (checked above), so
+                //   lp + 16 <= nlit + LIT_SLACK (32) <= lits.len();
+                // - literal destination: op <= mid <= end and end + 16 <= n
+                //   (checked), so out[op..op + 16] is inside `out`; `lits`
+                //   and `out` are different slices (one &, one &mut);
+                // - match: off <= mid (checked) and off >= 16, so the source
+                //   out[mid - off..mid - off + 16] ends at or before `mid`,
+                //   where the destination out[mid..mid + 16] starts, and
+                //   mid + 16 <= end + 16 <= n. The literal copy runs first,
+                //   so the match reads final bytes.
+                unsafe {
+                    let o = out.as_mut_ptr();
+                    std::ptr::copy_nonoverlapping(lits.as_ptr().add(lp), o.add(op), CHUNK);
+                    std::ptr::copy_nonoverlapping(o.add(mid - off), o.add(mid), CHUNK);
                 }
+            } else if end + CHUNK <= n {
+                copy_wild(out, lits, op, lp, ll);
                 copy_match_wild(out, mid, off, ml);
             } else {
                 out[op..mid].copy_from_slice(&lits[lp..lit_end]);
@@ -508,6 +530,21 @@ fn sequences(
         });
     }
     Ok(op)
+}
+
+/// The offset of a sequence whose offset symbol gave (entry, value), and
+/// the repeat offsets after it. Without branches: idx 0..=2 a repeat, 3 a
+/// new offset.
+#[inline(always)]
+fn new_offset(rep: &mut [usize; 3], (eo, o): (u64, usize)) -> usize {
+    let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
+    let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
+    let hi = if idx & 1 != 0 { o } else { rep[2] };
+    let o = if idx & 2 != 0 { hi } else { lo };
+    rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
+    rep[1] = if idx == 0 { rep[1] } else { rep[0] };
+    rep[0] = o;
+    o
 }
 
 /// The error of a sequence that failed one of the checks.
@@ -538,23 +575,50 @@ fn sequence_error(
     }
 }
 
+/// Copies the `ll` literals at `lits[lp..]` to `out[op..]`: one 16-byte
+/// chunk (which may write up to 15 bytes past `op + ll`), then the rest
+/// exactly. Needs `lp + ll <= lits.len() - LIT_SLACK` and
+/// `op + ll + 16 <= out.len()` (as `sequences` checked).
+#[inline(always)]
+fn copy_wild(out: &mut [u8], lits: &[u8], op: usize, lp: usize, ll: usize) {
+    let (Some(dst), Some(src)) = (
+        out.get_mut(op..op + ll.max(CHUNK)),
+        lits.get(lp..lp + ll.max(CHUNK)),
+    ) else {
+        return; // not reached: the callers' checks imply both ranges
+    };
+    dst[..CHUNK].copy_from_slice(&src[..CHUNK]);
+    if ll > CHUNK {
+        dst[CHUNK..].copy_from_slice(&src[CHUNK..]);
+    }
+}
+
 /// `copy_match` when `dst + ml + 16 <= out.len()`: copies in chunks that
 /// may write up to 15 bytes past `dst + ml`.
 #[inline(always)]
 fn copy_match_wild(out: &mut [u8], dst: usize, off: usize, ml: usize) {
-    let src = dst - off;
     if off >= CHUNK {
         // Each source chunk ends at or before its destination chunk
         // starts (off >= 16), so the bytes read are final.
+        let src = dst - off;
+        let end = dst + ml.next_multiple_of(CHUNK);
+        if end > out.len() {
+            return copy_match(out, dst, off, ml); // not reached (caller's check)
+        }
         let mut i = 0;
-        loop {
-            out.copy_within(src + i..src + i + CHUNK, dst + i);
-            i += CHUNK;
-            if i >= ml {
-                break;
+        while i < ml {
+            // SAFETY: src + i + 16 <= dst + i (off >= 16) and
+            // dst + i + 16 <= end <= out.len() (checked above, i < ml and
+            // i a multiple of 16), so both 16-byte ranges are inside `out`
+            // and do not overlap.
+            unsafe {
+                let o = out.as_mut_ptr();
+                std::ptr::copy_nonoverlapping(o.add(src + i), o.add(dst + i), CHUNK);
             }
+            i += CHUNK;
         }
     } else if off >= 8 {
+        let src = dst - off;
         let mut i = 0;
         loop {
             out.copy_within(src + i..src + i + 8, dst + i);
