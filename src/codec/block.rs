@@ -2,9 +2,10 @@
 //! segments, each with its own code-length table and four interleaved
 //! streams; plus the choice between Zero / Fill / Raw / Huffman.
 
-use super::huff_decode::{decode_segment, SegTable};
+use super::huff_decode::decode_segment;
 use super::interleave::{encode4, region_cap, STREAMS};
 use super::lengths::{coded_bits, TableKind};
+use super::seg_table::SegTable;
 use super::split::{plan_segments, Granules, Segment};
 use super::stream::EncTable;
 use super::table::decode_table;
@@ -45,18 +46,26 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
 }
 
 fn get_varint(input: &[u8], pos: &mut usize) -> Result<usize, CodecError> {
+    let start = *pos;
     let mut v: usize = 0;
     for shift in (0..28).step_by(7) {
-        let b = *input
-            .get(*pos)
-            .ok_or_else(|| CodecError::new("payload truncated in a length field"))?;
+        let b = *input.get(*pos).ok_or(CodecError::BadVarint { at: start })?;
         *pos += 1;
         v |= usize::from(b & 0x7F) << shift;
         if b & 0x80 == 0 {
             return Ok(v);
         }
     }
-    Err(CodecError::new("payload length field too long"))
+    Err(CodecError::BadVarint { at: start })
+}
+
+/// `e`, found in segment `segment`.
+#[cold]
+fn in_segment(segment: usize, e: CodecError) -> CodecError {
+    CodecError::Segment {
+        segment,
+        error: Box::new(e),
+    }
 }
 
 /// Chooses the cheapest coding for `data` (length 1..=1 MiB; 0 gives
@@ -234,14 +243,18 @@ fn decode_block_with(
 ) -> Result<(), CodecError> {
     let n = out.len();
     if n == 0 || n > MAX_BLOCK_LEN {
-        return Err(CodecError::new(format!(
-            "block length {n} outside 1..={MAX_BLOCK_LEN}"
-        )));
+        return Err(CodecError::BlockLength {
+            len: n,
+            max: MAX_BLOCK_LEN,
+        });
     }
     let mut pos = 0usize;
     let nseg = get_varint(payload, &mut pos)?;
     if nseg == 0 || nseg > MAX_SEGMENTS || nseg > n {
-        return Err(CodecError::new(format!("bad segment count {nseg}")));
+        return Err(CodecError::SegmentCount {
+            count: nseg,
+            max: MAX_SEGMENTS.min(n),
+        });
     }
     let mut prev: Option<[u8; 256]> = None;
     let mut off = 0usize;
@@ -252,15 +265,17 @@ fn decode_block_with(
         } else {
             let l = get_varint(payload, &mut pos)?;
             if l == 0 || l >= n - off {
-                return Err(CodecError::new(format!(
-                    "segment {i} length {l} does not fit the block"
-                )));
+                return Err(CodecError::SegmentLength {
+                    segment: i,
+                    len: l,
+                    room: n - off,
+                });
             }
             l
         };
         let rest = payload.get(pos..).unwrap_or(&[]);
-        let (lengths, kind, used) = decode_table(rest, prev.as_ref())
-            .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
+        let (lengths, kind, used) =
+            decode_table(rest, prev.as_ref()).map_err(|e| in_segment(i, e))?;
         pos += used;
         let seg_out = &mut out[off..off + len];
         off += len;
@@ -271,9 +286,13 @@ fn decode_block_with(
                 let fields = if last { STREAMS - 1 } else { STREAMS };
                 let mut sizes = [0usize; STREAMS];
                 for (k, sz) in sizes.iter_mut().enumerate().take(fields) {
-                    let f = payload
-                        .get(pos + k * w..pos + (k + 1) * w)
-                        .ok_or_else(|| CodecError::new("payload truncated in stream sizes"))?;
+                    let at = pos + k * w;
+                    let f = payload.get(at..at + w).ok_or(CodecError::Truncated {
+                        what: "stream sizes",
+                        at,
+                        needed: w,
+                        have: payload.len(),
+                    })?;
                     let mut b = [0u8; 4];
                     b[..w].copy_from_slice(f);
                     *sz = u32::from_le_bytes(b) as usize;
@@ -282,9 +301,11 @@ fn decode_block_with(
                 let avail = payload.len() - pos.min(payload.len());
                 let given: usize = sizes[..fields].iter().sum();
                 if given > avail {
-                    return Err(CodecError::new(format!(
-                        "segment {i}: stream sizes exceed the payload"
-                    )));
+                    return Err(CodecError::StreamSizes {
+                        segment: i,
+                        given,
+                        available: avail,
+                    });
                 }
                 if last {
                     sizes[STREAMS - 1] = avail - given;
@@ -296,16 +317,15 @@ fn decode_block_with(
                 }
                 table.prepare(&lengths, len);
                 decode_segment(table, payload, starts, sizes, seg_out)
-                    .map_err(|e| CodecError::new(format!("segment {i}: {e}")))?;
+                    .map_err(|e| in_segment(i, e))?;
             }
         }
         prev = Some(lengths);
     }
     if pos != payload.len() {
-        return Err(CodecError::new(format!(
-            "{} bytes of garbage after the payload",
-            payload.len() - pos
-        )));
+        return Err(CodecError::Trailing {
+            extra: payload.len() - pos,
+        });
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ pub(crate) use super::huff_encode::{encode4, region_cap};
 /// one or two symbols (bits 0-15, first symbol in the low byte), the bits
 /// they use (16-23) and their count (24-31).
 pub(crate) struct PairTable {
-    t: [u32; 2048],
+    entries: [u32; 2048],
 }
 
 impl PairTable {
@@ -40,7 +40,7 @@ impl PairTable {
                 (1 << 24) | (l1 << 16) | s1
             };
         }
-        PairTable { t }
+        PairTable { entries: t }
     }
 }
 
@@ -65,7 +65,7 @@ pub(crate) fn pairs_pay(lengths: &[u8; 256], seg_len: usize) -> bool {
 /// returns the output position reached.
 pub(crate) fn decode1_pairs(pairs: &PairTable, r: &mut BitReader<'_>, o: &mut [u8]) -> usize {
     let mut p = 0usize;
-    let pt = &pairs.t;
+    let pt = &pairs.entries;
     while r.can_refill_fast() && p + 10 <= o.len() {
         r.refill_fast();
         for _ in 0..5 {

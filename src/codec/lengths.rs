@@ -1,8 +1,7 @@
-//! Code lengths: histograms, optimal length-limited construction, exact
-//! coded sizes, canonical code assignment (DEFLATE order) and validation of
-//! a code-length table.
+//! Code lengths: histograms, optimal length-limited construction and exact
+//! coded sizes (validation and canonical codes: canonical.rs).
 
-use super::CodecError;
+pub(crate) use super::canonical::{reversed_codes_into, TableKind};
 
 /// Byte-value frequencies of `data` (`data.len()` must be below 2^32).
 pub fn histogram(data: &[u8]) -> [u32; 256] {
@@ -385,97 +384,9 @@ pub fn coded_bits(hist: &[u32; 256], lengths: &[u8; 256]) -> u64 {
         .sum()
 }
 
-/// What a validated table is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TableKind {
-    /// Exactly one present symbol (length 1): 0 bits per symbol.
-    Single(u8),
-    /// A complete prefix code; the longest length.
-    Code { max_len: u32 },
-}
-
-/// Validates a code-length table: lengths <= `max_len`, and either exactly
-/// one present symbol with length 1 or a Kraft sum of exactly 1. Symbols
-/// past `lengths.len()` count as absent (callers pass the part of a
-/// table that may hold symbols). No branch per symbol.
-pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecError> {
-    let mut kraft: u64 = 0;
-    let mut present = 0u32;
-    let mut longest = 0u8;
-    let mut single = 0usize;
-    for (s, &l) in lengths.iter().enumerate() {
-        // 2^(32 - l) for 1 <= l <= 32, 0 for l = 0 or l > 32 (then
-        // `longest` rejects the table).
-        let w = ((1u64 << 32) >> (l & 63)) * u64::from(l != 0);
-        kraft += w;
-        present += u32::from(l != 0);
-        longest = longest.max(l);
-        single = if l != 0 { s } else { single };
-    }
-    let longest = u32::from(longest);
-    if longest > max_len {
-        let (s, l) = lengths
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| u32::from(l) > max_len)
-            .map_or((0, longest), |(s, &l)| (s, u32::from(l)));
-        return Err(CodecError::new(format!(
-            "code length {l} of symbol {s} exceeds the limit of {max_len} bits"
-        )));
-    }
-    match present {
-        0 => Err(CodecError::new("code-length table has no symbols")),
-        1 if longest == 1 => Ok(TableKind::Single(single as u8)),
-        1 => Err(CodecError::new(
-            "one-symbol code-length table must give its symbol length 1",
-        )),
-        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
-        _ => Err(CodecError::new(if kraft > 1u64 << 32 {
-            "code lengths do not form a prefix code (oversubscribed)"
-        } else {
-            "code lengths do not form a complete prefix code (incomplete)"
-        })),
-    }
-}
-
-/// Canonical codes (DEFLATE order) of a table whose lengths are <= 32,
-/// bit-reversed so that writing them LSB-first emits the code MSB-first.
-pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
-    let mut out = [0u32; 256];
-    reversed_codes_into(lengths, &mut out);
-    out
-}
-
-/// `reversed_codes` of the first `lengths.len()` symbols (the others
-/// absent) into `out[..lengths.len()]`; absent symbols get code 0.
-pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
-    let mut count = [0u32; 64];
-    for &l in lengths {
-        count[usize::from(l & 63)] += 1;
-    }
-    count[0] = 0;
-    // next[0] collects the absent symbols (never read back).
-    let mut next = [0u64; 64];
-    let mut code = 0u64;
-    for l in 1..=32 {
-        code = (code + u64::from(count[l - 1])) << 1;
-        next[l] = code;
-    }
-    for (o, &l) in out.iter_mut().zip(lengths) {
-        let li = usize::from(l & 63);
-        let c = next[li] as u32;
-        next[li] += 1;
-        let l = u32::from(l);
-        *o = if l == 0 || l > 32 {
-            0
-        } else {
-            c.reverse_bits() >> (32 - l)
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::canonical::{validate, TableKind};
     use super::*;
 
     fn kraft_ok(lens: &[u8; 256], cap: u32) -> bool {
@@ -683,44 +594,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    #[test]
-    fn validate_rejects() {
-        let mut l = [0u8; 256];
-        assert!(validate(&l, 32).is_err());
-        l[0] = 2;
-        assert!(validate(&l, 32).is_err()); // one symbol, not length 1
-        l[1] = 1;
-        l[2] = 2;
-        assert!(validate(&l, 32).is_ok());
-        l[3] = 2; // oversubscribed
-        assert!(validate(&l, 32).is_err());
-        let mut l = [0u8; 256];
-        l[0] = 1;
-        l[1] = 2;
-        assert!(validate(&l, 32).is_err()); // incomplete
-        let mut l = [8u8; 256];
-        assert!(validate(&l, 11).is_ok());
-        l[0] = 33;
-        assert!(validate(&l, 32).is_err());
-        let mut l = [0u8; 256];
-        l[0] = 1;
-        l[1] = 12;
-        assert!(validate(&l, 11).is_err());
-    }
-
-    #[test]
-    fn canonical_codes_rfc1951_example() {
-        // RFC 1951 3.2.2: lengths (3,3,3,3,3,2,4,4) for A..H.
-        let mut l = [0u8; 256];
-        l[..8].copy_from_slice(&[3, 3, 3, 3, 3, 2, 4, 4]);
-        let c = reversed_codes(&l);
-        let want = [0b010u32, 0b011, 0b100, 0b101, 0b110, 0b00, 0b1110, 0b1111];
-        for s in 0..8 {
-            let len = l[s] as u32;
-            assert_eq!(c[s].reverse_bits() >> (32 - len), want[s], "symbol {s}");
         }
     }
 }

@@ -199,7 +199,8 @@ fn improve(w: &[u64], cnt: &mut [i32; 33], l: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lengths::{code_lengths, code_lengths_fast, coded_bits, validate};
+    use super::super::canonical::validate;
+    use super::super::lengths::{code_lengths, code_lengths_fast, coded_bits};
 
     fn xorshift(seed: &mut u64) -> u64 {
         *seed ^= *seed << 13;

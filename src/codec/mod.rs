@@ -1,29 +1,34 @@
 //! Canonical Huffman codec over bytes (docs/FORMAT.md sections 1 and 4).
 //!
 //! - `lengths`: histograms, optimal length-limited code lengths (Huffman,
-//!   falling back to package-merge), exact coded sizes, canonical code
-//!   assignment and table validation.
+//!   falling back to package-merge), exact coded sizes.
+//! - `canonical`: table validation and canonical code assignment.
 //! - `bits`: LSB-first bit writer/reader with 64-bit buffers.
 //! - `stream`: the single bit stream of v1 (`encode_stream` /
 //!   `decode_stream`, codes up to 32 bits) and the lookup tables.
 //! - `huff_encode`: the four-stream encoder of v2 segments.
-//! - `huff_decode`: the four-stream decoder of v2 segments (its lookup tables and
-//!   kernels).
+//! - `seg_table`: the lookup tables of one v2 segment and the choice of
+//!   its decoding kernel.
+//! - `huff_decode`: the four-stream decoding kernels of v2 segments.
 //! - `interleave`: the quarters of a segment; two-symbol lookups of v1.
 //! - `table`: the compact code-length table of v2 blocks.
 //! - `block`: the v2 Huffman block payload (segments, each with its own
 //!   table and four interleaved streams) and the block coding choice.
 //! - `split`: choosing where a block switches tables.
 //! - `lz`: LZ77 + Huffman block payloads (section 5) and the levels.
+//! - `error`: `CodecError`, why an input was rejected (with its values).
 
 mod bits;
 mod block;
+mod canonical;
+mod error;
 mod huff_decode;
 mod huff_encode;
 mod interleave;
 mod lengths;
 mod limit;
 pub mod lz;
+mod seg_table;
 mod split;
 mod stream;
 mod table;
@@ -31,6 +36,7 @@ mod table;
 use std::fmt;
 
 pub use block::{decode_block, encode_block, MAX_BLOCK_LEN};
+pub use error::CodecError;
 pub use lengths::{code_lengths, coded_bits, histogram};
 pub use lz::{decode_lz_block, encode_block_level, LzError};
 pub use stream::{decode_stream, encode_stream};
@@ -40,24 +46,6 @@ pub const MAX_CODE_LEN: u32 = 11;
 
 /// Longest code a v1 decoder accepts (files written by other tc encoders).
 pub const MAX_DECODE_LEN: u32 = 32;
-
-/// A decoding failure: the input is not a valid stream or payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodecError(pub String);
-
-impl CodecError {
-    pub(crate) fn new(msg: impl Into<String>) -> CodecError {
-        CodecError(msg.into())
-    }
-}
-
-impl fmt::Display for CodecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CodecError {}
 
 /// How the v2 container should store one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@
 //! path (`LongCodes`), correct for any valid code up to 32 bits.
 
 use super::bits::BitReader;
+use super::canonical::{reversed_codes, validate, TableKind};
 use super::interleave::{decode1_pairs, pairs_pay, PairTable};
-use super::lengths::{reversed_codes, validate, TableKind};
 use super::{CodecError, MAX_CODE_LEN, MAX_DECODE_LEN};
 
 /// Bits the fast table is indexed by.
@@ -96,7 +96,8 @@ pub fn encode_stream(data: &[u8], lengths: &[u8; 256], out: &mut Vec<u8>) {
 
 /// The fast decoding table (see the module comment).
 pub(crate) struct DecTable {
-    pub(crate) t: [u16; TABLE_SIZE],
+    /// `symbol << 4 | code length` of the code at each index.
+    entries: [u16; TABLE_SIZE],
 }
 
 impl DecTable {
@@ -116,12 +117,12 @@ impl DecTable {
                 i += 1 << l;
             }
         }
-        DecTable { t }
+        DecTable { entries: t }
     }
 
     #[inline(always)]
     pub(crate) fn get(&self, bits: u64) -> u16 {
-        self.t[(bits & TABLE_MASK) as usize]
+        self.entries[(bits & TABLE_MASK) as usize]
     }
 }
 
@@ -219,7 +220,7 @@ pub fn decode_stream(lengths: &[u8; 256], input: &[u8], out: &mut [u8]) -> Resul
         decode_short(&t, &mut r, out.get_mut(done..).unwrap_or_default());
     } else {
         let long = LongCodes::new(lengths);
-        for o in out.iter_mut() {
+        for (i, o) in out.iter_mut().enumerate() {
             if r.available() < 32 {
                 r.refill();
                 if r.overrun() {
@@ -234,18 +235,17 @@ pub fn decode_stream(lengths: &[u8; 256], input: &[u8], out: &mut [u8]) -> Resul
             } else {
                 let (s, l) = long
                     .decode(bits)
-                    .ok_or_else(|| CodecError::new("invalid code in bit stream"))?;
+                    .ok_or(CodecError::InvalidCode { symbol: i })?;
                 *o = s;
                 r.consume(l);
             }
         }
     }
     if r.overrun() {
-        return Err(CodecError::new(format!(
-            "Huffman stream ends early: {} bytes hold fewer bits than {} symbols need",
-            input.len(),
-            out.len()
-        )));
+        return Err(CodecError::StreamTooShort {
+            bytes: input.len(),
+            symbols: out.len(),
+        });
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::lengths::{reversed_codes_into, small_code_lengths_fast, validate, TableKind};
+use super::canonical::{reversed_codes_into, validate, TableKind};
+use super::lengths::small_code_lengths_fast;
 use super::{CodecError, MAX_CODE_LEN};
 
 /// CL alphabet: values 0..=22, then the three run symbols.
@@ -305,7 +306,10 @@ pub(crate) fn decode_table(
     } else {
         let k = r.read(5) as usize + 1;
         if k > CL_SYMS {
-            return Err(CodecError::new("code-length table: too many CL lengths"));
+            return Err(CodecError::ClLengths {
+                count: k,
+                max: CL_SYMS,
+            });
         }
         let mut cl_lens = [0u8; 256];
         for &s in &perm(mode)[..k] {
@@ -313,24 +317,20 @@ pub(crate) fn decode_table(
         }
         let cl = ClDecoder::new(&cl_lens)?;
         let prev = match (mode, prev) {
-            (MODE_PREV_TABLE, None) => {
-                return Err(CodecError::new(
-                    "code-length table refers to a previous table in the first segment",
-                ))
-            }
+            (MODE_PREV_TABLE, None) => return Err(CodecError::NoPreviousTable),
             (_, p) => p,
         };
         let mut t = [0u8; 256];
         let mut i = 0usize;
         while i < 256 {
             if r.overrun() {
-                return Err(CodecError::new("code-length table is truncated"));
+                return Err(CodecError::TableTruncated { bytes: input.len() });
             }
             let sym = cl.decode(&mut r);
             let (v, n) = match sym {
                 REP_PREV => {
                     if i == 0 {
-                        return Err(CodecError::new("code-length table repeats at its start"));
+                        return Err(CodecError::RepeatAtStart);
                     }
                     (t[i - 1], 3 + r.read(2) as usize)
                 }
@@ -339,7 +339,7 @@ pub(crate) fn decode_table(
                 v => (v, 1),
             };
             if i + n > 256 {
-                return Err(CodecError::new("code-length table runs past 256 symbols"));
+                return Err(CodecError::RunPastEnd { at: i, run: n });
             }
             t[i..i + n].fill(v);
             i += n;
@@ -372,18 +372,20 @@ pub(crate) fn decode_table(
             *o = l as u8;
         }
         if bad {
-            let (s, l) = wide
+            let (symbol, length) = wide
                 .iter()
                 .enumerate()
                 .find(|&(_, &l)| !(0..=MAX_CODE_LEN as i32).contains(&l))
                 .map_or((0, 0), |(s, &l)| (s, l));
-            return Err(CodecError::new(format!(
-                "code-length table gives symbol {s} length {l}"
-            )));
+            return Err(CodecError::LengthOutOfRange {
+                symbol,
+                length,
+                max: MAX_CODE_LEN,
+            });
         }
     }
     if r.overrun() {
-        return Err(CodecError::new("code-length table is truncated"));
+        return Err(CodecError::TableTruncated { bytes: input.len() });
     }
     let kind = validate(&lengths, MAX_CODE_LEN)?;
     Ok((lengths, kind, r.consumed_bytes()))
@@ -392,16 +394,20 @@ pub(crate) fn decode_table(
 /// Decoder for the CL code (lengths <= 7): a 128-entry table.
 struct ClDecoder {
     single: Option<u8>,
-    t: [u16; 128],
+    /// `symbol << 4 | code length` of the code at each 7-bit index.
+    entries: [u16; 128],
 }
 
 impl ClDecoder {
     fn new(cl_lens: &[u8; 256]) -> Result<ClDecoder, CodecError> {
         let kind = validate(&cl_lens[..CL_SYMS], CL_MAX_LEN)
-            .map_err(|e| CodecError::new(format!("code-length table: CL code: {e}")))?;
+            .map_err(|e| CodecError::ClCode(Box::new(e)))?;
         let mut t = [0u16; 128];
         if let TableKind::Single(s) = kind {
-            return Ok(ClDecoder { single: Some(s), t });
+            return Ok(ClDecoder {
+                single: Some(s),
+                entries: t,
+            });
         }
         let mut codes = [0u32; CL_SYMS];
         reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
@@ -416,7 +422,10 @@ impl ClDecoder {
                 i += 1 << l;
             }
         }
-        Ok(ClDecoder { single: None, t })
+        Ok(ClDecoder {
+            single: None,
+            entries: t,
+        })
     }
 
     fn decode(&self, r: &mut BitReader<'_>) -> u8 {
@@ -426,7 +435,7 @@ impl ClDecoder {
         if r.available() < 7 {
             r.refill();
         }
-        let e = self.t[(r.peek() & 127) as usize];
+        let e = self.entries[(r.peek() & 127) as usize];
         r.consume(u32::from(e & 15));
         (e >> 4) as u8
     }

@@ -1,98 +1,18 @@
 //! Decoder of the v2 LZ block payload (docs/FORMAT.md section 5): header,
 //! literals (raw, fill, or the section-4 four-stream decoder), the three
-//! sequence tables as 9-bit lookup tables, and the sequence loop with
-//! chunked, overlap-safe copies. Every check of 5.3 is made; nothing is
-//! allocated beyond the decoded length (scratch kept per thread).
+//! sequence tables and streams, handed to the sequence loop
+//! (sequences.rs). Every check of 5.3 is made; nothing is allocated
+//! beyond the decoded length (scratch kept per thread).
 
 use super::error::LzError;
+use super::sequences::{
+    len_entry, ml_entry, of_entry, run_sequences, SeqTable, Stream, LIT_SLACK, MAX_SEQ_BITS,
+    SEQ_NAMES, STREAM_PAD,
+};
 use super::spec::*;
-use crate::codec::lengths::TableKind;
+use crate::codec::canonical::TableKind;
 use crate::codec::table::decode_table;
 use crate::codec::{decode_block, CodecError, MAX_BLOCK_LEN};
-
-/// Slack after the literals so that short literal runs copy as one
-/// 16-byte chunk.
-const LIT_SLACK: usize = 32;
-/// Copy chunk of the fast paths.
-const CHUNK: usize = 16;
-/// Sequences decoded before they are carried out.
-const BATCH: usize = 32;
-
-/// A lookup table of one sequence alphabet, indexed by the next
-/// SEQ_MAX_CODE bits of the stream. Entry: `base << 40 | repeat << 34 |
-/// extra_mask << 16 | (code_length + extra_bits) << 8 | code_length`,
-/// extra_mask = 2^extra_bits - 1; for repeat symbols `base` is 0..=2.
-pub(crate) struct SeqTable {
-    t: [u64; 1 << SEQ_MAX_CODE],
-}
-
-const REPEAT: u64 = 1 << 34;
-const SEQ_MASK: u64 = (1 << SEQ_MAX_CODE) - 1;
-
-impl SeqTable {
-    fn new() -> SeqTable {
-        SeqTable {
-            t: [0; 1 << SEQ_MAX_CODE],
-        }
-    }
-
-    /// Builds the table for `lengths` (validated, symbols in range, codes
-    /// at most SEQ_MAX_CODE bits); `entry(symbol)` gives the symbol's
-    /// `base << 32 | extra | flags` part. Every entry is written.
-    /// Only the first `nsyms` (<= 64) symbols are looked at (the caller
-    /// checked that the others are absent).
-    fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
-        if let TableKind::Single(s) = kind {
-            // No bits for the symbol: every index gives it.
-            self.t.fill(entry(s as usize));
-            return;
-        }
-        let mut codes = [0u32; 64];
-        let n = lengths.len().min(64);
-        crate::codec::lengths::reversed_codes_into(&lengths[..n], &mut codes[..n]);
-        for (s, (&l, &c)) in lengths[..n].iter().zip(&codes).enumerate() {
-            if l == 0 {
-                continue;
-            }
-            let e = entry(s) + (u64::from(l) << 8) + u64::from(l);
-            let step = 1usize << l;
-            let mut i = c as usize;
-            while i < 1 << SEQ_MAX_CODE {
-                self.t[i] = e;
-                i += step;
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn get(&self, bits: u64) -> u64 {
-        self.t[(bits & SEQ_MASK) as usize]
-    }
-}
-
-fn entry(base: u32, extra: u32) -> u64 {
-    (u64::from(base) << 40) | (((1u64 << extra) - 1) << 16) | (u64::from(extra) << 8)
-}
-
-fn len_entry(s: usize) -> u64 {
-    let (base, extra) = len_base(s);
-    entry(base, extra)
-}
-
-/// A match-length entry: its base includes MIN_MATCH.
-fn ml_entry(s: usize) -> u64 {
-    let (base, extra) = len_base(s);
-    entry(base + MIN_MATCH as u32, extra)
-}
-
-fn of_entry(s: usize) -> u64 {
-    if s < 3 {
-        return entry(s as u32, 0) | REPEAT;
-    }
-    let (base, extra) = offset_base(s);
-    entry(base, extra)
-}
-
 /// Per-thread decoding state: literal scratch and the three tables.
 pub(crate) struct Scratch {
     lits: Vec<u8>,
@@ -123,21 +43,6 @@ pub fn decode_lz_block(payload: &[u8], out: &mut [u8]) -> Result<(), CodecError>
             Err(_) => decode_with(payload, out, &mut new_scratch()),
         })
         .map_err(CodecError::from)
-}
-
-/// `decode_with` with its typed error, for tests.
-#[cfg(test)]
-pub(crate) fn decode_typed(
-    payload: &[u8],
-    out: &mut [u8],
-    sc: &mut Scratch,
-) -> Result<(), LzError> {
-    decode_with(payload, out, sc)
-}
-
-#[cfg(test)]
-pub(crate) fn tests_scratch() -> Box<Scratch> {
-    new_scratch()
 }
 
 /// Reads a shortest-form varint of at most 4 bytes.
@@ -220,7 +125,7 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
                 });
             }
             let p = take(payload, &mut pos, lsize)?;
-            decode_block(p, &mut lits[..nlit]).map_err(|e| LzError::Literals { msg: e.0 })?;
+            decode_block(p, &mut lits[..nlit]).map_err(|e| LzError::Literals(Box::new(e)))?;
         }
         LMODE_FILL => {
             let b = take(payload, &mut pos, 1)?[0];
@@ -244,22 +149,27 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
         return Ok(());
     }
     let mut prev: Option<[u8; 256]> = None;
-    for (k, (which, nsyms)) in [("LL", LEN_SYMS), ("ML", LEN_SYMS), ("OF", OF_SYMS)]
+    for (k, (which, nsyms)) in SEQ_NAMES
         .into_iter()
+        .zip([LEN_SYMS, LEN_SYMS, OF_SYMS])
         .enumerate()
     {
         let rest = payload.get(pos..).unwrap_or(&[]);
         let (lengths, kind, used) =
-            decode_table(rest, prev.as_ref()).map_err(|e| LzError::Table { which, msg: e.0 })?;
+            decode_table(rest, prev.as_ref()).map_err(|e| LzError::Table {
+                which,
+                error: Box::new(e),
+            })?;
         pos += used;
         if let Some(symbol) = (nsyms..256).find(|&s| lengths[s] != 0) {
             return Err(LzError::SymbolOutOfRange { which, symbol });
         }
         if let TableKind::Code { max_len } = kind {
             if max_len > SEQ_MAX_CODE {
-                return Err(LzError::Table {
+                return Err(LzError::SeqCodeTooLong {
                     which,
-                    msg: format!("code length {max_len} exceeds {SEQ_MAX_CODE}"),
+                    length: max_len,
+                    max: SEQ_MAX_CODE,
                 });
             }
         }
@@ -286,8 +196,13 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
     // every look-ahead is one 8-byte load.
     let padded = &mut sc.streams;
     padded.clear();
-    let mut streams = [Stream { pos: 0, lim: 0 }; 3];
+    let mut streams = [Stream {
+        pos: 0,
+        lim: 0,
+        start: 0,
+    }; 3];
     for (k, st) in [ll, ml, of].into_iter().enumerate() {
+        streams[k].start = padded.len();
         streams[k].pos = padded.len() * 8;
         padded.extend_from_slice(st);
         streams[k].lim = padded.len();
@@ -295,8 +210,8 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
     }
     let [llt, mlt, oft] = &sc.tables;
     let used = run_sequences(padded, &mut streams, nseq, lits, nlit, out, [llt, mlt, oft])?;
-    for (st, len) in streams.iter().zip([ll.len(), ml.len(), of.len()]) {
-        let bits = (st.pos - (st.lim - len) * 8) as u64;
+    for st in &streams {
+        let (bits, len) = st.used();
         if bits.div_ceil(8) != len as u64 {
             return Err(LzError::BitStream {
                 used_bits: bits,
@@ -306,286 +221,4 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
     }
     out[used..].copy_from_slice(&lits[nlit - (n - used)..nlit]);
     Ok(())
-}
-
-/// Most bits one sequence takes in one stream: a 9-bit code and 18
-/// extra bits.
-const MAX_SEQ_BITS: usize = 27;
-/// Zero bytes after each stream in the scratch copy.
-const STREAM_PAD: usize = 8;
-
-/// A sequence bit stream (section-1 order) inside the padded scratch
-/// copy: `pos` is its next bit (absolute), `lim` the byte where it ends
-/// (STREAM_PAD zero bytes follow). A look-ahead loads 8 bytes at
-/// min(pos / 8, lim): the true bits while the stream has not run out
-/// (then every code decodes as if zeros followed), and some bits past it
-/// only once it has, which the caller rejects by `pos` at the end.
-#[derive(Clone, Copy)]
-struct Stream {
-    pos: usize,
-    lim: usize,
-}
-
-/// The next 57 or more bits of stream `r`.
-#[inline(always)]
-fn look(d: &[u8], r: &Stream) -> u64 {
-    let i = (r.pos >> 3).min(r.lim);
-    // In bounds: lim + STREAM_PAD <= d.len() (the padded copy).
-    let w: [u8; 8] = d[i..i + 8].try_into().unwrap_or([0; 8]);
-    u64::from_le_bytes(w) >> (r.pos & 7)
-}
-
-/// Decodes one symbol and its extra bits from the front of `w` with `t`:
-/// the table entry, the value (base + extra bits) and the bits used.
-#[inline(always)]
-fn decode1(w: u64, t: &SeqTable) -> (u64, usize, u64) {
-    let e = t.get(w);
-    let v = (e >> 40) + ((w >> (e & 0xFF)) & ((e >> 16) & 0x3_FFFF));
-    (e, v as usize, (e >> 8) & 0xFF)
-}
-
-/// Decodes the next symbol of stream `r` (entry, value).
-#[inline(always)]
-fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
-    let (e, v, used) = decode1(look(d, r), t);
-    r.pos += used as usize;
-    (e, v)
-}
-
-/// Decodes the next two symbols of stream `r` from one look-ahead (two
-/// sequences take at most 54 of its 57 bits).
-#[inline(always)]
-fn next2(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
-    let w = look(d, r);
-    let (e1, v1, u1) = decode1(w, t);
-    let (e2, v2, u2) = decode1(w >> u1, t);
-    r.pos += (u1 + u2) as usize;
-    [(e1, v1), (e2, v2)]
-}
-
-/// `sequences` compiled for this CPU (the same result on all).
-#[allow(clippy::too_many_arguments)]
-fn run_sequences(
-    d: &[u8],
-    streams: &mut [Stream; 3],
-    nseq: usize,
-    lits: &[u8],
-    nlit: usize,
-    out: &mut [u8],
-    tables: [&SeqTable; 3],
-) -> Result<usize, LzError> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("bmi2") {
-        // SAFETY: `sequences_bmi2` is safe code whose only requirement is
-        // that the CPU supports BMI2, which was checked just above.
-        return unsafe { sequences_bmi2(d, streams, nseq, lits, nlit, out, tables) };
-    }
-    sequences(d, streams, nseq, lits, nlit, out, tables)
-}
-
-/// `sequences` with BMI2: variable shifts and masks without moving the
-/// count to CL (the bit-field extraction is most of the lookup work).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "bmi2")]
-#[allow(clippy::too_many_arguments)]
-fn sequences_bmi2(
-    d: &[u8],
-    streams: &mut [Stream; 3],
-    nseq: usize,
-    lits: &[u8],
-    nlit: usize,
-    out: &mut [u8],
-    tables: [&SeqTable; 3],
-) -> Result<usize, LzError> {
-    sequences(d, streams, nseq, lits, nlit, out, tables)
-}
-
-/// Runs the sequences; returns the output position after the last one
-/// (checked: the literals left fill the block exactly).
-#[inline(always)]
-fn sequences(
-    d: &[u8],
-    streams: &mut [Stream; 3],
-    nseq: usize,
-    lits: &[u8],
-    nlit: usize,
-    out: &mut [u8],
-    tables: [&SeqTable; 3],
-) -> Result<usize, LzError> {
-    let n = out.len();
-    let [llt, mlt, oft] = tables;
-    let [mut rl, mut rm, mut ro] = *streams;
-    let mut rep = [
-        REP_INIT[0] as usize,
-        REP_INIT[1] as usize,
-        REP_INIT[2] as usize,
-    ];
-    let mut op = 0usize;
-    let mut lp = 0usize;
-    // Sequences are decoded BATCH at a time (a tight loop of table
-    // lookups), then carried out (copies and their branches).
-    let mut lls = [0usize; BATCH];
-    let mut mls = [0usize; BATCH];
-    let mut offs = [0usize; BATCH];
-    let mut first = 0;
-    while first < nseq {
-        let m = (nseq - first).min(BATCH);
-        let mut j = 0;
-        while j < m {
-            let two = j + 1 < m;
-            let (l, ml, o) = if two {
-                (
-                    next2(d, &mut rl, llt),
-                    next2(d, &mut rm, mlt),
-                    next2(d, &mut ro, oft),
-                )
-            } else {
-                let z = (0, 0);
-                (
-                    [next(d, &mut rl, llt), z],
-                    [next(d, &mut rm, mlt), z],
-                    [next(d, &mut ro, oft), z],
-                )
-            };
-            for k in 0..1 + usize::from(two) {
-                lls[j + k] = l[k].1;
-                mls[j + k] = ml[k].1;
-                let (eo, o) = o[k];
-                // Repeat offsets without branches: idx 0..=2 a repeat,
-                // 3 new.
-                let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
-                let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
-                let hi = if idx & 1 != 0 { o } else { rep[2] };
-                let o = if idx & 2 != 0 { hi } else { lo };
-                rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
-                rep[1] = if idx == 0 { rep[1] } else { rep[0] };
-                rep[0] = o;
-                offs[j + k] = o;
-            }
-            j += 2;
-        }
-        for j in 0..m {
-            let (ll, ml, off) = (lls[j], mls[j], offs[j]);
-            let lit_end = lp + ll;
-            let mid = op + ll;
-            let end = mid + ml;
-            if (lit_end > nlit) | (end > n) | (off > mid) {
-                return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
-            }
-            if (ll <= CHUNK) & (ml <= CHUNK) & (off >= CHUNK) & (end + CHUNK <= n) {
-                // The common case: one 16-byte chunk each, no loop (the
-                // match source ends at or before `mid`).
-                out[op..op + CHUNK].copy_from_slice(&lits[lp..lp + CHUNK]);
-                out.copy_within(mid - off..mid - off + CHUNK, mid);
-            } else if end + CHUNK <= n {
-                // Wild copies: each may write up to 15 bytes past its end
-                // (still inside `out`, rewritten by what follows); `lits`
-                // has LIT_SLACK bytes of slack.
-                let mut i = 0;
-                loop {
-                    out[op + i..op + i + CHUNK].copy_from_slice(&lits[lp + i..lp + i + CHUNK]);
-                    i += CHUNK;
-                    if i >= ll {
-                        break;
-                    }
-                }
-                copy_match_wild(out, mid, off, ml);
-            } else {
-                out[op..mid].copy_from_slice(&lits[lp..lit_end]);
-                copy_match(out, mid, off, ml);
-            }
-            lp = lit_end;
-            op = end;
-        }
-        first += m;
-    }
-    *streams = [rl, rm, ro];
-    let rest = nlit - lp;
-    if op + rest != n {
-        return Err(LzError::LengthMismatch {
-            produced: op + rest,
-            len: n,
-        });
-    }
-    Ok(op)
-}
-
-/// The error of a sequence that failed one of the checks.
-#[cold]
-fn sequence_error(
-    seq: usize,
-    lit_end: usize,
-    nlit: usize,
-    end: usize,
-    n: usize,
-    mid: usize,
-    off: usize,
-) -> LzError {
-    if lit_end > nlit {
-        LzError::LiteralsOverrun {
-            seq,
-            needed: lit_end,
-            nlit,
-        }
-    } else if end > n {
-        LzError::PastEnd { seq, end, len: n }
-    } else {
-        LzError::OffsetBeforeStart {
-            seq,
-            pos: mid,
-            offset: off,
-        }
-    }
-}
-
-/// `copy_match` when `dst + ml + 16 <= out.len()`: copies in chunks that
-/// may write up to 15 bytes past `dst + ml`.
-#[inline(always)]
-fn copy_match_wild(out: &mut [u8], dst: usize, off: usize, ml: usize) {
-    let src = dst - off;
-    if off >= CHUNK {
-        // Each source chunk ends at or before its destination chunk
-        // starts (off >= 16), so the bytes read are final.
-        let mut i = 0;
-        loop {
-            out.copy_within(src + i..src + i + CHUNK, dst + i);
-            i += CHUNK;
-            if i >= ml {
-                break;
-            }
-        }
-    } else if off >= 8 {
-        let mut i = 0;
-        loop {
-            out.copy_within(src + i..src + i + 8, dst + i);
-            i += 8;
-            if i >= ml {
-                break;
-            }
-        }
-    } else {
-        copy_match(out, dst, off, ml);
-    }
-}
-
-/// Copies `ml` bytes from `dst - off` to `dst` with the byte-by-byte
-/// meaning (overlap repeats the pattern). Needs 1 <= off <= dst and
-/// dst + ml <= out.len().
-#[inline(always)]
-fn copy_match(out: &mut [u8], dst: usize, off: usize, ml: usize) {
-    let src = dst - off;
-    if off >= ml {
-        out.copy_within(src..src + ml, dst);
-    } else if off == 1 {
-        let b = out[src];
-        out[dst..dst + ml].fill(b);
-    } else {
-        // Overlapping: copy the pattern in growing non-overlapping pieces.
-        let mut done = 0;
-        while done < ml {
-            let len = (dst + done - src).min(ml - done);
-            out.copy_within(src..src + len, dst + done);
-            done += len;
-        }
-    }
 }

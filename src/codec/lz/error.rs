@@ -1,5 +1,6 @@
 //! Why a v2 LZ block payload (docs/FORMAT.md section 5) was rejected: one
-//! variant per rule of 5.3, each with the values that broke it.
+//! variant per rule of 5.3, each with the values that broke it. It reaches
+//! callers as `CodecError::Lz` (codec/error.rs).
 
 use std::fmt;
 
@@ -27,9 +28,19 @@ pub enum LzError {
     /// Unknown literal mode byte.
     LiteralMode { mode: u8 },
     /// The section-4 literal payload is corrupt.
-    Literals { msg: String },
-    /// A sequence table is corrupt.
-    Table { which: &'static str, msg: String },
+    Literals(Box<CodecError>),
+    /// A sequence table (`which`: LL, ML or OF) is corrupt.
+    Table {
+        which: &'static str,
+        error: Box<CodecError>,
+    },
+    /// A sequence table (`which`) has a code of `length` bits; the limit
+    /// is `max`.
+    SeqCodeTooLong {
+        which: &'static str,
+        length: u32,
+        max: u32,
+    },
     /// A table codes a symbol past its alphabet.
     SymbolOutOfRange { which: &'static str, symbol: usize },
     /// Sequence `seq` uses literals past the `nlit` given.
@@ -51,6 +62,14 @@ pub enum LzError {
     /// The sequence bit stream holds `used_bits` bits in `bytes` bytes
     /// (runs out, or leaves whole bytes unused).
     BitStream { used_bits: u64, bytes: usize },
+    /// Sequence stream `which` (LL, ML or OF) of `bytes` bytes has run
+    /// out before sequence `seq` (`used_bits` bits read).
+    StreamOverrun {
+        which: &'static str,
+        seq: usize,
+        used_bits: u64,
+        bytes: usize,
+    },
     /// Bytes after the end of the payload.
     Trailing { extra: usize },
 }
@@ -69,8 +88,11 @@ impl fmt::Display for LzError {
                 write!(f, "LZ payload: {what} {value} exceeds {max}")
             }
             LiteralMode { mode } => write!(f, "LZ payload: unknown literal mode {mode}"),
-            Literals { msg } => write!(f, "LZ literals: {msg}"),
-            Table { which, msg } => write!(f, "LZ {which} table: {msg}"),
+            Literals(e) => write!(f, "LZ literals: {e}"),
+            Table { which, error } => write!(f, "LZ {which} table: {error}"),
+            SeqCodeTooLong { which, length, max } => {
+                write!(f, "LZ {which} table: code length {length} exceeds {max}")
+            }
             SymbolOutOfRange { which, symbol } => {
                 write!(f, "LZ {which} table codes symbol {symbol} outside its alphabet")
             }
@@ -94,15 +116,25 @@ impl fmt::Display for LzError {
                 f,
                 "LZ sequence stream of {bytes} bytes does not match the {used_bits} bits its codes use"
             ),
+            StreamOverrun {
+                which,
+                seq,
+                used_bits,
+                bytes,
+            } => write!(
+                f,
+                "LZ {which} stream of {bytes} bytes runs out before sequence {seq} ({used_bits} bits read)"
+            ),
             Trailing { extra } => write!(f, "{extra} bytes of garbage after the LZ payload"),
         }
     }
 }
 
-impl std::error::Error for LzError {}
-
-impl From<LzError> for CodecError {
-    fn from(e: LzError) -> CodecError {
-        CodecError(e.to_string())
+impl std::error::Error for LzError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LzError::Literals(e) | LzError::Table { error: e, .. } => Some(e.as_ref()),
+            _ => None,
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! - `spec`: constants and the length / offset symbol alphabets.
 //! - `error`: `LzError`, why a payload was rejected.
 //! - `decode`: the payload decoder (`decode_lz_block`).
+//! - `sequences`: its sequence tables, bit streams and sequence loop.
 //! - `encode`: the payload writer (parse -> bytes).
 //! - `util`: loads, hashes, match extension for the match finders.
 //! - `fast`: the `fast` level's single-probe hash matcher.
@@ -14,6 +15,7 @@ mod decode;
 mod encode;
 mod error;
 mod fast;
+mod sequences;
 mod spec;
 mod util;
 

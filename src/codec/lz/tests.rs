@@ -325,12 +325,10 @@ fn seq(ll: u32, ml: u32, off: u32) -> encode::Seq {
 
 fn lz_err(p: &[u8], n: usize) -> LzError {
     let mut out = vec![0u8; n];
-    let e = decode_lz_block(p, &mut out).unwrap_err();
-    // Recover the typed error by decoding again through the inner path.
-    let mut sc = decode::tests_scratch();
-    let typed = decode::decode_typed(p, &mut out, &mut sc).unwrap_err();
-    assert_eq!(e.0, typed.to_string());
-    typed
+    match decode_lz_block(p, &mut out).unwrap_err() {
+        CodecError::Lz(e) => e,
+        e => panic!("not an LZ error: {e}"),
+    }
 }
 
 #[test]
@@ -463,4 +461,120 @@ mod props {
             }
         }
     }
+}
+
+/// A varint as the format writes it (tests build payloads by hand).
+fn put_var(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_var(p: &[u8], pos: &mut usize) -> usize {
+    let mut v = 0;
+    for i in 0.. {
+        let b = p[*pos];
+        *pos += 1;
+        v |= usize::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    v
+}
+
+/// Payloads whose LL, ML or OF stream is cut short (its size field made
+/// smaller, its tail removed) or made longer (zero bytes added), over
+/// hundreds of sequences so that the decoder meets the cut at a batch
+/// boundary as well as inside a batch: always an error, never a panic or
+/// an overrun (the sequence loop reads the streams without per-read
+/// bounds checks, trusting its per-batch check).
+#[test]
+fn cut_and_padded_sequence_streams_are_errors() {
+    let mut seed = 0x5EED_u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let lits: Vec<u8> = (0..3000).map(|i| b"abcdefghij"[i % 10]).collect();
+    let mut seqs = Vec::new();
+    let (mut lp, mut op) = (0usize, 0usize);
+    while lp + 20 < lits.len() && seqs.len() < 300 {
+        let ll = (rnd() % 12) as u32;
+        let ml = 3 + (rnd() % 40) as u32;
+        lp += ll as usize;
+        op += ll as usize;
+        let off = 1 + (rnd() % op.max(1) as u64) as u32;
+        seqs.push(seq(ll, ml, off.min(op as u32).max(1)));
+        op += ml as usize;
+    }
+    let n = op + (lits.len() - lp);
+    let p = payload_of(&seqs, &lits);
+    let mut out = vec![0u8; n];
+    decode_lz_block(&p, &mut out).expect("the uncut payload decodes");
+    // Walk to the stream sizes: header, literal section, three tables.
+    let mut pos = 0;
+    assert_eq!(get_var(&p, &mut pos), seqs.len());
+    let lmode = p[pos];
+    pos += 1;
+    let nlit = get_var(&p, &mut pos);
+    match lmode {
+        spec::LMODE_RAW => pos += nlit,
+        spec::LMODE_HUFFMAN => {
+            let l = get_var(&p, &mut pos);
+            pos += l;
+        }
+        _ => pos += 1,
+    }
+    let mut prev = None;
+    for _ in 0..3 {
+        let (l, _, used) = crate::codec::table::decode_table(&p[pos..], prev.as_ref()).unwrap();
+        pos += used;
+        prev = Some(l);
+    }
+    let head = pos;
+    let ll = get_var(&p, &mut pos);
+    let ml = get_var(&p, &mut pos);
+    let body = pos;
+    let sizes = [ll, ml, p.len() - body - ll - ml];
+    assert!(sizes.iter().all(|&s| s > 8), "{sizes:?}");
+    let (mut tried, mut overruns) = (0, 0);
+    for k in 0..3 {
+        for change in [-1isize, -2, -5, -9, -17, -33, 1, 7, 64] {
+            let new = sizes[k] as isize + change;
+            if new < 0 {
+                continue;
+            }
+            let mut s2 = sizes;
+            s2[k] = new as usize;
+            let mut q = p[..head].to_vec();
+            put_var(&mut q, s2[0]);
+            put_var(&mut q, s2[1]);
+            let mut at = body;
+            for (j, &sz) in sizes.iter().enumerate() {
+                let st = &p[at..at + sz];
+                at += sz;
+                if j == k && change < 0 {
+                    q.extend_from_slice(&st[..s2[j]]);
+                } else {
+                    q.extend_from_slice(st);
+                    q.resize(q.len() + s2[j] - sz, 0);
+                }
+            }
+            let mut out = vec![0u8; n];
+            match decode_lz_block(&q, &mut out) {
+                Ok(()) => panic!("stream {k} changed by {change} bytes decodes"),
+                Err(CodecError::Lz(LzError::StreamOverrun { .. })) => overruns += 1,
+                Err(_) => {}
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried >= 20);
+    // Some cuts are caught by the per-batch check itself.
+    assert!(overruns > 0);
 }

@@ -116,12 +116,15 @@ pub(super) fn read_trailer(file: &File, h: &FileHeader, file_len: u64) -> Result
     Ok(Trailer::decode(&b, h.salt).filter(|t| trailer_plausible(t, file_len - TRAILER_LEN)))
 }
 
-/// A trailer at `at` must point at a commit that ends with it.
+/// A trailer at `at` must point at a commit that ends with it (none fits
+/// when the trailer ends before a whole commit could).
 pub(super) fn trailer_plausible(t: &Trailer, at: u64) -> bool {
-    let end = at + TRAILER_LEN;
+    let Some(last) = (at + TRAILER_LEN).checked_sub(COMMIT_FIXED_LEN) else {
+        return false;
+    };
     t.commit_offset >= HEADER_LEN
-        && t.commit_offset <= end - COMMIT_FIXED_LEN
-        && (end - COMMIT_FIXED_LEN - t.commit_offset) % ENTRY_LEN == 0
+        && t.commit_offset <= last
+        && (last - t.commit_offset) % ENTRY_LEN == 0
         && t.logical_size <= MAX_LOGICAL_SIZE
 }
 pub(super) fn open(file: File, writable: bool) -> Result<Container> {
@@ -338,4 +341,35 @@ pub(super) fn check_seal(c: &mut Container, h: &FileHeader, seq: u64) -> Result<
         c.damage = Some("damaged seal slot in the file header (ignored: a cut-short file would not be detected)".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the container_read fuzz target: a trailer found near the
+    /// start of the file (before a whole commit fits) made `end -
+    /// COMMIT_FIXED_LEN` wrap (a panic with overflow checks; without them
+    /// this trailer, whose offset matches the wrapped value modulo
+    /// ENTRY_LEN, was taken as plausible).
+    #[test]
+    fn trailer_before_a_whole_commit_is_not_plausible() {
+        let t = Trailer {
+            commit_offset: 44,
+            logical_size: 0,
+            seq: 1,
+        };
+        for at in 0..COMMIT_FIXED_LEN - TRAILER_LEN {
+            assert!(!trailer_plausible(&t, at), "at {at}");
+        }
+        // The first place a commit at HEADER_LEN can end with its trailer.
+        let t = Trailer {
+            commit_offset: HEADER_LEN,
+            ..t
+        };
+        assert!(trailer_plausible(
+            &t,
+            HEADER_LEN + COMMIT_FIXED_LEN - TRAILER_LEN
+        ));
+    }
 }

@@ -1,0 +1,194 @@
+//! Canonical prefix codes from code lengths (docs/FORMAT.md section 1):
+//! `validate` (the lengths form one symbol of length 1 or a complete
+//! prefix code within a length limit) and the canonical code of every
+//! symbol, bit-reversed for LSB-first streams. Used by every decoder's
+//! table setup and by the encoders' writers; building good lengths from
+//! counts is lengths.rs.
+
+use super::CodecError;
+
+/// What a validated table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableKind {
+    /// Exactly one present symbol (length 1): 0 bits per symbol.
+    Single(u8),
+    /// A complete prefix code; the longest length.
+    Code { max_len: u32 },
+}
+
+/// Validates a code-length table: lengths <= `max_len`, and either exactly
+/// one present symbol with length 1 or a Kraft sum of exactly 1. Symbols
+/// past `lengths.len()` count as absent (callers pass the part of a
+/// table that may hold symbols). No branch per symbol. `max_len` <= 32.
+pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecError> {
+    // A histogram of the lengths (one increment per symbol, four
+    // histograms so that runs of equal lengths do not wait on each other),
+    // then the sums over the at most 256 lengths.
+    let mut count = [[0u16; 256]; 4];
+    let mut quads = lengths.chunks_exact(4);
+    for q in &mut quads {
+        for (c, &l) in count.iter_mut().zip(q) {
+            c[usize::from(l)] += 1;
+        }
+    }
+    for &l in quads.remainder() {
+        count[0][usize::from(l)] += 1;
+    }
+    let longest = u32::from(lengths.iter().copied().max().unwrap_or(0));
+    if longest > max_len {
+        let (symbol, length) = lengths
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| u32::from(l) > max_len)
+            .map_or((0, longest), |(s, &l)| (s, u32::from(l)));
+        return Err(CodecError::CodeTooLong {
+            symbol,
+            length,
+            max: max_len,
+        });
+    }
+    let mut kraft: u64 = 0;
+    let mut present = 0u32;
+    // longest <= max_len; callers pass max_len <= 32.
+    let top = (longest as usize).min(32);
+    for (l, (((a, b), c), d)) in count[0]
+        .iter()
+        .zip(&count[1])
+        .zip(&count[2])
+        .zip(&count[3])
+        .enumerate()
+        .take(top + 1)
+        .skip(1)
+    {
+        let c = u32::from(*a) + u32::from(*b) + u32::from(*c) + u32::from(*d);
+        kraft += u64::from(c) << (32 - l);
+        present += c;
+    }
+    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
+    match present {
+        0 => Err(CodecError::NoSymbols),
+        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
+        1 => Err(CodecError::SingleLength {
+            symbol: single(),
+            length: longest,
+        }),
+        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
+        _ => Err(CodecError::NotPrefixCode { kraft }),
+    }
+}
+
+/// Canonical codes (DEFLATE order) of a table whose lengths are <= 32,
+/// bit-reversed so that writing them LSB-first emits the code MSB-first.
+pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
+    let mut out = [0u32; 256];
+    reversed_codes_into(lengths, &mut out);
+    out
+}
+
+/// `reversed_codes` of the first `lengths.len()` symbols (the others
+/// absent) into `out[..lengths.len()]`; absent symbols get code 0.
+pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
+    let mut count = [0u32; 64];
+    for &l in lengths {
+        count[usize::from(l & 63)] += 1;
+    }
+    count[0] = 0;
+    // next[0] collects the absent symbols (never read back).
+    let mut next = [0u64; 64];
+    let mut code = 0u64;
+    for l in 1..=32 {
+        code = (code + u64::from(count[l - 1])) << 1;
+        next[l] = code;
+    }
+    for (o, &l) in out.iter_mut().zip(lengths) {
+        let li = usize::from(l & 63);
+        let c = next[li] as u32;
+        next[li] += 1;
+        let l = u32::from(l);
+        *o = if l == 0 || l > 32 {
+            0
+        } else {
+            c.reverse_bits() >> (32 - l)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects() {
+        let mut l = [0u8; 256];
+        assert_eq!(validate(&l, 32), Err(CodecError::NoSymbols));
+        l[7] = 2;
+        // One symbol, not length 1.
+        assert_eq!(
+            validate(&l, 32),
+            Err(CodecError::SingleLength {
+                symbol: 7,
+                length: 2
+            })
+        );
+        l[1] = 1;
+        l[2] = 2;
+        assert_eq!(validate(&l, 32), Ok(TableKind::Code { max_len: 2 }));
+        l[3] = 2; // oversubscribed: 1/2 + 3/4
+        assert_eq!(
+            validate(&l, 32),
+            Err(CodecError::NotPrefixCode { kraft: 5 << 30 })
+        );
+        let mut l = [0u8; 256];
+        l[0] = 1;
+        l[1] = 2;
+        // Incomplete: 1/2 + 1/4.
+        assert_eq!(
+            validate(&l, 32),
+            Err(CodecError::NotPrefixCode { kraft: 3 << 30 })
+        );
+        let mut l = [8u8; 256];
+        assert_eq!(validate(&l, 11), Ok(TableKind::Code { max_len: 8 }));
+        l[5] = 33;
+        assert_eq!(
+            validate(&l, 32),
+            Err(CodecError::CodeTooLong {
+                symbol: 5,
+                length: 33,
+                max: 32
+            })
+        );
+        let mut l = [0u8; 256];
+        l[0] = 1;
+        l[1] = 12;
+        assert_eq!(
+            validate(&l, 11),
+            Err(CodecError::CodeTooLong {
+                symbol: 1,
+                length: 12,
+                max: 11
+            })
+        );
+        // Symbols past the slice count as absent.
+        let mut l = [0u8; 256];
+        l[0] = 1;
+        l[1] = 1;
+        l[100] = 5;
+        assert_eq!(validate(&l[..64], 11), Ok(TableKind::Code { max_len: 1 }));
+        let mut one = [0u8; 256];
+        one[42] = 1;
+        assert_eq!(validate(&one, 11), Ok(TableKind::Single(42)));
+    }
+
+    #[test]
+    fn canonical_codes_rfc1951_example() {
+        // RFC 1951 3.2.2: lengths (3,3,3,3,3,2,4,4) for A..H.
+        let mut l = [0u8; 256];
+        l[..8].copy_from_slice(&[3, 3, 3, 3, 3, 2, 4, 4]);
+        let c = reversed_codes(&l);
+        let want = [0b010u32, 0b011, 0b100, 0b101, 0b110, 0b00, 0b1110, 0b1111];
+        for s in 0..8 {
+            let len = l[s] as u32;
+            assert_eq!(c[s].reverse_bits() >> (32 - len), want[s], "symbol {s}");
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The lookup tables of one v2 segment (FORMAT.md section 4), built from
+//! its code lengths, and the choice of the decoding kernel they serve
+//! (the kernels are in huff_decode.rs).
+//!
+//! Tables, all indexed by the next 11 bits of a stream:
+//! - `single`, one symbol a lookup: `symbol << 8 | length`. Built by
+//!   doubling: after step k the first 2^k entries are right for every code
+//!   of length <= k; step k+1 copies them once (a memcpy) and writes the
+//!   one entry of each code of length k+1.
+//! - `pairs`, one or two symbols a lookup (the second when both codes fit
+//!   in 11 bits), built from `single` one code at a time (`build_pairs`).
+//! - `quads`, one to four symbols a lookup (`build_multi`).
+//!
+//! `prepare` picks the kernel per segment: `quads` for segments averaging
+//! at most 2.6 bits a symbol, `pairs` when most lookups would give two
+//! symbols (text), else `single` (see `Kernel` for the measurements).
+
+/// Bits the table is indexed by (the longest v2 code).
+pub(super) const TABLE_BITS: u32 = 11;
+pub(super) const TABLE_SIZE: usize = 1 << TABLE_BITS;
+
+/// Shortest segment that gets the four-symbol table.
+const QUADS_MIN_LEN: usize = 8192;
+/// Shortest segment that gets the two-symbol table (its build costs
+/// about as much as decoding 16 KiB with it gains).
+const PAIRS_MIN_LEN: usize = 12288;
+/// Fewest lookups in 2048 that must give two symbols for the two-symbol
+/// table (by the code's implied probabilities; Silesia text and mr give
+/// 1600-2000 and decode 20-35% faster with it, x-ray (~1000), ooffice and
+/// osdb (~500) decode faster one symbol a lookup).
+const PAIRS_MIN_ODDS: u32 = 1300;
+
+/// The lookup tables of one segment.
+pub(crate) struct SegTable {
+    /// One symbol per lookup: symbol << 8 | code length.
+    pub(super) single: [u16; TABLE_SIZE],
+    /// One or two symbols per lookup (`build_pairs`): the symbols in bits
+    /// 0-15 (first in the low byte), the bits they use in 16-23, their
+    /// number (1 or 2) in 24-31.
+    pub(super) pairs: [u32; TABLE_SIZE],
+    /// Up to four symbols per lookup (`build_multi`): the symbols in bits
+    /// 0-31 (first in the low byte), the bits they use in 32-39, their
+    /// number (1..=4) in 40-47.
+    pub(super) quads: [u64; TABLE_SIZE],
+    /// Codes in canonical order: (symbol, length, bit-reversed code).
+    codes: [(u8, u8, u16); 256],
+    ncodes: usize,
+    /// The kernel `decode_segment` uses (its table is built).
+    pub(super) kernel: Kernel,
+}
+
+/// How a segment is decoded: which table the four-stream loop uses.
+/// Kernel speeds measured on 64 KiB segments of Silesia (ns/byte, this
+/// machine, table builds excluded): one symbol a lookup 0.86-0.90 on every
+/// file; two symbols 0.59 (mr), 0.66-0.70 (text), 0.93 (x-ray), 1.0-1.1
+/// (ooffice, osdb); four 0.45 (nci), 0.64-0.67 (text), 0.75 (mr). Builds:
+/// `single` ~1.3 us, `pairs` ~2.5 us, `quads` 5-6 us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// `single`: one symbol a lookup.
+    Single,
+    /// `pairs`: one or two symbols a lookup.
+    Pairs,
+    /// `quads`: one to four symbols a lookup.
+    Quads,
+}
+
+impl SegTable {
+    pub(crate) fn new() -> SegTable {
+        SegTable {
+            single: [0; TABLE_SIZE],
+            pairs: [0; TABLE_SIZE],
+            quads: [0; TABLE_SIZE],
+            codes: [(0, 0, 0); 256],
+            ncodes: 0,
+            kernel: Kernel::Single,
+        }
+    }
+
+    /// Fills the table for `lengths`, which must be a validated complete
+    /// code of two or more symbols with lengths <= 11 (otherwise the table
+    /// is wrong but still safe to use: decoding gives garbage that the
+    /// stream length checks or the container's CRC reject).
+    pub(crate) fn build(&mut self, lengths: &[u8; 256]) {
+        let mut count = [0u16; 16];
+        for &l in lengths.iter() {
+            count[usize::from(l & 15)] += 1;
+        }
+        // Symbols in canonical order: by length, then value.
+        let mut offs = [0u16; 16];
+        let mut acc = 0u16;
+        for l in 1..=TABLE_BITS as usize {
+            offs[l] = acc;
+            acc += count[l];
+        }
+        // Absent symbols (and lengths past 11, never in a validated
+        // table) land in the second half, which is never read: no branch
+        // per symbol.
+        offs[0] = 256;
+        for o in &mut offs[TABLE_BITS as usize + 1..] {
+            *o = 256;
+        }
+        let mut sorted = [0u8; 512];
+        for (s, &l) in lengths.iter().enumerate() {
+            let o = &mut offs[usize::from(l & 15)];
+            sorted[usize::from(*o & 511)] = s as u8;
+            *o += 1;
+        }
+        let t = &mut self.single;
+        t[0] = 0;
+        let mut size = 1usize;
+        let mut code = 0u32;
+        let mut idx = 0usize;
+        for k in 1..=TABLE_BITS {
+            t.copy_within(0..size, size);
+            size *= 2;
+            code <<= 1;
+            for _ in 0..count[k as usize] {
+                let s = sorted[idx & 255];
+                idx += 1;
+                let r = (code.reverse_bits() >> (32 - k)) as usize & (TABLE_SIZE - 1);
+                t[r] = (u16::from(s) << 8) | k as u16;
+                self.codes[(idx - 1) & 255] = (s, k as u8, r as u16);
+                code += 1;
+            }
+        }
+        self.ncodes = idx.min(256);
+        self.kernel = Kernel::Single;
+    }
+
+    /// Builds the table for `lengths` (as `build`) and the multi-symbol
+    /// table that pays for a segment of `seg_len` bytes, if any: four
+    /// symbols a lookup for a segment whose code averages at most 2.6 bits
+    /// a symbol by its own implied probabilities (2^-length; nci), two
+    /// when most lookups would give two (`PAIRS_MIN_ODDS`), else one.
+    pub(crate) fn prepare(&mut self, lengths: &[u8; 256], seg_len: usize) {
+        self.build(lengths);
+        let avg = self.avg_bits_2048();
+        if seg_len >= QUADS_MIN_LEN && avg * 10 <= 26 * 2048 {
+            self.build_multi();
+        } else if seg_len >= PAIRS_MIN_LEN && self.pair_odds_2048() >= PAIRS_MIN_ODDS {
+            self.build_pairs();
+        }
+    }
+
+    /// Lookups of the two-symbol table (of 2048) that give two symbols
+    /// when the code's bits are random (valid after `build`).
+    fn pair_odds_2048(&self) -> u32 {
+        let mut count = [0u32; 12];
+        for &(_, l, _) in &self.codes[..self.ncodes] {
+            count[usize::from(l).min(11)] += 1;
+        }
+        // kraft[m]: sum over codes of length <= m of 2^(11 - length).
+        let mut kraft = [0u32; 12];
+        for m in 1..12 {
+            kraft[m] = kraft[m - 1] + (count[m] << (11 - m));
+        }
+        (1..11)
+            .map(|l| ((count[l] << (11 - l)) * kraft[11 - l]) >> 11)
+            .sum()
+    }
+
+    /// Fills the two-symbol table from the codes `build` found (valid
+    /// after `build`): index i gives the code c at i and, when both fit in
+    /// 11 bits, the code after it. The indices starting with c are
+    /// r + (j << l) (r its reversed bits, l its length) for the
+    /// 2^(11 - l) values of j, and the code after c is the one at index j
+    /// of the one-symbol table when it fits in 11 - l bits; so each
+    /// code's entries take one sequential pass over the start of `t`.
+    pub(crate) fn build_pairs(&mut self) {
+        let t = &self.single;
+        for &(s1, l1, r1) in &self.codes[..self.ncodes] {
+            let l1 = u32::from(l1).min(TABLE_BITS);
+            let rem = TABLE_BITS - l1;
+            let first = u32::from(s1) + (l1 << 16) + (1 << 24);
+            for (j, &e2) in t[..1 << rem].iter().enumerate() {
+                let e2 = u32::from(e2);
+                let l2 = e2 & 15;
+                let two = u32::from(l2 <= rem);
+                let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 24);
+                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
+            }
+        }
+        self.kernel = Kernel::Pairs;
+    }
+
+    /// Expected bits per symbol times 2^11, by the code's own implied
+    /// probabilities 2^-length; valid after `build`.
+    fn avg_bits_2048(&self) -> u32 {
+        self.codes[..self.ncodes]
+            .iter()
+            .map(|&(_, l, _)| u32::from(l) << (TABLE_BITS - u32::from(l).min(TABLE_BITS)))
+            .sum()
+    }
+
+    /// Fills the multi-symbol table from the codes `build` found: every
+    /// sequence of up to four codes whose lengths add up to at most 11 is
+    /// written at all the indices it starts (every 2^total), sequences
+    /// before their extensions, so an index ends up with the longest
+    /// sequence that fits in its 11 bits.
+    pub(crate) fn build_multi(&mut self) {
+        let codes = &self.codes[..self.ncodes];
+        fill_multi(&mut self.quads, codes, 0, 0, 0, 0);
+        self.kernel = Kernel::Quads;
+    }
+}
+
+/// `build_multi` below a prefix of `count` symbols `syms` using `used`
+/// bits whose codes, concatenated, are `pos`.
+fn fill_multi(
+    m: &mut [u64; TABLE_SIZE],
+    codes: &[(u8, u8, u16)],
+    pos: usize,
+    used: u32,
+    syms: u32,
+    count: u32,
+) {
+    for &(s, l, r) in codes {
+        let total = used + u32::from(l);
+        if total > TABLE_BITS {
+            break; // codes are sorted by length
+        }
+        let p = pos | usize::from(r) << used;
+        let sy = syms | u32::from(s) << (8 * count);
+        let e = u64::from(sy) | u64::from(total) << 32 | u64::from(count + 1) << 40;
+        let mut i = p & (TABLE_SIZE - 1);
+        while i < TABLE_SIZE {
+            m[i] = e;
+            i += 1 << total;
+        }
+        if count + 1 < 4 {
+            fill_multi(m, codes, p, total, sy, count + 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::canonical::reversed_codes;
+    use super::super::lengths::{code_lengths, histogram};
+    use super::*;
+
+    fn xorshift(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Skewed bytes over `alphabet` symbols (geometric-ish).
+    fn skewed(n: usize, alphabet: u64, seed: &mut u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                let r = xorshift(seed);
+                ((r & 0xFFFF).trailing_zeros() as u64 * 7 + (r >> 40) % alphabet) as u8
+            })
+            .collect()
+    }
+
+    /// The table gives every 11-bit index the code that prefixes it.
+    #[test]
+    fn table_matches_codes() {
+        let mut seed = 3u64;
+        for alphabet in [2u64, 5, 100, 256] {
+            let data = skewed(30000, alphabet, &mut seed);
+            let lengths = code_lengths(&histogram(&data), 11);
+            let codes = reversed_codes(&lengths);
+            let mut t = SegTable::new();
+            t.build(&lengths);
+            for i in 0..TABLE_SIZE {
+                let e = t.single[i];
+                let (s, l) = (usize::from(e >> 8), u32::from(e & 0xFF));
+                assert!(l >= 1 && l == u32::from(lengths[s]), "index {i}");
+                assert_eq!(i as u32 & ((1 << l) - 1), codes[s], "index {i}");
+            }
+            // The two-symbol table gives the code at its index and the next
+            // one when both fit in 11 bits.
+            t.build_pairs();
+            for i in 0..TABLE_SIZE {
+                let e = t.pairs[i];
+                let x1 = t.single[i];
+                let l1 = u32::from(x1 & 0xFF);
+                let x2 = t.single[(i >> l1) & (TABLE_SIZE - 1)];
+                let l2 = u32::from(x2 & 0xFF);
+                assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
+                if l1 + l2 <= 11 {
+                    assert_eq!((e >> 8) as u8, (x2 >> 8) as u8, "index {i}");
+                    assert_eq!(e >> 16, (l1 + l2) | 2 << 8, "index {i}");
+                } else {
+                    assert_eq!(e >> 16, l1 | 1 << 8, "index {i}");
+                }
+            }
+            // The multi-symbol table gives the longest run of codes (up to
+            // four) that fits in the 11 bits of its index.
+            t.build_multi();
+            for i in 0..TABLE_SIZE {
+                let e = t.quads[i];
+                let (used, n) = ((e >> 32) & 0xFF, (e >> 40) & 0xFF);
+                let (mut u, mut k) = (0u64, 0u64);
+                while k < 4 {
+                    let x = t.single[(i >> u) & (TABLE_SIZE - 1)];
+                    let l = u64::from(x & 0xFF);
+                    if u + l > 11 {
+                        break;
+                    }
+                    assert_eq!((e >> (8 * k)) as u8, (x >> 8) as u8, "index {i}");
+                    u += l;
+                    k += 1;
+                }
+                assert_eq!((used, n), (u, k), "index {i}");
+            }
+        }
+    }
+}
