@@ -230,6 +230,56 @@ fn random_looking_blocks_are_not_coded_with_lz() {
     }
 }
 
+/// A random-looking block whose `fast` matches save between 1/64 and
+/// 1/16 of it is coded from the `fast` parse at `default` and `max` (the
+/// same payload as `fast`), and decodes.
+#[test]
+fn weakly_matching_random_looking_blocks_use_the_fast_parse() {
+    // 200 byte values (order-0 ~7.6 bits) with a copy of 64 earlier
+    // bytes every 2000 bytes: the copies save ~3% of the block.
+    let mut d: Vec<u8> = noise(131072, 9).iter().map(|&b| b % 200).collect();
+    for at in (4096..131072 - 64).step_by(2000) {
+        d.copy_within(at - 3000..at - 3000 + 64, at);
+    }
+    let weak = || WEAK.with(|t| t.get());
+    let fast = lz_payload(&d, Level::Fast);
+    for level in [Level::Default, Level::Max] {
+        let w0 = weak();
+        assert_eq!(roundtrip(&d, level), BlockCoding::Lz, "{level:?}");
+        assert_eq!(weak() - w0, 1, "{level:?}");
+        assert!(lz_payload(&d, level) == fast, "{level:?}");
+    }
+    // A strongly matching block is searched in depth.
+    let t = texty(131072, 3);
+    let w0 = weak();
+    assert_eq!(roundtrip(&t, Level::Max), BlockCoding::Lz);
+    assert_eq!(weak(), w0);
+}
+
+/// A block's coding depends on the block alone, not on the blocks this
+/// thread coded before (the `fast` hash table is not cleared between
+/// blocks).
+#[test]
+fn coding_does_not_depend_on_earlier_blocks() {
+    let blocks = [
+        texty(70_000, 5),
+        mixed(40_000, 6),
+        texty(3000, 7),
+        runs(9000, 8),
+    ];
+    let first: Vec<Vec<u8>> = blocks.iter().map(|b| lz_payload(b, Level::Fast)).collect();
+    for round in 0..3 {
+        for (i, b) in blocks.iter().enumerate().rev() {
+            // Other history in between: other blocks, other sizes.
+            lz_payload(&texty(1000 + 7000 * round + i, 99), Level::Fast);
+            assert!(
+                lz_payload(b, Level::Fast) == first[i],
+                "block {i} round {round}"
+            );
+        }
+    }
+}
+
 #[test]
 fn long_range_repeats_use_lz() {
     // A block of text-like data repeated at a far offset and a pattern
