@@ -40,10 +40,6 @@ const INCOMPRESSIBLE: f32 = 0.98;
 const RANDOM_LOOKING: f32 = 0.80;
 /// The probe's matches must save this share of the block (1/64).
 const PROBE_MIN_SHIFT: u32 = 6;
-/// A random-looking block whose `fast` matches save less than this share
-/// of it (1/16) is coded from the `fast` parse at every level: a deeper
-/// search finds little more there, at several times the cost.
-const WEAK_SHIFT: u32 = 4;
 
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
@@ -61,9 +57,6 @@ thread_local! {
     pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks for which the probe gave LZ up.
     pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    /// Random-looking blocks coded from the probe's parse at `default` /
-    /// `max` (see WEAK_SHIFT).
-    pub(crate) static WEAK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 thread_local! {
@@ -123,24 +116,16 @@ fn encode_lz(
     } = sc;
     #[cfg(test)]
     TRIES.with(|t| t.set(t.get() + 1));
-    let mut weak = false;
     if probe || level == Level::Fast {
         fast::parse(data, parse, fast_table);
-        let saved = parse.saved(n, est / n as f32);
-        if probe && saved < n >> PROBE_MIN_SHIFT {
+        if probe && parse.saved(n, est / n as f32) < n >> PROBE_MIN_SHIFT {
             #[cfg(test)]
             GIVEN_UP.with(|t| t.set(t.get() + 1));
             return encode_block_with(data, Some(g), out);
         }
-        weak = probe && saved < n >> WEAK_SHIFT;
     }
     match level {
         Level::Fast => {}
-        // Coded from the `fast` parse.
-        _ if weak => {
-            #[cfg(test)]
-            WEAK.with(|t| t.set(t.get() + 1));
-        }
         Level::Max => chain::parse(data, parse, chains, &chain::MAX),
         _ => chain::parse(data, parse, chains, &chain::DEFAULT),
     }

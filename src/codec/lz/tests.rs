@@ -230,32 +230,6 @@ fn random_looking_blocks_are_not_coded_with_lz() {
     }
 }
 
-/// A random-looking block whose `fast` matches save between 1/64 and
-/// 1/16 of it is coded from the `fast` parse at `default` and `max` (the
-/// same payload as `fast`), and decodes.
-#[test]
-fn weakly_matching_random_looking_blocks_use_the_fast_parse() {
-    // 200 byte values (order-0 ~7.6 bits) with a copy of 64 earlier
-    // bytes every 2000 bytes: the copies save ~3% of the block.
-    let mut d: Vec<u8> = noise(131072, 9).iter().map(|&b| b % 200).collect();
-    for at in (4096..131072 - 64).step_by(2000) {
-        d.copy_within(at - 3000..at - 3000 + 64, at);
-    }
-    let weak = || WEAK.with(|t| t.get());
-    let fast = lz_payload(&d, Level::Fast);
-    for level in [Level::Default, Level::Max] {
-        let w0 = weak();
-        assert_eq!(roundtrip(&d, level), BlockCoding::Lz, "{level:?}");
-        assert_eq!(weak() - w0, 1, "{level:?}");
-        assert!(lz_payload(&d, level) == fast, "{level:?}");
-    }
-    // A strongly matching block is searched in depth.
-    let t = texty(131072, 3);
-    let w0 = weak();
-    assert_eq!(roundtrip(&t, Level::Max), BlockCoding::Lz);
-    assert_eq!(weak(), w0);
-}
-
 /// A block's coding depends on the block alone, not on the blocks this
 /// thread coded before (the `fast` hash table is not cleared between
 /// blocks).
