@@ -42,15 +42,13 @@ const INCOMPRESSIBLE: f32 = 0.98;
 const RANDOM_LOOKING: f32 = 0.80;
 /// The probe's matches must save this share of the block (1/64).
 const PROBE_MIN_SHIFT: u32 = 6;
-/// Bytes a sequence costs, roughly (its three codes and extra bits).
-const SEQ_COST: usize = 3;
 
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
 struct EncScratch {
     parse: Parse,
     writer: Writer,
-    fast_table: Vec<u32>,
+    fast_table: fast::FastTable,
     chains: chain::Chains,
     huff: Vec<u8>,
 }
@@ -122,10 +120,7 @@ fn encode_lz(
     TRIES.with(|t| t.set(t.get() + 1));
     if probe || level == Level::Fast {
         fast::parse(data, parse, fast_table);
-        // What the matches save over order-0 coding of their bytes.
-        let matched = (n - parse.lits.len()) as f32 * (est / n as f32);
-        let saved = matched as usize - (parse.seqs.len() * SEQ_COST).min(matched as usize);
-        if probe && saved < n >> PROBE_MIN_SHIFT {
+        if probe && parse.saved(n, est / n as f32) < n >> PROBE_MIN_SHIFT {
             #[cfg(test)]
             GIVEN_UP.with(|t| t.set(t.get() + 1));
             return encode_block_with(data, Some(g), out);

@@ -230,6 +230,30 @@ fn random_looking_blocks_are_not_coded_with_lz() {
     }
 }
 
+/// A block's coding depends on the block alone, not on the blocks this
+/// thread coded before (the `fast` hash table is not cleared between
+/// blocks).
+#[test]
+fn coding_does_not_depend_on_earlier_blocks() {
+    let blocks = [
+        texty(70_000, 5),
+        mixed(40_000, 6),
+        texty(3000, 7),
+        runs(9000, 8),
+    ];
+    let first: Vec<Vec<u8>> = blocks.iter().map(|b| lz_payload(b, Level::Fast)).collect();
+    for round in 0..3 {
+        for (i, b) in blocks.iter().enumerate().rev() {
+            // Other history in between: other blocks, other sizes.
+            lz_payload(&texty(1000 + 7000 * round + i, 99), Level::Fast);
+            assert!(
+                lz_payload(b, Level::Fast) == first[i],
+                "block {i} round {round}"
+            );
+        }
+    }
+}
+
 #[test]
 fn long_range_repeats_use_lz() {
     // A block of text-like data repeated at a far offset and a pattern
