@@ -22,6 +22,7 @@
 //! no index entry wholly past EOF once a truncate has returned; a resident
 //! block that is not `gone` is newer than or equal to the container's copy.
 
+pub mod lock;
 mod ops;
 mod readahead;
 mod reserve;
@@ -313,6 +314,15 @@ impl LogicalFile {
         reserve::reserve_at(fresh.file(), fresh.file_len(), carry)?;
         *c = fresh;
         Ok(())
+    }
+
+    /// `-o shared`, close-to-open: when another host committed to the
+    /// backing file since this file read its state, reads its newest commit
+    /// and drops every resident block (they may hold older versions; none
+    /// is dirty, or this host would be the writer and nothing to refresh).
+    /// Returns whether it reloaded. Readers of this file wait meanwhile.
+    pub fn refresh(&self) -> io::Result<bool> {
+        self.inner.refresh()
     }
 
     /// Container statistics (for reporting and tests).

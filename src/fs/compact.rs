@@ -157,6 +157,11 @@ impl Inner {
         keep_times: bool,
         fill: impl FnOnce(File) -> io::Result<()>,
     ) -> io::Result<bool> {
+        if !self.holds_write_lock(inode) {
+            // Shared mode: only the host holding the file's write lock
+            // may replace it.
+            return Ok(false);
+        }
         let _ns = self.ns.write();
         let mut fd = inode.fd_mut()?;
         let st = sys::fstat(fd.as_fd())?;

@@ -76,6 +76,11 @@ pub struct FileState {
     /// The ctime record of a closed container as read when the backing
     /// ctime was the first value (valid while it is).
     pub ctime_rec: Option<(super::ctime::Key, Option<super::ctime::Key>)>,
+    /// `-o shared` (`fs/shared.rs`): this host's handles that may write,
+    /// the write lock they hold, and the gate that takes and drops it.
+    pub writers: u32,
+    pub write_lock: Option<crate::file::lock::WriteLock>,
+    pub shared_gate: Arc<parking_lot::Mutex<()>>,
 }
 
 /// The current time as a `timespec` (for data-change timestamps).
@@ -151,6 +156,16 @@ impl Content {
     }
 
     /// Names the file in log messages.
+    /// `-o shared`, close-to-open: rereads a container another host
+    /// committed to since it was read ([`LogicalFile::refresh`]); whether
+    /// it did. A plain file is read straight from the backing file.
+    pub fn refresh(&self) -> io::Result<bool> {
+        match self {
+            Content::Logical(f) => f.refresh(),
+            Content::Plain { .. } => Ok(false),
+        }
+    }
+
     pub fn set_name(&self, name: &str) {
         if let Content::Logical(l) = self {
             l.set_name(name);

@@ -92,6 +92,11 @@ impl Inner {
     /// Whether the regular file `inode` is a container (cached). Returns
     /// the descriptor opened to find out, if any, for reuse.
     pub(crate) fn format_locked(&self, inode: &Inode, s: &mut FileState) -> (Format, Option<File>) {
+        if self.opts.shared && s.format == Format::Plain && s.content.is_none() {
+            // Another host may have made an empty plain file a container
+            // (its first write): looked at again while closed.
+            s.format = Format::Unknown;
+        }
         if s.format != Format::Unknown {
             return (s.format, None);
         }
@@ -192,6 +197,19 @@ impl Inner {
     /// The content of `inode` to truncate: the handle's, the inode's open
     /// one, or a temporary one (flushed and closed afterwards).
     fn with_content<T>(
+        &self,
+        inode: &Arc<Inode>,
+        f: impl FnOnce(&Content) -> io::Result<T>,
+    ) -> io::Result<T> {
+        // Shared mode: a change without a writable handle takes the
+        // file's write lock too (fs/shared.rs).
+        self.shared_writer_begin(inode)?;
+        let r = self.with_content_locked(inode, f);
+        self.shared_writer_end(inode);
+        r
+    }
+
+    fn with_content_locked<T>(
         &self,
         inode: &Arc<Inode>,
         f: impl FnOnce(&Content) -> io::Result<T>,

@@ -35,6 +35,7 @@ mod ops;
 mod policy;
 mod recompress;
 mod session;
+mod shared;
 mod xattr;
 
 use std::collections::HashMap;
@@ -75,6 +76,10 @@ pub const DEFAULT_COMPRESSION: Compression = Compression::Level(crate::codec::Le
 pub const DEFAULT_RECOMPRESS: Option<Compression> =
     Some(Compression::Level(crate::codec::Level::Default));
 
+/// How long an open for writing waits for another host's write lock
+/// (`lock_wait=`, shared mode).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
 /// Options of one mount.
 #[derive(Clone, Debug)]
 pub struct FsOptions {
@@ -111,6 +116,14 @@ pub struct FsOptions {
     /// level (None: off; see `recompress`).
     pub recompress: Option<Compression>,
     pub recompress_idle: Duration,
+    /// `-o shared`: one daemon per host over one BACKING on a shared
+    /// filesystem (docs/SHARED.md): per-file write locks, close-to-open.
+    pub shared: bool,
+    /// `lock_wait=`: how long an open for writing waits for another host's
+    /// write lock before failing with EWOULDBLOCK (shared mode).
+    pub lock_wait: Duration,
+    /// `actimeo=`: how long the kernel caches entries and attributes.
+    pub attr_timeout: Duration,
 }
 
 /// An access-time policy shared with the mount's owner, who may change it
@@ -167,6 +180,9 @@ impl Default for FsOptions {
             compression: DEFAULT_COMPRESSION,
             recompress: DEFAULT_RECOMPRESS,
             recompress_idle: recompress::DEFAULT_IDLE,
+            shared: false,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            attr_timeout: attr::TTL,
         }
     }
 }
@@ -204,6 +220,7 @@ pub(crate) struct Inner {
 impl ScfsFs {
     /// Prepares a filesystem serving `backing` (which must be a directory).
     pub fn new(backing: &Path, opts: FsOptions) -> io::Result<ScfsFs> {
+        let shared = opts.shared;
         if let Err(e) = crate::container::BlockSize::try_from(opts.block_size) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
@@ -236,7 +253,11 @@ impl ScfsFs {
                     budget: opts_cache_size,
                     ..Default::default()
                 }),
-                seals: crate::file::SealQueue::new(),
+                seals: if shared {
+                    crate::file::SealQueue::off()
+                } else {
+                    crate::file::SealQueue::new()
+                },
             },
             ns: RwLock::new(()),
             recompress,

@@ -561,7 +561,19 @@ impl Inner {
             log::debug!("ino {ino}: recompression gains nothing ({old_len} -> {new_len} bytes)");
             return Ok(Outcome::Done);
         }
-        // 3. The rename, if nothing changed meanwhile.
+        // 3. The rename, if nothing changed meanwhile. Shared mode: under
+        // the file's write lock, taken only if free (another host writing
+        // it: tried again later), so no append of another host is lost
+        // between the check below and the rename.
+        let _locked = if self.opts.shared {
+            let f = self.reopen(&inode, libc::O_RDONLY)?;
+            match crate::file::lock::WriteLock::try_take(f) {
+                Ok(Some(l)) => Some(l),
+                Ok(None) | Err(_) => return Ok(Outcome::Busy),
+            }
+        } else {
+            None
+        };
         let mut s = inode.state.lock();
         if in_use(&s) || !go_on() {
             return Ok(Outcome::Busy);
