@@ -81,8 +81,7 @@ impl Host {
                 continue;
             };
             let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-            if args.iter().any(|a| *a == b"mount") && args.iter().any(|a| *a == want) && alive(pid)
-            {
+            if args.contains(&b"mount".as_slice()) && args.contains(&want) && alive(pid) {
                 return Some(pid);
             }
         }
