@@ -10,7 +10,16 @@
 #      with the message naming the lock file;
 #   3. after `scfs umount` on A, the mount on B works and reads A's file;
 #   4. after kill -9 of B's daemon, the mount on A works (the lock was freed
-#      by the filesystem) and reads the file; `scfs verify` of it passes.
+#      by the filesystem) and reads the file; `scfs verify` of it passes;
+#   5. -o shared on both hosts at once (docs/SHARED.md): a single-host mount
+#      is refused beside them; write on A, read on B (close-to-open); trees
+#      copied in from both hosts and compared from the other one, renamed
+#      and deleted; two writers on one file (B's open waits lock_wait and
+#      fails with EWOULDBLOCK while A holds it, works after A's close);
+#      appends from both hosts in turns to two logs; A's file rewritten
+#      until it compacts while B reads it; kill -9 of A's daemon while it
+#      holds a write lock, then B writes the file at once; `scfs verify` of
+#      every container.
 # Prints each check and a PASS/FAIL line; stops everything it started, also
 # on failure, and checks that no ceph or scfs process is left.
 #
@@ -35,8 +44,8 @@ bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 # start_scfs VAR BACKING MNT: an scfs daemon in the foreground, in the
 # background of this script, its PID in VAR; fails unless MNT is mounted.
 start_scfs() {
-    local var=$1 back=$2 mnt=$3 pid
-    "$SCFS" mount -f "$back" "$mnt" 2>>"$DIR/log/scfs-$(basename "$mnt").err" &
+    local var=$1 back=$2 mnt=$3 opts=${4:-} pid
+    "$SCFS" mount -f "$back" "$mnt" ${opts:+-o "$opts"} 2>>"$DIR/log/scfs-$(basename "$mnt").err" &
     pid=$!
     printf -v "$var" '%s' "$pid"
     for _ in $(seq 100); do
@@ -124,6 +133,72 @@ cmp -s "$DIR/ref" "$MA/f.txt" && ok "host A reads f.txt whole" || bad "host A re
 [ "$(cat "$MA/g.txt" 2>/dev/null)" = "from B" ] && ok "host A reads B's g.txt" || bad "host A reads B's g.txt"
 stop_scfs PIDA "$MA"
 "$SCFS" verify "$A/f.txt" "$A/g.txt" >/dev/null && ok "scfs verify f.txt g.txt" || bad "scfs verify"
+
+# 5. -o shared: both hosts at once.
+SH=shared,lock_wait=2s
+if start_scfs PIDA "$A" "$MA" "$SH" && start_scfs PIDB "$B" "$MB" "$SH"; then
+    ok "-o shared on host A (pid $PIDA) and host B (pid $PIDB) at once"
+else
+    bad "-o shared mounts: $(tail -1 "$DIR/log/scfs-mntA.err") $(tail -1 "$DIR/log/scfs-mntB.err")"
+fi
+mkdir -p "$DIR/mntC"
+if "$SCFS" mount "$A" "$DIR/mntC" >/dev/null 2>&1; then
+    bad "a single-host mount let in beside shared ones"; "$SCFS" umount "$DIR/mntC"
+else
+    ok "a single-host mount is refused beside the shared ones"
+fi
+head -c 2000000 /dev/urandom | base64 >"$DIR/ref2"
+cp "$DIR/ref2" "$MA/s.txt"
+cmp -s "$DIR/ref2" "$MB/s.txt" && ok "close-to-open: B reads s.txt as A closed it" || bad "B reads A's s.txt"
+cp -r /usr/share/doc/bash "$MA/tree-a" 2>/dev/null || cp -r /etc/apt "$MA/tree-a"
+cp -r /etc/apt "$MB/tree-b"
+src_a=/usr/share/doc/bash; [ -d $src_a ] || src_a=/etc/apt
+diff -r "$src_a" "$MB/tree-a" >/dev/null && ok "B sees A's tree" || bad "B's view of A's tree differs"
+diff -r /etc/apt "$MA/tree-b" >/dev/null && ok "A sees B's tree" || bad "A's view of B's tree differs"
+mv "$MB/tree-a" "$MB/tree-a2" && rm -r "$MA/tree-b"
+sleep 1.2
+[ -d "$MA/tree-a2" ] && [ ! -e "$MB/tree-b" ] && [ ! -e "$MA/tree-a" ] \
+    && ok "renames and deletes seen by the other host within actimeo" || bad "rename/delete not seen"
+exec 3>>"$MA/w.log"; echo "a holds it" >&3
+t0=$(date +%s%N)
+if echo "b too" 2>/dev/null >>"$MB/w.log"; then
+    bad "B wrote w.log while A held it open for writing"
+else
+    ok "B's open for writing failed after $((($(date +%s%N) - t0) / 1000000)) ms (lock_wait=2s): $(echo x 2>&1 >>"$MB/w.log" | sed 's/.*: //')"
+fi
+exec 3>&-
+echo "b after a" >>"$MB/w.log" && [ "$(cat "$MA/w.log")" = "$(printf 'a holds it\nb after a')" ] \
+    && ok "after A's close B writes w.log; A reads both lines" || bad "w.log after A's close: $(cat "$MA/w.log")"
+for i in $(seq 40); do echo "a $i" >>"$MA/app-a"; echo "b $i" >>"$MB/app-b"; done
+[ "$(wc -l <"$MB/app-a")" = 40 ] && [ "$(wc -l <"$MA/app-b")" = 40 ] && [ "$(tail -1 "$MB/app-a")" = "a 40" ] \
+    && ok "80 appends from both hosts in turns, each log whole on the other" || bad "append logs"
+ino0=$(stat -c %i "$A/s.txt")
+for i in $(seq 12); do
+    head -c 600000 /dev/urandom | base64 >"$DIR/ref3"
+    cp "$DIR/ref3" "$MA/s.txt"
+    cmp -s "$DIR/ref3" "$MB/s.txt" || { bad "round $i: B read a stale s.txt"; break; }
+done
+[ "$(stat -c %i "$A/s.txt")" != "$ino0" ] && ok "12 rewrites on A (compacted: new inode), each read whole on B" \
+    || ok "12 rewrites on A, each read whole on B (not compacted)"
+exec 4>>"$MA/k.log"; echo "a before the kill" >&4
+sync "$MA/k.log" 2>/dev/null
+kill -9 "$PIDA"; wait "$PIDA" 2>/dev/null; PIDA=''
+exec 4>&-
+umount -l "$MA" 2>/dev/null
+t0=$(date +%s%N)
+if echo "b after the kill" >>"$MB/k.log"; then
+    ok "kill -9 of A while it held k.log: B writes it $((($(date +%s%N) - t0) / 1000000)) ms later"
+else
+    bad "B cannot write k.log after A's kill"
+fi
+grep -q "b after the kill" "$MB/k.log" && ok "k.log: $(tr '\n' '|' <"$MB/k.log")" || bad "k.log lost B's line"
+stop_scfs PIDB "$MB"
+n=0 badv=0
+while IFS= read -r -d '' f; do
+    n=$((n + 1))
+    "$SCFS" verify "$f" >/dev/null 2>&1 || { badv=$((badv + 1)); echo "  verify failed: $f"; }
+done < <(find "$A" -type f ! -name .scfs.lock -print0)
+[ $badv -eq 0 ] && ok "scfs verify of all $n files in BACKING" || bad "scfs verify: $badv of $n failed"
 
 trap - EXIT
 cleanup

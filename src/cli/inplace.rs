@@ -166,10 +166,12 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>, CliError> {
 }
 
 /// Takes a shared flock on `abs` (if a directory) and every directory
-/// above it, and on the lock file in each that has one: a running daemon
-/// holds exclusive ones on its BACKING and its lock file, so
-/// this fails when PATH is inside a served BACKING, and while held no
-/// daemon starts on one.
+/// above it, and on the lock file in each that has one, plus an OFD write
+/// lock on byte 1 of that lock file (FORMAT.md 6): a single-host daemon
+/// holds exclusive flocks on its BACKING and its lock file, and every
+/// daemon (shared ones too, on any host) a read lock on that byte, so this
+/// fails when PATH is inside a served BACKING, and while held no daemon
+/// starts on one.
 fn lock_ancestors(
     abs: &Path,
     mounts: &[mountinfo::MountEntry],
@@ -182,30 +184,48 @@ fn lock_ancestors(
     };
     for dir in start.into_iter().flat_map(Path::ancestors) {
         // The directory, then its lock file if any (which a daemon on
-        // another host of a shared filesystem holds; FORMAT.md 5).
-        let lockfile = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(dir.join(crate::fs::LOCK_NAME));
-        for f in [File::open(dir), lockfile] {
+        // another host of a shared filesystem holds; FORMAT.md 6).
+        let lock_name = dir.join(crate::fs::LOCK_NAME);
+        let open = |write: bool| {
+            fs::OpenOptions::new()
+                .read(true)
+                .write(write)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&lock_name)
+        };
+        let (lockfile, writable) = match open(true) {
+            Ok(f) => (Ok(f), true),
+            Err(_) => (open(false), false),
+        };
+        let busy = || {
+            let at = mountinfo::mounted_at(mounts, dir)
+                .map(|m| {
+                    format!(
+                        " (mounted at {}: convert through the mount instead)",
+                        m.display()
+                    )
+                })
+                .unwrap_or_else(|| " (unmount it first, on every host)".into());
+            CliError::io(format!(
+                "{}: inside {}, a BACKING served by a running scfs daemon{at}",
+                abs.display(),
+                dir.display()
+            ))
+        };
+        for (i, f) in [File::open(dir), lockfile].into_iter().enumerate() {
             let Ok(f) = f else { continue };
             match Flock::lock(f, FlockArg::LockSharedNonblock) {
-                Ok(l) => held.push(l),
-                Err((_, Errno::EWOULDBLOCK)) => {
-                    let at = mountinfo::mounted_at(mounts, dir)
-                        .map(|m| {
-                            format!(
-                                " (mounted at {}: convert through the mount instead)",
-                                m.display()
-                            )
-                        })
-                        .unwrap_or_else(|| " (unmount it first)".into());
-                    return Err(CliError::io(format!(
-                        "{}: inside {}, a BACKING served by a running scfs daemon{at}",
-                        abs.display(),
-                        dir.display()
-                    )));
+                Ok(l) => {
+                    let offline = super::mount::lockfile::OFFLINE_BYTE;
+                    if i == 1
+                        && writable
+                        && !super::mount::lockfile::ofd_lock(&l, offline, true).unwrap_or(true)
+                    {
+                        return Err(busy());
+                    }
+                    held.push(l)
                 }
+                Err((_, Errno::EWOULDBLOCK)) => return Err(busy()),
                 Err(_) => {}
             }
         }

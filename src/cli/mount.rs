@@ -129,6 +129,9 @@ pub fn fs_options(o: &MountOptions) -> crate::fs::FsOptions {
         compression: o.compression,
         recompress: o.recompress,
         recompress_idle: o.recompress_idle,
+        shared: o.shared,
+        lock_wait: o.lock_wait,
+        attr_timeout: o.actimeo,
         ..d
     }
 }

@@ -417,6 +417,32 @@ impl Container {
         self.end
     }
 
+    /// `-o shared`, close-to-open: whether someone else (another host's
+    /// daemon) appended to the backing file since this container read or
+    /// wrote its state. Containers only grow by appends within one inode
+    /// (a compaction makes a new inode), so a length other than the end of
+    /// our log is the sign; false while this container has bytes of its
+    /// own still pending (it is the writer then).
+    pub fn changed_elsewhere(&self) -> io::Result<bool> {
+        if !self.pending.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.file.metadata()?.len() != self.end)
+    }
+
+    /// Reads the state again from the backing file (FORMAT.md 3.5: the
+    /// newest commit, whoever wrote it). Refused while this container has
+    /// changes no commit holds.
+    pub fn reload(&mut self) -> Result<()> {
+        if self.changed || !self.pending.is_empty() {
+            return Err(ContainerError::InvalidArgument(
+                "reload with uncommitted changes".into(),
+            ));
+        }
+        *self = recover::open(self.file.try_clone()?, self.writable)?;
+        Ok(())
+    }
+
     /// True for a deferred container ([`Container::create_deferred`])
     /// with nothing to write yet: no header written, no record, no size.
     /// Commit and drop leave its file empty.

@@ -495,3 +495,30 @@ fn salts_are_distinct() {
     let and = salts.iter().fold(u64::MAX, |a, s| a & s);
     assert_eq!((or, and), (u64::MAX, 0));
 }
+
+#[test]
+fn another_writers_commit_is_seen_and_reloaded() {
+    // Two hosts: `a` writes, `b` had the container open before.
+    let f = tmp();
+    let mut a = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    a.write_block(0, &[1u8; 4096]).unwrap();
+    a.set_logical_size(4096);
+    a.commit().unwrap();
+    let mut b = Container::open(f.try_clone().unwrap(), false).unwrap();
+    assert!(!b.changed_elsewhere().unwrap());
+    a.write_block(0, &block(7, 4096)).unwrap();
+    a.write_block(1, &block(8, 4096)).unwrap();
+    a.set_logical_size(8192);
+    a.commit().unwrap();
+    assert!(!a.changed_elsewhere().unwrap(), "the writer's own commit");
+    assert!(b.changed_elsewhere().unwrap());
+    b.reload().unwrap();
+    assert!(!b.changed_elsewhere().unwrap());
+    assert_eq!(b.logical_size(), 8192);
+    let mut out = vec![0u8; 4096];
+    b.read_block(1, &mut out).unwrap();
+    assert_eq!(out, block(8, 4096));
+    // A container with changes of its own refuses to reload.
+    a.write_block(2, &[3u8; 10]).unwrap();
+    assert!(a.reload().is_err());
+}

@@ -104,6 +104,16 @@ impl Content {
         Ok(read_summary(file).map_err(cerr)?.logical_size)
     }
 
+    /// `-o shared`, close-to-open: rereads a container another host
+    /// committed to since it was read ([`LogicalFile::refresh`]); whether
+    /// it did. A plain file is read straight from the backing file.
+    pub fn refresh(&self) -> io::Result<bool> {
+        match self {
+            Content::Logical(f) => f.refresh(),
+            Content::Plain { .. } => Ok(false),
+        }
+    }
+
     /// Names the file in log messages.
     pub fn set_name(&self, name: &str) {
         if let Content::Logical(l) = self {

@@ -23,11 +23,13 @@
 //! block that is not `gone` is newer than or equal to the container's copy.
 
 mod content;
+pub mod lock;
 mod ops;
 mod readahead;
 mod reserve;
 mod rw;
 mod seal;
+mod shared;
 mod span;
 mod table;
 mod writeback;
@@ -324,6 +326,15 @@ impl LogicalFile {
         *c = fresh;
         crate::metrics::add(&m.compactions_done, 1);
         Ok(())
+    }
+
+    /// `-o shared`, close-to-open: when another host committed to the
+    /// backing file since this file read its state, reads its newest commit
+    /// and drops every resident block (they may hold older versions; none
+    /// is dirty, or this host would be the writer and nothing to refresh).
+    /// Returns whether it reloaded. Readers of this file wait meanwhile.
+    pub fn refresh(&self) -> io::Result<bool> {
+        self.inner.refresh()
     }
 
     /// Container statistics (for reporting and tests).

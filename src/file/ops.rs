@@ -32,6 +32,26 @@ impl Inner {
         }
     }
 
+    /// `-o shared`, close-to-open ([`super::LogicalFile::refresh`]).
+    pub(super) fn refresh(&self) -> io::Result<bool> {
+        let _op = self.op.write();
+        let own = self.dirty.load(Ordering::Acquire) > 0
+            || self.uncommitted.load(Ordering::Acquire)
+            || self.size_changed.load(Ordering::Acquire);
+        if own {
+            return Ok(false);
+        }
+        let mut c = self.container.write();
+        if !c.changed_elsewhere()? || !c.is_clean() {
+            return Ok(false);
+        }
+        c.reload().map_err(|e| self.cerr(e, None))?;
+        self.size.store(c.logical_size(), Ordering::Release);
+        drop(c);
+        self.drop_resident(0, u64::MAX);
+        Ok(true)
+    }
+
     /// Zeroes bytes `from..to` of block `no` (within one block) unless the
     /// block is a hole already. Caller holds `op` exclusively.
     fn zero_range(&self, no: u64, from: usize, to: usize) -> io::Result<()> {

@@ -83,14 +83,24 @@ struct Ctl {
 impl SealQueue {
     /// An empty queue.
     pub fn new() -> Arc<SealQueue> {
-        let soft = crate::sys::nofile_limit();
+        Self::with_max((crate::sys::nofile_limit() / 8).clamp(16, MAX_TICKETS))
+    }
+
+    /// A queue that takes no ticket: no seal is ever written (`-o shared`,
+    /// where the write lock is gone by the time a seal would be written and
+    /// another host may be appending).
+    pub fn off() -> Arc<SealQueue> {
+        Self::with_max(0)
+    }
+
+    fn with_max(max: usize) -> Arc<SealQueue> {
         Arc::new(SealQueue {
             seals: Arc::new(Seals {
                 tickets: Mutex::new(VecDeque::new()),
                 round: Mutex::new(()),
                 last_ticket_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
-                max: (soft / 8).clamp(16, MAX_TICKETS),
+                max,
                 ctl: Mutex::new(Ctl::default()),
                 ctl_cv: Condvar::new(),
             }),
@@ -151,6 +161,9 @@ impl Seals {
     /// Queues the seal of a container's newest commit, to be written by
     /// the next [`Seals::seal_pending`].
     pub(crate) fn enqueue(self: &Arc<Self>, t: SealTicket) {
+        if self.max == 0 {
+            return;
+        }
         self.start_thread();
         self.last_ticket_ms.store(self.now_ms(), Ordering::Relaxed);
         let (dev, ino) = match t.file().metadata() {

@@ -21,6 +21,7 @@
 use std::fs::File;
 use std::io;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use parking_lot::MutexGuard;
 
@@ -48,6 +49,11 @@ pub struct OpenEntry {
     /// Backing stamp when the kernel's page cache was last known to match
     /// the content (set at release); an open with the same stamp keeps it.
     pub cached_stamp: Option<Stamp>,
+    /// `-o shared` (`file/shared.rs`): this host's handles that may write,
+    /// the write lock they hold, and the gate that takes and drops it.
+    pub writers: u32,
+    pub write_lock: Option<super::lock::WriteLock>,
+    pub shared_gate: Arc<parking_lot::Mutex<()>>,
 }
 
 impl OpenEntry {
@@ -114,7 +120,10 @@ pub trait Node {
 pub struct OpenFiles {
     ctx: ContentCtx,
     block_size: u32,
-    read_only: bool,
+    pub(super) read_only: bool,
+    /// `-o shared`: how long an open for writing waits for another host's
+    /// write lock (`file/shared.rs`); None on a single-host mount.
+    pub(super) lock_wait: Option<Duration>,
 }
 
 impl OpenFiles {
@@ -131,7 +140,14 @@ impl OpenFiles {
             ctx: ContentCtx { cache, seals },
             block_size,
             read_only,
+            lock_wait: None,
         }
+    }
+
+    /// With `lock_wait`, the table of a shared mount (`-o shared`) whose
+    /// opens for writing wait that long for another host's write lock.
+    pub fn shared(self, lock_wait: Option<Duration>) -> OpenFiles {
+        OpenFiles { lock_wait, ..self }
     }
 
     /// The mount's seal queue.
@@ -158,6 +174,11 @@ impl OpenFiles {
     /// Whether the regular file `node` is a container (cached in `e`).
     /// Returns the descriptor opened to find out, if any, for reuse.
     pub fn format_locked<N: Node>(&self, node: &N, e: &mut OpenEntry) -> (Format, Option<File>) {
+        if self.lock_wait.is_some() && e.format == Format::Plain && e.content.is_none() {
+            // Another host may have made an empty plain file a container
+            // (its first write): looked at again while closed.
+            e.format = Format::Unknown;
+        }
         if e.format != Format::Unknown {
             return (e.format, None);
         }
@@ -479,122 +500,4 @@ impl OpenFiles {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use parking_lot::Mutex;
-    use std::os::fd::AsFd;
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// A node over a plain path, counting the frontend hooks.
-    struct TestNode {
-        path: PathBuf,
-        state: Mutex<OpenEntry>,
-        opened: AtomicU32,
-        closed: AtomicU32,
-    }
-
-    impl Node for TestNode {
-        type State = OpenEntry;
-        fn lock(&self) -> MutexGuard<'_, OpenEntry> {
-            self.state.lock()
-        }
-        fn entry(s: &mut OpenEntry) -> &mut OpenEntry {
-            s
-        }
-        fn id(&self) -> u64 {
-            7
-        }
-        fn reopen(&self, flags: i32, _as_owner: bool) -> io::Result<File> {
-            let path = crate::sys::cstr(self.path.as_os_str())?;
-            Ok(File::from(crate::sys::open_path(&path, flags)?))
-        }
-        fn fstat(&self) -> io::Result<libc::stat> {
-            crate::sys::fstat(File::open(&self.path)?.as_fd())
-        }
-        fn log_name(&self) -> Option<String> {
-            None
-        }
-        fn compression(&self) -> Option<Compression> {
-            None
-        }
-        fn opened(&self, _s: &mut OpenEntry) {
-            self.opened.fetch_add(1, Ordering::Relaxed);
-        }
-        fn closed(&self, _s: &mut OpenEntry, st: Option<libc::stat>) -> Option<libc::stat> {
-            self.closed.fetch_add(1, Ordering::Relaxed);
-            st
-        }
-        fn compact(&self, _content: &Content) -> io::Result<bool> {
-            Ok(false)
-        }
-    }
-
-    fn setup(contents: &[u8]) -> (tempfile::TempDir, TestNode, OpenFiles) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, contents).unwrap();
-        let node = TestNode {
-            path,
-            state: Mutex::new(OpenEntry::default()),
-            opened: AtomicU32::new(0),
-            closed: AtomicU32::new(0),
-        };
-        let table = OpenFiles::new(BlockCache::new(1 << 20), SealQueue::new(), 4096, false);
-        (dir, node, table)
-    }
-
-    #[test]
-    fn opens_share_one_content_and_the_last_release_closes_it() {
-        let (_dir, node, table) = setup(b"plain bytes");
-        let a = table.acquire(&node, false).unwrap();
-        let b = table.acquire(&node, true).unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
-        assert!(!a.is_container());
-        assert_eq!(node.state.lock().opens, 2);
-        drop((a, b));
-        table.release(&node).unwrap();
-        assert!(node.state.lock().content.is_some());
-        table.release(&node).unwrap();
-        let s = node.state.lock();
-        assert!(s.content.is_none() && s.opens == 0 && !s.in_use());
-        assert!(s.cached_stamp.is_some());
-        assert_eq!(node.closed.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn an_empty_file_opened_writable_becomes_a_container_with_its_size_cached() {
-        let (_dir, node, table) = setup(b"");
-        let c = table.acquire(&node, true).unwrap();
-        assert!(c.is_container());
-        assert_eq!(node.opened.load(Ordering::Relaxed), 1);
-        c.write(0, &[5u8; 10_000]).unwrap();
-        drop(c);
-        table.release(&node).unwrap();
-        assert_eq!(node.state.lock().format, Format::Container);
-        let st = node.fstat().unwrap();
-        let cached = node.state.lock().size_cache;
-        assert_eq!(cached, Some((stamp(&st), 10_000)));
-        let (size, stored) = table.logical(&node, &st).unwrap().unwrap();
-        assert_eq!((size, stored), (10_000, st.st_size as u64));
-        // A fresh table (no cache) reads the size from the container.
-        node.state.lock().size_cache = None;
-        assert_eq!(table.logical(&node, &st).unwrap().unwrap().0, 10_000);
-    }
-
-    #[test]
-    fn a_content_still_held_after_the_last_close_is_shared_by_the_next_open() {
-        let (_dir, node, table) = setup(b"");
-        let c = table.acquire(&node, true).unwrap();
-        let held = c.clone();
-        drop(c);
-        table.release(&node).unwrap();
-        assert!(node.state.lock().in_use(), "held by an operation");
-        let again = table.acquire(&node, false).unwrap();
-        assert!(Arc::ptr_eq(&held, &again));
-        assert_eq!(node.opened.load(Ordering::Relaxed), 2);
-        drop((held, again));
-        table.release(&node).unwrap();
-        assert!(!node.state.lock().in_use());
-    }
-}
+mod tests;

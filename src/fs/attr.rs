@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo, TimeOrNow};
 
-/// How long the kernel may cache entries and attributes. We are the only
-/// writer of BACKING while mounted, so this can be generous.
+/// How long the kernel may cache entries and attributes by default (the
+/// `actimeo=` mount option, [`super::FsOptions::attr_timeout`]): a single-host
+/// daemon is the only writer of BACKING, so this can be generous; with
+/// `-o shared` it is how late another host's directory changes may show.
 pub const TTL: Duration = Duration::from_secs(1);
 
 /// Converts an io::Error to the errno to reply with (EIO if it has none).

@@ -93,6 +93,11 @@ impl Inner {
         keep_times: bool,
         fill: impl FnOnce(File) -> io::Result<()>,
     ) -> io::Result<bool> {
+        if !self.holds_write_lock(inode) {
+            // Shared mode: only the host holding the file's write lock
+            // may replace it.
+            return Ok(false);
+        }
         let _ns = self.ns.write();
         let mut fd = inode.fd_mut()?;
         let st = sys::fstat(fd.as_fd())?;
@@ -177,6 +182,10 @@ impl Inner {
                 continue;
             }
             if let Ok(c) = sys::cstr(n) {
+                if self.opts.shared && !old_enough(fd.as_fd(), &c) {
+                    // Perhaps another host's compaction in progress.
+                    continue;
+                }
                 match sys::unlinkat(fd.as_fd(), &c, 0) {
                     Ok(()) => log::info!("removed stale temporary file {n:?}"),
                     Err(e) => log::warn!("cannot remove stale temporary file {n:?}: {e}"),
@@ -184,6 +193,23 @@ impl Inner {
             }
         }
     }
+}
+
+/// How old a temporary file must be before a shared mount's listing
+/// removes it as stale: another host may be writing it (a compaction of a
+/// large file at a slow disk's speed takes well under this).
+pub const SHARED_STALE_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether the temporary file `name` in `dir` was last changed more than
+/// [`SHARED_STALE_AGE`] ago (false when it cannot be told).
+fn old_enough(dir: BorrowedFd<'_>, name: &CStr) -> bool {
+    let Ok(st) = sys::fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    now - st.st_mtime.max(st.st_ctime) > SHARED_STALE_AGE.as_secs() as i64
 }
 
 /// Prefix of the temporary files of compaction and conversion (hidden

@@ -34,6 +34,8 @@ pub enum Handle {
         inode: Arc<Inode>,
         content: Arc<Content>,
         append: bool,
+        /// Counted in the inode's `writers` (shared mode: holds the write lock).
+        writer: bool,
         /// security.capability was removed at this handle's first write.
         caps_killed: AtomicBool,
     },
@@ -126,17 +128,36 @@ impl Inner {
         // on Linux local filesystems (the kernel, which hands O_TRUNC to us
         // under FUSE_ATOMIC_O_TRUNC, has already checked write permission).
         let trunc = flags & libc::O_TRUNC != 0;
+        let writer = (writable || trunc) && !self.opts.read_only;
+        self.shared_open_check(&inode)?;
+        if writer {
+            self.shared_writer_begin(&inode)?;
+        }
         if trunc && !self.opts.read_only {
             if caller.uid != 0 {
-                self.kill_suidgid(&inode, caller)?;
+                if let Err(e) = self.kill_suidgid(&inode, caller) {
+                    self.shared_writer_end(&inode);
+                    return Err(e);
+                }
             }
             self.maybe_convert(&inode);
         }
-        let content = self.acquire(&inode, writable || trunc)?;
+        let content = match self.acquire(&inode, writable || trunc) {
+            Ok(c) => c,
+            Err(e) => {
+                if writer {
+                    self.shared_writer_end(&inode);
+                }
+                return Err(e);
+            }
+        };
         if trunc {
             self.touch_data(&inode);
             if let Err(e) = content.truncate(0) {
                 let _ = self.release_content(&inode);
+                if writer {
+                    self.shared_writer_end(&inode);
+                }
                 return Err(e);
             }
             // Everything the container held is dead now: reclaim it while
@@ -176,6 +197,7 @@ impl Inner {
             inode,
             content,
             append: flags & libc::O_APPEND != 0,
+            writer,
             caps_killed: AtomicBool::new(false),
         });
         Ok(Opened { fh, keep_cache })
@@ -220,9 +242,15 @@ impl Inner {
         let Some(content) = content else {
             return Err(err(libc::EIO));
         };
+        if let Err(e) = self.shared_writer_begin(&inode) {
+            drop(content);
+            let _ = self.release_content(&inode);
+            return Err(e);
+        }
         let fh = self.add_handle(Handle::File {
             inode,
             content,
+            writer: true,
             append: flags & libc::O_APPEND != 0,
             // A new file has no capabilities to drop.
             caps_killed: AtomicBool::new(true),
@@ -287,15 +315,19 @@ impl Inner {
 
     pub(crate) fn release(&self, fh: u64) -> io::Result<()> {
         let h = self.handles.write().remove(&fh);
-        let inode = match h.as_deref() {
-            Some(Handle::File { inode, .. }) => inode.clone(),
+        let (inode, writer) = match h.as_deref() {
+            Some(Handle::File { inode, writer, .. }) => (inode.clone(), *writer),
             _ => return Ok(()),
         };
         // The handle's reference to the content goes first, so the last
         // close drops the content under the inode's state lock (its final
         // flush cannot overlap the next open of the same file).
         drop(h);
-        self.release_content(&inode)
+        let r = self.release_content(&inode);
+        if writer {
+            self.shared_writer_end(&inode);
+        }
+        r
     }
 
     fn sync_new_name(&self, inode: &Inode) -> io::Result<()> {

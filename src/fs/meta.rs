@@ -72,6 +72,19 @@ impl Inner {
         inode: &Arc<Inode>,
         f: impl FnOnce(&Content) -> io::Result<T>,
     ) -> io::Result<T> {
+        // Shared mode: a change without a writable handle takes the
+        // file's write lock too (file/shared.rs).
+        self.shared_writer_begin(inode)?;
+        let r = self.with_content_locked(inode, f);
+        self.shared_writer_end(inode);
+        r
+    }
+
+    fn with_content_locked<T>(
+        &self,
+        inode: &Arc<Inode>,
+        f: impl FnOnce(&Content) -> io::Result<T>,
+    ) -> io::Result<T> {
         let open = inode.state.lock().open.content.clone();
         if let Some(c) = open {
             return f(&c);

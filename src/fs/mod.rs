@@ -80,6 +80,10 @@ pub const DEFAULT_COMPRESSION: Compression = Compression::Level(crate::codec::Le
 pub const DEFAULT_RECOMPRESS: Option<Compression> =
     Some(Compression::Level(crate::codec::Level::Default));
 
+/// How long an open for writing waits for another host's write lock
+/// (`lock_wait=`, shared mode).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
 /// Options of one mount.
 #[derive(Clone, Debug)]
 pub struct FsOptions {
@@ -120,6 +124,14 @@ pub struct FsOptions {
     /// written back); the cache's default, 3 s. No mount option sets it
     /// (tests do, to watch a write-back in progress).
     pub idle_flush: Duration,
+    /// `-o shared`: one daemon per host over one BACKING on a shared
+    /// filesystem (docs/SHARED.md): per-file write locks, close-to-open.
+    pub shared: bool,
+    /// `lock_wait=`: how long an open for writing waits for another host's
+    /// write lock before failing with EWOULDBLOCK (shared mode).
+    pub lock_wait: Duration,
+    /// `actimeo=`: how long the kernel caches entries and attributes.
+    pub attr_timeout: Duration,
 }
 
 /// An access-time policy shared with the mount's owner, who may change it
@@ -177,6 +189,9 @@ impl Default for FsOptions {
             recompress: DEFAULT_RECOMPRESS,
             recompress_idle: recompress::DEFAULT_IDLE,
             idle_flush: crate::cache::DEFAULT_IDLE_FLUSH,
+            shared: false,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            attr_timeout: attr::TTL,
         }
     }
 }
@@ -221,6 +236,7 @@ pub(crate) struct Inner {
 impl ScfsFs {
     /// Prepares a filesystem serving `backing` (which must be a directory).
     pub fn new(backing: &Path, opts: FsOptions) -> io::Result<ScfsFs> {
+        let shared = opts.shared;
         if let Err(e) = crate::file::BlockSize::try_from(opts.block_size) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
@@ -240,6 +256,7 @@ impl ScfsFs {
             .filter(|&r| !opts.read_only && r != opts.compression);
         let recompress = Recompressor::new(recompress, opts.recompress_idle);
         let (block_size, read_only) = (opts.block_size, opts.read_only);
+        let lock_wait = opts.lock_wait;
         let inner = Arc::new(Inner {
             opts,
             backing: backing.to_path_buf(),
@@ -257,10 +274,15 @@ impl ScfsFs {
                     metrics: Arc::default(),
                     ..Default::default()
                 }),
-                crate::file::SealQueue::new(),
+                if shared {
+                    crate::file::SealQueue::off()
+                } else {
+                    crate::file::SealQueue::new()
+                },
                 block_size,
                 read_only,
-            ),
+            )
+            .shared(shared.then_some(lock_wait)),
             ns: RwLock::new(()),
             recompress,
             owner_uid: crate::sys::euid(),

@@ -2,7 +2,9 @@
 //! inode as a `file::Node` (its state lock, fresh descriptors of its
 //! backing file through /proc, its timestamps at open and close, the
 //! rename of a compacted copy over its name), and the `Inner` methods the
-//! FUSE operations call (`acquire`, `release_content`, `maybe_compact`).
+//! FUSE operations call (`acquire`, `release_content`, `maybe_compact`,
+//! and the `-o shared` hooks around them: `shared_writer_begin/end`,
+//! `shared_open_check`, `holds_write_lock`; `file/shared.rs`).
 
 use std::fs::File;
 use std::io;
@@ -15,6 +17,7 @@ use super::attr;
 use super::inode::{FileState, Inode};
 use super::sys;
 use super::Inner;
+use crate::file::lock::WriteLock;
 use crate::file::{CompactWhen, Compression, Content, OpenEntry};
 
 /// An inode of this mount as the open-file table sees it.
@@ -43,6 +46,49 @@ impl Inner {
     /// Returns the flush result.
     pub(crate) fn release_content(&self, inode: &Arc<Inode>) -> io::Result<()> {
         self.files.release(&self.node(inode))
+    }
+
+    /// Whether this daemon may change `inode`'s backing file behind the
+    /// user's writes: always on a single-host mount, only while it holds
+    /// the file's write lock on a shared one (`OpenFiles::holds_write_lock`).
+    pub(crate) fn holds_write_lock(&self, inode: &Inode) -> bool {
+        self.files.holds_write_lock(&self.node(inode))
+    }
+
+    /// `-o shared`: before an open (or a change without a handle) that may
+    /// write `inode`, takes its write lock and counts one writer
+    /// (`OpenFiles::writer_begin`; EWOULDBLOCK after `lock_wait`, ESTALE).
+    pub(crate) fn shared_writer_begin(&self, inode: &Inode) -> io::Result<()> {
+        self.files.writer_begin(&self.node(inode))
+    }
+
+    /// `-o shared`: after a writer's handle is released (or its open
+    /// failed); the last one commits and lets the lock go
+    /// (`OpenFiles::writer_end`).
+    pub(crate) fn shared_writer_end(&self, inode: &Inode) {
+        self.files.writer_end(&self.node(inode))
+    }
+
+    /// `-o shared`: the write lock of `inode` for idle work that replaces
+    /// its backing file (recompression), taken only if free now: None when
+    /// another host holds it (or it cannot be taken), Some(None) on a
+    /// single-host mount, which needs none. Errors: reopening the file.
+    pub(crate) fn idle_write_lock(&self, inode: &Inode) -> io::Result<Option<Option<WriteLock>>> {
+        if !self.opts.shared {
+            return Ok(Some(None));
+        }
+        let f = self.reopen(inode, libc::O_RDONLY)?;
+        Ok(WriteLock::try_take(f).ok().flatten().map(Some))
+    }
+
+    /// `-o shared`: close-to-open checks at every open
+    /// (`OpenFiles::open_check`); the kernel's cached attributes are
+    /// dropped when the backing file changed since.
+    pub(crate) fn shared_open_check(&self, inode: &Inode) -> io::Result<()> {
+        if self.files.open_check(&self.node(inode))? {
+            self.attrs_changed(inode.ino);
+        }
+        Ok(())
     }
 
     /// Compacts `content` (the open content of `inode`) if it needs it

@@ -13,7 +13,7 @@ use fuser::{
     ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::attr::{errno, TTL};
+use super::attr::errno;
 use super::meta::SetAttr;
 use super::reply::{caller, creator, negative_attr, open_flags, reply_empty, reply_entry};
 use super::xattr::XattrReply;
@@ -67,14 +67,16 @@ impl Filesystem for ScfsFs {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         if let Some(r) = self.0.lookup_dots(parent.0, name) {
-            return reply_entry(r, reply);
+            return reply_entry(self.0.opts.attr_timeout, r, reply);
         }
         match self.0.lookup(parent.0, name) {
-            Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
-            // A negative entry the kernel may cache for TTL (we are the
-            // only one changing BACKING, and it drops it when we create).
+            Ok((inode, attr)) => {
+                reply.entry(&self.0.opts.attr_timeout, &attr, Generation(inode.gen))
+            }
+            // A negative entry the kernel may cache for the attribute timeout (`actimeo`;
+            // it drops it when we create; another host's create shows after it).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                reply.entry(&TTL, &negative_attr(), GEN)
+                reply.entry(&self.0.opts.attr_timeout, &negative_attr(), GEN)
             }
             Err(e) => reply.error(errno(&e)),
         }
@@ -86,7 +88,7 @@ impl Filesystem for ScfsFs {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.0.getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &a),
+            Ok(a) => reply.attr(&self.0.opts.attr_timeout, &a),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -120,7 +122,7 @@ impl Filesystem for ScfsFs {
             caller: caller(req),
         };
         match self.0.setattr(ino.0, a) {
-            Ok(a) => reply.attr(&TTL, &a),
+            Ok(a) => reply.attr(&self.0.opts.attr_timeout, &a),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -143,7 +145,11 @@ impl Filesystem for ScfsFs {
         reply: ReplyEntry,
     ) {
         let who = creator(req, umask);
-        reply_entry(self.0.mknod(parent.0, name, mode, rdev, who), reply);
+        reply_entry(
+            self.0.opts.attr_timeout,
+            self.0.mknod(parent.0, name, mode, rdev, who),
+            reply,
+        );
     }
 
     fn mkdir(
@@ -156,6 +162,7 @@ impl Filesystem for ScfsFs {
         reply: ReplyEntry,
     ) {
         reply_entry(
+            self.0.opts.attr_timeout,
             self.0.mkdir(parent.0, name, mode, creator(req, umask)),
             reply,
         );
@@ -178,6 +185,7 @@ impl Filesystem for ScfsFs {
         reply: ReplyEntry,
     ) {
         reply_entry(
+            self.0.opts.attr_timeout,
             self.0.symlink(parent.0, link_name, target, caller(req)),
             reply,
         );
@@ -208,7 +216,11 @@ impl Filesystem for ScfsFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply_entry(self.0.link(ino.0, newparent.0, newname), reply);
+        reply_entry(
+            self.0.opts.attr_timeout,
+            self.0.link(ino.0, newparent.0, newname),
+            reply,
+        );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -354,7 +366,14 @@ impl Filesystem for ScfsFs {
                     ..dir_attr
                 };
                 let gen = Generation(dir.gen);
-                return reply.add(INodeNo(e.ino), next, &e.name, &TTL, &attr, gen);
+                return reply.add(
+                    INodeNo(e.ino),
+                    next,
+                    &e.name,
+                    &self.0.opts.attr_timeout,
+                    &attr,
+                    gen,
+                );
             }
             let Ok(cname) = super::names::name_cstr(&e.name) else {
                 return false;
@@ -362,7 +381,14 @@ impl Filesystem for ScfsFs {
             match self.0.lookup_in(&dir, &cname) {
                 Ok((inode, attr)) => {
                     let gen = Generation(inode.gen);
-                    let full = reply.add(INodeNo(inode.ino), next, &e.name, &TTL, &attr, gen);
+                    let full = reply.add(
+                        INodeNo(inode.ino),
+                        next,
+                        &e.name,
+                        &self.0.opts.attr_timeout,
+                        &attr,
+                        gen,
+                    );
                     if full {
                         self.0.inodes.forget(inode.ino, 1);
                     }
@@ -473,7 +499,13 @@ impl Filesystem for ScfsFs {
         {
             Ok((attr, o)) => {
                 let gen = Generation(self.0.inodes.generation(attr.ino.0));
-                reply.created(&TTL, &attr, gen, FileHandle(o.fh), open_flags(&o))
+                reply.created(
+                    &self.0.opts.attr_timeout,
+                    &attr,
+                    gen,
+                    FileHandle(o.fh),
+                    open_flags(&o),
+                )
             }
             Err(e) => reply.error(errno(&e)),
         }

@@ -550,7 +550,13 @@ impl Inner {
             log::debug!("ino {ino}: recompression gains nothing ({old_len} -> {new_len} bytes)");
             return Ok(Outcome::Done);
         }
-        // 3. The rename, if nothing changed meanwhile.
+        // 3. The rename, if nothing changed meanwhile. Shared mode: under
+        // the file's write lock, taken only if free (another host writing
+        // it: tried again later), so no append of another host is lost
+        // between the check below and the rename.
+        let Some(_locked) = self.idle_write_lock(&inode)? else {
+            return Ok(Outcome::Busy);
+        };
         let mut s = inode.state.lock();
         if s.open.in_use() || !go_on() {
             return Ok(Outcome::Busy);

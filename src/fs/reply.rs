@@ -4,7 +4,7 @@
 
 use fuser::{FopenFlags, Generation, INodeNo, ReplyEmpty, ReplyEntry, Request};
 
-use super::attr::{errno, TTL};
+use super::attr::errno;
 use super::handles::Opened;
 use super::names::Caller;
 
@@ -63,11 +63,12 @@ pub(super) fn reply_empty(r: std::io::Result<()>, reply: ReplyEmpty) {
 }
 
 pub(super) fn reply_entry(
+    ttl: std::time::Duration,
     r: std::io::Result<(std::sync::Arc<super::inode::Inode>, fuser::FileAttr)>,
     reply: ReplyEntry,
 ) {
     match r {
-        Ok((inode, attr)) => reply.entry(&TTL, &attr, Generation(inode.gen)),
+        Ok((inode, attr)) => reply.entry(&ttl, &attr, Generation(inode.gen)),
         Err(e) => reply.error(errno(&e)),
     }
 }

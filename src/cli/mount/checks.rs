@@ -107,17 +107,24 @@ pub fn check_dev_fuse_access(dev: &Path) -> Result<(), String> {
 /// process holds the BACKING lock: BACKING is mounted nowhere (checked
 /// before), so that is the daemon of an unmounted mount still writing its
 /// last blocks, as right after `umount MNT` or `fusermount3 -u MNT`.
-pub fn wait_for_lock(backing: &Path, limit: Duration) -> Result<(), String> {
+/// A shared daemon (`shared`) waits only for a single-host one: other
+/// shared daemons hold the locks shared, as it will.
+pub fn wait_for_lock(backing: &Path, limit: Duration, shared: bool) -> Result<(), String> {
+    let arg = if shared {
+        FlockArg::LockSharedNonblock
+    } else {
+        FlockArg::LockExclusiveNonblock
+    };
     let mut dir = File::open(backing).map_err(|e| format!("BACKING {}: {e}", backing.display()))?;
     let meta = dir.metadata().map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut told = false;
     loop {
-        match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+        match Flock::lock(dir, arg) {
             Ok(_unlocked_on_drop) => {
                 // Checked while the directory lock is held: a daemon on
                 // another host holds only the lock file.
-                super::lockfile::probe(backing)?;
+                super::lockfile::probe(backing, shared)?;
                 if told {
                     eprintln!("scfs mount: the previous daemon is done");
                 }
@@ -130,6 +137,13 @@ pub fn wait_for_lock(backing: &Path, limit: Duration) -> Result<(), String> {
         let who = holder
             .map(|p| format!(" (process {p})"))
             .unwrap_or_default();
+        if limit.is_zero() {
+            return Err(format!(
+                "BACKING {} is in use by a single-host scfs daemon{who} (-o shared needs \
+                 every daemon of a BACKING shared)",
+                backing.display()
+            ));
+        }
         if start.elapsed() > limit {
             return Err(format!(
                 "BACKING {} is still in use by another scfs daemon{who} after {} s \

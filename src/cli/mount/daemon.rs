@@ -93,8 +93,14 @@ pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
     }
     check_dev_fuse()?;
     let entries = mountinfo::read().unwrap_or_default();
+    let mut wait = LOCK_WAIT;
     if let Some(at) = mountinfo::mounted_at(&entries, &backing) {
-        if is_dead_scfs_mount(&at) {
+        if opts.shared && !is_dead_scfs_mount(&at) {
+            // Another shared daemon of this host may serve it too: the
+            // locks decide at once (a single-host one holds them
+            // exclusively, and is not going away).
+            wait = Duration::ZERO;
+        } else if is_dead_scfs_mount(&at) {
             // The daemon of that mount died: its dead mount goes.
             reap_dead_mount(&at);
         } else {
@@ -106,7 +112,7 @@ pub fn prepare(args: &MountArgs) -> Result<Prepared, String> {
         }
     }
     super::checks::check_placement(&entries, &backing, &mnt, opts.nonempty)?;
-    super::checks::wait_for_lock(&backing, LOCK_WAIT)?;
+    super::checks::wait_for_lock(&backing, wait, opts.shared)?;
     Ok(Prepared { backing, mnt, opts })
 }
 
@@ -249,7 +255,7 @@ where
     if let Err(e) = sigs.thread_block() {
         return ready.fail(format!("cannot block signals: {e}"));
     }
-    let lock = match super::lockfile::take(&prep.backing) {
+    let lock = match super::lockfile::take(&prep.backing, prep.opts.shared) {
         Ok(l) => l,
         Err(e) => return ready.fail(e),
     };
@@ -258,6 +264,8 @@ where
         Err(e) => return ready.fail(format!("BACKING {}: {e}", prep.backing.display())),
     };
     let config = fuse_config(&prep.opts, &prep.backing);
+    // Before the mount covers it; `scfs umount` waits for it.
+    let mnt_lock = super::lockfile::MntLock::take(&prep.mnt);
     let (session, unmounter) = match kmount::mount(fs, &prep.mnt, &config) {
         Ok(s) => s,
         Err(e) => return ready.fail(format!("cannot mount on {}: {e}", prep.mnt.display())),
@@ -284,6 +292,7 @@ where
         }
     };
     drop(lock);
+    drop(mnt_lock);
     Ok(code)
 }
 
@@ -387,9 +396,29 @@ where
     }
 }
 
-/// Waits until no process holds the BACKING lock (the daemon has written
-/// everything and exited).
-fn wait_for_daemon(backing: &Path, timeout: Duration) -> Result<(), String> {
+/// Waits until the daemon of the unmounted `mnt` has written everything and
+/// exited: until it let its lock on the directory under `mnt` go, or
+/// (where that cannot be told) until no process holds the BACKING lock.
+fn wait_for_daemon(backing: &Path, mnt: &Path, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let mut told = false;
+    while let Some(free) = super::lockfile::MntLock::free(mnt) {
+        if free {
+            return Ok(());
+        }
+        if !told && start.elapsed() > Duration::from_secs(3) {
+            eprintln!("scfs umount: waiting for the daemon to finish writing...");
+            told = true;
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the daemon of {} is still running after {} s",
+                mnt.display(),
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let Ok(mut dir) = File::open(backing) else {
         return Ok(());
     };
@@ -400,7 +429,7 @@ fn wait_for_daemon(backing: &Path, timeout: Duration) -> Result<(), String> {
             Ok(_unlocked_on_drop) => {
                 // The daemon let its lock file go first; held now, it is
                 // another daemon's (perhaps on another host): not ours to wait for.
-                if let Err(e) = super::lockfile::probe(backing) {
+                if let Err(e) = super::lockfile::probe(backing, false) {
                     log::debug!("after the daemon exited: {e}");
                 }
                 return Ok(());
@@ -478,5 +507,5 @@ pub fn umount(args: &UmountArgs) -> Result<(), String> {
                 .to_owned());
         }
     }
-    wait_for_daemon(&backing, Duration::from_secs(args.timeout))
+    wait_for_daemon(&backing, &mnt, Duration::from_secs(args.timeout))
 }

@@ -56,6 +56,15 @@ pub struct MountOptions {
     /// recompression (see `fs::FsOptions::recompress`; default default, 10m).
     pub recompress: Option<Compression>,
     pub recompress_idle: std::time::Duration,
+    /// `shared`: one daemon per host over one BACKING on a shared
+    /// filesystem (docs/SHARED.md).
+    pub shared: bool,
+    /// `lock_wait=DURATION`: how long an open for writing waits for
+    /// another host's write lock (shared mode; default 10s).
+    pub lock_wait: std::time::Duration,
+    /// `actimeo=DURATION`: how long the kernel caches entries and
+    /// attributes (default 1s).
+    pub actimeo: std::time::Duration,
 }
 
 impl Default for MountOptions {
@@ -76,6 +85,9 @@ impl Default for MountOptions {
             compression: crate::fs::DEFAULT_COMPRESSION,
             recompress: crate::fs::DEFAULT_RECOMPRESS,
             recompress_idle: crate::fs::FsOptions::default().recompress_idle,
+            shared: false,
+            lock_wait: crate::fs::DEFAULT_LOCK_WAIT,
+            actimeo: crate::fs::FsOptions::default().attr_timeout,
         }
     }
 }
@@ -159,6 +171,12 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
                             })?;
                     o.inode_fds = n;
                 }
+                "shared" => {
+                    none(value)?;
+                    o.shared = true;
+                }
+                "lock_wait" => o.lock_wait = parse_duration(key, &need(value)?, 3600)?,
+                "actimeo" => o.actimeo = parse_duration(key, &need(value)?, 3600)?,
                 "ro" => {
                     none(value)?;
                     o.read_only = true;
@@ -252,6 +270,39 @@ pub fn parse_options<S: AsRef<str>>(lists: &[S]) -> Result<MountOptions, String>
         );
     }
     Ok(o)
+}
+
+/// Parses `KEY=DURATION`: a number of seconds, or a number with `ms`, `s`,
+/// `m` or `h` (`500ms`, `10s`, `2m`); 0 is allowed, at most `max_secs`.
+pub fn parse_duration(key: &str, s: &str, max_secs: u64) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let bad = || {
+        format!(
+            "{key}={s}: expected seconds, or a number with ms, s, m or h (e.g. 500ms, 10s, 2m), \
+             at most {max_secs}s"
+        )
+    };
+    let (num, ms_per) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (s, 1000)
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let ms = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(ms_per))
+        .filter(|&ms| ms <= max_secs * 1000)
+        .ok_or_else(bad)?;
+    Ok(Duration::from_millis(ms))
 }
 
 pub use crate::fs::fs_name;
@@ -452,6 +503,44 @@ mod tests {
         assert!(e.contains("recompress") && e.contains("off"), "{e}");
         let e = parse_options(&["recompress_idle=5x"]).unwrap_err();
         assert!(e.contains("recompress_idle=5x"), "{e}");
+    }
+
+    #[test]
+    fn shared_options() {
+        use std::time::Duration;
+        let d = parse_options::<&str>(&[]).unwrap();
+        assert!(!d.shared);
+        assert_eq!(d.lock_wait, Duration::from_secs(10));
+        assert_eq!(d.actimeo, Duration::from_secs(1));
+        let o = parse_options(&["shared,lock_wait=500ms,actimeo=0"]).unwrap();
+        assert!(o.shared);
+        assert_eq!(o.lock_wait, Duration::from_millis(500));
+        assert_eq!(o.actimeo, Duration::ZERO);
+        for (v, ms) in [
+            ("3", 3000),
+            ("2s", 2000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+        ] {
+            let o = parse_options(&[format!("lock_wait={v}")]).unwrap();
+            assert_eq!(o.lock_wait, Duration::from_millis(ms), "{v}");
+        }
+        for bad in [
+            "shared=1",
+            "lock_wait",
+            "lock_wait=",
+            "lock_wait=x",
+            "lock_wait=-1",
+            "lock_wait=2h",
+            "actimeo=1.5",
+            "actimeo=99999999999999999999h",
+        ] {
+            let e = parse_options(&[bad]).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let f = super::super::fs_options(&o);
+        assert!(f.shared);
+        assert_eq!((f.lock_wait, f.attr_timeout), (o.lock_wait, o.actimeo));
     }
 
     #[test]

@@ -1,0 +1,193 @@
+//! The per-file write lock of `-o shared` (docs/SHARED.md): while a host
+//! has a file open for writing it holds `flock(LOCK_EX)` on the backing
+//! file, which a shared filesystem with cluster-wide locks (CephFS, NFSv4,
+//! GlusterFS) enforces across hosts and a local filesystem between two
+//! daemons. Another host's open for writing waits for it up to a bound and
+//! then fails with [`BUSY_ERRNO`]; reads take no lock.
+//!
+//! A lock on an inode guards the file only while a name still points at
+//! it: another host's compaction or recompression renames a new inode over
+//! the name. After the lock is granted the descriptor is checked with
+//! fstat: a link count of 0 means the inode was replaced (or removed) while
+//! we waited, and [`ESTALE`](libc::ESTALE) is returned so the caller looks
+//! the name up again (the kernel retries an open that failed with ESTALE
+//! with a fresh lookup). Where the caller knows the parent and the name,
+//! [`WriteLock::take_at`] compares the locked inode with the one the name
+//! holds now (the classic lock-file-by-inode loop) and retries on its own.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+/// The errno of an open for writing that waited `lock_wait` for another
+/// host's write lock in vain: EWOULDBLOCK (= EAGAIN on Linux), "Resource
+/// temporarily unavailable", what flock(LOCK_NB) itself reports and what a
+/// program retrying later expects; ETXTBSY would suggest an executable.
+pub const BUSY_ERRNO: i32 = libc::EWOULDBLOCK;
+
+/// How often a waiting open retries the lock (flock with LOCK_NB: a
+/// blocking flock could not be bounded in time without a signal).
+const POLL: Duration = Duration::from_millis(10);
+
+/// An exclusive flock held on a backing file; released on drop (closing the
+/// descriptor, which releases the lock on every host at once).
+#[derive(Debug)]
+pub struct WriteLock {
+    file: File,
+}
+
+impl WriteLock {
+    /// Locks `file` (a descriptor of the backing file, any access mode),
+    /// waiting at most `wait`. Errors: [`BUSY_ERRNO`] when another holder
+    /// kept it for the whole wait, ESTALE when the inode lost its last name
+    /// meanwhile, or the flock/fstat error.
+    pub fn take(file: File, wait: Duration) -> io::Result<WriteLock> {
+        let file = lock_within(file, wait)?;
+        let st = crate::sys::fstat(file.as_fd())?;
+        if st.st_nlink == 0 {
+            return Err(io::Error::from_raw_os_error(libc::ESTALE));
+        }
+        Ok(WriteLock { file })
+    }
+
+    /// Takes the lock only if it is free now (idle work: a file another
+    /// host is writing is skipped). None when it is held elsewhere.
+    pub fn try_take(file: File) -> io::Result<Option<WriteLock>> {
+        match Self::take(file, Duration::ZERO) {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if e.raw_os_error() == Some(BUSY_ERRNO) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Locks the file `name` in the directory `dir`: opens it read-only
+    /// (O_NOFOLLOW), locks it within `wait` and, when the name now holds
+    /// another inode (renamed over while we waited), starts again on it.
+    /// Returns the lock and the locked file's stat.
+    pub fn take_at(
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        wait: Duration,
+    ) -> io::Result<(WriteLock, libc::stat)> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let f = crate::sys::openat(
+                dir,
+                name,
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
+                0,
+            )?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let file = lock_within(File::from(f), left)?;
+            let mine = crate::sys::fstat(file.as_fd())?;
+            match crate::sys::fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW) {
+                Ok(now) if (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino) => {
+                    return Ok((WriteLock { file }, mine));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
+            }
+        }
+    }
+
+    /// The locked descriptor.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// flock(LOCK_EX|LOCK_NB) on `file`, retried every [`POLL`] until `wait`
+/// has passed; EINTR is retried.
+fn lock_within(file: File, wait: Duration) -> io::Result<File> {
+    let start = Instant::now();
+    loop {
+        // SAFETY: flock takes a descriptor we own (alive for the call) and
+        // has no memory effects.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(file);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {}
+            _ => return Err(e),
+        }
+        let spent = start.elapsed();
+        if spent >= wait {
+            return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
+        }
+        std::thread::sleep(POLL.min(wait - spent));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn open(p: &std::path::Path) -> File {
+        File::open(p).unwrap()
+    }
+
+    #[test]
+    fn second_holder_waits_then_gets_ewouldblock() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let held = WriteLock::take(open(&p), Duration::ZERO).unwrap();
+        let t = Instant::now();
+        let e = WriteLock::take(open(&p), Duration::from_millis(150)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(BUSY_ERRNO));
+        assert!(t.elapsed() >= Duration::from_millis(150), "did not wait");
+        assert!(WriteLock::try_take(open(&p)).unwrap().is_none());
+        drop(held);
+        assert!(WriteLock::try_take(open(&p)).unwrap().is_some());
+    }
+
+    #[test]
+    fn waiter_gets_the_lock_when_the_holder_lets_go() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let held = WriteLock::take(open(&p), Duration::ZERO).unwrap();
+        let p2 = p.clone();
+        let waiter =
+            std::thread::spawn(move || WriteLock::take(open(&p2), Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(held);
+        waiter
+            .join()
+            .unwrap()
+            .expect("lock after the holder closed");
+    }
+
+    #[test]
+    fn replaced_inode_is_estale_and_take_at_follows_the_name() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"old").unwrap();
+        let old = open(&p);
+        // Another host compacts: a new inode renamed over the name.
+        let tmp = d.path().join(".scfs-compact.x");
+        std::fs::write(&tmp, b"new").unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        let e = WriteLock::take(old, Duration::ZERO).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ESTALE));
+        let dir = File::open(d.path()).unwrap();
+        let (l, st) = WriteLock::take_at(dir.as_fd(), c"f", Duration::ZERO).unwrap();
+        assert_eq!(st.st_ino, std::fs::metadata(&p).unwrap().ino());
+        assert_eq!(l.file().metadata().unwrap().ino(), st.st_ino);
+        // Held: a second take_at waits and gives up.
+        let e = WriteLock::take_at(dir.as_fd(), c"f", Duration::from_millis(30)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(BUSY_ERRNO));
+        // A missing name is ENOENT, not a wait.
+        let e = WriteLock::take_at(dir.as_fd(), c"gone", Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
+}

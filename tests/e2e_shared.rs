@@ -1,0 +1,422 @@
+//! `-o shared` (issue 16, docs/SHARED.md) with two daemons of the built
+//! binary over one local BACKING on two mount points: what two hosts over
+//! one BACKING on CephFS do, with local flock between the two processes
+//! enforcing the same rules. Close-to-open (a file closed on A is seen
+//! whole by an open on B), the per-file write lock (a second writer waits
+//! `lock_wait` and fails with EWOULDBLOCK), no stale decoded block on B
+//! after A's commit or compaction, kill -9 of the lock holder, and
+//! single-host and shared daemons refusing each other. Every daemon is
+//! unmounted (or killed) even when a test fails.
+
+mod common;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::inproc::*;
+use common::rng::xorshift;
+use common::{alive, fuse_available, is_mounted, kill, run, scfs, wait_until};
+
+/// One "host": an scfs daemon over `backing` mounted at its own MNT.
+struct Host {
+    mnt: PathBuf,
+    log: PathBuf,
+    mounted: bool,
+}
+
+impl Host {
+    /// Mounts `backing` at `dir/name` with `opts`; Err(stderr) if refused.
+    fn try_mount(backing: &Path, dir: &Path, name: &str, opts: &str) -> Result<Host, String> {
+        let mnt = dir.join(name);
+        fs::create_dir_all(&mnt).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let mut c = scfs();
+        c.arg("mount")
+            .arg(backing)
+            .arg(&mnt)
+            .arg("--log-file")
+            .arg(&log);
+        if !opts.is_empty() {
+            c.arg("-o").arg(opts);
+        }
+        let out = run(&mut c);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        assert!(
+            is_mounted(&mnt),
+            "scfs mount returned before {name} was mounted"
+        );
+        Ok(Host {
+            mnt,
+            log,
+            mounted: true,
+        })
+    }
+
+    fn mount(backing: &Path, dir: &Path, name: &str, opts: &str) -> Host {
+        Self::try_mount(backing, dir, name, opts).unwrap_or_else(|e| panic!("mount {name}: {e}"))
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+
+    /// The daemon serving this mount: the process whose command line names
+    /// this MNT (the daemon is a fork of `scfs mount BACKING MNT`).
+    fn pid(&self) -> Option<u32> {
+        let want = self.mnt.as_os_str().as_encoded_bytes();
+        let me = std::process::id();
+        for e in fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            if args.contains(&b"mount".as_slice()) && args.contains(&want) && alive(pid) {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
+    /// kill -9 of the daemon, then the dead mount is detached.
+    fn crash(&mut self) {
+        let pid = self.pid().expect("daemon pid");
+        kill(pid, libc::SIGKILL);
+        wait_until(10, "the killed daemon to exit", || !alive(pid));
+        let out = run(std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mnt));
+        assert!(out.status.success(), "umount -l of the dead mount failed");
+        self.mounted = false;
+    }
+
+    fn umount(&mut self) {
+        let out = run(scfs()
+            .arg("umount")
+            .arg("--timeout")
+            .arg("60")
+            .arg(&self.mnt));
+        assert!(
+            out.status.success(),
+            "scfs umount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.mounted = false;
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- daemon log {} ---\n{log}", self.log.display());
+        }
+        if !self.mounted && !is_mounted(&self.mnt) {
+            return;
+        }
+        let pid = self.pid();
+        let ok = run(scfs()
+            .arg("umount")
+            .arg("--timeout")
+            .arg("60")
+            .arg(&self.mnt))
+        .status
+        .success();
+        if !ok || is_mounted(&self.mnt) {
+            let _ = run(std::process::Command::new("fusermount3")
+                .args(["-u", "-z"])
+                .arg(&self.mnt));
+            if let Some(pid) = pid {
+                kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Two shared hosts A and B over one fresh BACKING (B dropped first).
+struct Pair {
+    b: Host,
+    a: Host,
+    backing: PathBuf,
+    _root: tempfile::TempDir,
+}
+
+fn pair(opts: &str) -> Option<Pair> {
+    if !fuse_available() {
+        return None;
+    }
+    let root = tempfile::Builder::new()
+        .prefix("scfs-shared-")
+        .tempdir()
+        .unwrap();
+    let backing = root.path().join("backing");
+    fs::create_dir(&backing).unwrap();
+    let all = format!("shared,{opts}");
+    let a = Host::mount(&backing, root.path(), "a", &all);
+    let b = Host::mount(&backing, root.path(), "b", &all);
+    Some(Pair {
+        b,
+        a,
+        backing,
+        _root: root,
+    })
+}
+
+/// Bytes that compress a little and differ per seed.
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|i| {
+            if i % 64 == 0 {
+                x = xorshift(x);
+            }
+            b"abcdefgh"[((x >> (i % 64)) & 7) as usize]
+        })
+        .collect()
+}
+
+#[test]
+fn close_to_open_between_hosts() {
+    let Some(p) = pair("") else { return };
+    // A new file written and closed on A is seen whole by an open on B.
+    let v1 = content(300_000, 1);
+    fs::write(p.a.p("f"), &v1).unwrap();
+    assert_eq!(fs::read(p.b.p("f")).unwrap(), v1, "B after A's first close");
+    // B keeps a handle open (its blocks cached, its kernel pages too) while
+    // A rewrites part of the file and appends; a new open on B sees it all.
+    let mut held = File::open(p.b.p("f")).unwrap();
+    let mut buf = vec![0; 4096];
+    held.read_exact(&mut buf).unwrap();
+    let mut v2 = v1.clone();
+    v2[1000..70_000].copy_from_slice(&content(69_000, 2));
+    v2.extend_from_slice(&content(50_000, 3));
+    {
+        let mut f = OpenOptions::new().write(true).open(p.a.p("f")).unwrap();
+        f.seek(SeekFrom::Start(1000)).unwrap();
+        f.write_all(&v2[1000..70_000]).unwrap();
+        f.seek(SeekFrom::Start(v1.len() as u64)).unwrap();
+        f.write_all(&v2[v1.len()..]).unwrap();
+    }
+    let mut got = Vec::new();
+    File::open(p.b.p("f"))
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got.len(), v2.len(), "size on B after A's close");
+    assert!(got == v2, "B's new open read stale data");
+    assert_eq!(fs::metadata(p.b.p("f")).unwrap().len(), v2.len() as u64);
+    drop(held);
+    // And the other way round, with B's daemon writing.
+    let v3 = content(100_000, 4);
+    fs::write(p.b.p("g"), &v3).unwrap();
+    assert_eq!(fs::read(p.a.p("g")).unwrap(), v3);
+}
+
+#[test]
+fn second_writer_waits_then_fails_with_ewouldblock() {
+    let Some(p) = pair("lock_wait=1s") else {
+        return;
+    };
+    fs::write(p.a.p("f"), b"first\n").unwrap();
+    let mut w = OpenOptions::new().append(true).open(p.a.p("f")).unwrap();
+    w.write_all(b"second\n").unwrap();
+    w.sync_all().unwrap();
+    let t = Instant::now();
+    let e = OpenOptions::new().append(true).open(p.b.p("f"));
+    let waited = t.elapsed();
+    assert_eq!(errno_of(e), libc::EWOULDBLOCK, "B's open for writing");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "B did not wait: {waited:?}"
+    );
+    // Reads go on against A's last commit.
+    assert_eq!(fs::read(p.b.p("f")).unwrap(), b"first\nsecond\n");
+    // O_TRUNC is a write too: refused, nothing truncated.
+    assert_eq!(errno_of(File::create(p.b.p("f"))), libc::EWOULDBLOCK);
+    drop(w);
+    // A's close let it go: B writes now, A sees it.
+    let mut w = OpenOptions::new().append(true).open(p.b.p("f")).unwrap();
+    w.write_all(b"third\n").unwrap();
+    drop(w);
+    assert_eq!(fs::read(p.a.p("f")).unwrap(), b"first\nsecond\nthird\n");
+}
+
+#[test]
+fn waiting_writer_gets_the_file_when_the_holder_closes() {
+    let Some(p) = pair("lock_wait=20s") else {
+        return;
+    };
+    fs::write(p.a.p("f"), b"").unwrap();
+    let mut w = OpenOptions::new().append(true).open(p.a.p("f")).unwrap();
+    w.write_all(b"a1\n").unwrap();
+    let path_b = p.b.p("f");
+    let waiter = std::thread::spawn(move || {
+        let t = Instant::now();
+        let mut f = OpenOptions::new().append(true).open(path_b)?;
+        let waited = t.elapsed();
+        f.write_all(b"b1\n")?;
+        Ok::<_, std::io::Error>(waited)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    w.write_all(b"a2\n").unwrap();
+    drop(w);
+    let waited = waiter.join().unwrap().expect("B's open after A's close");
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    assert_eq!(fs::read(p.a.p("f")).unwrap(), b"a1\na2\nb1\n");
+}
+
+#[test]
+fn no_stale_block_after_commit_or_compaction() {
+    let Some(p) = pair("") else { return };
+    let n = 256 << 10;
+    fs::write(p.a.p("f"), content(n, 10)).unwrap();
+    // B reads everything (decoded blocks cached) and keeps a handle open.
+    assert_eq!(fs::read(p.b.p("f")).unwrap(), content(n, 10));
+    let held = File::open(p.b.p("f")).unwrap();
+    let ino_before = fs::metadata(p.backing.join("f")).unwrap().ino();
+    // A rewrites every block many times: dead bytes pile up and the close
+    // compacts (a new backing inode renamed over the name).
+    let mut last = Vec::new();
+    for round in 0..12u64 {
+        last = content(n, 100 + round);
+        let mut f = OpenOptions::new().write(true).open(p.a.p("f")).unwrap();
+        f.write_all(&last).unwrap();
+        drop(f);
+        // Every close is seen by B's next open, through B's open handle too.
+        let got = fs::read(p.b.p("f")).unwrap();
+        assert!(got == last, "round {round}: B read a stale block");
+    }
+    let ino_after = fs::metadata(p.backing.join("f")).unwrap().ino();
+    assert_ne!(ino_before, ino_after, "A never compacted the file");
+    // B's old handle reads a consistent state (the old inode, not a mix).
+    let mut old = Vec::new();
+    (&held).read_to_end(&mut old).unwrap();
+    assert_eq!(old.len(), n);
+    drop(held);
+    assert!(fs::read(p.b.p("f")).unwrap() == last);
+    // B now writes the compacted file; A sees it.
+    let mine = content(n, 999);
+    fs::write(p.b.p("f"), &mine).unwrap();
+    assert!(fs::read(p.a.p("f")).unwrap() == mine);
+}
+
+#[test]
+fn kill_9_of_the_lock_holder_then_the_other_host_writes() {
+    let Some(mut p) = pair("lock_wait=2s") else {
+        return;
+    };
+    let mut w = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(p.a.p("log"))
+        .unwrap();
+    w.write_all(b"committed\n").unwrap();
+    w.sync_all().unwrap();
+    w.write_all(b"maybe lost\n").unwrap();
+    // A dies holding the write lock (the fd of the dead mount goes too).
+    p.a.crash();
+    drop(w);
+    // The lock died with A: B writes at once.
+    let t = Instant::now();
+    let mut f = OpenOptions::new().append(true).open(p.b.p("log")).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "B waited for a dead lock"
+    );
+    f.write_all(b"from b\n").unwrap();
+    drop(f);
+    let got = fs::read(p.b.p("log")).unwrap();
+    assert!(
+        got.starts_with(b"committed\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(
+        got.ends_with(b"from b\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // The container is whole: a fresh single-host daemon serves it, and
+    // `scfs verify` finds nothing wrong.
+    p.b.umount();
+    let out = run(scfs().arg("verify").arg(p.backing.join("log")));
+    assert!(
+        out.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn single_host_and_shared_daemons_refuse_each_other() {
+    if !fuse_available() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let backing = root.path().join("backing");
+    fs::create_dir(&backing).unwrap();
+    {
+        let _single = Host::mount(&backing, root.path(), "s", "");
+        let e = Host::try_mount(&backing, root.path(), "x", "shared").err();
+        let e = e.expect("a shared daemon beside a single-host one");
+        assert!(e.contains("in use"), "{e}");
+    }
+    let _a = Host::mount(&backing, root.path(), "a", "shared");
+    let _b = Host::mount(&backing, root.path(), "b", "shared");
+    let e = Host::try_mount(&backing, root.path(), "y", "").err();
+    let e = e.expect("a single-host daemon beside shared ones");
+    assert!(e.contains("in use") || e.contains("already mounted"), "{e}");
+    // Offline conversion is refused while shared daemons serve it.
+    fs::write(backing.join("plain"), b"plain bytes\n").unwrap();
+    let out = run(scfs().arg("convert").arg(backing.join("plain")));
+    assert!(!out.status.success(), "convert beside shared daemons");
+}
+
+#[test]
+fn trees_and_appends_from_both_hosts() {
+    let Some(p) = pair("actimeo=0") else { return };
+    fs::create_dir_all(p.a.p("t/a/deep")).unwrap();
+    fs::create_dir_all(p.b.p("t/b")).unwrap();
+    for i in 0..20 {
+        fs::write(p.a.p(&format!("t/a/deep/{i}")), content(5000 + i, i as u64)).unwrap();
+        fs::write(p.b.p(&format!("t/b/{i}")), content(7000 + i, 50 + i as u64)).unwrap();
+    }
+    fs::rename(p.b.p("t/a/deep"), p.b.p("t/b/moved")).unwrap();
+    for i in 0..20 {
+        let on_a = fs::read(p.a.p(&format!("t/b/moved/{i}"))).unwrap();
+        assert!(
+            on_a == content(5000 + i, i as u64),
+            "file {i} after B's rename"
+        );
+        let on_a = fs::read(p.a.p(&format!("t/b/{i}"))).unwrap();
+        assert!(on_a == content(7000 + i, 50 + i as u64));
+    }
+    // Logs appended from both hosts, each to its own file, in turns.
+    for i in 0..30 {
+        for (h, name) in [(&p.a, "log-a"), (&p.b, "log-b")] {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(h.p(name))
+                .unwrap();
+            writeln!(f, "{name} line {i}").unwrap();
+        }
+    }
+    for (h, name) in [(&p.b, "log-a"), (&p.a, "log-b")] {
+        let want: String = (0..30).map(|i| format!("{name} line {i}\n")).collect();
+        assert_eq!(fs::read_to_string(h.p(name)).unwrap(), want);
+    }
+    fs::remove_dir_all(p.a.p("t")).unwrap();
+    assert_eq!(errno_of(fs::metadata(p.b.p("t"))), libc::ENOENT);
+}
