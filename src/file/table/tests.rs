@@ -117,3 +117,39 @@ fn a_content_still_held_after_the_last_close_is_shared_by_the_next_open() {
     table.release(&node).unwrap();
     assert!(!node.state.lock().in_use());
 }
+
+#[test]
+fn shared_writers_of_one_host_share_the_lock_another_host_waits_for_it() {
+    let (_dir, node, table) = setup(b"");
+    // Single-host: no lock, and the daemon may always compact.
+    table.writer_begin(&node).unwrap();
+    assert!(table.holds_write_lock(&node) && node.state.lock().write_lock.is_none());
+    let wait = Some(std::time::Duration::from_millis(50));
+    let table = table.shared(wait);
+    let other = TestNode {
+        path: node.path.clone(),
+        state: Mutex::new(OpenEntry::default()),
+        opened: AtomicU32::new(0),
+        closed: AtomicU32::new(0),
+    };
+    let other_host = OpenFiles::new(BlockCache::new(1 << 20), SealQueue::off(), 4096, false);
+    let other_host = other_host.shared(wait);
+    assert!(!table.holds_write_lock(&node));
+    table.writer_begin(&node).unwrap();
+    table.writer_begin(&node).unwrap();
+    assert!(table.holds_write_lock(&node));
+    assert_eq!(node.state.lock().writers, 2);
+    let busy = |t: &OpenFiles| t.writer_begin(&other).unwrap_err().raw_os_error();
+    assert_eq!(busy(&other_host), Some(libc::EWOULDBLOCK));
+    table.writer_end(&node);
+    assert_eq!(
+        busy(&other_host),
+        Some(libc::EWOULDBLOCK),
+        "one writer left"
+    );
+    table.writer_end(&node);
+    assert!(!table.holds_write_lock(&node));
+    other_host.writer_begin(&other).unwrap();
+    assert!(other_host.holds_write_lock(&other));
+    assert_eq!(other.state.lock().writers, 1);
+}
