@@ -327,7 +327,7 @@ impl LogicalFile {
     }
 
     /// Container statistics (for reporting and tests).
-    pub fn stats(&self) -> crate::container::Stats {
+    pub fn stats(&self) -> crate::container::SpaceReport {
         self.inner.container.read().stats()
     }
 }
