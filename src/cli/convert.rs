@@ -12,7 +12,7 @@ use std::path::Path;
 use super::error::{container_err, io_err, shown, tcv1_err, CliError, EXIT_OK};
 use super::files::{anonymous_temp, open_input, Output, Progress};
 use super::v2io::{write_decoded_v2, write_v2};
-use super::{CompressArgs, DecompressArgs, Format};
+use super::{CompressArgs, DecompressArgs, OutputFormat};
 use crate::container::format::is_container_version;
 use crate::container::Container;
 use crate::tcv1::{self, read_full};
@@ -22,12 +22,12 @@ pub const DEFAULT_V2_BLOCK_SIZE: u32 = crate::container::DEFAULT_BLOCK_SIZE;
 
 /// `scfs compress`.
 pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
-    if a.format == Format::V1 && a.block_size.is_some() {
+    if a.format == OutputFormat::V1 && a.block_size.is_some() {
         return Err(CliError::io(
             "--block-size applies to --format v2 only (tc v1 blocks are 64000 bytes)",
         ));
     }
-    if a.format == Format::V1 && a.level.is_some() {
+    if a.format == OutputFormat::V1 && a.level.is_some() {
         return Err(CliError::io(
             "--level applies to --format v2 only (tc v1 is always Huffman)",
         ));
@@ -37,12 +37,12 @@ pub fn compress(a: &CompressArgs) -> Result<i32, CliError> {
     let out = Output::create(&a.output, input.mode)?;
     let mut progress = Progress::new("scfs compress", input.size);
     match a.format {
-        Format::V1 => {
+        OutputFormat::V1 => {
             let w = out.writer()?;
             tcv1::compress(&mut input.reader, w, |n| progress.update(n))
                 .map_err(|e| tcv1_err(&a.input, out.name(), e))?;
         }
-        Format::V2 => {
+        OutputFormat::V2 => {
             let bs = a.block_size.unwrap_or(DEFAULT_V2_BLOCK_SIZE);
             match out.file().filter(|_| !out.is_stdout()) {
                 Some(f) if is_regular(f) => {

@@ -32,7 +32,7 @@ pub use error::{CliError, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK};
 
 /// Output format of `scfs compress`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub enum OutputFormat {
     /// tc v1: 64000-byte Huffman blocks, streamable, no checksums.
     V1,
     /// v2: the filesystem's container (checksummed, indexed, random access).
@@ -94,7 +94,7 @@ impl Command {
 pub struct CompressArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "v1")]
-    pub format: Format,
+    pub format: OutputFormat,
     /// Logical block size of a v2 container: a power of two from 4K to 1M
     /// (suffixes K/M accepted). v1 always uses 64000-byte blocks.
     #[arg(long, value_parser = parse_block_size)]

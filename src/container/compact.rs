@@ -28,7 +28,7 @@ pub enum CompactWhen {
 
 /// Space report of one container.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct SpaceReport {
     pub block_size: u32,
     pub logical_size: u64,
     /// Bytes of the backing file (the valid log).
@@ -56,21 +56,21 @@ pub struct Stats {
 }
 
 impl Container {
-    /// Live bytes (see [`Stats::live_bytes`]).
+    /// Live bytes (see [`SpaceReport::live_bytes`]).
     pub fn live_bytes(&self) -> u64 {
         HEADER_LEN + self.index.live_record_bytes() + self.last.map_or(0, |l| l.chain_bytes)
     }
 
-    /// Dead bytes (see [`Stats::dead_bytes`]).
+    /// Dead bytes (see [`SpaceReport::dead_bytes`]).
     pub fn dead_bytes(&self) -> u64 {
         self.end.saturating_sub(self.live_bytes())
     }
 
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> SpaceReport {
         let k = self.index.counts();
         let data_blocks = k.stored + k.huffman + k.lz + k.fill;
         let total_blocks = self.logical_size.div_ceil(1u64 << self.shift);
-        Stats {
+        SpaceReport {
             block_size: self.block_size(),
             logical_size: self.logical_size,
             file_len: self.end,

@@ -41,7 +41,7 @@ use std::os::unix::fs::FileExt;
 use crate::codec;
 
 pub use block_size::{BadBlockSize, BlockSize};
-pub use compact::{CompactWhen, Stats};
+pub use compact::{CompactWhen, SpaceReport};
 pub use compression::Compression;
 pub use error::{ContainerError, Result};
 pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};

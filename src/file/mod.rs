@@ -338,7 +338,7 @@ impl LogicalFile {
     }
 
     /// Container statistics (for reporting and tests).
-    pub fn stats(&self) -> crate::container::Stats {
+    pub fn stats(&self) -> crate::container::SpaceReport {
         self.inner.container.read().stats()
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Both directions stream over `Read` / `Write`: the writer holds one
 //! 64000-byte block and its coded form, the reader one block of at most
-//! [`MAX_BLOCK_LEN`] bytes and its coded form, so memory stays bounded
+//! [`V1_MAX_BLOCK_LEN`] bytes and its coded form, so memory stays bounded
 //! whatever the input size. Every field read from a file is validated
 //! before it sizes anything; a bad file is a [`Tcv1Error::Corrupt`] naming
 //! the byte offset, never a panic.
@@ -18,7 +18,7 @@ mod writer;
 pub(crate) use pipeline::parallel;
 pub use pipeline::{compress, decompress, worker_count};
 pub use reader::{decode_raw, BlockHeader, Reader};
-pub use writer::{encode_block, EncodedBlock, Writer};
+pub use writer::{encode_block, V1Block, Writer};
 
 /// The four magic bytes every scfs format starts with.
 pub const MAGIC: [u8; 4] = [0x0C, 0x00, 0x0D, 0x0E];
@@ -32,7 +32,7 @@ pub const BLOCK_HEADER_LEN: usize = 273;
 pub const BLOCK_LEN: usize = 64_000;
 /// Largest uncompressed block size the reader accepts (other tc writers may
 /// use other block sizes; this bounds the reader's memory).
-pub const MAX_BLOCK_LEN: u64 = 1 << 20;
+pub const V1_MAX_BLOCK_LEN: u64 = 1 << 20;
 /// Longest code length the reader accepts in a table.
 pub const MAX_READ_CODE_LEN: u8 = 32;
 
@@ -52,7 +52,7 @@ pub enum BlockType {
 
 /// Totals of a compression or decompression run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct RunTotals {
     /// Bytes of original data.
     pub original: u64,
     /// Bytes of the tc v1 stream (headers included).

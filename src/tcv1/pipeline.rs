@@ -11,8 +11,8 @@ use std::io::{Read, Write};
 use std::thread;
 
 use super::reader::{decode_raw, BlockHeader, Reader};
-use super::writer::{encode_block, EncodedBlock, Writer};
-use super::{read_full, BlockType, Stats, Tcv1Error, BLOCK_LEN};
+use super::writer::{encode_block, V1Block, Writer};
+use super::{read_full, BlockType, RunTotals, Tcv1Error, BLOCK_LEN};
 
 /// Blocks per batch (per worker: 4).
 const BLOCKS_PER_WORKER: usize = 4;
@@ -51,7 +51,7 @@ pub(crate) fn parallel<T: Send>(items: &mut [T], workers: usize, f: impl Fn(&mut
 #[derive(Default)]
 struct CSlot {
     data: Vec<u8>,
-    enc: EncodedBlock,
+    enc: V1Block,
     result: Option<std::io::Result<()>>,
 }
 
@@ -61,7 +61,7 @@ pub fn compress<R: Read, W: Write>(
     mut input: R,
     output: W,
     mut progress: impl FnMut(u64),
-) -> Result<Stats, Tcv1Error> {
+) -> Result<RunTotals, Tcv1Error> {
     let workers = worker_count();
     let mut w = Writer::new(output).map_err(Tcv1Error::Write)?;
     let mut slots: Vec<CSlot> = (0..workers * BLOCKS_PER_WORKER)
@@ -113,13 +113,13 @@ pub fn decompress<R: Read, W: Write>(
     input: R,
     mut output: W,
     mut progress: impl FnMut(u64),
-) -> Result<Stats, Tcv1Error> {
+) -> Result<RunTotals, Tcv1Error> {
     let workers = worker_count();
     let mut r = Reader::new(input)?;
     let mut slots: Vec<DSlot> = (0..workers * BLOCKS_PER_WORKER)
         .map(|_| DSlot::default())
         .collect();
-    let mut stats = Stats::default();
+    let mut stats = RunTotals::default();
     loop {
         // Read a batch; a read error is held back until the blocks before it
         // have been decoded, so errors come out in stream order.

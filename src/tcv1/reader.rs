@@ -4,7 +4,7 @@ use std::io::{self, Read, Seek};
 
 use super::{
     check_table, corrupt, read_full, BlockType, Tcv1Error, BLOCK_HEADER_LEN, FILE_HEADER_LEN,
-    MAGIC, MAX_BLOCK_LEN, TYPE_HUFFMAN, TYPE_STORED, VERSION,
+    MAGIC, TYPE_HUFFMAN, TYPE_STORED, V1_MAX_BLOCK_LEN, VERSION,
 };
 use crate::codec;
 
@@ -119,10 +119,10 @@ impl<R: Read> Reader<R> {
         if uncompressed == 0 {
             return Err(bad(1, "uncompressed size 0".into()));
         }
-        if uncompressed > MAX_BLOCK_LEN {
+        if uncompressed > V1_MAX_BLOCK_LEN {
             return Err(bad(
                 1,
-                format!("uncompressed size {uncompressed} exceeds the limit {MAX_BLOCK_LEN}"),
+                format!("uncompressed size {uncompressed} exceeds the limit {V1_MAX_BLOCK_LEN}"),
             ));
         }
         match kind {

@@ -4,14 +4,14 @@
 use std::io::{self, Write};
 
 use super::{
-    file_header, BlockType, Stats, BLOCK_HEADER_LEN, BLOCK_LEN, FILE_HEADER_LEN, MAX_BLOCK_LEN,
-    TYPE_HUFFMAN, TYPE_STORED,
+    file_header, BlockType, RunTotals, BLOCK_HEADER_LEN, BLOCK_LEN, FILE_HEADER_LEN, TYPE_HUFFMAN,
+    TYPE_STORED, V1_MAX_BLOCK_LEN,
 };
 use crate::codec;
 
 /// One block coded and ready to write.
 #[derive(Debug, Clone)]
-pub struct EncodedBlock {
+pub struct V1Block {
     /// Huffman or stored.
     pub kind: BlockType,
     /// Code lengths (all zero for stored).
@@ -20,9 +20,9 @@ pub struct EncodedBlock {
     pub coded: Vec<u8>,
 }
 
-impl Default for EncodedBlock {
+impl Default for V1Block {
     fn default() -> Self {
-        EncodedBlock {
+        V1Block {
             kind: BlockType::Stored,
             lengths: [0; 256],
             coded: Vec::new(),
@@ -33,7 +33,7 @@ impl Default for EncodedBlock {
 /// Chooses the coding of one block into `enc` (its buffer is reused):
 /// Huffman if the bit stream, rounded up to a byte, is strictly smaller than
 /// the data; stored otherwise.
-pub fn encode_block(data: &[u8], enc: &mut EncodedBlock) -> io::Result<()> {
+pub fn encode_block(data: &[u8], enc: &mut V1Block) -> io::Result<()> {
     enc.coded.clear();
     let hist = codec::histogram(data);
     let lengths = codec::code_lengths(&hist, codec::MAX_CODE_LEN);
@@ -59,8 +59,8 @@ pub fn encode_block(data: &[u8], enc: &mut EncodedBlock) -> io::Result<()> {
 /// block per [`Writer::write_block`] (or [`Writer::write_encoded`]) call.
 pub struct Writer<W: Write> {
     inner: W,
-    scratch: EncodedBlock,
-    stats: Stats,
+    scratch: V1Block,
+    stats: RunTotals,
 }
 
 impl<W: Write> Writer<W> {
@@ -69,23 +69,23 @@ impl<W: Write> Writer<W> {
         inner.write_all(&file_header())?;
         Ok(Writer {
             inner,
-            scratch: EncodedBlock {
+            scratch: V1Block {
                 coded: Vec::with_capacity(BLOCK_LEN + 64),
-                ..EncodedBlock::default()
+                ..V1Block::default()
             },
-            stats: Stats {
+            stats: RunTotals {
                 encoded: FILE_HEADER_LEN as u64,
-                ..Stats::default()
+                ..RunTotals::default()
             },
         })
     }
 
     /// Totals so far.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> RunTotals {
         self.stats
     }
 
-    /// Encodes and writes one block (1..=[`MAX_BLOCK_LEN`] bytes; our
+    /// Encodes and writes one block (1..=[`V1_MAX_BLOCK_LEN`] bytes; our
     /// streams use [`BLOCK_LEN`]).
     pub fn write_block(&mut self, data: &[u8]) -> io::Result<BlockType> {
         check_len(data)?;
@@ -97,7 +97,7 @@ impl<W: Write> Writer<W> {
     }
 
     /// Writes one block already coded by [`encode_block`] from `data`.
-    pub fn write_encoded(&mut self, data: &[u8], enc: &EncodedBlock) -> io::Result<()> {
+    pub fn write_encoded(&mut self, data: &[u8], enc: &V1Block) -> io::Result<()> {
         check_len(data)?;
         let payload: &[u8] = match enc.kind {
             BlockType::Huffman => &enc.coded,
@@ -123,14 +123,14 @@ impl<W: Write> Writer<W> {
     }
 
     /// Flushes and returns the sink with the totals.
-    pub fn finish(mut self) -> io::Result<(W, Stats)> {
+    pub fn finish(mut self) -> io::Result<(W, RunTotals)> {
         self.inner.flush()?;
         Ok((self.inner, self.stats))
     }
 }
 
 fn check_len(data: &[u8]) -> io::Result<()> {
-    if data.is_empty() || data.len() as u64 > MAX_BLOCK_LEN {
+    if data.is_empty() || data.len() as u64 > V1_MAX_BLOCK_LEN {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("tc v1 block of {} bytes", data.len()),

@@ -20,6 +20,8 @@ mod spec;
 mod util;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;
 
 pub use decode::decode_lz_block;
