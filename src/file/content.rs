@@ -308,7 +308,7 @@ impl Content {
     /// Flushes, then writes a compacted copy into `dst` and continues on it.
     pub fn compact(&self, dst: File) -> io::Result<()> {
         match self {
-            Content::Plain { .. } => Err(super::errno(libc::EOPNOTSUPP)),
+            Content::Plain { .. } => Err(super::os_error(libc::EOPNOTSUPP)),
             Content::Logical(l) => l.compact(dst),
         }
     }
@@ -351,7 +351,7 @@ impl Content {
         if self.is_writable() {
             Ok(())
         } else {
-            Err(super::errno(libc::EBADF))
+            Err(super::os_error(libc::EBADF))
         }
     }
 }
@@ -366,7 +366,7 @@ fn keep_flag(keep_size: bool) -> i32 {
 }
 
 fn seek_arg(offset: u64) -> io::Result<i64> {
-    i64::try_from(offset).map_err(|_| super::errno(libc::ENXIO))
+    i64::try_from(offset).map_err(|_| super::os_error(libc::ENXIO))
 }
 
 /// What `recompress_copy` did.

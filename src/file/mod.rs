@@ -61,13 +61,13 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// state, and stop touching it once closed), so the backing file may be
 /// reopened right after.
 pub struct LogicalFile {
-    inner: Arc<Inner>,
+    inner: Arc<FileCore>,
 }
 
 /// The state shared with the cache's background threads.
-pub(crate) struct Inner {
+pub(crate) struct FileCore {
     id: u64,
-    me: Weak<Inner>,
+    me: Weak<FileCore>,
     /// Set when the last handle is dropped: no more writes to the container.
     closed: AtomicBool,
     cache: Arc<Shared>,
@@ -98,7 +98,7 @@ pub(crate) struct Inner {
     /// End offset of the last write (sequential writer detection).
     seq_end: AtomicU64,
     /// Backing offset up to which write-out to the disk has been started
-    /// (see `Inner::start_writeout`).
+    /// (see `FileCore::start_writeout`).
     written_out: AtomicU64,
     /// Sequential reader detection and read-ahead windows.
     streams: Mutex<readahead::Streams>,
@@ -108,7 +108,9 @@ pub(crate) struct Inner {
     reserved: Mutex<Vec<(u64, u64)>>,
 }
 
-pub(crate) fn errno(code: i32) -> io::Error {
+/// The `io::Error` of errno `code` (the direction the fs frontend's
+/// `attr::errno` reverses when it replies).
+pub(crate) fn os_error(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
@@ -148,7 +150,7 @@ impl LogicalFile {
         let bs = c.block_size() as usize;
         let size = c.logical_size();
         let compression = c.compression_for(Compression::default()).to_index();
-        let inner = Arc::new_cyclic(|me: &Weak<Inner>| Inner {
+        let inner = Arc::new_cyclic(|me: &Weak<FileCore>| FileCore {
             id,
             me: me.clone(),
             closed: AtomicBool::new(false),
@@ -343,7 +345,7 @@ impl LogicalFile {
     }
 }
 
-impl Inner {
+impl FileCore {
     fn name(&self) -> String {
         self.name.read().clone()
     }
@@ -356,7 +358,7 @@ impl Inner {
         if self.writable {
             Ok(())
         } else {
-            Err(errno(libc::EBADF))
+            Err(os_error(libc::EBADF))
         }
     }
 
@@ -405,7 +407,7 @@ fn plain_err(e: ContainerError, what: &str) -> io::Error {
     e.into_io_logged(what, None, None)
 }
 
-impl BlockOwner for Inner {
+impl BlockOwner for FileCore {
     fn evict(&self, no: u64) -> bool {
         self.evict_block(no)
     }

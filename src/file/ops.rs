@@ -1,11 +1,11 @@
 //! truncate, punch_hole, allocate, SEEK_DATA and SEEK_HOLE.
 
-use super::{errno, Inner, MAX_FILE_SIZE};
+use super::{os_error, FileCore, MAX_FILE_SIZE};
 use crate::container::BlockKind;
 use std::io;
 use std::sync::atomic::Ordering;
 
-impl Inner {
+impl FileCore {
     /// Drops the resident copies of blocks `from..to` (discarding dirty
     /// data) and takes them out of the LRU. Caller holds `op` exclusively.
     fn drop_resident(&self, from: u64, to: u64) {
@@ -86,7 +86,7 @@ impl Inner {
     pub fn truncate(&self, size: u64) -> io::Result<()> {
         self.check_writable()?;
         if size > MAX_FILE_SIZE {
-            return Err(errno(libc::EFBIG));
+            return Err(os_error(libc::EFBIG));
         }
         let _op = self.op.write();
         let old = self.size();
@@ -118,7 +118,7 @@ impl Inner {
     pub fn punch_hole(&self, offset: u64, len: u64) -> io::Result<()> {
         self.check_writable()?;
         if len == 0 {
-            return Err(errno(libc::EINVAL));
+            return Err(os_error(libc::EINVAL));
         }
         let _op = self.op.write();
         let size = self.size();
@@ -185,11 +185,11 @@ impl Inner {
     pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
         self.check_writable()?;
         if len == 0 {
-            return Err(errno(libc::EINVAL));
+            return Err(os_error(libc::EINVAL));
         }
         let end = match offset.checked_add(len) {
             Some(e) if e <= MAX_FILE_SIZE => e,
-            _ => return Err(errno(libc::EFBIG)),
+            _ => return Err(os_error(libc::EFBIG)),
         };
         let _op = self.op.write();
         self.reserve(offset, end)?;
@@ -217,18 +217,18 @@ impl Inner {
         let _op = self.op.read();
         let size = self.size();
         if offset >= size {
-            return Err(errno(libc::ENXIO));
+            return Err(os_error(libc::ENXIO));
         }
         let b0 = offset >> self.shift;
         let resident = self.blocks.lock().range(b0..).next().map(|(k, _)| *k);
         let stored = self.container.read().next_data_block(b0);
         let next = match (resident, stored) {
             (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).ok_or_else(|| errno(libc::ENXIO))?,
+            (a, b) => a.or(b).ok_or_else(|| os_error(libc::ENXIO))?,
         };
         let pos = offset.max(self.block_start(next));
         if pos >= size {
-            return Err(errno(libc::ENXIO));
+            return Err(os_error(libc::ENXIO));
         }
         Ok(pos)
     }
@@ -239,7 +239,7 @@ impl Inner {
         let _op = self.op.read();
         let size = self.size();
         if offset >= size {
-            return Err(errno(libc::ENXIO));
+            return Err(os_error(libc::ENXIO));
         }
         let last = (size - 1) >> self.shift;
         let mut no = offset >> self.shift;

@@ -4,7 +4,7 @@
 //! the stream stays sequential, up to the cache's per-reader limit.
 //!
 //! Pure bookkeeping: it decides which blocks to hand to the background
-//! threads; `rw.rs` submits them and `Inner::read_ahead` decodes them
+//! threads; `rw.rs` submits them and `FileCore::read_ahead` decodes them
 //! (under the file's `op` lock, so read-ahead never races a write).
 
 /// Streams tracked per file (the least recently used one is replaced).

@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 
-use super::Inner;
+use super::FileCore;
 use crate::sys;
 
 /// Backing bytes one block's record takes at most beyond its payload: the
@@ -123,7 +123,7 @@ fn shrink_to_raw(file: &File, keep: u64) -> io::Result<()> {
     reserve_at_raw(file, len, keep)
 }
 
-impl Inner {
+impl FileCore {
     /// Bytes the empty blocks of the reserved ranges would need stored raw.
     /// Bytes the empty blocks of the known reserved ranges would need.
     fn raw_need(&self, ranges: &[(u64, u64)]) -> u64 {

@@ -1,14 +1,14 @@
 //! read and write, and the block lookup they share (with ops.rs):
-//! [`Inner::with_current_block`].
+//! [`FileCore::with_current_block`].
 
-use super::{errno, span, Inner, MAX_FILE_SIZE};
+use super::{os_error, span, FileCore, MAX_FILE_SIZE};
 use crate::cache::Block;
 use crate::container::BlockKind;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-impl Inner {
+impl FileCore {
     /// The resident copy of block `no` (marking it recently used).
     pub(super) fn resident(&self, no: u64) -> Option<Arc<Block>> {
         let b = self.blocks.lock().get(&no).cloned();
@@ -96,7 +96,7 @@ impl Inner {
             return Err(if report {
                 self.cerr(e, Some(no))
             } else {
-                errno(libc::EIO)
+                os_error(libc::EIO)
             });
         }
         // Keep the invariant "zeros past EOF" even for foreign containers.
@@ -198,7 +198,7 @@ impl Inner {
         // As Linux does at s_maxbytes: EFBIG at the limit, a short write
         // up to it.
         if offset >= MAX_FILE_SIZE {
-            return Err(errno(libc::EFBIG));
+            return Err(os_error(libc::EFBIG));
         }
         let data = &data[..(data.len() as u64).min(MAX_FILE_SIZE - offset) as usize];
         // Out of space (or a failed disk): refuse more data now, as a local

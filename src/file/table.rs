@@ -26,7 +26,7 @@ use std::time::Duration;
 use parking_lot::MutexGuard;
 
 use super::content::{self, stamp, Content, ContentCtx, Format, Stamp};
-use super::errno;
+use super::os_error;
 use crate::cache::BlockCache;
 use crate::container::{CompactWhen, Compression};
 use crate::file::SealQueue;
@@ -249,7 +249,7 @@ impl OpenFiles {
         let e = N::entry(&mut s);
         if let Some(c) = &e.content {
             if writable && !c.is_writable() {
-                return Err(errno(libc::EACCES));
+                return Err(os_error(libc::EACCES));
             }
             let c = c.clone();
             e.opens += 1;

@@ -1,7 +1,7 @@
 //! Write-back of dirty blocks (compression outside the container lock),
 //! eviction, flush, fsync and commit.
 
-use super::{errno, Inner};
+use super::{os_error, FileCore};
 use crate::cache::Block;
 use crate::container::{Compression, Container, EncodedBlock};
 use parking_lot::RwLockUpgradableReadGuard;
@@ -27,7 +27,7 @@ const PARALLEL_FLUSH_MIN: usize = 8;
 
 /// Once this many bytes have been appended to the backing file since the
 /// last write-out was started, the kernel is asked to start writing them
-/// to the disk (see [`Inner::start_writeout`]).
+/// to the disk (see [`FileCore::start_writeout`]).
 const WRITEOUT_STEP: u64 = 8 << 20;
 
 /// Bytes at the end of the backing file left alone by a write-out: the
@@ -35,7 +35,7 @@ const WRITEOUT_STEP: u64 = 8 << 20;
 /// their last page.
 const WRITEOUT_LAG: u64 = 1 << 20;
 
-impl Inner {
+impl FileCore {
     /// How blocks are coded when written back.
     pub(super) fn compression(&self) -> Compression {
         Compression::from_index(self.compression.load(Ordering::Relaxed))
@@ -218,7 +218,7 @@ impl Inner {
             let handles: Vec<_> = parts[1..].iter().map(|p| s.spawn(|| run(p))).collect();
             let mut res = run(&parts[0]);
             for h in handles {
-                let r = h.join().unwrap_or_else(|_| Err(errno(libc::EIO)));
+                let r = h.join().unwrap_or_else(|_| Err(os_error(libc::EIO)));
                 if res.is_ok() {
                     res = r;
                 }
@@ -231,7 +231,7 @@ impl Inner {
     /// (shared or exclusive), so size and blocks are consistent.
     pub(super) fn commit_locked(&self) -> io::Result<()> {
         if let Some(code) = self.wb_error.lock().take() {
-            return Err(errno(code));
+            return Err(os_error(code));
         }
         let mut c = self.container.write();
         if self.closed.load(Ordering::Acquire) {
