@@ -396,34 +396,56 @@ where
     }
 }
 
+/// The wait of `scfs umount` for its daemon: tells the user after 3 s,
+/// gives up after `timeout`, polls every 10 ms.
+struct Waiting {
+    start: Instant,
+    timeout: Duration,
+    told: bool,
+}
+
+impl Waiting {
+    fn new(timeout: Duration) -> Waiting {
+        Waiting {
+            start: Instant::now(),
+            timeout,
+            told: false,
+        }
+    }
+
+    /// One poll interval; an error naming `what` once `timeout` passed.
+    fn tick(&mut self, what: &Path) -> Result<(), String> {
+        if !self.told && self.start.elapsed() > Duration::from_secs(3) {
+            eprintln!("scfs umount: waiting for the daemon to finish writing...");
+            self.told = true;
+        }
+        if self.start.elapsed() > self.timeout {
+            return Err(format!(
+                "the daemon of {} is still running after {} s",
+                what.display(),
+                self.timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        Ok(())
+    }
+}
+
 /// Waits until the daemon of the unmounted `mnt` has written everything and
 /// exited: until it let its lock on the directory under `mnt` go, or
 /// (where that cannot be told) until no process holds the BACKING lock.
 fn wait_for_daemon(backing: &Path, mnt: &Path, timeout: Duration) -> Result<(), String> {
-    let start = Instant::now();
-    let mut told = false;
+    let mut waiting = Waiting::new(timeout);
     while let Some(free) = super::lockfile::MntLock::free(mnt) {
         if free {
             return Ok(());
         }
-        if !told && start.elapsed() > Duration::from_secs(3) {
-            eprintln!("scfs umount: waiting for the daemon to finish writing...");
-            told = true;
-        }
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "the daemon of {} is still running after {} s",
-                mnt.display(),
-                timeout.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        waiting.tick(mnt)?;
     }
     let Ok(mut dir) = File::open(backing) else {
         return Ok(());
     };
-    let start = Instant::now();
-    let mut told = false;
+    let mut waiting = Waiting::new(timeout);
     loop {
         match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
             Ok(_unlocked_on_drop) => {
@@ -437,18 +459,7 @@ fn wait_for_daemon(backing: &Path, mnt: &Path, timeout: Duration) -> Result<(), 
             Err((d, Errno::EWOULDBLOCK)) => dir = d,
             Err((_, e)) => return Err(format!("cannot lock BACKING {}: {e}", backing.display())),
         }
-        if !told && start.elapsed() > Duration::from_secs(3) {
-            eprintln!("scfs umount: waiting for the daemon to finish writing...");
-            told = true;
-        }
-        if start.elapsed() > timeout {
-            return Err(format!(
-                "the daemon of {} is still running after {} s",
-                backing.display(),
-                timeout.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        waiting.tick(backing)?;
     }
 }
 
