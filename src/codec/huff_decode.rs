@@ -382,14 +382,8 @@ mod tests {
     use super::super::interleave::{encode4, region_cap};
     use super::super::lengths::{code_lengths, histogram};
     use super::super::stream::EncTable;
+    use super::super::tests::{skewed_over as skewed, xorshift};
     use super::*;
-
-    fn xorshift(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
 
     /// Codes `data` as one segment's four streams, back to back after
     /// `lead` bytes of other payload, followed by `trail` bytes.
@@ -467,16 +461,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// Skewed bytes over `alphabet` symbols (geometric-ish).
-    fn skewed(n: usize, alphabet: u64, seed: &mut u64) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                let r = xorshift(seed);
-                ((r & 0xFFFF).trailing_zeros() as u64 * 7 + (r >> 40) % alphabet) as u8
-            })
-            .collect()
     }
 
     /// Every segment length up to 200 (all quarter shapes, groups and

@@ -201,13 +201,7 @@ fn improve(w: &[u64], cnt: &mut [i32; 33], l: usize) {
 mod tests {
     use super::super::canonical::validate;
     use super::super::lengths::{code_lengths, code_lengths_fast, coded_bits};
-
-    fn xorshift(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
+    use super::super::tests::xorshift;
 
     /// Valid within the cap for every shape of histogram, never better
     /// than the optimum (sanity), within 0.2% of it always and within

@@ -238,24 +238,8 @@ fn fill_multi(
 mod tests {
     use super::super::canonical::reversed_codes;
     use super::super::lengths::{code_lengths, histogram};
+    use super::super::tests::skewed_over as skewed;
     use super::*;
-
-    fn xorshift(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
-
-    /// Skewed bytes over `alphabet` symbols (geometric-ish).
-    fn skewed(n: usize, alphabet: u64, seed: &mut u64) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                let r = xorshift(seed);
-                ((r & 0xFFFF).trailing_zeros() as u64 * 7 + (r >> 40) % alphabet) as u8
-            })
-            .collect()
-    }
 
     /// The table gives every 11-bit index the code that prefixes it.
     #[test]

@@ -5,11 +5,23 @@
 use super::*;
 use proptest::prelude::*;
 
-fn xorshift(seed: &mut u64) -> u64 {
+/// The tests' pseudo-random generator (xorshift64).
+pub(super) fn xorshift(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;
     *seed
+}
+
+/// Skewed bytes over `alphabet` symbols (geometric-ish), for the decoder
+/// and table tests.
+pub(super) fn skewed_over(n: usize, alphabet: u64, seed: &mut u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            let r = xorshift(seed);
+            ((r & 0xFFFF).trailing_zeros() as u64 * 7 + (r >> 40) % alphabet) as u8
+        })
+        .collect()
 }
 
 /// Skewed bytes: geometric-ish distribution over a shifting alphabet.
