@@ -122,14 +122,7 @@ fn corrupted_backing_block_reads_as_eio() {
     std::fs::write(m.p("c.bin"), &data).unwrap();
     std::fs::write(m.p("other.txt"), b"unaffected").unwrap();
     m.umount();
-    let mut raw = std::fs::read(m.b("c.bin")).unwrap();
-    let needle = &data[2 * BS + 30_000..2 * BS + 30_064];
-    let at = raw
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("block 2 stored verbatim in the container");
-    raw[at + 10] ^= 0x40;
-    std::fs::write(m.b("c.bin"), &raw).unwrap();
+    m.flip_stored_bit("c.bin", &data, 2 * BS + 30_000);
     m.mount();
 
     let f = File::open(m.p("c.bin")).unwrap();

@@ -124,22 +124,7 @@ impl Drop for Host {
         if !self.mounted && !is_mounted(&self.mnt) {
             return;
         }
-        let pid = self.pid();
-        let ok = run(scfs()
-            .arg("umount")
-            .arg("--timeout")
-            .arg("60")
-            .arg(&self.mnt))
-        .status
-        .success();
-        if !ok || is_mounted(&self.mnt) {
-            let _ = run(std::process::Command::new("fusermount3")
-                .args(["-u", "-z"])
-                .arg(&self.mnt));
-            if let Some(pid) = pid {
-                kill(pid, libc::SIGKILL);
-            }
-        }
+        common::teardown(&self.mnt, self.pid());
     }
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
@@ -108,7 +108,7 @@ fn figures_move_with_writes_reads_and_recompression() {
     // filled), to the daemon.
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags_direct()
+        .custom_flags(libc::O_DIRECT)
         .open(m.p("f"))
         .unwrap();
     let mut buf = vec![0u8; text.len()];
@@ -136,16 +136,6 @@ fn figures_move_with_writes_reads_and_recompression() {
         num(&v, "/backing_written/data") + rewritten + num(&v, "/backing_written/compaction")
     );
     assert_eq!(fs::read(m.p("f")).unwrap(), text);
-}
-
-/// `custom_flags(O_DIRECT)` without importing OpenOptionsExt twice.
-trait Direct {
-    fn custom_flags_direct(&mut self) -> &mut Self;
-}
-impl Direct for OpenOptions {
-    fn custom_flags_direct(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_DIRECT)
-    }
 }
 
 #[test]

@@ -94,14 +94,7 @@ fn corrupt_block_reaches_the_system_log() {
     let data = common::data(4 * BS, 77, false);
     std::fs::write(m.p("c.bin"), &data).unwrap();
     m.umount();
-    let mut raw = std::fs::read(m.b("c.bin")).unwrap();
-    let needle = &data[2 * BS + 30_000..2 * BS + 30_064];
-    let at = raw
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("block 2 stored verbatim");
-    raw[at + 10] ^= 0x40;
-    std::fs::write(m.b("c.bin"), &raw).unwrap();
+    m.flip_stored_bit("c.bin", &data, 2 * BS + 30_000);
 
     let sock_path = m.scratch().join("log.sock");
     let mut log = SysLog::bind(&sock_path);

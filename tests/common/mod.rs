@@ -268,6 +268,21 @@ impl Mount {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Damages the stored copy of BACKING/`rel`, whose contents are `data`:
+    /// flips one bit of the 64 bytes at logical offset `at`. Random data is
+    /// stored raw, so those bytes are found verbatim in the container
+    /// without knowing the record layout. Call it while unmounted.
+    pub fn flip_stored_bit(&self, rel: &str, data: &[u8], at: usize) {
+        let mut raw = std::fs::read(self.b(rel)).unwrap();
+        let needle = &data[at..at + 64];
+        let pos = raw
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the bytes stored verbatim in the container");
+        raw[pos + 10] ^= 0x40;
+        std::fs::write(self.b(rel), &raw).unwrap();
+    }
+
     /// Decompresses BACKING/`rel` with `scfs decompress` (no mount involved).
     pub fn decompress(&self, rel: &str) -> Vec<u8> {
         let out_path = self.root.path().join("decompressed.out");
@@ -294,21 +309,21 @@ impl Drop for Mount {
         if !self.mounted && !is_mounted(&self.mnt) {
             return;
         }
-        let pid = self.daemon_pid();
-        let ok = run(scfs()
-            .arg("umount")
-            .arg("--timeout")
-            .arg("60")
-            .arg(&self.mnt))
+        teardown(&self.mnt, self.daemon_pid());
+    }
+}
+
+/// A test mount's last step, even after a failure: `scfs umount`; if that
+/// fails or leaves MNT mounted, a lazy `fusermount3 -u -z` and SIGKILL of
+/// the daemon `pid` (found before the unmount).
+pub fn teardown(mnt: &Path, pid: Option<u32>) {
+    let ok = run(scfs().arg("umount").arg("--timeout").arg("60").arg(mnt))
         .status
         .success();
-        if !ok || is_mounted(&self.mnt) {
-            let _ = run(Command::new("fusermount3")
-                .args(["-u", "-z"])
-                .arg(&self.mnt));
-            if let Some(pid) = pid {
-                kill(pid, libc::SIGKILL);
-            }
+    if !ok || is_mounted(mnt) {
+        let _ = run(Command::new("fusermount3").args(["-u", "-z"]).arg(mnt));
+        if let Some(pid) = pid {
+            kill(pid, libc::SIGKILL);
         }
     }
 }
