@@ -61,6 +61,8 @@ stop_scfs() {
     local var=$1 mnt=$2 pid=${!1}
     if mountpoint -q "$mnt" 2>/dev/null; then
         "$SCFS" umount "$mnt" || umount -l "$mnt"
+    elif grep -qs " $mnt fuse" /proc/mounts; then
+        umount -l "$mnt"   # its daemon is gone (ENOTCONN)
     fi
     if [ -n "$pid" ]; then
         for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -135,7 +137,7 @@ stop_scfs PIDA "$MA"
 "$SCFS" verify "$A/f.txt" "$A/g.txt" >/dev/null && ok "scfs verify f.txt g.txt" || bad "scfs verify"
 
 # 5. -o shared: both hosts at once.
-SH=shared,lock_wait=2s
+SH=shared,lock_wait=2s,allow_other
 if start_scfs PIDA "$A" "$MA" "$SH" && start_scfs PIDB "$B" "$MB" "$SH"; then
     ok "-o shared on host A (pid $PIDA) and host B (pid $PIDB) at once"
 else
@@ -180,6 +182,130 @@ for i in $(seq 12); do
 done
 [ "$(stat -c %i "$A/s.txt")" != "$ino0" ] && ok "12 rewrites on A (compacted: new inode), each read whole on B" \
     || ok "12 rewrites on A, each read whole on B (not compacted)"
+# 6. pjdfstest through A while B reads (a background loop on B: a file
+# written before compared whole, every file of pjdfstest's tree read, its
+# listing taken; files vanishing under the loop are pjdfstest's business).
+pjd_tool=${PJDFSTEST:-$HOME/.cache/scfs-ci/pjdfstest/bin/pjdfstest}
+if [ ! -x "$pjd_tool" ]; then
+    cargo install --quiet --locked --version 0.2.2 --root "$HOME/.cache/scfs-ci/pjdfstest" pjdfstest \
+        >>"$DIR/log/install.out" 2>&1
+    pjd_tool=$HOME/.cache/scfs-ci/pjdfstest/bin/pjdfstest
+fi
+getent group nogroup >/dev/null || groupadd nogroup
+getent passwd nobody >/dev/null || useradd -r -g nogroup -d /nonexistent -s /usr/sbin/nologin nobody
+getent passwd tests >/dev/null || useradd -r -U -d / -s /usr/sbin/nologin tests
+if [ -x "$pjd_tool" ]; then
+    mkdir -p "$MA/pjd" "$DIR/pjd-secondary" && chmod 755 "$MA/pjd" "$DIR/pjd-secondary"
+    cat >"$DIR/pjdfstest.toml" <<'EOT'
+[features]
+posix_fallocate = {}
+utime_now = {}
+utimensat = {}
+rename_ctime = {}
+
+[settings]
+naptime = 0.01
+
+[dummy_auth]
+entries = [["nobody", "nogroup"], ["tests", "tests"]]
+EOT
+    head -c 1500000 /dev/urandom | base64 >"$DIR/ref4"
+    cp "$DIR/ref4" "$MA/still.txt"
+    rm -f "$DIR/reader.stop"
+    (
+        r=0 m=0
+        until [ -e "$DIR/reader.stop" ]; do
+            cmp -s "$DIR/ref4" "$MB/still.txt" || m=$((m + 1))
+            find "$MB/pjd" -type f -print0 2>/dev/null | xargs -0 -r cat >/dev/null 2>&1
+            ls -lR "$MB/pjd" >/dev/null 2>&1
+            r=$((r + 1))
+        done
+        echo "$r $m" >"$DIR/reader.result"
+    ) &
+    rpid=$!
+    t0=$SECONDS
+    (cd "$MA/pjd" && timeout "${PJD_TIMEOUT:-1800}" "$pjd_tool" -c "$DIR/pjdfstest.toml" \
+        -p "$MA/pjd" -s "$DIR/pjd-secondary" ${PJD_TESTS:-}) >"$DIR/log/pjdfstest.out" 2>&1
+    prc=$? pt=$((SECONDS - t0))
+    touch "$DIR/reader.stop"; wait "$rpid"
+    read -r rounds mism <"$DIR/reader.result"
+    summ=$(grep '^Summary:' "$DIR/log/pjdfstest.out")
+    # A test that fails through scfs counts against scfs unless it fails
+    # the same way on CephFS itself (ceph-fuse has no FS_IOC_SETFLAGS, so
+    # the tests that make an operation fail with chflags cannot run):
+    # those are run again, by exact name, straight on host A's CephFS.
+    failed=$(awk '$2 == "FAILED" { print $1 }' "$DIR/log/pjdfstest.out" | sort -u)
+    ours=''
+    if [ -n "$failed" ]; then
+        mkdir -p "$DIR/hostA/pjd-direct" && chmod 755 "$DIR/hostA/pjd-direct"
+        # shellcheck disable=SC2086
+        (cd "$DIR/hostA/pjd-direct" && timeout 600 "$pjd_tool" -c "$DIR/pjdfstest.toml" \
+            -p "$DIR/hostA/pjd-direct" -s "$DIR/pjd-secondary" -e $failed) >"$DIR/log/pjdfstest-direct.out" 2>&1
+        for t in $failed; do
+            awk -v t="$t" '$1 == t && $2 == "FAILED" { f = 1 } END { exit !f }' "$DIR/log/pjdfstest-direct.out" \
+                || ours="$ours $t"
+        done
+    fi
+    if [ -n "$summ" ] && [ -z "$ours" ] && { [ $prc -eq 0 ] || [ -n "$failed" ]; }; then
+        ok "pjdfstest${PJD_TESTS:+ $PJD_TESTS} through A in ${pt} s: $summ"
+        [ -n "$failed" ] && ok "  its $(echo "$failed" | wc -w) failures fail on CephFS directly too: $(echo $failed | tr '\n' ' ')"
+    else
+        bad "pjdfstest through A (rc $prc, ${pt} s): ${summ:-no summary}; failing through scfs only:${ours:- none} (logs: $DIR/log/pjdfstest*.out)"
+    fi
+    [ "$rounds" -gt 0 ] && [ "$mism" = 0 ] \
+        && ok "B read all the while: $rounds rounds (pjdfstest's tree and still.txt), still.txt whole every time" \
+        || bad "B's reads during pjdfstest: $mism of $rounds rounds saw still.txt differ"
+    diff -r "$MA/pjd" "$MB/pjd" >/dev/null 2>&1 \
+        && ok "after pjdfstest, B's view of its tree equals A's" || bad "B's view of pjdfstest's tree differs"
+else
+    bad "no pjdfstest binary ($pjd_tool; cargo install pjdfstest)"
+fi
+
+# 7. fsx on A, and after each run B reads the whole file and compares it
+# with A's view of it (fsx itself checks every read on A against its model).
+fsx_tool=${FSX:-$HOME/.cache/scfs-ci/fsx/bin/fsx}
+if [ ! -x "$fsx_tool" ]; then
+    cargo install --quiet --locked --version 0.3.2 --root "$HOME/.cache/scfs-ci/fsx" fsx \
+        >>"$DIR/log/install.out" 2>&1
+    fsx_tool=$HOME/.cache/scfs-ci/fsx/bin/fsx
+fi
+if [ -x "$fsx_tool" ]; then
+    cat >"$DIR/fsx.toml" <<'EOT'
+flen = 1048576
+[opsize]
+max = 131072
+[weights]
+close_open = 2
+invalidate = 1
+truncate = 2
+fsync = 1
+fdatasync = 1
+posix_fallocate = 1
+punch_hole = 1
+sendfile = 1
+posix_fadvise = 1
+copy_file_range = 1
+EOT
+    mkdir -p "$DIR/fsx-art"
+    rounds=${FSX_ROUNDS:-5} ops=${FSX_OPS:-2000} fbad=0
+    t0=$SECONDS
+    for i in $(seq "$rounds"); do
+        if ! timeout 900 "$fsx_tool" -f "$DIR/fsx.toml" -N "$ops" -S "$((1000 + i))" -P "$DIR/fsx-art" \
+            "$MA/fsx.dat" >"$DIR/log/fsx.$i.out" 2>&1; then
+            bad "fsx round $i (seed $((1000 + i))) on A: $(tail -3 "$DIR/log/fsx.$i.out" | tr '\n' ' ')"
+            fbad=$((fbad + 1)); break
+        fi
+        cp "$MA/fsx.dat" "$DIR/fsx.A"
+        if ! cmp "$DIR/fsx.A" "$MB/fsx.dat" >"$DIR/log/fsx.cmp" 2>&1; then
+            bad "round $i: B's read of fsx.dat differs from A's: $(cat "$DIR/log/fsx.cmp")"
+            fbad=$((fbad + 1)); break
+        fi
+    done
+    [ $fbad -eq 0 ] && ok "fsx on A: $rounds runs of $ops ops (seeds 1001..), after each B read the whole file ($(stat -c %s "$DIR/fsx.A") bytes at the end) equal to A's view, in $((SECONDS - t0)) s"
+else
+    bad "no fsx binary ($fsx_tool; cargo install fsx)"
+fi
+
 exec 4>>"$MA/k.log"; echo "a before the kill" >&4
 sync "$MA/k.log" 2>/dev/null
 kill -9 "$PIDA"; wait "$PIDA" 2>/dev/null; PIDA=''

@@ -405,3 +405,109 @@ fn trees_and_appends_from_both_hosts() {
     fs::remove_dir_all(p.a.p("t")).unwrap();
     assert_eq!(errno_of(fs::metadata(p.b.p("t"))), libc::ENOENT);
 }
+
+/// `scfs verify` (and info, stats) of a file another host is writing takes
+/// LOCK_SH on the backing file, the lock the writer holds while it has the
+/// file open: it waits for the writer's commit and never reports the append
+/// in progress as a torn tail, nor fails on the inode a compaction renamed
+/// over the name while it waited.
+#[test]
+fn verify_while_another_host_writes_never_fails_falsely() {
+    let Some(p) = pair("lock_wait=20s") else {
+        return;
+    };
+    fs::write(p.a.p("w"), content(100_000, 9)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (path, stop) = (p.a.p("w"), stop.clone());
+        std::thread::spawn(move || {
+            let mut sessions = 0u64;
+            let mut x = 77u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Several MiB per open: blocks reach the backing file before
+                // the close commits them. Every third session rewrites the
+                // front instead, so dead space grows and compaction renames
+                // a new inode over the name.
+                let mut f = OpenOptions::new().write(true).open(&path).unwrap();
+                x = xorshift(x);
+                if sessions % 3 == 2 {
+                    f.write_all(&content(3 << 20, x)).unwrap();
+                } else {
+                    f.seek(SeekFrom::End(0)).unwrap();
+                    for i in 0..6 {
+                        f.write_all(&content(512 << 10, x + i)).unwrap();
+                    }
+                    if sessions % 2 == 0 {
+                        f.set_len(1 << 20).unwrap();
+                    }
+                }
+                drop(f);
+                sessions += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sessions
+        })
+    };
+    let end = Instant::now() + Duration::from_secs(6);
+    let mut runs = 0;
+    while Instant::now() < end {
+        // By the backing path, and by B's path (which stands for it).
+        for path in [p.backing.join("w"), p.b.p("w")] {
+            for cmd in ["verify", "info"] {
+                let out = run(scfs().arg(cmd).arg(&path));
+                if !out.status.success() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = writer.join();
+                    panic!(
+                        "scfs {cmd} {} during A's writes (run {runs}): {}{}",
+                        path.display(),
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                runs += 1;
+            }
+        }
+        let out = run(scfs().arg("stats").arg(&p.backing));
+        assert!(
+            out.status.success(),
+            "stats: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sessions = writer.join().unwrap();
+    assert!(
+        sessions >= 3 && runs >= 8,
+        "{sessions} write sessions, {runs} checks"
+    );
+}
+
+/// A plain (not yet converted) file opened with O_TRUNC on a shared mount
+/// becomes an empty container under the write lock. The conversion once
+/// asked for the write lock's state again while holding it, and the open
+/// hung for good (found by pjdfstest through a shared mount on CephFS).
+#[test]
+fn truncating_open_of_a_plain_file_converts_it_without_hanging() {
+    let Some(p) = pair("lock_wait=2s") else {
+        return;
+    };
+    fs::write(p.backing.join("plain"), b"plain bytes put into BACKING\n").unwrap();
+    let path = p.a.p("plain");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"new\n"));
+        let _ = tx.send(r);
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("open(O_TRUNC) of a plain file hung on a shared mount")
+        .expect("open(O_TRUNC) and write");
+    assert_eq!(fs::read(p.b.p("plain")).unwrap(), b"new\n");
+    let out = run(scfs().arg("info").arg(p.backing.join("plain")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("v2 container"), "{text}");
+}

@@ -1,17 +1,20 @@
 //! Format detection: what a file holds (tc v1, v2 container, empty, foreign)
 //! judged from its header, a path inside a live mount standing for its
-//! backing file, and a tc v1 summary from its block headers (info, verify,
+//! backing file, opened under `LOCK_SH` (a shared daemon's writer holds
+//! `LOCK_EX`), and a tc v1 summary from its block headers (info, verify,
 //! stats).
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::error::{io_err, shown, tcv1_err, CliError};
 use super::mount::mountinfo;
 use crate::container::format::is_container_version;
 use crate::container::Container;
+use crate::file::lock::{open_read_locked, BUSY_ERRNO};
 use crate::tcv1::{self, BlockType, Reader};
 
 /// What a file holds, judged from its first six bytes.
@@ -42,12 +45,31 @@ fn through_mount(p: &Path) -> Option<PathBuf> {
     mountinfo::backing_path(mounts, &p.canonicalize().ok()?)
 }
 
+/// How long info, verify and stats wait for a file another daemon has
+/// open for writing in `-o shared` mode (its write lock) before giving up
+/// on it: the default `lock_wait` of a shared mount.
+pub const READ_LOCK_WAIT: Duration = Duration::from_secs(10);
+
 /// Opens `p` (a path inside an scfs mount stands for its backing file)
-/// and tells its format. The returned file is positioned at 0.
+/// and tells its format. The returned file is positioned at 0 and holds
+/// `LOCK_SH` on the file (`file::lock::open_read_locked`) until it is
+/// dropped: a shared daemon writing it (on any host) holds `LOCK_EX`, so
+/// what is read is a finished commit. Errors: a file held for writing for
+/// all of [`READ_LOCK_WAIT`] (not read; exit 2, not "corrupt").
 pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
     let backing = through_mount(p);
     let p_open = backing.as_deref().unwrap_or(p);
-    let f = File::open(p_open).map_err(|e| io_err(p, "cannot open", &e))?;
+    let f = open_read_locked(p_open, READ_LOCK_WAIT).map_err(|e| {
+        if e.raw_os_error() == Some(BUSY_ERRNO) {
+            CliError::io(format!(
+                "{}: held open for writing by an scfs daemon (perhaps on another host) for all of {} s: not read; try again once it is closed",
+                shown(p),
+                READ_LOCK_WAIT.as_secs()
+            ))
+        } else {
+            io_err(p, "cannot open", &e)
+        }
+    })?;
     let meta = f.metadata().map_err(|e| io_err(p, "cannot stat", &e))?;
     if meta.is_dir() {
         return Err(CliError::io(format!("{}: is a directory", shown(p))));
@@ -73,7 +95,9 @@ pub fn detect(p: &Path) -> Result<(File, Kind), CliError> {
         }
         k => k,
     };
-    let f = File::open(p_open).map_err(|e| io_err(p, "cannot open", &e))?;
+    // The same descriptor (it holds the lock), back at the start.
+    (&f).seek(SeekFrom::Start(0))
+        .map_err(|e| io_err(p, "cannot seek", &e))?;
     Ok((f, kind))
 }
 

@@ -3,7 +3,9 @@
 //! file, which a shared filesystem with cluster-wide locks (CephFS, NFSv4,
 //! GlusterFS) enforces across hosts and a local filesystem between two
 //! daemons. Another host's open for writing waits for it up to a bound and
-//! then fails with [`BUSY_ERRNO`]; reads take no lock.
+//! then fails with [`BUSY_ERRNO`]; reads through a mount take no lock. The
+//! offline readers (`scfs verify`, `info`, `stats`) take `LOCK_SH` on each
+//! file they read ([`open_read_locked`]), so they see a finished commit.
 //!
 //! A lock on an inode guards the file only while a name still points at
 //! it: another host's compaction or recompression renames a new inode over
@@ -101,14 +103,63 @@ impl WriteLock {
     }
 }
 
+/// Opens the file at `path` for reading with `flock(LOCK_SH)` held on it,
+/// for the offline readers (`scfs verify`, `info`, `stats`) of a BACKING
+/// that daemons may serve in `-o shared` mode: a writer holds `LOCK_EX`
+/// while it has the file open (and until its last commit is written), so
+/// the reader sees the last commit of a finished writer, never an append
+/// in progress. Waits at most `wait` (then [`BUSY_ERRNO`]); when the name
+/// holds another inode once the lock is granted (a compaction renamed a new
+/// copy over it meanwhile), starts again on the new one. A filesystem
+/// without flock (ENOLCK, EOPNOTSUPP, ENOSYS) has nobody to wait for: the
+/// file is returned unlocked. The lock goes with the returned descriptor.
+pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<File> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let file = File::open(path)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let file = match flock_within(file, libc::LOCK_SH, left) {
+            Ok(f) => f,
+            Err((f, e))
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+                ) =>
+            {
+                return Ok(f);
+            }
+            Err((_, e)) => return Err(e),
+        };
+        let mine = crate::sys::fstat(file.as_fd())?;
+        if mine.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Ok(file);
+        }
+        let now = std::fs::metadata(path)?;
+        use std::os::unix::fs::MetadataExt;
+        if (now.dev(), now.ino()) == (mine.st_dev, mine.st_ino) {
+            return Ok(file);
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
+        }
+    }
+}
+
 /// flock(LOCK_EX|LOCK_NB) on `file`, retried every [`POLL`] until `wait`
 /// has passed; EINTR is retried.
 fn lock_within(file: File, wait: Duration) -> io::Result<File> {
+    flock_within(file, libc::LOCK_EX, wait).map_err(|(_, e)| e)
+}
+
+/// flock(`how`|LOCK_NB) on `file`, retried every [`POLL`] until `wait`
+/// has passed (then [`BUSY_ERRNO`]); EINTR is retried. An error gives the
+/// file back with it.
+fn flock_within(file: File, how: i32, wait: Duration) -> Result<File, (File, io::Error)> {
     let start = Instant::now();
     loop {
         // SAFETY: flock takes a descriptor we own (alive for the call) and
         // has no memory effects.
-        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let r = unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) };
         if r == 0 {
             return Ok(file);
         }
@@ -116,11 +167,11 @@ fn lock_within(file: File, wait: Duration) -> io::Result<File> {
         match e.raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::EWOULDBLOCK) => {}
-            _ => return Err(e),
+            _ => return Err((file, e)),
         }
         let spent = start.elapsed();
         if spent >= wait {
-            return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
+            return Err((file, io::Error::from_raw_os_error(BUSY_ERRNO)));
         }
         std::thread::sleep(POLL.min(wait - spent));
     }
@@ -165,6 +216,40 @@ mod tests {
             .join()
             .unwrap()
             .expect("lock after the holder closed");
+    }
+
+    #[test]
+    fn read_lock_waits_for_the_writer_and_follows_a_rename() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"old").unwrap();
+        let held = WriteLock::take(open(&p), Duration::ZERO).unwrap();
+        let t = Instant::now();
+        let e = open_read_locked(&p, Duration::from_millis(100)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(BUSY_ERRNO));
+        assert!(t.elapsed() >= Duration::from_millis(100), "did not wait");
+        // The writer compacts (a new inode renamed over the name) and lets
+        // go while the reader waits: the reader ends on the new inode.
+        let p2 = p.clone();
+        let reader = std::thread::spawn(move || open_read_locked(&p2, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(50));
+        let tmp = d.path().join(".scfs-compact.x");
+        std::fs::write(&tmp, b"new").unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        drop(held);
+        let f = reader
+            .join()
+            .unwrap()
+            .expect("read lock after the writer's close");
+        assert_eq!(
+            f.metadata().unwrap().ino(),
+            std::fs::metadata(&p).unwrap().ino()
+        );
+        // Readers share: a second one gets in; a writer does not.
+        let g = open_read_locked(&p, Duration::ZERO).unwrap();
+        assert!(WriteLock::try_take(open(&p)).unwrap().is_none());
+        drop((f, g));
+        assert!(WriteLock::try_take(open(&p)).unwrap().is_some());
     }
 
     #[test]

@@ -445,7 +445,9 @@ impl OpenFiles {
 
     /// Runs `convert` (which rewrites the backing file of `node` as a
     /// container) when `node` is a closed plain file, and notes the new
-    /// format; failures are logged and leave it plain.
+    /// format; failures are logged and leave it plain. On a shared mount
+    /// only while this host holds the file's write lock; `convert` runs
+    /// under `node`'s state lock and must not take it.
     pub fn convert_if_closed_plain<N: Node>(
         &self,
         node: &N,
@@ -455,6 +457,12 @@ impl OpenFiles {
         let mut s = node.lock();
         let e = N::entry(&mut s);
         if e.opens > 0 || e.content.is_some() {
+            return;
+        }
+        // Shared mode: only the host holding the write lock may replace the
+        // file. Checked here, under the state lock held throughout: `convert`
+        // must not take it again (`holds_write_lock` would deadlock).
+        if self.lock_wait.is_some() && e.write_lock.is_none() {
             return;
         }
         if self.format_locked(node, e).0 != Format::Plain {

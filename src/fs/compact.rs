@@ -32,8 +32,11 @@ impl Inner {
 
     /// Rewrites an empty plain file as an empty container (a plain file
     /// truncated to zero through the mount becomes a container, atomically).
+    /// Runs under the inode's state lock (`OpenFiles::convert_if_closed_plain`,
+    /// which checked the shared write lock itself): no `holds_write_lock`
+    /// here, which takes that lock and would wait on itself.
     pub(crate) fn convert_to_container(&self, inode: &Inode) -> io::Result<bool> {
-        self.replace_backing(inode, false, |tmp| self.files.create(tmp)?.flush())
+        self.replace_backing_unchecked(inode, false, |tmp| self.files.create(tmp)?.flush())
     }
 
     /// Rewrites the closed plain file `inode` as a container coded at `c`
@@ -98,6 +101,17 @@ impl Inner {
             // may replace it.
             return Ok(false);
         }
+        self.replace_backing_unchecked(inode, keep_times, fill)
+    }
+
+    /// `replace_backing` for a caller that checked the shared write lock
+    /// itself (and may hold the inode's state lock).
+    fn replace_backing_unchecked(
+        &self,
+        inode: &Inode,
+        keep_times: bool,
+        fill: impl FnOnce(File) -> io::Result<()>,
+    ) -> io::Result<bool> {
         let _ns = self.ns.write();
         let mut fd = inode.fd_mut()?;
         let st = sys::fstat(fd.as_fd())?;
