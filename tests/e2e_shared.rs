@@ -12,7 +12,7 @@ mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -510,4 +510,41 @@ fn truncating_open_of_a_plain_file_converts_it_without_hanging() {
     let out = run(scfs().arg("info").arg(p.backing.join("plain")));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("v2 container"), "{text}");
+}
+
+/// Metadata changed on host B while host A holds the file's write lock
+/// (docs/SHARED.md "Changes without a handle"): chmod, xattrs and times go
+/// straight to the backing file without waiting for the lock, and stay
+/// after A's writes and close (A's commit does not put its own view back).
+#[test]
+fn metadata_from_a_host_without_the_write_lock() {
+    let Some(p) = pair("actimeo=0") else { return };
+    fs::write(p.a.p("m"), content(200_000, 4)).unwrap();
+    let mut w = OpenOptions::new().append(true).open(p.a.p("m")).unwrap();
+    w.write_all(&content(100_000, 5)).unwrap();
+    // B, without the lock: none of these waits.
+    let t = Instant::now();
+    fs::set_permissions(p.b.p("m"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    xattr_set(&p.b.p("m"), "user.tag", b"from-b", 0).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "B's chmod waited");
+    w.write_all(&content(100_000, 6)).unwrap();
+    drop(w);
+    for h in [&p.a, &p.b] {
+        let md = fs::metadata(h.p("m")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o640, "mode on {}", h.mnt.display());
+        assert_eq!(md.len(), 400_000);
+        let (n, v) = xattr_get(&h.p("m"), "user.tag", 64).unwrap();
+        assert_eq!(&v[..n], b"from-b");
+    }
+    // Times set on B after A's close are what both hosts show.
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    File::options()
+        .write(true)
+        .open(p.b.p("m"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    for h in [&p.a, &p.b] {
+        assert_eq!(fs::metadata(h.p("m")).unwrap().modified().unwrap(), when);
+    }
 }
