@@ -257,7 +257,8 @@ impl Inner {
     /// O_CREAT|O_EXCL; otherwise it is made as an O_TMPFILE, given its
     /// owner and mode, and linked in (or, where O_TMPFILE is unsupported,
     /// made under a hidden temporary name and renamed with
-    /// RENAME_NOREPLACE), so a crash never leaves a file with the wrong
+    /// RENAME_NOREPLACE, or linked and unlinked where the filesystem lacks
+    /// that flag), so a crash never leaves a file with the wrong
     /// owner or mode. The
     /// container header is deferred to the first commit (one write for a
     /// small file, see `Content::create_deferred`): the caller marks the
@@ -361,13 +362,7 @@ impl Inner {
         let made = self
             .prepare_new_file(file, parent, nm, caller)
             .and_then(|c| {
-                sys::renameat2(
-                    pfd.as_fd(),
-                    &tmpname,
-                    pfd.as_fd(),
-                    name,
-                    libc::RENAME_NOREPLACE,
-                )?;
+                sys::rename_noreplace(pfd.as_fd(), &tmpname, name)?;
                 Ok(c)
             });
         if made.is_err() {

@@ -172,6 +172,29 @@ pub fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<
     Ok(())
 }
 
+/// Moves `old` to `new` in `dir` unless `new` exists (EEXIST then):
+/// `renameat2(RENAME_NOREPLACE)`, or where the filesystem does not support
+/// that flag (EINVAL: ceph-fuse, NFS) a hard link to `new` (which fails on
+/// an existing name just as atomically) and the unlink of `old`.
+pub fn rename_noreplace(dir: BorrowedFd<'_>, old: &CStr, new: &CStr) -> io::Result<()> {
+    match renameat2(dir, old, dir, new, libc::RENAME_NOREPLACE) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            // SAFETY: valid C strings and descriptor.
+            check(unsafe {
+                libc::linkat(
+                    dir.as_raw_fd(),
+                    old.as_ptr(),
+                    dir.as_raw_fd(),
+                    new.as_ptr(),
+                    0,
+                )
+            })?;
+            unlinkat(dir, old, 0)
+        }
+        r => r,
+    }
+}
+
 /// `renameat2(olddir, old, newdir, new, flags)` (raw syscall: works with
 /// any libc).
 pub fn renameat2(
