@@ -19,7 +19,8 @@
 #
 # Usage: scripts/bench-ceph.sh [DIR]   (default /var/tmp/scfs-bench; needs
 # root; SCFS = scfs binary, default target/release/scfs; CEPH_PORT default
-# here 3326; DATA = a 1 GiB input file to use instead of the Silesia cycle)
+# here 3326; DATA = a 1 GiB input file to use instead of the Silesia cycle;
+# SCFS_OPTS = scfs's mount options, default "shared", "" for single-host)
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ SCFS=$(realpath "${SCFS:-target/release/scfs}")
 DIR=${1:-/var/tmp/scfs-bench}
 export CEPH_PORT=${CEPH_PORT:-3326}
 ROUNDS=${ROUNDS:-3}
+SCFS_OPTS=${SCFS_OPTS-shared}   # mount options of scfs ("" for a single-host mount)
+[ -n "$SCFS_OPTS" ] || unset SCFS_OPTS
 TREE_FILES=${TREE_FILES:-30000}
 SILESIA=${SILESIA:-/work/shared/corpus/silesia}
 [ -x "$SCFS" ] || { echo "bench-ceph: no $SCFS (cargo build --release)"; exit 2; }
@@ -47,7 +50,7 @@ stop_scfs() {
 }
 start_scfs() {   # start_scfs BACKING
     mkdir -p "$1" "$MNT"
-    "$SCFS" mount -f "$1" "$MNT" -o shared 2>>"$WORK/scfs.err" &
+    "$SCFS" mount -f "$1" "$MNT" ${SCFS_OPTS+-o} ${SCFS_OPTS-} 2>>"$WORK/scfs.err" &
     PID=$!
     for _ in $(seq 200); do mountpoint -q "$MNT" && return 0; sleep 0.05; done
     echo "bench-ceph: scfs did not mount"; return 1
@@ -119,7 +122,7 @@ for r in $(seq "$ROUNDS"); do
             start_scfs "$C/s" || exit 1
             t0=$(now); cp -a "$WORK/tree" "$MNT/tree"; sync -f "$MNT"; stop_scfs; tt=$(el "$t0")
         fi
-        printf 'round %d %-6s write %6.1f s %6.1f MB/s  cold read+cmp %6.1f s %6.1f MB/s  osd written %6.0f MiB  stored %6.0f MiB  tree %6.1f s\n' \
+        printf 'round %d %-6s write %6.1f s %6.1f MB/s  cold read %6.1f s %6.1f MB/s  osd written %6.0f MiB  stored %6.0f MiB  tree %6.1f s\n' \
             "$r" "$how" "$tw" "$(echo "1073.741824 / $tw" | bc -l)" "$tr" "$(echo "1073.741824 / $tr" | bc -l)" \
             "$(echo "($w1 - $w0) / 1048576" | bc -l)" "$(echo "$stored / 1048576" | bc -l)" "$tt" | tee -a "$WORK/results"
     done
