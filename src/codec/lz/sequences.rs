@@ -7,13 +7,16 @@
 
 use super::error::LzError;
 use super::spec::*;
-use crate::codec::canonical::{reversed_codes_into, TableKind};
+use crate::codec::canonical::TableKind;
 
 /// Slack after the literals so that short literal runs copy as one
 /// 16-byte chunk.
 pub(super) const LIT_SLACK: usize = 32;
 /// Copy chunk of the fast paths.
 const CHUNK: usize = 16;
+/// Lengths below this (both) take the straight-line path: two chunks.
+const FAST: usize = 2 * CHUNK;
+const _: () = assert!(FAST <= LIT_SLACK);
 /// Sequences decoded before they are carried out.
 pub(super) const BATCH: usize = 32;
 
@@ -46,20 +49,48 @@ impl SeqTable {
             self.entries.fill(entry(s as usize));
             return;
         }
-        let mut codes = [0u32; 64];
+        // Symbols grouped by code length (counting sort, symbol order
+        // within a length: canonical order).
         let n = lengths.len().min(64);
-        reversed_codes_into(&lengths[..n], &mut codes[..n]);
-        for (s, (&l, &c)) in lengths[..n].iter().zip(&codes).enumerate() {
-            if l == 0 {
-                continue;
+        let mut count = [0u8; 16];
+        for &l in &lengths[..n] {
+            count[usize::from(l & 15)] += 1;
+        }
+        let mut at = [0u8; 16];
+        for l in 2..16 {
+            at[l] = at[l - 1] + count[l - 1];
+        }
+        let mut order = [0u8; 64];
+        for (s, &l) in lengths[..n].iter().enumerate() {
+            if l != 0 {
+                let a = &mut at[usize::from(l & 15)];
+                if let Some(o) = order.get_mut(usize::from(*a)) {
+                    *o = s as u8;
+                }
+                *a += 1;
             }
-            let e = entry(s) + (u64::from(l) << 8) + u64::from(l);
-            let step = 1usize << l;
-            let mut i = c as usize;
-            while i < 1 << SEQ_MAX_CODE {
-                self.entries[i] = e;
-                i += step;
+        }
+        // Doubling: before length k, entries[..2^(k-1)] are right for
+        // every code shorter than k (a code of length j fills the indices
+        // that are its reversed code modulo 2^j); copying them up makes
+        // entries[..2^k] right for those codes, and each code of length k
+        // has exactly one index below 2^k. A complete code (validated)
+        // leaves no index unwritten.
+        let mut filled = 1usize;
+        let mut code = 0u32;
+        let mut next = 0usize;
+        self.entries[0] = 0;
+        for k in 1..=SEQ_MAX_CODE as usize {
+            self.entries.copy_within(..filled, filled);
+            filled *= 2;
+            for &sym in order.iter().skip(next).take(usize::from(count[k])) {
+                let s = usize::from(sym);
+                let rev = code.reverse_bits() >> (32 - k);
+                self.entries[rev as usize & (filled - 1)] = entry(s) + ((k as u64) << 8) + k as u64;
+                code += 1;
             }
+            next += usize::from(count[k]);
+            code <<= 1;
         }
     }
 
@@ -288,24 +319,31 @@ fn sequences(
             if (lit_end > nlit) | (end > n) | (off > mid) {
                 return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
             }
-            if (ll <= CHUNK) & (ml <= CHUNK) & (off >= CHUNK) & (end + CHUNK <= n) {
-                // The common case: one 16-byte chunk each, no loop.
-                // SAFETY (every pointer below is in bounds, the two copies'
-                // ranges do not overlap):
+            if ((ll | ml) < FAST) & (off >= CHUNK) & (end + FAST <= n) {
+                // The common case (both lengths < 32): two 16-byte chunks
+                // each, no loop, no branch.
+                // SAFETY (every pointer below is in bounds; within each
+                // copy the source and destination do not overlap):
                 // - literals: lp <= lit_end <= nlit (checked above), so
-                //   lp + 16 <= nlit + LIT_SLACK (32) <= lits.len();
-                // - literal destination: op <= mid <= end and end + 16 <= n
-                //   (checked), so out[op..op + 16] is inside `out`; `lits`
+                //   lp + 32 <= nlit + LIT_SLACK (32) <= lits.len();
+                // - literal destination: op <= mid <= end and end + 32 <= n
+                //   (checked), so out[op..op + 32] is inside `out`; `lits`
                 //   and `out` are different slices (one &, one &mut);
-                // - match: off <= mid (checked) and off >= 16, so the source
-                //   out[mid - off..mid - off + 16] ends at or before `mid`,
-                //   where the destination out[mid..mid + 16] starts, and
-                //   mid + 16 <= end + 16 <= n. The literal copy runs first,
-                //   so the match reads final bytes.
+                // - match: off <= mid (checked) and off >= 16, so chunk c
+                //   (0 or 1) reads out[mid - off + 16c..][..16], which ends
+                //   at or before mid + 16c, where its destination
+                //   out[mid + 16c..][..16] starts, and mid + 32 <= end + 32
+                //   <= n. The copies run in order (literals, then chunk 0,
+                //   then chunk 1), so every byte a chunk reads is final:
+                //   the byte-by-byte meaning of the match.
                 unsafe {
                     let o = out.as_mut_ptr();
-                    std::ptr::copy_nonoverlapping(lits.as_ptr().add(lp), o.add(op), CHUNK);
-                    std::ptr::copy_nonoverlapping(o.add(mid - off), o.add(mid), CHUNK);
+                    let l = lits.as_ptr().add(lp);
+                    std::ptr::copy_nonoverlapping(l, o.add(op), CHUNK);
+                    std::ptr::copy_nonoverlapping(l.add(CHUNK), o.add(op + CHUNK), CHUNK);
+                    let src = o.add(mid - off);
+                    std::ptr::copy_nonoverlapping(src, o.add(mid), CHUNK);
+                    std::ptr::copy_nonoverlapping(src.add(CHUNK), o.add(mid + CHUNK), CHUNK);
                 }
             } else if end + CHUNK <= n {
                 copy_wild(out, lits, op, lp, ll);
