@@ -22,8 +22,9 @@ pub(super) const BATCH: usize = 32;
 
 /// A lookup table of one sequence alphabet, indexed by the next
 /// SEQ_MAX_CODE bits of the stream. Entry: `base << 40 | repeat << 34 |
-/// extra_mask << 16 | (code_length + extra_bits) << 8 | code_length`,
-/// extra_mask = 2^extra_bits - 1; for repeat symbols `base` is 0..=2.
+/// extra_bits << 16 | (code_length + extra_bits) << 8 | code_length`;
+/// for repeat symbols `base` is 0..=2. (The extra-bit count in bits 16-23
+/// is where BMI2's `bzhi` reads it from `e >> 16`.)
 pub(super) struct SeqTable {
     entries: [u64; 1 << SEQ_MAX_CODE],
 }
@@ -101,7 +102,23 @@ impl SeqTable {
 }
 
 fn entry(base: u32, extra: u32) -> u64 {
-    (u64::from(base) << 40) | (((1u64 << extra) - 1) << 16) | (u64::from(extra) << 8)
+    (u64::from(base) << 40) | (u64::from(extra) << 16) | (u64::from(extra) << 8)
+}
+
+/// The low `n & 0xFF` bits of `x` (n & 0xFF <= 18 for every table entry).
+/// `BMI2` only where the CPU has it: one `bzhi`, which reads the count
+/// from the low byte of `n` itself.
+#[inline(always)]
+fn low_bits<const BMI2: bool>(x: u64, n: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if BMI2 {
+        // SAFETY: `BMI2` is true only in `sequences_bmi2`'s instance,
+        // which `run_sequences` calls after detecting BMI2 on this CPU.
+        // bzhi zeroes the bits of `x` from bit n[7:0] up (none when
+        // n[7:0] >= 64): for n[7:0] <= 18 the same as the line below.
+        return unsafe { std::arch::x86_64::_bzhi_u64(x, n as u32) };
+    }
+    x & ((1u64 << (n & 0x3F)) - 1)
 }
 
 pub(super) fn len_entry(s: usize) -> u64 {
@@ -176,16 +193,17 @@ fn look(d: &[u8], r: &Stream) -> u64 {
 /// Decodes one symbol and its extra bits from the front of `w` with `t`:
 /// the table entry, the value (base + extra bits) and the bits used.
 #[inline(always)]
-fn decode1(w: u64, t: &SeqTable) -> (u64, usize, u64) {
+fn decode1<const BMI2: bool>(w: u64, t: &SeqTable) -> (u64, usize, u64) {
     let e = t.get(w);
-    let v = (e >> 40) + ((w >> (e & 0xFF)) & ((e >> 16) & 0x3_FFFF));
+    // Code lengths are <= 9: `e & 63` is the code length.
+    let v = (e >> 40) + low_bits::<BMI2>(w >> (e & 63), e >> 16);
     (e, v as usize, (e >> 8) & 0xFF)
 }
 
 /// Decodes the next symbol of stream `r` (entry, value).
 #[inline(always)]
-fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
-    let (e, v, used) = decode1(look(d, r), t);
+fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+    let (e, v, used) = decode1::<BMI2>(look(d, r), t);
     r.pos += used as usize;
     (e, v)
 }
@@ -193,10 +211,10 @@ fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
 /// Decodes the next two symbols of stream `r` from one look-ahead (two
 /// sequences take at most 54 of its 57 bits).
 #[inline(always)]
-fn next2(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
+fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
     let w = look(d, r);
-    let (e1, v1, u1) = decode1(w, t);
-    let (e2, v2, u2) = decode1(w >> u1, t);
+    let (e1, v1, u1) = decode1::<BMI2>(w, t);
+    let (e2, v2, u2) = decode1::<BMI2>(w >> u1, t);
     r.pos += (u1 + u2) as usize;
     [(e1, v1), (e2, v2)]
 }
@@ -210,7 +228,7 @@ pub(super) fn run_sequences(
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    tables: [&SeqTable; 3],
+    tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
@@ -218,7 +236,7 @@ pub(super) fn run_sequences(
         // that the CPU supports BMI2, which was checked just above.
         return unsafe { sequences_bmi2(d, streams, nseq, lits, nlit, out, tables) };
     }
-    sequences(d, streams, nseq, lits, nlit, out, tables)
+    sequences::<false>(d, streams, nseq, lits, nlit, out, tables)
 }
 
 /// `sequences` with BMI2: variable shifts and masks without moving the
@@ -233,22 +251,22 @@ fn sequences_bmi2(
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    tables: [&SeqTable; 3],
+    tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
-    sequences(d, streams, nseq, lits, nlit, out, tables)
+    sequences::<true>(d, streams, nseq, lits, nlit, out, tables)
 }
 
 /// Runs the sequences; returns the output position after the last one
 /// (checked: the literals left fill the block exactly).
 #[inline(always)]
-fn sequences(
+fn sequences<const BMI2: bool>(
     d: &[u8],
     streams: &mut [Stream; 3],
     nseq: usize,
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    tables: [&SeqTable; 3],
+    tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
     let n = out.len();
     let [llt, mlt, oft] = tables;
@@ -296,9 +314,9 @@ fn sequences(
         }
         let mut j = 0;
         while j + 2 <= m {
-            let l = next2(d, &mut rl, llt);
-            let ml = next2(d, &mut rm, mlt);
-            let o = next2(d, &mut ro, oft);
+            let l = next2::<BMI2>(d, &mut rl, llt);
+            let ml = next2::<BMI2>(d, &mut rm, mlt);
+            let o = next2::<BMI2>(d, &mut ro, oft);
             for k in 0..2 {
                 lls[j + k] = l[k].1;
                 mls[j + k] = ml[k].1;
@@ -307,9 +325,9 @@ fn sequences(
             j += 2;
         }
         if j < m {
-            lls[j] = next(d, &mut rl, llt).1;
-            mls[j] = next(d, &mut rm, mlt).1;
-            offs[j] = new_offset(&mut rep, next(d, &mut ro, oft));
+            lls[j] = next::<BMI2>(d, &mut rl, llt).1;
+            mls[j] = next::<BMI2>(d, &mut rm, mlt).1;
+            offs[j] = new_offset(&mut rep, next::<BMI2>(d, &mut ro, oft));
         }
         for j in 0..m {
             let (ll, ml, off) = (lls[j], mls[j], offs[j]);
