@@ -81,16 +81,17 @@ impl SeqTable {
         let mut code = 0u32;
         let mut next = 0usize;
         self.entries[0] = 0;
-        for k in 1..=SEQ_MAX_CODE as usize {
+        let lens = count.iter().enumerate().take(SEQ_MAX_CODE as usize + 1);
+        for (k, &nk) in lens.skip(1) {
             self.entries.copy_within(..filled, filled);
             filled *= 2;
-            for &sym in order.iter().skip(next).take(usize::from(count[k])) {
+            for &sym in order.iter().skip(next).take(usize::from(nk)) {
                 let s = usize::from(sym);
                 let rev = code.reverse_bits() >> (32 - k);
                 self.entries[rev as usize & (filled - 1)] = entry(s) + ((k as u64) << 8) + k as u64;
                 code += 1;
             }
-            next += usize::from(count[k]);
+            next += usize::from(nk);
             code <<= 1;
         }
     }
