@@ -41,7 +41,8 @@ impl SeqTable {
 
     /// Builds the table for `lengths` (validated, symbols in range, codes
     /// at most SEQ_MAX_CODE bits); `entry(symbol)` gives the symbol's
-    /// `base << 32 | extra | flags` part. Every entry is written.
+    /// entry without its code length (base, repeat flag, extra bits).
+    /// Every entry is written.
     /// Only the first `nsyms` (<= 64) symbols are looked at (the caller
     /// checked that the others are absent).
     pub(super) fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
