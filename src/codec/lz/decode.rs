@@ -208,8 +208,7 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
         streams[k].lim = padded.len();
         padded.extend_from_slice(&[0u8; STREAM_PAD]);
     }
-    let [llt, mlt, oft] = &sc.tables;
-    let used = run_sequences(padded, &mut streams, nseq, lits, nlit, out, [llt, mlt, oft])?;
+    let used = run_sequences(padded, &mut streams, nseq, lits, nlit, out, &sc.tables)?;
     for st in &streams {
         let (bits, len) = st.used();
         if bits.div_ceil(8) != len as u64 {

@@ -7,20 +7,24 @@
 
 use super::error::LzError;
 use super::spec::*;
-use crate::codec::canonical::{reversed_codes_into, TableKind};
+use crate::codec::canonical::TableKind;
 
 /// Slack after the literals so that short literal runs copy as one
 /// 16-byte chunk.
 pub(super) const LIT_SLACK: usize = 32;
 /// Copy chunk of the fast paths.
 const CHUNK: usize = 16;
+/// Lengths below this (both) take the straight-line path: two chunks.
+const FAST: usize = 2 * CHUNK;
+const _: () = assert!(FAST <= LIT_SLACK);
 /// Sequences decoded before they are carried out.
 pub(super) const BATCH: usize = 32;
 
 /// A lookup table of one sequence alphabet, indexed by the next
 /// SEQ_MAX_CODE bits of the stream. Entry: `base << 40 | repeat << 34 |
-/// extra_mask << 16 | (code_length + extra_bits) << 8 | code_length`,
-/// extra_mask = 2^extra_bits - 1; for repeat symbols `base` is 0..=2.
+/// extra_bits << 16 | (code_length + extra_bits) << 8 | code_length`;
+/// for repeat symbols `base` is 0..=2. (The extra-bit count in bits 16-23
+/// is where BMI2's `bzhi` reads it from `e >> 16`.)
 pub(super) struct SeqTable {
     entries: [u64; 1 << SEQ_MAX_CODE],
 }
@@ -37,7 +41,8 @@ impl SeqTable {
 
     /// Builds the table for `lengths` (validated, symbols in range, codes
     /// at most SEQ_MAX_CODE bits); `entry(symbol)` gives the symbol's
-    /// `base << 32 | extra | flags` part. Every entry is written.
+    /// entry without its code length (base, repeat flag, extra bits).
+    /// Every entry is written.
     /// Only the first `nsyms` (<= 64) symbols are looked at (the caller
     /// checked that the others are absent).
     pub(super) fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
@@ -46,20 +51,49 @@ impl SeqTable {
             self.entries.fill(entry(s as usize));
             return;
         }
-        let mut codes = [0u32; 64];
+        // Symbols grouped by code length (counting sort, symbol order
+        // within a length: canonical order).
         let n = lengths.len().min(64);
-        reversed_codes_into(&lengths[..n], &mut codes[..n]);
-        for (s, (&l, &c)) in lengths[..n].iter().zip(&codes).enumerate() {
-            if l == 0 {
-                continue;
+        let mut count = [0u8; 16];
+        for &l in &lengths[..n] {
+            count[usize::from(l & 15)] += 1;
+        }
+        let mut at = [0u8; 16];
+        for l in 2..16 {
+            at[l] = at[l - 1] + count[l - 1];
+        }
+        let mut order = [0u8; 64];
+        for (s, &l) in lengths[..n].iter().enumerate() {
+            if l != 0 {
+                let a = &mut at[usize::from(l & 15)];
+                if let Some(o) = order.get_mut(usize::from(*a)) {
+                    *o = s as u8;
+                }
+                *a += 1;
             }
-            let e = entry(s) + (u64::from(l) << 8) + u64::from(l);
-            let step = 1usize << l;
-            let mut i = c as usize;
-            while i < 1 << SEQ_MAX_CODE {
-                self.entries[i] = e;
-                i += step;
+        }
+        // Doubling: before length k, entries[..2^(k-1)] are right for
+        // every code shorter than k (a code of length j fills the indices
+        // that are its reversed code modulo 2^j); copying them up makes
+        // entries[..2^k] right for those codes, and each code of length k
+        // has exactly one index below 2^k. A complete code (validated)
+        // leaves no index unwritten.
+        let mut filled = 1usize;
+        let mut code = 0u32;
+        let mut next = 0usize;
+        self.entries[0] = 0;
+        let lens = count.iter().enumerate().take(SEQ_MAX_CODE as usize + 1);
+        for (k, &nk) in lens.skip(1) {
+            self.entries.copy_within(..filled, filled);
+            filled *= 2;
+            for &sym in order.iter().skip(next).take(usize::from(nk)) {
+                let s = usize::from(sym);
+                let rev = code.reverse_bits() >> (32 - k);
+                self.entries[rev as usize & (filled - 1)] = entry(s) + ((k as u64) << 8) + k as u64;
+                code += 1;
             }
+            next += usize::from(nk);
+            code <<= 1;
         }
     }
 
@@ -70,7 +104,23 @@ impl SeqTable {
 }
 
 fn entry(base: u32, extra: u32) -> u64 {
-    (u64::from(base) << 40) | (((1u64 << extra) - 1) << 16) | (u64::from(extra) << 8)
+    (u64::from(base) << 40) | (u64::from(extra) << 16) | (u64::from(extra) << 8)
+}
+
+/// The low `n & 0xFF` bits of `x` (n & 0xFF <= 18 for every table entry).
+/// `BMI2` only where the CPU has it: one `bzhi`, which reads the count
+/// from the low byte of `n` itself.
+#[inline(always)]
+fn low_bits<const BMI2: bool>(x: u64, n: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if BMI2 {
+        // SAFETY: `BMI2` is true only in `sequences_bmi2`'s instance,
+        // which `run_sequences` calls after detecting BMI2 on this CPU.
+        // bzhi zeroes the bits of `x` from bit n[7:0] up (none when
+        // n[7:0] >= 64): for n[7:0] <= 18 the same as the line below.
+        return unsafe { std::arch::x86_64::_bzhi_u64(x, n as u32) };
+    }
+    x & ((1u64 << (n & 0x3F)) - 1)
 }
 
 pub(super) fn len_entry(s: usize) -> u64 {
@@ -145,16 +195,17 @@ fn look(d: &[u8], r: &Stream) -> u64 {
 /// Decodes one symbol and its extra bits from the front of `w` with `t`:
 /// the table entry, the value (base + extra bits) and the bits used.
 #[inline(always)]
-fn decode1(w: u64, t: &SeqTable) -> (u64, usize, u64) {
+fn decode1<const BMI2: bool>(w: u64, t: &SeqTable) -> (u64, usize, u64) {
     let e = t.get(w);
-    let v = (e >> 40) + ((w >> (e & 0xFF)) & ((e >> 16) & 0x3_FFFF));
+    // Code lengths are <= 9: `e & 63` is the code length.
+    let v = (e >> 40) + low_bits::<BMI2>(w >> (e & 63), e >> 16);
     (e, v as usize, (e >> 8) & 0xFF)
 }
 
 /// Decodes the next symbol of stream `r` (entry, value).
 #[inline(always)]
-fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
-    let (e, v, used) = decode1(look(d, r), t);
+fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+    let (e, v, used) = decode1::<BMI2>(look(d, r), t);
     r.pos += used as usize;
     (e, v)
 }
@@ -162,10 +213,10 @@ fn next(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
 /// Decodes the next two symbols of stream `r` from one look-ahead (two
 /// sequences take at most 54 of its 57 bits).
 #[inline(always)]
-fn next2(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
+fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
     let w = look(d, r);
-    let (e1, v1, u1) = decode1(w, t);
-    let (e2, v2, u2) = decode1(w >> u1, t);
+    let (e1, v1, u1) = decode1::<BMI2>(w, t);
+    let (e2, v2, u2) = decode1::<BMI2>(w >> u1, t);
     r.pos += (u1 + u2) as usize;
     [(e1, v1), (e2, v2)]
 }
@@ -179,7 +230,7 @@ pub(super) fn run_sequences(
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    tables: [&SeqTable; 3],
+    tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
@@ -187,7 +238,7 @@ pub(super) fn run_sequences(
         // that the CPU supports BMI2, which was checked just above.
         return unsafe { sequences_bmi2(d, streams, nseq, lits, nlit, out, tables) };
     }
-    sequences(d, streams, nseq, lits, nlit, out, tables)
+    sequences::<false>(d, streams, nseq, lits, nlit, out, tables)
 }
 
 /// `sequences` with BMI2: variable shifts and masks without moving the
@@ -202,22 +253,22 @@ fn sequences_bmi2(
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    tables: [&SeqTable; 3],
+    tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
-    sequences(d, streams, nseq, lits, nlit, out, tables)
+    sequences::<true>(d, streams, nseq, lits, nlit, out, tables)
 }
 
 /// Runs the sequences; returns the output position after the last one
 /// (checked: the literals left fill the block exactly).
 #[inline(always)]
-fn sequences(
+fn sequences<const BMI2: bool>(
     d: &[u8],
     streams: &mut [Stream; 3],
     nseq: usize,
     lits: &[u8],
     nlit: usize,
     out: &mut [u8],
-    tables: [&SeqTable; 3],
+    tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
     let n = out.len();
     let [llt, mlt, oft] = tables;
@@ -265,9 +316,9 @@ fn sequences(
         }
         let mut j = 0;
         while j + 2 <= m {
-            let l = next2(d, &mut rl, llt);
-            let ml = next2(d, &mut rm, mlt);
-            let o = next2(d, &mut ro, oft);
+            let l = next2::<BMI2>(d, &mut rl, llt);
+            let ml = next2::<BMI2>(d, &mut rm, mlt);
+            let o = next2::<BMI2>(d, &mut ro, oft);
             for k in 0..2 {
                 lls[j + k] = l[k].1;
                 mls[j + k] = ml[k].1;
@@ -276,9 +327,9 @@ fn sequences(
             j += 2;
         }
         if j < m {
-            lls[j] = next(d, &mut rl, llt).1;
-            mls[j] = next(d, &mut rm, mlt).1;
-            offs[j] = new_offset(&mut rep, next(d, &mut ro, oft));
+            lls[j] = next::<BMI2>(d, &mut rl, llt).1;
+            mls[j] = next::<BMI2>(d, &mut rm, mlt).1;
+            offs[j] = new_offset(&mut rep, next::<BMI2>(d, &mut ro, oft));
         }
         for j in 0..m {
             let (ll, ml, off) = (lls[j], mls[j], offs[j]);
@@ -288,24 +339,31 @@ fn sequences(
             if (lit_end > nlit) | (end > n) | (off > mid) {
                 return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
             }
-            if (ll <= CHUNK) & (ml <= CHUNK) & (off >= CHUNK) & (end + CHUNK <= n) {
-                // The common case: one 16-byte chunk each, no loop.
-                // SAFETY (every pointer below is in bounds, the two copies'
-                // ranges do not overlap):
+            if ((ll | ml) < FAST) & (off >= CHUNK) & (end + FAST <= n) {
+                // The common case (both lengths < 32): two 16-byte chunks
+                // each, no loop, no branch.
+                // SAFETY (every pointer below is in bounds; within each
+                // copy the source and destination do not overlap):
                 // - literals: lp <= lit_end <= nlit (checked above), so
-                //   lp + 16 <= nlit + LIT_SLACK (32) <= lits.len();
-                // - literal destination: op <= mid <= end and end + 16 <= n
-                //   (checked), so out[op..op + 16] is inside `out`; `lits`
+                //   lp + 32 <= nlit + LIT_SLACK (32) <= lits.len();
+                // - literal destination: op <= mid <= end and end + 32 <= n
+                //   (checked), so out[op..op + 32] is inside `out`; `lits`
                 //   and `out` are different slices (one &, one &mut);
-                // - match: off <= mid (checked) and off >= 16, so the source
-                //   out[mid - off..mid - off + 16] ends at or before `mid`,
-                //   where the destination out[mid..mid + 16] starts, and
-                //   mid + 16 <= end + 16 <= n. The literal copy runs first,
-                //   so the match reads final bytes.
+                // - match: off <= mid (checked) and off >= 16, so chunk c
+                //   (0 or 1) reads out[mid - off + 16c..][..16], which ends
+                //   at or before mid + 16c, where its destination
+                //   out[mid + 16c..][..16] starts, and mid + 32 <= end + 32
+                //   <= n. The copies run in order (literals, then chunk 0,
+                //   then chunk 1), so every byte a chunk reads is final:
+                //   the byte-by-byte meaning of the match.
                 unsafe {
                     let o = out.as_mut_ptr();
-                    std::ptr::copy_nonoverlapping(lits.as_ptr().add(lp), o.add(op), CHUNK);
-                    std::ptr::copy_nonoverlapping(o.add(mid - off), o.add(mid), CHUNK);
+                    let l = lits.as_ptr().add(lp);
+                    std::ptr::copy_nonoverlapping(l, o.add(op), CHUNK);
+                    std::ptr::copy_nonoverlapping(l.add(CHUNK), o.add(op + CHUNK), CHUNK);
+                    let src = o.add(mid - off);
+                    std::ptr::copy_nonoverlapping(src, o.add(mid), CHUNK);
+                    std::ptr::copy_nonoverlapping(src.add(CHUNK), o.add(mid + CHUNK), CHUNK);
                 }
             } else if end + CHUNK <= n {
                 copy_wild(out, lits, op, lp, ll);

@@ -267,6 +267,34 @@ fn long_range_repeats_use_lz() {
     }
 }
 
+/// Sequences around the sequence loop's straight-line path: literal runs
+/// and matches of 3..=40 bytes (both sides of its 32-byte limit) at
+/// offsets 8..=40 (both sides of 16 and 32, chunks that overlap the bytes
+/// just written), with the block end close to the last one.
+#[test]
+fn short_sequences_around_the_chunk_sizes_roundtrip() {
+    // Literals from 16 letters: cheap enough that LZ pays at every level.
+    let fresh: Vec<u8> = noise(200_000, 77).iter().map(|b| b'a' + b % 16).collect();
+    let mut f = 0;
+    let mut d = Vec::new();
+    for len in 3..=40usize {
+        for off in (8..=40usize).step_by(3) {
+            let ll = (len * 7 + off) % 41 + 1;
+            d.extend_from_slice(&fresh[f..f + ll.max(off)]);
+            f += ll.max(off);
+            let start = d.len() - off;
+            for i in 0..len {
+                d.push(d[start + i]);
+            }
+        }
+    }
+    for cut in [d.len(), d.len() - 1, d.len() - 17, d.len() - 33] {
+        for level in LZ_LEVELS {
+            assert_eq!(roundtrip(&d[..cut], level), BlockCoding::Lz, "{level:?}");
+        }
+    }
+}
+
 /// The Silesia corpus, if present (`/work/shared/corpus/silesia` or
 /// `$SCFS_CORPUS`): 64 KiB slices of every file at every level.
 #[test]
