@@ -6,8 +6,9 @@
 use super::encode::{Parse, Seq};
 use super::util::*;
 
-/// Bytes hashed per position.
-const MLS: u32 = 5;
+/// Bytes hashed per position (corpus, 128K blocks: 5 gave ratio +0.4%
+/// and 6-8% less speed; Silesia +0.7%).
+const MLS: u32 = 6;
 /// Positions scanned before the step grows by one.
 const SKIP_LOG: u32 = 6;
 
@@ -36,12 +37,11 @@ pub(crate) fn parse(data: &[u8], parse: &mut Parse, table: &mut FastTable) {
         .clamp(10, 14);
     table.clear();
     table.resize(1 << bits, 0);
-    // Literals are copied in WILD-byte chunks (which may write past the
-    // literals so far); `lits` is cut to the literal count at the end.
+    // Literals are appended in WILD-byte chunks, then cut back to the
+    // literals so far (room reserved once: no reallocation, no zeroing).
     let lits = &mut parse.lits;
     lits.clear();
-    lits.resize(n + WILD, 0);
-    let mut nlit = 0usize;
+    lits.reserve(n + WILD);
     let mut anchor = 0usize;
     // The last two offsets (the writer turns them into repeat codes).
     let (mut rep, mut rep2) = (1usize, 4usize);
@@ -87,12 +87,15 @@ pub(crate) fn parse(data: &[u8], parse: &mut Parse, table: &mut FastTable) {
             loop {
                 // The literals before the match, then the match.
                 let ll = start - anchor;
+                let nlit = lits.len();
                 if ll <= WILD && anchor + WILD <= n {
-                    lits[nlit..nlit + WILD].copy_from_slice(&data[anchor..anchor + WILD]);
+                    let chunk: &[u8; WILD] =
+                        data[anchor..anchor + WILD].try_into().unwrap_or(&[0; WILD]);
+                    lits.extend_from_slice(chunk);
+                    lits.truncate(nlit + ll);
                 } else {
-                    lits[nlit..nlit + ll].copy_from_slice(&data[anchor..start]);
+                    lits.extend_from_slice(&data[anchor..start]);
                 }
-                nlit += ll;
                 parse.seqs.push(Seq {
                     ll: ll as u32,
                     ml: len as u32,
@@ -121,9 +124,7 @@ pub(crate) fn parse(data: &[u8], parse: &mut Parse, table: &mut FastTable) {
             misses = 0;
         }
     }
-    let ll = n - anchor;
-    lits[nlit..nlit + ll].copy_from_slice(&data[anchor..]);
-    lits.truncate(nlit + ll);
+    lits.extend_from_slice(&data[anchor..]);
 }
 
 #[cfg(test)]
