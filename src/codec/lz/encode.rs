@@ -58,40 +58,82 @@ fn field((sym, nbits, extra): (u8, u32, u32)) -> u32 {
 pub(crate) struct Writer {
     coded: Vec<Coded>,
     lit_payload: Vec<u8>,
+    /// `field(len_code(v))` for v < LEN_LUT (filled on first use).
+    len_lut: Vec<u32>,
 }
 
-/// Writes field K of every sequence (code, then extra bits, LSB-first)
-/// into `buf` (at least the stream's size plus 8 bytes); returns the
-/// stream's size. At the top of an iteration the accumulator holds < 8
-/// bits, so after a field (<= 9 + 19 bits) it holds at most 35.
+/// Length values looked up in `Writer::len_lut` (most are smaller).
+const LEN_LUT: usize = 256;
+
+/// `field(len_code(v))`, from `lut` when v is small.
 #[inline(always)]
-fn put_stream<const K: usize>(coded: &[Coded], tab: &[u64; 64], buf: &mut [u8]) -> usize {
-    let lim = buf.len().saturating_sub(8);
-    let (mut acc, mut nb, mut pos) = (0u64, 0u32, 0usize);
-    for c in coded {
-        let x = c[K];
-        let e = tab[(x >> 26) as usize];
-        let len = (e >> 32) as u32;
+fn len_field(lut: &[u32], v: u32) -> u32 {
+    match lut.get(v as usize) {
+        Some(&f) => f,
+        None => field(len_code(v)),
+    }
+}
+
+/// One stream's bit writer: accumulator, its bits, the output position.
+#[derive(Clone, Copy)]
+struct Acc {
+    acc: u64,
+    nb: u32,
+    pos: usize,
+}
+
+impl Acc {
+    /// Adds field `x` with table entry `e` (`code | len << 32 | (len +
+    /// extra bits) << 40`) and stores the whole bytes (8 bytes written at
+    /// `min(pos, lim)`, which is `pos` while the sizes are right: `lim` is
+    /// `buf.len() - 8`; min() keeps the store in bounds regardless). At
+    /// the top the accumulator holds < 8 bits, after a field (<= 9 + 19
+    /// bits) at most 35.
+    #[inline(always)]
+    fn put(&mut self, x: u32, e: u64, buf: &mut [u8], lim: usize) {
+        let len = (e >> 32) as u8 as u32;
         let v = (e & 0xFFFF_FFFF) | (u64::from(x & 0xF_FFFF) << len);
-        acc |= v << nb;
-        nb += len + ((x >> 20) & 31);
-        // pos <= lim while the sizes are right; min() keeps the store in
-        // bounds (and the bounds check out of the loop) regardless.
-        let p = pos.min(lim);
+        self.acc |= v << self.nb;
+        self.nb += (e >> 40) as u32;
+        let p = self.pos.min(lim);
         if let Some(d) = buf.get_mut(p..p + 8) {
-            d.copy_from_slice(&acc.to_le_bytes());
+            d.copy_from_slice(&self.acc.to_le_bytes());
         }
-        pos += (nb >> 3) as usize;
-        acc >>= nb & !7;
-        nb &= 7;
+        self.pos += (self.nb >> 3) as usize;
+        self.acc >>= self.nb & !7;
+        self.nb &= 7;
     }
-    if nb > 0 {
-        if let Some(d) = buf.get_mut(pos) {
-            *d = acc as u8;
+
+    /// The last partial byte; returns the stream's size.
+    fn finish(self, buf: &mut [u8]) -> usize {
+        if self.nb == 0 {
+            return self.pos;
         }
-        pos += 1;
+        if let Some(d) = buf.get_mut(self.pos) {
+            *d = self.acc as u8;
+        }
+        self.pos + 1
     }
-    pos
+}
+
+/// Writes the three streams of `coded` (code, then extra bits, LSB-first)
+/// in one pass into `bufs` (each at least its stream's size plus 8
+/// bytes); returns the streams' sizes.
+#[inline(always)]
+fn put_streams(coded: &[Coded], tab: &[[u64; 64]; 3], bufs: [&mut [u8]; 3]) -> [usize; 3] {
+    let [b0, b1, b2] = bufs;
+    let lim = [b0.len(), b1.len(), b2.len()].map(|l| l.saturating_sub(8));
+    let mut w = [Acc {
+        acc: 0,
+        nb: 0,
+        pos: 0,
+    }; 3];
+    for c in coded {
+        w[0].put(c[0], tab[0][(c[0] >> 26) as usize], b0, lim[0]);
+        w[1].put(c[1], tab[1][(c[1] >> 26) as usize], b1, lim[1]);
+        w[2].put(c[2], tab[2][(c[2] >> 26) as usize], b2, lim[2]);
+    }
+    [w[0].finish(b0), w[1].finish(b1), w[2].finish(b2)]
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: usize) {
@@ -126,13 +168,17 @@ impl Writer {
     #[inline(always)]
     fn write_body(&mut self, parse: &Parse, out: &mut Vec<u8>) {
         // Sequences to symbols, with the decoder's repeat-offset rules.
+        if self.len_lut.len() != LEN_LUT {
+            self.len_lut = (0..LEN_LUT as u32).map(|v| field(len_code(v))).collect();
+        }
+        let lut = &self.len_lut[..];
         self.coded.clear();
         self.coded.reserve(parse.seqs.len());
         let mut hist = [[0u32; 64]; 3];
         let mut rep = REP_INIT;
         for s in &parse.seqs {
-            let lf = field(len_code(s.ll));
-            let mf = field(len_code(s.ml - MIN_MATCH as u32));
+            let lf = len_field(lut, s.ll);
+            let mf = len_field(lut, s.ml - MIN_MATCH as u32);
             let of = if s.off == rep[0] {
                 0
             } else if s.off == rep[1] {
@@ -171,38 +217,46 @@ impl Writer {
                 reversed_codes_into(&l, &mut codes[k]);
             }
         }
-        // Per symbol: code | length << 32; each stream's exact size
-        // from the histograms (a symbol's extra-bit count is fixed).
+        // Per symbol: code | length << 32 | (length + extra bits) << 40;
+        // each stream's exact size from the histograms (a symbol's
+        // extra-bit count is fixed).
         let mut tab = [[0u64; 64]; 3];
         let mut sizes = [0usize; 3];
         for k in 0..3 {
             let mut bits = 0u64;
             for s in 0..64 {
-                tab[k][s] = u64::from(codes[k][s]) | u64::from(lens[k][s]) << 32;
                 let extra = match (k, s) {
                     (2, 0..=2) => 0,
                     (2, _) if s < OF_SYMS => offset_base(s).1,
                     (_, _) if s < LEN_SYMS => len_base(s).1,
                     _ => 0,
                 };
-                bits += u64::from(hist[k][s]) * u64::from(u32::from(lens[k][s]) + extra);
+                let len = u32::from(lens[k][s]);
+                tab[k][s] =
+                    u64::from(codes[k][s]) | u64::from(len) << 32 | u64::from(len + extra) << 40;
+                bits += u64::from(hist[k][s]) * u64::from(len + extra);
             }
             sizes[k] = bits.div_ceil(8) as usize;
         }
         put_varint(out, sizes[0]);
         put_varint(out, sizes[1]);
-        // The streams straight into `out`, one after the other, with 8
-        // bytes of slack: a stream's last stores spill zeros into the
-        // next one's place, which that stream then overwrites.
+        // The streams straight into `out`, one after the other, each
+        // with 8 bytes of slack in the scratch layout: a stream's stores
+        // may spill zeros and junk into the next one's first 8 bytes, so
+        // the streams are written into disjoint regions with slack, then
+        // the gaps are closed.
         let base = out.len();
         let total = sizes.iter().sum::<usize>();
-        out.resize(base + total + 8, 0);
-        let mut at = base;
-        let coded = &self.coded[..];
-        at += put_stream::<0>(coded, &tab[0], &mut out[at..]);
-        at += put_stream::<1>(coded, &tab[1], &mut out[at..]);
-        at += put_stream::<2>(coded, &tab[2], &mut out[at..]);
-        debug_assert_eq!(at, base + total);
+        out.resize(base + total + 24, 0);
+        let (r0, rest) = out[base..].split_at_mut(sizes[0] + 8);
+        let (r1, r2) = rest.split_at_mut(sizes[1] + 8);
+        let got = put_streams(&self.coded, &tab, [r0, r1, r2]);
+        debug_assert_eq!(got, sizes);
+        // Close the two 8-byte gaps.
+        let s1 = base + sizes[0] + 8;
+        out.copy_within(s1..s1 + sizes[1], base + sizes[0]);
+        let s2 = s1 + sizes[1] + 8;
+        out.copy_within(s2..s2 + sizes[2], base + sizes[0] + sizes[1]);
         out.truncate(base + total);
     }
 

@@ -121,7 +121,11 @@ fn encode_lz(
     #[cfg(test)]
     TRIES.with(|t| t.set(t.get() + 1));
     if probe || level == Level::Fast {
-        fast::parse(data, parse, fast_table);
+        if level == Level::Fast {
+            fast::parse(data, parse, fast_table);
+        } else {
+            fast::probe(data, parse, fast_table);
+        }
         if probe && parse.saved(n, est / n as f32) < n >> PROBE_MIN_SHIFT {
             #[cfg(test)]
             GIVEN_UP.with(|t| t.set(t.get() + 1));
