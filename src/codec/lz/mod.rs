@@ -45,6 +45,14 @@ const RANDOM_LOOKING: f32 = 0.80;
 /// The probe's matches must save this share of the block (1/64).
 const PROBE_MIN_SHIFT: u32 = 6;
 
+/// Random-looking blocks up to this size are not tried with LZ at all:
+/// the Huffman coder's fixed cost on them is ~80 K instructions, so even
+/// the probe (~13 K with its table clear) was +18% on the corpus
+/// `compressed` class's 3013 blocks of <= 1 KiB, and LZ saved 0.001% of
+/// that class (293 bytes at `fast`; nothing in the other classes).
+/// See BENCHMARKS.md, session 11.
+pub(crate) const TINY_LEN: usize = 2048;
+
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
 struct EncScratch {
@@ -61,6 +69,8 @@ thread_local! {
     pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks for which the probe gave LZ up.
     pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Random-looking blocks of at most TINY_LEN bytes, never tried.
+    pub(crate) static TINY_SKIPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 thread_local! {
@@ -89,6 +99,11 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         return encode_block_with(data, Some(&g), out);
     }
     let probe = est >= RANDOM_LOOKING * n as f32;
+    if probe && n <= TINY_LEN {
+        #[cfg(test)]
+        TINY_SKIPPED.with(|t| t.set(t.get() + 1));
+        return encode_block_with(data, Some(&g), out);
+    }
     ENC.with(|cell| match cell.try_borrow_mut() {
         Ok(mut sc) => encode_lz(data, level, &g, probe, est, out, &mut sc),
         // Not reached (no re-entry), but fresh scratch is always correct.
