@@ -6,6 +6,7 @@
 //!         [--dir /var/tmp/scfs-corpus] [--class compressed] [--block 131072]
 //!         [--split all|lz|notlz] [--by LEVEL] [--reps 1] [--file PATH]
 //!         [--minlen N] [--maxlen N]   (only blocks of N..=N bytes)
+//!         [--huffmax F]   (only blocks `huffman` stores in <= F of their size)
 //!     cargo run --release --example exit_prof -- ratio
 //!         [--dir /var/tmp/scfs-corpus] [--block 131072]
 //!
@@ -105,7 +106,7 @@ fn main() {
     );
     let (mut split, mut by, mut reps, mut file) =
         ("all".to_string(), level, 1usize, None::<String>);
-    let (mut minlen, mut maxlen) = (0usize, usize::MAX);
+    let (mut minlen, mut maxlen, mut huffmax) = (0usize, usize::MAX, f64::INFINITY);
     while let Some(k) = a.next() {
         let v = a.next().expect("option value");
         match k.as_str() {
@@ -118,6 +119,7 @@ fn main() {
             "--file" => file = Some(v),
             "--minlen" => minlen = v.parse().expect("--minlen N"),
             "--maxlen" => maxlen = v.parse().expect("--maxlen N"),
+            "--huffmax" => huffmax = v.parse().expect("--huffmax F"),
             _ => panic!("unknown option {k}"),
         }
     }
@@ -168,15 +170,19 @@ fn main() {
     };
     let bl = file_blocks(&files, block);
     let by = by.unwrap_or(level);
-    let chosen: Vec<&[u8]> = bl
-        .iter()
-        .filter(|b| (minlen..=maxlen).contains(&b.len()))
-        .filter(|b| {
-            let lz = split == "all" || stored(b, by, &mut out).1 == BlockCoding::Lz;
-            split == "all" || (split == "lz") == lz
-        })
-        .map(|b| b.as_slice())
-        .collect();
+    let mut chosen: Vec<&[u8]> = Vec::new();
+    for b in &bl {
+        if !(minlen..=maxlen).contains(&b.len()) {
+            continue;
+        }
+        if stored(b, Level::Huffman, &mut out).0 as f64 > huffmax * b.len() as f64 {
+            continue;
+        }
+        if split != "all" && (split == "lz") != (stored(b, by, &mut out).1 == BlockCoding::Lz) {
+            continue;
+        }
+        chosen.push(b);
+    }
     let n: usize = chosen.iter().map(|b| b.len()).sum();
     let (mut st, mut st_h) = (0, 0);
     for b in &chosen {

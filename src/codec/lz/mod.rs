@@ -53,6 +53,13 @@ const PROBE_MIN_SHIFT: u32 = 6;
 /// See BENCHMARKS.md, session 11.
 pub(crate) const TINY_LEN: usize = 2048;
 
+/// Blocks up to this size are never tried with LZ (nor estimated): LZ
+/// saved 0-7 bytes on the corpus's few such blocks that it took (103
+/// bytes in all at `fast`, in `source`), while the chain finder's table
+/// setup cost `default` +29% over `huffman` on them (BENCHMARKS.md,
+/// session 11).
+pub(crate) const SMALL_LEN: usize = 256;
+
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
 struct EncScratch {
@@ -69,7 +76,8 @@ thread_local! {
     pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks for which the probe gave LZ up.
     pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    /// Random-looking blocks of at most TINY_LEN bytes, never tried.
+    /// Blocks of at most SMALL_LEN bytes, and random-looking ones of at
+    /// most TINY_LEN, never tried.
     pub(crate) static TINY_SKIPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -91,6 +99,11 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
     }
     if n > MAX_BLOCK_LEN {
         return BlockCoding::Raw;
+    }
+    if n <= SMALL_LEN {
+        #[cfg(test)]
+        TINY_SKIPPED.with(|t| t.set(t.get() + 1));
+        return encode_block(data, out);
     }
     let g = Granules::new(data);
     let est = g.entropy_bytes_corrected();

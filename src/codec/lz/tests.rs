@@ -346,9 +346,9 @@ fn near_random(n: usize, seed: u64) -> Vec<u8> {
     noise(n, seed).iter().map(|&b| b % 120).collect()
 }
 
-/// A random-looking block of at most TINY_LEN bytes is coded without LZ,
-/// not even probed, with exactly the `huffman` level's output; one byte
-/// longer, it is probed again.
+/// A random-looking block of at most TINY_LEN bytes (any block of at most
+/// SMALL_LEN) is coded without LZ, not even probed, with exactly the
+/// `huffman` level's output; one byte longer, it is probed again.
 #[test]
 fn tiny_random_looking_blocks_skip_lz() {
     let count = || {
@@ -370,6 +370,18 @@ fn tiny_random_looking_blocks_skip_lz() {
             let (t, s, _) = count();
             assert_eq!((t - t0, s - s0), (0, 1), "{n} bytes at {level:?}");
             assert_eq!(roundtrip(&d, level), c);
+        }
+        // Blocks of <= SMALL_LEN bytes, even text, are not tried either.
+        for (i, n) in [1usize, 64, 200, SMALL_LEN].into_iter().enumerate() {
+            let d = texty(n, 130 + i as u64);
+            let (t0, s0, _) = count();
+            let mut lz = Vec::new();
+            let c = encode_block_level(&d, level, &mut lz);
+            let mut huff = Vec::new();
+            assert_eq!(c, encode_block(&d, &mut huff), "{n} at {level:?}");
+            assert!(lz == huff, "{n} at {level:?}");
+            let (t, s, _) = count();
+            assert_eq!((t - t0, s - s0), (0, 1), "{n} bytes at {level:?}");
         }
         let d = near_random(TINY_LEN + 1, 70);
         let (t0, s0, g0) = count();
@@ -404,7 +416,7 @@ fn tiny_blocks_with_repeats_still_get_lz() {
 fn compressible_samples_are_untouched_by_the_tiny_rule() {
     let skipped = || TINY_SKIPPED.with(|t| t.get());
     for level in LZ_LEVELS {
-        for (i, n) in [64usize, 300, 1024, 2048, 4096, 65536]
+        for (i, n) in [SMALL_LEN + 1, 300, 1024, 2048, 4096, 65536]
             .into_iter()
             .enumerate()
         {
