@@ -48,8 +48,8 @@ const PROBE_MIN_SHIFT: u32 = 6;
 /// Random-looking blocks up to this size are not tried with LZ at all:
 /// the Huffman coder's fixed cost on them is ~80 K instructions, so even
 /// the probe (~13 K with its table clear) was +18% on the corpus
-/// `compressed` class's 3013 blocks of <= 1 KiB, and LZ saved 0.001% of
-/// that class (293 bytes at `fast`; nothing in the other classes).
+/// `compressed` class's 3013 blocks of <= 1 KiB, while LZ saved 344 bytes
+/// of that class at `fast`, 72 at `default` (0.001%; nothing elsewhere).
 /// See BENCHMARKS.md, session 11.
 pub(crate) const TINY_LEN: usize = 2048;
 
