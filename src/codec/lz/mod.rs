@@ -45,6 +45,21 @@ const RANDOM_LOOKING: f32 = 0.80;
 /// The probe's matches must save this share of the block (1/64).
 const PROBE_MIN_SHIFT: u32 = 6;
 
+/// Random-looking blocks up to this size are not tried with LZ at all:
+/// the Huffman coder's fixed cost on them is ~80 K instructions, so even
+/// the probe (~13 K with its table clear) was +18% on the corpus
+/// `compressed` class's 3013 blocks of <= 1 KiB, while LZ saved 344 bytes
+/// of that class at `fast`, 72 at `default` (0.001%; nothing elsewhere).
+/// See BENCHMARKS.md, session 11.
+pub(crate) const TINY_LEN: usize = 2048;
+
+/// Blocks up to this size are never tried with LZ (nor estimated): LZ
+/// saved 0-7 bytes on the corpus's few such blocks that it took (103
+/// bytes in all at `fast`, in `source`), while the chain finder's table
+/// setup cost `default` +29% over `huffman` on them (BENCHMARKS.md,
+/// session 11).
+pub(crate) const SMALL_LEN: usize = 256;
+
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
 struct EncScratch {
@@ -61,6 +76,9 @@ thread_local! {
     pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks for which the probe gave LZ up.
     pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Blocks of at most SMALL_LEN bytes, and random-looking ones of at
+    /// most TINY_LEN, never tried.
+    pub(crate) static TINY_SKIPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 thread_local! {
@@ -82,6 +100,11 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
     if n > MAX_BLOCK_LEN {
         return BlockCoding::Raw;
     }
+    if n <= SMALL_LEN {
+        #[cfg(test)]
+        TINY_SKIPPED.with(|t| t.set(t.get() + 1));
+        return encode_block(data, out);
+    }
     let g = Granules::new(data);
     let est = g.entropy_bytes_corrected();
     if est >= INCOMPRESSIBLE * n as f32 || g.total().iter().any(|&c| c as usize == n) {
@@ -89,6 +112,11 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         return encode_block_with(data, Some(&g), out);
     }
     let probe = est >= RANDOM_LOOKING * n as f32;
+    if probe && n <= TINY_LEN {
+        #[cfg(test)]
+        TINY_SKIPPED.with(|t| t.set(t.get() + 1));
+        return encode_block_with(data, Some(&g), out);
+    }
     ENC.with(|cell| match cell.try_borrow_mut() {
         Ok(mut sc) => encode_lz(data, level, &g, probe, est, out, &mut sc),
         // Not reached (no re-entry), but fresh scratch is always correct.

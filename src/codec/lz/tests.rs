@@ -368,3 +368,97 @@ pub(super) fn lz_payload(data: &[u8], level: Level) -> Vec<u8> {
     assert_eq!(encode_block_level(data, level, &mut out), BlockCoding::Lz);
     out
 }
+
+/// Bytes of 120 values, evenly: order-0 ~0.86 of the size, "random-looking".
+fn near_random(n: usize, seed: u64) -> Vec<u8> {
+    noise(n, seed).iter().map(|&b| b % 120).collect()
+}
+
+/// A random-looking block of at most TINY_LEN bytes (any block of at most
+/// SMALL_LEN) is coded without LZ, not even probed, with exactly the
+/// `huffman` level's output; one byte longer, it is probed again.
+#[test]
+fn tiny_random_looking_blocks_skip_lz() {
+    let count = || {
+        (
+            TRIES.with(|t| t.get()),
+            TINY_SKIPPED.with(|t| t.get()),
+            GIVEN_UP.with(|t| t.get()),
+        )
+    };
+    for level in LZ_LEVELS {
+        for (i, n) in [300usize, 391, 1000, TINY_LEN].into_iter().enumerate() {
+            let d = near_random(n, 60 + i as u64);
+            let (t0, s0, _) = count();
+            let mut lz = Vec::new();
+            let c = encode_block_level(&d, level, &mut lz);
+            let mut huff = Vec::new();
+            assert_eq!(c, encode_block(&d, &mut huff), "{n} at {level:?}");
+            assert!(lz == huff, "{n} at {level:?}");
+            let (t, s, _) = count();
+            assert_eq!((t - t0, s - s0), (0, 1), "{n} bytes at {level:?}");
+            assert_eq!(roundtrip(&d, level), c);
+        }
+        // Blocks of <= SMALL_LEN bytes, even text, are not tried either.
+        for (i, n) in [1usize, 64, 200, SMALL_LEN].into_iter().enumerate() {
+            let d = texty(n, 130 + i as u64);
+            let (t0, s0, _) = count();
+            let mut lz = Vec::new();
+            let c = encode_block_level(&d, level, &mut lz);
+            let mut huff = Vec::new();
+            assert_eq!(c, encode_block(&d, &mut huff), "{n} at {level:?}");
+            assert!(lz == huff, "{n} at {level:?}");
+            let (t, s, _) = count();
+            assert_eq!((t - t0, s - s0), (0, 1), "{n} bytes at {level:?}");
+        }
+        let d = near_random(TINY_LEN + 1, 70);
+        let (t0, s0, g0) = count();
+        roundtrip(&d, level);
+        let (t, s, g) = count();
+        assert_eq!((t - t0, s - s0, g - g0), (1, 0, 1), "{level:?}");
+    }
+}
+
+/// Tiny blocks that are not random-looking (text) still get LZ at every
+/// level, as do random-looking blocks just above TINY_LEN with a repeat.
+#[test]
+fn tiny_blocks_with_repeats_still_get_lz() {
+    let skipped = || TINY_SKIPPED.with(|t| t.get());
+    for level in LZ_LEVELS {
+        for (i, n) in [500usize, 1000, 1500, TINY_LEN].into_iter().enumerate() {
+            let s0 = skipped();
+            let d = texty(n, 80 + i as u64);
+            assert_eq!(roundtrip(&d, level), BlockCoding::Lz, "{n} at {level:?}");
+            assert_eq!(skipped(), s0, "{n} at {level:?}");
+        }
+        let mut d = near_random(TINY_LEN / 2 + 100, 90);
+        d.extend_from_within(..);
+        assert_eq!(roundtrip(&d, level), BlockCoding::Lz, "{level:?}");
+    }
+}
+
+/// On compressible samples of every size the rule never fires, so their
+/// coding (and ratio) is what it was. (`mixed` of <= 2 KiB, half noise,
+/// is random-looking: the rule's cost, 0.001% of the corpus.)
+#[test]
+fn compressible_samples_are_untouched_by_the_tiny_rule() {
+    let skipped = || TINY_SKIPPED.with(|t| t.get());
+    for level in LZ_LEVELS {
+        for (i, n) in [SMALL_LEN + 1, 300, 1024, 2048, 4096, 65536]
+            .into_iter()
+            .enumerate()
+        {
+            for d in [texty(n, 100 + i as u64), runs(n, 120 + i as u64)] {
+                let s0 = skipped();
+                let mut lz = Vec::new();
+                let c = encode_block_level(&d, level, &mut lz);
+                let mut huff = Vec::new();
+                let h = encode_block(&d, &mut huff);
+                assert_eq!(skipped(), s0, "{n} at {level:?}");
+                if c == BlockCoding::Lz && h == BlockCoding::Huffman {
+                    assert!(lz.len() < huff.len(), "{n} at {level:?}");
+                }
+            }
+        }
+    }
+}
