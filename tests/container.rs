@@ -4,7 +4,7 @@
 //! compaction and the O(block) cost of an update.
 
 mod common;
-use common::rng::xorshift;
+use common::model::{fill, Fill, Op, Shape};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -38,28 +38,10 @@ fn file_from(bytes: &[u8]) -> File {
     f
 }
 
-/// Deterministic test data of a few shapes.
+/// Deterministic test data: `common::model`'s fill of shape number
+/// `shape` (2 noise, 3 a skewed alphabet).
 fn data(seed: u64, len: usize, shape: u8) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = || {
-        x = xorshift(x);
-        x
-    };
-    match shape % 5 {
-        0 => vec![0u8; len],
-        1 => vec![(seed as u8) | 1; len],
-        2 => (0..len).map(|_| next() as u8).collect(),
-        3 => (0..len)
-            .map(|_| b"aaaabbc\n"[(next() % 8) as usize])
-            .collect(),
-        _ => {
-            let mut v = vec![0u8; len];
-            if len > 0 {
-                v[len / 2] = 9;
-            }
-            v
-        }
-    }
+    Fill::new(Shape::ALL[shape as usize % Shape::ALL.len()], seed).bytes(len)
 }
 
 fn read(c: &Container, b: u64) -> Vec<u8> {
@@ -127,28 +109,19 @@ fn check(c: &Container, m: &Model, probe: &[u64]) {
     assert_eq!(s.live_bytes + s.dead_bytes, s.file_len);
 }
 
-#[derive(Clone, Debug)]
-enum Op {
-    Write {
-        b: u64,
-        len: usize,
-        shape: u8,
-        seed: u64,
-    },
-    Truncate(u64),
-    Commit,
-    Reopen,
-    Compact,
-}
-
+/// The container's operations: whole-block writes (`off` a block start,
+/// `len` at most a block), truncate, commit (`Fsync`), reopen, compact.
 fn op() -> impl Strategy<Value = Op> {
+    let write = |(b, len, fill): (u64, usize, Fill)| Op::Write {
+        off: b * BS as u64,
+        len,
+        fill,
+    };
     prop_oneof![
-        6 => (0u64..24, 0usize..=BS, any::<u8>(), any::<u64>())
-            .prop_map(|(b, len, shape, seed)| Op::Write { b, len, shape, seed }),
-        1 => (1u64 << 40..(1u64 << 40) + 3, 1usize..=BS, any::<u8>(), any::<u64>())
-            .prop_map(|(b, len, shape, seed)| Op::Write { b, len, shape, seed }),
+        6 => (0u64..24, 0usize..=BS, fill()).prop_map(write),
+        1 => (1u64 << 40..(1u64 << 40) + 3, 1usize..=BS, fill()).prop_map(write),
         1 => (0u64..30 * BS as u64).prop_map(Op::Truncate),
-        3 => Just(Op::Commit),
+        3 => Just(Op::Fsync),
         2 => Just(Op::Reopen),
         1 => Just(Op::Compact),
     ]
@@ -174,8 +147,9 @@ proptest! {
         let probe = [0u64, 1, 5, 23, 24, 1 << 40, (1 << 40) + 2];
         for op in ops {
             match op {
-                Op::Write { b, len, shape, seed } => {
-                    let d = data(seed, len, shape);
+                Op::Write { off, len, fill } => {
+                    let b = off / BS as u64;
+                    let d = fill.bytes(len);
                     c.write_block(b, &d).unwrap();
                     if matches!(c.block_kind(b), BlockKind::Stored | BlockKind::Huffman | BlockKind::Lz) {
                         records.insert(b, d.clone());
@@ -191,7 +165,7 @@ proptest! {
                     c.set_logical_size(s);
                     m.truncate(s);
                 }
-                Op::Commit => {
+                Op::Fsync => {
                     ever_committed |= !c.is_clean();
                     c.commit().unwrap();
                     committed = m.clone();
@@ -218,6 +192,7 @@ proptest! {
                     committed = m.clone();
                     ever_committed = true;
                 }
+                _ => unreachable!("{op:?} is not generated"),
             }
             check(&c, &m, &probe);
         }
