@@ -5,7 +5,7 @@
 //! tests for edges, concurrency, corruption, durability and memory.
 
 mod common;
-use common::model::{fill, FileModel, Op};
+use common::model::{fill, FileModel, Fill, Op, Shape};
 use common::rng::xorshift;
 
 use proptest::prelude::*;
@@ -187,6 +187,30 @@ fn run_model(ops: &[Op], threads: usize) {
     drop(f);
     let f = reopen(&path, &c);
     assert!(read_all(&f) == model.0, "contents differ after reopen");
+}
+
+/// The cases the regressions file kept from before the shared Op
+/// vocabulary (seed 0 was zeros, 3 text, 5 noise).
+#[test]
+fn model_regressions() {
+    let w = |off, len, shape, seed| Op::Write {
+        off,
+        len,
+        fill: Fill::new(shape, seed),
+    };
+    let cases = [
+        vec![w(0, 1, Shape::Noise, 5)],
+        vec![
+            w(18432, 8396, Shape::Zeros, 0),
+            Op::SeekData(12287),
+            w(8192, 12043, Shape::Text, 3),
+            Op::SeekHole(51957),
+        ],
+    ];
+    for ops in cases {
+        run_model(&ops, 0);
+        run_model(&ops, 2);
+    }
 }
 
 proptest! {

@@ -9,7 +9,7 @@ mod common;
 use std::fs::{self, File};
 
 use common::inproc::Mounted;
-use common::model::{tree_op, Tree};
+use common::model::{tree_op, Op, Tree, TreeOp};
 use proptest::prelude::*;
 use scfs::fs::FsOptions;
 
@@ -25,7 +25,7 @@ fn opts(writeback_cache: bool) -> FsOptions {
     }
 }
 
-fn run(ops: &[common::model::TreeOp], wb: bool) {
+fn run(ops: &[TreeOp], wb: bool) {
     let Some(mut m) = Mounted::with(opts(wb), |b| fs::create_dir(b.join("sub")).unwrap()) else {
         return;
     };
@@ -49,7 +49,20 @@ fn run(ops: &[common::model::TreeOp], wb: bool) {
     }
 }
 
-fn ops() -> impl Strategy<Value = Vec<common::model::TreeOp>> {
+/// The case the regressions file kept from before the shared Op
+/// vocabulary (`Allocate { f: 0, off: 0, len: 6, keep: true }`).
+#[test]
+fn model_regressions() {
+    let op = Op::Allocate {
+        off: 0,
+        len: 6,
+        keep: true,
+    };
+    run(&[TreeOp::File(0, op.clone())], false);
+    run(&[TreeOp::File(0, op)], true);
+}
+
+fn ops() -> impl Strategy<Value = Vec<TreeOp>> {
     proptest::collection::vec(tree_op(NAMES.len(), MAXLEN, 20_000, 30_000), 1..40)
 }
 
