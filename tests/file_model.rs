@@ -6,7 +6,7 @@
 
 mod common;
 use common::model::{fill, FileModel, Fill, Op, Shape};
-use common::rng::xorshift;
+use common::rng::{noise, xorshift, Rng};
 
 use proptest::prelude::*;
 use scfs::cache::{BlockCache, CacheOptions};
@@ -79,15 +79,7 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
             .map(|i| b"abcab\ncab"[(i + seed as usize) % 9])
             .collect(),
         4 => vec![0xFF; len],
-        _ => {
-            let mut x = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            (0..len)
-                .map(|_| {
-                    x = xorshift(x);
-                    x as u8
-                })
-                .collect()
-        }
+        _ => noise(len, seed as u64),
     }
 }
 
@@ -826,12 +818,9 @@ fn bench_file_layer() {
     let before = f.stats().file_len;
     let n_ops = 200u64;
     let t = Instant::now();
-    let mut x = 12345u64;
+    let mut r = Rng::new(12345);
     for _ in 0..n_ops {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let off = ((x >> 20) % (data.len() as u64 - 4096)) & !4095;
+        let off = r.below(data.len() as u64 - 4096) & !4095;
         f.write(off, &pattern(9, 4096)).unwrap();
         f.flush().unwrap();
     }

@@ -1,6 +1,7 @@
 //! Unit tests of the container (the integration tests are tests/container.rs).
 
 use super::*;
+use crate::testrng::Rng;
 
 fn tmp() -> File {
     tempfile::tempfile().unwrap()
@@ -30,15 +31,9 @@ fn create_put_commit_reopen() {
 
 fn block(seed: u64, len: usize) -> Vec<u8> {
     // Deterministic, mildly compressible data.
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b"abcdefgh"[(x % 8) as usize] ^ ((x >> 40) as u8 & 1)
-        })
-        .collect()
+    Rng::new(seed).bytes(len, |x| {
+        b"abcdefgh"[(x % 8) as usize] ^ ((x >> 40) as u8 & 1)
+    })
 }
 
 fn read_all(c: &Container, block_no: u64) -> Vec<u8> {

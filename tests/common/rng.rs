@@ -1,7 +1,7 @@
 //! The one pseudo-random generator of the tests: xorshift64 (Marsaglia's
 //! shifts 13, 7, 17), deterministic from its seed, so a failing case can
-//! be replayed. The same function serves the benches (included by path)
-//! and, as `crate::testutil::xorshift`, the library's unit tests.
+//! be replayed. The same file serves the benches and the library's unit
+//! tests (`crate::testrng`), both including it by path.
 
 /// One step of xorshift64 (a nonzero state stays nonzero).
 pub fn xorshift(mut x: u64) -> u64 {
@@ -40,4 +40,9 @@ impl Rng {
     pub fn bytes(&mut self, len: usize, f: impl Fn(u64) -> u8) -> Vec<u8> {
         (0..len).map(|_| f(self.u64())).collect()
     }
+}
+
+/// `len` incompressible bytes from `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    Rng::new(seed).bytes(len, |x| x as u8)
 }
