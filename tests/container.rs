@@ -455,9 +455,13 @@ fn flipped_bits_in_a_record_corrupt_that_block_only() {
                 let c = Container::open(file_from(&v), false).unwrap();
                 let mut out = vec![0u8; BS];
                 match c.read_block(victim, &mut out) {
-                    Err(ContainerError::Corrupt { offset, block, msg }) => {
-                        assert_eq!(offset, off, "{msg}");
-                        assert_eq!(block, Some(victim), "{msg}");
+                    Err(ContainerError::Corrupt {
+                        offset,
+                        block,
+                        reason,
+                    }) => {
+                        assert_eq!(offset, off, "{reason}");
+                        assert_eq!(block, Some(victim), "{reason}");
                     }
                     other => panic!("block {victim} flip at {pos} bit {bit}: {other:?}"),
                 }
