@@ -7,6 +7,11 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use scfs::codec::{self, BlockCoding, Level};
 
+/// The tests' one pseudo-random generator.
+#[allow(dead_code)]
+#[path = "../tests/common/rng.rs"]
+mod rng;
+
 fn sample() -> Vec<u8> {
     let path = std::env::var("SCFS_BENCH_FILE")
         .unwrap_or_else(|_| "/work/shared/corpus/silesia/dickens".into());
@@ -15,17 +20,8 @@ fn sample() -> Vec<u8> {
             d.truncate(4 << 20);
             d
         }
-        Err(_) => {
-            let mut s = 0x9E37_79B9_7F4A_7C15u64;
-            (0..4 << 20)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    b'a' + (s & 0xFFFF).trailing_zeros() as u8
-                })
-                .collect()
-        }
+        Err(_) => rng::Rng(0x9E37_79B9_7F4A_7C15)
+            .bytes(4 << 20, |s| b'a' + (s & 0xFFFF).trailing_zeros() as u8),
     }
 }
 

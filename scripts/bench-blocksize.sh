@@ -52,29 +52,22 @@ for bs in $BLOCKS; do
 
     rm -rf "$WORK/b2"; mkdir -p "$WORK/b2"
     "$SCFS" mount "$WORK/b2" "$MNT" -o "$opts"
-    read -r wchar wbytes < <(python3 - "$(pgrep -f "scfs mount $WORK/b2" | head -1)" "$MNT" "$OPS" <<'PY'
-import os, sys, random
+    read -r wchar wbytes < <(PYTHONDONTWRITEBYTECODE=1 python3 - "$(pgrep -f "scfs mount $WORK/b2" | head -1)" "$MNT" "$OPS" <<'PY'
+import os, sys
+sys.path.insert(0, 'scripts')
+from gen_log import log_bytes, overwrite
 pid, mnt, ops = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def io():
     d = dict(l.split(':') for l in open(f'/proc/{pid}/io'))
     return int(d['wchar']), int(d['write_bytes'])
-random.seed(1)
-data = bytearray(); i = 0
-while len(data) < 32 << 20:
-    h = (i * 0x9E3779B97F4A7C15) & 0xffffffffffffffff
-    data += f"{i:08} {h:016x} status={h % 7} user{h % 1000}\n".encode(); i += 1
-data = data[:32 << 20]
+data = log_bytes(32 << 20)
 p = f'{mnt}/big'
 with open(p, 'wb') as f:
     f.write(data); f.flush(); os.fsync(f.fileno())
 os.sync()
 c0, b0 = io()
 fd = os.open(p, os.O_RDWR)
-for k in range(ops):
-    off = random.randrange(0, (32 << 20) // 4096) * 4096
-    src = (off + 4096 * 7) % (32 << 20)
-    os.pwrite(fd, bytes(data[src:src + 4096]), off)
-    os.fsync(fd)
+overwrite(fd, data, ops, 1)
 os.close(fd); os.sync()
 c1, b1 = io()
 print((c1 - c0) // ops, (b1 - b0) // ops)

@@ -14,31 +14,22 @@ rm -rf "$WORK"; mkdir -p "$WORK/b" "$WORK/m"
 "$SCFS" mount "$WORK/b" "$WORK/m" -d --log-file "$WORK/log" "$@"
 trap '"$SCFS" umount "$WORK/m" || fusermount3 -uz "$WORK/m"' EXIT
 PID=$(pgrep -f "scfs mount $WORK/b" | head -1)
-python3 - "$PID" "$WORK" <<'PY'
-import os, sys, random
+PYTHONDONTWRITEBYTECODE=1 python3 - "$PID" "$WORK" <<'PY'
+import os, sys
+sys.path.insert(0, 'scripts')
+from gen_log import log_bytes, overwrite
 pid, work = sys.argv[1], sys.argv[2]
 def wb():
     for l in open(f'/proc/{pid}/io'):
         if l.startswith('write_bytes'):
             return int(l.split()[1])
-random.seed(1)
-data = bytearray(); i = 0
-while len(data) < 32 << 20:
-    h = (i * 0x9E3779B97F4A7C15) & 0xffffffffffffffff
-    data += f"{i:08} {h:016x} status={h % 7} user{h % 1000}\n".encode(); i += 1
-data = data[:32 << 20]
+data = log_bytes(32 << 20)
 p = f'{work}/m/big'
 with open(p, 'wb') as f:
     f.write(data); f.flush(); os.fsync(f.fileno())
-w0 = wb(); app = 0
+w0 = wb()
 fd = os.open(p, os.O_RDWR)
-for k in range(8000):
-    off = random.randrange(0, (32 << 20) // 4096) * 4096
-    src = (off + 4096 * 7) % (32 << 20)
-    chunk = bytes(data[src:src + 4096])
-    os.pwrite(fd, chunk, off); app += len(chunk)
-    if k % 1000 == 999:
-        os.fsync(fd)
+app = overwrite(fd, data, 8000, 1000)
 os.fsync(fd); os.close(fd); os.sync()
 w1 = wb()
 print(f"program wrote {app} bytes; daemon wrote {w1 - w0} bytes to BACKING "

@@ -17,3 +17,9 @@ pub mod metrics;
 pub mod size;
 pub(crate) mod sys;
 pub mod tcv1;
+
+/// The unit tests' pseudo-random generator: the integration tests' one.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/common/rng.rs"]
+pub(crate) mod testrng;

@@ -5,6 +5,7 @@
 mod common;
 
 use common::cli::*;
+use common::rng::noise;
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 
@@ -18,7 +19,7 @@ fn v1_round_trips_edge_cases() {
         ("b64001", text(64_001)),
         ("same", vec![7u8; 200_000]),
         ("all256", (0..=255u8).cycle().take(70_000).collect()),
-        ("random", random(300_000, 1)),
+        ("random", noise(300_000, 1)),
     ];
     cases.push(("silesia", silesia_sample(1 << 20)));
     for (name, data) in &cases {
@@ -115,7 +116,7 @@ fn v1_encoder_header_bytes() {
 
     // Stored block: 64000 random bytes (no code beats 8 bits a byte on a
     // sample this large; on small samples Huffman can).
-    let data = random(64_000, 9);
+    let data = noise(64_000, 9);
     let enc = run(&["compress", "-", "-"], &data).stdout;
     assert_eq!(enc[14], 1, "block type stored");
     assert_eq!(u64le(&enc[15..23]), 64_000);
@@ -237,7 +238,7 @@ fn v1_hostile_inputs_are_rejected() {
 #[test]
 fn v1_larger_blocks_from_other_writers() {
     // A 1 MiB stored block (the reader's limit) is accepted; 1 MiB + 1 is not.
-    let data = random(1 << 20, 3);
+    let data = noise(1 << 20, 3);
     let f = [
         &V1_HEADER[..],
         &block(1, 1 << 20, 1 << 20, &[0u8; 256]),
@@ -251,7 +252,7 @@ fn v1_larger_blocks_from_other_writers() {
     let f = [
         &V1_HEADER[..],
         &block(1, n, n, &[0u8; 256]),
-        &random(n as usize, 4),
+        &noise(n as usize, 4),
     ]
     .concat();
     assert_eq!(run(&["decompress", "-", "-"], &f).status.code(), Some(1));
@@ -386,7 +387,7 @@ fn info_verify_stats_on_v1() {
     let inp = dir.path().join("doc.txt");
     let enc = dir.path().join("doc.tc");
     let mut data = text(128_000);
-    data.extend(random(64_000, 5)); // block 2 is stored
+    data.extend(noise(64_000, 5)); // block 2 is stored
     data.extend(text(30_000));
     fs::write(&inp, &data).unwrap();
     ok(&["compress", p(&inp), p(&enc)]);

@@ -4,6 +4,7 @@
 mod common;
 
 use common::cli::*;
+use common::rng::noise;
 use std::fs;
 
 /// A v2 container as written now: header version 3 (FORMAT.md 3.2).
@@ -84,7 +85,7 @@ fn v2_round_trips() {
         ("b65537", text(65_537)),
         ("same", vec![7u8; 300_000]),
         ("all256", (0..=255u8).cycle().take(70_000).collect()),
-        ("random", random(200_000, 2)),
+        ("random", noise(200_000, 2)),
         ("silesia", silesia_sample(1 << 20)),
         ("sparse", sparse),
     ];
@@ -163,7 +164,7 @@ fn v2_default_block_size_and_stdin_stdout() {
 fn v2_info_counts_kinds() {
     let dir = tempdir();
     let mut data = text(65_536); // huffman
-    data.extend(random(65_536, 7)); // stored
+    data.extend(noise(65_536, 7)); // stored
     data.extend(vec![0u8; 65_536 * 2]); // holes
     data.extend(vec![b'x'; 65_536]); // fill
     data.extend(text(1000)); // huffman, short last block
@@ -394,7 +395,7 @@ fn stats_over_a_backing_dir() {
         p(&dir.path().join("a.txt")),
         p(&sub.join("a.scfs")),
     ]);
-    fs::write(sub.join("plain.bin"), random(10_000, 1)).unwrap();
+    fs::write(sub.join("plain.bin"), noise(10_000, 1)).unwrap();
     std::os::unix::fs::symlink("a.scfs", sub.join("link")).unwrap();
     fs::hard_link(sub.join("a.scfs"), sub.join("hard.scfs")).unwrap();
     let stored = fs::metadata(sub.join("a.scfs")).unwrap().len();

@@ -6,7 +6,7 @@
 //! size, and compaction keeps LZ records.
 
 mod common;
-use common::rng::xorshift;
+use common::rng::{noise, xorshift};
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -41,16 +41,6 @@ fn logs(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x = xorshift(x);
-            x as u8
-        })
-        .collect()
 }
 
 fn read(c: &Container, no: u64) -> Vec<u8> {

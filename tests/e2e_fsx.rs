@@ -12,6 +12,7 @@
 //! be raised with SCFS_FSX_OPS for longer soaks.
 
 mod common;
+use common::rng::Rng;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
@@ -21,25 +22,6 @@ use std::os::unix::io::AsRawFd;
 use common::Mount;
 
 const PAGE: usize = 4096;
-
-/// xorshift64*: a small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-}
 
 struct Fsx {
     path: std::path::PathBuf,
@@ -491,7 +473,7 @@ fn run_with(opts: &[&str], seed: u64, max_len: usize, max_op: usize, pollute_eof
         pollute_eof,
         log: Vec::new(),
     };
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     let n = ops();
     for i in 0..n {
         fsx.step(&mut rng);

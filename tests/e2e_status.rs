@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::inproc::*;
+use common::rng::noise;
 use common::{scfs, wait_until};
 use scfs::fs::FsOptions;
 use serde_json::Value;

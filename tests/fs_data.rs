@@ -13,6 +13,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 
 use common::inproc::*;
+use common::rng::noise;
 
 #[test]
 fn read_write_at_offsets() {

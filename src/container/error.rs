@@ -4,6 +4,8 @@
 use std::fmt;
 use std::io;
 
+use crate::codec::CodecError;
+
 /// Everything that can go wrong in the container layer.
 #[derive(Debug)]
 pub enum ContainerError {
@@ -11,11 +13,12 @@ pub enum ContainerError {
     Io(io::Error),
     /// The container's bytes are damaged: `offset` is the byte offset in
     /// the backing file where the damage was found, `block` the block
-    /// being read when it was (None for the header and commit records).
+    /// being read when it was (None for the header and commit records),
+    /// `reason` what is wrong there.
     Corrupt {
         offset: u64,
         block: Option<u64>,
-        msg: String,
+        reason: Corruption,
     },
     /// The file is not a v2 container (wrong magic or version).
     NotContainer(String),
@@ -37,15 +40,15 @@ impl fmt::Display for ContainerError {
             ContainerError::Corrupt {
                 offset,
                 block: None,
-                msg,
-            } => write!(f, "corrupt container at byte offset {offset}: {msg}"),
+                reason,
+            } => write!(f, "corrupt container at byte offset {offset}: {reason}"),
             ContainerError::Corrupt {
                 offset,
                 block: Some(b),
-                msg,
+                reason,
             } => write!(
                 f,
-                "corrupt container at byte offset {offset}: block {b}: {msg}"
+                "corrupt container at byte offset {offset}: block {b}: {reason}"
             ),
             ContainerError::NotContainer(m) => write!(f, "not a v2 container: {m}"),
             ContainerError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
@@ -72,20 +75,20 @@ impl From<io::Error> for ContainerError {
 
 impl ContainerError {
     /// Damage found at byte `offset`, outside any block record.
-    pub fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
+    pub fn corrupt(offset: u64, reason: impl Into<Corruption>) -> ContainerError {
         ContainerError::Corrupt {
             offset,
             block: None,
-            msg: msg.into(),
+            reason: reason.into(),
         }
     }
 
     /// Damage found at byte `offset` while reading block `block`.
-    pub fn corrupt_block(offset: u64, block: u64, msg: impl Into<String>) -> ContainerError {
+    pub fn corrupt_block(offset: u64, block: u64, reason: impl Into<Corruption>) -> ContainerError {
         ContainerError::Corrupt {
             offset,
             block: Some(block),
-            msg: msg.into(),
+            reason: reason.into(),
         }
     }
 
@@ -106,7 +109,7 @@ impl ContainerError {
             ContainerError::Corrupt {
                 offset,
                 block: b,
-                msg,
+                reason: msg,
             } => {
                 match (b.or(block), block_size) {
                     (Some(no), Some(bs)) => log::error!(
@@ -155,5 +158,79 @@ impl From<ContainerError> for io::Error {
             // message (the CLI) use the ContainerError's Display first.
             other => io::Error::from_raw_os_error(other.errno()),
         }
+    }
+}
+
+/// What is wrong with a container's bytes (the `reason` of
+/// [`ContainerError::Corrupt`]), with the values found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Corruption {
+    /// A checksum over `what` does not match: `expected` is the one
+    /// stored in the file, `found` the one computed over the bytes.
+    Checksum {
+        what: &'static str,
+        expected: u32,
+        found: u32,
+    },
+    /// The magic number a `what` record starts with is missing.
+    NoMagic(&'static str),
+    /// A `what` record extends past the end of the file.
+    PastEnd(&'static str),
+    /// Reserved bytes of a `what` are not zero.
+    Reserved(&'static str),
+    /// A block record's field `field` holds the invalid value `value`.
+    BadField { field: &'static str, value: u64 },
+    /// The `coding` decoder rejected a block record's payload.
+    Codec {
+        coding: &'static str,
+        error: CodecError,
+    },
+    /// The record header at the offset the index gives names another
+    /// block, kind or payload length than the index does.
+    NotTheIndexed { block: u64, kind: u8, len: u32 },
+    /// A commit record's entry for `block` is invalid (`why`).
+    BadEntry { block: u64, why: &'static str },
+    /// Anything else, in words (the structure checks of commit records,
+    /// recovery's findings).
+    Other(String),
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Corruption::Checksum {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{what} checksum mismatch (stored {expected:#010x}, computed {found:#010x})"
+            ),
+            Corruption::NoMagic(what) => write!(f, "no {what} magic"),
+            Corruption::PastEnd(what) => write!(f, "{what} extends past the end of the file"),
+            Corruption::Reserved(what) => write!(f, "reserved {what} bytes are not zero"),
+            Corruption::BadField { field, value } => write!(f, "{field} {value} invalid"),
+            Corruption::Codec { coding, error } => write!(f, "bad {coding} payload: {error}"),
+            Corruption::NotTheIndexed { block, kind, len } => write!(
+                f,
+                "record header (block {block}, kind {kind}, length {len}) does not match the index"
+            ),
+            Corruption::BadEntry { block, why } => {
+                write!(f, "commit entry for block {block}: {why}")
+            }
+            Corruption::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for Corruption {
+    fn from(m: String) -> Corruption {
+        Corruption::Other(m)
+    }
+}
+
+impl From<&str> for Corruption {
+    fn from(m: &str) -> Corruption {
+        Corruption::Other(m.to_owned())
     }
 }

@@ -43,7 +43,7 @@ use crate::codec;
 pub use block_size::{BadBlockSize, BlockSize};
 pub use compact::{CompactWhen, SpaceReport};
 pub use compression::Compression;
-pub use error::{ContainerError, Result};
+pub use error::{ContainerError, Corruption, Result};
 pub use format::{MAX_BLOCK_SHIFT, MAX_LOGICAL_SIZE, MIN_BLOCK_SHIFT};
 pub use recover::{read_summary, Summary};
 pub use seal::SealTicket;

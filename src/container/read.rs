@@ -9,15 +9,15 @@ use std::os::unix::fs::FileExt;
 use super::encode::Payload;
 use super::format::{RecordHeader, RECORD_HEADER_LEN};
 use super::index::{Coding, Entry};
-use super::{codec, Container, ContainerError, Result};
+use super::{codec, Container, ContainerError, Corruption, Result};
 
 impl Container {
     pub(super) fn corrupt(
         offset: u64,
         block_no: u64,
-        msg: impl std::fmt::Display,
+        reason: impl Into<Corruption>,
     ) -> ContainerError {
-        ContainerError::corrupt_block(offset, block_no, msg.to_string())
+        ContainerError::corrupt_block(offset, block_no, reason)
     }
 
     /// Offset up to which the log is in the file (the pending bytes follow).
@@ -39,7 +39,7 @@ impl Container {
                     return Err(Self::corrupt(
                         offset,
                         block_no,
-                        "record extends past the end of the file",
+                        Corruption::PastEnd("record"),
                     ))
                 }
             }
@@ -53,7 +53,7 @@ impl Container {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Self::corrupt(
                 offset,
                 block_no,
-                "record extends past the end of the file",
+                Corruption::PastEnd("record"),
             )),
             Err(e) => Err(e.into()),
         }
@@ -132,8 +132,8 @@ impl Container {
     ) -> Result<()> {
         let h = RecordHeader::decode(hb, self.salt, self.block_size(), offset).map_err(
             |e| match e {
-                ContainerError::Corrupt { msg, .. } => {
-                    ContainerError::corrupt_block(offset, block_no, msg)
+                ContainerError::Corrupt { reason, .. } => {
+                    ContainerError::corrupt_block(offset, block_no, reason)
                 }
                 other => other,
             },
@@ -143,10 +143,11 @@ impl Container {
             return Err(Self::corrupt(
                 offset,
                 block_no,
-                format!(
-                    "record header (block {}, kind {}, length {}) does not match the index",
-                    h.block_no, h.kind, h.payload_len
-                ),
+                Corruption::NotTheIndexed {
+                    block: h.block_no,
+                    kind: h.kind,
+                    len: h.payload_len,
+                },
             ));
         }
         let n = h.decoded_len as usize;
@@ -160,20 +161,25 @@ impl Container {
                 Ok(())
             }
         };
-        if let Err((what, e)) = decoded {
+        if let Err((coding, error)) = decoded {
             out.fill(0);
             return Err(Self::corrupt(
                 offset,
                 block_no,
-                format!("bad {what} payload: {e}"),
+                Corruption::Codec { coding, error },
             ));
         }
-        if crc32c::crc32c(&out[..n]) != h.data_crc {
+        let found = crc32c::crc32c(&out[..n]);
+        if found != h.data_crc {
             out.fill(0);
             return Err(Self::corrupt(
                 offset,
                 block_no,
-                "checksum of the decoded data does not match",
+                Corruption::Checksum {
+                    what: "decoded data",
+                    expected: h.data_crc,
+                    found,
+                },
             ));
         }
         out[n..].fill(0);

@@ -1,6 +1,7 @@
 //! Unit tests of the container (the integration tests are tests/container.rs).
 
 use super::*;
+use crate::testrng::Rng;
 
 fn tmp() -> File {
     tempfile::tempfile().unwrap()
@@ -30,15 +31,9 @@ fn create_put_commit_reopen() {
 
 fn block(seed: u64, len: usize) -> Vec<u8> {
     // Deterministic, mildly compressible data.
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b"abcdefgh"[(x % 8) as usize] ^ ((x >> 40) as u8 & 1)
-        })
-        .collect()
+    Rng::new(seed).bytes(len, |x| {
+        b"abcdefgh"[(x % 8) as usize] ^ ((x >> 40) as u8 & 1)
+    })
 }
 
 fn read_all(c: &Container, block_no: u64) -> Vec<u8> {
@@ -177,6 +172,58 @@ fn verify_blocks_reports_each_corrupt_block() {
         .unwrap();
     assert_eq!((checked, bad), (7, 2));
     assert_eq!(seen, vec![(1, bad_offs[0]), (4, bad_offs[1])]);
+}
+
+/// A damaged block record says what is wrong with it, with the values.
+#[test]
+fn corrupt_blocks_carry_a_typed_reason() {
+    let f = tmp();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    let noise = Rng::new(9).bytes(4096, |x| x as u8);
+    c.write_block(0, &noise).unwrap();
+    c.write_block(1, &noise).unwrap();
+    c.commit().unwrap();
+    assert_eq!(c.block_kind(0), BlockKind::Stored);
+    let (r0, r1) = (c.record_offset(0).unwrap(), c.record_offset(1).unwrap());
+    drop(c);
+    let flip = |at: u64| {
+        let mut x = [0u8; 1];
+        f.read_exact_at(&mut x, at).unwrap();
+        f.write_all_at(&[x[0] ^ 0x10], at).unwrap();
+    };
+    flip(r0 + RECORD_HEADER_LEN + 7);
+    flip(r1);
+    let c = Container::open(f.try_clone().unwrap(), false).unwrap();
+    let mut out = vec![0u8; 4096];
+    let reason = |e: ContainerError, want_off: u64, want_block: u64| match e {
+        ContainerError::Corrupt {
+            offset,
+            block,
+            reason,
+        } => {
+            assert_eq!((offset, block), (want_off, Some(want_block)));
+            reason
+        }
+        e => panic!("{e}"),
+    };
+    let e = c.read_block(0, &mut out).unwrap_err();
+    let shown = e.to_string();
+    match reason(e, r0, 0) {
+        Corruption::Checksum {
+            what: "decoded data",
+            expected,
+            found,
+        } => {
+            assert_eq!(expected, crc32c::crc32c(&noise));
+            let mut bad = noise.clone();
+            bad[7] ^= 0x10;
+            assert_eq!(found, crc32c::crc32c(&bad));
+            assert!(shown.contains(&format!("{expected:#010x}")), "{shown}");
+        }
+        r => panic!("{r}"),
+    }
+    let e = c.read_block(1, &mut out).unwrap_err();
+    assert_eq!(reason(e, r1, 1), Corruption::NoMagic("block record"));
 }
 
 #[test]

@@ -301,15 +301,8 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     /// Incompressible bytes (xorshift), so every block is a full record.
-    fn noise(n: usize, mut x: u64) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+    fn noise(n: usize, x: u64) -> Vec<u8> {
+        crate::testrng::Rng(x).bytes(n, |x| x as u8)
     }
 
     #[test]

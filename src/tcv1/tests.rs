@@ -1,5 +1,6 @@
 //! Unit and property tests of the tc v1 reader, writer and pipeline.
 use super::*;
+use crate::testrng::Rng;
 use proptest::prelude::*;
 
 fn roundtrip(data: &[u8]) -> Vec<u8> {
@@ -51,15 +52,7 @@ fn block_boundaries() {
 
 #[test]
 fn incompressible_is_stored() {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let data: Vec<u8> = (0..100_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = Rng(0x9E37_79B9_7F4A_7C15).bytes(100_000, |x| x as u8);
     let enc = roundtrip(&data);
     assert_eq!(
         enc.len(),
@@ -89,12 +82,10 @@ fn sequential_decode(enc: &[u8]) -> Result<Vec<u8>, Tcv1Error> {
 }
 
 fn structured(seed: u64, n: usize, alphabet: u8) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut r = Rng(seed | 1);
     (0..n)
         .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = r.u64();
             // Skewed: low values far more frequent; runs every so often.
             if i % 1000 < 50 {
                 b'r'

@@ -70,17 +70,6 @@ pub fn block(kind: u8, uncompressed: u64, compressed: u64, table: &[u8; 256]) ->
 
 pub use super::rng::xorshift;
 
-/// Incompressible bytes.
-pub fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x = xorshift(x);
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// English-like text (compressible by an order-0 code).
 pub fn text(n: usize) -> Vec<u8> {
     const WORDS: [&str; 12] = [

@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use scfs::fs::{FsOptions, ScfsFs};
 
-use super::rng::xorshift;
-
 pub struct Mounted {
     pub backing: PathBuf,
     pub mnt: PathBuf,
@@ -204,15 +202,6 @@ pub fn lseek(f: &File, off: i64, whence: i32) -> io::Result<i64> {
     } else {
         Ok(r)
     }
-}
-
-pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed = xorshift(seed);
-            seed as u8
-        })
-        .collect()
 }
 
 /// Whether the codec compresses text (false only until the codec lands).

@@ -14,9 +14,8 @@
 
 pub mod cli;
 pub mod inproc;
+pub mod model;
 pub mod rng;
-
-use rng::xorshift;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -331,11 +330,10 @@ pub fn teardown(mnt: &Path, pid: Option<u32>) {
 /// Deterministic pseudo-random bytes (xorshift), mildly compressible when
 /// `text` is set (drawn from a small alphabet).
 pub fn data(len: usize, seed: u64, text: bool) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut r = rng::Rng::new(seed);
     let mut v = Vec::with_capacity(len);
     while v.len() < len {
-        x = xorshift(x);
-        for b in x.to_le_bytes() {
+        for b in r.u64().to_le_bytes() {
             if v.len() < len {
                 v.push(if text {
                     b"etaoin shrdlu\n"[(b % 14) as usize]

@@ -100,9 +100,7 @@ impl FileHeader {
         } else {
             v3_header_crc(b)
         };
-        if want != le_u32(b, 28) {
-            return Err(corrupt(28, "file header checksum mismatch"));
-        }
+        check_crc("file header", b, 28, want, 28)?;
         let block_shift = b[6];
         if !(MIN_BLOCK_SHIFT..=MAX_BLOCK_SHIFT).contains(&block_shift) {
             return Err(corrupt(6, format!("invalid block size 2^{block_shift}")));
@@ -113,7 +111,7 @@ impl FileHeader {
         let salt = le_u64(b, 8);
         let seal = if version == VERSION_2 {
             if b[16..28].iter().any(|&x| x != 0) {
-                return Err(corrupt(16, "reserved header bytes are not zero"));
+                return Err(corrupt(16, Corruption::Reserved("header")));
             }
             Seal::Absent
         } else {

@@ -5,7 +5,7 @@
 //! format's limits and never trusts a field further. The file header and
 //! its seal slot are in `header`.
 
-use super::{ContainerError, Result};
+use super::{ContainerError, Corruption, Result};
 
 mod header;
 
@@ -107,8 +107,25 @@ pub fn crc_append(crc: u32, data: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, data)
 }
 
-fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
+fn corrupt(offset: u64, msg: impl Into<Corruption>) -> ContainerError {
     ContainerError::corrupt(offset, msg)
+}
+
+/// Checks the CRC of `what` stored little-endian at `b[at..at + 4]`
+/// against `found`, the one computed; a mismatch is `Corrupt` at `offset`.
+fn check_crc(what: &'static str, b: &[u8], at: usize, found: u32, offset: u64) -> Result<()> {
+    let expected = le_u32(b, at);
+    if expected == found {
+        return Ok(());
+    }
+    Err(corrupt(
+        offset,
+        Corruption::Checksum {
+            what,
+            expected,
+            found,
+        },
+    ))
 }
 
 /// The 32-byte header of a block record; `payload_len` bytes follow it.
@@ -140,11 +157,15 @@ impl RecordHeader {
     /// Decodes and validates a record header found at `offset`.
     pub fn decode(b: &[u8], salt: u64, block_size: u32, offset: u64) -> Result<RecordHeader> {
         if b.len() < RECORD_HEADER_LEN as usize || b[0..4] != BLOCK_MAGIC {
-            return Err(corrupt(offset, "no block record magic"));
+            return Err(corrupt(offset, Corruption::NoMagic("block record")));
         }
-        if salted_crc(salt, &b[0..28]) != le_u32(b, 28) {
-            return Err(corrupt(offset, "block record header checksum mismatch"));
-        }
+        check_crc(
+            "block record header",
+            b,
+            28,
+            salted_crc(salt, &b[0..28]),
+            offset,
+        )?;
         let h = RecordHeader {
             kind: b[4],
             block_no: le_u64(b, 8),
@@ -153,12 +174,15 @@ impl RecordHeader {
             data_crc: le_u32(b, 24),
         };
         if b[5..8] != [0, 0, 0] {
-            return Err(corrupt(offset, "reserved block record bytes are not zero"));
+            return Err(corrupt(offset, Corruption::Reserved("block record")));
         }
         if h.decoded_len == 0 || h.decoded_len > block_size {
             return Err(corrupt(
                 offset,
-                format!("block record decoded length {} invalid", h.decoded_len),
+                Corruption::BadField {
+                    field: "block record decoded length",
+                    value: h.decoded_len.into(),
+                },
             ));
         }
         match h.kind {
@@ -167,7 +191,10 @@ impl RecordHeader {
             KIND_STORED | KIND_HUFFMAN | KIND_LZ => {
                 return Err(corrupt(
                     offset,
-                    format!("block record payload length {} invalid", h.payload_len),
+                    Corruption::BadField {
+                        field: "block record payload length",
+                        value: h.payload_len.into(),
+                    },
                 ))
             }
             k => return Err(corrupt(offset, format!("unknown block record kind {k}"))),
@@ -261,11 +288,9 @@ impl CommitHeader {
     /// checks everything that does not need the entries.
     pub fn decode(b: &[u8], salt: u64, offset: u64, file_len: u64) -> Result<CommitHeader> {
         if b.len() < COMMIT_HEADER_LEN as usize || b[0..4] != COMMIT_MAGIC {
-            return Err(corrupt(offset, "no commit record magic"));
+            return Err(corrupt(offset, Corruption::NoMagic("commit record")));
         }
-        if salted_crc(salt, &b[0..60]) != le_u32(b, 60) {
-            return Err(corrupt(offset, "commit header checksum mismatch"));
-        }
+        check_crc("commit header", b, 60, salted_crc(salt, &b[0..60]), offset)?;
         let h = CommitHeader {
             flags: b[4],
             seq: le_u64(b, 8),

@@ -16,10 +16,7 @@ pub(super) fn read_commit(
     mut each: impl FnMut(&CommitHeader, DiskEntry, &[u8]) -> Result<()>,
 ) -> Result<(CommitHeader, bool)> {
     if offset.saturating_add(COMMIT_FIXED_LEN) > limit {
-        return Err(corrupt(
-            offset,
-            "commit record extends past the end of the file",
-        ));
+        return Err(corrupt(offset, Corruption::PastEnd("commit record")));
     }
     // One read covers a small commit (a typical delta) whole.
     const FIRST: usize = 4096;
@@ -62,8 +59,16 @@ pub(super) fn read_commit(
         }
         read_exact(file, &mut tail, entries_end)?;
     }
-    if u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) != crc {
-        return Err(corrupt(offset, "commit entries checksum mismatch"));
+    let expected = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    if expected != crc {
+        return Err(corrupt(
+            offset,
+            Corruption::Checksum {
+                what: "commit entries",
+                expected,
+                found: crc,
+            },
+        ));
     }
     // The header and the entries passed their checksums, so the commit is
     // whole even if its trailer (a copy of header fields, there to find
@@ -95,10 +100,13 @@ pub(super) fn check_entry(
     max_block: u64,
     version: u16,
 ) -> Result<Option<Entry>> {
-    let bad = |msg: &str| {
+    let bad = |why: &'static str| {
         Err(corrupt(
             commit_off,
-            format!("commit entry for block {}: {msg}", d.block_no),
+            Corruption::BadEntry {
+                block: d.block_no,
+                why,
+            },
         ))
     };
     if !DiskEntry::reserved_ok(raw) {

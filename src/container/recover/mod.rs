@@ -16,7 +16,7 @@ use super::format::{
     KIND_FILL, KIND_HOLE, MAX_LOGICAL_SIZE, RECORD_HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
 };
 use super::index::{Coding, Entry, Index};
-use super::{CommitState, Container, ContainerError, Result};
+use super::{CommitState, Container, ContainerError, Corruption, Result};
 
 mod chain;
 mod damaged;
@@ -26,7 +26,7 @@ use chain::*;
 use damaged::*;
 use scan::*;
 
-pub(super) fn corrupt(offset: u64, msg: impl Into<String>) -> ContainerError {
+pub(super) fn corrupt(offset: u64, msg: impl Into<Corruption>) -> ContainerError {
     ContainerError::corrupt(offset, msg)
 }
 
