@@ -27,9 +27,9 @@
 #[allow(dead_code)] // only thread_cpu is used here
 mod common;
 
-use common::thread_cpu;
+use common::{thread_cpu, walk};
 use scfs::codec::{self, BlockCoding};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Container bytes per stored scfs block (record header + index entry).
@@ -163,27 +163,6 @@ impl Class {
             start = end;
         }
         v
-    }
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
-        Err(e) => {
-            eprintln!("{}: {e}", dir.display());
-            std::process::exit(2)
-        }
-    };
-    entries.sort();
-    for p in entries {
-        let Ok(md) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if md.is_dir() {
-            walk(&p, out);
-        } else if md.is_file() {
-            out.push(p);
-        }
     }
 }
 

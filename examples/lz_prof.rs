@@ -18,27 +18,9 @@
 #[allow(dead_code)]
 mod common;
 
-use common::thread_cpu;
+use common::{thread_cpu, walk};
 use scfs::codec::{self, BlockCoding, Level};
-use std::path::{Path, PathBuf};
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    v.sort();
-    for p in v {
-        let Ok(md) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if md.is_dir() {
-            walk(&p, out);
-        } else if md.is_file() {
-            out.push(p);
-        }
-    }
-}
+use std::path::PathBuf;
 
 fn blocks(dir: &str, mb: usize, block: usize, only: &str) -> Vec<Vec<u8>> {
     let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -207,19 +207,7 @@ getent passwd nobody >/dev/null || useradd -r -g nogroup -d /nonexistent -s /usr
 getent passwd tests >/dev/null || useradd -r -U -d / -s /usr/sbin/nologin tests
 if [ -x "$pjd_tool" ]; then
     mkdir -p "$MA/pjd" "$DIR/pjd-secondary" && chmod 755 "$MA/pjd" "$DIR/pjd-secondary"
-    cat >"$DIR/pjdfstest.toml" <<'EOT'
-[features]
-posix_fallocate = {}
-utime_now = {}
-utimensat = {}
-rename_ctime = {}
-
-[settings]
-naptime = 0.01
-
-[dummy_auth]
-entries = [["nobody", "nogroup"], ["tests", "tests"]]
-EOT
+    cp tests/pjdfstest.toml "$DIR/pjdfstest.toml"
     head -c 1500000 /dev/urandom | base64 >"$DIR/ref4"
     cp "$DIR/ref4" "$MA/still.txt"
     rm -f "$DIR/reader.stop"

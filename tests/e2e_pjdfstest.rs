@@ -95,22 +95,9 @@ fn pjdfstest_passes_through_the_mount() {
     let secondary = root.join("secondary");
     std::fs::create_dir(&secondary).unwrap();
     let config = root.join("pjdfstest.toml");
-    std::fs::write(
-        &config,
-        r#"[features]
-posix_fallocate = {}
-utime_now = {}
-utimensat = {}
-rename_ctime = {}
-
-[settings]
-naptime = 0.01
-
-[dummy_auth]
-entries = [["nobody", "nogroup"], ["tests", "tests"]]
-"#,
-    )
-    .unwrap();
+    // The features and users pjdfstest runs with (also used by
+    // scripts/test-shared.sh).
+    std::fs::write(&config, include_str!("pjdfstest.toml")).unwrap();
     let out = Command::new(&tool)
         .arg("-c")
         .arg(&config)

@@ -1,5 +1,6 @@
 //! Shared by the codec benchmark examples: the command line (`[DIR]
-//! [--reps N]`), the corpus file list and thread CPU time.
+//! [--reps N]`), the corpus file list, a sorted recursive file walk and thread
+//! CPU time.
 
 /// The corpus directory and repetition count from the command line.
 pub fn args(default_reps: usize) -> (String, usize) {
@@ -39,6 +40,27 @@ pub fn corpus_files(dir: &str) -> Vec<std::path::PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Every regular file under `dir`, recursively, in sorted order
+/// (symbolic links and unreadable directories are skipped).
+#[allow(dead_code)] // not every example walks a directory
+pub fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut v: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    v.sort();
+    for p in v {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if md.is_dir() {
+            walk(&p, out);
+        } else if md.is_file() {
+            out.push(p);
+        }
+    }
 }
 
 /// CPU time of this thread, in seconds.
