@@ -26,6 +26,17 @@ fn status(mnt: &Path) -> Value {
     serde_json::from_slice(&data).expect("scfs.status is JSON")
 }
 
+/// `scfs status --json AT`: it succeeds and prints the document.
+fn cli_status_json(at: &Path) -> Value {
+    let out = scfs().arg("status").arg("--json").arg(at).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+}
+
 /// A number of the document.
 fn num(v: &Value, path: &str) -> u64 {
     v.pointer(path)
@@ -194,18 +205,7 @@ fn json_output_parses_and_names_the_mount() {
     let Some(m) = Mounted::new() else { return };
     fs::create_dir(m.p("sub")).unwrap();
     for at in [m.mnt.clone(), m.p("sub")] {
-        let out = scfs()
-            .arg("status")
-            .arg("--json")
-            .arg(&at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+        let v = cli_status_json(&at);
         assert_eq!(num(&v, "/version"), 1);
         assert_eq!(v["mountpoint"], m.mnt.to_str().unwrap());
         assert_eq!(v["scfs_version"], env!("CARGO_PKG_VERSION"));
@@ -321,18 +321,7 @@ fn the_daemon_reports_the_paths_and_options_it_was_given() {
     else {
         return;
     };
-    let out = scfs()
-        .arg("status")
-        .arg("--json")
-        .arg(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = cli_status_json(&m.mnt);
     // The paths the user named, not the daemon's /proc/self/fd view.
     let canon = |p: &Path| p.canonicalize().unwrap().to_str().unwrap().to_owned();
     assert_eq!(v["backing"], canon(&m.backing));
