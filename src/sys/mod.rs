@@ -179,16 +179,7 @@ pub fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<
 pub fn rename_noreplace(dir: BorrowedFd<'_>, old: &CStr, new: &CStr) -> io::Result<()> {
     match renameat2(dir, old, dir, new, libc::RENAME_NOREPLACE) {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-            // SAFETY: valid C strings and descriptor.
-            check(unsafe {
-                libc::linkat(
-                    dir.as_raw_fd(),
-                    old.as_ptr(),
-                    dir.as_raw_fd(),
-                    new.as_ptr(),
-                    0,
-                )
-            })?;
+            linkat(dir.as_raw_fd(), old, dir, new, 0)?;
             unlinkat(dir, old, 0)
         }
         r => r,
@@ -224,51 +215,42 @@ pub fn renameat2(
 
 /// Hard-links the object behind an O_PATH descriptor as `newdir/name`.
 pub fn link_fd(fd: BorrowedFd<'_>, newdir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-    // SAFETY: valid C strings and descriptors.
-    let r = check(unsafe {
-        libc::linkat(
-            fd.as_raw_fd(),
-            EMPTY.as_ptr(),
-            newdir.as_raw_fd(),
-            name.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    });
-    match r {
-        Ok(_) => Ok(()),
+    match linkat(fd.as_raw_fd(), EMPTY, newdir, name, libc::AT_EMPTY_PATH) {
         // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH: fall back on /proc.
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) => {
-            let p = proc_path(fd.as_raw_fd());
-            // SAFETY: valid C strings and descriptor.
-            check(unsafe {
-                libc::linkat(
-                    libc::AT_FDCWD,
-                    p.as_ptr(),
-                    newdir.as_raw_fd(),
-                    name.as_ptr(),
-                    libc::AT_SYMLINK_FOLLOW,
-                )
-            })?;
-            Ok(())
+            linkat_follow(&proc_path(fd.as_raw_fd()), newdir, name)
         }
-        Err(e) => Err(e),
+        r => r,
     }
+}
+
+/// `linkat(olddir, old, newdir, new, flags)`; `olddir` is raw so that it
+/// may be `AT_FDCWD`.
+fn linkat(
+    olddir: RawFd,
+    old: &CStr,
+    newdir: BorrowedFd<'_>,
+    new: &CStr,
+    flags: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: valid C strings; `olddir` is AT_FDCWD or a descriptor the
+    // caller borrows, `newdir` a borrowed descriptor; linkat only reads them.
+    check(unsafe {
+        libc::linkat(
+            olddir,
+            old.as_ptr(),
+            newdir.as_raw_fd(),
+            new.as_ptr(),
+            flags,
+        )
+    })?;
+    Ok(())
 }
 
 /// `linkat(AT_FDCWD, path, newdir, name, AT_SYMLINK_FOLLOW)`: names the
 /// file behind a /proc/self/fd path (an O_TMPFILE file, for instance).
 pub fn linkat_follow(path: &CStr, newdir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
-    // SAFETY: valid C strings and descriptor.
-    check(unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            newdir.as_raw_fd(),
-            name.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    })?;
-    Ok(())
+    linkat(libc::AT_FDCWD, path, newdir, name, libc::AT_SYMLINK_FOLLOW)
 }
 
 /// Target of the symlink an O_PATH descriptor refers to.
