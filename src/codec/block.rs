@@ -142,8 +142,9 @@ fn encode_block_body(
     }
     let own;
     let g = match g {
-        Some(g) => g,
-        None => {
+        Some(g) if g.is_complete() => g,
+        // (A prefix only is not reached: callers complete it first.)
+        _ => {
             own = Granules::new(data);
             &own
         }

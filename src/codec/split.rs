@@ -39,6 +39,16 @@ impl Granules {
     /// One pass over `data`.
     #[inline(always)]
     pub(crate) fn new(data: &[u8]) -> Granules {
+        Granules::prefix(data, data.len())
+    }
+
+    /// The histograms of the first granules of `data`, as many as cover
+    /// at least `min` bytes (all of them when `min >= data.len()`); the
+    /// rest are added by `complete`. Until then only `total`, `covered`,
+    /// `entropy_bytes` and `entropy_bytes_corrected` may be used, and they
+    /// describe the prefix.
+    #[inline(always)]
+    pub(crate) fn prefix(data: &[u8], min: usize) -> Granules {
         let n = data.len();
         let gran = if n < MIN_SPLIT_LEN {
             n.max(1)
@@ -47,12 +57,44 @@ impl Granules {
         };
         let mut prefix = Vec::with_capacity(n.div_ceil(gran) + 1);
         prefix.push([0u32; 256]);
+        let mut g = Granules { gran, n, prefix };
+        g.extend(data, min);
+        g
+    }
+
+    /// Adds granules until they cover at least `min` bytes of `data`.
+    #[inline(always)]
+    fn extend(&mut self, data: &[u8], min: usize) {
+        let mut start = self.covered();
+        let base = (start > 0).then(|| *self.total());
         let mut counter = Counter::new();
-        for chunk in data.chunks(gran) {
-            counter.add(chunk);
-            prefix.push(counter.total());
+        while start < min && start < data.len() {
+            let end = (start + self.gran).min(data.len());
+            counter.add(&data[start..end]);
+            let mut t = counter.total();
+            if let Some(b) = &base {
+                for (x, &y) in t.iter_mut().zip(b) {
+                    *x += y;
+                }
+            }
+            self.prefix.push(t);
+            start = end;
         }
-        Granules { gran, n, prefix }
+    }
+
+    /// Adds the granules `prefix` left out (`data` is the same block).
+    pub(crate) fn complete(&mut self, data: &[u8]) {
+        self.extend(data, data.len());
+    }
+
+    /// Whether every granule of the block is counted.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.covered() == self.n
+    }
+
+    /// Bytes the granules counted so far cover.
+    pub(crate) fn covered(&self) -> usize {
+        self.end(self.count())
     }
 
     /// The whole block's histogram.

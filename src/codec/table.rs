@@ -72,15 +72,24 @@ fn values(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> [u8; 256] {
     t
 }
 
-/// The RLE items of `t`, in order, given to `emit`.
+/// The RLE items of the 256 values `t` followed by zeros, in order,
+/// given to `emit`.
 #[inline(always)]
-fn rle(t: &[u8; 256], mut emit: impl FnMut(ClItem)) {
+fn rle(t: &[u8], mut emit: impl FnMut(ClItem)) {
+    let m = t.len().min(256);
     let mut i = 0;
     while i < 256 {
-        let v = t[i];
+        let v = if i < m { t[i] } else { 0 };
         let mut run = 1;
-        while i + run < 256 && t[i + run] == v {
-            run += 1;
+        if i >= m {
+            run = 256 - i;
+        } else {
+            while i + run < m && t[i + run] == v {
+                run += 1;
+            }
+            if v == 0 && i + run == m {
+                run = 256 - i;
+            }
         }
         i += run;
         if v == 0 && run >= 3 {
@@ -157,33 +166,54 @@ const RUNS: [[u32; 257]; 2] = {
 
 /// The CL histogram of `rle(t)` (symbols 0..26) and its extra bits,
 /// without making the items: run starts found branch-free, then each
-/// run's items from `RUNS`.
-fn rle_stats(t: &[u8; 256]) -> ([u32; 32], u64) {
+/// run's items from `RUNS`. `t` is the table's values up to its last
+/// nonzero one (`used`); the rest of the 256 are zeros, one run.
+fn rle_stats(t: &[u8]) -> ([u32; 32], u64) {
+    let m = t.len().min(256);
     let mut starts = [0u16; 257];
     let mut runs = 0usize;
     let mut prev = u16::MAX; // no value: position 0 starts a run
-    for (i, &v) in t.iter().enumerate() {
+    for (i, &v) in t[..m].iter().enumerate() {
         starts[runs] = i as u16;
         runs += usize::from(u16::from(v) != prev);
         prev = u16::from(v);
     }
-    starts[runs] = 256;
+    starts[runs] = m as u16;
     let mut hist = [0u32; 32];
     // REP_PREV, ZERO_SHORT and ZERO_LONG counts, packed as in `run_items`
     // (each total is below 256: at most one item per 3 values).
     let mut packed = 0u32;
     for w in starts[..=runs].windows(2) {
         let (a, len) = (usize::from(w[0]), usize::from(w[1] - w[0]));
-        let v = t[a & 255];
+        let v = t[a];
         let e = RUNS[usize::from(v == 0)][len];
         hist[usize::from(v) & 31] += e & 0xFF;
         packed += e >> 8;
     }
+    // The zero tail (t[m - 1] is not zero, so it is a run of its own).
+    let e = RUNS[1][256 - m];
+    hist[0] += e & 0xFF;
+    packed += e >> 8;
     let (rep, short, long) = (packed & 0xFF, (packed >> 8) & 0xFF, packed >> 16);
     hist[usize::from(REP_PREV)] += rep;
     hist[usize::from(ZERO_SHORT)] += short;
     hist[usize::from(ZERO_LONG)] += long;
     (hist, u64::from(2 * rep + 3 * short + 7 * long))
+}
+
+/// Length of `t` up to its last nonzero value (0 if all are zero),
+/// eight values at a time from the end.
+fn used(t: &[u8; 256]) -> usize {
+    let mut end = 256;
+    while end >= 8 {
+        let w: &[u8; 8] = t[end - 8..end].try_into().unwrap_or(&[0; 8]);
+        let x = u64::from_le_bytes(*w);
+        if x != 0 {
+            return end - (x.leading_zeros() / 8) as usize;
+        }
+        end -= 8;
+    }
+    0
 }
 
 fn extra_bits(sym: u8) -> u32 {
@@ -212,7 +242,8 @@ fn perm(mode: u32) -> &'static [u8; CL_SYMS] {
 }
 
 fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
-    let (hist, extra) = rle_stats(&values(mode, lengths, prev));
+    let t = values(mode, lengths, prev);
+    let (hist, extra) = rle_stats(&t[..used(&t)]);
     let cl_lens = small_code_lengths_fast(&hist, CL_MAX_LEN);
     let p = perm(mode);
     let k = p
@@ -278,7 +309,8 @@ pub(crate) fn encode_table(
         w.put(u32::from(cl_lens[s as usize]), 3);
     }
     // The items straight from the run scan (no list).
-    rle(&values(best.mode, lengths, pv), |it| {
+    let t = values(best.mode, lengths, pv);
+    rle(&t[..used(&t)], |it| {
         if !single {
             w.put(codes[it.sym as usize], u32::from(cl_lens[it.sym as usize]));
         }
@@ -518,6 +550,15 @@ mod tests {
                 extra += u64::from(extra_bits(it.sym));
             }
             assert_eq!(rle_stats(&t), (hist, extra), "round {round}");
+            // The same from the values up to the last nonzero one.
+            let u = used(&t);
+            assert!(u == 0 || t[u - 1] != 0);
+            assert!(t[u..].iter().all(|&x| x == 0), "round {round}");
+            assert_eq!(rle_stats(&t[..u]), (hist, extra), "round {round}");
+            let mut trimmed = Vec::new();
+            rle(&t[..u], |it| trimmed.push((it.sym, it.extra)));
+            let full: Vec<_> = items.iter().map(|it| (it.sym, it.extra)).collect();
+            assert_eq!(trimmed, full, "round {round}");
         }
         for t in [[0u8; 256], [7u8; 256]] {
             items.clear();

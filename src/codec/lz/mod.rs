@@ -60,6 +60,18 @@ pub(crate) const TINY_LEN: usize = 2048;
 /// session 11).
 pub(crate) const SMALL_LEN: usize = 256;
 
+/// At `fast`, the histogram of a block's first granules covering at
+/// least this many bytes decides first: when their corrected order-0
+/// estimate is below PREFIX_CLEAR of their size (and they are not one
+/// byte value), the block goes to the matcher without the rest of the
+/// histogram, which is counted only if the block ends up compared with
+/// or coded by Huffman. Random and random-looking blocks count the
+/// whole block as before (the prefix's granules are part of it).
+const PREFIX_LEN: usize = 16 << 10;
+/// Below RANDOM_LOOKING, with a margin for blocks whose prefix is more
+/// compressible than the rest.
+const PREFIX_CLEAR: f32 = 0.75;
+
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
 struct EncScratch {
@@ -76,6 +88,8 @@ thread_local! {
     pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks for which the probe gave LZ up.
     pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Blocks coded at `fast` from the prefix's histogram alone.
+    pub(crate) static PREFIX_ONLY: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks of at most SMALL_LEN bytes, and random-looking ones of at
     /// most TINY_LEN, never tried.
     pub(crate) static TINY_SKIPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -105,7 +119,33 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         TINY_SKIPPED.with(|t| t.set(t.get() + 1));
         return encode_block(data, out);
     }
-    let g = Granules::new(data);
+    // At `fast`, the first PREFIX_LEN bytes decide first: a prefix that is
+    // clearly compressible goes to LZ without the rest of the histogram.
+    let mut g = if level == Level::Fast {
+        Granules::prefix(data, PREFIX_LEN)
+    } else {
+        Granules::new(data)
+    };
+    if !g.is_complete() {
+        let covered = g.covered();
+        let est = g.entropy_bytes_corrected();
+        if est < PREFIX_CLEAR * covered as f32 && g.total().iter().all(|&c| c as usize != covered) {
+            return ENC.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut sc) => encode_lz(data, level, &mut g, false, 0.0, out, &mut sc),
+                // Not reached (no re-entry), but fresh scratch is always correct.
+                Err(_) => encode_lz(
+                    data,
+                    level,
+                    &mut g,
+                    false,
+                    0.0,
+                    out,
+                    &mut EncScratch::default(),
+                ),
+            });
+        }
+        g.complete(data);
+    }
     let est = g.entropy_bytes_corrected();
     if est >= INCOMPRESSIBLE * n as f32 || g.total().iter().any(|&c| c as usize == n) {
         // Zero / Fill / incompressible: exactly the Huffman coder's answer.
@@ -118,21 +158,31 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         return encode_block_with(data, Some(&g), out);
     }
     ENC.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut sc) => encode_lz(data, level, &g, probe, est, out, &mut sc),
+        Ok(mut sc) => encode_lz(data, level, &mut g, probe, est, out, &mut sc),
         // Not reached (no re-entry), but fresh scratch is always correct.
-        Err(_) => encode_lz(data, level, &g, probe, est, out, &mut EncScratch::default()),
+        Err(_) => encode_lz(
+            data,
+            level,
+            &mut g,
+            probe,
+            est,
+            out,
+            &mut EncScratch::default(),
+        ),
     })
 }
 
 /// LZ coding of `data` at `level` if it is the cheapest; `probe`: the
 /// block looks random (order-0 estimate `est` bytes), so the `fast`
 /// matcher runs first and LZ is given up when its matches would save less
-/// than 1/64 of the block.
+/// than 1/64 of the block. `g` may hold only a prefix of the block's
+/// histograms (at `fast`, see `PREFIX_LEN`): it is completed before any
+/// Huffman coding of the block or exact comparison with it.
 #[allow(clippy::too_many_arguments)]
 fn encode_lz(
     data: &[u8],
     level: Level,
-    g: &Granules,
+    g: &mut Granules,
     probe: bool,
     est: f32,
     out: &mut Vec<u8>,
@@ -157,7 +207,7 @@ fn encode_lz(
         if probe && parse.saved(n, est / n as f32) < n >> PROBE_MIN_SHIFT {
             #[cfg(test)]
             GIVEN_UP.with(|t| t.set(t.get() + 1));
-            return encode_block_with(data, Some(g), out);
+            return huffman(data, g, out);
         }
     }
     match level {
@@ -166,16 +216,31 @@ fn encode_lz(
         _ => chain::parse(data, parse, chains, &chain::DEFAULT),
     }
     if parse.seqs.is_empty() {
-        return encode_block_with(data, Some(g), out);
+        return huffman(data, g, out);
     }
     let start = out.len();
     writer.write(parse, out);
     let lz = out.len() - start;
     // The whole-block Huffman payload rarely beats its order-0 estimate
     // by much; cost it exactly only when LZ is not clearly smaller (at
-    // `fast`: not smaller than the estimate itself).
+    // `fast`: not smaller than the estimate itself; from a prefix, the
+    // prefix's estimate per byte, then again from the whole block).
     let clear = if level == Level::Fast { 1.0 } else { 0.8 };
-    if (lz as f32) < clear * g.entropy_bytes() && lz < n {
+    if !g.is_complete() {
+        let whole = g.entropy_bytes() * (n as f32 / g.covered() as f32);
+        if (lz as f32) < clear * whole && lz < n {
+            #[cfg(test)]
+            PREFIX_ONLY.with(|t| t.set(t.get() + 1));
+            return BlockCoding::Lz;
+        }
+        g.complete(data);
+        // The rest made the block random-looking (where the probe would
+        // have given LZ up): compare with Huffman exactly.
+        let exact = g.entropy_bytes_corrected() >= RANDOM_LOOKING * n as f32;
+        if !exact && (lz as f32) < clear * g.entropy_bytes() && lz < n {
+            return BlockCoding::Lz;
+        }
+    } else if (lz as f32) < clear * g.entropy_bytes() && lz < n {
         return BlockCoding::Lz;
     }
     huff.clear();
@@ -191,4 +256,10 @@ fn encode_lz(
             c
         }
     }
+}
+
+/// `encode_block` of `data`, with `g` (completed first if a prefix).
+fn huffman(data: &[u8], g: &mut Granules, out: &mut Vec<u8>) -> BlockCoding {
+    g.complete(data);
+    encode_block_with(data, Some(g), out)
 }

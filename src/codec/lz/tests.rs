@@ -229,6 +229,60 @@ fn random_looking_blocks_are_not_coded_with_lz() {
     }
 }
 
+/// At `fast`, a block whose first 16 KiB are clearly compressible goes
+/// to the matcher on that prefix's histogram; the whole block is counted
+/// (and compared with Huffman exactly) when LZ does not clearly win, so a
+/// block whose rest is random still gets the cheaper coding, and random
+/// blocks are decided on the whole block as before.
+#[test]
+fn fast_prefix_rule_keeps_the_cheapest() {
+    let only = || PREFIX_ONLY.with(|t| t.get());
+    let huffman_len = |d: &[u8]| {
+        let mut h = Vec::new();
+        match encode_block(d, &mut h) {
+            BlockCoding::Huffman => h.len(),
+            _ => d.len(),
+        }
+    };
+    let fast_len = |d: &[u8]| {
+        let mut o = Vec::new();
+        match encode_block_level(d, Level::Fast, &mut o) {
+            BlockCoding::Lz | BlockCoding::Huffman => o.len(),
+            _ => d.len(),
+        }
+    };
+    // Homogeneous text: decided from the prefix, LZ.
+    let t = texty(131072, 3);
+    let o0 = only();
+    assert_eq!(roundtrip(&t, Level::Fast), BlockCoding::Lz);
+    assert_eq!(only() - o0, 1);
+    // Random: never from the prefix.
+    let o0 = only();
+    assert_eq!(roundtrip(&noise(131072, 5), Level::Fast), BlockCoding::Raw);
+    assert_eq!(only() - o0, 0);
+    // Text, then noise; noise, then text; a 4-letter alphabet without
+    // repeats, then noise (its prefix says 2 bits a byte, the block
+    // ~7 bits: LZ does not clearly win, the whole block is compared).
+    let mut a = texty(20_000, 4);
+    a.extend(noise(111_072, 6));
+    let mut b = noise(20_000, 7);
+    b.extend(texty(111_072, 8));
+    let mut c: Vec<u8> = noise(24_000, 9).iter().map(|&x| b'a' + x % 4).collect();
+    c.extend(noise(107_072, 10));
+    for (name, d) in [("text+noise", &a), ("noise+text", &b), ("abcd+noise", &c)] {
+        let o0 = only();
+        let coding = roundtrip(d, Level::Fast);
+        let (f, h) = (fast_len(d), huffman_len(d));
+        assert!(
+            f <= h + h / 100,
+            "{name}: fast {f} ({coding:?}) vs huffman {h}"
+        );
+        if name == "abcd+noise" {
+            assert_eq!(only() - o0, 0, "{name}");
+        }
+    }
+}
+
 /// A block's coding depends on the block alone, not on the blocks this
 /// thread coded before (the `fast` hash table is not cleared between
 /// blocks).
