@@ -62,6 +62,21 @@ impl Granules {
         g
     }
 
+    /// The block as one granule: `plan_segments` then gives one segment
+    /// (no search for cuts).
+    pub(crate) fn whole(data: &[u8]) -> Granules {
+        let n = data.len();
+        let mut prefix = Vec::with_capacity(2);
+        prefix.push([0u32; 256]);
+        let mut g = Granules {
+            gran: n.max(1),
+            n,
+            prefix,
+        };
+        g.extend(data, n);
+        g
+    }
+
     /// Adds granules until they cover at least `min` bytes of `data`.
     #[inline(always)]
     fn extend(&mut self, data: &[u8], min: usize) {

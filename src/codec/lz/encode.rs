@@ -5,8 +5,9 @@
 //! same repeat-offset state the decoder keeps.
 
 use super::spec::*;
-use crate::codec::block::encode_block;
+use crate::codec::block::{encode_block, encode_block_with};
 use crate::codec::lengths::{reversed_codes_into, seq_code_lengths};
+use crate::codec::split::Granules;
 use crate::codec::table::encode_table;
 use crate::codec::BlockCoding;
 
@@ -60,6 +61,9 @@ pub(crate) struct Writer {
     lit_payload: Vec<u8>,
     /// `field(len_code(v))` for v < LEN_LUT (filled on first use).
     len_lut: Vec<u32>,
+    /// Literals coded as one Huffman segment (no search for cuts: at
+    /// `fast`, 2% of the instructions for 0.3% of the corpus's ratio).
+    pub(crate) one_segment: bool,
 }
 
 /// Length values looked up in `Writer::len_lut` (most are smaller).
@@ -266,7 +270,11 @@ impl Writer {
         let coding = if lits.is_empty() {
             BlockCoding::Raw
         } else {
-            encode_block(lits, &mut self.lit_payload)
+            if self.one_segment {
+                encode_block_with(lits, Some(&Granules::whole(lits)), &mut self.lit_payload)
+            } else {
+                encode_block(lits, &mut self.lit_payload)
+            }
         };
         match coding {
             BlockCoding::Zero | BlockCoding::Fill(_) => {

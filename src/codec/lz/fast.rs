@@ -20,8 +20,18 @@ const SKIP_LOG: u32 = 6;
 /// table of positions offset by a moving base, never cleared, ran 20%
 /// slower by wall time for 1% fewer instructions; see BENCHMARKS.md,
 /// session 10).
-#[derive(Default)]
-pub(crate) struct FastTable(Vec<u32>);
+pub(crate) struct FastTable(Box<[u32; TABLE_LEN]>);
+
+/// Slots of the largest table (2^14); a block uses the first 2^bits,
+/// indexed through TABLE_MASK (so no index needs a bounds check).
+const TABLE_LEN: usize = 1 << 14;
+const TABLE_MASK: usize = TABLE_LEN - 1;
+
+impl Default for FastTable {
+    fn default() -> FastTable {
+        FastTable(Box::new([0; TABLE_LEN]))
+    }
+}
 
 /// Slack after the literals: short literal runs are copied as one
 /// chunk of this many bytes.
@@ -50,8 +60,7 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
     let bits = (usize::BITS - n.leading_zeros())
         .saturating_sub(3)
         .clamp(10, 14);
-    table.clear();
-    table.resize(1 << bits, 0);
+    table[..1 << bits].fill(0);
     // Literals are appended in WILD-byte chunks, then cut back to the
     // literals so far (room reserved once: no reallocation, no zeroing).
     let lits = &mut parse.lits;
@@ -70,8 +79,11 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
             // table holds only positions before `ip` (it was cleared).
             let v0 = read64(data, ip);
             let v1 = v0 >> 8;
-            let h0 = hash::<MLS>(v0, bits);
-            let h1 = hash::<MLS>(v1, bits);
+            let h0 = hash::<MLS>(v0, bits) & TABLE_MASK;
+            let h1 = hash::<MLS>(v1, bits) & TABLE_MASK;
+            // Every position in the table is below `ip` (the table holds
+            // this block's positions only, each stored before `ip` moved
+            // past it), so c0 < ip and c1 < ip + 1: no check needed.
             let c0 = table[h0] as usize;
             table[h0] = ip as u32;
             let c1 = table[h1] as usize;
@@ -83,11 +95,13 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 start = r;
                 off = rep;
                 len = 4 + match_len(data, r - rep + 4, r + 4);
-            } else if c0 < ip && read32(data, c0) == v0 as u32 {
+            } else if read32(data, c0) == v0 as u32 {
+                debug_assert!(c0 < ip);
                 start = ip;
                 off = ip - c0;
                 len = 4 + match_len(data, c0 + 4, ip + 4);
-            } else if c1 < r && read32(data, c1) == v1 as u32 {
+            } else if read32(data, c1) == v1 as u32 {
+                debug_assert!(c1 < r);
                 start = r;
                 off = r - c1;
                 len = 4 + match_len(data, c1 + 4, r + 4);
@@ -128,7 +142,7 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 // Fill the table inside the match, then try the other
                 // repeat offset right here (no literals: zstd's trick).
                 let p = ip - 2;
-                table[hash::<MLS>(read64(data, p), bits)] = p as u32;
+                table[hash::<MLS>(read64(data, p), bits) & TABLE_MASK] = p as u32;
                 if rep2 > ip || read32(data, ip - rep2) != read32(data, ip) {
                     break;
                 }

@@ -67,7 +67,7 @@ pub(crate) const SMALL_LEN: usize = 256;
 /// histogram, which is counted only if the block ends up compared with
 /// or coded by Huffman. Random and random-looking blocks count the
 /// whole block as before (the prefix's granules are part of it).
-const PREFIX_LEN: usize = 16 << 10;
+const PREFIX_LEN: usize = 4 << 10;
 /// Below RANDOM_LOOKING, with a margin for blocks whose prefix is more
 /// compressible than the rest.
 const PREFIX_CLEAR: f32 = 0.75;
@@ -219,6 +219,7 @@ fn encode_lz(
         return huffman(data, g, out);
     }
     let start = out.len();
+    writer.one_segment = level == Level::Fast;
     writer.write(parse, out);
     let lz = out.len() - start;
     // The whole-block Huffman payload rarely beats its order-0 estimate
