@@ -73,56 +73,89 @@ fn values(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> [u8; 256] {
 }
 
 /// The RLE items of the 256 values `t` followed by zeros, in order,
-/// given to `emit`.
+/// given to `emit` (`t` up to its last nonzero value, see `used`).
+#[cfg(test)]
+fn rle(t: &[u8], emit: impl FnMut(ClItem)) {
+    rle_runs(t, &Runs::new(t), emit);
+}
+
+/// The runs of equal values in `t` (at most 256 values): `starts[..=count]`
+/// are where each begins, then `t.len()`. Found without a branch per
+/// value.
+struct Runs {
+    starts: [u16; 257],
+    count: usize,
+}
+
+impl Runs {
+    fn new(t: &[u8]) -> Runs {
+        let m = t.len().min(256);
+        let mut starts = [0u16; 257];
+        let mut count = 0usize;
+        let mut prev = u16::MAX; // no value: position 0 starts a run
+        for (i, &v) in t[..m].iter().enumerate() {
+            starts[count] = i as u16;
+            count += usize::from(u16::from(v) != prev);
+            prev = u16::from(v);
+        }
+        starts[count] = m as u16;
+        Runs { starts, count }
+    }
+
+    /// (value, length) of each run of `t`.
+    fn each<'a>(&'a self, t: &'a [u8]) -> impl Iterator<Item = (u8, usize)> + 'a {
+        self.starts[..=self.count].windows(2).map(move |w| {
+            let a = usize::from(w[0]);
+            (t[a & 255], usize::from(w[1] - w[0]))
+        })
+    }
+}
+
+/// The RLE items of `t` (with `runs`, its runs) and the zero tail up to
+/// 256 values, given to `emit`.
 #[inline(always)]
-fn rle(t: &[u8], mut emit: impl FnMut(ClItem)) {
-    let m = t.len().min(256);
-    let mut i = 0;
-    while i < 256 {
-        let v = if i < m { t[i] } else { 0 };
-        let mut run = 1;
-        if i >= m {
-            run = 256 - i;
-        } else {
-            while i + run < m && t[i + run] == v {
-                run += 1;
-            }
-            if v == 0 && i + run == m {
-                run = 256 - i;
-            }
+fn rle_runs(t: &[u8], runs: &Runs, mut emit: impl FnMut(ClItem)) {
+    for (v, len) in runs.each(t) {
+        run_emit(v, len, &mut emit);
+    }
+    if t.len() < 256 {
+        run_emit(0, 256 - t.len(), &mut emit);
+    }
+}
+
+/// The items of a run of `len` values `v`.
+#[inline(always)]
+fn run_emit(v: u8, mut run: usize, emit: &mut impl FnMut(ClItem)) {
+    if v == 0 && run >= 3 {
+        while run >= 11 {
+            let r = run.min(138);
+            emit(ClItem {
+                sym: ZERO_LONG,
+                extra: (r - 11) as u8,
+            });
+            run -= r;
         }
-        i += run;
-        if v == 0 && run >= 3 {
-            while run >= 11 {
-                let r = run.min(138);
-                emit(ClItem {
-                    sym: ZERO_LONG,
-                    extra: (r - 11) as u8,
-                });
-                run -= r;
-            }
-            if run >= 3 {
-                emit(ClItem {
-                    sym: ZERO_SHORT,
-                    extra: (run - 3) as u8,
-                });
-                run = 0;
-            }
-        } else {
-            emit(ClItem { sym: v, extra: 0 });
-            run -= 1;
-            while run >= 3 {
-                let r = run.min(6);
-                emit(ClItem {
-                    sym: REP_PREV,
-                    extra: (r - 3) as u8,
-                });
-                run -= r;
-            }
+        if run >= 3 {
+            emit(ClItem {
+                sym: ZERO_SHORT,
+                extra: (run - 3) as u8,
+            });
+            run = 0;
         }
-        for _ in 0..run {
-            emit(ClItem { sym: v, extra: 0 });
+    } else {
+        emit(ClItem { sym: v, extra: 0 });
+        run -= 1;
+        while run >= 3 {
+            let r = run.min(6);
+            emit(ClItem {
+                sym: REP_PREV,
+                extra: (r - 3) as u8,
+            });
+            run -= r;
         }
+    }
+    for _ in 0..run {
+        emit(ClItem { sym: v, extra: 0 });
     }
 }
 
@@ -165,33 +198,21 @@ const RUNS: [[u32; 257]; 2] = {
 };
 
 /// The CL histogram of `rle(t)` (symbols 0..26) and its extra bits,
-/// without making the items: run starts found branch-free, then each
-/// run's items from `RUNS`. `t` is the table's values up to its last
-/// nonzero one (`used`); the rest of the 256 are zeros, one run.
-fn rle_stats(t: &[u8]) -> ([u32; 32], u64) {
-    let m = t.len().min(256);
-    let mut starts = [0u16; 257];
-    let mut runs = 0usize;
-    let mut prev = u16::MAX; // no value: position 0 starts a run
-    for (i, &v) in t[..m].iter().enumerate() {
-        starts[runs] = i as u16;
-        runs += usize::from(u16::from(v) != prev);
-        prev = u16::from(v);
-    }
-    starts[runs] = m as u16;
+/// without making the items: each run's items from `RUNS`. `t` is the
+/// table's values up to its last nonzero one (`used`); the rest of the
+/// 256 are zeros, one run.
+fn rle_stats(t: &[u8], runs: &Runs) -> ([u32; 32], u64) {
     let mut hist = [0u32; 32];
     // REP_PREV, ZERO_SHORT and ZERO_LONG counts, packed as in `run_items`
     // (each total is below 256: at most one item per 3 values).
     let mut packed = 0u32;
-    for w in starts[..=runs].windows(2) {
-        let (a, len) = (usize::from(w[0]), usize::from(w[1] - w[0]));
-        let v = t[a];
+    for (v, len) in runs.each(t) {
         let e = RUNS[usize::from(v == 0)][len];
         hist[usize::from(v) & 31] += e & 0xFF;
         packed += e >> 8;
     }
     // The zero tail (t[m - 1] is not zero, so it is a run of its own).
-    let e = RUNS[1][256 - m];
+    let e = RUNS[1][256 - t.len().min(256)];
     hist[0] += e & 0xFF;
     packed += e >> 8;
     let (rep, short, long) = (packed & 0xFF, (packed >> 8) & 0xFF, packed >> 16);
@@ -231,6 +252,10 @@ struct Plan {
     cl_lens: [u8; 32],
     k: usize,
     bits: u64,
+    /// The values (up to the last nonzero one: `m` of them) and their runs.
+    t: [u8; 256],
+    m: usize,
+    runs: Runs,
 }
 
 fn perm(mode: u32) -> &'static [u8; CL_SYMS] {
@@ -243,7 +268,9 @@ fn perm(mode: u32) -> &'static [u8; CL_SYMS] {
 
 fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
     let t = values(mode, lengths, prev);
-    let (hist, extra) = rle_stats(&t[..used(&t)]);
+    let m = used(&t);
+    let runs = Runs::new(&t[..m]);
+    let (hist, extra) = rle_stats(&t[..m], &runs);
     let cl_lens = small_code_lengths_fast(&hist, CL_MAX_LEN);
     let p = perm(mode);
     let k = p
@@ -264,6 +291,9 @@ fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
         cl_lens,
         k,
         bits,
+        t,
+        m,
+        runs,
     }
 }
 
@@ -297,24 +327,28 @@ pub(crate) fn encode_table(
             best = p;
         }
     }
-    let mut cl_lens = [0u8; 256];
-    cl_lens[..32].copy_from_slice(&best.cl_lens);
+    let cl_lens = &best.cl_lens;
     let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
     let mut codes = [0u32; CL_SYMS];
     reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
+    // Per CL symbol: its code's length (none for a one-symbol code) and
+    // the extra bits that follow it.
+    let mut clen = [0u32; CL_SYMS];
+    for (s, c) in clen.iter_mut().enumerate() {
+        *c = if single { 0 } else { u32::from(cl_lens[s]) };
+    }
     let mut w = BitWriter::new(out);
     w.put(best.mode, 2);
     w.put(best.k as u32 - 1, 5);
     for &s in &perm(best.mode)[..best.k] {
         w.put(u32::from(cl_lens[s as usize]), 3);
     }
-    // The items straight from the run scan (no list).
-    let t = values(best.mode, lengths, pv);
-    rle(&t[..used(&t)], |it| {
-        if !single {
-            w.put(codes[it.sym as usize], u32::from(cl_lens[it.sym as usize]));
-        }
-        w.put(u32::from(it.extra), extra_bits(it.sym));
+    // The items from the plan's runs (no list), each code and its extra
+    // bits in one put (at most 7 + 7 bits).
+    rle_runs(&best.t[..best.m], &best.runs, |it| {
+        let s = usize::from(it.sym) % CL_SYMS;
+        let (c, l) = if single { (0, 0) } else { (codes[s], clen[s]) };
+        w.put(c | u32::from(it.extra) << l, l + extra_bits(it.sym));
     });
     w.finish();
     out.len() - start
@@ -549,12 +583,20 @@ mod tests {
                 hist[it.sym as usize] += 1;
                 extra += u64::from(extra_bits(it.sym));
             }
-            assert_eq!(rle_stats(&t), (hist, extra), "round {round}");
+            assert_eq!(
+                rle_stats(&t, &Runs::new(&t)),
+                (hist, extra),
+                "round {round}"
+            );
             // The same from the values up to the last nonzero one.
             let u = used(&t);
             assert!(u == 0 || t[u - 1] != 0);
             assert!(t[u..].iter().all(|&x| x == 0), "round {round}");
-            assert_eq!(rle_stats(&t[..u]), (hist, extra), "round {round}");
+            assert_eq!(
+                rle_stats(&t[..u], &Runs::new(&t[..u])),
+                (hist, extra),
+                "round {round}"
+            );
             let mut trimmed = Vec::new();
             rle(&t[..u], |it| trimmed.push((it.sym, it.extra)));
             let full: Vec<_> = items.iter().map(|it| (it.sym, it.extra)).collect();
@@ -563,7 +605,7 @@ mod tests {
         for t in [[0u8; 256], [7u8; 256]] {
             items.clear();
             rle(&t, |it| items.push(it));
-            let n: u32 = rle_stats(&t).0.iter().sum();
+            let n: u32 = rle_stats(&t, &Runs::new(&t)).0.iter().sum();
             assert_eq!(n as usize, items.len());
         }
     }
