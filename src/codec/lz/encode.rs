@@ -177,10 +177,13 @@ impl Writer {
         }
         let lut = &self.len_lut[..];
         self.coded.clear();
-        self.coded.reserve(parse.seqs.len());
-        let mut hist = [[0u32; 64]; 3];
+        // Two histograms per stream, for even and odd sequences: runs of
+        // one symbol (repeat offsets, short lengths) do not wait on one
+        // counter's store and reload.
+        let mut h2 = [[[0u32; 64]; 3]; 2];
         let mut rep = REP_INIT;
-        for s in &parse.seqs {
+        let mut odd = 0usize;
+        self.coded.extend(parse.seqs.iter().map(|s| {
             let lf = len_field(lut, s.ll);
             let mf = len_field(lut, s.ml - MIN_MATCH as u32);
             let of = if s.off == rep[0] {
@@ -195,10 +198,18 @@ impl Writer {
                 rep = [s.off, rep[0], rep[1]];
                 field(offset_code(s.off))
             };
-            hist[0][(lf >> 26) as usize] += 1;
-            hist[1][(mf >> 26) as usize] += 1;
-            hist[2][(of >> 26) as usize] += 1;
-            self.coded.push([lf, mf, of]);
+            let h = &mut h2[odd & 1];
+            odd += 1;
+            h[0][(lf >> 26) as usize] += 1;
+            h[1][(mf >> 26) as usize] += 1;
+            h[2][(of >> 26) as usize] += 1;
+            [lf, mf, of]
+        }));
+        let mut hist = h2[0];
+        for (a, b) in hist.iter_mut().zip(&h2[1]) {
+            for (x, &y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
         }
         put_varint(out, parse.seqs.len());
         self.write_literals(&parse.lits, out);
