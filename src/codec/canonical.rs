@@ -87,29 +87,70 @@ pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
 
 /// `reversed_codes` of the first `lengths.len()` symbols (the others
 /// absent) into `out[..lengths.len()]`; absent symbols get code 0.
+///
+/// The symbols are taken in four quarters side by side (a symbol's code
+/// is the first code of its length plus the symbols of that length
+/// before it), so runs of equal lengths make four short chains of
+/// counter updates instead of one long one.
 pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
-    let mut count = [0u32; 64];
-    for &l in lengths {
-        count[usize::from(l & 63)] += 1;
+    let n = lengths.len().min(out.len());
+    let (lengths, out) = (&lengths[..n], &mut out[..n]);
+    let q = n / 4;
+    // count[j][l]: symbols of length l in quarter j (quarter 3 also takes
+    // the n % 4 symbols past 4q).
+    let mut count = [[0u32; 64]; 4];
+    for i in 0..q {
+        for (j, c) in count.iter_mut().enumerate() {
+            c[usize::from(lengths[j * q + i] & 63)] += 1;
+        }
     }
-    count[0] = 0;
-    // next[0] collects the absent symbols (never read back).
-    let mut next = [0u64; 64];
+    for &l in &lengths[4 * q..] {
+        count[3][usize::from(l & 63)] += 1;
+    }
+    let mut first = [0u64; 64];
     let mut code = 0u64;
     for l in 1..=32 {
-        code = (code + u64::from(count[l - 1])) << 1;
-        next[l] = code;
-    }
-    for (o, &l) in out.iter_mut().zip(lengths) {
-        let li = usize::from(l & 63);
-        let c = next[li] as u32;
-        next[li] += 1;
-        let l = u32::from(l);
-        *o = if l == 0 || l > 32 {
+        let below = if l == 1 {
             0
         } else {
-            c.reverse_bits() >> (32 - l)
+            count.iter().map(|c| u64::from(c[l - 1])).sum()
         };
+        code = (code + below) << 1;
+        first[l] = code;
+    }
+    // next[j][l]: the code of quarter j's next symbol of length l
+    // (next[j][0] collects the absent symbols and lengths over 32 their
+    // own junk, never read back: their code is 0).
+    let mut next = [[0u64; 64]; 4];
+    for l in 1..=32 {
+        let mut c = first[l];
+        for j in 0..4 {
+            next[j][l] = c;
+            c += u64::from(count[j][l]);
+        }
+    }
+    let code_of = |l: u8, c: u64| -> u32 {
+        let l = u32::from(l);
+        if l == 0 || l > 32 {
+            0
+        } else {
+            (c as u32).reverse_bits() >> (32 - l)
+        }
+    };
+    for i in 0..q {
+        for (j, nx) in next.iter_mut().enumerate() {
+            let s = j * q + i;
+            let l = lengths[s];
+            let li = usize::from(l & 63);
+            out[s] = code_of(l, nx[li]);
+            nx[li] += 1;
+        }
+    }
+    for s in 4 * q..n {
+        let l = lengths[s];
+        let li = usize::from(l & 63);
+        out[s] = code_of(l, next[3][li]);
+        next[3][li] += 1;
     }
 }
 
@@ -177,6 +218,44 @@ mod tests {
         let mut one = [0u8; 256];
         one[42] = 1;
         assert_eq!(validate(&one, 11), Ok(TableKind::Single(42)));
+    }
+
+    /// The four-quarter assignment gives the codes of the plain one
+    /// (symbol order within a length), for every table size 0..=256.
+    #[test]
+    fn reversed_codes_match_symbol_order() {
+        let mut seed = 0x1234_5678_9ABC_DEF1u64;
+        for n in 0..=256usize {
+            for round in 0..4 {
+                let lengths: Vec<u8> = (0..n)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        match round {
+                            0 => (seed % 12) as u8,
+                            1 => (seed % 3) as u8 * 5,
+                            2 => 7,
+                            _ => (seed % 40) as u8,
+                        }
+                    })
+                    .collect();
+                let mut want = vec![0u32; n];
+                let mut code = 0u64;
+                for l in 1..=32u8 {
+                    for (s, &x) in lengths.iter().enumerate() {
+                        if x == l {
+                            want[s] = (code as u32).reverse_bits() >> (32 - u32::from(l));
+                            code += 1;
+                        }
+                    }
+                    code <<= 1;
+                }
+                let mut got = vec![0xFFFF_FFFFu32; n];
+                reversed_codes_into(&lengths, &mut got);
+                assert_eq!(got, want, "n {n} round {round}");
+            }
+        }
     }
 
     #[test]

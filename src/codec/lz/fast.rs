@@ -33,6 +33,14 @@ impl Default for FastTable {
     }
 }
 
+/// The table slot of the `MLS` low bytes of `v`: 14 bits of their hash
+/// (a constant shift, no shift count to keep in a register), then `mask`
+/// (2^bits - 1) for a smaller table.
+#[inline(always)]
+fn slot<const MLS: u32>(v: u64, mask: usize) -> usize {
+    hash::<MLS>(v, 14) & mask & TABLE_MASK
+}
+
 /// Slack after the literals: short literal runs are copied as one
 /// chunk of this many bytes.
 const WILD: usize = 16;
@@ -61,6 +69,7 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
         .saturating_sub(3)
         .clamp(10, 14);
     table[..1 << bits].fill(0);
+    let mask = (1usize << bits) - 1;
     // Literals are appended in WILD-byte chunks, then cut back to the
     // literals so far (room reserved once: no reallocation, no zeroing).
     let lits = &mut parse.lits;
@@ -79,8 +88,8 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
             // table holds only positions before `ip` (it was cleared).
             let v0 = read64(data, ip);
             let v1 = v0 >> 8;
-            let h0 = hash::<MLS>(v0, bits) & TABLE_MASK;
-            let h1 = hash::<MLS>(v1, bits) & TABLE_MASK;
+            let h0 = slot::<MLS>(v0, mask);
+            let h1 = slot::<MLS>(v1, mask);
             // Every position in the table is below `ip` (the table holds
             // this block's positions only, each stored before `ip` moved
             // past it), so c0 < ip and c1 < ip + 1: no check needed.
@@ -142,7 +151,7 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 // Fill the table inside the match, then try the other
                 // repeat offset right here (no literals: zstd's trick).
                 let p = ip - 2;
-                table[hash::<MLS>(read64(data, p), bits) & TABLE_MASK] = p as u32;
+                table[slot::<MLS>(read64(data, p), mask)] = p as u32;
                 if rep2 > ip || read32(data, ip - rep2) != read32(data, ip) {
                     break;
                 }
