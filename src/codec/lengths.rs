@@ -19,6 +19,13 @@ impl Counter {
         Counter([[0u32; 256]; 4])
     }
 
+    /// A counter holding the counts `h` already.
+    pub(crate) fn from_total(h: &[u32; 256]) -> Counter {
+        let mut c = Counter::new();
+        c.0[0] = *h;
+        c
+    }
+
     /// Counts the bytes of `data` (at most 2^32 - 1 in all).
     pub(crate) fn add(&mut self, data: &[u8]) {
         let h = &mut self.0;

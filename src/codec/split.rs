@@ -81,18 +81,15 @@ impl Granules {
     #[inline(always)]
     fn extend(&mut self, data: &[u8], min: usize) {
         let mut start = self.covered();
-        let base = (start > 0).then(|| *self.total());
-        let mut counter = Counter::new();
+        if start >= min || start >= data.len() {
+            return;
+        }
+        // Counting goes on from the granules counted so far.
+        let mut counter = Counter::from_total(self.total());
         while start < min && start < data.len() {
             let end = (start + self.gran).min(data.len());
             counter.add(&data[start..end]);
-            let mut t = counter.total();
-            if let Some(b) = &base {
-                for (x, &y) in t.iter_mut().zip(b) {
-                    *x += y;
-                }
-            }
-            self.prefix.push(t);
+            self.prefix.push(counter.total());
             start = end;
         }
     }
