@@ -36,11 +36,11 @@ pub(crate) struct SegTable {
     pub(super) single: [u16; TABLE_SIZE],
     /// One or two symbols per lookup (`build_pairs`): the symbols in bits
     /// 0-15 (first in the low byte), the bits they use in 16-23, their
-    /// number (1 or 2) in 24-31.
+    /// number less one (0 or 1) in bit 31.
     pub(super) pairs: [u32; TABLE_SIZE],
     /// Up to four symbols per lookup (`build_multi`): the symbols in bits
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
-    /// number (1..=4) in 40-47.
+    /// number less one (0..=3) in 62-63.
     pub(super) quads: [u64; TABLE_SIZE],
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
@@ -172,12 +172,12 @@ impl SegTable {
         for &(s1, l1, r1) in &self.codes[..self.ncodes] {
             let l1 = u32::from(l1).min(TABLE_BITS);
             let rem = TABLE_BITS - l1;
-            let first = u32::from(s1) + (l1 << 16) + (1 << 24);
+            let first = u32::from(s1) + (l1 << 16);
             for (j, &e2) in t[..1 << rem].iter().enumerate() {
                 let e2 = u32::from(e2);
                 let l2 = e2 & 15;
                 let two = u32::from(l2 <= rem);
-                let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 24);
+                let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 31);
                 self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
             }
         }
@@ -222,7 +222,7 @@ fn fill_multi(
         }
         let p = pos | usize::from(r) << used;
         let sy = syms | u32::from(s) << (8 * count);
-        let e = u64::from(sy) | u64::from(total) << 32 | u64::from(count + 1) << 40;
+        let e = u64::from(sy) | u64::from(total) << 32 | u64::from(count) << 62;
         let mut i = p & (TABLE_SIZE - 1);
         while i < TABLE_SIZE {
             m[i] = e;
@@ -269,9 +269,9 @@ mod tests {
                 assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
                 if l1 + l2 <= 11 {
                     assert_eq!((e >> 8) as u8, (x2 >> 8) as u8, "index {i}");
-                    assert_eq!(e >> 16, (l1 + l2) | 2 << 8, "index {i}");
+                    assert_eq!(e >> 16, (l1 + l2) | 1 << 15, "index {i}");
                 } else {
-                    assert_eq!(e >> 16, l1 | 1 << 8, "index {i}");
+                    assert_eq!(e >> 16, l1, "index {i}");
                 }
             }
             // The multi-symbol table gives the longest run of codes (up to
@@ -279,7 +279,7 @@ mod tests {
             t.build_multi();
             for i in 0..TABLE_SIZE {
                 let e = t.quads[i];
-                let (used, n) = ((e >> 32) & 0xFF, (e >> 40) & 0xFF);
+                let (used, n) = ((e >> 32) & 0xFF, (e >> 62) + 1);
                 let (mut u, mut k) = (0u64, 0u64);
                 while k < 4 {
                     let x = t.single[(i >> u) & (TABLE_SIZE - 1)];
