@@ -321,6 +321,10 @@ pub(crate) fn decode_table(
             (_, p) => p,
         };
         let mut t = [0u8; 256];
+        // Values decoded, by value (all 23 CL values): in mode 1 these are
+        // the lengths' histogram, which `kind_of` validates without
+        // another pass over the 256 symbols.
+        let mut hist = [0u32; 32];
         let mut i = 0usize;
         while i < 256 {
             if r.overrun() {
@@ -342,17 +346,23 @@ pub(crate) fn decode_table(
                 return Err(CodecError::RunPastEnd { at: i, run: n });
             }
             t[i..i + n].fill(v);
+            hist[usize::from(v & 31)] += n as u32;
             i += n;
+        }
+        if mode == MODE_DIRECT {
+            if hist[MAX_CODE_LEN as usize + 1..].iter().any(|&c| c > 0) {
+                return Err(out_of_range(&t.map(i32::from)));
+            }
+            if r.overrun() {
+                return Err(CodecError::TableTruncated { bytes: input.len() });
+            }
+            let kind = kind_of(&hist, &t)?;
+            return Ok((t, kind, r.consumed_bytes()));
         }
         // One loop per mode (no branch per symbol); a length out of
         // 0..=MAX_CODE_LEN is found after the loop.
         let mut wide = [0i32; 256];
         match (mode, prev) {
-            (MODE_DIRECT, _) => {
-                for (w, &v) in wide.iter_mut().zip(&t) {
-                    *w = i32::from(v);
-                }
-            }
             (MODE_PREV_TABLE, Some(p)) => {
                 for ((w, &v), &q) in wide.iter_mut().zip(&t).zip(p) {
                     *w = i32::from(q) + unzigzag(v);
@@ -372,16 +382,7 @@ pub(crate) fn decode_table(
             *o = l as u8;
         }
         if bad {
-            let (symbol, length) = wide
-                .iter()
-                .enumerate()
-                .find(|&(_, &l)| !(0..=MAX_CODE_LEN as i32).contains(&l))
-                .map_or((0, 0), |(s, &l)| (s, l));
-            return Err(CodecError::LengthOutOfRange {
-                symbol,
-                length,
-                max: MAX_CODE_LEN,
-            });
+            return Err(out_of_range(&wide));
         }
     }
     if r.overrun() {
@@ -389,6 +390,49 @@ pub(crate) fn decode_table(
     }
     let kind = validate(&lengths, MAX_CODE_LEN)?;
     Ok((lengths, kind, r.consumed_bytes()))
+}
+
+/// The error for the first of `wide` that is not a v2 code length.
+#[cold]
+fn out_of_range(wide: &[i32; 256]) -> CodecError {
+    let (symbol, length) = wide
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| !(0..=MAX_CODE_LEN as i32).contains(&l))
+        .map_or((0, 0), |(s, &l)| (s, l));
+    CodecError::LengthOutOfRange {
+        symbol,
+        length,
+        max: MAX_CODE_LEN,
+    }
+}
+
+/// What `validate(lengths, 15)` gives for `lengths` whose histogram is
+/// `count` (count[l]: symbols of length l; every length <= 15), without
+/// another pass over the symbols but to find a single one: the same
+/// kinds and the same errors (Kraft sum scaled by 2^32).
+fn kind_of(count: &[u32; 32], lengths: &[u8]) -> Result<TableKind, CodecError> {
+    let mut kraft = 0u64;
+    let mut present = 0u32;
+    let mut longest = 0u32;
+    for (l, &c) in count.iter().enumerate().take(16).skip(1) {
+        kraft += u64::from(c) << (32 - l);
+        present += c;
+        if c > 0 {
+            longest = l as u32;
+        }
+    }
+    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
+    match present {
+        0 => Err(CodecError::NoSymbols),
+        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
+        1 => Err(CodecError::SingleLength {
+            symbol: single(),
+            length: longest,
+        }),
+        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
+        _ => Err(CodecError::NotPrefixCode { kraft }),
+    }
 }
 
 /// Decoder for the CL code (lengths <= 7): a 128-entry table.
@@ -399,24 +443,42 @@ struct ClDecoder {
 }
 
 impl ClDecoder {
+    /// `cl_lens`: the CL lengths (3-bit fields: <= 7) of the CL symbols.
     fn new(cl_lens: &[u8; 256]) -> Result<ClDecoder, CodecError> {
-        let kind = validate(&cl_lens[..CL_SYMS], CL_MAX_LEN)
-            .map_err(|e| CodecError::ClCode(Box::new(e)))?;
+        let lens = &cl_lens[..CL_SYMS];
+        let mut count = [0u32; 32];
+        for &l in lens {
+            count[usize::from(l & 7)] += 1;
+        }
         let mut t = [0u16; 128];
+        if lens.iter().any(|&l| u32::from(l) > CL_MAX_LEN) {
+            // Not reached (3-bit fields), but `validate` says why.
+            validate(lens, CL_MAX_LEN).map_err(|e| CodecError::ClCode(Box::new(e)))?;
+        }
+        let kind = kind_of(&count, lens).map_err(|e| CodecError::ClCode(Box::new(e)))?;
         if let TableKind::Single(s) = kind {
             return Ok(ClDecoder {
                 single: Some(s),
                 entries: t,
             });
         }
-        let mut codes = [0u32; CL_SYMS];
-        reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
-        for s in 0..CL_SYMS {
-            let l = u32::from(cl_lens[s]);
+        // Canonical codes (DEFLATE order): the first code of each length,
+        // then the symbols in order, each code bit-reversed (LSB-first
+        // stream) and its entry written at every index it prefixes.
+        let mut next = [0u32; 8];
+        let mut code = 0u32;
+        for l in 1..8 {
+            code = (code + count[l - 1] * u32::from(l > 1)) << 1;
+            next[l] = code;
+        }
+        for (s, &l) in lens.iter().enumerate() {
+            let l = usize::from(l & 7);
             if l == 0 {
                 continue;
             }
-            let mut i = codes[s] as usize;
+            let c = next[l];
+            next[l] += 1;
+            let mut i = (c.reverse_bits() >> (32 - l)) as usize;
             while i < 128 {
                 t[i] = ((s as u16) << 4) | l as u16;
                 i += 1 << l;
