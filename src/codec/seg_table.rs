@@ -82,9 +82,17 @@ impl SegTable {
     /// is wrong but still safe to use: decoding gives garbage that the
     /// stream length checks or the container's CRC reject).
     pub(crate) fn build(&mut self, lengths: &[u8; 256]) {
+        // Absent symbols are not counted (count[0] is not used), and
+        // 8 absent symbols in a row cost one test here and below
+        // (literal alphabets leave most of 128..=255 empty).
         let mut count = [0u16; 16];
-        for &l in lengths.iter() {
-            count[usize::from(l & 15)] += 1;
+        for c in lengths.chunks_exact(8) {
+            if c.iter().fold(0, |a, &l| a | l) == 0 {
+                continue;
+            }
+            for &l in c {
+                count[usize::from(l & 15)] += 1;
+            }
         }
         // Symbols in canonical order: by length, then value.
         let mut offs = [0u16; 16];
@@ -101,10 +109,15 @@ impl SegTable {
             *o = 256;
         }
         let mut sorted = [0u8; 512];
-        for (s, &l) in lengths.iter().enumerate() {
-            let o = &mut offs[usize::from(l & 15)];
-            sorted[usize::from(*o & 511)] = s as u8;
-            *o += 1;
+        for (i, c) in lengths.chunks_exact(8).enumerate() {
+            if c.iter().fold(0, |a, &l| a | l) == 0 {
+                continue;
+            }
+            for (j, &l) in c.iter().enumerate() {
+                let o = &mut offs[usize::from(l & 15)];
+                sorted[usize::from(*o & 511)] = (8 * i + j) as u8;
+                *o += 1;
+            }
         }
         let t = &mut self.single;
         t[0] = 0;
@@ -135,8 +148,10 @@ impl SegTable {
     /// when most lookups would give two (`PAIRS_MIN_ODDS`), else one.
     pub(crate) fn prepare(&mut self, lengths: &[u8; 256], seg_len: usize) {
         self.build(lengths);
-        let avg = self.avg_bits_2048();
-        if seg_len >= QUADS_MIN_LEN && avg * 10 <= 26 * 2048 {
+        if seg_len < QUADS_MIN_LEN.min(PAIRS_MIN_LEN) {
+            return;
+        }
+        if seg_len >= QUADS_MIN_LEN && self.avg_bits_2048() * 10 <= 26 * 2048 {
             self.build_multi();
         } else if seg_len >= PAIRS_MIN_LEN && self.pair_odds_2048() >= PAIRS_MIN_ODDS {
             self.build_pairs();

@@ -8,7 +8,7 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::canonical::{reversed_codes_into, validate, TableKind};
+use super::canonical::{reversed_codes_into, validate, validate_counts, TableKind};
 use super::lengths::small_code_lengths_fast;
 use super::{CodecError, MAX_CODE_LEN};
 
@@ -322,7 +322,7 @@ pub(crate) fn decode_table(
         };
         let mut t = [0u8; 256];
         // Values decoded, by value (all 23 CL values): in mode 1 these are
-        // the lengths' histogram, which `kind_of` validates without
+        // the lengths' histogram, which `validate_counts` checks without
         // another pass over the 256 symbols.
         let mut hist = [0u32; 32];
         let mut i = 0usize;
@@ -356,7 +356,7 @@ pub(crate) fn decode_table(
             if r.overrun() {
                 return Err(CodecError::TableTruncated { bytes: input.len() });
             }
-            let kind = kind_of(&hist, &t)?;
+            let kind = validate_counts(&hist, &t)?;
             return Ok((t, kind, r.consumed_bytes()));
         }
         // One loop per mode (no branch per symbol); a length out of
@@ -407,34 +407,6 @@ fn out_of_range(wide: &[i32; 256]) -> CodecError {
     }
 }
 
-/// What `validate(lengths, 15)` gives for `lengths` whose histogram is
-/// `count` (count[l]: symbols of length l; every length <= 15), without
-/// another pass over the symbols but to find a single one: the same
-/// kinds and the same errors (Kraft sum scaled by 2^32).
-fn kind_of(count: &[u32; 32], lengths: &[u8]) -> Result<TableKind, CodecError> {
-    let mut kraft = 0u64;
-    let mut present = 0u32;
-    let mut longest = 0u32;
-    for (l, &c) in count.iter().enumerate().take(16).skip(1) {
-        kraft += u64::from(c) << (32 - l);
-        present += c;
-        if c > 0 {
-            longest = l as u32;
-        }
-    }
-    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
-    match present {
-        0 => Err(CodecError::NoSymbols),
-        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
-        1 => Err(CodecError::SingleLength {
-            symbol: single(),
-            length: longest,
-        }),
-        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
-        _ => Err(CodecError::NotPrefixCode { kraft }),
-    }
-}
-
 /// Decoder for the CL code (lengths <= 7): a 128-entry table.
 struct ClDecoder {
     single: Option<u8>,
@@ -455,7 +427,7 @@ impl ClDecoder {
             // Not reached (3-bit fields), but `validate` says why.
             validate(lens, CL_MAX_LEN).map_err(|e| CodecError::ClCode(Box::new(e)))?;
         }
-        let kind = kind_of(&count, lens).map_err(|e| CodecError::ClCode(Box::new(e)))?;
+        let kind = validate_counts(&count, lens).map_err(|e| CodecError::ClCode(Box::new(e)))?;
         if let TableKind::Single(s) = kind {
             return Ok(ClDecoder {
                 single: Some(s),
