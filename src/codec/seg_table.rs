@@ -42,6 +42,8 @@ pub(crate) struct SegTable {
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
     /// number less one (0..=3) in 62-63.
     pub(super) quads: [u64; TABLE_SIZE],
+    /// Scratch of `build_pairs`: one code's entries in order.
+    pair_row: [u32; TABLE_SIZE],
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
     ncodes: usize,
@@ -71,6 +73,7 @@ impl SegTable {
             single: [0; TABLE_SIZE],
             pairs: [0; TABLE_SIZE],
             quads: [0; TABLE_SIZE],
+            pair_row: [0; TABLE_SIZE],
             codes: [(0, 0, 0); 256],
             ncodes: 0,
             kernel: Kernel::Single,
@@ -87,7 +90,7 @@ impl SegTable {
         // (literal alphabets leave most of 128..=255 empty).
         let mut count = [0u16; 16];
         for c in lengths.chunks_exact(8) {
-            if c.iter().fold(0, |a, &l| a | l) == 0 {
+            if c.try_into().map_or(1, u64::from_ne_bytes) == 0 {
                 continue;
             }
             for &l in c {
@@ -110,7 +113,7 @@ impl SegTable {
         }
         let mut sorted = [0u8; 512];
         for (i, c) in lengths.chunks_exact(8).enumerate() {
-            if c.iter().fold(0, |a, &l| a | l) == 0 {
+            if c.try_into().map_or(1, u64::from_ne_bytes) == 0 {
                 continue;
             }
             for (j, &l) in c.iter().enumerate() {
@@ -184,15 +187,21 @@ impl SegTable {
     /// code's entries take one sequential pass over the start of `t`.
     pub(crate) fn build_pairs(&mut self) {
         let t = &self.single;
+        let row = &mut self.pair_row;
         for &(s1, l1, r1) in &self.codes[..self.ncodes] {
             let l1 = u32::from(l1).min(TABLE_BITS);
             let rem = TABLE_BITS - l1;
             let first = u32::from(s1) + (l1 << 16);
-            for (j, &e2) in t[..1 << rem].iter().enumerate() {
+            let m = 1usize << rem;
+            // The entries in j order (a loop the compiler vectorises),
+            // then stored at their strided indices.
+            for (x, &e2) in row[..m].iter_mut().zip(&t[..m]) {
                 let e2 = u32::from(e2);
                 let l2 = e2 & 15;
                 let two = u32::from(l2 <= rem);
-                let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 31);
+                *x = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 31);
+            }
+            for (j, &e) in row[..m].iter().enumerate() {
                 self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
             }
         }
