@@ -77,6 +77,34 @@ pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecE
     }
 }
 
+/// What `validate(lengths, 15)` gives for `lengths` whose histogram is
+/// `count` (count[l]: symbols of length l; every length <= 15), without
+/// another pass over the symbols but to find a single one: the same
+/// kinds and the same errors (Kraft sum scaled by 2^32).
+pub(crate) fn validate_counts(count: &[u32; 32], lengths: &[u8]) -> Result<TableKind, CodecError> {
+    let mut kraft = 0u64;
+    let mut present = 0u32;
+    let mut longest = 0u32;
+    for (l, &c) in count.iter().enumerate().take(16).skip(1) {
+        kraft += u64::from(c) << (32 - l);
+        present += c;
+        if c > 0 {
+            longest = l as u32;
+        }
+    }
+    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
+    match present {
+        0 => Err(CodecError::NoSymbols),
+        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
+        1 => Err(CodecError::SingleLength {
+            symbol: single(),
+            length: longest,
+        }),
+        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
+        _ => Err(CodecError::NotPrefixCode { kraft }),
+    }
+}
+
 /// Canonical codes (DEFLATE order) of a table whose lengths are <= 32,
 /// bit-reversed so that writing them LSB-first emits the code MSB-first.
 pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
@@ -269,5 +297,46 @@ mod tests {
             let len = l[s] as u32;
             assert_eq!(c[s].reverse_bits() >> (32 - len), want[s], "symbol {s}");
         }
+    }
+
+    /// `validate_counts` on a histogram says what `validate` says on the
+    /// lengths: complete, incomplete, oversubscribed, single, empty.
+    #[test]
+    fn validate_counts_agrees_with_validate() {
+        let mut seed = 0x5EED_1234_u64;
+        for round in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut l = [0u8; 256];
+            let present = 1 + (seed % 40) as usize;
+            let top = 1 + (seed >> 8) % 15;
+            for k in 0..present {
+                let x = seed.rotate_left(k as u32 * 7);
+                l[(x >> 16) as usize & 255] = (1 + (x >> 40) % top) as u8;
+            }
+            if round % 3 == 0 {
+                // A complete code: lengths from counts.
+                let mut h = [0u32; 256];
+                for (s, c) in h.iter_mut().enumerate().take(present * 3) {
+                    *c = 1 + (seed.rotate_left(s as u32) % 1000) as u32;
+                }
+                l = crate::codec::code_lengths(&h, 11);
+            }
+            let mut count = [0u32; 32];
+            for &x in &l {
+                count[usize::from(x)] += 1;
+            }
+            assert_eq!(validate_counts(&count, &l), validate(&l, 15), "{l:?}");
+        }
+        let mut one = [0u8; 256];
+        one[9] = 1;
+        let mut count = [0u32; 32];
+        count[1] = 1;
+        assert_eq!(validate_counts(&count, &one), Ok(TableKind::Single(9)));
+        assert_eq!(
+            validate_counts(&[0; 32], &[0; 256]),
+            Err(CodecError::NoSymbols)
+        );
     }
 }

@@ -168,129 +168,139 @@ fn fast4(
     }
 }
 
-/// A multi-symbol table entry: the symbols from bit 0 (first in the
-/// lowest byte, `WIDTH` bytes), then the bits they use (8 bits) and their
-/// number (8 bits). Rotated right by `8 * WIDTH` (`meta`), the bits used
-/// come first, so that a shift by it consumes them.
+/// A multi-symbol table entry (seg_table.rs): the symbols from bit 0
+/// (first in the lowest byte, `WIDTH` bytes), the bits they use in the
+/// next byte, and their number less one in the top bits, a field too
+/// narrow to say more than `WIDTH` (so that the kernel's bound on its
+/// writes follows from the entry's type, whatever the table holds).
 trait Multi: Copy {
     /// Bytes of symbols (the most one entry gives).
     const WIDTH: usize;
-    /// The entry rotated: bits used in bits 0-7, count in 8-15.
-    fn meta(self) -> u64;
-    /// Writes the symbol bytes (all `WIDTH`) to `d`.
-    fn put(self, d: &mut [u8]);
+    /// Bits the entry's codes use (the low 6 bits are what a shift reads).
+    fn bits(self) -> u64;
+    /// Symbols the entry gives: 1..=WIDTH.
+    fn count(self) -> usize;
+    /// Writes the `WIDTH` symbol bytes to `d` (some may be past the
+    /// entry's `count`: the next entry's write covers them).
+    ///
+    /// # Safety
+    /// `d..d + WIDTH` must be valid for writes.
+    unsafe fn put(self, d: *mut u8);
 }
 
 impl Multi for u32 {
     const WIDTH: usize = 2;
     #[inline(always)]
-    fn meta(self) -> u64 {
-        u64::from(self.rotate_right(16))
+    fn bits(self) -> u64 {
+        u64::from(self >> 16)
     }
     #[inline(always)]
-    fn put(self, d: &mut [u8]) {
-        d.copy_from_slice(&(self as u16).to_le_bytes()[..d.len().min(2)]);
+    fn count(self) -> usize {
+        (self >> 31) as usize + 1
+    }
+    #[inline(always)]
+    unsafe fn put(self, d: *mut u8) {
+        // SAFETY: the caller makes sure the 2 bytes at `d` are writable;
+        // write_unaligned takes any alignment.
+        unsafe { std::ptr::write_unaligned(d as *mut [u8; 2], (self as u16).to_le_bytes()) }
     }
 }
 
 impl Multi for u64 {
     const WIDTH: usize = 4;
     #[inline(always)]
-    fn meta(self) -> u64 {
-        self.rotate_right(32)
+    fn bits(self) -> u64 {
+        self >> 32
     }
     #[inline(always)]
-    fn put(self, d: &mut [u8]) {
-        d.copy_from_slice(&(self as u32).to_le_bytes()[..d.len().min(4)]);
+    fn count(self) -> usize {
+        (self >> 62) as usize + 1
     }
-}
-
-/// The `ROOM` bytes at `at` in `o`, if all are inside.
-#[inline(always)]
-fn room_at<const ROOM: usize>(o: &mut [u8], at: usize) -> Option<&mut [u8; ROOM]> {
-    o.get_mut(at..)?.get_mut(..ROOM)?.try_into().ok()
-}
-
-/// One group of all four streams with multi-symbol lookups, the streams'
-/// lookups interleaved (symbol-major), so that the CPU sees the four
-/// independent chains of lookups close together. Each stream loads the 8
-/// bytes at its bit position (needs `can_load`), decodes 5 to 5 * WIDTH
-/// symbols into its quarter from `at[k]` and advances `bp[k]`, `at[k]`.
-/// Writes only inside the ROOM bytes at each `at[k]`; false (and does
-/// nothing) if one of them is not inside its quarter.
-#[inline(always)]
-fn group4_multi<E: Multi, const ROOM: usize>(
-    mt: &[E; TABLE_SIZE],
-    payload: &[u8],
-    bp: &mut [u64; STREAMS],
-    o: &mut [&mut [u8]; STREAMS],
-    at: &mut [usize; STREAMS],
-) -> bool {
-    let [o0, o1, o2, o3] = o;
-    let (Some(c0), Some(c1), Some(c2), Some(c3)) = (
-        room_at::<ROOM>(o0, at[0]),
-        room_at::<ROOM>(o1, at[1]),
-        room_at::<ROOM>(o2, at[2]),
-        room_at::<ROOM>(o3, at[3]),
-    ) else {
-        return false;
-    };
-    let c = [c0, c1, c2, c3];
-    let mut w: [u64; STREAMS] = std::array::from_fn(|k| load(payload, bp[k]) >> (bp[k] & 7));
-    // Byte 0 sums the bits used (<= 55), byte 1 the symbols (<= 20).
-    let mut sum = [0u64; STREAMS];
-    for _ in 0..GROUP {
-        for k in 0..STREAMS {
-            let e = mt[(w[k] & MASK) as usize];
-            let m = e.meta();
-            let q = usize::from((sum[k] >> 8) as u8);
-            if let Some(d) = c[k].get_mut(q..q + E::WIDTH) {
-                e.put(d);
-            }
-            w[k] >>= m & 63;
-            sum[k] = sum[k].wrapping_add(m);
-        }
+    #[inline(always)]
+    unsafe fn put(self, d: *mut u8) {
+        // SAFETY: the caller makes sure the 4 bytes at `d` are writable;
+        // write_unaligned takes any alignment.
+        unsafe { std::ptr::write_unaligned(d as *mut [u8; 4], (self as u32).to_le_bytes()) }
     }
-    for k in 0..STREAMS {
-        bp[k] += sum[k] & 0xFF;
-        at[k] += usize::from((sum[k] >> 8) as u8);
-    }
-    true
 }
 
 /// The four-stream loop with multi-symbol lookups: runs groups while every
-/// stream has room for a whole group (ROOM bytes) in its quarter and all
-/// loads stay inside the payload; `at` are the output positions reached
-/// in the quarters, `bp` the bit positions.
+/// stream has room for a whole group (`GROUP * WIDTH` bytes) in its
+/// quarter and all loads stay inside the payload; `at` are the output
+/// positions reached in the quarters, `bp` the bit positions. In a group
+/// each stream loads the 8 bytes at its bit position and decodes 5 to
+/// 5 * WIDTH symbols, the four streams' lookups interleaved (symbol-major)
+/// so that the CPU sees four independent chains of lookups close together;
+/// each lookup writes WIDTH bytes and moves the stream's output on by the
+/// symbols it gave (huff0's two-symbol idea).
 #[inline(always)]
-fn fast4_multi<E: Multi, const ROOM: usize>(
+fn fast4_multi<E: Multi>(
     mt: &[E; TABLE_SIZE],
     payload: &[u8],
     bp: &mut [u64; STREAMS],
     mut o: [&mut [u8]; STREAMS],
     at: &mut [usize; STREAMS],
 ) {
+    let room = GROUP * E::WIDTH;
     loop {
         let mut g = groups_loadable(payload, bp);
         for k in 0..STREAMS {
-            g = g.min(o[k].len().saturating_sub(at[k]) / ROOM);
+            g = g.min(o[k].len().saturating_sub(at[k]) / room);
         }
         if g == 0 {
             return;
         }
-        let before = *at;
+        // Output pointers, each at its stream's position in its quarter.
+        let mut p: [*mut u8; STREAMS] =
+            std::array::from_fn(|k| o[k].as_mut_ptr().wrapping_add(at[k]));
+        let mut b = *bp;
         for _ in 0..g {
-            if !group4_multi::<E, ROOM>(mt, payload, bp, &mut o, at) {
-                return; // not reached: g groups have room
+            // SAFETY (loads): `groups_loadable` gave g groups that each
+            // stream can run from `b[k]` with the 8 bytes at byte
+            // `b[k] >> 3` inside `payload`, if a group advances `b[k]`
+            // by at most GROUP_BITS; it does (the `min` below).
+            let mut w: [u64; STREAMS] = std::array::from_fn(|k| {
+                let x = unsafe {
+                    std::ptr::read_unaligned(
+                        payload.as_ptr().add((b[k] >> 3) as usize) as *const [u8; 8]
+                    )
+                };
+                (u64::from_le_bytes(x) >> (b[k] & 7)) | MARK
+            });
+            for _ in 0..GROUP {
+                for k in 0..STREAMS {
+                    let e = mt[(w[k] & MASK) as usize];
+                    // SAFETY (stores): at the start of each of the g
+                    // groups p[k] + room is at most the end of o[k] (g was
+                    // chosen so for the first, and a group moves p[k] on
+                    // by at most room: GROUP lookups of at most WIDTH
+                    // symbols, `count`'s type bound). The lookup i of a
+                    // group (0-based) writes WIDTH bytes from at most
+                    // i * WIDTH past the group's start, so it ends at most
+                    // GROUP * WIDTH = room past it: inside o[k], which
+                    // nothing else borrows while `p` is used.
+                    unsafe {
+                        e.put(p[k]);
+                        p[k] = p[k].add(e.count());
+                    }
+                    w[k] >>= e.bits() & 63;
+                }
+            }
+            for k in 0..STREAMS {
+                // The marker's leading zeros are the bits shifted out:
+                // at most 55 from a built table (codes use <= 11 bits a
+                // lookup); the `min` bounds any other table.
+                b[k] += u64::from(w[k].leading_zeros()).min(GROUP_BITS);
             }
         }
-        if *at == before {
-            return; // not reached: every entry of a built table has a symbol
+        *bp = b;
+        for k in 0..STREAMS {
+            at[k] = p[k] as usize - o[k].as_ptr() as usize;
         }
     }
 }
 
-/// Groups of `group` (or `group4_multi`) that can run on every stream from
+/// Groups of `group` (or of `fast4_multi`) that can run on every stream from
 /// bit positions `bp` with all loads inside the payload.
 fn groups_loadable(payload: &[u8], bp: &[u64; STREAMS]) -> usize {
     let Some(lim) = (payload.len() as u64).checked_sub(8).map(|x| x * 8) else {
@@ -318,6 +328,38 @@ pub(crate) fn decode_segment(
     sizes: [usize; STREAMS],
     out: &mut [u8],
 ) -> Result<(), CodecError> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: `decode_segment_bmi2` is safe code whose only
+        // requirement is that the CPU supports BMI2, checked just above.
+        return unsafe { decode_segment_bmi2(t, payload, starts, sizes, out) };
+    }
+    decode_segment_body(t, payload, starts, sizes, out)
+}
+
+/// `decode_segment_body` compiled with BMI2: the kernels shift the bit
+/// windows by a register count (`shrx`) without moving it to CL first and
+/// rotate entries with `rorx`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+fn decode_segment_bmi2(
+    t: &SegTable,
+    payload: &[u8],
+    starts: [usize; STREAMS],
+    sizes: [usize; STREAMS],
+    out: &mut [u8],
+) -> Result<(), CodecError> {
+    decode_segment_body(t, payload, starts, sizes, out)
+}
+
+#[inline(always)]
+fn decode_segment_body(
+    t: &SegTable,
+    payload: &[u8],
+    starts: [usize; STREAMS],
+    sizes: [usize; STREAMS],
+    out: &mut [u8],
+) -> Result<(), CodecError> {
     let n = out.len();
     let q = n.div_ceil(STREAMS);
     let mut bp: [u64; STREAMS] = std::array::from_fn(|k| starts[k] as u64 * 8);
@@ -335,8 +377,8 @@ pub(crate) fn decode_segment(
         Kernel::Single => {
             at = [fast4(tt, payload, &mut bp, quarters); STREAMS];
         }
-        Kernel::Pairs => fast4_multi::<u32, 10>(&t.pairs, payload, &mut bp, quarters, &mut at),
-        Kernel::Quads => fast4_multi::<u64, 20>(&t.quads, payload, &mut bp, quarters, &mut at),
+        Kernel::Pairs => fast4_multi::<u32>(&t.pairs, payload, &mut bp, quarters, &mut at),
+        Kernel::Quads => fast4_multi::<u64>(&t.quads, payload, &mut bp, quarters, &mut at),
     }
 
     // The rest of each stream alone, then the checks.

@@ -36,12 +36,14 @@ pub(crate) struct SegTable {
     pub(super) single: [u16; TABLE_SIZE],
     /// One or two symbols per lookup (`build_pairs`): the symbols in bits
     /// 0-15 (first in the low byte), the bits they use in 16-23, their
-    /// number (1 or 2) in 24-31.
+    /// number less one (0 or 1) in bit 31.
     pub(super) pairs: [u32; TABLE_SIZE],
     /// Up to four symbols per lookup (`build_multi`): the symbols in bits
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
-    /// number (1..=4) in 40-47.
+    /// number less one (0..=3) in 62-63.
     pub(super) quads: [u64; TABLE_SIZE],
+    /// Scratch of `build_pairs`: one code's entries in order.
+    pair_row: [u32; TABLE_SIZE],
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
     ncodes: usize,
@@ -71,6 +73,7 @@ impl SegTable {
             single: [0; TABLE_SIZE],
             pairs: [0; TABLE_SIZE],
             quads: [0; TABLE_SIZE],
+            pair_row: [0; TABLE_SIZE],
             codes: [(0, 0, 0); 256],
             ncodes: 0,
             kernel: Kernel::Single,
@@ -82,9 +85,17 @@ impl SegTable {
     /// is wrong but still safe to use: decoding gives garbage that the
     /// stream length checks or the container's CRC reject).
     pub(crate) fn build(&mut self, lengths: &[u8; 256]) {
+        // Absent symbols are not counted (count[0] is not used), and
+        // 8 absent symbols in a row cost one test here and below
+        // (literal alphabets leave most of 128..=255 empty).
         let mut count = [0u16; 16];
-        for &l in lengths.iter() {
-            count[usize::from(l & 15)] += 1;
+        for c in lengths.chunks_exact(8) {
+            if c.try_into().map_or(1, u64::from_ne_bytes) == 0 {
+                continue;
+            }
+            for &l in c {
+                count[usize::from(l & 15)] += 1;
+            }
         }
         // Symbols in canonical order: by length, then value.
         let mut offs = [0u16; 16];
@@ -101,10 +112,15 @@ impl SegTable {
             *o = 256;
         }
         let mut sorted = [0u8; 512];
-        for (s, &l) in lengths.iter().enumerate() {
-            let o = &mut offs[usize::from(l & 15)];
-            sorted[usize::from(*o & 511)] = s as u8;
-            *o += 1;
+        for (i, c) in lengths.chunks_exact(8).enumerate() {
+            if c.try_into().map_or(1, u64::from_ne_bytes) == 0 {
+                continue;
+            }
+            for (j, &l) in c.iter().enumerate() {
+                let o = &mut offs[usize::from(l & 15)];
+                sorted[usize::from(*o & 511)] = (8 * i + j) as u8;
+                *o += 1;
+            }
         }
         let t = &mut self.single;
         t[0] = 0;
@@ -135,8 +151,10 @@ impl SegTable {
     /// when most lookups would give two (`PAIRS_MIN_ODDS`), else one.
     pub(crate) fn prepare(&mut self, lengths: &[u8; 256], seg_len: usize) {
         self.build(lengths);
-        let avg = self.avg_bits_2048();
-        if seg_len >= QUADS_MIN_LEN && avg * 10 <= 26 * 2048 {
+        if seg_len < QUADS_MIN_LEN.min(PAIRS_MIN_LEN) {
+            return;
+        }
+        if seg_len >= QUADS_MIN_LEN && self.avg_bits_2048() * 10 <= 26 * 2048 {
             self.build_multi();
         } else if seg_len >= PAIRS_MIN_LEN && self.pair_odds_2048() >= PAIRS_MIN_ODDS {
             self.build_pairs();
@@ -169,15 +187,21 @@ impl SegTable {
     /// code's entries take one sequential pass over the start of `t`.
     pub(crate) fn build_pairs(&mut self) {
         let t = &self.single;
+        let row = &mut self.pair_row;
         for &(s1, l1, r1) in &self.codes[..self.ncodes] {
             let l1 = u32::from(l1).min(TABLE_BITS);
             let rem = TABLE_BITS - l1;
-            let first = u32::from(s1) + (l1 << 16) + (1 << 24);
-            for (j, &e2) in t[..1 << rem].iter().enumerate() {
+            let first = u32::from(s1) + (l1 << 16);
+            let m = 1usize << rem;
+            // The entries in j order (a loop the compiler vectorises),
+            // then stored at their strided indices.
+            for (x, &e2) in row[..m].iter_mut().zip(&t[..m]) {
                 let e2 = u32::from(e2);
                 let l2 = e2 & 15;
                 let two = u32::from(l2 <= rem);
-                let e = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 24);
+                *x = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 31);
+            }
+            for (j, &e) in row[..m].iter().enumerate() {
                 self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
             }
         }
@@ -222,7 +246,7 @@ fn fill_multi(
         }
         let p = pos | usize::from(r) << used;
         let sy = syms | u32::from(s) << (8 * count);
-        let e = u64::from(sy) | u64::from(total) << 32 | u64::from(count + 1) << 40;
+        let e = u64::from(sy) | u64::from(total) << 32 | u64::from(count) << 62;
         let mut i = p & (TABLE_SIZE - 1);
         while i < TABLE_SIZE {
             m[i] = e;
@@ -269,9 +293,9 @@ mod tests {
                 assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
                 if l1 + l2 <= 11 {
                     assert_eq!((e >> 8) as u8, (x2 >> 8) as u8, "index {i}");
-                    assert_eq!(e >> 16, (l1 + l2) | 2 << 8, "index {i}");
+                    assert_eq!(e >> 16, (l1 + l2) | 1 << 15, "index {i}");
                 } else {
-                    assert_eq!(e >> 16, l1 | 1 << 8, "index {i}");
+                    assert_eq!(e >> 16, l1, "index {i}");
                 }
             }
             // The multi-symbol table gives the longest run of codes (up to
@@ -279,7 +303,7 @@ mod tests {
             t.build_multi();
             for i in 0..TABLE_SIZE {
                 let e = t.quads[i];
-                let (used, n) = ((e >> 32) & 0xFF, (e >> 40) & 0xFF);
+                let (used, n) = ((e >> 32) & 0xFF, (e >> 62) + 1);
                 let (mut u, mut k) = (0u64, 0u64);
                 while k < 4 {
                     let x = t.single[(i >> u) & (TABLE_SIZE - 1)];

@@ -8,7 +8,7 @@
 //! lengths <= 7) is sent first. The encoder picks the cheapest mode exactly.
 
 use super::bits::{BitReader, BitWriter};
-use super::canonical::{reversed_codes_into, validate, TableKind};
+use super::canonical::{reversed_codes_into, validate, validate_counts, TableKind};
 use super::lengths::small_code_lengths_fast;
 use super::{CodecError, MAX_CODE_LEN};
 
@@ -387,6 +387,10 @@ pub(crate) fn decode_table(
             (_, p) => p,
         };
         let mut t = [0u8; 256];
+        // Values decoded, by value (all 23 CL values): in mode 1 these are
+        // the lengths' histogram, which `validate_counts` checks without
+        // another pass over the 256 symbols.
+        let mut hist = [0u32; 32];
         let mut i = 0usize;
         while i < 256 {
             if r.overrun() {
@@ -408,17 +412,23 @@ pub(crate) fn decode_table(
                 return Err(CodecError::RunPastEnd { at: i, run: n });
             }
             t[i..i + n].fill(v);
+            hist[usize::from(v & 31)] += n as u32;
             i += n;
+        }
+        if mode == MODE_DIRECT {
+            if hist[MAX_CODE_LEN as usize + 1..].iter().any(|&c| c > 0) {
+                return Err(out_of_range(&t.map(i32::from)));
+            }
+            if r.overrun() {
+                return Err(CodecError::TableTruncated { bytes: input.len() });
+            }
+            let kind = validate_counts(&hist, &t)?;
+            return Ok((t, kind, r.consumed_bytes()));
         }
         // One loop per mode (no branch per symbol); a length out of
         // 0..=MAX_CODE_LEN is found after the loop.
         let mut wide = [0i32; 256];
         match (mode, prev) {
-            (MODE_DIRECT, _) => {
-                for (w, &v) in wide.iter_mut().zip(&t) {
-                    *w = i32::from(v);
-                }
-            }
             (MODE_PREV_TABLE, Some(p)) => {
                 for ((w, &v), &q) in wide.iter_mut().zip(&t).zip(p) {
                     *w = i32::from(q) + unzigzag(v);
@@ -438,16 +448,7 @@ pub(crate) fn decode_table(
             *o = l as u8;
         }
         if bad {
-            let (symbol, length) = wide
-                .iter()
-                .enumerate()
-                .find(|&(_, &l)| !(0..=MAX_CODE_LEN as i32).contains(&l))
-                .map_or((0, 0), |(s, &l)| (s, l));
-            return Err(CodecError::LengthOutOfRange {
-                symbol,
-                length,
-                max: MAX_CODE_LEN,
-            });
+            return Err(out_of_range(&wide));
         }
     }
     if r.overrun() {
@@ -455,6 +456,21 @@ pub(crate) fn decode_table(
     }
     let kind = validate(&lengths, MAX_CODE_LEN)?;
     Ok((lengths, kind, r.consumed_bytes()))
+}
+
+/// The error for the first of `wide` that is not a v2 code length.
+#[cold]
+fn out_of_range(wide: &[i32; 256]) -> CodecError {
+    let (symbol, length) = wide
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| !(0..=MAX_CODE_LEN as i32).contains(&l))
+        .map_or((0, 0), |(s, &l)| (s, l));
+    CodecError::LengthOutOfRange {
+        symbol,
+        length,
+        max: MAX_CODE_LEN,
+    }
 }
 
 /// Decoder for the CL code (lengths <= 7): a 128-entry table.
@@ -465,24 +481,42 @@ struct ClDecoder {
 }
 
 impl ClDecoder {
+    /// `cl_lens`: the CL lengths (3-bit fields: <= 7) of the CL symbols.
     fn new(cl_lens: &[u8; 256]) -> Result<ClDecoder, CodecError> {
-        let kind = validate(&cl_lens[..CL_SYMS], CL_MAX_LEN)
-            .map_err(|e| CodecError::ClCode(Box::new(e)))?;
+        let lens = &cl_lens[..CL_SYMS];
+        let mut count = [0u32; 32];
+        for &l in lens {
+            count[usize::from(l & 7)] += 1;
+        }
         let mut t = [0u16; 128];
+        if lens.iter().any(|&l| u32::from(l) > CL_MAX_LEN) {
+            // Not reached (3-bit fields), but `validate` says why.
+            validate(lens, CL_MAX_LEN).map_err(|e| CodecError::ClCode(Box::new(e)))?;
+        }
+        let kind = validate_counts(&count, lens).map_err(|e| CodecError::ClCode(Box::new(e)))?;
         if let TableKind::Single(s) = kind {
             return Ok(ClDecoder {
                 single: Some(s),
                 entries: t,
             });
         }
-        let mut codes = [0u32; CL_SYMS];
-        reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
-        for s in 0..CL_SYMS {
-            let l = u32::from(cl_lens[s]);
+        // Canonical codes (DEFLATE order): the first code of each length,
+        // then the symbols in order, each code bit-reversed (LSB-first
+        // stream) and its entry written at every index it prefixes.
+        let mut next = [0u32; 8];
+        let mut code = 0u32;
+        for l in 1..8 {
+            code = (code + count[l - 1] * u32::from(l > 1)) << 1;
+            next[l] = code;
+        }
+        for (s, &l) in lens.iter().enumerate() {
+            let l = usize::from(l & 7);
             if l == 0 {
                 continue;
             }
-            let mut i = codes[s] as usize;
+            let c = next[l];
+            next[l] += 1;
+            let mut i = (c.reverse_bits() >> (32 - l)) as usize;
             while i < 128 {
                 t[i] = ((s as u16) << 4) | l as u16;
                 i += 1 << l;

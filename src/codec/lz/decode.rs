@@ -161,7 +161,10 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
                 error: Box::new(e),
             })?;
         pos += used;
-        if let Some(symbol) = (nsyms..256).find(|&s| lengths[s] != 0) {
+        // One OR over the symbols past the alphabet (vectorised), the
+        // search for the first only when one is present.
+        if lengths[nsyms..].iter().fold(0u8, |a, &l| a | l) != 0 {
+            let symbol = (nsyms..256).find(|&s| lengths[s] != 0).unwrap_or(nsyms);
             return Err(LzError::SymbolOutOfRange { which, symbol });
         }
         if let TableKind::Code { max_len } = kind {

@@ -294,6 +294,10 @@ fn sequences<const BMI2: bool>(
     ];
     let mut op = 0usize;
     let mut lp = 0usize;
+    // Sequences ending at or before this take the straight-line path
+    // (its copies write up to FAST bytes past the end); 0 (with n <
+    // FAST) lets none take it, as `end` >= MIN_MATCH.
+    let n_fast = n.saturating_sub(FAST);
     // Sequences are decoded BATCH at a time (a tight loop of table
     // lookups), then carried out (copies and their branches).
     let mut lls = [0usize; BATCH];
@@ -339,7 +343,7 @@ fn sequences<const BMI2: bool>(
             if (lit_end > nlit) | (end > n) | (off > mid) {
                 return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
             }
-            if ((ll | ml) < FAST) & (off >= CHUNK) & (end + FAST <= n) {
+            if ((ll | ml) < FAST) & (off >= CHUNK) & (end <= n_fast) {
                 // The common case (both lengths < 32): two 16-byte chunks
                 // each, no loop, no branch.
                 // SAFETY (every pointer below is in bounds; within each
