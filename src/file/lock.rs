@@ -46,9 +46,19 @@ impl WriteLock {
     /// kept it for the whole wait, ESTALE when the inode lost its last name
     /// meanwhile, or the flock/fstat error.
     pub fn take(file: File, wait: Duration) -> io::Result<WriteLock> {
+        Self::take_unless_unlinked(file, wait, false)
+    }
+
+    /// [`WriteLock::take`] of a file that may have no name left because
+    /// the caller removed it (`unlinked_here`: no ESTALE then).
+    pub fn take_unless_unlinked(
+        file: File,
+        wait: Duration,
+        unlinked_here: bool,
+    ) -> io::Result<WriteLock> {
         let file = lock_within(file, wait)?;
         let st = crate::sys::fstat(file.as_fd())?;
-        if st.st_nlink == 0 {
+        if st.st_nlink == 0 && !unlinked_here {
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
         }
         Ok(WriteLock { file })
@@ -142,6 +152,157 @@ pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<Fi
         if Instant::now() >= deadline {
             return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
         }
+    }
+}
+
+/// First byte of the metadata locks in the lock file `.scfs.lock`
+/// (FORMAT.md 6): a shared daemon locks byte `META_BASE + ino % META_SPAN`
+/// for backing inode `ino` (two inodes sharing a byte only wait for each
+/// other a moment).
+pub const META_BASE: i64 = 1 << 40;
+
+/// How many bytes the metadata locks spread over.
+pub const META_SPAN: u64 = 1 << 40;
+
+/// The byte of the lock file that stands for backing inode `ino`.
+pub fn meta_byte(ino: u64) -> i64 {
+    META_BASE + (ino % META_SPAN) as i64
+}
+
+/// The per-file metadata locks of `-o shared` (docs/SHARED.md "Metadata
+/// changes"): OFD byte-range locks on the lock file, one byte per backing
+/// inode ([`meta_byte`]). A metadata change (chmod, chown, times, xattrs)
+/// holds its file's byte for reading, a host replacing the file
+/// (compaction, recompression, conversion) for writing from its copy of
+/// the metadata to its rename, so no change falls between the two. OFD
+/// locks of one open file description never conflict with each other, so
+/// every holder takes a description of its own (kept in a pool for reuse).
+pub struct MetaLocks {
+    open: Box<dyn Fn() -> io::Result<File> + Send + Sync>,
+    idle: parking_lot::Mutex<Vec<File>>,
+}
+
+/// A held metadata lock; released on drop (its description goes back to
+/// the pool). Holds nothing where the lock file cannot be locked.
+pub struct MetaGuard<'a> {
+    locks: &'a MetaLocks,
+    held: Option<(File, i64)>,
+}
+
+/// How many idle descriptions the pool keeps.
+const META_POOL: usize = 8;
+
+impl MetaLocks {
+    /// Locks whose descriptions `open` opens (the lock file, read-write).
+    pub fn new(open: impl Fn() -> io::Result<File> + Send + Sync + 'static) -> MetaLocks {
+        MetaLocks {
+            open: Box::new(open),
+            idle: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A guard that holds nothing (where no lock is needed).
+    pub fn unguarded(&self) -> MetaGuard<'_> {
+        MetaGuard {
+            locks: self,
+            held: None,
+        }
+    }
+
+    /// Locks the byte of backing inode `ino` (for writing when `write`),
+    /// waiting at most `wait` (then [`BUSY_ERRNO`]). Where the lock file
+    /// cannot be opened for writing or locked (a read-only lock file, a
+    /// filesystem without OFD locks) nobody can take these locks: an
+    /// empty guard is returned and the change goes on unguarded.
+    pub fn lock(&self, ino: u64, write: bool, wait: Duration) -> io::Result<MetaGuard<'_>> {
+        let unguarded = self.unguarded();
+        let popped = self.idle.lock().pop();
+        let file = match popped.map_or_else(|| (self.open)(), Ok) {
+            Ok(f) => f,
+            Err(e) => {
+                log::debug!("no metadata lock (lock file: {e})");
+                return Ok(unguarded);
+            }
+        };
+        let at = meta_byte(ino);
+        let kind = if write { libc::F_WRLCK } else { libc::F_RDLCK };
+        match ofd_within(&file, kind, at, wait) {
+            Ok(()) => Ok(MetaGuard {
+                locks: self,
+                held: Some((file, at)),
+            }),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(
+                        libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS | libc::EBADF | libc::EINVAL
+                    )
+                ) =>
+            {
+                log::debug!("no metadata lock: {e}");
+                Ok(unguarded)
+            }
+            Err(e) => {
+                self.put_back(file);
+                Err(e)
+            }
+        }
+    }
+
+    fn put_back(&self, file: File) {
+        let mut idle = self.idle.lock();
+        if idle.len() < META_POOL {
+            idle.push(file);
+        }
+    }
+}
+
+impl Drop for MetaGuard<'_> {
+    fn drop(&mut self) {
+        if let Some((file, at)) = self.held.take() {
+            // A description whose unlock failed is closed instead, which
+            // releases every lock it holds.
+            if ofd_set(&file, libc::F_UNLCK, at).is_ok() {
+                self.locks.put_back(file);
+            }
+        }
+    }
+}
+
+/// F_OFD_SETLK of `kind` on byte `at` of `file`.
+fn ofd_set(file: &File, kind: i32, at: i64) -> io::Result<()> {
+    let fl = libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: at,
+        l_len: 1,
+        l_pid: 0,
+    };
+    // SAFETY: F_OFD_SETLK reads the flock struct we pass (alive for the
+    // call) and takes a descriptor we own; nothing else is touched.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// [`ofd_set`], retried every millisecond (a metadata lock is held for a
+/// few system calls) until `wait` has passed (then [`BUSY_ERRNO`]).
+fn ofd_within(file: &File, kind: i32, at: i64, wait: Duration) -> io::Result<()> {
+    let start = Instant::now();
+    loop {
+        match ofd_set(file, kind, at) {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+        if start.elapsed() >= wait {
+            return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
+        }
+        std::thread::sleep(Duration::from_millis(1).min(wait));
     }
 }
 
@@ -250,6 +411,39 @@ mod tests {
         assert!(WriteLock::try_take(open(&p)).unwrap().is_none());
         drop((f, g));
         assert!(WriteLock::try_take(open(&p)).unwrap().is_some());
+    }
+
+    #[test]
+    fn metadata_locks_share_reads_and_exclude_a_replacement() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(".scfs.lock");
+        std::fs::write(&p, b"").unwrap();
+        let opener =
+            |p: std::path::PathBuf| move || File::options().read(true).write(true).open(&p);
+        // Two daemons (hosts) over one lock file.
+        let (a, b) = (
+            MetaLocks::new(opener(p.clone())),
+            MetaLocks::new(opener(p.clone())),
+        );
+        let r1 = b.lock(7, false, Duration::ZERO).unwrap();
+        let r2 = b.lock(7, false, Duration::ZERO).unwrap();
+        let t = Instant::now();
+        let e = a.lock(7, true, Duration::from_millis(50)).err().unwrap();
+        assert_eq!(e.raw_os_error(), Some(BUSY_ERRNO));
+        assert!(t.elapsed() >= Duration::from_millis(50), "did not wait");
+        // Another inode's byte is free.
+        drop(a.lock(8, true, Duration::ZERO).unwrap());
+        drop(r1);
+        // One reader left (its own description): still excluded.
+        assert!(a.lock(7, true, Duration::ZERO).is_err());
+        drop(r2);
+        let w = a.lock(7, true, Duration::ZERO).unwrap();
+        assert!(b.lock(7, false, Duration::from_millis(20)).is_err());
+        drop(w);
+        drop(b.lock(7, false, Duration::ZERO).unwrap());
+        // No lock file: changes go on unguarded.
+        let none = MetaLocks::new(opener(d.path().join("missing")));
+        drop(none.lock(7, true, Duration::ZERO).unwrap());
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl OpenFiles {
             }
         }
         let file = node.reopen(libc::O_RDONLY, true)?;
-        let lock = WriteLock::take(file, wait)?;
+        let lock = WriteLock::take_unless_unlinked(file, wait, node.unlinked_here())?;
         let open = {
             let mut s = node.lock();
             let e = N::entry(&mut s);
@@ -127,9 +127,11 @@ impl OpenFiles {
                 e.cached_stamp,
             )
         };
-        if st.st_nlink == 0 {
+        if st.st_nlink == 0 && !node.unlinked_here() {
             // Handles open before keep reading the old inode; a new open
-            // goes to whatever the name holds now.
+            // goes to whatever the name holds now. (A file this host
+            // unlinked while open is served on: a reopen through
+            // /proc/PID/fd, as on a single-host mount.)
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
         }
         if writer {

@@ -114,6 +114,11 @@ pub trait Node {
     /// file's place (`Content::compact` into a new file renamed over the
     /// name); Ok(false) when that cannot be done now.
     fn compact(&self, content: &Content) -> io::Result<bool>;
+    /// `-o shared`: whether this host removed the file's last name (a
+    /// link count of 0 is then no sign of another host's replacement).
+    fn unlinked_here(&self) -> bool {
+        false
+    }
 }
 
 /// The open-file table of one mount.
