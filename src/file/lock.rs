@@ -128,7 +128,16 @@ pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<Fi
     loop {
         let file = File::open(path)?;
         let left = deadline.saturating_duration_since(Instant::now());
-        let file = match flock_queued(file, libc::LOCK_SH, left) {
+        let file = match flock_within(file, libc::LOCK_SH, Duration::ZERO) {
+            Err((f, e)) if e.raw_os_error() == Some(BUSY_ERRNO) && !left.is_zero() => {
+                // Held for writing: wait in turn, and say so to a writer
+                // that lets go and comes back at once (`file/shared.rs`).
+                let _waiting = mark_waiting(path, &f);
+                flock_queued(f, libc::LOCK_SH, left)
+            }
+            r => r,
+        };
+        let file = match file {
             Ok(f) => f,
             Err((f, e))
                 if matches!(
@@ -167,6 +176,16 @@ pub const META_SPAN: u64 = 1 << 40;
 /// The byte of the lock file that stands for backing inode `ino`.
 pub fn meta_byte(ino: u64) -> i64 {
     META_BASE + (ino % META_SPAN) as i64
+}
+
+/// First byte of the readers' waiting bytes in the lock file (FORMAT.md
+/// 6): an offline reader waiting for the `LOCK_SH` of backing inode `ino`
+/// holds a read lock on byte `WAIT_BASE + ino % META_SPAN` meanwhile.
+pub const WAIT_BASE: i64 = 1 << 41;
+
+/// The waiting byte of backing inode `ino`.
+pub fn wait_byte(ino: u64) -> i64 {
+    WAIT_BASE + (ino % META_SPAN) as i64
 }
 
 /// The per-file metadata locks of `-o shared` (docs/SHARED.md "Metadata
@@ -249,6 +268,28 @@ impl MetaLocks {
         }
     }
 
+    /// Whether an offline reader waits for the `LOCK_SH` of backing inode
+    /// `ino` (holds its waiting byte, [`wait_byte`]): F_OFD_GETLK, one
+    /// question to the lock server. False where it cannot be told.
+    pub fn readers_waiting(&self, ino: u64) -> bool {
+        let popped = self.idle.lock().pop();
+        let Ok(file) = popped.map_or_else(|| (self.open)(), Ok) else {
+            return false;
+        };
+        let mut fl = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: wait_byte(ino),
+            l_len: 1,
+            l_pid: 0,
+        };
+        // SAFETY: F_OFD_GETLK reads and fills the flock struct we pass
+        // (alive and exclusively ours for the call) on a descriptor we own.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+        self.put_back(file);
+        r == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
+    }
+
     fn put_back(&self, file: File) {
         let mut idle = self.idle.lock();
         if idle.len() < META_POOL {
@@ -304,6 +345,29 @@ fn ofd_within(file: &File, kind: i32, at: i64, wait: Duration) -> io::Result<()>
         }
         std::thread::sleep(Duration::from_millis(1).min(wait));
     }
+}
+
+/// Marks that a reader waits for the lock of `file` (at `path`): a read
+/// lock on its waiting byte ([`wait_byte`]) in the lock file of the
+/// BACKING it is in (the first `.scfs.lock` above it), held until the
+/// returned description is closed. None where there is none (a file
+/// outside any BACKING) or it cannot be locked: the wait goes on unmarked.
+fn mark_waiting(path: &std::path::Path, file: &File) -> Option<File> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = file.metadata().ok()?.ino();
+    let full = std::fs::canonicalize(path).ok()?;
+    let mut dir = full.parent();
+    while let Some(d) = dir {
+        let cand = d.join(crate::fs::LOCK_NAME);
+        if std::fs::symlink_metadata(&cand).is_ok_and(|m| m.is_file()) {
+            let lock = File::open(&cand).ok()?;
+            return ofd_set(&lock, libc::F_RDLCK, wait_byte(ino))
+                .ok()
+                .map(|()| lock);
+        }
+        dir = d.parent();
+    }
+    None
 }
 
 /// flock(`how`) on `file` as a queued request, served in turn: a
@@ -497,6 +561,38 @@ mod tests {
             served_first >= 3,
             "served at the first release {served_first} of 5 times"
         );
+    }
+
+    /// A reader waiting for the lock says so on its waiting byte of the
+    /// BACKING's lock file, which a writer coming back asks about.
+    #[test]
+    fn a_waiting_reader_is_seen_by_writers() {
+        let d = tempfile::tempdir().unwrap();
+        let lockfile = d.path().join(crate::fs::LOCK_NAME);
+        std::fs::write(&lockfile, b"").unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        let p = d.path().join("sub/f");
+        std::fs::write(&p, b"x").unwrap();
+        let ino = std::fs::metadata(&p).unwrap().ino();
+        let locks = MetaLocks::new(move || File::options().read(true).write(true).open(&lockfile));
+        assert!(!locks.readers_waiting(ino));
+        let held = WriteLock::take(open(&p), Duration::ZERO).unwrap();
+        let p2 = p.clone();
+        let reader = std::thread::spawn(move || open_read_locked(&p2, Duration::from_secs(10)));
+        let t = Instant::now();
+        while !locks.readers_waiting(ino) {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the waiting reader is not seen"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!locks.readers_waiting(ino + 1));
+        drop(held);
+        let f = reader.join().unwrap().expect("read lock");
+        // Granted: no longer waiting (while it still reads).
+        assert!(!locks.readers_waiting(ino));
+        drop(f);
     }
 
     #[test]

@@ -283,4 +283,9 @@ impl crate::file::Node for FsNode<'_> {
     fn unlinked_here(&self) -> bool {
         self.inode.unlinked_here.load(Ordering::Relaxed)
     }
+
+    fn readers_waiting(&self) -> bool {
+        self.fstat()
+            .is_ok_and(|st| self.fs.meta.readers_waiting(st.st_ino))
+    }
 }
