@@ -172,7 +172,7 @@ impl Inner {
 
     /// `-o shared`: the metadata lock of backing inode `ino` for writing,
     /// held by a replacement of the file from its copy of the metadata to
-    /// its rename (`file::lock::MetaLocks`, fs/meta.rs `meta_change`).
+    /// its rename (`file::metalock::MetaLocks`, fs/meta.rs `meta_change`).
     /// None when changes of other hosts kept it for [`REPLACE_META_WAIT`]
     /// (the replacement is skipped and tried again later); a guard that
     /// holds nothing on a single-host mount, where this daemon's own
@@ -180,7 +180,7 @@ impl Inner {
     pub(super) fn replace_meta_lock(
         &self,
         ino: u64,
-    ) -> io::Result<Option<crate::file::lock::MetaGuard<'_>>> {
+    ) -> io::Result<Option<crate::file::metalock::MetaGuard<'_>>> {
         if !self.opts.shared {
             return Ok(Some(self.meta.unguarded()));
         }

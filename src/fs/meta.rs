@@ -186,7 +186,7 @@ impl Inner {
 
     /// Runs `change`, a change of the metadata (mode, owner, times,
     /// xattrs) of `inode`'s backing file. On a shared mount it holds the
-    /// file's metadata lock for reading (`file::lock::MetaLocks`), which a
+    /// file's metadata lock for reading (`file::metalock::MetaLocks`), which a
     /// host replacing the file (compaction, recompression, conversion)
     /// holds for writing from its copy of the metadata to its rename: the
     /// change lands before the copy and is carried over, or finds the old

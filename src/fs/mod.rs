@@ -225,7 +225,7 @@ pub(crate) struct Inner {
     ns: RwLock<()>,
     /// `-o shared`: metadata changes against another host's replacement
     /// of the file (`file::MetaLocks`; fs/compact.rs, fs/meta.rs).
-    meta: crate::file::lock::MetaLocks,
+    meta: crate::file::metalock::MetaLocks,
     /// Idle recompression's queue and thread.
     recompress: Recompressor,
     /// The user who mounted (the daemon's euid): with root, the only one
@@ -253,7 +253,7 @@ impl ScfsFs {
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
         let lock_dir = fd.try_clone()?;
         let lock_name = std::ffi::CString::new(LOCK_NAME).expect("no NUL in the name");
-        let meta = crate::file::lock::MetaLocks::new(move || {
+        let meta = crate::file::metalock::MetaLocks::new(move || {
             let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
             sys::openat(std::os::fd::AsFd::as_fd(&lock_dir), &lock_name, flags, 0)
                 .map(std::fs::File::from)
