@@ -97,14 +97,29 @@ fn walk(p: &Path, rows: &mut Vec<Row>, code: &mut i32) {
         report(io_err(&e.path, e.what, &e.err), code);
         Ok(())
     };
+    // A BACKING that daemons serve (on any host, `-o shared`) changes under
+    // the walk: their temporary files (a compaction's copy being written,
+    // renamed over its name a moment later) hold no user data and are
+    // left out, and a file gone by the time it is opened (renamed over,
+    // removed) is skipped rather than reported.
+    let opts = WalkOptions {
+        skip_temps: true,
+        ..WalkOptions::default()
+    };
     // `note` goes on after every error: the walk always returns its files.
-    let files = regular_files(p, WalkOptions::default(), &mut note).unwrap_or_default();
+    let files = regular_files(p, opts, &mut note).unwrap_or_default();
     for (f, _) in files {
         match row_for(&f) {
             Ok(r) => rows.push(r),
+            Err(_) if gone(&f) => {}
             Err(e) => report(e, code),
         }
     }
+}
+
+/// Whether `p` has no name any more (it was listed a moment ago).
+fn gone(p: &Path) -> bool {
+    matches!(fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn report(e: CliError, code: &mut i32) {

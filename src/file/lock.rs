@@ -46,9 +46,19 @@ impl WriteLock {
     /// kept it for the whole wait, ESTALE when the inode lost its last name
     /// meanwhile, or the flock/fstat error.
     pub fn take(file: File, wait: Duration) -> io::Result<WriteLock> {
+        Self::take_unless_unlinked(file, wait, false)
+    }
+
+    /// [`WriteLock::take`] of a file that may have no name left because
+    /// the caller removed it (`unlinked_here`: no ESTALE then).
+    pub fn take_unless_unlinked(
+        file: File,
+        wait: Duration,
+        unlinked_here: bool,
+    ) -> io::Result<WriteLock> {
         let file = lock_within(file, wait)?;
         let st = crate::sys::fstat(file.as_fd())?;
-        if st.st_nlink == 0 {
+        if st.st_nlink == 0 && !unlinked_here {
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
         }
         Ok(WriteLock { file })
@@ -118,7 +128,16 @@ pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<Fi
     loop {
         let file = File::open(path)?;
         let left = deadline.saturating_duration_since(Instant::now());
-        let file = match flock_within(file, libc::LOCK_SH, left) {
+        let file = match flock_within(file, libc::LOCK_SH, Duration::ZERO) {
+            Err((f, e)) if e.raw_os_error() == Some(BUSY_ERRNO) && !left.is_zero() => {
+                // Held for writing: wait in turn, and say so to a writer
+                // that lets go and comes back at once (`file/shared.rs`).
+                let _waiting = super::metalock::mark_waiting(path, &f);
+                flock_queued(f, libc::LOCK_SH, left)
+            }
+            r => r,
+        };
+        let file = match file {
             Ok(f) => f,
             Err((f, e))
                 if matches!(
@@ -142,6 +161,55 @@ pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<Fi
         if Instant::now() >= deadline {
             return Err(io::Error::from_raw_os_error(BUSY_ERRNO));
         }
+    }
+}
+
+/// flock(`how`) on `file` as a queued request, served in turn: a
+/// non-blocking try first, then a blocking flock in a helper thread on a
+/// duplicate of the descriptor (one open file description, so the lock it
+/// gets is `file`'s), waited for at most `wait` (then [`BUSY_ERRNO`]). The
+/// local kernel grants it at the holder's release, where a poll can keep
+/// missing the moment a writer that reopens back to back leaves the file
+/// free; CephFS's MDS may serve the writer's next request first, which the
+/// waiting byte the caller holds meanwhile prevents (`metalock`). After a
+/// timeout the thread may stay blocked: its
+/// duplicate alone then keeps the description open, so a lock granted
+/// late is released as soon as the thread closes it, and the process exits
+/// without waiting for it (threads are not joined at exit).
+fn flock_queued(file: File, how: i32, wait: Duration) -> Result<File, (File, io::Error)> {
+    let file = match flock_within(file, how, Duration::ZERO) {
+        Err((f, e)) if e.raw_os_error() == Some(BUSY_ERRNO) && !wait.is_zero() => f,
+        r => return r,
+    };
+    let dup = match file.try_clone() {
+        Ok(d) => d,
+        Err(e) => return Err((file, e)),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("flock-wait".into())
+        .spawn(move || {
+            let r = loop {
+                // SAFETY: flock takes a descriptor this thread owns (alive
+                // for the call) and has no memory effects.
+                if unsafe { libc::flock(dup.as_raw_fd(), how) } == 0 {
+                    break Ok(());
+                }
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    break Err(e);
+                }
+            };
+            // The waiter may be gone (timed out): then `dup` closes here.
+            let _ = tx.send(r);
+        });
+    if let Err(e) = spawned {
+        return Err((file, e));
+    }
+    match rx.recv_timeout(wait) {
+        Ok(Ok(())) => Ok(file),
+        Ok(Err(e)) => Err((file, e)),
+        Err(_) => Err((file, io::Error::from_raw_os_error(BUSY_ERRNO))),
     }
 }
 
@@ -252,6 +320,46 @@ mod tests {
         assert!(WriteLock::try_take(open(&p)).unwrap().is_some());
     }
 
+    /// A reader waiting for a writer that takes the lock again 2 ms after
+    /// each release (a writer reopening back to back) is served at the
+    /// first release. With the old poll every 10 ms it mostly missed that
+    /// moment and waited for a later one, or for good.
+    #[test]
+    fn read_lock_is_served_at_the_writers_release() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let mut served_first = 0;
+        for _ in 0..5 {
+            let held = WriteLock::take(open(&p), Duration::ZERO).unwrap();
+            let p2 = p.clone();
+            let reader = std::thread::spawn(move || {
+                let f = open_read_locked(&p2, Duration::from_secs(10));
+                (f, Instant::now())
+            });
+            // Halfway between two of an old-style poll's tries.
+            std::thread::sleep(Duration::from_millis(65));
+            drop(held);
+            let released = Instant::now();
+            std::thread::sleep(Duration::from_millis(2));
+            // The writer again, for 300 ms if it gets in.
+            let again = WriteLock::try_take(open(&p)).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(again);
+            let (f, at) = reader.join().unwrap();
+            drop(f.expect("read lock"));
+            if at.duration_since(released) < Duration::from_millis(150) {
+                served_first += 1;
+            }
+        }
+        assert!(
+            served_first >= 3,
+            "served at the first release {served_first} of 5 times"
+        );
+    }
+
+    /// A reader waiting for the lock says so on its waiting byte of the
+    /// BACKING's lock file, which a writer coming back asks about.
     #[test]
     fn replaced_inode_is_estale_and_take_at_follows_the_name() {
         let d = tempfile::tempdir().unwrap();

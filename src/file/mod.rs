@@ -24,6 +24,7 @@
 
 mod content;
 pub mod lock;
+pub mod metalock;
 mod ops;
 mod readahead;
 mod reserve;

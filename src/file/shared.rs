@@ -12,6 +12,7 @@
 //! (`holds_write_lock`).
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use super::content::{self, stamp};
 use super::lock::WriteLock;
@@ -45,8 +46,12 @@ impl OpenFiles {
                 return Ok(());
             }
         }
+        let released = N::entry(&mut node.lock()).lock_released;
+        if released.is_some_and(|t| t.elapsed() < YIELD_WINDOW) {
+            yield_to_readers(node, wait);
+        }
         let file = node.reopen(libc::O_RDONLY, true)?;
-        let lock = WriteLock::take(file, wait)?;
+        let lock = WriteLock::take_unless_unlinked(file, wait, node.unlinked_here())?;
         let open = {
             let mut s = node.lock();
             let e = N::entry(&mut s);
@@ -103,7 +108,11 @@ impl OpenFiles {
                 );
             }
         }
+        let held = lock.is_some();
         drop(lock);
+        if held {
+            N::entry(&mut node.lock()).lock_released = Some(Instant::now());
+        }
     }
 
     /// At every open on a shared mount: an inode that lost its last name
@@ -127,9 +136,11 @@ impl OpenFiles {
                 e.cached_stamp,
             )
         };
-        if st.st_nlink == 0 {
+        if st.st_nlink == 0 && !node.unlinked_here() {
             // Handles open before keep reading the old inode; a new open
-            // goes to whatever the name holds now.
+            // goes to whatever the name holds now. (A file this host
+            // unlinked while open is served on: a reopen through
+            // /proc/PID/fd, as on a single-host mount.)
             return Err(io::Error::from_raw_os_error(libc::ESTALE));
         }
         if writer {
@@ -144,5 +155,21 @@ impl OpenFiles {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+/// How soon after letting a file's write lock go a host that takes it
+/// again first lets waiting offline readers in: a lock server need not
+/// serve a waiting `LOCK_SH` before a new `LOCK_EX` request (CephFS's MDS
+/// does not), so a writer reopening back to back would starve them.
+const YIELD_WINDOW: Duration = Duration::from_secs(1);
+
+/// Waits (every 10 ms, up to `wait`) while an offline reader is waiting
+/// for `node`'s lock (it holds its waiting byte until its `LOCK_SH` is
+/// granted: then the open goes on and waits for the reader's lock).
+fn yield_to_readers<N: Node>(node: &N, wait: Duration) {
+    let start = Instant::now();
+    while node.readers_waiting() && start.elapsed() < wait {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -50,10 +50,13 @@ pub struct OpenEntry {
     /// the content (set at release); an open with the same stamp keeps it.
     pub cached_stamp: Option<Stamp>,
     /// `-o shared` (`file/shared.rs`): this host's handles that may write,
-    /// the write lock they hold, and the gate that takes and drops it.
+    /// the write lock they hold, and the gate that takes and drops it;
+    /// when this host last let the lock go (a writer back at once yields
+    /// to readers waiting for it).
     pub writers: u32,
     pub write_lock: Option<super::lock::WriteLock>,
     pub shared_gate: Arc<parking_lot::Mutex<()>>,
+    pub lock_released: Option<std::time::Instant>,
 }
 
 impl OpenEntry {
@@ -114,6 +117,17 @@ pub trait Node {
     /// file's place (`Content::compact` into a new file renamed over the
     /// name); Ok(false) when that cannot be done now.
     fn compact(&self, content: &Content) -> io::Result<bool>;
+    /// `-o shared`: whether this host removed the file's last name (a
+    /// link count of 0 is then no sign of another host's replacement).
+    fn unlinked_here(&self) -> bool {
+        false
+    }
+    /// `-o shared`: whether an offline reader (`scfs verify`, `info`,
+    /// `stats`, on any host) waits for this file's lock
+    /// (`lock::readers_waiting`).
+    fn readers_waiting(&self) -> bool {
+        false
+    }
 }
 
 /// The open-file table of one mount.

@@ -105,7 +105,11 @@ impl Inner {
     }
 
     /// `replace_backing` for a caller that checked the shared write lock
-    /// itself (and may hold the inode's state lock).
+    /// itself (and may hold the inode's state lock). The new file is
+    /// filled first; its owner, mode, xattrs and times are copied last,
+    /// right before the rename, under the file's metadata lock on a shared
+    /// mount (`replace_meta_lock`), so a change of them on this host or
+    /// another one is either copied or finds the old file replaced.
     fn replace_backing_unchecked(
         &self,
         inode: &Inode,
@@ -113,17 +117,19 @@ impl Inner {
         fill: impl FnOnce(File) -> io::Result<()>,
     ) -> io::Result<bool> {
         let _ns = self.ns.write();
-        let mut fd = inode.fd_mut()?;
-        let st = sys::fstat(fd.as_fd())?;
-        if st.st_nlink != 1 {
-            return Ok(false);
-        }
-        let Some((dirfd, name)) = self.parent_of(fd.as_fd())? else {
-            return Ok(false);
+        let (first, dirfd, name) = {
+            let fd = inode.fd()?;
+            let st = sys::fstat(fd.as_fd())?;
+            if st.st_nlink != 1 {
+                return Ok(false);
+            }
+            let Some((dirfd, name)) = self.parent_of(fd.as_fd())? else {
+                return Ok(false);
+            };
+            (st, dirfd, name)
         };
         // The name must still be this very file.
-        let cur = sys::fstatat(dirfd.as_fd(), &name, libc::AT_SYMLINK_NOFOLLOW)?;
-        if (cur.st_dev, cur.st_ino) != (st.st_dev, st.st_ino) {
+        if !names_it(dirfd.as_fd(), &name, &first)? {
             return Ok(false);
         }
         let tmpname = temp_name(inode.ino);
@@ -135,23 +141,69 @@ impl Inner {
         )?;
         let tmp = File::from(tmp);
         let done = (|| {
-            copy_metadata(fd.as_fd(), &tmp, &st)?;
             fill(tmp.try_clone()?)?;
+            let Some(_meta) = self.replace_meta_lock(first.st_ino)? else {
+                return Ok(false);
+            };
+            let mut fd = inode.fd_mut()?;
+            let st = sys::fstat(fd.as_fd())?;
+            if (st.st_dev, st.st_ino) != (first.st_dev, first.st_ino)
+                || st.st_nlink != 1
+                || !names_it(dirfd.as_fd(), &name, &st)?
+            {
+                return Ok(false);
+            }
+            copy_metadata(fd.as_fd(), &tmp, &st)?;
             if keep_times {
                 set_times(&tmp, &st)?;
             }
-            self.rename_over(inode, &mut fd, dirfd.as_fd(), &tmpname, &name)
+            self.rename_over(inode, &mut fd, dirfd.as_fd(), &tmpname, &name)?;
+            Ok(true)
         })();
-        if let Err(e) = done {
+        if !matches!(done, Ok(true)) {
             let _ = sys::unlinkat(dirfd.as_fd(), &tmpname, 0);
-            return Err(e);
+            return done;
         }
-        drop(fd);
         // Make the rename durable.
         let d = sys::openat(dirfd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
         File::from(d).sync_all()?;
         Ok(true)
     }
+
+    /// `-o shared`: the metadata lock of backing inode `ino` for writing,
+    /// held by a replacement of the file from its copy of the metadata to
+    /// its rename (`file::metalock::MetaLocks`, fs/meta.rs `meta_change`).
+    /// None when changes of other hosts kept it for [`REPLACE_META_WAIT`]
+    /// (the replacement is skipped and tried again later); a guard that
+    /// holds nothing on a single-host mount, where this daemon's own
+    /// changes wait for the inode's descriptor lock instead.
+    pub(super) fn replace_meta_lock(
+        &self,
+        ino: u64,
+    ) -> io::Result<Option<crate::file::metalock::MetaGuard<'_>>> {
+        if !self.opts.shared {
+            return Ok(Some(self.meta.unguarded()));
+        }
+        match self.meta.lock(ino, true, REPLACE_META_WAIT) {
+            Ok(g) => Ok(Some(g)),
+            Err(e) if e.raw_os_error() == Some(crate::file::lock::BUSY_ERRNO) => {
+                log::debug!("backing inode {ino}: metadata busy, not replaced now");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How long a replacement of a file waits for metadata changes in
+/// progress (each holds the lock for a few system calls) before it gives
+/// up for now.
+const REPLACE_META_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `name` in `dir` is the object `st` describes.
+fn names_it(dir: BorrowedFd<'_>, name: &CStr, st: &libc::stat) -> io::Result<bool> {
+    let cur = sys::fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW)?;
+    Ok((cur.st_dev, cur.st_ino) == (st.st_dev, st.st_ino))
 }
 
 impl Inner {

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use fuser::{AccessFlags, FileAttr, TimeOrNow};
@@ -117,16 +118,18 @@ impl Inner {
             if inode.is_symlink() {
                 return Err(err(libc::EOPNOTSUPP));
             }
-            let fd = inode.fd()?;
-            sys::fchmod_fd(fd.as_fd(), mode & 0o7777)?;
+            self.meta_change(&inode, || {
+                sys::fchmod_fd(inode.fd()?.as_fd(), mode & 0o7777)
+            })?;
         }
         if a.uid.is_some() || a.gid.is_some() {
-            let fd = inode.fd()?;
-            sys::fchown(
-                fd.as_fd(),
-                a.uid.unwrap_or(u32::MAX),
-                a.gid.unwrap_or(u32::MAX),
-            )?;
+            self.meta_change(&inode, || {
+                sys::fchown(
+                    inode.fd()?.as_fd(),
+                    a.uid.unwrap_or(u32::MAX),
+                    a.gid.unwrap_or(u32::MAX),
+                )
+            })?;
         }
         if let Some(size) = a.size {
             if inode.is_dir() {
@@ -163,13 +166,14 @@ impl Inner {
             // The times asked for replace any pending data-change time.
             inode.state.lock().touched = None;
             let times = [attr::timespec(a.atime), attr::timespec(a.mtime)];
-            let fd = inode.fd()?;
-            sys::utimensat(
-                std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
-                c"",
-                &times,
-                libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-            )?;
+            self.meta_change(&inode, || {
+                sys::utimensat(
+                    std::os::fd::AsRawFd::as_raw_fd(&inode.fd()?.as_fd()),
+                    c"",
+                    &times,
+                    libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+                )
+            })?;
         }
         if any {
             // The backing ctime moved for the user (fs/ctime.rs).
@@ -178,6 +182,42 @@ impl Inner {
         let st = sys::fstat(inode.fd()?.as_fd())?;
         self.files.carry_size(&self.node(&inode), carried, &st);
         self.attr_of(&inode, &st)
+    }
+
+    /// Runs `change`, a change of the metadata (mode, owner, times,
+    /// xattrs) of `inode`'s backing file. On a shared mount it holds the
+    /// file's metadata lock for reading (`file::metalock::MetaLocks`), which a
+    /// host replacing the file (compaction, recompression, conversion)
+    /// holds for writing from its copy of the metadata to its rename: the
+    /// change lands before the copy and is carried over, or finds the old
+    /// inode without a name and fails with ESTALE, on which the kernel
+    /// looks the name up again and retries on the new file (chmod, chown,
+    /// utimes, setxattr by path; a change through a descriptor gets the
+    /// ESTALE). A file this host unlinked is changed as it is.
+    pub(crate) fn meta_change<T>(
+        &self,
+        inode: &Inode,
+        change: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        if !self.opts.shared || !inode.is_reg() {
+            return change();
+        }
+        let fstat = || sys::fstat(inode.fd()?.as_fd());
+        let mut ino = fstat()?.st_ino;
+        for _ in 0..8 {
+            let _held = self.meta.lock(ino, false, self.opts.lock_wait)?;
+            let st = fstat()?;
+            if st.st_ino != ino {
+                // This host replaced the file meanwhile: lock the new one.
+                ino = st.st_ino;
+                continue;
+            }
+            if st.st_nlink == 0 && !inode.unlinked_here.load(Ordering::Relaxed) {
+                break;
+            }
+            return change();
+        }
+        Err(err(libc::ESTALE))
     }
 
     /// A closed plain file truncated to zero becomes an empty container

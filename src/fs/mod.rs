@@ -223,6 +223,9 @@ pub(crate) struct Inner {
     files: OpenFiles,
     /// Namespace changes (read) against compaction's rename (write).
     ns: RwLock<()>,
+    /// `-o shared`: metadata changes against another host's replacement
+    /// of the file (`file::MetaLocks`; fs/compact.rs, fs/meta.rs).
+    meta: crate::file::metalock::MetaLocks,
     /// Idle recompression's queue and thread.
     recompress: Recompressor,
     /// The user who mounted (the daemon's euid): with root, the only one
@@ -248,6 +251,13 @@ impl ScfsFs {
         let path = sys::cstr(backing.as_os_str())?;
         let fd = sys::open_path(&path, libc::O_PATH | libc::O_DIRECTORY)?;
         let st = sys::fstat(std::os::fd::AsFd::as_fd(&fd))?;
+        let lock_dir = fd.try_clone()?;
+        let lock_name = std::ffi::CString::new(LOCK_NAME).expect("no NUL in the name");
+        let meta = crate::file::metalock::MetaLocks::new(move || {
+            let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+            sys::openat(std::os::fd::AsFd::as_fd(&lock_dir), &lock_name, flags, 0)
+                .map(std::fs::File::from)
+        });
         let inodes = InodeTable::new(fd, &st, opts.inode_fds);
         let is_root = sys::is_root();
         // Recompressing to the level files are written at gains nothing.
@@ -284,6 +294,7 @@ impl ScfsFs {
             )
             .shared(shared.then_some(lock_wait)),
             ns: RwLock::new(()),
+            meta,
             recompress,
             owner_uid: crate::sys::euid(),
             shown_paths: std::sync::OnceLock::new(),

@@ -480,7 +480,9 @@ impl Inner {
             } else {
                 None
             };
+            let last = self.last_name_fd(pfd.as_fd(), &name);
             sys::unlinkat(pfd.as_fd(), &name, flags)?;
+            self.mark_unlinked(last);
             forget_seal(self.files.seals(), victim);
             self.recompress_removed(victim);
             target
@@ -512,7 +514,13 @@ impl Inner {
         } else {
             last_name_of(self.files.seals(), npfd.as_fd(), &newname)
         };
+        let last = if flags & libc::RENAME_EXCHANGE != 0 {
+            None
+        } else {
+            self.last_name_fd(npfd.as_fd(), &newname)
+        };
         sys::renameat2(pfd.as_fd(), &name, npfd.as_fd(), &newname, flags)?;
+        self.mark_unlinked(last);
         forget_seal(self.files.seals(), victim);
         self.recompress_removed(victim);
         // The renamed file gets a new ctime (fs/ctime.rs); with

@@ -6,9 +6,11 @@
 //! and the `-o shared` hooks around them: `shared_writer_begin/end`,
 //! `shared_open_check`, `holds_write_lock`; `file/shared.rs`).
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::MutexGuard;
@@ -89,6 +91,33 @@ impl Inner {
             self.attrs_changed(inode.ino);
         }
         Ok(())
+    }
+
+    /// `-o shared`: an O_PATH descriptor of the regular file `name` in
+    /// `dir` when this is its last name, taken before a removal of the
+    /// name for [`Inner::mark_unlinked`]. None on a single-host mount.
+    pub(crate) fn last_name_fd(&self, dir: BorrowedFd<'_>, name: &CStr) -> Option<OwnedFd> {
+        if !self.opts.shared {
+            return None;
+        }
+        let fd = sys::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW, 0).ok()?;
+        let st = sys::fstat(fd.as_fd()).ok()?;
+        (st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1).then_some(fd)
+    }
+
+    /// `-o shared`: after the removal of the name `last_name_fd` looked
+    /// at, marks the file's inode as unlinked here (a later open through
+    /// /proc/PID/fd, or a change of its metadata, is served, not ESTALE).
+    pub(crate) fn mark_unlinked(&self, last: Option<OwnedFd>) {
+        let Some(fd) = last else { return };
+        let Ok(st) = sys::fstat(fd.as_fd()) else {
+            return;
+        };
+        if st.st_nlink == 0 {
+            if let Some(inode) = self.inodes.find(fd.as_fd(), &st) {
+                inode.unlinked_here.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Compacts `content` (the open content of `inode`) if it needs it
@@ -249,5 +278,14 @@ impl crate::file::Node for FsNode<'_> {
 
     fn compact(&self, content: &Content) -> io::Result<bool> {
         self.fs.compact(self.inode, content)
+    }
+
+    fn unlinked_here(&self) -> bool {
+        self.inode.unlinked_here.load(Ordering::Relaxed)
+    }
+
+    fn readers_waiting(&self) -> bool {
+        self.fstat()
+            .is_ok_and(|st| self.fs.meta.readers_waiting(st.st_ino))
     }
 }

@@ -557,6 +557,10 @@ impl Inner {
         let Some(_locked) = self.idle_write_lock(&inode)? else {
             return Ok(Outcome::Busy);
         };
+        // Before the state lock (an xattr change takes them in this order).
+        let Some(_meta) = self.replace_meta_lock(before.st_ino)? else {
+            return Ok(Outcome::Busy);
+        };
         let mut s = inode.state.lock();
         if s.open.in_use() || !go_on() {
             return Ok(Outcome::Busy);
@@ -586,7 +590,7 @@ impl Inner {
         if let Ok(new) = sys::fstat(fd.as_fd()) {
             s.open.restamp(stamp(&st), stamp(&new));
         }
-        drop((fd, _ns, s));
+        drop((fd, _ns, s, _meta));
         let d = sys::openat(tmp.dir.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
         File::from(d).sync_all()?;
         log::debug!(

@@ -145,17 +145,18 @@ impl Inner {
         name: &std::ffi::CStr,
         op: impl FnOnce(Option<&std::ffi::CStr>) -> io::Result<T>,
     ) -> io::Result<T> {
-        if name != CAPS {
-            return self.with_xattr_path(ino, op);
-        }
         let inode = self.inodes.get(ino)?;
-        if !inode.is_reg() {
-            return self.with_xattr_path(ino, op);
-        }
-        let mut s = inode.state.lock();
-        s.caps_absent = false;
-        let fd = inode.fd()?;
-        op(Some(&sys::proc_path(fd.raw())))
+        // Shared mode: not between another host's copy of the xattrs to
+        // a replacement of the file and its rename (fs/meta.rs).
+        self.meta_change(&inode, || {
+            if name != CAPS || !inode.is_reg() {
+                return self.with_xattr_path(ino, op);
+            }
+            let mut s = inode.state.lock();
+            s.caps_absent = false;
+            let fd = inode.fd()?;
+            op(Some(&sys::proc_path(fd.raw())))
+        })
     }
 
     pub(crate) fn listxattr(&self, ino: u64, size: u32) -> io::Result<XattrReply> {

@@ -41,6 +41,11 @@ pub struct Inode {
     mount: Option<Arc<OwnedFd>>,
     /// Open-file state of regular files (content shared by every handle).
     pub state: Mutex<FileState>,
+    /// `-o shared`: this daemon removed the file's last name (an unlink or
+    /// a rename over it through this mount), so a link count of 0 means
+    /// "unlinked while open", not "replaced by another host" (which is
+    /// ESTALE: docs/SHARED.md).
+    pub unlinked_here: AtomicBool,
 }
 
 /// An inode's hold on its backing object: a descriptor, or none while
@@ -91,6 +96,7 @@ impl Inode {
             open_fds: open_fds.clone(),
             mount,
             state: Mutex::new(FileState::default()),
+            unlinked_here: AtomicBool::new(false),
         }
     }
 
