@@ -266,11 +266,10 @@ impl FileCore {
     /// Hands a full block to the compression threads, or compresses it
     /// here when they are busy (back-pressure). A block coded here because
     /// the threads are behind the writer is coded at
-    /// [`crate::container::Compression::under_pressure`] (`fast` becomes `huffman`): so a
-    /// writer outrunning the compressor slows to about the speed of what
-    /// the machine can still compress, instead of to the speed of `fast`
-    /// on the cores it shares with the writer. Idle recompression rewrites
-    /// such blocks at its level later.
+    /// [`crate::container::Compression::under_pressure`] (`fast` becomes
+    /// `huffman`): so a writer outrunning the compressor slows to about
+    /// `huffman`'s speed instead of `fast`'s on the cores it shares with
+    /// the writer. Idle recompression rewrites such files at its level.
     fn compress_soon(&self, no: u64, block: &Arc<Block>) {
         if !self.cache.submit(no, self.owner(), block) {
             let c = self.compression();

@@ -398,6 +398,13 @@ mod tests {
         // from 17 on the writer codes them itself.
         f.write(bs as u64, &text[bs..]).unwrap();
         drop(held);
+        // The thread alone writes the queued blocks back (a flush now would
+        // code them itself, at `fast`).
+        let t0 = std::time::Instant::now();
+        while f.inner.dirty.load(Ordering::Acquire) > 0 {
+            assert!(t0.elapsed().as_secs() < 60, "the thread never caught up");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         f.flush().unwrap();
         // Once the backlog is gone, a full block is coded at `fast` again.
         f.write(0, &text[..bs]).unwrap();
