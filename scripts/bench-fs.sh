@@ -19,7 +19,8 @@
 # reporting every run with the daemon's CPU time; SCFS_BASE=BINARY adds an
 # older scfs binary as a third target ("base") for before/after runs.
 # With ONLY=seq, SCFS_BASE=BINARY also adds the old binary ("base") to the
-# sequential rows, and the daemons' CPU seconds (last run) are printed.
+# sequential rows, and the daemons' CPU seconds and the BACKING size after
+# the write (last run) are printed.
 # PRIO=1 (for a machine shared with other work): the benchmark's shell and
 # every daemon get autogroup nice -20, so other sessions' processes (each in
 # their own autogroup) take little CPU from the runs; the same for all
@@ -222,6 +223,8 @@ seq_round() {   # seq_round TARGET ROUND
     [ "$t" = direct ] || c0=$(cpu_ms "$(daemon_pid "$t")")
     s=$(now); dd if="$MIX" of="$d/mix" bs=1M conv=fsync status=none; e=$(now)
     [ "$t" = direct ] || R[$t.wcpu]=$(( $(cpu_ms "$(daemon_pid "$t")") - c0 ))
+    # what the write left in BACKING (apparent bytes, in MB)
+    R[$t.wsize]=$(( $(du -sb "$(backing_t "$t")" | cut -f1) / 1000000 ))
     v=$(mbps $((SIZE_MB << 20)) "$s" "$e"); R[$t.write.$r]=$v
     R[$t.write]=$(best "${R[$t.write]:-}" "$v")
     # sequential read, cold then warm
@@ -288,7 +291,8 @@ if [ "$ONLY" = seq ]; then
     echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     printf '\n%-40s %10s %12s %10s %10s %12s %12s\n' "test (${SIZE_MB} MiB file, best of $RUNS)" direct passthrough base scfs base/pt scfs/pt
     for k in write:"seq write + fsync (MB/s)" cold:"seq read cold (MB/s)" warm:"seq read warm (MB/s)" \
-        wcpu:"  daemon CPU ms, write (last run)" rcpu:"  daemon CPU ms, cold read (last run)"; do
+        wcpu:"  daemon CPU ms, write (last run)" wsize:"  BACKING MB after the write (last run)" \
+        rcpu:"  daemon CPU ms, cold read (last run)"; do
         r=${k%%:*}
         ratio_b=-; ratio_s=-
         case $r in write|cold|warm)

@@ -66,7 +66,7 @@ fn figures_move_with_writes_reads_and_recompression() {
     assert_eq!(num(&v, "/open/files"), 0);
     assert_eq!(v["backing"], m.backing.to_str().unwrap());
     assert_eq!(v["mountpoint"], m.mnt.to_str().unwrap());
-    assert_eq!(v["options"]["compress"], "huffman");
+    assert_eq!(v["options"]["compress"], "fast");
     assert_eq!(v["options"]["recompress"], "default");
 
     // A write-back in progress: a partial block waits in the cache while

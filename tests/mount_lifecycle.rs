@@ -159,7 +159,7 @@ fn stats_info_verify_through_the_mount_point() {
         row.starts_with(&m.p("logs/a.log").display().to_string()),
         "{row}"
     );
-    assert!(row.contains("  v2  ") && row.contains(" huffman "), "{row}");
+    assert!(row.contains("  v2  ") && row.contains(" lz "), "{row}");
     // A compressible file saves space; the stored size is the container's.
     let stored = std::fs::metadata(m.backing.join("logs/a.log"))
         .unwrap()

@@ -73,8 +73,10 @@ pub(crate) trait BlockOwner: Send + Sync {
     /// Writes block `no` back if dirty and drops it. Returns false if it
     /// could not (write error): the owner then keeps it and re-inserts it.
     fn evict(&self, no: u64) -> bool;
-    /// Writes back `block` (block `no`) if it is still dirty and current.
-    fn write_back(&self, no: u64, block: &Arc<Block>);
+    /// Writes back `block` (block `no`) if it is still dirty and current;
+    /// `behind`: the compression threads are behind the writers (code it
+    /// the cheap way).
+    fn write_back(&self, no: u64, block: &Arc<Block>, behind: bool);
     /// Decodes block `no` into the cache if it is not there (read-ahead).
     fn prefetch(&self, no: u64);
     /// Flushes if the owner has unwritten data and has been idle `idle`.

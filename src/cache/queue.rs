@@ -66,6 +66,11 @@ impl Shared {
         })
     }
 
+    /// Whether there are compression threads (`submit` can succeed).
+    pub(crate) fn has_workers(&self) -> bool {
+        self.workers > 0
+    }
+
     /// Asks the background threads to decode block `no` (of `bytes`) ahead
     /// of a sequential reader. Returns false (and queues nothing) when
     /// their read-ahead backlog is full.
@@ -86,6 +91,14 @@ impl Shared {
             return 0;
         }
         (self.budget / 8).min(MAX_READ_AHEAD)
+    }
+
+    /// Whether the compression threads are behind the writers: more
+    /// write-back jobs wait than the threads can take at once and they
+    /// hold at least half of what the backlog may hold. Write-back then
+    /// codes at the cheaper level (`Compression::under_pressure`).
+    fn behind(&self, q: &Queue) -> bool {
+        q.write_back.jobs >= self.queue_cap && q.write_back.bytes >= self.budget / 8
     }
 
     fn push(&self, job: Job) -> bool {
@@ -113,14 +126,15 @@ impl Shared {
 
     pub(super) fn worker(&self) {
         loop {
-            let job = {
+            let (job, behind) = {
                 let mut q = self.queue.lock();
                 loop {
                     if let Some(j) = q.jobs.pop_front() {
                         let log = q.backlog(&j.kind);
                         log.jobs -= 1;
                         log.bytes -= j.bytes;
-                        break j;
+                        let behind = self.behind(&q);
+                        break (j, behind);
                     }
                     if q.stop {
                         return;
@@ -134,7 +148,7 @@ impl Shared {
             match job.kind {
                 JobKind::WriteBack(block) => {
                     if let Some(block) = block.upgrade() {
-                        owner.write_back(job.no, &block);
+                        owner.write_back(job.no, &block, behind);
                     }
                 }
                 JobKind::ReadAhead => {

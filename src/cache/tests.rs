@@ -13,7 +13,7 @@ impl BlockOwner for Owner {
         self.evicted.lock().push(no);
         Some(no) != self.stuck
     }
-    fn write_back(&self, _no: u64, _block: &Arc<Block>) {}
+    fn write_back(&self, _no: u64, _block: &Arc<Block>, _behind: bool) {}
     fn prefetch(&self, _no: u64) {}
     fn idle_flush(&self, _idle: Duration) {}
     fn flush_now(&self) -> std::io::Result<()> {

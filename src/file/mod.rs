@@ -413,11 +413,13 @@ impl BlockOwner for FileCore {
         self.evict_block(no)
     }
 
-    fn write_back(&self, no: u64, block: &Arc<Block>) {
+    fn write_back(&self, no: u64, block: &Arc<Block>, behind: bool) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        if let Err(e) = self.writeback(no, block) {
+        let c = self.compression();
+        let c = if behind { c.under_pressure() } else { c };
+        if let Err(e) = self.writeback_at(no, block, c) {
             self.record_wb_error(&e);
         }
     }

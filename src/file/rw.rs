@@ -264,10 +264,21 @@ impl FileCore {
     }
 
     /// Hands a full block to the compression threads, or compresses it
-    /// here when they are busy (back-pressure).
+    /// here when they are busy (back-pressure). A block coded here because
+    /// the threads are behind the writer is coded at
+    /// [`crate::container::Compression::under_pressure`] (`fast` becomes
+    /// `huffman`): so a writer outrunning the compressor slows to about
+    /// `huffman`'s speed instead of `fast`'s on the cores it shares with
+    /// the writer. Idle recompression rewrites such files at its level.
     fn compress_soon(&self, no: u64, block: &Arc<Block>) {
         if !self.cache.submit(no, self.owner(), block) {
-            if let Err(e) = self.writeback(no, block) {
+            let c = self.compression();
+            let c = if self.cache.has_workers() {
+                c.under_pressure()
+            } else {
+                c
+            };
+            if let Err(e) = self.writeback_at(no, block, c) {
                 self.record_wb_error(&e);
             }
         }

@@ -51,11 +51,21 @@ impl FileCore {
     /// Writes `block` (block `no`) back if it is dirty and still the file's
     /// copy. Returns whether it wrote anything.
     pub(super) fn writeback(&self, no: u64, block: &Arc<Block>) -> io::Result<bool> {
+        self.writeback_at(no, block, self.compression())
+    }
+
+    /// [`FileCore::writeback`] coding the block with `compression`.
+    pub(super) fn writeback_at(
+        &self,
+        no: u64,
+        block: &Arc<Block>,
+        compression: Compression,
+    ) -> io::Result<bool> {
         let g = block.state.upgradable_read();
         if g.gone || !g.dirty || self.closed.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let enc = self.encode(no, &g.data);
+        let enc = Container::encode(no, &g.data[..trimmed_len(&g.data)], compression);
         self.put(enc, no)?;
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         g.dirty = false;
@@ -340,6 +350,78 @@ mod tests {
         let mut buf = vec![0u8; data.len()];
         assert_eq!(back.read(0, &mut buf).unwrap(), data.len());
         assert!(buf == data);
+    }
+
+    /// A writer that outruns the compression threads gets its blocks coded
+    /// at `huffman` instead of `fast`: the ones it codes itself because the
+    /// backlog is full, and the ones a thread takes while the backlog is
+    /// still at least half full. The rest stay `fast` (LZ). The one thread
+    /// is held up on block 0 (its lock held here) while the writer goes on.
+    #[test]
+    fn writer_ahead_of_the_compression_threads_gets_huffman_blocks() {
+        use crate::cache::CacheOptions;
+        use crate::codec::Level;
+        use crate::container::{BlockKind, Compression};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlockCache::with_options(CacheOptions {
+            budget: 4 << 20,
+            compress_threads: 1,
+            idle_flush: None,
+            ..CacheOptions::default()
+        });
+        let seals = SealQueue::new();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        let f = LogicalFile::create(file, 65536, &cache, &seals).unwrap();
+        f.set_compression(Compression::Level(Level::Fast));
+        let bs = 65536usize;
+        let mut text = Vec::new();
+        for i in 0.. {
+            let line = format!("{i:08} GET /static/app.js HTTP/1.1 200 {}\n", i * 7 % 1000);
+            text.extend_from_slice(line.as_bytes());
+            if text.len() >= 41 * bs {
+                break;
+            }
+        }
+        text.truncate(41 * bs);
+        // Block 0 partly written, then queued by hand with its lock held
+        // here: the thread stops at it.
+        f.write(0, &text[..100]).unwrap();
+        let b0 = f.inner.blocks.lock().get(&0).cloned().unwrap();
+        let held = b0.state.upgradable_read();
+        assert!(f.inner.cache.submit(0, f.inner.owner(), &b0));
+        // Blocks 1..=15 fill the backlog (1 MiB, a quarter of the budget);
+        // from 17 on the writer codes them itself.
+        f.write(bs as u64, &text[bs..]).unwrap();
+        drop(held);
+        // The thread alone writes the queued blocks back (a flush now would
+        // code them itself, at `fast`).
+        let t0 = std::time::Instant::now();
+        while f.inner.dirty.load(Ordering::Acquire) > 0 {
+            assert!(t0.elapsed().as_secs() < 60, "the thread never caught up");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        f.flush().unwrap();
+        // Once the backlog is gone, a full block is coded at `fast` again.
+        f.write(0, &text[..bs]).unwrap();
+        f.flush().unwrap();
+        let kind = |no: u64| f.inner.container.read().block_kind(no);
+        // Taken by the thread with 14 blocks still waiting: behind.
+        assert_eq!(kind(1), BlockKind::Huffman);
+        // Taken with at most one waiting: fast.
+        assert_eq!(kind(15), BlockKind::Lz);
+        assert_eq!(kind(0), BlockKind::Lz);
+        // Coded by the writer while the backlog was full.
+        for no in 17..=40 {
+            assert_eq!(kind(no), BlockKind::Huffman, "block {no}");
+        }
+        let mut back = vec![0u8; text.len()];
+        assert_eq!(f.read(0, &mut back).unwrap(), text.len());
+        assert!(back == text);
     }
 
     #[test]

@@ -67,11 +67,14 @@ pub(crate) use policy::POLICY;
 pub use recompress::{parse_idle as parse_recompress_idle, parse_target as parse_recompress};
 pub use session::{fs_name, fuse_config};
 
-/// The level files are written at by default (`compress=`): `huffman`,
-/// the strongest level whose sequential write through the mount stays
-/// above 0.8x the passthrough on a 2-core machine (docs/BENCHMARKS.md:
-/// huffman 0.81x, fast 0.46x, default 0.15x).
-pub const DEFAULT_COMPRESSION: Compression = Compression::Level(crate::codec::Level::Huffman);
+/// The level files are written at by default (`compress=`): `fast`, the
+/// strongest level whose sequential write through the mount stays at 0.8x
+/// the passthrough on a 2-core machine, because it gives way to `huffman`
+/// for the blocks of a writer that outruns the compression threads
+/// (docs/BENCHMARKS.md, session 12: 0.80x, as fast as `huffman`; `default`
+/// 0.15x). A tree of logs, JSON and source copied in saves 80% at `fast`
+/// against 28% at `huffman`.
+pub const DEFAULT_COMPRESSION: Compression = Compression::Level(crate::codec::Level::Fast);
 
 /// The level files at rest are rewritten at by default (`recompress=`):
 /// `default`, which stores a third of what `huffman` does on text, logs

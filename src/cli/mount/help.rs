@@ -10,7 +10,7 @@ use super::flags;
 pub const OPTIONS: &[(&str, &str)] = &[
     ("cache_size=SIZE", "memory for decoded blocks (K/M/G suffixes, at least 1M; default 64M)"),
     ("block_size=SIZE", "block size of new files: a power of two from 4K to 1M (default 64K)"),
-    ("compress=LEVEL", "how new data is coded: none, huffman (default), fast, default or max"),
+    ("compress=LEVEL", "how new data is coded: none, huffman, fast (default), default or max"),
     ("recompress=LEVEL|off", "rewrite files at LEVEL once closed and idle for recompress_idle (default: default)"),
     ("recompress_idle=DURATION", "idle time before a recompression: seconds, or with s/m/h (default 10m)"),
     ("threads=N", "FUSE request threads, 1 to 64 (default: one per core, at least 4)"),

@@ -478,7 +478,7 @@ mod tests {
             (d.recompress, d.recompress_idle),
             (Some("default".parse().unwrap()), Duration::from_secs(600))
         );
-        assert_eq!(d.compression, "huffman".parse().unwrap());
+        assert_eq!(d.compression, "fast".parse().unwrap());
         assert_eq!(parse_options(&["recompress=off"]).unwrap().recompress, None);
         let o = parse_options(&["recompress=max,recompress_idle=90"]).unwrap();
         assert_eq!(o.recompress, Some("max".parse().unwrap()));
