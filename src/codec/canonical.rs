@@ -64,17 +64,7 @@ pub(crate) fn validate(lengths: &[u8], max_len: u32) -> Result<TableKind, CodecE
         kraft += u64::from(c) << (32 - l);
         present += c;
     }
-    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
-    match present {
-        0 => Err(CodecError::NoSymbols),
-        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
-        1 => Err(CodecError::SingleLength {
-            symbol: single(),
-            length: longest,
-        }),
-        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
-        _ => Err(CodecError::NotPrefixCode { kraft }),
-    }
+    classify(present, longest, kraft, lengths)
 }
 
 /// What `validate(lengths, 15)` gives for `lengths` whose histogram is
@@ -92,17 +82,7 @@ pub(crate) fn validate_counts(count: &[u32; 32], lengths: &[u8]) -> Result<Table
             longest = l as u32;
         }
     }
-    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
-    match present {
-        0 => Err(CodecError::NoSymbols),
-        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
-        1 => Err(CodecError::SingleLength {
-            symbol: single(),
-            length: longest,
-        }),
-        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
-        _ => Err(CodecError::NotPrefixCode { kraft }),
-    }
+    classify(present, longest, kraft, lengths)
 }
 
 /// Canonical codes (DEFLATE order) of a table whose lengths are <= 32,
@@ -179,6 +159,28 @@ pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
         let li = usize::from(l & 63);
         out[s] = code_of(l, next[3][li]);
         next[3][li] += 1;
+    }
+}
+
+/// The kind of a table with `present` symbols, the longest of `longest`
+/// bits and Kraft sum `kraft` (scaled by 2^32), or its error; `lengths`
+/// is searched only for a single symbol.
+fn classify(
+    present: u32,
+    longest: u32,
+    kraft: u64,
+    lengths: &[u8],
+) -> Result<TableKind, CodecError> {
+    let single = || lengths.iter().position(|&l| l != 0).unwrap_or(0);
+    match present {
+        0 => Err(CodecError::NoSymbols),
+        1 if longest == 1 => Ok(TableKind::Single(single() as u8)),
+        1 => Err(CodecError::SingleLength {
+            symbol: single(),
+            length: longest,
+        }),
+        _ if kraft == 1u64 << 32 => Ok(TableKind::Code { max_len: longest }),
+        _ => Err(CodecError::NotPrefixCode { kraft }),
     }
 }
 
