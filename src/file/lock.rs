@@ -164,8 +164,8 @@ pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<Fi
     }
 }
 
-/// flock(`how`) on `file` as a queued request, served in turn: a
-/// non-blocking try first, then a blocking flock in a helper thread on a
+/// flock(`how`) on `file` as a queued request, served in turn (the caller
+/// has just found it held): a blocking flock in a helper thread on a
 /// duplicate of the descriptor (one open file description, so the lock it
 /// gets is `file`'s), waited for at most `wait` (then [`BUSY_ERRNO`]). The
 /// local kernel grants it at the holder's release, where a poll can keep
@@ -177,10 +177,6 @@ pub fn open_read_locked(path: &std::path::Path, wait: Duration) -> io::Result<Fi
 /// late is released as soon as the thread closes it, and the process exits
 /// without waiting for it (threads are not joined at exit).
 fn flock_queued(file: File, how: i32, wait: Duration) -> Result<File, (File, io::Error)> {
-    let file = match flock_within(file, how, Duration::ZERO) {
-        Err((f, e)) if e.raw_os_error() == Some(BUSY_ERRNO) && !wait.is_zero() => f,
-        r => return r,
-    };
     let dup = match file.try_clone() {
         Ok(d) => d,
         Err(e) => return Err((file, e)),
@@ -189,17 +185,7 @@ fn flock_queued(file: File, how: i32, wait: Duration) -> Result<File, (File, io:
     let spawned = std::thread::Builder::new()
         .name("flock-wait".into())
         .spawn(move || {
-            let r = loop {
-                // SAFETY: flock takes a descriptor this thread owns (alive
-                // for the call) and has no memory effects.
-                if unsafe { libc::flock(dup.as_raw_fd(), how) } == 0 {
-                    break Ok(());
-                }
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::EINTR) {
-                    break Err(e);
-                }
-            };
+            let r = flock(&dup, how);
             // The waiter may be gone (timed out): then `dup` closes here.
             let _ = tx.send(r);
         });
@@ -225,23 +211,31 @@ fn lock_within(file: File, wait: Duration) -> io::Result<File> {
 fn flock_within(file: File, how: i32, wait: Duration) -> Result<File, (File, io::Error)> {
     let start = Instant::now();
     loop {
-        // SAFETY: flock takes a descriptor we own (alive for the call) and
-        // has no memory effects.
-        let r = unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) };
-        if r == 0 {
-            return Ok(file);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => {}
-            _ => return Err((file, e)),
+        match flock(&file, how | libc::LOCK_NB) {
+            Ok(()) => return Ok(file),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {}
+            Err(e) => return Err((file, e)),
         }
         let spent = start.elapsed();
         if spent >= wait {
             return Err((file, io::Error::from_raw_os_error(BUSY_ERRNO)));
         }
         std::thread::sleep(POLL.min(wait - spent));
+    }
+}
+
+/// flock(`how`) on `file`, retried on EINTR.
+fn flock(file: &File, how: i32) -> io::Result<()> {
+    loop {
+        // SAFETY: flock takes a descriptor we own (alive for the call) and
+        // has no memory effects.
+        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
     }
 }
 

@@ -45,7 +45,12 @@ impl FileCore {
     /// stored (the container reads bytes past a block's stored length as
     /// zeros), so an all-zero block becomes a hole.
     pub(super) fn encode(&self, no: u64, data: &[u8]) -> EncodedBlock {
-        Container::encode(no, &data[..trimmed_len(data)], self.compression())
+        self.encode_at(no, data, self.compression())
+    }
+
+    /// [`FileCore::encode`] at `compression`.
+    fn encode_at(&self, no: u64, data: &[u8], compression: Compression) -> EncodedBlock {
+        Container::encode(no, &data[..trimmed_len(data)], compression)
     }
 
     /// Writes `block` (block `no`) back if it is dirty and still the file's
@@ -65,7 +70,7 @@ impl FileCore {
         if g.gone || !g.dirty || self.closed.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let enc = Container::encode(no, &g.data[..trimmed_len(&g.data)], compression);
+        let enc = self.encode_at(no, &g.data, compression);
         self.put(enc, no)?;
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         g.dirty = false;
