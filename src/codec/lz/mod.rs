@@ -130,19 +130,7 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         let covered = g.covered();
         let est = g.entropy_bytes_corrected();
         if est < PREFIX_CLEAR * covered as f32 && g.total().iter().all(|&c| c as usize != covered) {
-            return ENC.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut sc) => encode_lz(data, level, &mut g, false, 0.0, out, &mut sc),
-                // Not reached (no re-entry), but fresh scratch is always correct.
-                Err(_) => encode_lz(
-                    data,
-                    level,
-                    &mut g,
-                    false,
-                    0.0,
-                    out,
-                    &mut EncScratch::default(),
-                ),
-            });
+            return encode_lz_scratch(data, level, &mut g, false, 0.0, out);
         }
         g.complete(data);
     }
@@ -157,18 +145,22 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         TINY_SKIPPED.with(|t| t.set(t.get() + 1));
         return encode_block_with(data, Some(&g), out);
     }
+    encode_lz_scratch(data, level, &mut g, probe, est, out)
+}
+
+/// [`encode_lz`] with this thread's encoder scratch.
+fn encode_lz_scratch(
+    data: &[u8],
+    level: Level,
+    g: &mut Granules,
+    probe: bool,
+    est: f32,
+    out: &mut Vec<u8>,
+) -> BlockCoding {
     ENC.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut sc) => encode_lz(data, level, &mut g, probe, est, out, &mut sc),
+        Ok(mut sc) => encode_lz(data, level, g, probe, est, out, &mut sc),
         // Not reached (no re-entry), but fresh scratch is always correct.
-        Err(_) => encode_lz(
-            data,
-            level,
-            &mut g,
-            probe,
-            est,
-            out,
-            &mut EncScratch::default(),
-        ),
+        Err(_) => encode_lz(data, level, g, probe, est, out, &mut EncScratch::default()),
     })
 }
 
