@@ -101,37 +101,47 @@ pub(crate) fn reversed_codes(lengths: &[u8; 256]) -> [u32; 256] {
 /// before it), so runs of equal lengths make four short chains of
 /// counter updates instead of one long one.
 pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
+    // Every v2 table (codes <= 11 bits, CL codes <= 7, sequence codes
+    // <= 9) takes the short instance: its work arrays are a quarter of
+    // the size (they were most of the cost of a 26- or 64-symbol table).
+    if lengths.iter().fold(0u8, |m, &l| m.max(l)) <= 15 {
+        codes_by_quarters::<16, 15>(lengths, out)
+    } else {
+        codes_by_quarters::<64, 32>(lengths, out)
+    }
+}
+
+/// `reversed_codes_into` for lengths <= MAXL (L a power of two above
+/// MAXL: the counters' index is `length & (L - 1)`).
+#[inline(always)]
+fn codes_by_quarters<const L: usize, const MAXL: usize>(lengths: &[u8], out: &mut [u32]) {
     let n = lengths.len().min(out.len());
     let (lengths, out) = (&lengths[..n], &mut out[..n]);
     let q = n / 4;
     // count[j][l]: symbols of length l in quarter j (quarter 3 also takes
     // the n % 4 symbols past 4q).
-    let mut count = [[0u32; 64]; 4];
+    let mut count = [[0u32; L]; 4];
     for i in 0..q {
         for (j, c) in count.iter_mut().enumerate() {
-            c[usize::from(lengths[j * q + i] & 63)] += 1;
+            c[usize::from(lengths[j * q + i]) & (L - 1)] += 1;
         }
     }
     for &l in &lengths[4 * q..] {
-        count[3][usize::from(l & 63)] += 1;
+        count[3][usize::from(l) & (L - 1)] += 1;
     }
-    let mut first = [0u64; 64];
+    // next[j][l]: the code of quarter j's next symbol of length l
+    // (next[j][0] collects the absent symbols and lengths over MAXL their
+    // own junk, never read back: their code is 0).
+    let mut next = [[0u64; L]; 4];
     let mut code = 0u64;
-    for l in 1..=32 {
+    for l in 1..=MAXL {
         let below = if l == 1 {
             0
         } else {
             count.iter().map(|c| u64::from(c[l - 1])).sum()
         };
         code = (code + below) << 1;
-        first[l] = code;
-    }
-    // next[j][l]: the code of quarter j's next symbol of length l
-    // (next[j][0] collects the absent symbols and lengths over 32 their
-    // own junk, never read back: their code is 0).
-    let mut next = [[0u64; 64]; 4];
-    for l in 1..=32 {
-        let mut c = first[l];
+        let mut c = code;
         for j in 0..4 {
             next[j][l] = c;
             c += u64::from(count[j][l]);
@@ -139,7 +149,7 @@ pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
     }
     let code_of = |l: u8, c: u64| -> u32 {
         let l = u32::from(l);
-        if l == 0 || l > 32 {
+        if l == 0 || l > MAXL as u32 {
             0
         } else {
             (c as u32).reverse_bits() >> (32 - l)
@@ -149,14 +159,14 @@ pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
         for (j, nx) in next.iter_mut().enumerate() {
             let s = j * q + i;
             let l = lengths[s];
-            let li = usize::from(l & 63);
+            let li = usize::from(l) & (L - 1);
             out[s] = code_of(l, nx[li]);
             nx[li] += 1;
         }
     }
     for s in 4 * q..n {
         let l = lengths[s];
-        let li = usize::from(l & 63);
+        let li = usize::from(l) & (L - 1);
         out[s] = code_of(l, next[3][li]);
         next[3][li] += 1;
     }
