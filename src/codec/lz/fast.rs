@@ -13,8 +13,9 @@ const MLS_FAST: u32 = 6;
 /// more of what their deep search finds (with 6, `default` gave up LZ
 /// on Silesia's x-ray: 1.371 -> 1.304 at 128K).
 const MLS_PROBE: u32 = 5;
-/// Positions scanned before the step grows by one.
-const SKIP_LOG: u32 = 6;
+/// The step between rounds without a match grows by one every
+/// 2^STEP_LOG bytes since the last match.
+const STEP_LOG: u32 = 8;
 
 /// The matcher's hash table, kept between blocks (cleared per block: a
 /// table of positions offset by a moving base, never cleared, ran 20%
@@ -82,41 +83,50 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
         // Loads of 8 bytes at ip + 1 must stay inside.
         let limit = n - 9;
         let mut ip = 1usize;
-        let mut misses = 0usize;
         while ip + 1 < limit {
-            // Two positions per round: both probes issue together. The
-            // table holds only positions before `ip` (it was cleared).
-            let v0 = read64(data, ip);
+            // Two positions per round: both probes issue together.
+            // SAFETY: ip + 1 < limit = n - 9, so ip + 8 <= n.
+            let v0 = unsafe { read64_unchecked(data, ip) };
             let v1 = v0 >> 8;
             let h0 = slot::<MLS>(v0, mask);
             let h1 = slot::<MLS>(v1, mask);
-            // Every position in the table is below `ip` (the table holds
-            // this block's positions only, each stored before `ip` moved
-            // past it), so c0 < ip and c1 < ip + 1: no check needed.
+            // Every entry read (the first 2^bits, through `mask`) is 0
+            // (cleared above) or a position stored during this parse;
+            // every position stored is below `limit` (ip + 1 < limit
+            // here; the table fill after a match stores ip - 2 with ip <
+            // limit), so c + 8 <= n. And each is below `ip` (stored
+            // before `ip` moved past it): c0 < ip, c1 < ip + 1.
             let c0 = table[h0] as usize;
             table[h0] = ip as u32;
             let c1 = table[h1] as usize;
             table[h1] = (ip + 1) as u32;
-            // Repeat offset one position ahead (zstd's trick).
+            debug_assert!(c0 < ip && c1 <= ip);
+            // Repeat offset one position ahead (zstd's trick). `rep` is
+            // at most r (it is an earlier match's offset, which is at
+            // most that match's start); `q <= r` keeps the read in
+            // bounds regardless.
             let r = ip + 1;
+            let q = r.wrapping_sub(rep);
             let (mut start, mut off, mut len);
-            if rep <= r && read32(data, r - rep) == v1 as u32 {
+            // SAFETY (the three reads): q <= r = ip + 1, so q + 4 <= n;
+            // c0 and c1 + 8 <= n (see above).
+            if q <= r && unsafe { read32_unchecked(data, q) } == v1 as u32 {
                 start = r;
                 off = rep;
-                len = 4 + match_len(data, r - rep + 4, r + 4);
-            } else if read32(data, c0) == v0 as u32 {
-                debug_assert!(c0 < ip);
+                len = 4 + match_len(data, q + 4, r + 4);
+            } else if unsafe { read32_unchecked(data, c0) } == v0 as u32 {
                 start = ip;
                 off = ip - c0;
                 len = 4 + match_len(data, c0 + 4, ip + 4);
-            } else if read32(data, c1) == v1 as u32 {
-                debug_assert!(c1 < r);
+            } else if unsafe { read32_unchecked(data, c1) } == v1 as u32 {
                 start = r;
                 off = r - c1;
                 len = 4 + match_len(data, c1 + 4, r + 4);
             } else {
-                misses += 1;
-                ip += 2 + (misses >> SKIP_LOG);
+                // The step grows by one every 2^STEP_LOG bytes since the
+                // last match (lz4 / zstd's acceleration over stretches
+                // without matches); no branch.
+                ip += 2 + ((ip - anchor) >> STEP_LOG);
                 continue;
             }
             let back = back_len(data, start - off, start, start - anchor);
@@ -148,8 +158,9 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 if ip >= limit {
                     break;
                 }
-                // Fill the table inside the match, then try the other
-                // repeat offset right here (no literals: zstd's trick).
+                // Fill the table inside the match (p < ip < limit), then
+                // try the other repeat offset right here (no literals:
+                // zstd's trick).
                 let p = ip - 2;
                 table[slot::<MLS>(read64(data, p), mask)] = p as u32;
                 if rep2 > ip || read32(data, ip - rep2) != read32(data, ip) {
@@ -159,7 +170,6 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 off = rep2;
                 len = 4 + match_len(data, ip - rep2 + 4, ip + 4);
             }
-            misses = 0;
         }
     }
     lits.extend_from_slice(&data[anchor..]);

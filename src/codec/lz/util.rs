@@ -16,6 +16,30 @@ pub(crate) fn read64(d: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(*s)
 }
 
+/// `read32(d, i)` without the bounds check.
+///
+/// # Safety
+/// `i + 4 <= d.len()`.
+#[inline(always)]
+pub(crate) unsafe fn read32_unchecked(d: &[u8], i: usize) -> u32 {
+    debug_assert!(i + 4 <= d.len());
+    // SAFETY: the caller guarantees d[i..i + 4] is inside `d`;
+    // read_unaligned needs no alignment.
+    u32::from_le(unsafe { std::ptr::read_unaligned(d.as_ptr().add(i) as *const u32) })
+}
+
+/// `read64(d, i)` without the bounds check.
+///
+/// # Safety
+/// `i + 8 <= d.len()`.
+#[inline(always)]
+pub(crate) unsafe fn read64_unchecked(d: &[u8], i: usize) -> u64 {
+    debug_assert!(i + 8 <= d.len());
+    // SAFETY: the caller guarantees d[i..i + 8] is inside `d`;
+    // read_unaligned needs no alignment.
+    u64::from_le(unsafe { std::ptr::read_unaligned(d.as_ptr().add(i) as *const u64) })
+}
+
 /// Hash of the `MLS` (4..=8) low bytes of `v` into `bits` bits.
 #[inline(always)]
 pub(crate) fn hash<const MLS: u32>(v: u64, bits: u32) -> usize {
