@@ -47,14 +47,19 @@ pub(crate) fn hash<const MLS: u32>(v: u64, bits: u32) -> usize {
     ((v << (64 - 8 * MLS)).wrapping_mul(PRIME) >> (64 - bits)) as usize
 }
 
-/// Length of the common prefix of `d[a..]` and `d[b..]` (a < b), at most
-/// `d.len() - b`.
+/// Length of the common prefix of `d[a..]` and `d[b..]` (a < b; 0
+/// otherwise), at most `d.len() - b`.
 #[inline(always)]
 pub(crate) fn match_len(d: &[u8], a: usize, b: usize) -> usize {
     let n = d.len();
+    if a >= b {
+        return 0;
+    }
     let mut l = 0;
     while b + l + 8 <= n {
-        let x = read64(d, a + l) ^ read64(d, b + l);
+        // SAFETY: a < b and b + l + 8 <= n, so both 8-byte reads are
+        // inside `d`.
+        let x = unsafe { read64_unchecked(d, a + l) ^ read64_unchecked(d, b + l) };
         if x != 0 {
             return l + (x.trailing_zeros() / 8) as usize;
         }
@@ -67,11 +72,17 @@ pub(crate) fn match_len(d: &[u8], a: usize, b: usize) -> usize {
 }
 
 /// How far a match of `d[a..]` at `d[b..]` extends backwards, at most
-/// `max` bytes (a < b).
+/// `max` bytes (a < b <= d.len(); 0 otherwise).
 #[inline(always)]
 pub(crate) fn back_len(d: &[u8], a: usize, b: usize, max: usize) -> usize {
+    if a >= b || b > d.len() {
+        return 0;
+    }
+    let max = max.min(a);
     let mut l = 0;
-    while l < max && l < a && d[a - l - 1] == d[b - l - 1] {
+    // SAFETY: l < max <= a < b <= d.len(), so a - l - 1 and b - l - 1
+    // are inside `d`.
+    while l < max && unsafe { d.get_unchecked(a - l - 1) == d.get_unchecked(b - l - 1) } {
         l += 1;
     }
     l
