@@ -78,6 +78,35 @@ fn len_field(lut: &[u32], v: u32) -> u32 {
     }
 }
 
+/// The three fields of sequence `s`, with the decoder's repeat-offset
+/// rules applied to `rep`.
+#[inline(always)]
+fn code_seq(lut: &[u32], s: &Seq, rep: &mut [u32; 3]) -> Coded {
+    let lf = len_field(lut, s.ll);
+    let mf = len_field(lut, s.ml - MIN_MATCH as u32);
+    let of = if s.off == rep[0] {
+        0
+    } else if s.off == rep[1] {
+        rep.swap(0, 1);
+        1 << 26
+    } else if s.off == rep[2] {
+        *rep = [rep[2], rep[0], rep[1]];
+        2 << 26
+    } else {
+        *rep = [s.off, rep[0], rep[1]];
+        field(offset_code(s.off))
+    };
+    [lf, mf, of]
+}
+
+/// Counts the symbols of `c` in `h`.
+#[inline(always)]
+fn count_seq(h: &mut [[u32; 64]; 3], c: &Coded) {
+    h[0][(c[0] >> 26) as usize] += 1;
+    h[1][(c[1] >> 26) as usize] += 1;
+    h[2][(c[2] >> 26) as usize] += 1;
+}
+
 /// One stream's bit writer: accumulator, its bits, the output position.
 #[derive(Clone, Copy)]
 struct Acc {
@@ -88,17 +117,20 @@ struct Acc {
 
 impl Acc {
     /// Adds field `x` with table entry `e` (`code | len << 32 | (len +
-    /// extra bits) << 40`) and stores the whole bytes (8 bytes written at
-    /// `min(pos, lim)`, which is `pos` while the sizes are right: `lim` is
-    /// `buf.len() - 8`; min() keeps the store in bounds regardless). At
-    /// the top the accumulator holds < 8 bits, after a field (<= 9 + 19
-    /// bits) at most 35.
+    /// extra bits) << 40`) to the accumulator (no store).
     #[inline(always)]
-    fn put(&mut self, x: u32, e: u64, buf: &mut [u8], lim: usize) {
+    fn add(&mut self, x: u32, e: u64) {
         let len = (e >> 32) as u8 as u32;
         let v = (e & 0xFFFF_FFFF) | (u64::from(x & 0xF_FFFF) << len);
         self.acc |= v << self.nb;
         self.nb += (e >> 40) as u32;
+    }
+
+    /// Stores the whole bytes (8 bytes written at `min(pos, lim)`, which
+    /// is `pos` while the sizes are right: `lim` is `buf.len() - 8`; min()
+    /// keeps the store in bounds regardless).
+    #[inline(always)]
+    fn flush(&mut self, buf: &mut [u8], lim: usize) {
         let p = self.pos.min(lim);
         if let Some(d) = buf.get_mut(p..p + 8) {
             d.copy_from_slice(&self.acc.to_le_bytes());
@@ -106,6 +138,22 @@ impl Acc {
         self.pos += (self.nb >> 3) as usize;
         self.acc >>= self.nb & !7;
         self.nb &= 7;
+    }
+
+    /// `add` then `flush`. At the top the accumulator holds < 8 bits,
+    /// after a field (<= 9 + 19 bits) at most 35.
+    #[inline(always)]
+    fn put(&mut self, x: u32, e: u64, buf: &mut [u8], lim: usize) {
+        self.add(x, e);
+        self.flush(buf, lim);
+    }
+
+    /// Two fields, one flush: < 8 + 2 * 28 = 64 bits.
+    #[inline(always)]
+    fn put2(&mut self, x: [u32; 2], e: [u64; 2], buf: &mut [u8], lim: usize) {
+        self.add(x[0], e[0]);
+        self.add(x[1], e[1]);
+        self.flush(buf, lim);
     }
 
     /// The last partial byte; returns the stream's size.
@@ -132,7 +180,15 @@ fn put_streams(coded: &[Coded], tab: &[[u64; 64]; 3], bufs: [&mut [u8]; 3]) -> [
         nb: 0,
         pos: 0,
     }; 3];
-    for c in coded {
+    let mut pairs = coded.chunks_exact(2);
+    for p in &mut pairs {
+        let (c, d) = (&p[0], &p[1]);
+        let e = |k: usize| [tab[k][(c[k] >> 26) as usize], tab[k][(d[k] >> 26) as usize]];
+        w[0].put2([c[0], d[0]], e(0), b0, lim[0]);
+        w[1].put2([c[1], d[1]], e(1), b1, lim[1]);
+        w[2].put2([c[2], d[2]], e(2), b2, lim[2]);
+    }
+    for c in pairs.remainder() {
         w[0].put(c[0], tab[0][(c[0] >> 26) as usize], b0, lim[0]);
         w[1].put(c[1], tab[1][(c[1] >> 26) as usize], b1, lim[1]);
         w[2].put(c[2], tab[2][(c[2] >> 26) as usize], b2, lim[2]);
@@ -179,34 +235,28 @@ impl Writer {
         self.coded.clear();
         // Two histograms per stream, for even and odd sequences: runs of
         // one symbol (repeat offsets, short lengths) do not wait on one
-        // counter's store and reload.
-        let mut h2 = [[[0u32; 64]; 3]; 2];
+        // counter's store and reload. Sequences go in pairs (no counter
+        // to pick the histogram: it was a chain through memory).
+        let mut ha = [[0u32; 64]; 3];
+        let mut hb = [[0u32; 64]; 3];
         let mut rep = REP_INIT;
-        let mut odd = 0usize;
-        self.coded.extend(parse.seqs.iter().map(|s| {
-            let lf = len_field(lut, s.ll);
-            let mf = len_field(lut, s.ml - MIN_MATCH as u32);
-            let of = if s.off == rep[0] {
-                0
-            } else if s.off == rep[1] {
-                rep.swap(0, 1);
-                1 << 26
-            } else if s.off == rep[2] {
-                rep = [rep[2], rep[0], rep[1]];
-                2 << 26
-            } else {
-                rep = [s.off, rep[0], rep[1]];
-                field(offset_code(s.off))
-            };
-            let h = &mut h2[odd & 1];
-            odd += 1;
-            h[0][(lf >> 26) as usize] += 1;
-            h[1][(mf >> 26) as usize] += 1;
-            h[2][(of >> 26) as usize] += 1;
-            [lf, mf, of]
-        }));
-        let mut hist = h2[0];
-        for (a, b) in hist.iter_mut().zip(&h2[1]) {
+        self.coded.clear();
+        self.coded.reserve(parse.seqs.len());
+        let mut pairs = parse.seqs.chunks_exact(2);
+        for p in &mut pairs {
+            let a = code_seq(lut, &p[0], &mut rep);
+            let b = code_seq(lut, &p[1], &mut rep);
+            count_seq(&mut ha, &a);
+            count_seq(&mut hb, &b);
+            self.coded.extend_from_slice(&[a, b]);
+        }
+        for s in pairs.remainder() {
+            let a = code_seq(lut, s, &mut rep);
+            count_seq(&mut ha, &a);
+            self.coded.push(a);
+        }
+        let mut hist = ha;
+        for (a, b) in hist.iter_mut().zip(&hb) {
             for (x, &y) in a.iter_mut().zip(b) {
                 *x += y;
             }
