@@ -305,6 +305,22 @@ pub(crate) fn encode_table(
     prev: Option<&[u8; 256]>,
     out: &mut Vec<u8>,
 ) -> usize {
+    encode_table_in(lengths, prev, true, out)
+}
+
+/// `encode_table` in mode 1 (direct) only, unless one symbol: a plan
+/// less (the `fast` level's sequence tables).
+pub(crate) fn encode_table_direct(lengths: &[u8; 256], out: &mut Vec<u8>) -> usize {
+    encode_table_in(lengths, None, false, out)
+}
+
+/// `encode_table`; `search`: try the delta modes too.
+fn encode_table_in(
+    lengths: &[u8; 256],
+    prev: Option<&[u8; 256]>,
+    search: bool,
+    out: &mut Vec<u8>,
+) -> usize {
     let start = out.len();
     let present = lengths.iter().filter(|&&l| l > 0).count();
     if present == 1 {
@@ -319,7 +335,7 @@ pub(crate) fn encode_table(
     let pv = prev.unwrap_or(&zero);
     let mut best = plan(MODE_DIRECT, lengths, pv);
     for mode in [MODE_PREV_SYMBOL, MODE_PREV_TABLE] {
-        if mode == MODE_PREV_TABLE && prev.is_none() {
+        if !search || mode == MODE_PREV_TABLE && prev.is_none() {
             continue;
         }
         let p = plan(mode, lengths, pv);
