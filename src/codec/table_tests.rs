@@ -14,6 +14,34 @@ fn rt(lengths: &[u8; 256], prev: Option<&[u8; 256]>) -> usize {
     n
 }
 
+/// The direct-only encoding decodes to the same lengths, in mode 1 (or
+/// mode 0 for one symbol), and is never smaller than the searched one.
+#[test]
+fn direct_tables_roundtrip() {
+    let mut one = [0u8; 256];
+    one[63] = 1;
+    let text = b"The quick brown fox jumps over the lazy dog; 0123456789 THE END.".repeat(20);
+    let mut seq = [0u32; 256];
+    for (i, c) in seq.iter_mut().take(64).enumerate() {
+        *c = 1 + (500.0 * (-(i as f64) / 6.0).exp()) as u32;
+    }
+    for l in [
+        one,
+        code_lengths(&histogram(&text), 11),
+        code_lengths(&seq, 9),
+    ] {
+        let mut v = Vec::new();
+        let n = encode_table_direct(&l, &mut v);
+        assert_eq!(n, v.len());
+        let mode = u32::from(v[0] & 3);
+        assert!(mode == MODE_DIRECT || mode == MODE_SINGLE, "mode {mode}");
+        v.extend_from_slice(&[1, 2, 3]);
+        let (got, _, used) = decode_table(&v, None).unwrap();
+        assert_eq!((got, used), (l, n));
+        assert!(n >= rt(&l, None));
+    }
+}
+
 #[test]
 fn tables_roundtrip() {
     let mut one = [0u8; 256];

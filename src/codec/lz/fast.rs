@@ -178,12 +178,75 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::lz::tests::texty;
+    use crate::codec::lz::tests::{noise, texty};
 
     fn parsed(data: &[u8], table: &mut FastTable) -> (Vec<Seq>, Vec<u8>) {
         let mut p = Parse::default();
         parse(data, &mut p, table);
         (p.seqs, p.lits)
+    }
+
+    /// The bytes a parse stands for (sequences with plain offsets, then
+    /// the literals left), checking every offset.
+    fn rebuild(seqs: &[Seq], lits: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut lp = 0;
+        for s in seqs {
+            out.extend_from_slice(&lits[lp..lp + s.ll as usize]);
+            lp += s.ll as usize;
+            let off = s.off as usize;
+            assert!(
+                off >= 1 && off <= out.len(),
+                "offset {off} at {}",
+                out.len()
+            );
+            assert!(s.ml >= 4);
+            for _ in 0..s.ml {
+                out.push(out[out.len() - off]);
+            }
+        }
+        out.extend_from_slice(&lits[lp..]);
+        out
+    }
+
+    /// A long stretch without matches (the step grows to ~80 bytes) and
+    /// then a repeat that ends the block: the repeat is still found and
+    /// ends exactly at the block's end; the parse rebuilds the block.
+    #[test]
+    fn miss_streak_then_match_at_block_end() {
+        let mut t = FastTable::default();
+        for (len, tail) in [(20_000usize, 2_000usize), (100_000, 600), (5_000, 100)] {
+            let mut d = noise(len, len as u64);
+            let head = d[..tail].to_vec();
+            d.extend_from_slice(&head);
+            let (seqs, lits) = parsed(&d, &mut t);
+            assert_eq!(rebuild(&seqs, &lits), d);
+            let last = seqs.last().expect("the repeat is found");
+            assert_eq!(last.off as usize, len);
+            let matched: usize = seqs.iter().map(|s| s.ml as usize).sum();
+            assert!(
+                matched + 16 >= tail,
+                "len {len}: matched {matched} of {tail}"
+            );
+        }
+    }
+
+    /// Blocks of 1..=64 bytes of every shape rebuild from their parse
+    /// (short blocks take no match or stop before the loads' end).
+    #[test]
+    fn tiny_blocks_parse_and_rebuild() {
+        let mut t = FastTable::default();
+        for n in 1..=64usize {
+            for d in [
+                vec![7u8; n],
+                noise(n, n as u64),
+                texty(n, n as u64),
+                (0..n).map(|i| (i % 3) as u8).collect::<Vec<u8>>(),
+            ] {
+                let (seqs, lits) = parsed(&d, &mut t);
+                assert_eq!(rebuild(&seqs, &lits), d, "n {n}");
+            }
+        }
     }
 
     /// The same parse with a fresh table and after other blocks.
