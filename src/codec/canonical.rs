@@ -104,10 +104,40 @@ pub(crate) fn reversed_codes_into(lengths: &[u8], out: &mut [u32]) {
     // Every v2 table (codes <= 11 bits, CL codes <= 7, sequence codes
     // <= 9) takes the short instance: its work arrays are a quarter of
     // the size (they were most of the cost of a 26- or 64-symbol table).
-    if lengths.iter().fold(0u8, |m, &l| m.max(l)) <= 15 {
+    let n = lengths.len().min(out.len());
+    let longest = lengths[..n].iter().fold(0u8, |m, &l| m.max(l));
+    if n <= 64 && longest <= 15 {
+        codes_small(&lengths[..n], &mut out[..n])
+    } else if longest <= 15 {
         codes_by_quarters::<16, 15>(lengths, out)
     } else {
         codes_by_quarters::<64, 32>(lengths, out)
+    }
+}
+
+/// `reversed_codes_into` for a small alphabet (the CL code, the sequence
+/// tables) with lengths <= 15: one pass, no quarters.
+#[inline(always)]
+fn codes_small(lengths: &[u8], out: &mut [u32]) {
+    let mut count = [0u32; 16];
+    for &l in lengths {
+        count[usize::from(l) & 15] += 1;
+    }
+    let mut next = [0u32; 16];
+    let mut code = 0u32;
+    for l in 1..16 {
+        let below = if l == 1 { 0 } else { count[l - 1] };
+        code = (code + below) << 1;
+        next[l] = code;
+    }
+    for (o, &l) in out.iter_mut().zip(lengths) {
+        let li = usize::from(l) & 15;
+        *o = if li == 0 {
+            0
+        } else {
+            next[li].reverse_bits() >> (32 - li)
+        };
+        next[li] += 1;
     }
 }
 

@@ -237,6 +237,12 @@ fn used(t: &[u8; 256]) -> usize {
     0
 }
 
+/// Nonzero lengths in `l` (a sum of 0/1 values: it vectorizes, unlike a
+/// filtered count).
+pub(crate) fn present(l: &[u8]) -> usize {
+    l.iter().map(|&x| usize::from(x > 0)).sum()
+}
+
 fn extra_bits(sym: u8) -> u32 {
     match sym {
         REP_PREV => 2,
@@ -277,7 +283,7 @@ fn plan(mode: u32, lengths: &[u8; 256], prev: &[u8; 256]) -> Plan {
         .iter()
         .rposition(|&s| cl_lens[s as usize] > 0)
         .map_or(1, |x| x + 1);
-    let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
+    let single = present(&cl_lens[..]) == 1;
     let mut bits = 2 + 5 + 3 * k as u64 + extra;
     if !single {
         bits += hist
@@ -322,8 +328,7 @@ fn encode_table_in(
     out: &mut Vec<u8>,
 ) -> usize {
     let start = out.len();
-    let present = lengths.iter().filter(|&&l| l > 0).count();
-    if present == 1 {
+    if present(lengths) == 1 {
         let s = lengths.iter().position(|&l| l > 0).unwrap_or(0);
         let mut w = BitWriter::new(out);
         w.put(MODE_SINGLE, 2);
@@ -344,7 +349,7 @@ fn encode_table_in(
         }
     }
     let cl_lens = &best.cl_lens;
-    let single = cl_lens.iter().filter(|&&l| l > 0).count() == 1;
+    let single = present(&cl_lens[..]) == 1;
     let mut codes = [0u32; CL_SYMS];
     reversed_codes_into(&cl_lens[..CL_SYMS], &mut codes);
     // Per CL symbol: its code's length (none for a one-symbol code) and

@@ -8,7 +8,7 @@ use super::spec::*;
 use crate::codec::block::{encode_block, encode_block_with};
 use crate::codec::lengths::{reversed_codes_into, seq_code_lengths};
 use crate::codec::split::Granules;
-use crate::codec::table::{encode_table, encode_table_direct};
+use crate::codec::table::{encode_table, encode_table_direct, present};
 use crate::codec::BlockCoding;
 
 /// One sequence of a parse: `ll` literals, then `ml` (>= 3) bytes from
@@ -283,7 +283,7 @@ impl Writer {
             } else {
                 encode_table(&full, None, out);
             }
-            let single = l.iter().filter(|&&x| x > 0).count() == 1;
+            let single = present(&l) == 1;
             if !single {
                 lens[k] = l;
                 reversed_codes_into(&l, &mut codes[k]);
