@@ -162,8 +162,12 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 // try the other repeat offset right here (no literals:
                 // zstd's trick).
                 let p = ip - 2;
-                table[slot::<MLS>(read64(data, p), mask)] = p as u32;
-                if rep2 > ip || read32(data, ip - rep2) != read32(data, ip) {
+                // SAFETY (the four reads): p < ip < limit = n - 9, so
+                // p + 8 and ip + 4 <= n; ip - rep2 <= ip once rep2 <= ip.
+                table[slot::<MLS>(unsafe { read64_unchecked(data, p) }, mask)] = p as u32;
+                if rep2 > ip
+                    || unsafe { read32_unchecked(data, ip - rep2) != read32_unchecked(data, ip) }
+                {
                     break;
                 }
                 start = ip;

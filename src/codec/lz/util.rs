@@ -10,12 +10,6 @@ pub(crate) fn read32(d: &[u8], i: usize) -> u32 {
     u32::from_le_bytes(*s)
 }
 
-#[inline(always)]
-pub(crate) fn read64(d: &[u8], i: usize) -> u64 {
-    let s: &[u8; 8] = d[i..i + 8].try_into().unwrap_or(&[0; 8]);
-    u64::from_le_bytes(*s)
-}
-
 /// `read32(d, i)` without the bounds check.
 ///
 /// # Safety
@@ -28,7 +22,7 @@ pub(crate) unsafe fn read32_unchecked(d: &[u8], i: usize) -> u32 {
     u32::from_le(unsafe { std::ptr::read_unaligned(d.as_ptr().add(i) as *const u32) })
 }
 
-/// `read64(d, i)` without the bounds check.
+/// The 8 bytes at `d[i..]`, little-endian, without a bounds check.
 ///
 /// # Safety
 /// `i + 8 <= d.len()`.
