@@ -23,6 +23,11 @@
 //!
 //! `--blocks LIST` then prints the ratio of every coder per class for each
 //! block size of LIST (no timing).
+//!
+//! `--dump PATH` writes instead (nothing else is run) one tab-separated line per
+//! block at `--block` bytes (no timing): class, file, block index, block
+//! length, then the bytes each coder counts for it, in the order of the
+//! header line (to find where zstd wins: which files, which blocks).
 
 #[allow(dead_code)] // only thread_cpu is used here
 mod common;
@@ -147,6 +152,8 @@ struct Class {
     name: String,
     files: usize,
     data: Vec<u8>,
+    /// Every file, in order (the block ends are their ends).
+    paths: Vec<PathBuf>,
 }
 
 impl Class {
@@ -204,11 +211,49 @@ fn load(dir: &str) -> Vec<(Class, Vec<usize>)> {
                     name,
                     files: files.len(),
                     data,
+                    paths: files,
                 },
                 ends,
             )
         })
         .collect()
+}
+
+/// `--dump`: per block, the bytes every coder counts (see the top).
+fn dump(
+    path: &str,
+    classes: &[(Class, Vec<usize>)],
+    block: usize,
+    coders: &[Coder],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let names: Vec<String> = coders.iter().map(|c| c.name()).collect();
+    writeln!(w, "class\tfile\tblock\tlen\t{}", names.join("\t"))?;
+    let mut ctxs: Vec<Ctx> = coders.iter().map(|&c| Ctx::new(c)).collect();
+    let mut out = Vec::with_capacity(block + 1024);
+    for (class, ends) in classes {
+        let mut start = 0;
+        for (f, &end) in class.paths.iter().zip(ends) {
+            for (i, s) in (start..end).step_by(block).enumerate() {
+                let b = &class.data[s..(s + block).min(end)];
+                let counts: Vec<String> = ctxs
+                    .iter_mut()
+                    .map(|c| c.encode(b, &mut out).1.to_string())
+                    .collect();
+                writeln!(
+                    w,
+                    "{}\t{}\t{i}\t{}\t{}",
+                    class.name,
+                    f.display(),
+                    b.len(),
+                    counts.join("\t")
+                )?;
+            }
+            start = end;
+        }
+    }
+    w.flush()
 }
 
 /// Median of a list of seconds.
@@ -345,6 +390,7 @@ struct Args {
     block: usize,
     blocks: Vec<usize>,
     reps: usize,
+    dump: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -353,6 +399,7 @@ fn args() -> Result<Args, String> {
         block: 128 * 1024,
         blocks: vec![],
         reps: 5,
+        dump: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -360,7 +407,7 @@ fn args() -> Result<Args, String> {
         match x.as_str() {
             "-h" | "--help" => {
                 println!(
-                    "usage: bench_corpus [DIR] [--block 128K] [--blocks 64K,128K,256K] [--reps N]"
+                    "usage: bench_corpus [DIR] [--block 128K] [--blocks 64K,128K,256K] [--reps N] [--dump PATH]"
                 );
                 std::process::exit(0)
             }
@@ -371,6 +418,7 @@ fn args() -> Result<Args, String> {
                     .map(parse_size)
                     .collect::<Result<_, _>>()?
             }
+            "--dump" => a.dump = Some(val("--dump")?),
             "--reps" => {
                 a.reps = val("--reps")?
                     .parse()
@@ -391,6 +439,13 @@ fn main() {
     });
     let classes = load(&a.dir);
     let coders = Coder::all();
+    if let Some(path) = &a.dump {
+        if let Err(e) = dump(path, &classes, a.block, &coders) {
+            eprintln!("bench_corpus: {path}: {e}");
+            std::process::exit(1)
+        }
+        return;
+    }
     println!(
         "Blocks of {} bytes ({}), median of {} runs; MB/s = 10^6 original bytes/s, wall clock and thread CPU time.\n",
         a.block,

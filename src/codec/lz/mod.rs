@@ -32,10 +32,18 @@ use super::split::Granules;
 use super::{BlockCoding, Level};
 use encode::{Parse, Writer};
 
-/// Share of the block size above which the order-0 entropy (corrected
-/// for the block's length) says the block is incompressible: LZ is not
-/// tried (the block costs what `encode_block` costs).
-const INCOMPRESSIBLE: f32 = 0.98;
+/// Bytes the order-0 entropy estimate (corrected for the block's length)
+/// must fall below the block's size for LZ to be tried: a block closer to
+/// its size than this is incompressible (it costs what `encode_block`
+/// costs). Uniform random bytes give a corrected estimate within ~2 bytes
+/// of the size at any length (chi-square with 255 degrees of freedom:
+/// standard deviation 22.6 / (16 ln 2) bytes), so this is 12 of their
+/// standard deviations; a zip archive's local headers and names among its
+/// deflated members fall 25-120 bytes short of 128 KiB and LZ saves 1-2%
+/// there, where zstd -1 finds nothing (BENCHMARKS.md, session 13). (Until
+/// session 13 this was 2% of the block, 2.6 KiB at 128K: 12 MB of the
+/// corpus `compressed` class were never tried.)
+const INCOMPRESSIBLE_BYTES: f32 = 24.0;
 
 /// Share above which a block is "random-looking": LZ is tried only after
 /// the `fast` matcher, run as a probe, finds matches worth at least
@@ -44,6 +52,34 @@ const INCOMPRESSIBLE: f32 = 0.98;
 const RANDOM_LOOKING: f32 = 0.80;
 /// The probe's matches must save this share of the block (1/64).
 const PROBE_MIN_SHIFT: u32 = 6;
+
+/// Share above which a random-looking block is "near-random" (deflated
+/// or otherwise compressed data, where only stretches such as an
+/// archive's headers and names repeat): the probe runs over one of
+/// NEAR_PARTS parts of it only (whole granules: 16 KiB of a 128 KiB
+/// block), the one with the lowest order-0 estimate per byte (where a
+/// stored or text stretch shows), and LZ is tried when the matches found
+/// there save at least 1/2^NEAR_MIN_SHIFT of that part and at least
+/// NEAR_MIN_BYTES (a few chance matches in a short block are not worth
+/// the level's parse). (Until session 13 such blocks were not tried at
+/// all; a whole-block probe cost `default` +3.6% instructions over
+/// `huffman` on the `compressed` class's blocks LZ does not take, a
+/// quarter +2.3%, an eighth +2.05% for 0.002% of the class's ratio.)
+const NEAR_RANDOM: f32 = 0.98;
+const NEAR_PARTS: usize = 8;
+const NEAR_MIN_SHIFT: u32 = 10;
+const NEAR_MIN_BYTES: usize = 16;
+
+/// How a block is probed before the level's own parse.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// Not probed: the level's parse runs at once.
+    No,
+    /// Random-looking: the whole block (PROBE_MIN_SHIFT).
+    Whole,
+    /// Near-random: its lowest-entropy part (NEAR_PARTS, NEAR_MIN_SHIFT).
+    Part,
+}
 
 /// Random-looking blocks up to this size are not tried with LZ at all:
 /// the Huffman coder's fixed cost on them is ~80 K instructions, so even
@@ -130,17 +166,23 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         let covered = g.covered();
         let est = g.entropy_bytes_corrected();
         if est < PREFIX_CLEAR * covered as f32 && g.total().iter().all(|&c| c as usize != covered) {
-            return encode_lz_scratch(data, level, &mut g, false, 0.0, out);
+            return encode_lz_scratch(data, level, &mut g, Probe::No, 0.0, out);
         }
         g.complete(data);
     }
     let est = g.entropy_bytes_corrected();
-    if est >= INCOMPRESSIBLE * n as f32 || g.total().iter().any(|&c| c as usize == n) {
+    if est >= n as f32 - INCOMPRESSIBLE_BYTES || g.total().iter().any(|&c| c as usize == n) {
         // Zero / Fill / incompressible: exactly the Huffman coder's answer.
         return encode_block_with(data, Some(&g), out);
     }
-    let probe = est >= RANDOM_LOOKING * n as f32;
-    if probe && n <= TINY_LEN {
+    let probe = if est >= NEAR_RANDOM * n as f32 {
+        Probe::Part
+    } else if est >= RANDOM_LOOKING * n as f32 {
+        Probe::Whole
+    } else {
+        Probe::No
+    };
+    if probe != Probe::No && n <= TINY_LEN {
         #[cfg(test)]
         TINY_SKIPPED.with(|t| t.set(t.get() + 1));
         return encode_block_with(data, Some(&g), out);
@@ -153,7 +195,7 @@ fn encode_lz_scratch(
     data: &[u8],
     level: Level,
     g: &mut Granules,
-    probe: bool,
+    probe: Probe,
     est: f32,
     out: &mut Vec<u8>,
 ) -> BlockCoding {
@@ -164,10 +206,10 @@ fn encode_lz_scratch(
     })
 }
 
-/// LZ coding of `data` at `level` if it is the cheapest; `probe`: the
-/// block looks random (order-0 estimate `est` bytes), so the `fast`
-/// matcher runs first and LZ is given up when its matches would save less
-/// than 1/64 of the block. `g` may hold only a prefix of the block's
+/// LZ coding of `data` at `level` if it is the cheapest; `probe`: whether
+/// the block looks random or near-random (order-0 estimate `est` bytes),
+/// so the `fast` matcher runs first, over the whole block or one part,
+/// and LZ is given up when its matches would save too little (`Probe`). `g` may hold only a prefix of the block's
 /// histograms (at `fast`, see `PREFIX_LEN`): it is completed before any
 /// Huffman coding of the block or exact comparison with it.
 #[allow(clippy::too_many_arguments)]
@@ -175,7 +217,7 @@ fn encode_lz(
     data: &[u8],
     level: Level,
     g: &mut Granules,
-    probe: bool,
+    probe: Probe,
     est: f32,
     out: &mut Vec<u8>,
     sc: &mut EncScratch,
@@ -190,19 +232,32 @@ fn encode_lz(
     } = sc;
     #[cfg(test)]
     TRIES.with(|t| t.set(t.get() + 1));
-    if probe || level == Level::Fast {
-        if level == Level::Fast {
-            fast::parse(data, parse, fast_table);
-        } else {
+    let per_byte = est / n as f32;
+    let given_up = match probe {
+        Probe::Part => {
+            g.complete(data);
+            let part = &data[g.lowest_part(NEAR_PARTS)];
+            fast::probe(part, parse, fast_table);
+            parse.saved(part.len(), per_byte) < (part.len() >> NEAR_MIN_SHIFT).max(NEAR_MIN_BYTES)
+        }
+        Probe::Whole if level != Level::Fast => {
             fast::probe(data, parse, fast_table);
+            parse.saved(n, per_byte) < n >> PROBE_MIN_SHIFT
         }
-        if probe && parse.saved(n, est / n as f32) < n >> PROBE_MIN_SHIFT {
-            #[cfg(test)]
-            GIVEN_UP.with(|t| t.set(t.get() + 1));
-            return huffman(data, g, out);
+        _ if level == Level::Fast => {
+            fast::parse(data, parse, fast_table);
+            probe == Probe::Whole && parse.saved(n, per_byte) < n >> PROBE_MIN_SHIFT
         }
+        _ => false,
+    };
+    if given_up {
+        #[cfg(test)]
+        GIVEN_UP.with(|t| t.set(t.get() + 1));
+        return huffman(data, g, out);
     }
     match level {
+        // (After a part's probe the whole block is parsed.)
+        Level::Fast if probe == Probe::Part => fast::parse(data, parse, fast_table),
         Level::Fast => {}
         Level::Max => chain::parse(data, parse, chains, &chain::MAX),
         _ => chain::parse(data, parse, chains, &chain::DEFAULT),

@@ -514,3 +514,42 @@ fn compressible_samples_are_untouched_by_the_tiny_rule() {
         }
     }
 }
+
+/// Near-random blocks (order-0 estimate >= 0.98 of the size, but more
+/// than INCOMPRESSIBLE_BYTES below it) are probed on their lowest-entropy
+/// quarter: a zip-like block (noise with a path name repeated in every
+/// 2 KiB "member header") and noise with a text stretch in its last
+/// quarter are coded with LZ, smaller than `huffman` codes them (until
+/// session 13 both cost exactly what `huffman` does: Raw).
+#[test]
+fn near_random_blocks_with_repeats_get_lz() {
+    let mut zip = noise(131072, 150);
+    for (k, at) in (0..zip.len() - 100).step_by(2048).enumerate() {
+        let name = format!(
+            "PK\x03\x04django/contrib/admin/locale/{:02}/LC_MESSAGES/django.po",
+            k % 97
+        );
+        zip[at..at + name.len()].copy_from_slice(name.as_bytes());
+    }
+    let mut stretch = noise(131072, 151);
+    stretch[120_000..122_000].copy_from_slice(&texty(2000, 152));
+    for d in [zip, stretch] {
+        let g = crate::codec::split::Granules::new(&d);
+        let est = g.entropy_bytes_corrected();
+        let n = d.len() as f32;
+        assert!(
+            est >= NEAR_RANDOM * n && est < n - INCOMPRESSIBLE_BYTES,
+            "{est}"
+        );
+        let mut huff = Vec::new();
+        let h = match encode_block(&d, &mut huff) {
+            BlockCoding::Huffman => huff.len(),
+            _ => d.len(),
+        };
+        for level in LZ_LEVELS {
+            let out = lz_payload(&d, level);
+            assert!(out.len() < h, "{} vs {h} at {level:?}", out.len());
+            assert_eq!(roundtrip(&d, level), BlockCoding::Lz);
+        }
+    }
+}
