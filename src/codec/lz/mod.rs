@@ -175,6 +175,10 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         // Zero / Fill / incompressible: exactly the Huffman coder's answer.
         return encode_block_with(data, Some(&g), out);
     }
+    if level == Level::Fast && est >= NEAR_RANDOM * n as f32 {
+        // `fast` (the write path) leaves near-random blocks to Huffman.
+        return encode_block_with(data, Some(&g), out);
+    }
     let probe = if est >= NEAR_RANDOM * n as f32 {
         Probe::Part
     } else if est >= RANDOM_LOOKING * n as f32 {
