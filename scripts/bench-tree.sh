@@ -7,7 +7,12 @@
 #   cp      `cp -a SRC/. MNT/tree` (each SRC directory; timed)
 #   sync    `sync` (timed: what is left of the write-back)
 #   umount  `scfs umount MNT` (timed: the daemon's flush and seals)
-# then `du -sB1` (allocated) and `du -sb` (apparent) of BACKING and, for
+# BACKING is a directory on a fresh ext4 filesystem (a 1 GiB loop image
+# under WORKDIR, made for each target and round): creating files where a
+# tree was just deleted costs ext4 a scan of the recently freed inodes
+# (`recently_deleted`), up to a third of a daemon's time in a round after
+# an `rm -rf` of the last one (LOOP=0: plain directories under WORKDIR).
+# Then `du -sB1` (allocated) and `du -sb` (apparent) of BACKING and, for
 # scfs, the saved % of `scfs stats BACKING`. Each round starts with
 # drop_caches and the sources read back into the page cache. Prints every
 # run (seconds per phase, the daemon's CPU time in ms over cp + sync), then
@@ -49,9 +54,12 @@ fi
 SCFS=$(realpath "${SCFS_BIN:-$CARGO_TARGET_DIR/release/scfs}")
 PT=$(realpath "${PT_BIN:-$CARGO_TARGET_DIR/release/examples/passthrough}")
 
+LOOP=${LOOP:-1}
 cleanup() {
     for t in pt scfs; do
         if mountpoint -q "$WORK/$t.m" 2>/dev/null; then "$SCFS" umount "$WORK/$t.m" || fusermount3 -uz "$WORK/$t.m" || true; fi
+        if mountpoint -q "$WORK/$t.fs" 2>/dev/null; then umount "$WORK/$t.fs" || true; fi
+        rm -f "$WORK/$t.img"
     done
     [ -z "${STRACE_PID:-}" ] || kill "$STRACE_PID" 2>/dev/null || true
     [ -z "$PRIO" ] || echo "$AG_NICE" > /proc/$$/autogroup
@@ -62,16 +70,30 @@ cleanup
 
 NFILES=$(find $SRC -type f | wc -l)
 NBYTES=$(find $SRC -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+declare -A BACK
+new_backing() {   # new_backing TARGET: an empty BACKING for it
+    if [ "$LOOP" = 1 ]; then
+        if mountpoint -q "$WORK/$1.fs"; then umount "$WORK/$1.fs"; fi
+        rm -f "$WORK/$1.img"; mkdir -p "$WORK/$1.fs"
+        truncate -s 1G "$WORK/$1.img"
+        mkfs.ext4 -q -F "$WORK/$1.img"
+        mount -o loop "$WORK/$1.img" "$WORK/$1.fs"
+        BACK[$1]=$WORK/$1.fs/b
+    else
+        BACK[$1]=$WORK/$1.b
+        rm -rf "${BACK[$1]}"
+    fi
+    mkdir -p "${BACK[$1]}" "$WORK/$1.m"
+}
 mount_t() {
-    rm -rf "$WORK/$1.b"; mkdir -p "$WORK/$1.b" "$WORK/$1.m"
     case $1 in
-        pt) "$PT" "$WORK/pt.b" "$WORK/pt.m" ;;
+        pt) "$PT" "${BACK[pt]}" "$WORK/pt.m" ;;
         # shellcheck disable=SC2086
-        scfs) "$SCFS" mount $SCFS_OPTS "$WORK/scfs.b" "$WORK/scfs.m" ;;
+        scfs) "$SCFS" mount $SCFS_OPTS "${BACK[scfs]}" "$WORK/scfs.m" ;;
     esac
 }
 daemon_pid() {   # holder of the BACKING flock (the daemon)
-    local ino; ino=$(stat -c %i "$WORK/$1.b")
+    local ino; ino=$(stat -c %i "${BACK[$1]}")
     awk -v ino="$ino" '$2=="FLOCK" { split($6, a, ":"); if (a[3]==ino) print $5 }' /proc/locks | head -1
 }
 cpu_ms() {
@@ -91,6 +113,7 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $NFILES files, $NBYTES bytes in: $
 printf '%-5s %-5s %8s %8s %8s %9s %12s %12s %8s\n' round target cp_s sync_s umount_s "cpu_ms" du_B1 du_b saved
 for r in $(seq "$RUNS"); do
     for t in pt scfs; do
+        new_backing "$t"
         mount_t "$t"
         pid=$(daemon_pid "$t")
         [ -z "$PRIO" ] || echo -20 > "/proc/$pid/autogroup"
@@ -112,10 +135,10 @@ for r in $(seq "$RUNS"); do
         "$SCFS" umount "$WORK/$t.m"
         s3=$(now)
         cp_s=$(sub "$s0" "$s1"); sy_s=$(sub "$s1" "$s2"); um_s=$(sub "$s2" "$s3")
-        du1=$(du -sB1 "$WORK/$t.b" | cut -f1); dub=$(du -sb "$WORK/$t.b" | cut -f1)
+        du1=$(du -sB1 "${BACK[$t]}" | cut -f1); dub=$(du -sb "${BACK[$t]}" | cut -f1)
         saved=-
         if [ "$t" = scfs ]; then
-            saved=$("$SCFS" stats --json "$WORK/scfs.b" | python3 -c "import json, sys; print(f\"{json.load(sys.stdin)['total']['saved_percent']:.1f}%\")")
+            saved=$("$SCFS" stats --json "${BACK[scfs]}" | python3 -c "import json, sys; print(f\"{json.load(sys.stdin)['total']['saved_percent']:.1f}%\")")
         fi
         ALL[$t.cp]="${ALL[$t.cp]:-} $cp_s"; ALL[$t.sync]="${ALL[$t.sync]:-} $sy_s"; ALL[$t.umount]="${ALL[$t.umount]:-} $um_s"
         ALL[$t.cs]="${ALL[$t.cs]:-} $(sub 0 "$cp_s + $sy_s")"; ALL[$t.all]="${ALL[$t.all]:-} $(sub 0 "$cp_s + $sy_s + $um_s")"
@@ -123,7 +146,8 @@ for r in $(seq "$RUNS"); do
     done
 done
 # The copy is right (last round's scfs tree against the sources).
-"$SCFS" mount $SCFS_OPTS "$WORK/scfs.b" "$WORK/scfs.m"
+# shellcheck disable=SC2086
+mount_t scfs
 for s in $SRC; do diff -r -q "$s" "$WORK/scfs.m/tree/$(basename "$s")" > /dev/null || { echo "bench-tree: scfs copy of $s differs" >&2; exit 1; }; done
 "$SCFS" umount "$WORK/scfs.m"
 
