@@ -269,3 +269,42 @@ fn the_ctime_record_is_hidden() {
     let e = set_xattr(&p, "user.scfs.ctime", &[0; 12]).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EPERM));
 }
+
+/// What `cp -a` does to each new file (create, write, utimens and chmod
+/// through the open handle, close): the ctime the last metadata change
+/// gave stays across the close and a remount, whether the close then has
+/// data left to write back (the daemon moves the backing ctime: a record
+/// is needed) or not (the utimens wrote the data first: none is).
+#[test]
+fn a_copy_keeps_the_ctime_of_its_last_metadata_change() {
+    let Some(mut m) = Mount::new() else { return };
+    let mtime = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let mut kept = Vec::new();
+    for (name, with_times) in [("cp-a.txt", true), ("chmod-only.txt", false)] {
+        let p = m.p(name);
+        let mut f = fs::File::create(&p).unwrap();
+        f.write_all(&data(300_000, 7, true)).unwrap();
+        if with_times {
+            f.set_modified(mtime).unwrap();
+        }
+        sleep(Duration::from_millis(30));
+        f.set_permissions(fs::Permissions::from_mode(0o640))
+            .unwrap();
+        let c = ctime(&p);
+        assert!(c > before(now()), "{name}: chmod did not move the ctime");
+        sleep(PAUSE);
+        drop(f);
+        assert_eq!(ctime(&p), c, "{name}: the close moved the ctime");
+        kept.push((p, c));
+    }
+    sleep(PAUSE);
+    m.umount();
+    m.mount();
+    for (p, c) in &kept {
+        assert_eq!(ctime(p), *c, "{}: the remount moved the ctime", p.display());
+        assert_eq!(fs::read(p).unwrap(), data(300_000, 7, true));
+    }
+    let st = fs::metadata(&kept[0].0).unwrap();
+    assert_eq!(st.mtime(), 1_000_000, "the utimens was not kept");
+    assert_eq!(st.mode() & 0o7777, 0o640);
+}

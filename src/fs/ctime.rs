@@ -159,6 +159,7 @@ impl Inner {
         st: &libc::stat,
         touched: Option<libc::timespec>,
     ) -> bool {
+        let known_absent = std::mem::take(&mut s.no_ctime_rec);
         let Some(o) = s.uctime.take() else {
             return false;
         };
@@ -170,6 +171,9 @@ impl Inner {
         // An empty file is plain on disk (a container that never took a
         // byte writes no header), reported by its backing ctime: no record.
         if self.opts.read_only || backing(st) == o.backing_at_open || st.st_size == 0 {
+            if known_absent {
+                s.ctime_rec = Some((backing(st), None));
+            }
             return false;
         }
         let user = o.user.max(touched.map(|t| key(&t)).unwrap_or_default());
@@ -189,8 +193,10 @@ impl Inner {
     }
 
     /// After the user changed the metadata of `inode` through the mount
-    /// (the backing ctime moved): the record goes, an open file's held
-    /// ctime becomes now.
+    /// (the backing ctime moved): the record goes (no syscall for a file
+    /// known to have none), an open file's held ctime becomes now. (The
+    /// close still records it whenever the backing ctime moved since the
+    /// open: the seal at the unmount moves it again.)
     pub(crate) fn user_changed(&self, inode: &Inode) {
         if !inode.is_reg() || self.opts.read_only {
             return;
@@ -198,7 +204,9 @@ impl Inner {
         let mut s = inode.state.lock();
         let Ok(fd) = inode.fd() else { return };
         log::debug!("ino {}: changed by the user", inode.ino);
-        remove(fd.raw());
+        if !s.no_ctime_rec {
+            remove(fd.raw());
+        }
         s.ctime_rec = None;
         if let Some(o) = s.uctime.as_mut() {
             if let Ok(st) = sys::fstat(fd.as_fd()) {

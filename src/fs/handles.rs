@@ -226,10 +226,18 @@ impl Inner {
             Err(e) => return Err(e),
         };
         let mut content = Some(Arc::new(content));
-        let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s| {
+        let shared = self.opts.shared;
+        let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s, st| {
             s.open.adopt_created(&mut content);
             s.caps_absent = true;
             s.new_name_parent = Some(parent_inode.clone());
+            // Just created by us: no ctime record to read or remove while
+            // it stays open (another host could write one on a shared
+            // mount; the open count keeps this one from closing meanwhile).
+            if !shared && s.open.opens == 1 {
+                s.no_ctime_rec = true;
+                s.ctime_rec = Some((super::ctime::backing(st), None));
+            }
         })?;
         let content = {
             let mut s = inode.state.lock();

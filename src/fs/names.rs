@@ -82,7 +82,7 @@ impl Inner {
         parent: &Inode,
         name: &CStr,
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
-        self.lookup_prepared(parent, name, |_| {})
+        self.lookup_prepared(parent, name, |_, _| {})
     }
 
     /// `lookup_in`, with `prep` run on the inode's file state before its
@@ -91,7 +91,7 @@ impl Inner {
         &self,
         parent: &Inode,
         name: &CStr,
-        prep: impl FnOnce(&mut FileState),
+        prep: impl FnOnce(&mut FileState, &libc::stat),
     ) -> io::Result<(Arc<Inode>, FileAttr)> {
         let fd = {
             let pfd = parent.fd()?;
@@ -100,7 +100,7 @@ impl Inner {
         let st = sys::fstat(fd.as_fd())?;
         let inode = self.inodes.lookup(fd, &st);
         if inode.is_reg() {
-            prep(&mut inode.state.lock());
+            prep(&mut inode.state.lock(), &st);
         }
         match self.attr_of(&inode, &st) {
             Ok(a) => Ok((inode, a)),
@@ -413,7 +413,7 @@ impl Inner {
             content.flush()?;
             drop(content);
             // Nothing written: an empty file (FORMAT.md 3.6).
-            return self.lookup_prepared(&parent, &name, |s| {
+            return self.lookup_prepared(&parent, &name, |s, _| {
                 s.open.format = Format::Plain;
                 s.new_name_parent = Some(parent.clone());
             });

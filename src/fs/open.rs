@@ -217,6 +217,7 @@ impl Inner {
             Some(st) => self.ctime_closing(inode, s, st, touched),
             None => {
                 s.uctime = None;
+                s.no_ctime_rec = false;
                 false
             }
         };

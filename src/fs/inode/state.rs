@@ -31,6 +31,11 @@ pub struct FileState {
     /// The ctime record of a closed container as read when the backing
     /// ctime was the first value (valid while it is).
     pub ctime_rec: Option<(crate::fs::ctime::Key, Option<crate::fs::ctime::Key>)>,
+    /// The backing file was created by this daemon and has been open ever
+    /// since (single-host mounts only): it has no ctime record, so none is
+    /// read or removed (`fs/ctime.rs`). Cleared at the last close, which
+    /// may write one.
+    pub no_ctime_rec: bool,
 }
 
 /// The current time as a `timespec` (for data-change timestamps).
