@@ -6,29 +6,58 @@
 //! decode.rs parses the payload around it.
 
 use super::error::LzError;
-use super::exec::{execute_batch, Batch, Cursor, BATCH};
 pub(super) use super::exec::LIT_SLACK;
+use super::exec::{execute_batch, Batch, Cursor, BATCH};
 use super::spec::*;
 use crate::codec::canonical::TableKind;
 
 /// A lookup table of one sequence alphabet, indexed by the next
-/// SEQ_MAX_CODE bits of the stream. Entry: `base << 32 | repeat << 14 |
-/// code_length << 8 | (code_length + extra_bits)`; for repeat symbols
-/// `base` is 0..=2. The bits used sit in the low byte, where BMI2's
-/// `bzhi` reads its count from the entry itself (the symbol's code and
-/// extra bits, masked in one instruction) and where the stream position
-/// adds them from.
+/// SEQ_MAX_CODE bits of the stream.
 pub(super) struct SeqTable {
-    entries: [u64; 1 << SEQ_MAX_CODE],
+    entries: [Entry; 1 << SEQ_MAX_CODE],
 }
 
-const REPEAT: u64 = 1 << 14;
+/// One table entry: each field a load of its own in the decoder (no
+/// shifts and masks to take a packed word apart). Built from its packed
+/// form `base << 32 | idx << 16 | code_length << 8 | used`.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Entry {
+    /// Bits the symbol takes: code length + extra bits (<= 27).
+    used: u8,
+    /// Code length (<= SEQ_MAX_CODE).
+    cl: u8,
+    /// Offsets: 0..=2 the repeat offset the symbol names, 3 a new
+    /// offset (3 in the length tables, where it is not read).
+    idx: u8,
+    base: u32,
+}
+
+impl Entry {
+    const ZERO: Entry = Entry {
+        used: 0,
+        cl: 0,
+        idx: 0,
+        base: 0,
+    };
+
+    fn unpack(v: u64) -> Entry {
+        Entry {
+            used: v as u8,
+            cl: (v >> 8) as u8,
+            idx: (v >> 16) as u8,
+            base: (v >> 32) as u32,
+        }
+    }
+}
+
+const NEW_OFFSET: u64 = 3 << 16;
 const SEQ_MASK: u64 = (1 << SEQ_MAX_CODE) - 1;
 
 impl SeqTable {
     pub(super) fn new() -> SeqTable {
         SeqTable {
-            entries: [0; 1 << SEQ_MAX_CODE],
+            entries: [Entry::ZERO; 1 << SEQ_MAX_CODE],
         }
     }
 
@@ -41,7 +70,7 @@ impl SeqTable {
     pub(super) fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
         if let TableKind::Single(s) = kind {
             // No bits for the symbol: every index gives it.
-            self.entries.fill(entry(s as usize));
+            self.entries.fill(Entry::unpack(entry(s as usize)));
             return;
         }
         // Symbols grouped by code length (counting sort, symbol order
@@ -74,7 +103,7 @@ impl SeqTable {
         let mut filled = 1usize;
         let mut code = 0u32;
         let mut next = 0usize;
-        self.entries[0] = 0;
+        self.entries[0] = Entry::ZERO;
         let lens = count.iter().enumerate().take(SEQ_MAX_CODE as usize + 1);
         for (k, &nk) in lens.skip(1) {
             self.entries.copy_within(..filled, filled);
@@ -82,7 +111,8 @@ impl SeqTable {
             for &sym in order.iter().skip(next).take(usize::from(nk)) {
                 let s = usize::from(sym);
                 let rev = code.reverse_bits() >> (32 - k);
-                self.entries[rev as usize & (filled - 1)] = entry(s) + ((k as u64) << 8) + k as u64;
+                self.entries[rev as usize & (filled - 1)] =
+                    Entry::unpack(entry(s) + ((k as u64) << 8) + k as u64);
                 code += 1;
             }
             next += usize::from(nk);
@@ -91,13 +121,13 @@ impl SeqTable {
     }
 
     #[inline(always)]
-    fn get(&self, bits: u64) -> u64 {
-        self.entries[(bits & SEQ_MASK) as usize]
+    fn get(&self, bits: u64) -> &Entry {
+        &self.entries[(bits & SEQ_MASK) as usize]
     }
 }
 
 fn entry(base: u32, extra: u32) -> u64 {
-    (u64::from(base) << 32) | u64::from(extra)
+    (u64::from(base) << 32) | NEW_OFFSET | u64::from(extra)
 }
 
 /// The low `n & 0xFF` bits of `x` (n & 0xFF <= 27 for every table entry,
@@ -130,7 +160,7 @@ pub(super) fn ml_entry(s: usize) -> u64 {
 
 pub(super) fn of_entry(s: usize) -> u64 {
     if s < 3 {
-        return entry(s as u32, 0) | REPEAT;
+        return (s as u64) << 32 | (s as u64) << 16;
     }
     let (base, extra) = offset_base(s);
     entry(base, extra)
@@ -187,22 +217,21 @@ fn look(d: &[u8], r: &Stream) -> u64 {
 }
 
 /// Decodes one symbol and its extra bits from the front of `w` with `t`:
-/// the table entry, the value (base + extra bits) and the bits used.
+/// the entry's `idx`, the value (base + extra bits) and the bits used.
 /// The code and its extra bits are the low `used` bits of `w` (one
 /// `bzhi`); the extra bits are what is left of them after the code.
 #[inline(always)]
-fn decode1<const BMI2: bool>(w: u64, t: &SeqTable) -> (u64, usize, u64) {
+fn decode1<const BMI2: bool>(w: u64, t: &SeqTable) -> (u8, usize, u64) {
     let e = t.get(w);
-    // `e & 0xFF` (<= 27) is the bits used, `(e >> 8) & 63` (<= 9) the
-    // code length: the low 6 bits of `e.rotate_right(8)`.
-    let x = low_bits::<BMI2>(w, e);
-    let v = (x >> (e.rotate_right(8) & 63)) + (e >> 32);
-    (e, v as usize, e & 0xFF)
+    let used = u64::from(e.used);
+    let x = low_bits::<BMI2>(w, used);
+    let v = (x >> e.cl) + u64::from(e.base);
+    (e.idx, v as usize, used)
 }
 
-/// Decodes the next symbol of stream `r` (entry, value).
+/// Decodes the next symbol of stream `r` (idx, value).
 #[inline(always)]
-fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u8, usize) {
     let (e, v, used) = decode1::<BMI2>(look(d, r), t);
     r.pos += used as usize;
     (e, v)
@@ -211,7 +240,7 @@ fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize
 /// Decodes the next two symbols of stream `r` from one look-ahead (two
 /// sequences take at most 54 of its 57 bits).
 #[inline(always)]
-fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
+fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u8, usize); 2] {
     let w = look(d, r);
     let (e1, v1, u1) = decode1::<BMI2>(w, t);
     let (e2, v2, u2) = decode1::<BMI2>(w >> u1, t);
@@ -358,14 +387,24 @@ fn decode_batch<const BMI2: bool>(
     *streams = [rl, rm, ro];
 }
 
-/// The offset of a sequence whose offset symbol gave (entry, value), and
-/// the repeat offsets after it: idx 0..=2 a repeat, 3 a new offset.
-/// Every choice a conditional move (which repeat code comes next is data,
-/// not a pattern a branch predictor learns).
+/// `c ? a : b`.
 #[inline(always)]
-fn new_offset(rep: &mut [usize; 3], (eo, o): (u64, usize)) -> usize {
-    use std::hint::select_unpredictable as pick;
-    let idx = pick(eo & REPEAT != 0, o & 3, 3);
+fn pick(c: bool, a: usize, b: usize) -> usize {
+    if c {
+        a
+    } else {
+        b
+    }
+}
+
+/// The offset of a sequence whose offset symbol gave (idx, value), and
+/// the repeat offsets after it: idx 0..=2 a repeat, 3 a new offset.
+/// Written as selects, which the compiler makes conditional moves here
+/// (x86-64 with BMI2: no branch in `decode_batch_bmi2`'s loop; which
+/// repeat code comes next is data, not a pattern a predictor learns).
+#[inline(always)]
+fn new_offset(rep: &mut [usize; 3], (idx, o): (u8, usize)) -> usize {
+    let idx = usize::from(idx);
     let odd = idx & 1 != 0;
     let lo = pick(odd, rep[1], rep[0]);
     let hi = pick(odd, o, rep[2]);
