@@ -1,9 +1,9 @@
 //! The sequence half of the v2 LZ decoder (docs/FORMAT.md section 5.3):
 //! the three sequence tables as 9-bit lookup tables (base and extra bits in
 //! one entry), the bit streams they read, and the loop that decodes the
-//! sequences BATCH at a time and carries them out with 16-byte,
-//! overlap-safe copies. Every check of 5.3 on a sequence is made here;
-//! decode.rs parses the payload around it.
+//! sequences BATCH at a time and hands each batch to exec.rs, which
+//! checks and carries them out. Every check of 5.3 on a sequence is made
+//! here or there; decode.rs parses the payload around it.
 
 use super::error::LzError;
 pub(super) use super::exec::LIT_SLACK;
@@ -177,7 +177,7 @@ const _: () = assert!(BATCH * MAX_SEQ_BITS / 8 + 1 + 8 <= STREAM_PAD);
 
 /// A sequence bit stream (section-1 order) inside the padded scratch
 /// copy: `pos` is its next bit (absolute), `lim` the byte where it ends
-/// (STREAM_PAD zero bytes follow). `sequences` checks before every batch
+/// (STREAM_PAD zero bytes follow). `decode_batch` checks before every batch
 /// that `pos` has not passed `lim * 8` (a stream that has would fail the
 /// length check at the end anyway); within a batch `pos` then stays
 /// below (lim + 109) * 8, so every look-ahead (8 bytes at `pos / 8`) is
@@ -201,12 +201,12 @@ impl Stream {
 pub(super) const SEQ_NAMES: [&str; 3] = ["LL", "ML", "OF"];
 
 /// The next 57 or more bits of stream `r`. Needs `r.pos / 8 + 8 <=
-/// d.len()`: `sequences` makes sure of it (see `Stream`).
+/// d.len()`: `decode_batch` makes sure of it (see `Stream`).
 #[inline(always)]
 fn look(d: &[u8], r: &Stream) -> u64 {
     let i = r.pos >> 3;
     debug_assert!(i + 8 <= d.len());
-    // SAFETY: `sequences` checked `lim + STREAM_PAD <= d.len()` once and
+    // SAFETY: `decode_batch` checked `lim + STREAM_PAD <= d.len()` and
     // `pos <= lim * 8` at the start of the current batch; a batch advances
     // `pos` by at most BATCH * MAX_SEQ_BITS bits (every table entry uses
     // at most a 9-bit code and 18 extra bits), so i + 8 <= lim + 108 + 8
@@ -269,13 +269,6 @@ pub(super) fn run_sequences(
     #[cfg(not(target_arch = "x86_64"))]
     let bmi2 = false;
     let n = out.len();
-    // `look`'s requirement, for the whole loop (`lim` does not change);
-    // `decode_with` lays the streams out this way.
-    if let Some(r) = streams.iter().find(|r| r.lim + STREAM_PAD > d.len()) {
-        // Not reached: `decode_with` pads every stream.
-        let (used_bits, bytes) = r.used();
-        return Err(LzError::BitStream { used_bits, bytes });
-    }
     let mut rep = [
         REP_INIT[0] as usize,
         REP_INIT[1] as usize,
@@ -286,29 +279,17 @@ pub(super) fn run_sequences(
     let mut first = 0;
     while first < nseq {
         let m = (nseq - first).min(BATCH);
-        // `look`'s requirement for this batch (see `Stream`).
-        for (r, which) in streams.iter().zip(SEQ_NAMES) {
-            if r.pos > r.lim * 8 {
-                let (used_bits, bytes) = r.used();
-                return Err(LzError::StreamOverrun {
-                    which,
-                    seq: first,
-                    used_bits,
-                    bytes,
-                });
-            }
-        }
         #[cfg(target_arch = "x86_64")]
         if bmi2 {
             // SAFETY: `decode_batch_bmi2` is safe code whose only
             // requirement is that the CPU supports BMI2, which `bmi2`
             // says it does (detected above).
-            unsafe { decode_batch_bmi2(d, streams, tables, &mut rep, m, &mut batch) };
+            unsafe { decode_batch_bmi2(d, streams, tables, &mut rep, m, first, &mut batch)? };
         } else {
-            decode_batch_plain(d, streams, tables, &mut rep, m, &mut batch);
+            decode_batch_plain(d, streams, tables, &mut rep, m, first, &mut batch)?;
         }
         #[cfg(not(target_arch = "x86_64"))]
-        decode_batch_plain(d, streams, tables, &mut rep, m, &mut batch);
+        decode_batch_plain(d, streams, tables, &mut rep, m, first, &mut batch)?;
         execute_batch(out, lits, nlit, &batch, m, first, &mut cur)?;
         first += m;
     }
@@ -334,9 +315,10 @@ fn decode_batch_bmi2(
     tables: &[SeqTable; 3],
     rep: &mut [usize; 3],
     m: usize,
+    first: usize,
     b: &mut Batch,
-) {
-    decode_batch::<true>(d, streams, tables, rep, m, b)
+) -> Result<(), LzError> {
+    decode_batch::<true>(d, streams, tables, rep, m, first, b)
 }
 
 /// `decode_batch` for any CPU.
@@ -347,14 +329,16 @@ fn decode_batch_plain(
     tables: &[SeqTable; 3],
     rep: &mut [usize; 3],
     m: usize,
+    first: usize,
     b: &mut Batch,
-) {
-    decode_batch::<false>(d, streams, tables, rep, m, b)
+) -> Result<(), LzError> {
+    decode_batch::<false>(d, streams, tables, rep, m, first, b)
 }
 
-/// Decodes the next `m` (<= BATCH) sequences into `b`, updating the
-/// repeat offsets. Needs every stream's `pos <= lim * 8` and
-/// `lim + STREAM_PAD <= d.len()` (`run_sequences` checks both).
+/// Decodes the next `m` (<= BATCH) sequences, the first of them
+/// sequence `first`, into `b`, updating the repeat offsets. First checks
+/// `look`'s requirement for the batch (see `Stream`): an error if a
+/// stream has been read past its end.
 #[inline(always)]
 fn decode_batch<const BMI2: bool>(
     d: &[u8],
@@ -362,8 +346,25 @@ fn decode_batch<const BMI2: bool>(
     tables: &[SeqTable; 3],
     rep: &mut [usize; 3],
     m: usize,
+    first: usize,
     b: &mut Batch,
-) {
+) -> Result<(), LzError> {
+    for (r, which) in streams.iter().zip(SEQ_NAMES) {
+        if r.lim + STREAM_PAD > d.len() {
+            // Not reached: `decode_with` pads every stream.
+            let (used_bits, bytes) = r.used();
+            return Err(LzError::BitStream { used_bits, bytes });
+        }
+        if r.pos > r.lim * 8 {
+            let (used_bits, bytes) = r.used();
+            return Err(LzError::StreamOverrun {
+                which,
+                seq: first,
+                used_bits,
+                bytes,
+            });
+        }
+    }
     let [llt, mlt, oft] = tables;
     let [mut rl, mut rm, mut ro] = *streams;
     let m = m.min(BATCH);
@@ -385,6 +386,7 @@ fn decode_batch<const BMI2: bool>(
         b.off[j] = new_offset(rep, next::<BMI2>(d, &mut ro, oft)) as u32;
     }
     *streams = [rl, rm, ro];
+    Ok(())
 }
 
 /// `c ? a : b`.
