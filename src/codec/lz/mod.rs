@@ -5,6 +5,7 @@
 //! - `error`: `LzError`, why a payload was rejected.
 //! - `decode`: the payload decoder (`decode_lz_block`).
 //! - `sequences`: its sequence tables, bit streams and sequence loop.
+//! - `exec`: the loop's copies (one batch of sequences carried out).
 //! - `encode`: the payload writer (parse -> bytes).
 //! - `util`: loads, hashes, match extension for the match finders.
 //! - `fast`: the `fast` level's single-probe hash matcher.
@@ -14,6 +15,7 @@ mod chain;
 mod decode;
 mod encode;
 mod error;
+mod exec;
 mod fast;
 mod sequences;
 mod spec;

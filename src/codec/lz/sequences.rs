@@ -1,41 +1,63 @@
 //! The sequence half of the v2 LZ decoder (docs/FORMAT.md section 5.3):
 //! the three sequence tables as 9-bit lookup tables (base and extra bits in
 //! one entry), the bit streams they read, and the loop that decodes the
-//! sequences BATCH at a time and carries them out with 16-byte,
-//! overlap-safe copies. Every check of 5.3 on a sequence is made here;
-//! decode.rs parses the payload around it.
+//! sequences BATCH at a time and hands each batch to exec.rs, which
+//! checks and carries them out. Every check of 5.3 on a sequence is made
+//! here or there; decode.rs parses the payload around it.
 
 use super::error::LzError;
+pub(super) use super::exec::LIT_SLACK;
+use super::exec::{execute_batch, Batch, Cursor, BATCH};
 use super::spec::*;
 use crate::codec::canonical::TableKind;
 
-/// Slack after the literals so that short literal runs copy as one
-/// 16-byte chunk.
-pub(super) const LIT_SLACK: usize = 32;
-/// Copy chunk of the fast paths.
-const CHUNK: usize = 16;
-/// Lengths below this (both) take the straight-line path: two chunks.
-const FAST: usize = 2 * CHUNK;
-const _: () = assert!(FAST <= LIT_SLACK);
-/// Sequences decoded before they are carried out.
-pub(super) const BATCH: usize = 32;
-
 /// A lookup table of one sequence alphabet, indexed by the next
-/// SEQ_MAX_CODE bits of the stream. Entry: `base << 40 | repeat << 34 |
-/// extra_bits << 16 | (code_length + extra_bits) << 8 | code_length`;
-/// for repeat symbols `base` is 0..=2. (The extra-bit count in bits 16-23
-/// is where BMI2's `bzhi` reads it from `e >> 16`.)
+/// SEQ_MAX_CODE bits of the stream.
 pub(super) struct SeqTable {
-    entries: [u64; 1 << SEQ_MAX_CODE],
+    entries: [Entry; 1 << SEQ_MAX_CODE],
 }
 
-const REPEAT: u64 = 1 << 34;
+/// One table entry: each field a load of its own in the decoder (no
+/// shifts and masks to take a packed word apart). Built from its packed
+/// form `base << 32 | idx << 16 | code_length << 8 | used`.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Entry {
+    /// Bits the symbol takes: code length + extra bits (<= 27).
+    used: u8,
+    /// Code length (<= SEQ_MAX_CODE).
+    cl: u8,
+    /// Offsets: 0..=2 the repeat offset the symbol names, 3 a new
+    /// offset (3 in the length tables, where it is not read).
+    idx: u8,
+    base: u32,
+}
+
+impl Entry {
+    const ZERO: Entry = Entry {
+        used: 0,
+        cl: 0,
+        idx: 0,
+        base: 0,
+    };
+
+    fn unpack(v: u64) -> Entry {
+        Entry {
+            used: v as u8,
+            cl: (v >> 8) as u8,
+            idx: (v >> 16) as u8,
+            base: (v >> 32) as u32,
+        }
+    }
+}
+
+const NEW_OFFSET: u64 = 3 << 16;
 const SEQ_MASK: u64 = (1 << SEQ_MAX_CODE) - 1;
 
 impl SeqTable {
     pub(super) fn new() -> SeqTable {
         SeqTable {
-            entries: [0; 1 << SEQ_MAX_CODE],
+            entries: [Entry::ZERO; 1 << SEQ_MAX_CODE],
         }
     }
 
@@ -48,7 +70,7 @@ impl SeqTable {
     pub(super) fn build(&mut self, lengths: &[u8], kind: TableKind, entry: impl Fn(usize) -> u64) {
         if let TableKind::Single(s) = kind {
             // No bits for the symbol: every index gives it.
-            self.entries.fill(entry(s as usize));
+            self.entries.fill(Entry::unpack(entry(s as usize)));
             return;
         }
         // Symbols grouped by code length (counting sort, symbol order
@@ -81,7 +103,7 @@ impl SeqTable {
         let mut filled = 1usize;
         let mut code = 0u32;
         let mut next = 0usize;
-        self.entries[0] = 0;
+        self.entries[0] = Entry::ZERO;
         let lens = count.iter().enumerate().take(SEQ_MAX_CODE as usize + 1);
         for (k, &nk) in lens.skip(1) {
             self.entries.copy_within(..filled, filled);
@@ -89,7 +111,8 @@ impl SeqTable {
             for &sym in order.iter().skip(next).take(usize::from(nk)) {
                 let s = usize::from(sym);
                 let rev = code.reverse_bits() >> (32 - k);
-                self.entries[rev as usize & (filled - 1)] = entry(s) + ((k as u64) << 8) + k as u64;
+                self.entries[rev as usize & (filled - 1)] =
+                    Entry::unpack(entry(s) + ((k as u64) << 8) + k as u64);
                 code += 1;
             }
             next += usize::from(nk);
@@ -98,26 +121,27 @@ impl SeqTable {
     }
 
     #[inline(always)]
-    fn get(&self, bits: u64) -> u64 {
-        self.entries[(bits & SEQ_MASK) as usize]
+    fn get(&self, bits: u64) -> &Entry {
+        &self.entries[(bits & SEQ_MASK) as usize]
     }
 }
 
 fn entry(base: u32, extra: u32) -> u64 {
-    (u64::from(base) << 40) | (u64::from(extra) << 16) | (u64::from(extra) << 8)
+    (u64::from(base) << 32) | NEW_OFFSET | u64::from(extra)
 }
 
-/// The low `n & 0xFF` bits of `x` (n & 0xFF <= 18 for every table entry).
+/// The low `n & 0xFF` bits of `x` (n & 0xFF <= 27 for every table entry,
+/// and bits 6 and 7 of `n` are 0).
 /// `BMI2` only where the CPU has it: one `bzhi`, which reads the count
 /// from the low byte of `n` itself.
 #[inline(always)]
 fn low_bits<const BMI2: bool>(x: u64, n: u64) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if BMI2 {
-        // SAFETY: `BMI2` is true only in `sequences_bmi2`'s instance,
+        // SAFETY: `BMI2` is true only in `decode_batch_bmi2`'s instance,
         // which `run_sequences` calls after detecting BMI2 on this CPU.
         // bzhi zeroes the bits of `x` from bit n[7:0] up (none when
-        // n[7:0] >= 64): for n[7:0] <= 18 the same as the line below.
+        // n[7:0] >= 64): for n[7:0] <= 27 the same as the line below.
         return unsafe { std::arch::x86_64::_bzhi_u64(x, n as u32) };
     }
     x & ((1u64 << (n & 0x3F)) - 1)
@@ -136,7 +160,7 @@ pub(super) fn ml_entry(s: usize) -> u64 {
 
 pub(super) fn of_entry(s: usize) -> u64 {
     if s < 3 {
-        return entry(s as u32, 0) | REPEAT;
+        return (s as u64) << 32 | (s as u64) << 16;
     }
     let (base, extra) = offset_base(s);
     entry(base, extra)
@@ -153,7 +177,7 @@ const _: () = assert!(BATCH * MAX_SEQ_BITS / 8 + 1 + 8 <= STREAM_PAD);
 
 /// A sequence bit stream (section-1 order) inside the padded scratch
 /// copy: `pos` is its next bit (absolute), `lim` the byte where it ends
-/// (STREAM_PAD zero bytes follow). `sequences` checks before every batch
+/// (STREAM_PAD zero bytes follow). `decode_batch` checks before every batch
 /// that `pos` has not passed `lim * 8` (a stream that has would fail the
 /// length check at the end anyway); within a batch `pos` then stays
 /// below (lim + 109) * 8, so every look-ahead (8 bytes at `pos / 8`) is
@@ -177,12 +201,12 @@ impl Stream {
 pub(super) const SEQ_NAMES: [&str; 3] = ["LL", "ML", "OF"];
 
 /// The next 57 or more bits of stream `r`. Needs `r.pos / 8 + 8 <=
-/// d.len()`: `sequences` makes sure of it (see `Stream`).
+/// d.len()`: `decode_batch` makes sure of it (see `Stream`).
 #[inline(always)]
 fn look(d: &[u8], r: &Stream) -> u64 {
     let i = r.pos >> 3;
     debug_assert!(i + 8 <= d.len());
-    // SAFETY: `sequences` checked `lim + STREAM_PAD <= d.len()` once and
+    // SAFETY: `decode_batch` checked `lim + STREAM_PAD <= d.len()` and
     // `pos <= lim * 8` at the start of the current batch; a batch advances
     // `pos` by at most BATCH * MAX_SEQ_BITS bits (every table entry uses
     // at most a 9-bit code and 18 extra bits), so i + 8 <= lim + 108 + 8
@@ -193,18 +217,21 @@ fn look(d: &[u8], r: &Stream) -> u64 {
 }
 
 /// Decodes one symbol and its extra bits from the front of `w` with `t`:
-/// the table entry, the value (base + extra bits) and the bits used.
+/// the entry's `idx`, the value (base + extra bits) and the bits used.
+/// The code and its extra bits are the low `used` bits of `w` (one
+/// `bzhi`); the extra bits are what is left of them after the code.
 #[inline(always)]
-fn decode1<const BMI2: bool>(w: u64, t: &SeqTable) -> (u64, usize, u64) {
+fn decode1<const BMI2: bool>(w: u64, t: &SeqTable) -> (u8, usize, u64) {
     let e = t.get(w);
-    // Code lengths are <= 9: `e & 63` is the code length.
-    let v = (e >> 40) + low_bits::<BMI2>(w >> (e & 63), e >> 16);
-    (e, v as usize, (e >> 8) & 0xFF)
+    let used = u64::from(e.used);
+    let x = low_bits::<BMI2>(w, used);
+    let v = (x >> e.cl) + u64::from(e.base);
+    (e.idx, v as usize, used)
 }
 
-/// Decodes the next symbol of stream `r` (entry, value).
+/// Decodes the next symbol of stream `r` (idx, value).
 #[inline(always)]
-fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize) {
+fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u8, usize) {
     let (e, v, used) = decode1::<BMI2>(look(d, r), t);
     r.pos += used as usize;
     (e, v)
@@ -213,7 +240,7 @@ fn next<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> (u64, usize
 /// Decodes the next two symbols of stream `r` from one look-ahead (two
 /// sequences take at most 54 of its 57 bits).
 #[inline(always)]
-fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usize); 2] {
+fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u8, usize); 2] {
     let w = look(d, r);
     let (e1, v1, u1) = decode1::<BMI2>(w, t);
     let (e2, v2, u2) = decode1::<BMI2>(w >> u1, t);
@@ -221,7 +248,12 @@ fn next2<const BMI2: bool>(d: &[u8], r: &mut Stream, t: &SeqTable) -> [(u64, usi
     [(e1, v1), (e2, v2)]
 }
 
-/// `sequences` compiled for this CPU (the same result on all).
+/// Runs the sequences; returns the output position after the last one
+/// (checked: the literals left fill the block exactly). Sequences are
+/// decoded BATCH at a time (`decode_batch`: a tight loop of table
+/// lookups), then carried out (`exec::execute_batch`: copies and their
+/// branches), each phase a function of its own so that each keeps its
+/// state in registers.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_sequences(
     d: &[u8],
@@ -233,283 +265,154 @@ pub(super) fn run_sequences(
     tables: &[SeqTable; 3],
 ) -> Result<usize, LzError> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("bmi2") {
-        // SAFETY: `sequences_bmi2` is safe code whose only requirement is
-        // that the CPU supports BMI2, which was checked just above.
-        return unsafe { sequences_bmi2(d, streams, nseq, lits, nlit, out, tables) };
-    }
-    sequences::<false>(d, streams, nseq, lits, nlit, out, tables)
-}
-
-/// `sequences` with BMI2: variable shifts and masks without moving the
-/// count to CL (the bit-field extraction is most of the lookup work).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "bmi2")]
-#[allow(clippy::too_many_arguments)]
-fn sequences_bmi2(
-    d: &[u8],
-    streams: &mut [Stream; 3],
-    nseq: usize,
-    lits: &[u8],
-    nlit: usize,
-    out: &mut [u8],
-    tables: &[SeqTable; 3],
-) -> Result<usize, LzError> {
-    sequences::<true>(d, streams, nseq, lits, nlit, out, tables)
-}
-
-/// Runs the sequences; returns the output position after the last one
-/// (checked: the literals left fill the block exactly).
-#[inline(always)]
-fn sequences<const BMI2: bool>(
-    d: &[u8],
-    streams: &mut [Stream; 3],
-    nseq: usize,
-    lits: &[u8],
-    nlit: usize,
-    out: &mut [u8],
-    tables: &[SeqTable; 3],
-) -> Result<usize, LzError> {
+    let bmi2 = std::arch::is_x86_feature_detected!("bmi2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let bmi2 = false;
     let n = out.len();
-    let [llt, mlt, oft] = tables;
-    let [mut rl, mut rm, mut ro] = *streams;
-    // `look`'s requirement, for the whole loop (`lim` does not change);
-    // `decode_with` lays the streams out this way.
-    if let Some(r) = streams.iter().find(|r| r.lim + STREAM_PAD > d.len()) {
-        // Not reached: `decode_with` pads every stream.
-        let (used_bits, bytes) = r.used();
-        return Err(LzError::BitStream { used_bits, bytes });
-    }
-    if lits.len() < nlit + LIT_SLACK {
-        return Err(LzError::LiteralsOverrun {
-            seq: 0,
-            needed: nlit + LIT_SLACK,
-            nlit: lits.len(),
-        });
-    }
     let mut rep = [
         REP_INIT[0] as usize,
         REP_INIT[1] as usize,
         REP_INIT[2] as usize,
     ];
-    let mut op = 0usize;
-    let mut lp = 0usize;
-    // Sequences ending at or before this take the straight-line path
-    // (its copies write up to FAST bytes past the end); 0 (with n <
-    // FAST) lets none take it, as `end` >= MIN_MATCH.
-    let n_fast = n.saturating_sub(FAST);
-    // Sequences are decoded BATCH at a time (a tight loop of table
-    // lookups), then carried out (copies and their branches).
-    let mut lls = [0usize; BATCH];
-    let mut mls = [0usize; BATCH];
-    let mut offs = [0usize; BATCH];
+    let mut cur = Cursor { op: 0, lp: 0 };
+    let mut batch = Batch::new();
     let mut first = 0;
     while first < nseq {
         let m = (nseq - first).min(BATCH);
-        // `look`'s requirement for this batch (see `Stream`).
-        for (r, which) in [&rl, &rm, &ro].into_iter().zip(SEQ_NAMES) {
-            if r.pos > r.lim * 8 {
-                let (used_bits, bytes) = r.used();
-                return Err(LzError::StreamOverrun {
-                    which,
-                    seq: first,
-                    used_bits,
-                    bytes,
-                });
-            }
+        #[cfg(target_arch = "x86_64")]
+        if bmi2 {
+            // SAFETY: `decode_batch_bmi2` is safe code whose only
+            // requirement is that the CPU supports BMI2, which `bmi2`
+            // says it does (detected above).
+            unsafe { decode_batch_bmi2(d, streams, tables, &mut rep, m, first, &mut batch)? };
+        } else {
+            decode_batch_plain(d, streams, tables, &mut rep, m, first, &mut batch)?;
         }
-        let mut j = 0;
-        while j + 2 <= m {
-            let l = next2::<BMI2>(d, &mut rl, llt);
-            let ml = next2::<BMI2>(d, &mut rm, mlt);
-            let o = next2::<BMI2>(d, &mut ro, oft);
-            for k in 0..2 {
-                lls[j + k] = l[k].1;
-                mls[j + k] = ml[k].1;
-                offs[j + k] = new_offset(&mut rep, o[k]);
-            }
-            j += 2;
-        }
-        if j < m {
-            lls[j] = next::<BMI2>(d, &mut rl, llt).1;
-            mls[j] = next::<BMI2>(d, &mut rm, mlt).1;
-            offs[j] = new_offset(&mut rep, next::<BMI2>(d, &mut ro, oft));
-        }
-        for j in 0..m {
-            let (ll, ml, off) = (lls[j], mls[j], offs[j]);
-            let lit_end = lp + ll;
-            let mid = op + ll;
-            let end = mid + ml;
-            if (lit_end > nlit) | (end > n) | (off > mid) {
-                return Err(sequence_error(first + j, lit_end, nlit, end, n, mid, off));
-            }
-            if ((ll | ml) < FAST) & (off >= CHUNK) & (end <= n_fast) {
-                // The common case (both lengths < 32): two 16-byte chunks
-                // each, no loop, no branch.
-                // SAFETY (every pointer below is in bounds; within each
-                // copy the source and destination do not overlap):
-                // - literals: lp <= lit_end <= nlit (checked above), so
-                //   lp + 32 <= nlit + LIT_SLACK (32) <= lits.len();
-                // - literal destination: op <= mid <= end and end + 32 <= n
-                //   (checked), so out[op..op + 32] is inside `out`; `lits`
-                //   and `out` are different slices (one &, one &mut);
-                // - match: off <= mid (checked) and off >= 16, so chunk c
-                //   (0 or 1) reads out[mid - off + 16c..][..16], which ends
-                //   at or before mid + 16c, where its destination
-                //   out[mid + 16c..][..16] starts, and mid + 32 <= end + 32
-                //   <= n. The copies run in order (literals, then chunk 0,
-                //   then chunk 1), so every byte a chunk reads is final:
-                //   the byte-by-byte meaning of the match.
-                unsafe {
-                    let o = out.as_mut_ptr();
-                    let l = lits.as_ptr().add(lp);
-                    std::ptr::copy_nonoverlapping(l, o.add(op), CHUNK);
-                    std::ptr::copy_nonoverlapping(l.add(CHUNK), o.add(op + CHUNK), CHUNK);
-                    let src = o.add(mid - off);
-                    std::ptr::copy_nonoverlapping(src, o.add(mid), CHUNK);
-                    std::ptr::copy_nonoverlapping(src.add(CHUNK), o.add(mid + CHUNK), CHUNK);
-                }
-            } else if end + CHUNK <= n {
-                copy_wild(out, lits, op, lp, ll);
-                copy_match_wild(out, mid, off, ml);
-            } else {
-                out[op..mid].copy_from_slice(&lits[lp..lit_end]);
-                copy_match(out, mid, off, ml);
-            }
-            lp = lit_end;
-            op = end;
-        }
+        #[cfg(not(target_arch = "x86_64"))]
+        decode_batch_plain(d, streams, tables, &mut rep, m, first, &mut batch)?;
+        execute_batch(out, lits, nlit, &batch, m, first, &mut cur)?;
         first += m;
     }
-    *streams = [rl, rm, ro];
-    let rest = nlit - lp;
-    if op + rest != n {
+    let _ = bmi2;
+    let rest = nlit - cur.lp;
+    if cur.op + rest != n {
         return Err(LzError::LengthMismatch {
-            produced: op + rest,
+            produced: cur.op + rest,
             len: n,
         });
     }
-    Ok(op)
+    Ok(cur.op)
 }
 
-/// The offset of a sequence whose offset symbol gave (entry, value), and
-/// the repeat offsets after it. Without branches: idx 0..=2 a repeat, 3 a
-/// new offset.
+/// `decode_batch` with BMI2: variable shifts and masks without moving the
+/// count to CL (the bit-field extraction is most of the lookup work).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2")]
+#[inline(never)]
+fn decode_batch_bmi2(
+    d: &[u8],
+    streams: &mut [Stream; 3],
+    tables: &[SeqTable; 3],
+    rep: &mut [usize; 3],
+    m: usize,
+    first: usize,
+    b: &mut Batch,
+) -> Result<(), LzError> {
+    decode_batch::<true>(d, streams, tables, rep, m, first, b)
+}
+
+/// `decode_batch` for any CPU.
+#[inline(never)]
+fn decode_batch_plain(
+    d: &[u8],
+    streams: &mut [Stream; 3],
+    tables: &[SeqTable; 3],
+    rep: &mut [usize; 3],
+    m: usize,
+    first: usize,
+    b: &mut Batch,
+) -> Result<(), LzError> {
+    decode_batch::<false>(d, streams, tables, rep, m, first, b)
+}
+
+/// Decodes the next `m` (<= BATCH) sequences, the first of them
+/// sequence `first`, into `b`, updating the repeat offsets. First checks
+/// `look`'s requirement for the batch (see `Stream`): an error if a
+/// stream has been read past its end.
 #[inline(always)]
-fn new_offset(rep: &mut [usize; 3], (eo, o): (u64, usize)) -> usize {
-    let idx = if eo & REPEAT != 0 { o & 3 } else { 3 };
-    let lo = if idx & 1 != 0 { rep[1] } else { rep[0] };
-    let hi = if idx & 1 != 0 { o } else { rep[2] };
-    let o = if idx & 2 != 0 { hi } else { lo };
-    rep[2] = if idx >= 2 { rep[1] } else { rep[2] };
-    rep[1] = if idx == 0 { rep[1] } else { rep[0] };
+fn decode_batch<const BMI2: bool>(
+    d: &[u8],
+    streams: &mut [Stream; 3],
+    tables: &[SeqTable; 3],
+    rep: &mut [usize; 3],
+    m: usize,
+    first: usize,
+    b: &mut Batch,
+) -> Result<(), LzError> {
+    for (r, which) in streams.iter().zip(SEQ_NAMES) {
+        if r.lim + STREAM_PAD > d.len() {
+            // Not reached: `decode_with` pads every stream.
+            let (used_bits, bytes) = r.used();
+            return Err(LzError::BitStream { used_bits, bytes });
+        }
+        if r.pos > r.lim * 8 {
+            let (used_bits, bytes) = r.used();
+            return Err(LzError::StreamOverrun {
+                which,
+                seq: first,
+                used_bits,
+                bytes,
+            });
+        }
+    }
+    let [llt, mlt, oft] = tables;
+    let [mut rl, mut rm, mut ro] = *streams;
+    let m = m.min(BATCH);
+    let mut j = 0;
+    while j + 2 <= m {
+        let l = next2::<BMI2>(d, &mut rl, llt);
+        let ml = next2::<BMI2>(d, &mut rm, mlt);
+        let o = next2::<BMI2>(d, &mut ro, oft);
+        for k in 0..2 {
+            b.ll[j + k] = l[k].1 as u32;
+            b.ml[j + k] = ml[k].1 as u32;
+            b.off[j + k] = new_offset(rep, o[k]) as u32;
+        }
+        j += 2;
+    }
+    if j < m {
+        b.ll[j] = next::<BMI2>(d, &mut rl, llt).1 as u32;
+        b.ml[j] = next::<BMI2>(d, &mut rm, mlt).1 as u32;
+        b.off[j] = new_offset(rep, next::<BMI2>(d, &mut ro, oft)) as u32;
+    }
+    *streams = [rl, rm, ro];
+    Ok(())
+}
+
+/// `c ? a : b`.
+#[inline(always)]
+fn pick(c: bool, a: usize, b: usize) -> usize {
+    if c {
+        a
+    } else {
+        b
+    }
+}
+
+/// The offset of a sequence whose offset symbol gave (idx, value), and
+/// the repeat offsets after it: idx 0..=2 a repeat, 3 a new offset.
+/// Written as selects, which the compiler makes conditional moves here
+/// (x86-64 with BMI2: no branch in `decode_batch_bmi2`'s loop; which
+/// repeat code comes next is data, not a pattern a predictor learns).
+#[inline(always)]
+fn new_offset(rep: &mut [usize; 3], (idx, o): (u8, usize)) -> usize {
+    let idx = usize::from(idx);
+    let odd = idx & 1 != 0;
+    let lo = pick(odd, rep[1], rep[0]);
+    let hi = pick(odd, o, rep[2]);
+    let o = pick(idx & 2 != 0, hi, lo);
+    rep[2] = pick(idx >= 2, rep[1], rep[2]);
+    rep[1] = pick(idx == 0, rep[1], rep[0]);
     rep[0] = o;
     o
-}
-
-/// The error of a sequence that failed one of the checks.
-#[cold]
-fn sequence_error(
-    seq: usize,
-    lit_end: usize,
-    nlit: usize,
-    end: usize,
-    n: usize,
-    mid: usize,
-    off: usize,
-) -> LzError {
-    if lit_end > nlit {
-        LzError::LiteralsOverrun {
-            seq,
-            needed: lit_end,
-            nlit,
-        }
-    } else if end > n {
-        LzError::PastEnd { seq, end, len: n }
-    } else {
-        LzError::OffsetBeforeStart {
-            seq,
-            pos: mid,
-            offset: off,
-        }
-    }
-}
-
-/// Copies the `ll` literals at `lits[lp..]` to `out[op..]`: one 16-byte
-/// chunk (which may write up to 15 bytes past `op + ll`), then the rest
-/// exactly. Needs `lp + ll <= lits.len() - LIT_SLACK` and
-/// `op + ll + 16 <= out.len()` (as `sequences` checked).
-#[inline(always)]
-fn copy_wild(out: &mut [u8], lits: &[u8], op: usize, lp: usize, ll: usize) {
-    let (Some(dst), Some(src)) = (
-        out.get_mut(op..op + ll.max(CHUNK)),
-        lits.get(lp..lp + ll.max(CHUNK)),
-    ) else {
-        return; // not reached: the callers' checks imply both ranges
-    };
-    dst[..CHUNK].copy_from_slice(&src[..CHUNK]);
-    if ll > CHUNK {
-        dst[CHUNK..].copy_from_slice(&src[CHUNK..]);
-    }
-}
-
-/// `copy_match` when `dst + ml + 16 <= out.len()`: copies in chunks that
-/// may write up to 15 bytes past `dst + ml`.
-#[inline(always)]
-fn copy_match_wild(out: &mut [u8], dst: usize, off: usize, ml: usize) {
-    if off >= CHUNK {
-        // Each source chunk ends at or before its destination chunk
-        // starts (off >= 16), so the bytes read are final.
-        let src = dst - off;
-        let end = dst + ml.next_multiple_of(CHUNK);
-        if end > out.len() {
-            return copy_match(out, dst, off, ml); // not reached (caller's check)
-        }
-        let mut i = 0;
-        while i < ml {
-            // SAFETY: src + i + 16 <= dst + i (off >= 16) and
-            // dst + i + 16 <= end <= out.len() (checked above, i < ml and
-            // i a multiple of 16), so both 16-byte ranges are inside `out`
-            // and do not overlap.
-            unsafe {
-                let o = out.as_mut_ptr();
-                std::ptr::copy_nonoverlapping(o.add(src + i), o.add(dst + i), CHUNK);
-            }
-            i += CHUNK;
-        }
-    } else if off >= 8 {
-        let src = dst - off;
-        let mut i = 0;
-        loop {
-            out.copy_within(src + i..src + i + 8, dst + i);
-            i += 8;
-            if i >= ml {
-                break;
-            }
-        }
-    } else {
-        copy_match(out, dst, off, ml);
-    }
-}
-
-/// Copies `ml` bytes from `dst - off` to `dst` with the byte-by-byte
-/// meaning (overlap repeats the pattern). Needs 1 <= off <= dst and
-/// dst + ml <= out.len().
-#[inline(always)]
-fn copy_match(out: &mut [u8], dst: usize, off: usize, ml: usize) {
-    let src = dst - off;
-    if off >= ml {
-        out.copy_within(src..src + ml, dst);
-    } else if off == 1 {
-        let b = out[src];
-        out[dst..dst + ml].fill(b);
-    } else {
-        // Overlapping: copy the pattern in growing non-overlapping pieces.
-        let mut done = 0;
-        while done < ml {
-            let len = (dst + done - src).min(ml - done);
-            out.copy_within(src..src + len, dst + done);
-            done += len;
-        }
-    }
 }

@@ -349,6 +349,32 @@ fn short_sequences_around_the_chunk_sizes_roundtrip() {
     }
 }
 
+/// Overlapping matches (offsets 1..=20, the pattern-widening and 8-byte
+/// paths of the copies) of 3..=90 bytes, after literal runs of 1..=40,
+/// with the block end close to the last one.
+#[test]
+fn overlapping_matches_of_every_short_offset_roundtrip() {
+    let fresh: Vec<u8> = noise(400_000, 91).iter().map(|b| b'a' + b % 16).collect();
+    let mut f = 0;
+    let mut d = Vec::new();
+    for off in 1..=20usize {
+        for len in (3..=90usize).step_by(7) {
+            let ll = (len * 5 + off) % 40 + 1;
+            d.extend_from_slice(&fresh[f..f + ll.max(off)]);
+            f += ll.max(off);
+            let start = d.len() - off;
+            for i in 0..len {
+                d.push(d[start + i]);
+            }
+        }
+    }
+    for cut in [d.len(), d.len() - 1, d.len() - 9, d.len() - 40] {
+        for level in LZ_LEVELS {
+            assert_eq!(roundtrip(&d[..cut], level), BlockCoding::Lz, "{level:?}");
+        }
+    }
+}
+
 /// The Silesia corpus, if present (`/work/shared/corpus/silesia` or
 /// `$SCFS_CORPUS`): 64 KiB slices of every file at every level.
 #[test]
