@@ -67,14 +67,9 @@ mount_t() {
         base) "$SCFS_BASE" mount "$WORK/base.b" "$WORK/base.m" ;;
     esac
 }
-daemon_pid() {   # holder of the BACKING flock (the daemon)
-    local ino; ino=$(stat -c %i "$WORK/$1.b")
-    awk -v ino="$ino" '$2=="FLOCK" { split($6, a, ":"); if (a[3]==ino) print $5 }' /proc/locks | head -1
-}
-cpu_ms() {
-    awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"
-}
-now() { date +%s.%N; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh   # (the cwd is the repository, see the cd above)
+daemon_pid() { flock_holder "$WORK/$1.b"; }   # the daemon holds BACKING's flock
 warm() {   # drop caches (also ext4's memory of recently deleted inodes), re-read the sources
     sync; echo 3 > /proc/sys/vm/drop_caches
     find "$SRC" "$REPO" -type f -print0 | xargs -0 cat > /dev/null

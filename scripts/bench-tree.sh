@@ -92,14 +92,9 @@ mount_t() {
         scfs) "$SCFS" mount $SCFS_OPTS "${BACK[scfs]}" "$WORK/scfs.m" ;;
     esac
 }
-daemon_pid() {   # holder of the BACKING flock (the daemon)
-    local ino; ino=$(stat -c %i "${BACK[$1]}")
-    awk -v ino="$ino" '$2=="FLOCK" { split($6, a, ":"); if (a[3]==ino) print $5 }' /proc/locks | head -1
-}
-cpu_ms() {
-    awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"
-}
-now() { date +%s.%N; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh   # (the cwd is the repository, see the cd above)
+daemon_pid() { flock_holder "${BACK[$1]}"; }   # the daemon holds BACKING's flock
 sub() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 warm() {
     sync; echo 3 > /proc/sys/vm/drop_caches
