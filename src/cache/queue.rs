@@ -66,6 +66,12 @@ impl Shared {
         })
     }
 
+    /// Jobs waiting for a thread (tests: to know a thread has taken one).
+    #[cfg(test)]
+    pub(crate) fn queued_jobs(&self) -> usize {
+        self.queue.lock().jobs.len()
+    }
+
     /// Whether there are compression threads (`submit` can succeed).
     pub(crate) fn has_workers(&self) -> bool {
         self.workers > 0

@@ -399,6 +399,15 @@ mod tests {
         let b0 = f.inner.blocks.lock().get(&0).cloned().unwrap();
         let held = b0.state.upgradable_read();
         assert!(f.inner.cache.submit(0, f.inner.owner(), &b0));
+        // Wait until the thread has taken block 0 (and stopped at its
+        // lock): a job still queued when the writer starts would free a
+        // slot in the backlog mid-write, and the block queued in it would
+        // be coded by the thread once it has caught up (at `fast`).
+        let t0 = std::time::Instant::now();
+        while f.inner.cache.queued_jobs() > 0 {
+            assert!(t0.elapsed().as_secs() < 60, "the thread never took block 0");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         // Blocks 1..=15 fill the backlog (1 MiB, a quarter of the budget);
         // from 17 on the writer codes them itself.
         f.write(bs as u64, &text[bs..]).unwrap();
