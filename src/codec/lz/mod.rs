@@ -79,7 +79,8 @@ enum Probe {
     No,
     /// Random-looking: the whole block (PROBE_MIN_SHIFT).
     Whole,
-    /// Near-random: its lowest-entropy part (NEAR_PARTS, NEAR_MIN_SHIFT).
+    /// Near-random: its lowest-entropy part (NEAR_PARTS, NEAR_MIN_SHIFT);
+    /// `default` and `max` only.
     Part,
 }
 
@@ -177,11 +178,11 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         // Zero / Fill / incompressible: exactly the Huffman coder's answer.
         return encode_block_with(data, Some(&g), out);
     }
-    if level == Level::Fast && est >= NEAR_RANDOM * n as f32 {
-        // `fast` (the write path) leaves near-random blocks to Huffman.
-        return encode_block_with(data, Some(&g), out);
-    }
     let probe = if est >= NEAR_RANDOM * n as f32 {
+        if level == Level::Fast {
+            // `fast` (the write path) leaves near-random blocks to Huffman.
+            return encode_block_with(data, Some(&g), out);
+        }
         Probe::Part
     } else if est >= RANDOM_LOOKING * n as f32 {
         Probe::Whole
@@ -262,8 +263,7 @@ fn encode_lz(
         return huffman(data, g, out);
     }
     match level {
-        // (After a part's probe the whole block is parsed.)
-        Level::Fast if probe == Probe::Part => fast::parse(data, parse, fast_table),
+        // (`fast` parsed the block above: it never gets `Probe::Part`.)
         Level::Fast => {}
         Level::Max => chain::parse(data, parse, chains, &chain::MAX),
         _ => chain::parse(data, parse, chains, &chain::DEFAULT),
