@@ -53,6 +53,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// A new, empty backing file `name` in `dir`, open for reading and
+/// writing (the file tests' `LogicalFile::create` argument).
+#[cfg(test)]
+fn new_backing(dir: &std::path::Path, name: &str) -> File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(dir.join(name))
+        .unwrap()
+}
+
 /// Largest logical file size (2^63 - 1): beyond it writes fail with EFBIG.
 pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
@@ -417,9 +429,7 @@ impl BlockOwner for FileCore {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let c = self.compression();
-        let c = if behind { c.under_pressure() } else { c };
-        if let Err(e) = self.writeback_at(no, block, c) {
+        if let Err(e) = self.writeback_behind(no, block, behind) {
             self.record_wb_error(&e);
         }
     }

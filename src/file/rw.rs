@@ -272,13 +272,8 @@ impl FileCore {
     /// the writer. Idle recompression rewrites such files at its level.
     fn compress_soon(&self, no: u64, block: &Arc<Block>) {
         if !self.cache.submit(no, self.owner(), block) {
-            let c = self.compression();
-            let c = if self.cache.has_workers() {
-                c.under_pressure()
-            } else {
-                c
-            };
-            if let Err(e) = self.writeback_at(no, block, c) {
+            // Refused with threads: they are behind (none: no give-way).
+            if let Err(e) = self.writeback_behind(no, block, self.cache.has_workers()) {
                 self.record_wb_error(&e);
             }
         }

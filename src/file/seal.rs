@@ -308,12 +308,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlockCache::new(4 << 20);
         let (a, b) = (SealQueue::new(), SealQueue::new());
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let file = crate::file::new_backing(dir.path(), "f");
         let f = LogicalFile::create(file, 65536, &cache, &a).unwrap();
         f.write(0, b"data").unwrap();
         f.fsync(false).unwrap();

@@ -59,6 +59,19 @@ impl FileCore {
         self.writeback_at(no, block, self.compression())
     }
 
+    /// [`FileCore::writeback`] of a block the compression threads are
+    /// `behind` on or not: then at the file's level's
+    /// [`Compression::under_pressure`] (`fast` becomes `huffman`).
+    pub(super) fn writeback_behind(
+        &self,
+        no: u64,
+        block: &Arc<Block>,
+        behind: bool,
+    ) -> io::Result<bool> {
+        let c = self.compression();
+        self.writeback_at(no, block, if behind { c.under_pressure() } else { c })
+    }
+
     /// [`FileCore::writeback`] coding the block with `compression`.
     pub(super) fn writeback_at(
         &self,
@@ -325,14 +338,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlockCache::new(4 << 20);
         let seals = SealQueue::new();
-        let open = |name: &str| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(dir.path().join(name))
-                .unwrap()
-        };
+        let open = |name: &str| crate::file::new_backing(dir.path(), name);
         let small = LogicalFile::create(open("small"), 65536, &cache, &seals).unwrap();
         let data = noise(20 << 20, 7);
         small.write(0, &data[..2 << 20]).unwrap();
@@ -375,12 +381,7 @@ mod tests {
             ..CacheOptions::default()
         });
         let seals = SealQueue::new();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let file = crate::file::new_backing(dir.path(), "f");
         let f = LogicalFile::create(file, 65536, &cache, &seals).unwrap();
         f.set_compression(Compression::Level(Level::Fast));
         let bs = 65536usize;
