@@ -230,7 +230,7 @@ impl Inner {
         let (inode, attr) = self.lookup_prepared(&parent_inode, &cname, |s, st| {
             s.open.adopt_created(&mut content);
             s.caps_absent = true;
-            s.new_name_parent = Some(parent_inode.clone());
+            s.new_name_parent = Some(Arc::downgrade(&parent_inode));
             // Just created by us: no ctime record to read or remove while
             // it stays open (another host could write one on a shared
             // mount; the open count keeps this one from closing meanwhile).
@@ -340,7 +340,7 @@ impl Inner {
 
     fn sync_new_name(&self, inode: &Inode) -> io::Result<()> {
         let parent = inode.state.lock().new_name_parent.take();
-        if let Some(p) = parent {
+        if let Some(p) = parent.and_then(|p| p.upgrade()) {
             self.sync_dir(&p)?;
         }
         Ok(())

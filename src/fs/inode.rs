@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockUpgradableReadGuard};
@@ -72,6 +72,15 @@ pub struct InodeTable {
     /// are swapped for handles (0: never).
     open_fds: Arc<AtomicUsize>,
     fd_budget: usize,
+    /// Eviction scans run while more descriptors than this are open: the
+    /// budget, or after a scan that could not get down to its target
+    /// (too many inodes in use: open files, directories being listed) a
+    /// quarter of the budget above what that scan left, so that the next
+    /// one waits for that many new descriptors instead of every request
+    /// scanning the whole table again.
+    scan_above: AtomicUsize,
+    /// Eviction scans run so far (tests, `scfs status`).
+    scans: AtomicU64,
     /// Device of BACKING and a descriptor on it: only its objects are
     /// evicted, and their handles are opened on it.
     dev: u64,
@@ -136,6 +145,8 @@ impl InodeTable {
             t: RwLock::new(t),
             open_fds,
             fd_budget: budget,
+            scan_above: AtomicUsize::new(budget),
+            scans: AtomicU64::new(0),
             dev: st.st_dev,
             mount,
             no_handles: AtomicBool::new(false),
@@ -147,17 +158,29 @@ impl InodeTable {
         self.open_fds.load(Ordering::Relaxed)
     }
 
+    /// Eviction scans run so far (tests, `scfs status`).
+    pub fn evict_scans(&self) -> u64 {
+        self.scans.load(Ordering::Relaxed)
+    }
+
+    /// Whether a scan is due: more descriptors open than `scan_above`.
+    fn over_budget(&self) -> bool {
+        self.fd_budget > 0 && self.open_fds() > self.scan_above.load(Ordering::Relaxed)
+    }
+
     /// Over budget: swaps the descriptors of idle inodes (no operation
     /// holds them, no open file) for handles until a quarter of the budget
     /// is free again. Called with the table locked, so no new reference
-    /// to an inode can appear meanwhile.
+    /// to an inode can appear meanwhile. A scan visits the whole table at
+    /// worst, so one that falls short (the inodes in use hold more than
+    /// the target) puts the next one off until a quarter of the budget
+    /// more descriptors are open: the scans' cost stays proportional to
+    /// the descriptors opened, not to the requests served.
     fn evict_some(&self, t: &Tables) {
-        if self.fd_budget == 0
-            || self.open_fds() <= self.fd_budget
-            || self.no_handles.load(Ordering::Relaxed)
-        {
+        if !self.over_budget() || self.no_handles.load(Ordering::Relaxed) {
             return;
         }
+        self.scans.fetch_add(1, Ordering::Relaxed);
         let target = self.fd_budget - self.fd_budget / 4;
         let mut refused = 0usize;
         for e in t.by_ino.values() {
@@ -165,6 +188,7 @@ impl InodeTable {
                 break;
             }
             if e.inode.ino == ROOT
+                || !e.inode.has_fd.load(Ordering::Acquire)
                 || e.key.0 != self.dev
                 || e.pending.is_some()
                 || Arc::strong_count(&e.inode) > 1
@@ -189,6 +213,18 @@ impl InodeTable {
                 }
             }
         }
+        let left = self.open_fds();
+        let next = if left <= target {
+            self.fd_budget
+        } else {
+            log::debug!(
+                "inode descriptors: {left} in use after a scan (budget {}); next scan above {}",
+                self.fd_budget,
+                left + (self.fd_budget / 4).max(1)
+            );
+            left + (self.fd_budget / 4).max(1)
+        };
+        self.scan_above.store(next, Ordering::Relaxed);
     }
 
     /// The inode `ino`, or ESTALE if the kernel names one we do not know.
@@ -202,7 +238,7 @@ impl InodeTable {
             .get(&ino)
             .map(|e| e.inode.clone())
             .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ESTALE))?;
-        if self.fd_budget > 0 && self.open_fds() > self.fd_budget {
+        if self.over_budget() {
             self.evict_some(&self.t.write());
         }
         Ok(inode)
@@ -280,6 +316,11 @@ impl InodeTable {
         };
         e.nlookup = e.nlookup.saturating_sub(n);
         if e.nlookup == 0 {
+            if self.open_fds() <= self.fd_budget {
+                // Back under budget: a scan put off after falling short
+                // is due at the budget again.
+                self.scan_above.store(self.fd_budget, Ordering::Relaxed);
+            }
             let keys = [Some(e.key), e.pending];
             let Some(e) = t.by_ino.remove(&ino) else {
                 return;

@@ -356,6 +356,12 @@ impl ScfsFs {
         self.0.inodes.open_fds()
     }
 
+    /// Scans for idle inode descriptors to swap for handles so far
+    /// (tests: they follow the descriptors opened, not the requests).
+    pub fn inode_evict_scans(&self) -> u64 {
+        self.0.inodes.evict_scans()
+    }
+
     /// Number of inodes currently known (for tests and logs).
     pub fn inode_count(&self) -> usize {
         self.0.inodes.len()

@@ -415,7 +415,7 @@ impl Inner {
             // Nothing written: an empty file (FORMAT.md 3.6).
             return self.lookup_prepared(&parent, &name, |s, _| {
                 s.open.format = Format::Plain;
-                s.new_name_parent = Some(parent.clone());
+                s.new_name_parent = Some(Arc::downgrade(&parent));
             });
         }
         let nm = self.new_mode(&parent, mode, caller)?;

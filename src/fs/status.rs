@@ -126,6 +126,7 @@ impl Inner {
                 "handles": self.handles.read().len(),
                 "inodes": self.inodes.len(),
                 "inode_fds": self.inodes.open_fds(),
+                "inode_scans": self.inodes.evict_scans(),
             },
         })
     }

@@ -4,7 +4,7 @@
 //! not yet on the backing file, the directory to fsync for a new name,
 //! the capability probe's answer).
 
-use std::sync::Arc;
+use std::sync::Weak;
 
 use super::Inode;
 use crate::file::OpenEntry;
@@ -14,8 +14,13 @@ use crate::file::OpenEntry;
 pub struct FileState {
     /// The open-file table's part (`file::OpenFiles`).
     pub open: OpenEntry,
-    /// Parent directory to fsync at the next fsync (new names).
-    pub new_name_parent: Option<Arc<Inode>>,
+    /// Parent directory to fsync at the next fsync (new names). Weak: a
+    /// file that is never fsynced (most are) must not keep its directory
+    /// busy, or no directory with a new file in it could give up its
+    /// descriptor (`InodeTable::evict_some` skips inodes held elsewhere).
+    /// Gone when the kernel forgot the directory (the file was renamed
+    /// out of it: its entry there no longer matters).
+    pub new_name_parent: Option<Weak<Inode>>,
     /// Known to carry no `security.capability` xattr (a file we created,
     /// or one the kernel already probed), so the kernel's probe before a
     /// write or chown is answered without a syscall. Cleared when that
