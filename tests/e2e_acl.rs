@@ -433,3 +433,48 @@ fn acls_are_refused_where_nothing_enforces_them() {
     assert_eq!(mode_now(&m.p("g")), 0o640);
     assert_eq!(mode_now(&m.p("dir")), 0o750);
 }
+
+/// What a new object inherits from its directory is read again after the
+/// directory changes through the mount (the mount keeps it per directory
+/// between changes): a default ACL set after the first create replaces the
+/// umask for the next one, its removal brings the umask back, and so does
+/// a policy set and removed (`user.scfs.compress`).
+#[test]
+fn what_a_directory_passes_on_follows_its_changes() {
+    let Some(m) = acl_mount() else { return };
+    let d = &m.mnt;
+    root_sh(d, "mkdir d; umask 077; touch d/a");
+    assert_eq!(mode_now(&m.p("d/a")), 0o600, "no default ACL yet");
+    root_sh(
+        d,
+        "setfacl -d -m u::rw-,g::r--,o::r-- d; umask 077; touch d/b; mkdir d/s",
+    );
+    assert_eq!(mode_now(&m.p("d/b")), 0o644, "the new default ACL applies");
+    assert_eq!(mode_now(&m.p("d/s")), 0o644, "and to a new directory");
+    root_sh(d, "setfacl -k d; umask 077; touch d/c");
+    assert_eq!(mode_now(&m.p("d/c")), 0o600, "the umask is back");
+    // A chmod of the directory leaves its default ACL.
+    root_sh(
+        d,
+        "setfacl -d -m u::rw-,g::r--,o::r-- d; umask 077; touch d/d; chmod 700 d; touch d/e",
+    );
+    assert_eq!(mode_now(&m.p("d/d")), 0o644);
+    assert_eq!(mode_now(&m.p("d/e")), 0o644, "after a chmod");
+    let policy = |p: &Path| common::inproc::xattr_get(p, "user.scfs.compress", 64).ok();
+    root_sh(d, "touch d/f");
+    assert_eq!(policy(&m.p("d/f")), None);
+    common::inproc::xattr_set(&m.p("d"), "user.scfs.compress", b"none", 0).unwrap();
+    root_sh(d, "touch d/g; mkdir d/t");
+    assert_eq!(policy(&m.p("d/g")), Some((4, b"none".to_vec())));
+    assert_eq!(policy(&m.p("d/t")), Some((4, b"none".to_vec())));
+    // SAFETY: valid C strings.
+    let r = unsafe {
+        libc::removexattr(
+            common::inproc::cstr(m.p("d")).as_ptr(),
+            c"user.scfs.compress".as_ptr(),
+        )
+    };
+    assert_eq!(r, 0);
+    root_sh(d, "touch d/h");
+    assert_eq!(policy(&m.p("d/h")), None, "the policy is gone");
+}

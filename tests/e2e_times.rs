@@ -308,3 +308,58 @@ fn a_copy_keeps_the_ctime_of_its_last_metadata_change() {
     assert_eq!(st.mtime(), 1_000_000, "the utimens was not kept");
     assert_eq!(st.mode() & 0o7777, 0o640);
 }
+
+/// A copy made the way `cp -a` makes it (data, then the times and the
+/// mode through the open handle, then close) leaves no ctime record in
+/// BACKING at its close: the backing ctime is the one the chmod gave. The
+/// seal at the unmount, which moves the backing ctime, records it first,
+/// and the remount still reports it.
+#[test]
+fn a_copy_needs_no_ctime_record_until_its_seal() {
+    let Some(mut m) = Mount::new() else { return };
+    let p = m.p("copy.txt");
+    let mut f = fs::File::create(&p).unwrap();
+    f.write_all(&data(100_000, 3, true)).unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::from_secs(2_000_000))
+        .unwrap();
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .unwrap();
+    let c = ctime(&p);
+    drop(f);
+    assert_eq!(ctime(&p), c, "the close moved the ctime");
+    let b = m.b("copy.txt");
+    assert!(
+        !xattr_names(&b).iter().any(|n| n == "user.scfs.ctime"),
+        "a ctime record at the close: {:?}",
+        xattr_names(&b)
+    );
+    sleep(PAUSE);
+    m.umount();
+    assert!(
+        xattr_names(&b).iter().any(|n| n == "user.scfs.ctime"),
+        "no ctime record after the seal"
+    );
+    m.mount();
+    assert_eq!(ctime(&p), c, "the seal moved the ctime");
+    assert_eq!(fs::read(&p).unwrap(), data(100_000, 3, true));
+}
+
+/// A chmod of a closed file after its close recorded the ctime: the seal
+/// at the unmount (which moves the backing ctime) keeps the chmod's
+/// ctime, not its own.
+#[test]
+fn the_seal_keeps_the_ctime_of_a_change_after_the_close() {
+    let Some(mut m) = Mount::new() else { return };
+    let p = m.p("late.txt");
+    // Data left for the close to write back: the close records a ctime.
+    fs::write(&p, data(300_000, 5, true)).unwrap();
+    sleep(PAUSE);
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o604)).unwrap();
+    let c = ctime(&p);
+    assert!(c > before(now()), "chmod did not move the ctime");
+    sleep(PAUSE);
+    m.umount();
+    m.mount();
+    assert_eq!(ctime(&p), c, "the seal moved the ctime");
+    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o604);
+}

@@ -40,7 +40,7 @@ mod writeback;
 pub use crate::container::{BlockSize, CompactWhen, Compression, DEFAULT_BLOCK_SIZE};
 pub use content::{recompress_copy, stamp, Content, Format, Recompressed, Stamp};
 pub use reserve::{reserve_at, tail as reservation_tail};
-pub use seal::{SealQueue, MAX_TICKETS};
+pub use seal::{SealHook, SealQueue, MAX_TICKETS};
 pub use table::{Node, OpenEntry, OpenFiles};
 
 use crate::cache::{Block, BlockCache, BlockOwner, Shared};

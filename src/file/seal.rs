@@ -52,9 +52,19 @@ pub struct SealQueue {
     pub(crate) seals: Arc<Seals>,
 }
 
+/// What the mount runs around each seal write: given the backing file
+/// and the write (the ticket's, returning whether it wrote), it keeps
+/// what the seal must not change (the user ctime, `fs/ctime.rs`) and
+/// returns the write's result.
+pub type SealHook =
+    dyn Fn(&std::fs::File, &mut dyn FnMut() -> io::Result<bool>) -> io::Result<bool> + Send + Sync;
+
 /// The state shared by the queue, the files that leave tickets in it and
 /// the background thread.
 pub(crate) struct Seals {
+    /// Set once by the mount (`SealQueue::set_hook`); without it a seal
+    /// is the ticket's write alone.
+    hook: std::sync::OnceLock<Box<SealHook>>,
     /// The queued tickets, with their file's device and inode numbers.
     tickets: Mutex<VecDeque<(u64, u64, SealTicket)>>,
     /// One sealing round at a time: an unmount waits for a background
@@ -96,6 +106,7 @@ impl SealQueue {
     fn with_max(max: usize) -> Arc<SealQueue> {
         Arc::new(SealQueue {
             seals: Arc::new(Seals {
+                hook: std::sync::OnceLock::new(),
                 tickets: Mutex::new(VecDeque::new()),
                 round: Mutex::new(()),
                 last_ticket_ms: AtomicU64::new(0),
@@ -123,6 +134,12 @@ impl SealQueue {
                 q.remove(i);
             }
         }
+    }
+
+    /// Has `hook` run around every seal this queue writes from now on
+    /// (once; a second hook is ignored).
+    pub fn set_hook(&self, hook: Box<SealHook>) {
+        let _ = self.seals.hook.set(hook);
     }
 
     /// Number of tickets waiting (for tests).
@@ -269,7 +286,11 @@ impl Seals {
             if !synced.contains(dev) {
                 continue;
             }
-            match t.write() {
+            let r = match self.hook.get() {
+                Some(hook) => hook(t.file(), &mut || t.write()),
+                None => t.write(),
+            };
+            match r {
                 Ok(true) => written += 1,
                 Ok(false) => {}
                 Err(e) => {

@@ -82,6 +82,17 @@ pub fn write(fd: RawFd, t: Key) -> io::Result<()> {
     sys::setxattr(&sys::proc_path(fd), CTIME, &encode(t), 0)
 }
 
+/// Records `t` as the user ctime of the open backing `file` unless it
+/// has a record (best effort: without xattrs the backing ctime stays the
+/// reported one).
+fn record_if_absent(file: &std::fs::File, t: Key) {
+    if let Err(e) = sys::fsetxattr(file.as_fd(), CTIME, &encode(t), libc::XATTR_CREATE) {
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            log::debug!("cannot record the ctime before a seal: {e}");
+        }
+    }
+}
+
 /// Removes the record of `fd` (absent, or xattrs unsupported: nothing).
 pub fn remove(fd: RawFd) {
     if let Err(e) = sys::removexattr(&sys::proc_path(fd), CTIME) {
@@ -168,15 +179,23 @@ impl Inner {
             inode.ino,
             backing(st)
         );
+        let user = o.user.max(touched.map(|t| key(&t)).unwrap_or_default());
         // An empty file is plain on disk (a container that never took a
         // byte writes no header), reported by its backing ctime: no record.
-        if self.opts.read_only || backing(st) == o.backing_at_open || st.st_size == 0 {
-            if known_absent {
+        // Nor is one needed when the backing ctime is the user's: the last
+        // thing that moved it was a change through the mount (which removed
+        // any record), as when `cp -a` sets the times and the ACL after
+        // the data; a seal that moves it later records it first (`sealing`).
+        if self.opts.read_only
+            || backing(st) == o.backing_at_open
+            || st.st_size == 0
+            || backing(st) == user
+        {
+            if known_absent || backing(st) == user {
                 s.ctime_rec = Some((backing(st), None));
             }
             return false;
         }
-        let user = o.user.max(touched.map(|t| key(&t)).unwrap_or_default());
         let Ok(fd) = inode.fd() else { return false };
         match write(fd.raw(), user) {
             Ok(()) => {
@@ -190,6 +209,29 @@ impl Inner {
                 false
             }
         }
+    }
+
+    /// Runs `seal`, the write of a closed container's seal into its
+    /// backing `file` (which moves the backing ctime): a file without a
+    /// ctime record first gets one holding the backing ctime, its user
+    /// ctime. An open container is left alone (its last close records
+    /// the ctime, as the backing ctime moved since the open). Runs under
+    /// the inode's state lock when the kernel holds one, so no change
+    /// through the mount (which removes the record) comes in between.
+    pub(crate) fn sealing(
+        &self,
+        file: &std::fs::File,
+        seal: &mut dyn FnMut() -> io::Result<bool>,
+    ) -> io::Result<bool> {
+        let Ok(st) = sys::fstat(file.as_fd()) else {
+            return seal();
+        };
+        let inode = self.inodes.find(file.as_fd(), &st);
+        let s = inode.as_ref().map(|i| i.state.lock());
+        if !self.opts.read_only && s.as_ref().is_none_or(|s| s.uctime.is_none()) {
+            record_if_absent(file, backing(&st));
+        }
+        seal()
     }
 
     /// After the user changed the metadata of `inode` through the mount

@@ -121,6 +121,7 @@ impl Inner {
             self.meta_change(&inode, || {
                 sys::fchmod_fd(inode.fd()?.as_fd(), mode & 0o7777)
             })?;
+            self.dir_inherit_changed(&inode);
         }
         if a.uid.is_some() || a.gid.is_some() {
             self.meta_change(&inode, || {

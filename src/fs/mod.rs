@@ -31,6 +31,7 @@ mod compact;
 mod ctime;
 mod export;
 mod handles;
+mod inherit;
 mod inode;
 mod meta;
 mod names;
@@ -303,6 +304,16 @@ impl ScfsFs {
             shown_paths: std::sync::OnceLock::new(),
         });
         inner.recompress.start(Arc::downgrade(&inner));
+        // A seal keeps the user ctime of the file it moves (fs/ctime.rs);
+        // weak: the queue lives in `inner`.
+        let me = Arc::downgrade(&inner);
+        inner
+            .files
+            .seals()
+            .set_hook(Box::new(move |file, seal| match me.upgrade() {
+                Some(inner) => inner.sealing(file, seal),
+                None => seal(),
+            }));
         Ok(ScfsFs(inner))
     }
 

@@ -138,7 +138,7 @@ impl Inner {
         caller: Caller,
     ) -> io::Result<NewMode> {
         let perm = mode & 0o7777;
-        let inherits = parent.is_dir() && self.has_default_acl(parent)?;
+        let inherits = parent.is_dir() && self.dir_default_acl(parent)?;
         Ok(NewMode {
             perm: if inherits {
                 perm

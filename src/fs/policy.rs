@@ -10,7 +10,7 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
 use super::attr::err;
@@ -65,7 +65,7 @@ impl Inner {
     /// effort: without it the file follows the mount's option) and codes
     /// its blocks by it.
     pub(crate) fn adopt_policy_file(&self, parent: &Inode, content: &Content) {
-        let inherited = parent.fd().ok().and_then(|pfd| read(pfd.as_fd()));
+        let inherited = self.dir_policy(parent);
         if let (Some(c), Content::Logical(l)) = (inherited, content) {
             l.with_backing(|f: &File| write(f.as_raw_fd(), c, "file"));
         }
@@ -74,7 +74,7 @@ impl Inner {
 
     /// A new directory `dir` in `parent`: copies the parent's policy onto it.
     pub(crate) fn adopt_policy_dir(&self, parent: &Inode, dir: &Inode) {
-        let Some(c) = parent.fd().ok().and_then(|pfd| read(pfd.as_fd())) else {
+        let Some(c) = self.dir_policy(parent) else {
             return;
         };
         if let Ok(fd) = dir.fd() {

@@ -223,7 +223,9 @@ impl Inner {
         if policy.is_some() {
             self.policy_changed(ino, policy);
         }
-        self.user_changed(&*self.inodes.get(ino)?);
+        let inode = self.inodes.get(ino)?;
+        self.dir_inherit_changed(&inode);
+        self.user_changed(&inode);
         Ok(())
     }
 
@@ -261,7 +263,9 @@ impl Inner {
         if name.as_c_str() == policy::POLICY {
             self.policy_changed(ino, None);
         }
-        self.user_changed(&*self.inodes.get(ino)?);
+        let inode = self.inodes.get(ino)?;
+        self.dir_inherit_changed(&inode);
+        self.user_changed(&inode);
         Ok(())
     }
 }

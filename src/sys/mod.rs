@@ -21,7 +21,7 @@ pub use process::{
     default_sigpipe, euid, is_root, lower_thread_priority, nofile_limit, process_umask,
     raise_nofile_limit, random_u64, stderr_is_terminal, sync_file_range_write,
 };
-pub use xattr::{fgetxattr, getxattr, listxattr, removexattr, setxattr};
+pub use xattr::{fgetxattr, fsetxattr, getxattr, listxattr, removexattr, setxattr};
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;

@@ -67,6 +67,23 @@ pub fn setxattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> io::Resul
     Ok(())
 }
 
+/// `fsetxattr(fd, name)` on an open regular file or directory (not an
+/// O_PATH descriptor).
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &CStr, value: &[u8], flags: i32) -> io::Result<()> {
+    // SAFETY: `value` is readable for its length; the string is
+    // NUL-terminated and the descriptor borrowed (open) for the call.
+    check(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
 pub fn removexattr(path: &CStr, name: &CStr) -> io::Result<()> {
     // SAFETY: valid C strings.
     check(unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) })?;

@@ -46,6 +46,9 @@ pub struct Inode {
     /// "unlinked while open", not "replaced by another host" (which is
     /// ESTALE: docs/SHARED.md).
     pub unlinked_here: AtomicBool,
+    /// A directory's default ACL and compression policy as last read from
+    /// BACKING (what each create in it inherits: `fs/inherit.rs`).
+    pub inherit: Mutex<super::super::inherit::DirInherit>,
 }
 
 /// An inode's hold on its backing object: a descriptor, or none while
@@ -97,6 +100,7 @@ impl Inode {
             mount,
             state: Mutex::new(FileState::default()),
             unlinked_here: AtomicBool::new(false),
+            inherit: Mutex::new(Default::default()),
         }
     }
 
