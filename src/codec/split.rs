@@ -15,7 +15,7 @@
 //! `code_lengths_fast` (near-optimal, see `limit`).
 
 use super::lengths::{code_lengths_fast, coded_bits, Counter};
-use super::table::encode_table;
+use super::table::{encode_table, encode_table_direct};
 use super::MAX_CODE_LEN;
 
 /// One segment of a block, ready to code.
@@ -33,6 +33,10 @@ pub(crate) struct Granules {
     n: usize,
     /// prefix[i] = histogram of granules 0..i; the last is the block's.
     prefix: Vec<[u32; 256]>,
+    /// Tables in the direct mode only (`whole`: the `fast` level's
+    /// literals, where the previous-symbol mode won on 17 of 1380 tables
+    /// of the corpus sample, by 140 bytes in all).
+    direct: bool,
 }
 
 impl Granules {
@@ -57,13 +61,19 @@ impl Granules {
         };
         let mut prefix = Vec::with_capacity(n.div_ceil(gran) + 1);
         prefix.push([0u32; 256]);
-        let mut g = Granules { gran, n, prefix };
+        let mut g = Granules {
+            gran,
+            n,
+            prefix,
+            direct: false,
+        };
         g.extend(data, min);
         g
     }
 
     /// The block as one granule: `plan_segments` then gives one segment
-    /// (no search for cuts).
+    /// (no search for cuts), its table in the direct mode only (no plan
+    /// of the previous-symbol mode).
     pub(crate) fn whole(data: &[u8]) -> Granules {
         let n = data.len();
         let mut prefix = Vec::with_capacity(2);
@@ -72,6 +82,7 @@ impl Granules {
             gran: n.max(1),
             n,
             prefix,
+            direct: true,
         };
         g.extend(data, n);
         g
@@ -270,7 +281,11 @@ fn build(g: &Granules, cuts: &[usize]) -> Vec<Segment> {
         let hist = g.hist(w[0], w[1]);
         let lengths = code_lengths_fast(&hist, MAX_CODE_LEN);
         let mut table = Vec::with_capacity(64);
-        encode_table(&lengths, segs.last().map(|s| &s.lengths), &mut table);
+        if g.direct {
+            encode_table_direct(&lengths, &mut table);
+        } else {
+            encode_table(&lengths, segs.last().map(|s| &s.lengths), &mut table);
+        }
         segs.push(Segment {
             len: g.end(w[1]) - g.end(w[0]),
             hist,
