@@ -69,7 +69,7 @@ impl Counter {
 /// a code to exist. The result is always a complete prefix code (Kraft sum
 /// exactly 1) when two or more symbols are present.
 pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
-    lengths_with(hist, max_len, true)
+    lengths_with(hist, max_len, Limiter::Exact)
 }
 
 /// Like `code_lengths` (same guarantees: a complete prefix code within
@@ -77,24 +77,44 @@ pub fn code_lengths(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
 /// the fast near-optimal limiter (`limit`) instead of package-merge. The
 /// v2 encoder's choice; v1 keeps the optimal code.
 pub(crate) fn code_lengths_fast(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
-    lengths_with(hist, max_len, false)
+    lengths_with(hist, max_len, Limiter::Fast)
+}
+
+/// Like `code_lengths_fast` (a complete prefix code within the limit),
+/// but the fast limiter's result is kept however far it is above the
+/// unrestricted Huffman code (no package-merge: 84 of the corpus
+/// sample's 1380 literal tables at `fast` fell back to it, at ~40 K
+/// instructions each). The `fast` level's literals.
+pub(crate) fn code_lengths_loose(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
+    lengths_with(hist, max_len, Limiter::Loose)
+}
+
+/// How a Huffman code deeper than the limit is cut to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Limiter {
+    /// Package-merge: the optimal code.
+    Exact,
+    /// The fast limiter, package-merge when it loses over 1/FAST_SLACK.
+    Fast,
+    /// The fast limiter's result as it is (package-merge only if it fails).
+    Loose,
 }
 
 /// Code lengths for the small alphabet of the code-length tables' own
 /// code (at most 32 symbols): `code_lengths_fast` without the work arrays
 /// of a 256-symbol alphabet.
 pub(crate) fn small_code_lengths_fast(hist: &[u32; 32], max_len: u32) -> [u8; 32] {
-    lengths_core::<32, 33>(hist, max_len, false)
+    lengths_core::<32, 33>(hist, max_len, Limiter::Fast)
 }
 
 /// Code lengths for the sequence alphabets of LZ blocks (at most 64
 /// symbols): `code_lengths_fast` on a small alphabet.
 pub(crate) fn seq_code_lengths(hist: &[u32; 64], max_len: u32) -> [u8; 64] {
-    lengths_core::<64, 65>(hist, max_len, false)
+    lengths_core::<64, 65>(hist, max_len, Limiter::Fast)
 }
 
-fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
-    lengths_core::<256, 257>(hist, max_len, exact)
+fn lengths_with(hist: &[u32; 256], max_len: u32, limiter: Limiter) -> [u8; 256] {
+    lengths_core::<256, 257>(hist, max_len, limiter)
 }
 
 /// `lengths_with` for an alphabet of N symbols; M = N + 1 (the size of
@@ -102,7 +122,7 @@ fn lengths_with(hist: &[u32; 256], max_len: u32, exact: bool) -> [u8; 256] {
 fn lengths_core<const N: usize, const M: usize>(
     hist: &[u32; N],
     max_len: u32,
-    exact: bool,
+    limiter: Limiter,
 ) -> [u8; N] {
     let mut lens = [0u8; N];
     // Present symbols sorted by (count, symbol): deterministic.
@@ -136,7 +156,8 @@ fn lengths_core<const N: usize, const M: usize>(
 
     let mut depth = [0u8; N];
     if huffman_depths::<M>(weights, &mut depth[..n]) > limit
-        && (exact || !fast_limit(weights, &mut depth[..n], limit))
+        && (limiter == Limiter::Exact
+            || !fast_limit(weights, &mut depth[..n], limit, limiter == Limiter::Loose))
     {
         package_merge(weights, limit, &mut depth[..n]);
     }
@@ -152,8 +173,12 @@ fn lengths_core<const N: usize, const M: usize>(
 const FAST_SLACK: u64 = 500;
 
 /// Limits Huffman depths `d` of ascending weights `w` with the fast
-/// limiter; false (and `d` unspecified) when package-merge must decide.
-fn fast_limit(w: &[u64], d: &mut [u8], limit: u8) -> bool {
+/// limiter; false (and `d` unspecified) when package-merge must decide
+/// (`loose`: only when the limiter failed).
+fn fast_limit(w: &[u64], d: &mut [u8], limit: u8, loose: bool) -> bool {
+    if loose {
+        return super::limit::limit_depths(w, d, limit);
+    }
     let cost = |d: &[u8]| -> u64 { w.iter().zip(d).map(|(&x, &l)| x * u64::from(l)).sum() };
     let huffman = cost(d);
     super::limit::limit_depths(w, d, limit) && cost(d) <= huffman + huffman / FAST_SLACK

@@ -14,7 +14,7 @@
 //! kept only if it beats the single segment. Code lengths come from
 //! `code_lengths_fast` (near-optimal, see `limit`).
 
-use super::lengths::{code_lengths_fast, coded_bits, Counter};
+use super::lengths::{code_lengths_fast, code_lengths_loose, coded_bits, Counter};
 use super::table::{encode_table, encode_table_direct};
 use super::MAX_CODE_LEN;
 
@@ -33,9 +33,10 @@ pub(crate) struct Granules {
     n: usize,
     /// prefix[i] = histogram of granules 0..i; the last is the block's.
     prefix: Vec<[u32; 256]>,
-    /// Tables in the direct mode only (`whole`: the `fast` level's
-    /// literals, where the previous-symbol mode won on 17 of 1380 tables
-    /// of the corpus sample, by 140 bytes in all).
+    /// Tables in the direct mode only and code lengths from the loose
+    /// limiter (`whole`: the `fast` level's literals, where the
+    /// previous-symbol mode won on 17 of 1380 tables of the corpus sample,
+    /// by 140 bytes in all).
     direct: bool,
 }
 
@@ -279,7 +280,11 @@ fn build(g: &Granules, cuts: &[usize]) -> Vec<Segment> {
     let mut segs: Vec<Segment> = Vec::with_capacity(cuts.len());
     for w in cuts.windows(2) {
         let hist = g.hist(w[0], w[1]);
-        let lengths = code_lengths_fast(&hist, MAX_CODE_LEN);
+        let lengths = if g.direct {
+            code_lengths_loose(&hist, MAX_CODE_LEN)
+        } else {
+            code_lengths_fast(&hist, MAX_CODE_LEN)
+        };
         let mut table = Vec::with_capacity(64);
         if g.direct {
             encode_table_direct(&lengths, &mut table);
