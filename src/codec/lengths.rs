@@ -146,11 +146,14 @@ fn lengths_core<const N: usize, const M: usize>(
         _ => {}
     }
     sort_keys(keys);
-    let mut weights = [0u64; N];
-    for (w, k) in weights.iter_mut().zip(keys.iter()) {
-        *w = k >> 8;
+    // The keys become the weights in place (no second 8-byte array to
+    // clear), their symbols kept aside.
+    let mut syms = [0u8; N];
+    for (s, k) in syms.iter_mut().zip(keys.iter_mut()) {
+        *s = *k as u8;
+        *k >>= 8;
     }
-    let weights = &weights[..n];
+    let weights = &*keys;
     let min_len = usize::BITS - (n - 1).leading_zeros(); // ceil(log2 n)
     let limit = max_len.clamp(1, 32).max(min_len) as u8;
 
@@ -161,8 +164,8 @@ fn lengths_core<const N: usize, const M: usize>(
     {
         package_merge(weights, limit, &mut depth[..n]);
     }
-    for (k, &d) in keys.iter().zip(depth.iter()) {
-        lens[(k & 0xFF) as usize] = d;
+    for (&s, &d) in syms[..n].iter().zip(depth.iter()) {
+        lens[usize::from(s)] = d;
     }
     lens
 }
