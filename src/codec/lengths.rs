@@ -180,7 +180,7 @@ const FAST_SLACK: u64 = 500;
 /// (`loose`: only when the limiter failed).
 fn fast_limit(w: &[u64], d: &mut [u8], limit: u8, loose: bool) -> bool {
     if loose {
-        return super::limit::limit_depths(w, d, limit);
+        return super::limit::limit_depths_with(w, d, limit, false);
     }
     let cost = |d: &[u8]| -> u64 { w.iter().zip(d).map(|(&x, &l)| x * u64::from(l)).sum() };
     let huffman = cost(d);
