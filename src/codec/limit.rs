@@ -17,6 +17,13 @@
 /// returns true; returns false (leaving `d` alone) if that failed, which
 /// the checks below make impossible but the caller still handles.
 pub(super) fn limit_depths(w: &[u64], d: &mut [u8], limit: u8) -> bool {
+    limit_depths_with(w, d, limit, true)
+}
+
+/// `limit_depths`; `local`: improve the greedy result by local exchanges
+/// (`improve`); without, the greedy moves only (the `fast` level's
+/// literals: the exchanges were ~half of the limiter's instructions).
+pub(super) fn limit_depths_with(w: &[u64], d: &mut [u8], limit: u8, local: bool) -> bool {
     if w.len() < 2 || w.len() != d.len() || !(1..=32).contains(&limit) || w.len() > 256 {
         return false;
     }
@@ -79,7 +86,9 @@ pub(super) fn limit_depths(w: &[u64], d: &mut [u8], limit: u8) -> bool {
         cnt[k - 1] += 1;
         excess += 1i64 << (l as usize - k);
     }
-    improve(w, &mut cnt, l as usize);
+    if local {
+        improve(w, &mut cnt, l as usize);
+    }
     // Check: complete code, every symbol placed, depths within the cap.
     let kraft: i64 = (1..=l as usize)
         .map(|k| i64::from(cnt[k]) << (l as usize - k))
