@@ -57,8 +57,12 @@ impl Chains {
         self.head.clear();
         // u32::MAX: empty.
         self.head.resize(1 << self.bits, u32::MAX);
-        self.prev.clear();
-        self.prev.resize(n, u32::MAX);
+        // `prev` is not cleared: `prev[p]` is written when p is inserted,
+        // and only inserted positions are ever followed (from `head` or an
+        // inserted position's `prev`), so stale entries are never read.
+        if self.prev.len() < n {
+            self.prev.resize(n, u32::MAX);
+        }
         self.next = 0;
     }
 
