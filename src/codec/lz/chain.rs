@@ -220,3 +220,34 @@ pub(crate) fn parse(data: &[u8], parse: &mut Parse, ch: &mut Chains, p: &Params)
     }
     parse.lits.extend_from_slice(&data[anchor..]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::lz::tests::{noise, texty};
+
+    fn parsed(data: &[u8], ch: &mut Chains, p: &Params) -> (Vec<Seq>, Vec<u8>) {
+        let mut out = Parse::default();
+        parse(data, &mut out, ch, p);
+        (out.seqs, out.lits)
+    }
+
+    /// `prev` is kept (not refilled) between blocks: a block parses the
+    /// same with fresh chains and after longer, equally long and shorter
+    /// blocks left their positions in it.
+    #[test]
+    fn parse_ignores_earlier_blocks() {
+        for p in [&DEFAULT, &MAX] {
+            let mut d = texty(30_000, 7);
+            d.extend_from_slice(&noise(20_000, 8));
+            d.extend_from_slice(&texty(10_000, 7));
+            let want = parsed(&d, &mut Chains::default(), p);
+            assert!(!want.0.is_empty());
+            let mut ch = Chains::default();
+            for other in [texty(100_000, 9), texty(d.len(), 11), texty(5_000, 10)] {
+                parsed(&other, &mut ch, p);
+                assert!(parsed(&d, &mut ch, p) == want);
+            }
+        }
+    }
+}
