@@ -57,8 +57,12 @@ impl Chains {
         self.head.clear();
         // u32::MAX: empty.
         self.head.resize(1 << self.bits, u32::MAX);
-        self.prev.clear();
-        self.prev.resize(n, u32::MAX);
+        // `prev` is not cleared: `prev[p]` is written when p is inserted,
+        // and only inserted positions are ever followed (from `head` or an
+        // inserted position's `prev`), so stale entries are never read.
+        if self.prev.len() < n {
+            self.prev.resize(n, u32::MAX);
+        }
         self.next = 0;
     }
 
@@ -215,4 +219,35 @@ pub(crate) fn parse(data: &[u8], parse: &mut Parse, ch: &mut Chains, p: &Params)
         }
     }
     parse.lits.extend_from_slice(&data[anchor..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::lz::tests::{noise, texty};
+
+    fn parsed(data: &[u8], ch: &mut Chains, p: &Params) -> (Vec<Seq>, Vec<u8>) {
+        let mut out = Parse::default();
+        parse(data, &mut out, ch, p);
+        (out.seqs, out.lits)
+    }
+
+    /// `prev` is kept (not refilled) between blocks: a block parses the
+    /// same with fresh chains and after longer, equally long and shorter
+    /// blocks left their positions in it.
+    #[test]
+    fn parse_ignores_earlier_blocks() {
+        for p in [&DEFAULT, &MAX] {
+            let mut d = texty(30_000, 7);
+            d.extend_from_slice(&noise(20_000, 8));
+            d.extend_from_slice(&texty(10_000, 7));
+            let want = parsed(&d, &mut Chains::default(), p);
+            assert!(!want.0.is_empty());
+            let mut ch = Chains::default();
+            for other in [texty(100_000, 9), texty(d.len(), 11), texty(5_000, 10)] {
+                parsed(&other, &mut ch, p);
+                assert!(parsed(&d, &mut ch, p) == want);
+            }
+        }
+    }
 }
