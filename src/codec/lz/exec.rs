@@ -17,21 +17,13 @@ const _: () = assert!(FAST <= LIT_SLACK);
 pub(super) const BATCH: usize = 32;
 
 /// One batch of decoded sequences: literal length, match length (with
-/// MIN_MATCH) and offset of each (all below 2^21).
+/// MIN_MATCH) and offset of each (all below 2^21). `Default` is all
+/// zeros (arrays of up to 32 elements derive it: BATCH stays 32).
+#[derive(Default)]
 pub(super) struct Batch {
     pub(super) ll: [u32; BATCH],
     pub(super) ml: [u32; BATCH],
     pub(super) off: [u32; BATCH],
-}
-
-impl Batch {
-    pub(super) fn new() -> Batch {
-        Batch {
-            ll: [0; BATCH],
-            ml: [0; BATCH],
-            off: [0; BATCH],
-        }
-    }
 }
 
 /// Where the sequence loop is: the next output byte and next literal.

@@ -275,7 +275,7 @@ pub(super) fn run_sequences(
         REP_INIT[2] as usize,
     ];
     let mut cur = Cursor { op: 0, lp: 0 };
-    let mut batch = Batch::new();
+    let mut batch = Batch::default();
     let mut first = 0;
     while first < nseq {
         let m = (nseq - first).min(BATCH);
