@@ -90,7 +90,7 @@ pub(crate) fn code_lengths_loose(hist: &[u32; 256], max_len: u32) -> [u8; 256] {
 }
 
 /// How a Huffman code deeper than the limit is cut to it.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Limiter {
     /// Package-merge: the optimal code.
     Exact,
@@ -159,8 +159,7 @@ fn lengths_core<const N: usize, const M: usize>(
 
     let mut depth = [0u8; N];
     if huffman_depths::<M>(weights, &mut depth[..n]) > limit
-        && (limiter == Limiter::Exact
-            || !fast_limit(weights, &mut depth[..n], limit, limiter == Limiter::Loose))
+        && !fast_limit(weights, &mut depth[..n], limit, limiter)
     {
         package_merge(weights, limit, &mut depth[..n]);
     }
@@ -175,16 +174,20 @@ fn lengths_core<const N: usize, const M: usize>(
 /// caller runs package-merge: the fast path can never lose more than this.
 const FAST_SLACK: u64 = 500;
 
-/// Limits Huffman depths `d` of ascending weights `w` with the fast
-/// limiter; false (and `d` unspecified) when package-merge must decide
-/// (`loose`: only when the limiter failed).
-fn fast_limit(w: &[u64], d: &mut [u8], limit: u8, loose: bool) -> bool {
-    if loose {
-        return super::limit::limit_depths_with(w, d, limit, false);
+/// Limits Huffman depths `d` of ascending weights `w` as `limiter` says;
+/// false (and `d` unspecified) when package-merge must decide: always
+/// for `Exact`, when the fast limiter loses over 1/FAST_SLACK for `Fast`,
+/// only when the limiter failed for `Loose`.
+fn fast_limit(w: &[u64], d: &mut [u8], limit: u8, limiter: Limiter) -> bool {
+    match limiter {
+        Limiter::Exact => false,
+        Limiter::Loose => super::limit::limit_depths_with(w, d, limit, false),
+        Limiter::Fast => {
+            let cost = |d: &[u8]| -> u64 { w.iter().zip(d).map(|(&x, &l)| x * u64::from(l)).sum() };
+            let huffman = cost(d);
+            super::limit::limit_depths(w, d, limit) && cost(d) <= huffman + huffman / FAST_SLACK
+        }
     }
-    let cost = |d: &[u8]| -> u64 { w.iter().zip(d).map(|(&x, &l)| x * u64::from(l)).sum() };
-    let huffman = cost(d);
-    super::limit::limit_depths(w, d, limit) && cost(d) <= huffman + huffman / FAST_SLACK
 }
 
 /// Unrestricted Huffman code lengths for ascending `w` (two-queue method,
