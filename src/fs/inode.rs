@@ -217,12 +217,12 @@ impl InodeTable {
         let next = if left <= target {
             self.fd_budget
         } else {
+            let next = left + (self.fd_budget / 4).max(1);
             log::debug!(
-                "inode descriptors: {left} in use after a scan (budget {}); next scan above {}",
-                self.fd_budget,
-                left + (self.fd_budget / 4).max(1)
+                "inode descriptors: {left} in use after a scan (budget {}); next scan above {next}",
+                self.fd_budget
             );
-            left + (self.fd_budget / 4).max(1)
+            next
         };
         self.scan_above.store(next, Ordering::Relaxed);
     }
