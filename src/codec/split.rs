@@ -447,6 +447,8 @@ mod tests {
         }
     }
 
+    use super::super::tests::xorshift;
+
     /// Bytes whose histogram is Fibonacci-shaped over `syms` symbols (a
     /// Huffman code deeper than 11 bits for 16 or more), shuffled.
     fn fibonacci_bytes(syms: usize, seed: u64) -> Vec<u8> {
@@ -458,10 +460,7 @@ mod tests {
         }
         let mut x = seed | 1;
         for i in (1..d.len()).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            d.swap(i, (x % (i as u64 + 1)) as usize);
+            d.swap(i, (xorshift(&mut x) % (i as u64 + 1)) as usize);
         }
         d
     }
@@ -500,9 +499,7 @@ mod tests {
             let mut x = seed | 1;
             (0..n)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = xorshift(&mut x);
                     b"etaoin shrdlu\n"[(x % 14) as usize] + (x >> 60 == 0) as u8
                 })
                 .collect()
