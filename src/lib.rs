@@ -3,7 +3,7 @@
 //! Layers, each knowing only the one below it:
 //! `cli` -> `fs` (FUSE frontend) -> `file` (logical file) -> `cache`
 //! (decoded blocks) -> `container` (v2 on-disk format) -> `codec`
-//! (canonical Huffman). `tcv1` is the legacy stream format spoken by
+//! (LZ77 + canonical Huffman). `tcv1` is the legacy stream format spoken by
 //! `scfs compress` / `scfs decompress`. `metrics` holds a mount's live
 //! counters (`scfs status`).
 

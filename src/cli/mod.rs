@@ -43,7 +43,7 @@ pub enum OutputFormat {
 #[command(
     name = "scfs",
     version,
-    about = "A transparently compressing filesystem (canonical Huffman) and its offline tools",
+    about = "A transparently compressing filesystem (LZ77 + canonical Huffman) and its offline tools",
     after_help = "Exit status: 0 success, 1 corrupt data, 2 usage or I/O error."
 )]
 struct Cli {
