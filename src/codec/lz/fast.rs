@@ -17,11 +17,50 @@ const MLS_PROBE: u32 = 5;
 /// 2^STEP_LOG bytes since the last match.
 const STEP_LOG: u32 = 8;
 
-/// The matcher's hash table, kept between blocks (cleared per block: a
+/// The matcher's hash tables, kept between blocks (cleared per block: a
 /// table of positions offset by a moving base, never cleared, ran 20%
 /// slower by wall time for 1% fewer instructions; see BENCHMARKS.md,
-/// session 10).
-pub(crate) struct FastTable(Box<[u32; TABLE_LEN]>);
+/// session 10). Blocks of at most 64 KiB (the mount's default) store
+/// their positions in the 16-bit table: 32 KiB, which stays in the L1
+/// cache, and half the bytes to clear; larger blocks in the 32-bit one.
+/// Both give the same parse.
+pub(crate) struct FastTable {
+    t32: Box<[u32; TABLE_LEN]>,
+    t16: Box<[u16; TABLE_LEN]>,
+}
+
+/// A table entry: a position in the block (below 2^16 for `u16`).
+trait Pos: Copy + Default {
+    fn get(self) -> usize;
+    /// `p` must fit (the caller picks the type by the block's length).
+    fn new(p: usize) -> Self;
+}
+
+impl Pos for u32 {
+    #[inline(always)]
+    fn get(self) -> usize {
+        self as usize
+    }
+    #[inline(always)]
+    fn new(p: usize) -> u32 {
+        p as u32
+    }
+}
+
+impl Pos for u16 {
+    #[inline(always)]
+    fn get(self) -> usize {
+        usize::from(self)
+    }
+    #[inline(always)]
+    fn new(p: usize) -> u16 {
+        p as u16
+    }
+}
+
+/// Blocks up to this length use the 16-bit table (every position stored
+/// is below the block's length).
+const T16_MAX: usize = 1 << 16;
 
 /// Slots of the largest table (2^14); a block uses the first 2^bits,
 /// indexed through TABLE_MASK (so no index needs a bounds check).
@@ -30,7 +69,10 @@ const TABLE_MASK: usize = TABLE_LEN - 1;
 
 impl Default for FastTable {
     fn default() -> FastTable {
-        FastTable(Box::new([0; TABLE_LEN]))
+        FastTable {
+            t32: Box::new([0; TABLE_LEN]),
+            t16: Box::new([0; TABLE_LEN]),
+        }
     }
 }
 
@@ -50,18 +92,23 @@ const WILD: usize = 16;
 /// `parse` (cleared first); `table` is scratch.
 #[inline(never)]
 pub(crate) fn parse(data: &[u8], parse: &mut Parse, table: &mut FastTable) {
-    parse_with::<MLS_FAST>(data, parse, table)
+    if data.len() <= T16_MAX {
+        parse_with::<MLS_FAST, u16>(data, parse, &mut table.t16)
+    } else {
+        parse_with::<MLS_FAST, u32>(data, parse, &mut table.t32)
+    }
 }
 
 /// `parse` as the other levels' probe of random-looking blocks.
 #[inline(never)]
 pub(crate) fn probe(data: &[u8], parse: &mut Parse, table: &mut FastTable) {
-    parse_with::<MLS_PROBE>(data, parse, table)
+    parse_with::<MLS_PROBE, u32>(data, parse, &mut table.t32)
 }
 
+/// The parse with table entries of type `P`, which must hold every
+/// position below `data.len()`.
 #[inline(always)]
-fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTable) {
-    let table = &mut table.0;
+fn parse_with<const MLS: u32, P: Pos>(data: &[u8], parse: &mut Parse, table: &mut [P; TABLE_LEN]) {
     parse.seqs.clear();
     let n = data.len();
     // Every offset below n fits (FORMAT.md 5.2), so none is checked.
@@ -69,7 +116,8 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
     let bits = (usize::BITS - n.leading_zeros())
         .saturating_sub(3)
         .clamp(10, 14);
-    table[..1 << bits].fill(0);
+    debug_assert!(n <= 1 << (8 * std::mem::size_of::<P>()));
+    table[..1 << bits].fill(P::default());
     let mask = (1usize << bits) - 1;
     // Literals are appended in WILD-byte chunks, then cut back to the
     // literals so far (room reserved once: no reallocation, no zeroing).
@@ -96,10 +144,10 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
             // here; the table fill after a match stores ip - 2 with ip <
             // limit), so c + 8 <= n. And each is below `ip` (stored
             // before `ip` moved past it): c0 < ip, c1 < ip + 1.
-            let c0 = table[h0] as usize;
-            table[h0] = ip as u32;
-            let c1 = table[h1] as usize;
-            table[h1] = (ip + 1) as u32;
+            let c0 = table[h0].get();
+            table[h0] = P::new(ip);
+            let c1 = table[h1].get();
+            table[h1] = P::new(ip + 1);
             debug_assert!(c0 < ip && c1 <= ip);
             // Repeat offset one position ahead (zstd's trick). `rep` is
             // at most r (it is an earlier match's offset, which is at
@@ -164,7 +212,7 @@ fn parse_with<const MLS: u32>(data: &[u8], parse: &mut Parse, table: &mut FastTa
                 let p = ip - 2;
                 // SAFETY (the four reads): p < ip < limit = n - 9, so
                 // p + 8 and ip + 4 <= n; ip - rep2 <= ip once rep2 <= ip.
-                table[slot::<MLS>(unsafe { read64_unchecked(data, p) }, mask)] = p as u32;
+                table[slot::<MLS>(unsafe { read64_unchecked(data, p) }, mask)] = P::new(p);
                 if rep2 > ip
                     || unsafe { read32_unchecked(data, ip - rep2) != read32_unchecked(data, ip) }
                 {
@@ -249,6 +297,34 @@ mod tests {
             ] {
                 let (seqs, lits) = parsed(&d, &mut t);
                 assert_eq!(rebuild(&seqs, &lits), d, "n {n}");
+            }
+        }
+    }
+
+    /// Blocks of up to T16_MAX bytes parse with the 16-bit table exactly
+    /// as with the 32-bit one (a repeat reaching back to position 0 at the
+    /// block's end: the largest positions stored); one byte more takes
+    /// the 32-bit table. Every parse rebuilds its block.
+    #[test]
+    fn sixteen_bit_table_gives_the_same_parse() {
+        let mut t = FastTable::default();
+        for n in [T16_MAX - 1, T16_MAX, T16_MAX + 1, 40_000, 300] {
+            for d in [texty(n, n as u64), {
+                let mut d = noise(n - n / 20, n as u64);
+                let head = d[..n / 20].to_vec();
+                d.extend_from_slice(&head);
+                d
+            }] {
+                let (seqs, lits) = parsed(&d, &mut t);
+                assert_eq!(rebuild(&seqs, &lits), d, "n {n}");
+                let mut p = Parse::default();
+                parse_with::<MLS_FAST, u32>(&d, &mut p, &mut FastTable::default().t32);
+                assert!(p.seqs == seqs && p.lits == lits, "n {n}");
+                if n <= T16_MAX {
+                    let mut q = Parse::default();
+                    parse_with::<MLS_FAST, u16>(&d, &mut q, &mut FastTable::default().t16);
+                    assert!(q.seqs == seqs && q.lits == lits, "n {n}");
+                }
             }
         }
     }

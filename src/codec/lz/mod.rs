@@ -111,6 +111,19 @@ const PREFIX_LEN: usize = 4 << 10;
 /// compressible than the rest.
 const PREFIX_CLEAR: f32 = 0.75;
 
+/// At `fast` (the write path), a block whose corrected order-0 estimate
+/// is within 1/2^FAST_RAW_SHIFT of its size (and at least
+/// INCOMPRESSIBLE_BYTES) is stored Raw at once: no Huffman try, whose
+/// table and streams cost more than zstd -1's whole handling of such
+/// blocks (it stores literals raw below a similar gain).
+const FAST_RAW_SHIFT: u32 = 7;
+
+/// Bytes below its size a block's estimate must reach for `fast` to
+/// code it (see FAST_RAW_SHIFT).
+fn fast_raw_margin(n: usize) -> f32 {
+    ((n >> FAST_RAW_SHIFT) as f32).max(INCOMPRESSIBLE_BYTES)
+}
+
 /// Per-thread encoder scratch, kept between blocks.
 #[derive(Default)]
 struct EncScratch {
@@ -125,6 +138,8 @@ struct EncScratch {
 thread_local! {
     /// Blocks given to `encode_lz` on this thread (tests of the early exit).
     pub(crate) static TRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Blocks `fast` stored Raw from their estimate alone.
+    pub(crate) static FAST_RAW: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks for which the probe gave LZ up.
     pub(crate) static GIVEN_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Blocks coded at `fast` from the prefix's histogram alone.
@@ -174,7 +189,14 @@ pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> Block
         g.complete(data);
     }
     let est = g.entropy_bytes_corrected();
-    if est >= n as f32 - INCOMPRESSIBLE_BYTES || g.total().iter().any(|&c| c as usize == n) {
+    let one_value = g.total().iter().any(|&c| c as usize == n);
+    if level == Level::Fast && !one_value && est >= n as f32 - fast_raw_margin(n) {
+        // Near-random at `fast`: Huffman would save under 1/2^FAST_RAW_SHIFT.
+        #[cfg(test)]
+        FAST_RAW.with(|t| t.set(t.get() + 1));
+        return BlockCoding::Raw;
+    }
+    if est >= n as f32 - INCOMPRESSIBLE_BYTES || one_value {
         // Zero / Fill / incompressible: exactly the Huffman coder's answer.
         return encode_block_with(data, Some(&g), out);
     }

@@ -581,3 +581,57 @@ fn near_random_blocks_with_repeats_get_lz() {
         assert_ne!(roundtrip(&d, Level::Fast), BlockCoding::Lz);
     }
 }
+
+/// At `fast`, a block whose corrected order-0 estimate is within
+/// `fast_raw_margin` of its size (1/128 of it, at least
+/// INCOMPRESSIBLE_BYTES) is stored Raw without a Huffman try; just
+/// below that margin it is coded exactly as `huffman` codes it. Noise
+/// over k of the 256 byte values straddles the margin (k = 245.1 at
+/// 1/128); the other levels are not affected.
+#[test]
+fn fast_stores_near_random_blocks_raw() {
+    let raw = || FAST_RAW.with(|t| t.get());
+    for n in [SMALL_LEN + 1, 2048, 3071, 3072, 3073, 65536, 131072] {
+        let (mut saw_raw, mut saw_huff) = (false, false);
+        for k in 236u32..=256 {
+            let d: Vec<u8> = noise(n, u64::from(k) + n as u64)
+                .iter()
+                .map(|&b| (u32::from(b) % k) as u8)
+                .collect();
+            let g = crate::codec::split::Granules::new(&d);
+            let est = g.entropy_bytes_corrected();
+            let want_raw = est >= n as f32 - fast_raw_margin(n);
+            let r0 = raw();
+            let mut out = Vec::new();
+            let c = encode_block_level(&d, Level::Fast, &mut out);
+            let mut huff = Vec::new();
+            let h = encode_block(&d, &mut huff);
+            if want_raw {
+                assert_eq!((c, raw() - r0), (BlockCoding::Raw, 1), "{n} k {k}");
+                assert!(out.is_empty());
+                saw_raw = true;
+            } else {
+                assert_eq!(raw(), r0, "{n} k {k}");
+                assert_eq!(c, h, "{n} k {k}");
+                assert!(out == huff, "{n} k {k}");
+                saw_huff |= h == BlockCoding::Huffman;
+            }
+            assert_eq!(roundtrip(&d, Level::Fast), c);
+            for level in [Level::Default, Level::Max] {
+                let r0 = raw();
+                roundtrip(&d, level);
+                assert_eq!(raw(), r0, "{n} k {k} {level:?}");
+            }
+        }
+        assert!(saw_raw, "{n}");
+        assert!(n < 3072 || saw_huff, "{n}");
+    }
+    // The margin: 1/128 of the block, at least INCOMPRESSIBLE_BYTES.
+    assert_eq!(fast_raw_margin(3071), INCOMPRESSIBLE_BYTES);
+    assert_eq!(fast_raw_margin(3072), INCOMPRESSIBLE_BYTES);
+    assert_eq!(fast_raw_margin(3200), 25.0);
+    assert_eq!(fast_raw_margin(65536), 512.0);
+    // One value and all zeros are still Fill / Zero at `fast`.
+    assert_eq!(roundtrip(&[5u8; 70000], Level::Fast), BlockCoding::Fill(5));
+    assert_eq!(roundtrip(&[0u8; 300], Level::Fast), BlockCoding::Zero);
+}
