@@ -35,7 +35,7 @@ mod table;
 
 use std::fmt;
 
-pub use block::{decode_block, encode_block, MAX_BLOCK_LEN};
+pub use block::{decode_block, encode_block, encode_block_huffman, MAX_BLOCK_LEN};
 pub use error::CodecError;
 pub use lengths::{code_lengths, coded_bits, histogram};
 pub use lz::{decode_lz_block, encode_block_level, LzError};

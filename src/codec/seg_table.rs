@@ -183,26 +183,31 @@ impl SegTable {
     /// 11 bits, the code after it. The indices starting with c are
     /// r + (j << l) (r its reversed bits, l its length) for the
     /// 2^(11 - l) values of j, and the code after c is the one at index j
-    /// of the one-symbol table when it fits in 11 - l bits; so each
-    /// code's entries take one sequential pass over the start of `t`.
+    /// of the one-symbol table when it fits in 11 - l bits. So all codes
+    /// of one length share one row of entries in j order (all but the
+    /// first symbol, built once per length by a loop the compiler
+    /// vectorises), which each code adds its symbol to as it stores them
+    /// at its strided indices.
     pub(crate) fn build_pairs(&mut self) {
         let t = &self.single;
         let row = &mut self.pair_row;
+        let mut row_len = u32::MAX; // no row built yet
         for &(s1, l1, r1) in &self.codes[..self.ncodes] {
             let l1 = u32::from(l1).min(TABLE_BITS);
             let rem = TABLE_BITS - l1;
-            let first = u32::from(s1) + (l1 << 16);
             let m = 1usize << rem;
-            // The entries in j order (a loop the compiler vectorises),
-            // then stored at their strided indices.
-            for (x, &e2) in row[..m].iter_mut().zip(&t[..m]) {
-                let e2 = u32::from(e2);
-                let l2 = e2 & 15;
-                let two = u32::from(l2 <= rem);
-                *x = first + ((e2 >> 8) << 8) + ((l2 * two) << 16) + (two << 31);
+            if l1 != row_len {
+                row_len = l1;
+                for (x, &e2) in row[..m].iter_mut().zip(&t[..m]) {
+                    let e2 = u32::from(e2);
+                    let l2 = e2 & 15;
+                    let two = u32::from(l2 <= rem);
+                    *x = ((e2 >> 8) << 8) + ((l1 + l2 * two) << 16) + (two << 31);
+                }
             }
+            let s1 = u32::from(s1);
             for (j, &e) in row[..m].iter().enumerate() {
-                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e;
+                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e + s1;
             }
         }
         self.kernel = Kernel::Pairs;

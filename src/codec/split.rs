@@ -38,6 +38,8 @@ pub(crate) struct Granules {
     /// previous-symbol mode won on 17 of 1380 tables of the corpus sample,
     /// by 140 bytes in all).
     direct: bool,
+    /// Extra bits charged per segment (`with_segment_bits`).
+    seg_bits: f32,
 }
 
 impl Granules {
@@ -67,6 +69,7 @@ impl Granules {
             n,
             prefix,
             direct: false,
+            seg_bits: 0.0,
         };
         g.extend(data, min);
         g
@@ -84,9 +87,17 @@ impl Granules {
             n,
             prefix,
             direct: true,
+            seg_bits: 0.0,
         };
         g.extend(data, n);
         g
+    }
+
+    /// Charges `bits` more for every segment when planning them (the
+    /// `huffman` level's price of a segment's decoding).
+    pub(crate) fn with_segment_bits(mut self, bits: u32) -> Granules {
+        self.seg_bits = bits as f32;
+        self
     }
 
     /// Adds granules until they cover at least `min` bytes of `data`.
@@ -272,7 +283,7 @@ fn overhead(present: u32) -> f32 {
 /// the segment's table and header bytes.
 fn estimate(g: &Granules, i: usize, j: usize) -> f32 {
     let (h, present) = entropy(g, i, j);
-    h + overhead(present)
+    h + overhead(present) + g.seg_bits
 }
 
 /// Builds the segments for granule cuts `cuts` (ascending, 0 .. count).
@@ -302,10 +313,15 @@ fn build(g: &Granules, cuts: &[usize]) -> Vec<Segment> {
 }
 
 /// Payload bits of `segs`, exact but for stream padding (counted as 12
-/// bits a segment).
-fn cost(segs: &[Segment]) -> u64 {
+/// bits a segment), plus `g`'s charge per segment.
+fn cost(g: &Granules, segs: &[Segment]) -> u64 {
     segs.iter()
-        .map(|s| 8 * (s.table.len() as u64 + 3 + 8) + 12 + coded_bits(&s.hist, &s.lengths))
+        .map(|s| {
+            8 * (s.table.len() as u64 + 3 + 8)
+                + 12
+                + g.seg_bits as u64
+                + coded_bits(&s.hist, &s.lengths)
+        })
         .sum()
 }
 
@@ -379,7 +395,7 @@ pub(crate) fn plan_segments(g: &Granules) -> Vec<Segment> {
         return segs;
     }
     let single = build(g, &[0, count]);
-    if cost(&segs) < cost(&single) {
+    if cost(g, &segs) < cost(g, &single) {
         segs
     } else {
         single

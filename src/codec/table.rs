@@ -18,6 +18,8 @@ const REP_PREV: u8 = 23; // previous value 3..=6 more times (2 extra bits)
 const ZERO_SHORT: u8 = 24; // value 0, 3..=10 times (3 extra bits)
 const ZERO_LONG: u8 = 25; // value 0, 11..=138 times (7 extra bits)
 const CL_MAX_LEN: u32 = 7;
+/// Bytes `decode_table` stores at once for a run of values.
+const RUN_STORE: usize = 16;
 
 /// Order in which CL code lengths are sent (trailing zeros are cut).
 const PERM_DIRECT: [u8; CL_SYMS] = [
@@ -407,7 +409,9 @@ pub(crate) fn decode_table(
             (MODE_PREV_TABLE, None) => return Err(CodecError::NoPreviousTable),
             (_, p) => p,
         };
-        let mut t = [0u8; 256];
+        // The 256 values, and room for a 16-byte store at any of them.
+        let mut wide_t = [0u8; 256 + RUN_STORE];
+        let t = &mut wide_t;
         // Values decoded, by value (all 23 CL values): in mode 1 these are
         // the lengths' histogram, which `validate_counts` checks without
         // another pass over the 256 symbols.
@@ -432,10 +436,18 @@ pub(crate) fn decode_table(
             if i + n > 256 {
                 return Err(CodecError::RunPastEnd { at: i, run: n });
             }
-            t[i..i + n].fill(v);
+            // Runs of at most 16 (all but zero runs of 17 and more) as one
+            // store of 16 bytes, whose excess the next values overwrite
+            // (or that lands past the 256): no call to memset.
+            if n <= RUN_STORE {
+                t[i..i + RUN_STORE].copy_from_slice(&[v; RUN_STORE]);
+            } else {
+                t[i..i + n].fill(v);
+            }
             hist[usize::from(v & 31)] += n as u32;
             i += n;
         }
+        let t: [u8; 256] = t[..256].try_into().unwrap_or([0; 256]);
         if mode == MODE_DIRECT {
             if hist[MAX_CODE_LEN as usize + 1..].iter().any(|&c| c > 0) {
                 return Err(out_of_range(&t.map(i32::from)));

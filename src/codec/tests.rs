@@ -155,6 +155,93 @@ fn stream_v1_long_tables() {
     assert!(decode_stream(&lens, &enc, &mut dec).is_err());
 }
 
+/// The `huffman` level's payload must save more than `min_gain(n)` bytes:
+/// on one-segment blocks (under 8 KiB) it is `encode_block`'s payload when
+/// that saves more, else Raw. Blocks of 1..=64 bytes and at the 4 KiB and
+/// 8 KiB marks, over alphabets from 2 to 256 symbols, hit gains at the
+/// threshold and one either side.
+#[test]
+fn huffman_level_needs_its_minimum_gain() {
+    use super::block::min_gain;
+    let mut seed = 0x1234_5678u64;
+    let mut at = [0usize; 3]; // gains of min_gain - 1, min_gain, min_gain + 1
+    let (mut kept, mut dropped) = (0, 0);
+    for n in (1..=64usize).chain([255, 256, 1000, 4095, 4096, 4097, 8191]) {
+        for alphabet in [2u64, 16, 180, 200, 220, 230, 236, 240, 250, 256] {
+            let d: Vec<u8> = (0..n)
+                .map(|_| (xorshift(&mut seed) % alphabet) as u8)
+                .collect();
+            let (mut p, mut q) = (Vec::new(), Vec::new());
+            let c = encode_block(&d, &mut p);
+            let h = encode_block_huffman(&d, &mut q);
+            if c != BlockCoding::Huffman {
+                assert_eq!(h, c, "{n} bytes over {alphabet}");
+                continue;
+            }
+            let gain = n - p.len();
+            if let Some(i) = (gain + 1).checked_sub(min_gain(n)).filter(|&i| i < 3) {
+                at[i] += 1;
+            }
+            if gain > min_gain(n) {
+                assert_eq!(h, BlockCoding::Huffman, "{n} bytes, gain {gain}");
+                assert!(p == q, "{n} bytes: another payload");
+                let mut back = vec![0u8; n];
+                decode_block(&q, &mut back).unwrap();
+                assert!(back == d);
+                kept += 1;
+            } else {
+                assert_eq!(h, BlockCoding::Raw, "{n} bytes, gain {gain}");
+                assert!(q.is_empty());
+                dropped += 1;
+            }
+        }
+    }
+    assert!(at.iter().all(|&c| c > 0), "gains at the threshold: {at:?}");
+    assert!(kept > 50 && dropped > 10, "{kept} kept, {dropped} dropped");
+}
+
+/// The `huffman` level splits a block only where a segment saves more than
+/// what it charges one: two unrelated halves are split as before; a block
+/// whose halves differ a little is split by `encode_block` but left whole,
+/// never in more segments; every payload decodes back.
+#[test]
+fn huffman_level_pays_for_segments() {
+    let segments = |p: &[u8]| usize::from(p[0]);
+    let mut seed = 0x5EED_u64;
+    let mut fewer = 0;
+    for shift in 0..8u32 {
+        // The second half moves 1/2^(8 - shift) of its bytes to 8 other
+        // symbols (shift 7: half of them).
+        let mut d: Vec<u8> = (0..32768)
+            .map(|_| (xorshift(&mut seed) % 32) as u8)
+            .collect();
+        d.extend((0..32768).map(|_| {
+            let r = xorshift(&mut seed);
+            if (r >> 32) % (1 << (8 - shift)) == 0 {
+                32 + (r % 8) as u8
+            } else {
+                (r % 32) as u8
+            }
+        }));
+        let (mut p, mut q) = (Vec::new(), Vec::new());
+        assert_eq!(encode_block(&d, &mut p), BlockCoding::Huffman);
+        assert_eq!(encode_block_huffman(&d, &mut q), BlockCoding::Huffman);
+        assert!(segments(&q) <= segments(&p), "shift {shift}");
+        fewer += usize::from(segments(&q) < segments(&p));
+        let mut back = vec![0u8; d.len()];
+        decode_block(&q, &mut back).unwrap();
+        assert!(back == d, "shift {shift}");
+    }
+    assert!(fewer > 0, "no block split by encode_block only");
+    let mut two: Vec<u8> = (0..32768)
+        .map(|_| (xorshift(&mut seed) % 16) as u8)
+        .collect();
+    two.extend((0..32768).map(|_| 128 + (xorshift(&mut seed) % 16) as u8));
+    let mut q = Vec::new();
+    assert_eq!(encode_block_huffman(&two, &mut q), BlockCoding::Huffman);
+    assert!(segments(&q) >= 2);
+}
+
 fn kraft_exact(lens: &[u8; 256], cap: u32) -> bool {
     let present: Vec<u32> = lens.iter().filter(|&&l| l > 0).map(|&l| l as u32).collect();
     if present.len() == 1 {

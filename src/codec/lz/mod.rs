@@ -29,7 +29,7 @@ mod tests;
 pub use decode::decode_lz_block;
 pub use error::LzError;
 
-use super::block::{encode_block, encode_block_with, MAX_BLOCK_LEN};
+use super::block::{encode_block, encode_block_huffman, encode_block_with, MAX_BLOCK_LEN};
 use super::split::Granules;
 use super::{BlockCoding, Level};
 use encode::{Parse, Writer};
@@ -155,11 +155,11 @@ thread_local! {
 
 /// Cheapest coding of `data` (1..=MAX_BLOCK_LEN bytes) at `level`; appends
 /// the payload (section 4 for Huffman, section 5 for Lz) to `out`.
-/// `Level::Huffman` is `encode_block`. Empty data gives Zero, data longer
-/// than MAX_BLOCK_LEN gives Raw.
+/// `Level::Huffman` is `encode_block_huffman`. Empty data gives Zero, data
+/// longer than MAX_BLOCK_LEN gives Raw.
 pub fn encode_block_level(data: &[u8], level: Level, out: &mut Vec<u8>) -> BlockCoding {
     if level == Level::Huffman {
-        return encode_block(data, out);
+        return encode_block_huffman(data, out);
     }
     let n = data.len();
     if n == 0 {
