@@ -404,14 +404,17 @@ fn decode_batch<const BMI2: bool>(
     let m = m.min(BATCH);
     let mut j = 0;
     while j + 2 <= m {
+        // Each stream's two values stored as soon as they are decoded:
+        // fewer values live at once (the loop keeps more in registers).
         let l = next2::<BMI2>(d, &mut rl, llt);
+        b.ll[j] = l[0].1 as u32;
+        b.ll[j + 1] = l[1].1 as u32;
         let ml = next2::<BMI2>(d, &mut rm, mlt);
+        b.ml[j] = ml[0].1 as u32;
+        b.ml[j + 1] = ml[1].1 as u32;
         let o = next2::<BMI2>(d, &mut ro, oft);
-        for k in 0..2 {
-            b.ll[j + k] = l[k].1 as u32;
-            b.ml[j + k] = ml[k].1 as u32;
-            b.off[j + k] = new_offset(rep, o[k]) as u32;
-        }
+        b.off[j] = new_offset(rep, o[0]) as u32;
+        b.off[j + 1] = new_offset(rep, o[1]) as u32;
         j += 2;
     }
     if j < m {
