@@ -6,8 +6,7 @@
 
 use super::error::LzError;
 use super::sequences::{
-    len_entry, ml_entry, of_entry, run_sequences, SeqTable, Stream, LIT_SLACK, MAX_SEQ_BITS,
-    SEQ_NAMES, STREAM_PAD,
+    run_sequences, SeqTable, Stream, LIT_SLACK, MAX_SEQ_BITS, SEQ_ENTRIES, SEQ_NAMES, STREAM_PAD,
 };
 use super::spec::*;
 use crate::codec::canonical::TableKind;
@@ -176,8 +175,7 @@ fn decode_with(payload: &[u8], out: &mut [u8], sc: &mut Scratch) -> Result<(), L
                 });
             }
         }
-        let entry = [len_entry, ml_entry, of_entry][k];
-        sc.tables[k].build(&lengths[..nsyms], kind, entry);
+        sc.tables[k].build(&lengths[..nsyms], kind, &SEQ_ENTRIES[k]);
         prev = Some(lengths);
     }
     let llsize = varint(payload, &mut pos)?;

@@ -52,7 +52,7 @@ pub(crate) fn offset_code(o: u32) -> (u8, u32, u32) {
 }
 
 /// Base value and extra-bit count of length symbol `s` (< LEN_SYMS).
-pub(crate) fn len_base(s: usize) -> (u32, u32) {
+pub(crate) const fn len_base(s: usize) -> (u32, u32) {
     if s < 16 {
         return (s as u32, 0);
     }
@@ -62,7 +62,7 @@ pub(crate) fn len_base(s: usize) -> (u32, u32) {
 }
 
 /// Base offset and extra-bit count of offset symbol `s` in 3..OF_SYMS.
-pub(crate) fn offset_base(s: usize) -> (u32, u32) {
+pub(crate) const fn offset_base(s: usize) -> (u32, u32) {
     let b = s as u32 - 2;
     if b < 4 {
         return (b, 0);
