@@ -7,9 +7,9 @@ use common::cli::*;
 use common::rng::noise;
 use std::fs;
 
-/// A v2 container as written now: header version 3 (FORMAT.md 3.2).
+/// A v2 container as written now: header version 5 (FORMAT.md 3.2).
 fn is_v2(b: &[u8]) -> bool {
-    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [4, 0]
+    b.len() >= 6 && b[..4] == [0x0C, 0x00, 0x0D, 0x0E] && b[4..6] == [5, 0]
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn v2_outputs_are_sealed_and_header_version_2_still_reads() {
     ]);
     let info = stdout(&ok(&["info", p(&enc)]));
     assert!(
-        info.contains("header version 4") && info.contains("sealed:        commit 1 of 1"),
+        info.contains("header version 5") && info.contains("sealed:        commit 1 of 1"),
         "{info}"
     );
     let full = fs::read(&enc).unwrap();

@@ -536,6 +536,7 @@ fn ckpt(off: u64, n: u64, size: u64) -> CommitHeader {
         checkpoint: off,
         entry_count: n,
         chain_len: 0,
+        packed: None,
     }
 }
 
@@ -1299,6 +1300,7 @@ proptest! {
                 checkpoint: if ckpt_off % 2 == 0 { off } else { ckpt_off },
                 entry_count: entries.len() as u64,
                 chain_len,
+                packed: None,
             };
             push_commit(v, salt, h, &entries);
             if second {

@@ -1,5 +1,5 @@
 //! The LZ block kind in the v2 container (FORMAT.md 3.2-3.4, section 5):
-//! new containers are version 4 and take LZ records; a version-3 container
+//! new containers (version 5) and version-4 ones take LZ records; a version-3 container
 //! is raised to 4 in place by its first LZ record; LZ records a crash left
 //! in a version-3 file still read; a version-2 container takes none and an
 //! LZ record in one is corruption. Every coding round-trips at every block
@@ -61,10 +61,11 @@ fn header(f: &File) -> [u8; 32] {
     h
 }
 
-/// A committed container with block 0 coded as `c`.
+/// A committed version-4 container (as sessions 8 to 15 wrote them: no
+/// packed record) with block 0 coded as `c`.
 fn one_block(c: Compression, data: &[u8]) -> (File, Container) {
     let f = tempfile::tempfile().unwrap();
-    let mut k = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    let mut k = Container::create_version(f.try_clone().unwrap(), 4096, 4).unwrap();
     k.put_block(Container::encode(0, data, c)).unwrap();
     k.set_logical_size(data.len() as u64);
     k.commit().unwrap();
@@ -72,14 +73,18 @@ fn one_block(c: Compression, data: &[u8]) -> (File, Container) {
 }
 
 #[test]
-fn new_containers_are_version_4_and_hold_lz_blocks() {
+fn new_containers_are_version_5_and_hold_lz_blocks() {
     let d = logs(4096, 1);
-    let (f, c) = one_block(LZ, &d);
+    let f = tempfile::tempfile().unwrap();
+    let mut c = Container::create(f.try_clone().unwrap(), 4096).unwrap();
+    c.put_block(Container::encode(0, &d, LZ)).unwrap();
+    c.set_logical_size(d.len() as u64);
+    c.commit().unwrap();
     assert_eq!(c.block_kind(0), BlockKind::Lz);
     drop(c);
-    assert_eq!(&header(&f)[4..6], &[4, 0]);
+    assert_eq!(&header(&f)[4..6], &[5, 0]);
     let c = Container::open(f, false).unwrap();
-    assert_eq!(c.header_version(), 4);
+    assert_eq!(c.header_version(), 5);
     assert_eq!(c.block_kind(0), BlockKind::Lz);
     assert_eq!(read(&c, 0), d);
     let st = c.stats();
@@ -254,6 +259,6 @@ fn compaction_keeps_lz_records() {
         assert_eq!(n.block_kind(no), BlockKind::Lz);
         assert_eq!(read(&n, no), logs(4096, 16 + no));
     }
-    assert_eq!(n.header_version(), 4);
+    assert_eq!(n.header_version(), 5);
     assert!(n.stats().dead_bytes == 0);
 }

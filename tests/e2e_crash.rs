@@ -181,8 +181,8 @@ fn new_small_files_survive_sigkill() {
         let raw = std::fs::read(m.b(name)).unwrap();
         assert_eq!(
             &raw[..6],
-            &[0x0c, 0x00, 0x0d, 0x0e, 4, 0],
-            "{name}: not a container (header version 4)"
+            &[0x0c, 0x00, 0x0d, 0x0e, 5, 0],
+            "{name}: not a container (header version 5)"
         );
     }
     assert_eq!(std::fs::read(m.p("empty")).unwrap(), b"");

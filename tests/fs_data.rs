@@ -425,7 +425,7 @@ fn a_file_cut_short_after_unmount_reads_as_eio() {
     // The unmount sealed every container's newest commit.
     for name in ["big", "small", "kept"] {
         let c = scfs::container::Container::open(File::open(m.b(name)).unwrap(), false).unwrap();
-        assert_eq!(c.header_version(), 4);
+        assert_eq!(c.header_version(), 5);
         assert_eq!(c.sealed_seq(), Some(c.stats().seq), "{name} not sealed");
     }
     // Cut at the earlier commit (unsealed, that would read as the first

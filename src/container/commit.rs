@@ -3,14 +3,16 @@
 //! through a bounded buffer, so a checkpoint of a huge index needs no
 //! memory beyond the index itself. The buffer starts with the container's
 //! pending bytes (a deferred header, records), so a small commit and what
-//! it refers to reach the file in one write.
+//! it refers to reach the file in one write. The first commit of a small
+//! version-5 container is a packed record instead (FORMAT.md 3.11).
 
 use std::os::unix::fs::FileExt;
 
 use super::format::{
-    crc_append, salted_crc, CommitHeader, DiskEntry, Trailer, COMMIT_CHECKPOINT, ENTRY_LEN,
-    KIND_HOLE,
+    self, crc_append, salted_crc, CommitHeader, DiskEntry, PackedHead, RecordHeader, Trailer,
+    COMMIT_CHECKPOINT, ENTRY_LEN, HEADER_LEN, KIND_FILL, KIND_HOLE, RECORD_HEADER_LEN,
 };
+use super::index::Entry;
 use super::{CommitState, Container, Result};
 
 /// Delta chain bounds: the writer starts a checkpoint once the chain holds
@@ -66,6 +68,9 @@ impl Sink<'_> {
 }
 
 pub fn write_commit(c: &mut Container) -> Result<()> {
+    if let Some(p) = packed_candidate(c) {
+        return write_packed(c, p);
+    }
     let checkpoint = wants_checkpoint(c);
     let start = c.end;
     let prev = c.last;
@@ -86,6 +91,7 @@ pub fn write_commit(c: &mut Container) -> Result<()> {
         checkpoint: checkpoint_off,
         entry_count,
         chain_len,
+        packed: None,
     };
     let hb = header.encode(c.salt);
     let written = c.written();
@@ -162,6 +168,115 @@ pub fn write_commit(c: &mut Container) -> Result<()> {
         } else {
             prev.map_or(0, |p| p.chain_bytes) + len
         },
+    });
+    c.dirty.clear();
+    c.changed = false;
+    Ok(())
+}
+
+/// The packed head of this first commit, when it can be a packed record
+/// (FORMAT.md 3.11): a version-5 container whose first commit (seq 1)
+/// starts at offset 32 with nothing but the header before it, a logical
+/// size of at most one block, and no block but block 0, whose record (if
+/// any) is the one record pending right after the header.
+fn packed_candidate(c: &Container) -> Option<PackedHead> {
+    if !format::allows_packed(c.version) || c.last.is_some() || c.seq_floor != 0 {
+        return None;
+    }
+    let bs = c.block_size();
+    let written = c.written();
+    if c.logical_size > u64::from(bs) || written > HEADER_LEN {
+        return None;
+    }
+    let logical_size = c.logical_size as u32;
+    let none = PackedHead {
+        kind: KIND_HOLE,
+        fill: 0,
+        logical_size,
+        decoded_len: 0,
+        payload_len: 0,
+        data_crc: 0,
+    };
+    let mut it = c.index.iter();
+    let first = it.next();
+    if it.next().is_some() {
+        return None;
+    }
+    match first {
+        None if c.end == HEADER_LEN => Some(none),
+        Some((0, Entry::Fill { byte, len })) if c.end == HEADER_LEN => Some(PackedHead {
+            kind: KIND_FILL,
+            fill: byte,
+            decoded_len: len,
+            ..none
+        }),
+        Some((
+            0,
+            Entry::Record {
+                coding,
+                offset,
+                len,
+            },
+        )) if offset == HEADER_LEN && c.end == HEADER_LEN + RECORD_HEADER_LEN + u64::from(len) => {
+            // The record is pending (written <= 32): its header is ours.
+            let at = (HEADER_LEN - written) as usize;
+            let hb = c.pending.get(at..at + RECORD_HEADER_LEN as usize)?;
+            let r = RecordHeader::decode(hb, c.salt, bs, offset).ok()?;
+            if r.block_no != 0 || r.kind != coding.kind_byte() || r.payload_len != len {
+                return None;
+            }
+            Some(PackedHead {
+                kind: r.kind,
+                decoded_len: r.decoded_len,
+                payload_len: len,
+                data_crc: r.data_crc,
+                ..none
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Writes the first commit as the packed record `p` at offset 32: the
+/// pending bytes (the deferred header, if any, and block 0's record) with
+/// the record header replaced by the packed head, then the trailer, in
+/// one write. On failure the pending bytes stay pending and nothing
+/// changes.
+fn write_packed(c: &mut Container, p: PackedHead) -> Result<()> {
+    let written = c.written();
+    let at = (HEADER_LEN - written) as usize;
+    let mut buf = Vec::with_capacity(at + p.record_len() as usize);
+    buf.extend_from_slice(&c.pending[..at]);
+    buf.extend_from_slice(&p.encode(c.salt));
+    if p.has_record() {
+        let from = at + RECORD_HEADER_LEN as usize;
+        buf.extend_from_slice(&c.pending[from..from + p.payload_len as usize]);
+    }
+    let ch = p.commit_header();
+    let t = Trailer {
+        commit_offset: HEADER_LEN,
+        logical_size: ch.logical_size,
+        seq: ch.seq,
+    };
+    buf.extend_from_slice(&t.encode(c.salt));
+    if let Err(e) = c.file.write_all_at(&buf, written) {
+        let _ = c.file.set_len(written);
+        return Err(e.into());
+    }
+    c.pending.clear();
+    if c.pending.capacity() > 2 * super::PENDING_MAX {
+        c.pending = Vec::new();
+    }
+    c.end = written + buf.len() as u64;
+    c.kept = c.end;
+    c.packed = true;
+    c.last = Some(CommitState {
+        offset: HEADER_LEN,
+        seq: ch.seq,
+        checkpoint: HEADER_LEN,
+        chain_len: 0,
+        chain_entries: 0,
+        chain_bytes: ch.commit_bytes(),
     });
     c.dirty.clear();
     c.changed = false;

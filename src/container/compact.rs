@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::format::{RecordHeader, HEADER_LEN, RECORD_HEADER_LEN};
+use super::format::{HEADER_LEN, PACKED_HEAD_LEN, RECORD_HEADER_LEN};
 use super::index::Entry;
 use super::{Container, ContainerError, Result};
 
@@ -58,7 +58,16 @@ pub struct SpaceReport {
 impl Container {
     /// Live bytes (see [`SpaceReport::live_bytes`]).
     pub fn live_bytes(&self) -> u64 {
-        HEADER_LEN + self.index.live_record_bytes() + self.last.map_or(0, |l| l.chain_bytes)
+        // Block 0 held in the packed record has a 26-byte head, not a
+        // 32-byte record header (FORMAT.md 3.11).
+        let packed_block =
+            self.packed && self.index.get(0).and_then(|e| e.record_offset()) == Some(HEADER_LEN);
+        let short = if packed_block {
+            RECORD_HEADER_LEN - PACKED_HEAD_LEN
+        } else {
+            0
+        };
+        HEADER_LEN + self.index.live_record_bytes() + self.last.map_or(0, |l| l.chain_bytes) - short
     }
 
     /// Dead bytes (see [`SpaceReport::dead_bytes`]).
@@ -125,9 +134,13 @@ impl Container {
                     len,
                 } => (coding, offset, len),
             };
+            // A block in a packed record becomes an ordinary record: the
+            // payload moves up behind a record header (FORMAT.md 3.8).
+            let head = self.head_len(offset) as usize;
+            let skip = RECORD_HEADER_LEN as usize - head;
             rec.resize(RECORD_HEADER_LEN as usize + len as usize, 0);
-            self.read_exact(&mut rec, offset, b)?;
-            let h = RecordHeader::decode(&rec, self.salt, self.block_size(), offset)?;
+            self.read_exact(&mut rec[skip..], offset, b)?;
+            let h = self.decode_head(&rec[skip..skip + head], offset)?;
             if h.block_no != b || h.kind != coding.kind_byte() || h.payload_len != len {
                 return Err(ContainerError::corrupt_block(
                     offset,
@@ -152,8 +165,14 @@ impl Container {
                 buf.clear();
             }
         }
-        out.file.write_all_at(&buf, buf_start)?;
         out.end = buf_start + buf.len() as u64;
+        if buf_start == HEADER_LEN && buf.len() <= super::PENDING_MAX {
+            // Small: it goes out with the commit, as a packed record when
+            // FORMAT.md 3.11's conditions hold.
+            out.pending = buf;
+        } else {
+            out.file.write_all_at(&buf, buf_start)?;
+        }
         out.logical_size = self.logical_size;
         out.changed = true;
         out.commit()?;

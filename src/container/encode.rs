@@ -109,13 +109,13 @@ impl Container {
     /// record.
     pub(super) fn raise_for_lz(&mut self) -> Result<()> {
         match self.version {
-            format::VERSION => Ok(()),
+            format::VERSION | format::VERSION_4 => Ok(()),
             format::VERSION_3 => {
                 // A version-3 header comes only from open, so it is in the
                 // file (only new containers hold their header back).
                 self.file
-                    .write_all_at(&format::VERSION.to_le_bytes(), format::VERSION_OFFSET)?;
-                self.version = format::VERSION;
+                    .write_all_at(&format::VERSION_4.to_le_bytes(), format::VERSION_OFFSET)?;
+                self.version = format::VERSION_4;
                 Ok(())
             }
             v => Err(ContainerError::InvalidArgument(format!(

@@ -171,6 +171,9 @@ pub struct Container {
     /// trailer): reported by `scfs verify`. A torn tail left by a crash
     /// is not damage.
     damage: Option<String>,
+    /// Offset 32 holds a packed record (FORMAT.md 3.11): an index entry
+    /// naming offset 32 is read through its 26-byte packed head.
+    packed: bool,
 }
 
 /// Most bytes held back in [`Container::pending`] (one default-size block
@@ -270,7 +273,40 @@ impl Container {
             guard_first: true,
             kept: 0,
             damage: None,
+            packed: false,
         })
+    }
+
+    /// Like [`Container::create`], with a header of `version` (2 to 5)
+    /// instead of the current one: containers as older versions of scfs
+    /// wrote them, for tests of what they still read and write (a
+    /// version-2 one takes no LZ record, only version 5 gets a packed
+    /// record).
+    pub fn create_version(file: File, block_size: u32, version: u16) -> Result<Container> {
+        if !format::is_container_version(version) {
+            return Err(ContainerError::InvalidArgument(format!(
+                "no container header version {version}"
+            )));
+        }
+        if file.metadata()?.len() != 0 {
+            return Err(ContainerError::InvalidArgument(
+                "a new container needs an empty file".into(),
+            ));
+        }
+        let mut c = Self::create_deferred(file, block_size)?;
+        let mut h = FileHeader::new(c.shift, c.salt);
+        h.version = version;
+        if version == format::VERSION_2 {
+            h.seal = format::Seal::Absent;
+        }
+        c.pending.clear();
+        c.pending.extend_from_slice(&h.encode());
+        c.version = version;
+        c.sealed = h.sealed_seq();
+        c.guard_first = false;
+        c.write_pending()?;
+        c.kept = HEADER_LEN;
+        Ok(c)
     }
 
     fn check_block_size(block_size: u32) -> Result<()> {

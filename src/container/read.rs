@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::encode::Payload;
-use super::format::{RecordHeader, RECORD_HEADER_LEN};
+use super::format::{PackedHead, RecordHeader, HEADER_LEN, PACKED_HEAD_LEN, RECORD_HEADER_LEN};
 use super::index::{Coding, Entry};
 use super::{codec, Container, ContainerError, Corruption, Result};
 
@@ -18,6 +18,33 @@ impl Container {
         reason: impl Into<Corruption>,
     ) -> ContainerError {
         ContainerError::corrupt_block(offset, block_no, reason)
+    }
+
+    /// Length of the head of the record at `offset`: the packed head's
+    /// when offset 32 holds a packed record (FORMAT.md 3.11), else a
+    /// block record header's.
+    pub(super) fn head_len(&self, offset: u64) -> u64 {
+        if self.packed && offset == HEADER_LEN {
+            PACKED_HEAD_LEN
+        } else {
+            RECORD_HEADER_LEN
+        }
+    }
+
+    /// Decodes the head of the record at `offset` (a block record header,
+    /// or the packed head standing for block 0's record header).
+    pub(super) fn decode_head(&self, hb: &[u8], offset: u64) -> Result<RecordHeader> {
+        if self.head_len(offset) == PACKED_HEAD_LEN {
+            let p = PackedHead::decode(hb, self.salt, self.block_size(), offset)?;
+            if !p.has_record() {
+                return Err(ContainerError::corrupt(
+                    offset,
+                    "the packed record holds no block record",
+                ));
+            }
+            return Ok(p.record_header());
+        }
+        RecordHeader::decode(hb, self.salt, self.block_size(), offset)
     }
 
     /// Offset up to which the log is in the file (the pending bytes follow).
@@ -99,13 +126,14 @@ impl Container {
                 let mut p = p.borrow_mut();
                 // Grown, never shrunk: no zeroing of the bytes every read
                 // overwrites anyway.
-                let need = RECORD_HEADER_LEN as usize + len as usize;
+                let head = self.head_len(offset) as usize;
+                let need = head + len as usize;
                 if p.len() < need {
                     p.resize(need, 0);
                 }
                 let p = &mut p[..need];
                 self.read_exact(p, offset, block_no)?;
-                let (hb, payload) = p.split_at(RECORD_HEADER_LEN as usize);
+                let (hb, payload) = p.split_at(head);
                 let payload = match coding {
                     Coding::Huffman => Payload::Huffman(payload),
                     _ => Payload::Lz(payload),
@@ -114,8 +142,9 @@ impl Container {
             })
         } else {
             let mut hb = [0u8; RECORD_HEADER_LEN as usize];
-            self.read_exact(&mut hb, offset, block_no)?;
-            self.finish_read(block_no, offset, len, &hb, Payload::Stored, out)
+            let hb = &mut hb[..self.head_len(offset) as usize];
+            self.read_exact(hb, offset, block_no)?;
+            self.finish_read(block_no, offset, len, hb, Payload::Stored, out)
         }
     }
 
@@ -130,14 +159,12 @@ impl Container {
         payload: Payload<'_>,
         out: &mut [u8],
     ) -> Result<()> {
-        let h = RecordHeader::decode(hb, self.salt, self.block_size(), offset).map_err(
-            |e| match e {
-                ContainerError::Corrupt { reason, .. } => {
-                    ContainerError::corrupt_block(offset, block_no, reason)
-                }
-                other => other,
-            },
-        )?;
+        let h = self.decode_head(hb, offset).map_err(|e| match e {
+            ContainerError::Corrupt { reason, .. } => {
+                ContainerError::corrupt_block(offset, block_no, reason)
+            }
+            other => other,
+        })?;
         if h.block_no != block_no || h.kind != payload.coding().kind_byte() || h.payload_len != len
         {
             return Err(Self::corrupt(
@@ -157,7 +184,7 @@ impl Container {
             }
             Payload::Lz(p) => codec::decode_lz_block(p, &mut out[..n]).map_err(|e| ("LZ", e)),
             Payload::Stored => {
-                self.read_exact(&mut out[..n], offset + RECORD_HEADER_LEN, block_no)?;
+                self.read_exact(&mut out[..n], offset + hb.len() as u64, block_no)?;
                 Ok(())
             }
         };

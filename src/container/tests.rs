@@ -294,7 +294,7 @@ fn damaged_header_is_still_a_container_but_corrupt() {
     for other in [
         &[0x0C, 1][..],
         &[0x0C, 0, 0x0D, 0x0E, 1],
-        &[0x0C, 0, 0x0D, 0x0E, 5],
+        &[0x0C, 0, 0x0D, 0x0E, 6],
     ] {
         let f = tmp();
         f.write_all_at(other, 0).unwrap();

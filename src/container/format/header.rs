@@ -1,4 +1,4 @@
-//! The 32-byte file header (versions 2, 3 and 4) and its seal slot
+//! The 32-byte file header (versions 2 to 5) and its seal slot
 //! (FORMAT.md 3.1, 3.2).
 
 use super::*;
@@ -17,7 +17,7 @@ pub enum Seal {
 /// The 32-byte file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHeader {
-    /// 2, 3 or 4.
+    /// 2, 3, 4 or 5.
     pub version: u16,
     pub block_shift: u8,
     pub salt: u64,
@@ -38,7 +38,7 @@ pub fn encode_seal(salt: u64, seq: u64) -> [u8; SEAL_LEN] {
     b
 }
 
-/// Reads a seal slot (bytes 16..28 of a version-3 or -4 header).
+/// Reads a seal slot (bytes 16..28 of a version-3, -4 or -5 header).
 pub fn decode_seal(salt: u64, b: &[u8]) -> Seal {
     if salted_crc(salt, &b[0..8]) == le_u32(b, 8) {
         Seal::Sealed(le_u64(b, 0))
@@ -48,7 +48,8 @@ pub fn decode_seal(salt: u64, b: &[u8]) -> Seal {
 }
 
 impl FileHeader {
-    /// A new version-4 header with an empty seal (sealed_seq 0).
+    /// A new header of the current version (5) with an empty seal
+    /// (sealed_seq 0).
     pub fn new(block_shift: u8, salt: u64) -> FileHeader {
         FileHeader {
             version: VERSION,
@@ -81,7 +82,7 @@ impl FileHeader {
     }
 
     /// Decodes a header. A wrong magic or version is `NotContainer`; a
-    /// header of version 2, 3 or 4 that fails its checks is `Corrupt`. A
+    /// header of version 2 to 5 that fails its checks is `Corrupt`. A
     /// damaged seal slot is not: it reads as [`Seal::Damaged`].
     pub fn decode(b: &[u8]) -> Result<FileHeader> {
         if b.len() < HEADER_LEN as usize || b[0..4] != FILE_MAGIC {

@@ -1,6 +1,7 @@
 //! Byte layouts of the v2 container (docs/FORMAT.md section 3): the file
-//! header (versions 2, 3 and 4, with its seal slot), block record headers,
-//! commit headers, index entries and the trailer. Pure encode/decode
+//! header (versions 2 to 5, with its seal slot), block record headers,
+//! commit headers, index entries, the trailer and (version 5) the packed
+//! head of a small file's first record (in `packed`). Pure encode/decode
 //! functions with no I/O; every decoder checks magic, checksum and the
 //! format's limits and never trusts a field further. The file header and
 //! its seal slot are in `header`.
@@ -8,14 +9,19 @@
 use super::{ContainerError, Corruption, Result};
 
 mod header;
+mod packed;
 
 pub use header::{decode_seal, encode_seal, FileHeader, Seal, SEAL_LEN, SEAL_OFFSET};
+pub use packed::{PackedHead, PACKED_FIXED_LEN, PACKED_HEAD_LEN, PACKED_MAGIC};
 
 /// Magic bytes that begin every scfs file (v1 and v2).
 pub const FILE_MAGIC: [u8; 4] = [0x0C, 0x00, 0x0D, 0x0E];
-/// Header version of the containers we write (FORMAT.md 3.2): 4, the
-/// layout of version 3 that may hold LZ records.
-pub const VERSION: u16 = 4;
+/// Header version of the containers we write (FORMAT.md 3.2): 5, the
+/// layout of version 4 that may begin with a packed record (3.11).
+pub const VERSION: u16 = 5;
+/// The layout of version 3 that may hold LZ records; still read and
+/// written (never given a packed record).
+pub const VERSION_4: u16 = 4;
 /// The version with the seal slot but (as far as older readers know) no
 /// LZ records; still read, and raised to 4 in place before a first LZ record.
 pub const VERSION_3: u16 = 3;
@@ -24,7 +30,7 @@ pub const VERSION_2: u16 = 2;
 /// Offset of the version field, the one header field raised in place.
 pub const VERSION_OFFSET: u64 = 4;
 
-/// True for the header versions of a v2 container (2, 3 and 4).
+/// True for the header versions of a v2 container (2 to 5).
 pub fn is_container_version(v: u16) -> bool {
     (VERSION_2..=VERSION).contains(&v)
 }
@@ -36,7 +42,14 @@ pub fn allows_lz(v: u16) -> bool {
     v >= VERSION_3
 }
 
-/// CRC of a version-3 or -4 header: bytes 0..16 as they read in version 3.
+/// True when offset 32 of a container of header version `v` may hold a
+/// packed record (FORMAT.md 3.11: version 5).
+pub fn allows_packed(v: u16) -> bool {
+    v >= VERSION
+}
+
+/// CRC of a version-3, -4 or -5 header: bytes 0..16 as they read in
+/// version 3.
 fn v3_header_crc(b: &[u8]) -> u32 {
     let mut h = [0u8; 16];
     h.copy_from_slice(&b[0..16]);
@@ -257,6 +270,9 @@ pub struct CommitHeader {
     pub entry_count: u64,
     /// Number of deltas since the checkpoint (0 for a checkpoint).
     pub chain_len: u32,
+    /// The packed head, when this commit is a packed record (FORMAT.md
+    /// 3.11; the fields above are then the ones it implies).
+    pub packed: Option<PackedHead>,
 }
 
 impl CommitHeader {
@@ -264,9 +280,23 @@ impl CommitHeader {
         self.flags & COMMIT_CHECKPOINT != 0
     }
 
-    /// Total record length including entries, entry CRC and trailer.
+    /// Total record length including entries, entry CRC and trailer
+    /// (for a packed record: head, payload and trailer).
     pub fn record_len(&self) -> u64 {
-        COMMIT_FIXED_LEN + self.entry_count * ENTRY_LEN
+        match self.packed {
+            Some(p) => p.record_len(),
+            None => COMMIT_FIXED_LEN + self.entry_count * ENTRY_LEN,
+        }
+    }
+
+    /// The bytes of the record that count as commit bytes of its chain
+    /// (FORMAT.md 3.7, 3.11): all of an ordinary commit; a packed record
+    /// less its block part.
+    pub fn commit_bytes(&self) -> u64 {
+        match self.packed {
+            Some(p) => p.record_len() - p.block_bytes(),
+            None => self.record_len(),
+        }
     }
 
     pub fn encode(&self, salt: u64) -> [u8; COMMIT_HEADER_LEN as usize] {
@@ -299,6 +329,7 @@ impl CommitHeader {
             checkpoint: le_u64(b, 32),
             entry_count: le_u64(b, 40),
             chain_len: le_u32(b, 48),
+            packed: None,
         };
         if h.flags & !COMMIT_CHECKPOINT != 0 || b[5..8] != [0, 0, 0] || b[52..60] != [0; 8] {
             return Err(corrupt(
@@ -345,7 +376,7 @@ impl CommitHeader {
 /// has at least 64. Each test is a 4-byte magic at a fixed offset, which
 /// plain data matches by chance with probability about 2^-32.
 pub fn looks_like_damaged_container(first: Option<[u8; 4]>, tail: Option<&[u8; 32]>) -> bool {
-    let record = first.is_some_and(|m| m == BLOCK_MAGIC || m == COMMIT_MAGIC);
+    let record = first.is_some_and(|m| m == BLOCK_MAGIC || m == COMMIT_MAGIC || m == PACKED_MAGIC);
     let trailer = tail.is_some_and(|t| t[24..28] == TRAILER_MAGIC);
     record || trailer
 }
@@ -395,7 +426,7 @@ mod tests {
         let h = FileHeader::new(16, 0x1234_5678_9abc_def0);
         let b = h.encode();
         assert_eq!(&b[0..4], &FILE_MAGIC);
-        assert_eq!(&b[4..6], &[4, 0]);
+        assert_eq!(&b[4..6], &[5, 0]);
         assert_eq!(FileHeader::decode(&b).unwrap(), h);
         // A version-3 header raised in place (2 bytes at offset 4) is a
         // valid version-4 header: both CRCs cover the version-3 form.
@@ -411,13 +442,21 @@ mod tests {
             "same CRC as the version-4 header"
         );
         assert_eq!(FileHeader::decode(&raised).unwrap(), v3);
+        raised[4..6].copy_from_slice(&VERSION_4.to_le_bytes());
+        assert_eq!(
+            FileHeader::decode(&raised).unwrap(),
+            FileHeader {
+                version: VERSION_4,
+                ..h
+            }
+        );
         raised[4..6].copy_from_slice(&VERSION.to_le_bytes());
         assert_eq!(raised, b);
         assert_eq!(FileHeader::decode(&raised).unwrap(), h);
-        let mut v5 = b;
-        v5[4] = 5;
+        let mut v6 = b;
+        v6[4] = 6;
         assert!(matches!(
-            FileHeader::decode(&v5),
+            FileHeader::decode(&v6),
             Err(ContainerError::NotContainer(_))
         ));
         for i in 0..32 {
@@ -502,6 +541,7 @@ mod tests {
             checkpoint: 50,
             entry_count: 2,
             chain_len: 2,
+            packed: None,
         };
         let b = h.encode(1);
         let len = 200 + h.record_len();

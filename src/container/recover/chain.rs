@@ -15,7 +15,7 @@ pub(super) fn read_commit(
     exact_end: bool,
     mut each: impl FnMut(&CommitHeader, DiskEntry, &[u8]) -> Result<()>,
 ) -> Result<(CommitHeader, bool)> {
-    if offset.saturating_add(COMMIT_FIXED_LEN) > limit {
+    if offset.saturating_add(PACKED_FIXED_LEN.min(COMMIT_FIXED_LEN)) > limit {
         return Err(corrupt(offset, Corruption::PastEnd("commit record")));
     }
     // One read covers a small commit (a typical delta) whole.
@@ -23,6 +23,12 @@ pub(super) fn read_commit(
     let first_len = (limit - offset).min(FIRST as u64) as usize;
     let mut first = [0u8; FIRST];
     read_exact(file, &mut first[..first_len], offset)?;
+    if is_packed_at(h, offset, &first[..first_len]) {
+        return read_packed(file, h, offset, limit, exact_end, &first[..first_len], each);
+    }
+    if offset + COMMIT_FIXED_LEN > limit {
+        return Err(corrupt(offset, Corruption::PastEnd("commit record")));
+    }
     let hl = COMMIT_HEADER_LEN as usize;
     let ch = CommitHeader::decode(&first[..hl], h.salt, offset, limit)?;
     let rec_len = ch.record_len();
@@ -83,6 +89,45 @@ pub(super) fn read_commit(
     Ok((ch, trailer_ok))
 }
 
+/// [`read_commit`] of the packed record at offset 32 of a version-5 file
+/// (FORMAT.md 3.11), `first` being the bytes read at its start. Its head
+/// CRC covers every field of the commit; the trailer is a copy, whose
+/// damage is reported (the returned flag) but does not fail the record.
+fn read_packed(
+    file: &File,
+    h: &FileHeader,
+    offset: u64,
+    limit: u64,
+    exact_end: bool,
+    first: &[u8],
+    mut each: impl FnMut(&CommitHeader, DiskEntry, &[u8]) -> Result<()>,
+) -> Result<(CommitHeader, bool)> {
+    let p = PackedHead::decode(first, h.salt, 1u32 << h.block_shift, offset)?;
+    let len = p.record_len();
+    if offset + len > limit {
+        return Err(corrupt(offset, Corruption::PastEnd("packed record")));
+    }
+    if exact_end && offset + len != limit {
+        return Err(corrupt(offset, "packed record does not end at the trailer"));
+    }
+    let ch = p.commit_header();
+    if let Some(d) = p.entry() {
+        let mut raw = [0u8; ENTRY_LEN as usize];
+        d.encode(&mut raw);
+        each(&ch, d, &raw)?;
+    }
+    let mut t = [0u8; TRAILER_LEN as usize];
+    read_exact(file, &mut t, offset + len - TRAILER_LEN)?;
+    let trailer_ok = matches!(
+        Trailer::decode(&t, h.salt),
+        Some(t) if t.commit_offset == offset && t.seq == ch.seq && t.logical_size == ch.logical_size
+    );
+    if !trailer_ok {
+        log::warn!("container: trailer of the packed record at offset {offset} is damaged; the record itself is intact");
+    }
+    Ok((ch, trailer_ok))
+}
+
 /// The coding of a record kind byte in a container of header `version`
 /// (LZ only in versions 3 and 4, FORMAT.md 3.2); None for anything else.
 pub(super) fn record_coding(kind: u8, version: u16) -> Option<Coding> {
@@ -90,7 +135,11 @@ pub(super) fn record_coding(kind: u8, version: u16) -> Option<Coding> {
 }
 
 /// Checks one entry of the commit at `commit_off` and converts it
-/// (`None` = removal).
+/// (`None` = removal). `packed`: offset 32 holds a packed record, whose
+/// length (not a record header's) an entry naming it must fit before
+/// `commit_off` (for the packed record's own entry, `commit_off` is its
+/// end).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn check_entry(
     d: &DiskEntry,
     raw: &[u8],
@@ -99,6 +148,7 @@ pub(super) fn check_entry(
     block_size: u32,
     max_block: u64,
     version: u16,
+    packed: bool,
 ) -> Result<Option<Entry>> {
     let bad = |why: &'static str| {
         Err(corrupt(
@@ -128,9 +178,12 @@ pub(super) fn check_entry(
             if d.fill != 0 || d.len == 0 || d.len > block_size {
                 return bad("invalid payload length");
             }
-            let rec_end = d
-                .offset
-                .saturating_add(RECORD_HEADER_LEN + u64::from(d.len));
+            let framing = if packed && d.offset == HEADER_LEN {
+                PACKED_FIXED_LEN
+            } else {
+                RECORD_HEADER_LEN
+            };
+            let rec_end = d.offset.saturating_add(framing + u64::from(d.len));
             if d.offset < HEADER_LEN || rec_end > commit_off {
                 return bad("record offset outside the committed log");
             }
@@ -155,7 +208,14 @@ pub(super) struct Loaded {
 /// Loads the newest commit at `newest` (which ends at `limit`) and its
 /// chain back to the checkpoint. Newest entries win: deltas are applied
 /// newest first, then the checkpoint fills in blocks no delta mentioned.
-pub(super) fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -> Result<Loaded> {
+/// `packed`: offset 32 holds a packed record (read with the header).
+pub(super) fn load_chain(
+    file: &File,
+    h: &FileHeader,
+    packed: bool,
+    newest: u64,
+    limit: u64,
+) -> Result<Loaded> {
     let block_size = 1u32 << h.block_shift;
     let max_block = MAX_LOGICAL_SIZE >> h.block_shift;
     let mut decided: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
@@ -178,7 +238,14 @@ pub(super) fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -
             }
             last_block = Some(d.block_no);
             let ckpt = ch.is_checkpoint();
-            let e = check_entry(&d, raw, cur, ckpt, block_size, max_block, h.version)?;
+            let limit = if ch.packed.is_some() {
+                cur + ch.record_len()
+            } else {
+                cur
+            };
+            let e = check_entry(
+                &d, raw, limit, ckpt, block_size, max_block, h.version, packed,
+            )?;
             if ckpt {
                 if let Some(e) = e {
                     if decided.is_empty() || !decided.contains_key(&d.block_no) {
@@ -207,7 +274,7 @@ pub(super) fn load_chain(file: &File, h: &FileHeader, newest: u64, limit: u64) -
         if first.is_none() {
             first = Some(ch);
         }
-        chain_bytes += ch.record_len();
+        chain_bytes += ch.commit_bytes();
         if ckpt {
             break;
         }

@@ -31,6 +31,9 @@ pub(super) fn damaged_commit(
     at: u64,
     file_len: u64,
 ) -> Result<Option<Damaged>> {
+    if at == HEADER_LEN && format::allows_packed(h.version) {
+        return damaged_first_v5(file, h, file_len);
+    }
     if at.saturating_add(COMMIT_FIXED_LEN) > file_len {
         return Ok(None);
     }
@@ -61,6 +64,50 @@ pub(super) fn damaged_commit(
     }
 }
 
+/// [`damaged_commit`] at offset 32 of a version-5 file (FORMAT.md 3.11):
+/// a packed head that fails its checks, or a commit there named by the
+/// trailer whose header is damaged, is the file's first commit written
+/// whole and damaged, with no record before it to rebuild from (and a
+/// damaged packed record cannot be told from a damaged ordinary commit):
+/// a corruption error. An ordinary commit there whose header is intact
+/// and ends at the end of the file is the ordinary case.
+fn damaged_first_v5(file: &File, h: &FileHeader, file_len: u64) -> Result<Option<Damaged>> {
+    let at = HEADER_LEN;
+    let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
+    let n = file_len.saturating_sub(at).min(COMMIT_HEADER_LEN) as usize;
+    read_exact(file, &mut hb[..n], at)?;
+    let lost = || {
+        Err(corrupt(
+            at,
+            "the first commit (at offset 32) was written whole and is damaged: its blocks cannot be recovered",
+        ))
+    };
+    if is_packed_at(h, at, &hb[..n]) {
+        if n as u64 >= PACKED_HEAD_LEN
+            && PackedHead::decode(&hb[..n], h.salt, 1u32 << h.block_shift, at).is_err()
+        {
+            return lost();
+        }
+        // A valid head the scan did not take: torn inside the record.
+        return Ok(None);
+    }
+    if let Ok(ch) = CommitHeader::decode(&hb[..n], h.salt, at, file_len) {
+        if at + ch.record_len() == file_len {
+            return Ok(Some(Damaged {
+                at,
+                header: Some(ch),
+                entry_count: ch.entry_count,
+                size: Some(ch.logical_size),
+                seq: Some(ch.seq),
+            }));
+        }
+    }
+    match read_trailer(file, h, file_len)? {
+        Some(t) if t.commit_offset == at => lost(),
+        _ => Ok(None),
+    }
+}
+
 /// With no intact commit anywhere, whether the bytes where the scan
 /// stopped were damaged rather than torn. A crash leaves a prefix of what
 /// it was appending, so a whole record or commit header there always
@@ -85,13 +132,20 @@ pub(super) fn damaged_not_torn(
     let magic_len = n.min(4);
     let block = b[..magic_len] == BLOCK_MAGIC[..magic_len];
     let commit = b[..magic_len] == COMMIT_MAGIC[..magic_len];
-    let damaged = if block && n as u64 >= RECORD_HEADER_LEN {
+    let packed = stop == HEADER_LEN
+        && format::allows_packed(h.version)
+        && b[..magic_len] == PACKED_MAGIC[..magic_len];
+    let damaged = if packed && n >= 4 && !block && !commit {
+        // (A valid head whose record runs past the end is torn.)
+        n as u64 >= PACKED_HEAD_LEN
+            && PackedHead::decode(&b[..n], h.salt, 1u32 << h.block_shift, stop).is_err()
+    } else if block && n as u64 >= RECORD_HEADER_LEN {
         // (A valid header whose payload runs past the end is torn.)
         RecordHeader::decode(&b[..n], h.salt, 1u32 << h.block_shift, stop).is_err()
     } else if commit && n as u64 >= COMMIT_HEADER_LEN {
         CommitHeader::decode(&b, h.salt, stop, u64::MAX).is_err()
     } else {
-        stop == HEADER_LEN && !block && !commit
+        stop == HEADER_LEN && !block && !commit && !packed
     };
     if damaged {
         return Err(corrupt(

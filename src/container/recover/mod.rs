@@ -11,9 +11,10 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::format::{
-    self, crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, RecordHeader, Seal, Trailer,
-    BLOCK_MAGIC, COMMIT_FIXED_LEN, COMMIT_HEADER_LEN, COMMIT_MAGIC, ENTRY_LEN, HEADER_LEN,
-    KIND_FILL, KIND_HOLE, MAX_LOGICAL_SIZE, RECORD_HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
+    self, crc_append, salted_crc, CommitHeader, DiskEntry, FileHeader, PackedHead, RecordHeader,
+    Seal, Trailer, BLOCK_MAGIC, COMMIT_FIXED_LEN, COMMIT_HEADER_LEN, COMMIT_MAGIC, ENTRY_LEN,
+    HEADER_LEN, KIND_FILL, KIND_HOLE, MAX_LOGICAL_SIZE, PACKED_FIXED_LEN, PACKED_HEAD_LEN,
+    PACKED_MAGIC, RECORD_HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
 };
 use super::index::{Coding, Entry, Index};
 use super::{CommitState, Container, ContainerError, Corruption, Result};
@@ -41,7 +42,9 @@ pub(super) fn read_exact(file: &File, buf: &mut [u8], offset: u64) -> Result<()>
     }
 }
 
-fn read_header(file: &File, file_len: u64) -> Result<FileHeader> {
+/// Reads and checks the header; also tells (from the same read) whether
+/// offset 32 holds a packed record (FORMAT.md 3.11: version 5, "SPCK").
+fn read_header(file: &File, file_len: u64) -> Result<(FileHeader, bool)> {
     if file_len < HEADER_LEN {
         let msg = format!("file of {file_len} bytes is shorter than the 32-byte header");
         if Container::is_container(file)? {
@@ -49,14 +52,19 @@ fn read_header(file: &File, file_len: u64) -> Result<FileHeader> {
         }
         return Err(ContainerError::NotContainer(msg));
     }
-    let mut b = [0u8; HEADER_LEN as usize];
-    read_exact(file, &mut b, 0)?;
-    match FileHeader::decode(&b) {
+    let mut b = [0u8; HEADER_LEN as usize + 4];
+    let n = file_len.min(b.len() as u64) as usize;
+    read_exact(file, &mut b[..n], 0)?;
+    match FileHeader::decode(&b[..HEADER_LEN as usize]) {
         // The records after it show a container whose header is damaged.
         Err(ContainerError::NotContainer(m)) if Container::is_container(file)? => {
             Err(corrupt(0, format!("damaged file header ({m})")))
         }
-        r => r,
+        Err(e) => Err(e),
+        Ok(h) => {
+            let packed = format::allows_packed(h.version) && b[32..n] == PACKED_MAGIC;
+            Ok((h, packed))
+        }
     }
 }
 
@@ -75,7 +83,7 @@ pub struct Summary {
 /// tail is torn it falls back to a read-only recovery open.
 pub fn read_summary(file: &File) -> Result<Summary> {
     let file_len = file.metadata()?.len();
-    let h = read_header(file, file_len)?;
+    let (h, _) = read_header(file, file_len)?;
     let block_size = 1u32 << h.block_shift;
     if file_len == HEADER_LEN {
         return Ok(Summary {
@@ -108,29 +116,41 @@ pub fn read_summary(file: &File) -> Result<Summary> {
 
 /// The trailer in the last 32 bytes, if it is intact and plausible.
 pub(super) fn read_trailer(file: &File, h: &FileHeader, file_len: u64) -> Result<Option<Trailer>> {
-    if file_len < HEADER_LEN + COMMIT_FIXED_LEN {
+    if file_len < HEADER_LEN + PACKED_FIXED_LEN.min(COMMIT_FIXED_LEN) {
         return Ok(None);
     }
     let mut b = [0u8; TRAILER_LEN as usize];
     read_exact(file, &mut b, file_len - TRAILER_LEN)?;
-    Ok(Trailer::decode(&b, h.salt).filter(|t| trailer_plausible(t, file_len - TRAILER_LEN)))
+    Ok(Trailer::decode(&b, h.salt)
+        .filter(|t| trailer_plausible(t, file_len - TRAILER_LEN, h.version)))
 }
 
 /// A trailer at `at` must point at a commit that ends with it (none fits
-/// when the trailer ends before a whole commit could).
-pub(super) fn trailer_plausible(t: &Trailer, at: u64) -> bool {
-    let Some(last) = (at + TRAILER_LEN).checked_sub(COMMIT_FIXED_LEN) else {
+/// when the trailer ends before a whole commit could): an ordinary commit
+/// of a whole number of entries, or (version 5) a packed record at offset
+/// 32 (FORMAT.md 3.11).
+pub(super) fn trailer_plausible(t: &Trailer, at: u64, version: u16) -> bool {
+    if t.logical_size > MAX_LOGICAL_SIZE {
+        return false;
+    }
+    let end = at + TRAILER_LEN;
+    if format::allows_packed(version)
+        && t.commit_offset == HEADER_LEN
+        && end >= HEADER_LEN + PACKED_FIXED_LEN
+    {
+        return true;
+    }
+    let Some(last) = end.checked_sub(COMMIT_FIXED_LEN) else {
         return false;
     };
     t.commit_offset >= HEADER_LEN
         && t.commit_offset <= last
         && (last - t.commit_offset) % ENTRY_LEN == 0
-        && t.logical_size <= MAX_LOGICAL_SIZE
 }
 pub(super) fn open(file: File, writable: bool) -> Result<Container> {
     let file_len = file.metadata()?.len();
-    let h = read_header(&file, file_len)?;
-    let found = find_state(&file, &h, file_len)?;
+    let (h, packed) = read_header(&file, file_len)?;
+    let found = find_state(&file, &h, packed, file_len)?;
     let mut c = Container {
         file,
         writable,
@@ -149,6 +169,7 @@ pub(super) fn open(file: File, writable: bool) -> Result<Container> {
         guard_first: false,
         kept: file_len,
         damage: None,
+        packed,
     };
     match found {
         Recovered::Empty => check_seal(&mut c, &h, 0)?,
@@ -229,12 +250,12 @@ enum Recovered {
 
 /// Finds the state to serve (FORMAT.md 3.5): the trailer's commit when
 /// it is intact, else the torn-tail search.
-fn find_state(file: &File, h: &FileHeader, file_len: u64) -> Result<Recovered> {
+fn find_state(file: &File, h: &FileHeader, packed: bool, file_len: u64) -> Result<Recovered> {
     if file_len == HEADER_LEN {
         return Ok(Recovered::Empty);
     }
     if let Some((off, end)) = trailer_commit(file, h, file_len)? {
-        match load_chain(file, h, off, end) {
+        match load_chain(file, h, packed, off, end) {
             Ok(loaded) => return Ok(Recovered::Loaded { loaded, end }),
             // The newest commit itself is damaged (say a flipped bit in its
             // entries): recover as from a torn tail, the damaged record is
@@ -270,7 +291,7 @@ fn find_state(file: &File, h: &FileHeader, file_len: u64) -> Result<Recovered> {
     };
     Ok(match (newest, damaged) {
         (Some((off, end)), None) => Recovered::Loaded {
-            loaded: load_chain(file, h, off, end)?,
+            loaded: load_chain(file, h, packed, off, end)?,
             end,
         },
         (None, None) => {
@@ -279,7 +300,7 @@ fn find_state(file: &File, h: &FileHeader, file_len: u64) -> Result<Recovered> {
         }
         (base, Some(damaged)) => Recovered::Rebuilt {
             base: match base {
-                Some((off, end)) => Some(load_chain(file, h, off, end)?),
+                Some((off, end)) => Some(load_chain(file, h, packed, off, end)?),
                 None => None,
             },
             damaged,
@@ -288,11 +309,32 @@ fn find_state(file: &File, h: &FileHeader, file_len: u64) -> Result<Recovered> {
     })
 }
 
-/// The header of the commit record at `off`.
-fn commit_header(file: &File, h: &FileHeader, off: u64, file_len: u64) -> Result<CommitHeader> {
+/// The header of the commit record at `off` (in a version-5 file the one
+/// at offset 32 may be a packed record, FORMAT.md 3.11); its length is
+/// checked to lie within `file_len`.
+pub(super) fn commit_header(
+    file: &File,
+    h: &FileHeader,
+    off: u64,
+    file_len: u64,
+) -> Result<CommitHeader> {
     let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
-    read_exact(file, &mut hb, off)?;
-    CommitHeader::decode(&hb, h.salt, off, file_len)
+    let n = file_len.saturating_sub(off).min(COMMIT_HEADER_LEN) as usize;
+    read_exact(file, &mut hb[..n], off)?;
+    if is_packed_at(h, off, &hb[..n]) {
+        let p = PackedHead::decode(&hb[..n], h.salt, 1u32 << h.block_shift, off)?;
+        if off + p.record_len() > file_len {
+            return Err(corrupt(off, Corruption::PastEnd("packed record")));
+        }
+        return Ok(p.commit_header());
+    }
+    CommitHeader::decode(&hb[..n], h.salt, off, file_len)
+}
+
+/// Whether the bytes `b` read at `off` are to be read as a packed record:
+/// offset 32 of a version-5 container starting with "SPCK" (FORMAT.md 3.11).
+pub(super) fn is_packed_at(h: &FileHeader, off: u64, b: &[u8]) -> bool {
+    off == HEADER_LEN && format::allows_packed(h.version) && b.len() >= 4 && b[0..4] == PACKED_MAGIC
 }
 
 /// The fast path: the trailer at the end names the newest commit, whose
@@ -302,16 +344,13 @@ fn trailer_commit(file: &File, h: &FileHeader, file_len: u64) -> Result<Option<(
     let Some(t) = read_trailer(file, h, file_len)? else {
         return Ok(None);
     };
-    let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
-    read_exact(file, &mut hb, t.commit_offset)?;
-    Ok(
-        match CommitHeader::decode(&hb, h.salt, t.commit_offset, file_len) {
-            Ok(ch) if t.commit_offset + ch.record_len() == file_len => {
-                Some((t.commit_offset, file_len))
-            }
-            _ => None,
-        },
-    )
+    Ok(match commit_header(file, h, t.commit_offset, file_len) {
+        Ok(ch) if t.commit_offset + ch.record_len() == file_len => {
+            Some((t.commit_offset, file_len))
+        }
+        Err(ContainerError::Io(e)) => return Err(ContainerError::Io(e)),
+        _ => None,
+    })
 }
 
 /// Step 5 of FORMAT.md 3.5: the state found (whose seq is `seq`, 0 for
@@ -360,7 +399,7 @@ mod tests {
             seq: 1,
         };
         for at in 0..COMMIT_FIXED_LEN - TRAILER_LEN {
-            assert!(!trailer_plausible(&t, at), "at {at}");
+            assert!(!trailer_plausible(&t, at, 4), "at {at}");
         }
         // The first place a commit at HEADER_LEN can end with its trailer.
         let t = Trailer {
@@ -369,7 +408,15 @@ mod tests {
         };
         assert!(trailer_plausible(
             &t,
-            HEADER_LEN + COMMIT_FIXED_LEN - TRAILER_LEN
+            HEADER_LEN + COMMIT_FIXED_LEN - TRAILER_LEN,
+            4
         ));
+        // Version 5: a packed record at 32 ends anywhere from 32 + 58 on.
+        for at in HEADER_LEN + PACKED_FIXED_LEN - TRAILER_LEN..HEADER_LEN + 200 {
+            assert!(trailer_plausible(&t, at, 5), "at {at}");
+        }
+        for at in 0..HEADER_LEN + PACKED_FIXED_LEN - TRAILER_LEN {
+            assert!(!trailer_plausible(&t, at, 5), "at {at}");
+        }
     }
 }

@@ -27,7 +27,31 @@ pub(super) fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result
     while pos + 4 <= file_len {
         let n = (file_len - pos).min(b.len() as u64) as usize;
         read_exact(file, &mut b[..n], pos)?;
-        if b[0..4] == BLOCK_MAGIC {
+        if is_packed_at(h, pos, &b[..n]) {
+            // FORMAT.md 3.11: whole, an intact commit (its head covers
+            // every field); torn inside its trailer, a record of block 0.
+            let Ok(p) = PackedHead::decode(&b[..n], h.salt, block_size, pos) else {
+                break;
+            };
+            let rec_end = pos + PACKED_HEAD_LEN + u64::from(p.payload_len);
+            if pos + p.record_len() <= file_len {
+                commits.push(pos);
+                records.clear();
+                pos += p.record_len();
+            } else if rec_end <= file_len {
+                if let (true, Some(coding)) = (p.has_record(), Coding::from_kind_byte(p.kind)) {
+                    let e = Entry::Record {
+                        coding,
+                        offset: pos,
+                        len: p.payload_len,
+                    };
+                    records.insert(0, (e, p.decoded_len));
+                }
+                pos = rec_end;
+            } else {
+                break;
+            }
+        } else if b[0..4] == BLOCK_MAGIC {
             let Ok(rh) = RecordHeader::decode(&b[..n], h.salt, block_size, pos) else {
                 break;
             };
@@ -102,7 +126,7 @@ pub(super) fn search_backward(
                         return Ok(None);
                     }
                     let end = at + TRAILER_LEN;
-                    if trailer_plausible(&t, at)
+                    if trailer_plausible(&t, at, h.version)
                         && read_commit(file, h, t.commit_offset, end, true, |_, _, _| Ok(()))
                             .is_ok()
                     {
