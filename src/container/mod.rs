@@ -507,4 +507,6 @@ impl Drop for Container {
 }
 
 #[cfg(test)]
+mod packed_tests;
+#[cfg(test)]
 mod tests;

@@ -82,14 +82,16 @@ fn damaged_first_v5(file: &File, h: &FileHeader, file_len: u64) -> Result<Option
             "the first commit (at offset 32) was written whole and is damaged: its blocks cannot be recovered",
         ))
     };
+    let named = matches!(read_trailer(file, h, file_len)?, Some(t) if t.commit_offset == at);
     if is_packed_at(h, at, &hb[..n]) {
         if n as u64 >= PACKED_HEAD_LEN
             && PackedHead::decode(&hb[..n], h.salt, 1u32 << h.block_shift, at).is_err()
         {
             return lost();
         }
-        // A valid head the scan did not take: torn inside the record.
-        return Ok(None);
+        // A valid head the scan did not take: torn inside the record,
+        // unless a whole trailer at the end names it (its length lies).
+        return if named { lost() } else { Ok(None) };
     }
     if let Ok(ch) = CommitHeader::decode(&hb[..n], h.salt, at, file_len) {
         if at + ch.record_len() == file_len {
@@ -102,10 +104,10 @@ fn damaged_first_v5(file: &File, h: &FileHeader, file_len: u64) -> Result<Option
             }));
         }
     }
-    match read_trailer(file, h, file_len)? {
-        Some(t) if t.commit_offset == at => lost(),
-        _ => Ok(None),
+    if named {
+        return lost();
     }
+    Ok(None)
 }
 
 /// With no intact commit anywhere, whether the bytes where the scan
