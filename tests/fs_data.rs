@@ -300,7 +300,7 @@ fn backing_files_are_v2_containers() {
     m.unmount();
     for n in ["text", "sparse"] {
         let head = fs::read(m.b(n)).unwrap();
-        assert_eq!(&head[..6], b"\x0c\x00\x0d\x0e\x04\x00", "{n}");
+        assert_eq!(&head[..6], b"\x0c\x00\x0d\x0e\x05\x00", "{n}");
     }
     // A file that never had content is an empty file (FORMAT.md 3.6).
     assert_eq!(fs::metadata(m.b("empty")).unwrap().len(), 0);
@@ -603,7 +603,7 @@ fn plain_file_rewritten_becomes_a_container() {
     m.unmount();
     assert_eq!(
         &fs::read(m.b("old.txt")).unwrap()[..6],
-        b"\x0c\x00\x0d\x0e\x04\x00"
+        b"\x0c\x00\x0d\x0e\x05\x00"
     );
     assert_eq!(decode_backing(&m.b("old.txt")), b"new content");
     // Hard-linked plain files stay plain (one inode, two names).
