@@ -34,16 +34,15 @@ const PAIRS_MIN_ODDS: u32 = 1300;
 pub(crate) struct SegTable {
     /// One symbol per lookup: symbol << 8 | code length.
     pub(super) single: [u16; TABLE_SIZE],
-    /// One or two symbols per lookup (`build_pairs`): the symbols in bits
-    /// 0-15 (first in the low byte), the bits they use in 16-23, their
-    /// number less one (0 or 1) in bit 31.
-    pub(super) pairs: [u32; TABLE_SIZE],
+    /// One or two symbols per lookup (`build_pairs`).
+    pub(super) pairs: [Pair; TABLE_SIZE],
     /// Up to four symbols per lookup (`build_multi`): the symbols in bits
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
     /// number less one (0..=3) in 62-63.
     pub(super) quads: [u64; TABLE_SIZE],
-    /// Scratch of `build_pairs`: one code's entries in order.
-    pair_row: [u32; TABLE_SIZE],
+    /// Scratch of `build_pairs`: one code length's entries in order (the
+    /// second symbol and the bits, without the first symbol).
+    pair_row: [Pair; TABLE_SIZE],
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
     ncodes: usize,
@@ -67,13 +66,80 @@ pub(crate) enum Kernel {
     Quads,
 }
 
+/// An entry of the two-symbol table: one or two symbols and the bits
+/// their codes use. Each field is a load of its own in the kernel (no
+/// shifts to take a packed word apart), and `count` is added to a 32-bit
+/// output offset straight from memory. `count` is private and only
+/// `new` sets it, to 1 or 2: the kernel's bound on its writes follows
+/// from the type, whatever a table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub(crate) struct Pair {
+    /// The symbols, first in the low byte (the high byte is not a symbol
+    /// when `count` is 1: the next lookup's store overwrites it).
+    syms: u16,
+    /// Bits the codes use (<= 11 in a built table).
+    bits: u8,
+    /// Symbols the entry gives: 1 or 2.
+    count: u32,
+}
+
+impl Pair {
+    /// An entry giving one symbol 0 with a code of no bits (a table not
+    /// built yet).
+    pub(super) const ONE: Pair = Pair {
+        syms: 0,
+        bits: 0,
+        count: 1,
+    };
+
+    /// The entry of `syms` (first symbol in the low byte) whose codes use
+    /// `bits`; two symbols when `two`.
+    #[inline(always)]
+    pub(super) fn new(syms: u16, bits: u8, two: bool) -> Pair {
+        Pair {
+            syms,
+            bits,
+            count: 1 + u32::from(two),
+        }
+    }
+
+    /// This entry with `s` added to its symbols (the first symbol, into
+    /// a low byte left zero).
+    #[inline(always)]
+    fn with_first(self, s: u16) -> Pair {
+        Pair {
+            syms: self.syms | s,
+            ..self
+        }
+    }
+
+    /// The two symbol bytes, first first.
+    #[inline(always)]
+    pub(super) fn syms(&self) -> [u8; 2] {
+        self.syms.to_le_bytes()
+    }
+
+    /// Bits the entry's codes use.
+    #[inline(always)]
+    pub(super) fn bits(&self) -> u32 {
+        u32::from(self.bits)
+    }
+
+    /// Symbols the entry gives: 1 or 2.
+    #[inline(always)]
+    pub(super) fn count(&self) -> u32 {
+        self.count
+    }
+}
+
 impl SegTable {
     pub(crate) fn new() -> SegTable {
         SegTable {
             single: [0; TABLE_SIZE],
-            pairs: [0; TABLE_SIZE],
+            pairs: [Pair::ONE; TABLE_SIZE],
             quads: [0; TABLE_SIZE],
-            pair_row: [0; TABLE_SIZE],
+            pair_row: [Pair::ONE; TABLE_SIZE],
             codes: [(0, 0, 0); 256],
             ncodes: 0,
             kernel: Kernel::Single,
@@ -199,15 +265,17 @@ impl SegTable {
             if l1 != row_len {
                 row_len = l1;
                 for (x, &e2) in row[..m].iter_mut().zip(&t[..m]) {
-                    let e2 = u32::from(e2);
-                    let l2 = e2 & 15;
-                    let two = u32::from(l2 <= rem);
-                    *x = ((e2 >> 8) << 8) + ((l1 + l2 * two) << 16) + (two << 31);
+                    let l2 = u32::from(e2 & 15);
+                    let two = l2 <= rem;
+                    // The second symbol in the high byte (the first is
+                    // added per code), both codes' bits when it fits.
+                    let bits = l1 + if two { l2 } else { 0 };
+                    *x = Pair::new((e2 >> 8) << 8, bits as u8, two);
                 }
             }
-            let s1 = u32::from(s1);
+            let s1 = u16::from(s1);
             for (j, &e) in row[..m].iter().enumerate() {
-                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e + s1;
+                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e.with_first(s1);
             }
         }
         self.kernel = Kernel::Pairs;
@@ -295,12 +363,12 @@ mod tests {
                 let l1 = u32::from(x1 & 0xFF);
                 let x2 = t.single[(i >> l1) & (TABLE_SIZE - 1)];
                 let l2 = u32::from(x2 & 0xFF);
-                assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
+                assert_eq!(e.syms()[0], (x1 >> 8) as u8, "index {i}");
                 if l1 + l2 <= 11 {
-                    assert_eq!((e >> 8) as u8, (x2 >> 8) as u8, "index {i}");
-                    assert_eq!(e >> 16, (l1 + l2) | 1 << 15, "index {i}");
+                    assert_eq!(e.syms()[1], (x2 >> 8) as u8, "index {i}");
+                    assert_eq!((e.bits(), e.count()), (l1 + l2, 2), "index {i}");
                 } else {
-                    assert_eq!(e >> 16, l1, "index {i}");
+                    assert_eq!((e.bits(), e.count()), (l1, 1), "index {i}");
                 }
             }
             // The multi-symbol table gives the longest run of codes (up to
