@@ -66,70 +66,56 @@ pub(crate) enum Kernel {
     Quads,
 }
 
-/// An entry of the two-symbol table: one or two symbols and the bits
-/// their codes use. Each field is a load of its own in the kernel (no
-/// shifts to take a packed word apart), and `count` is added to a 32-bit
-/// output offset straight from memory. `count` is private and only
-/// `new` sets it, to 1 or 2: the kernel's bound on its writes follows
-/// from the type, whatever a table holds.
+/// An entry of the two-symbol table: one or two symbols (bytes 0-1,
+/// first first), the bits their codes use (byte 2) and their number
+/// (bytes 4-7, little-endian). Built as one word (one store an entry);
+/// the kernel reads each field with a load of its own (no shifts to take
+/// a packed word apart) and adds `count` to a 32-bit output offset
+/// straight from memory. The bytes are private and only `new` makes an
+/// entry, with a count of 1 or 2: the kernel's bound on its writes
+/// follows from the type, whatever a table holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(8))]
-pub(crate) struct Pair {
-    /// The symbols, first in the low byte (the high byte is not a symbol
-    /// when `count` is 1: the next lookup's store overwrites it).
-    syms: u16,
-    /// Bits the codes use (<= 11 in a built table).
-    bits: u8,
-    /// Symbols the entry gives: 1 or 2.
-    count: u32,
-}
+pub(crate) struct Pair([u8; 8]);
 
 impl Pair {
     /// An entry giving one symbol 0 with a code of no bits (a table not
     /// built yet).
-    pub(super) const ONE: Pair = Pair {
-        syms: 0,
-        bits: 0,
-        count: 1,
-    };
+    pub(super) const ONE: Pair = Pair([0, 0, 0, 0, 1, 0, 0, 0]);
 
-    /// The entry of `syms` (first symbol in the low byte) whose codes use
-    /// `bits`; two symbols when `two`.
+    /// The entry of `syms` (first symbol in the low byte; the high byte
+    /// is not a symbol unless `two`) whose codes use `bits`.
     #[inline(always)]
     pub(super) fn new(syms: u16, bits: u8, two: bool) -> Pair {
-        Pair {
-            syms,
-            bits,
-            count: 1 + u32::from(two),
-        }
+        let w = u64::from(syms) | u64::from(bits) << 16 | (1 + u64::from(two)) << 32;
+        Pair(w.to_le_bytes())
     }
 
     /// This entry with `s` added to its symbols (the first symbol, into
     /// a low byte left zero).
     #[inline(always)]
-    fn with_first(self, s: u16) -> Pair {
-        Pair {
-            syms: self.syms | s,
-            ..self
-        }
+    fn with_first(self, s: u8) -> Pair {
+        let w = u64::from_le_bytes(self.0) | u64::from(s);
+        Pair(w.to_le_bytes())
     }
 
-    /// The two symbol bytes, first first.
+    /// The two symbol bytes, first first (the second is not a symbol
+    /// when `count` is 1: the kernel's next store overwrites it).
     #[inline(always)]
     pub(super) fn syms(&self) -> [u8; 2] {
-        self.syms.to_le_bytes()
+        [self.0[0], self.0[1]]
     }
 
     /// Bits the entry's codes use.
     #[inline(always)]
     pub(super) fn bits(&self) -> u32 {
-        u32::from(self.bits)
+        u32::from(self.0[2])
     }
 
     /// Symbols the entry gives: 1 or 2.
     #[inline(always)]
     pub(super) fn count(&self) -> u32 {
-        self.count
+        u32::from_le_bytes([self.0[4], self.0[5], self.0[6], self.0[7]])
     }
 }
 
@@ -273,7 +259,6 @@ impl SegTable {
                     *x = Pair::new((e2 >> 8) << 8, bits as u8, two);
                 }
             }
-            let s1 = u16::from(s1);
             for (j, &e) in row[..m].iter().enumerate() {
                 self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e.with_first(s1);
             }
