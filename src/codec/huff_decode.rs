@@ -387,19 +387,21 @@ pub(crate) fn decode_segment(
     out: &mut [u8],
 ) -> Result<(), CodecError> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("bmi2") {
+    if std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("lzcnt") {
         // SAFETY: `decode_segment_bmi2` is safe code whose only
-        // requirement is that the CPU supports BMI2, checked just above.
+        // requirement is that the CPU supports BMI2 and LZCNT, checked
+        // just above.
         return unsafe { decode_segment_bmi2(t, payload, starts, sizes, out) };
     }
     decode_segment_body(t, payload, starts, sizes, out)
 }
 
-/// `decode_segment_body` compiled with BMI2: the kernels shift the bit
-/// windows by a register count (`shrx`) without moving it to CL first and
-/// rotate entries with `rorx`.
+/// `decode_segment_body` compiled with BMI2 and LZCNT: the kernels shift
+/// the bit windows by a register count (`shrx`) without moving it to CL
+/// first, and count a group's bits with one `lzcnt` (not `bsr`, a test
+/// and a flip).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "bmi2")]
+#[target_feature(enable = "bmi2,lzcnt")]
 fn decode_segment_bmi2(
     t: &SegTable,
     payload: &[u8],
