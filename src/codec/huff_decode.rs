@@ -43,9 +43,21 @@ fn load(payload: &[u8], bit: u64) -> u64 {
     }
 }
 
-/// The bits of `payload` from bit `bit` on, with zeros past its end.
+/// The bits of `payload` from bit `bit` on, with zeros past its end
+/// (one load when 8 bytes are left, no `memcpy` call).
 #[inline(always)]
 fn load_padded(payload: &[u8], bit: u64) -> u64 {
+    let p = (bit >> 3) as usize;
+    if let Some(s) = payload.get(p..p.saturating_add(8)) {
+        return s.try_into().map_or(0, u64::from_le_bytes) >> (bit & 7);
+    }
+    load_short(payload, bit)
+}
+
+/// `load_padded` near the end of `payload`.
+#[cold]
+#[inline(never)]
+fn load_short(payload: &[u8], bit: u64) -> u64 {
     let p = (bit >> 3) as usize;
     let mut b = [0u8; 8];
     if let Some(s) = payload.get(p..) {
