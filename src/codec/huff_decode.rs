@@ -8,9 +8,12 @@
 //! 11 bits. The one-symbol kernel (`fast4`) keeps each stream's next 64
 //! bits in a register and loads the following 8 bytes before decoding a
 //! group (`group_ahead`), which keeps the load off the chain of dependent
-//! lookups that bounds it. The multi-symbol kernels (`fast4_multi`) are
-//! bound by instructions instead: they reload each group and interleave
-//! the four streams' lookups. Reading past the end of a stream (into the
+//! lookups that bounds it. The multi-symbol kernels (`fast4_pairs`,
+//! `fast4_multi`) are bound by instructions instead: they reload each
+//! group and interleave the four streams' lookups; the two-symbol one
+//! (the most used: text) reads each field of an entry with a load of its
+//! own and adds the symbol count to a 32-bit output offset from memory,
+//! 7 instructions a lookup. Reading past the end of a stream (into the
 //! next stream, or into later data of the payload) is harmless: a code
 //! whose bits lie inside its stream decodes the same whatever follows, and
 //! a stream whose codes run past its end is rejected by the exact length

@@ -8,12 +8,14 @@
 //!   of length <= k; step k+1 copies them once (a memcpy) and writes the
 //!   one entry of each code of length k+1.
 //! - `pairs`, one or two symbols a lookup (the second when both codes fit
-//!   in 11 bits), built from `single` one code at a time (`build_pairs`).
+//!   in 11 bits), built from `single` one code at a time (`build_pairs`);
+//!   8-byte entries (`Pair`), one field a load for the kernel.
 //! - `quads`, one to four symbols a lookup (`build_multi`).
 //!
 //! `prepare` picks the kernel per segment: `quads` for segments averaging
-//! at most 2.6 bits a symbol, `pairs` when most lookups would give two
-//! symbols (text), else `single` (see `Kernel` for the measurements).
+//! at most 2.6 bits a symbol, `pairs` for segments of 8 KiB or more when
+//! a few lookups in ten would give two symbols (`PAIRS_MIN_ODDS`), else
+//! `single` (see `Kernel` for the measurements).
 
 /// Bits the table is indexed by (the longest v2 code).
 pub(super) const TABLE_BITS: u32 = 11;
@@ -57,10 +59,11 @@ pub(crate) struct SegTable {
 
 /// How a segment is decoded: which table the four-stream loop uses.
 /// Kernel speeds measured on 64 KiB segments of Silesia (ns/byte, this
-/// machine, table builds excluded): one symbol a lookup 0.86-0.90 on every
-/// file; two symbols 0.59 (mr), 0.66-0.70 (text), 0.93 (x-ray), 1.0-1.1
-/// (ooffice, osdb); four 0.45 (nci), 0.64-0.67 (text), 0.75 (mr). Builds:
-/// `single` ~1.3 us, `pairs` ~2.5 us, `quads` 5-6 us.
+/// machine, table builds excluded; sessions 12-15, before the two-symbol
+/// kernel's 8-byte entries of session 16): one symbol a lookup 0.86-0.90
+/// on every file; two symbols 0.59 (mr), 0.66-0.70 (text), 0.93 (x-ray),
+/// 1.0-1.1 (ooffice, osdb); four 0.45 (nci), 0.64-0.67 (text), 0.75 (mr).
+/// Builds: `single` ~1.3 us, `pairs` ~2.5 us, `quads` 5-6 us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// `single`: one symbol a lookup.
