@@ -370,7 +370,7 @@ mod tests {
             let quads = t.avg_bits_2048() * 10 <= 26 * 2048;
             let near = odds.abs_diff(PAIRS_MIN_ODDS) <= 8;
             if near {
-                seen[1 + odds.cmp(&PAIRS_MIN_ODDS) as isize as usize] = true;
+                seen[(odds.cmp(&PAIRS_MIN_ODDS) as isize + 1) as usize] = true;
             }
             if !near && round % 50 != 0 {
                 continue;
