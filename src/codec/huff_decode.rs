@@ -8,9 +8,12 @@
 //! 11 bits. The one-symbol kernel (`fast4`) keeps each stream's next 64
 //! bits in a register and loads the following 8 bytes before decoding a
 //! group (`group_ahead`), which keeps the load off the chain of dependent
-//! lookups that bounds it. The multi-symbol kernels (`fast4_multi`) are
-//! bound by instructions instead: they reload each group and interleave
-//! the four streams' lookups. Reading past the end of a stream (into the
+//! lookups that bounds it. The multi-symbol kernels (`fast4_pairs`,
+//! `fast4_multi`) are bound by instructions instead: they reload each
+//! group and interleave the four streams' lookups; the two-symbol one
+//! (the most used: text) reads each field of an entry with a load of its
+//! own and adds the symbol count to a 32-bit output offset from memory,
+//! 7 instructions a lookup. Reading past the end of a stream (into the
 //! next stream, or into later data of the payload) is harmless: a code
 //! whose bits lie inside its stream decodes the same whatever follows, and
 //! a stream whose codes run past its end is rejected by the exact length
@@ -20,7 +23,7 @@
 //! rest is done one stream and one symbol at a time, reading zeros past
 //! the end of the payload.
 
-use super::seg_table::{Kernel, SegTable, TABLE_BITS, TABLE_SIZE};
+use super::seg_table::{Kernel, Pair, SegTable, TABLE_BITS, TABLE_SIZE};
 use super::CodecError;
 
 const MASK: u64 = TABLE_SIZE as u64 - 1;
@@ -43,9 +46,21 @@ fn load(payload: &[u8], bit: u64) -> u64 {
     }
 }
 
-/// The bits of `payload` from bit `bit` on, with zeros past its end.
+/// The bits of `payload` from bit `bit` on, with zeros past its end
+/// (one load when 8 bytes are left, no `memcpy` call).
 #[inline(always)]
 fn load_padded(payload: &[u8], bit: u64) -> u64 {
+    let p = (bit >> 3) as usize;
+    if let Some(s) = payload.get(p..p.saturating_add(8)) {
+        return s.try_into().map_or(0, u64::from_le_bytes) >> (bit & 7);
+    }
+    load_short(payload, bit)
+}
+
+/// `load_padded` near the end of `payload`.
+#[cold]
+#[inline(never)]
+fn load_short(payload: &[u8], bit: u64) -> u64 {
     let p = (bit >> 3) as usize;
     let mut b = [0u8; 8];
     if let Some(s) = payload.get(p..) {
@@ -188,24 +203,6 @@ trait Multi: Copy {
     unsafe fn put(self, d: *mut u8);
 }
 
-impl Multi for u32 {
-    const WIDTH: usize = 2;
-    #[inline(always)]
-    fn bits(self) -> u64 {
-        u64::from(self >> 16)
-    }
-    #[inline(always)]
-    fn count(self) -> usize {
-        (self >> 31) as usize + 1
-    }
-    #[inline(always)]
-    unsafe fn put(self, d: *mut u8) {
-        // SAFETY: the caller makes sure the 2 bytes at `d` are writable;
-        // write_unaligned takes any alignment.
-        unsafe { std::ptr::write_unaligned(d as *mut [u8; 2], (self as u16).to_le_bytes()) }
-    }
-}
-
 impl Multi for u64 {
     const WIDTH: usize = 4;
     #[inline(always)]
@@ -300,6 +297,82 @@ fn fast4_multi<E: Multi>(
     }
 }
 
+/// The four-stream loop with the two-symbol table: `fast4_multi`'s loop
+/// for `Pair` entries, whose fields are loads of their own. The four
+/// output positions are 32-bit offsets from the start of `out` (the
+/// segment), so that an entry's `count` is added to one straight from
+/// the table; `at` are the positions reached in the quarters (relative to
+/// each quarter), `bp` the bit positions.
+#[inline(always)]
+fn fast4_pairs(
+    mt: &[Pair; TABLE_SIZE],
+    payload: &[u8],
+    bp: &mut [u64; STREAMS],
+    out: &mut [u8],
+    bounds: &[usize; STREAMS + 1],
+    at: &mut [usize; STREAMS],
+) {
+    const ROOM: usize = GROUP * 2;
+    // Quarters and positions as offsets in `out` (a segment is at most
+    // MAX_BLOCK_LEN bytes: they fit in 32 bits).
+    if out.len() > u32::MAX as usize {
+        return; // not reached
+    }
+    loop {
+        let mut g = groups_loadable(payload, bp);
+        for k in 0..STREAMS {
+            g = g.min((bounds[k + 1] - bounds[k]).saturating_sub(at[k]) / ROOM);
+        }
+        if g == 0 {
+            return;
+        }
+        let base = out.as_mut_ptr();
+        let mut o: [u32; STREAMS] = std::array::from_fn(|k| (bounds[k] + at[k]) as u32);
+        let mut b = *bp;
+        for _ in 0..g {
+            // SAFETY (loads): as in `fast4_multi`.
+            let mut w: [u64; STREAMS] = std::array::from_fn(|k| {
+                let x = unsafe {
+                    std::ptr::read_unaligned(
+                        payload.as_ptr().add((b[k] >> 3) as usize) as *const [u8; 8]
+                    )
+                };
+                (u64::from_le_bytes(x) >> (b[k] & 7)) | MARK
+            });
+            for _ in 0..GROUP {
+                for k in 0..STREAMS {
+                    let e = &mt[(w[k] & MASK) as usize];
+                    // SAFETY (stores): at the start of each of the g
+                    // groups o[k] + ROOM is at most the end of quarter k
+                    // (g was chosen so for the first, and a group moves
+                    // o[k] on by at most ROOM: GROUP lookups of `count`
+                    // <= 2 symbols, `Pair`'s invariant). The lookup i of
+                    // a group (0-based) writes 2 bytes from at most 2i
+                    // past the group's start, so it ends at most ROOM
+                    // past it: inside quarter k of `out`, which nothing
+                    // else borrows while `base` is used.
+                    unsafe {
+                        std::ptr::write_unaligned(
+                            base.add(o[k] as usize) as *mut [u8; 2],
+                            e.syms(),
+                        );
+                    }
+                    o[k] = o[k].wrapping_add(e.count());
+                    w[k] >>= e.bits() & 63;
+                }
+            }
+            for k in 0..STREAMS {
+                // As in `fast4_multi`: at most 55 bits from a built table.
+                b[k] += u64::from(w[k].leading_zeros()).min(GROUP_BITS);
+            }
+        }
+        *bp = b;
+        for k in 0..STREAMS {
+            at[k] = o[k] as usize - bounds[k];
+        }
+    }
+}
+
 /// Groups of `group` (or of `fast4_multi`) that can run on every stream from
 /// bit positions `bp` with all loads inside the payload.
 fn groups_loadable(payload: &[u8], bp: &[u64; STREAMS]) -> usize {
@@ -329,19 +402,21 @@ pub(crate) fn decode_segment(
     out: &mut [u8],
 ) -> Result<(), CodecError> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("bmi2") {
+    if std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("lzcnt") {
         // SAFETY: `decode_segment_bmi2` is safe code whose only
-        // requirement is that the CPU supports BMI2, checked just above.
+        // requirement is that the CPU supports BMI2 and LZCNT, checked
+        // just above.
         return unsafe { decode_segment_bmi2(t, payload, starts, sizes, out) };
     }
     decode_segment_body(t, payload, starts, sizes, out)
 }
 
-/// `decode_segment_body` compiled with BMI2: the kernels shift the bit
-/// windows by a register count (`shrx`) without moving it to CL first and
-/// rotate entries with `rorx`.
+/// `decode_segment_body` compiled with BMI2 and LZCNT: the kernels shift
+/// the bit windows by a register count (`shrx`) without moving it to CL
+/// first, and count a group's bits with one `lzcnt` (not `bsr`, a test
+/// and a flip).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "bmi2")]
+#[target_feature(enable = "bmi2,lzcnt")]
 fn decode_segment_bmi2(
     t: &SegTable,
     payload: &[u8],
@@ -350,6 +425,15 @@ fn decode_segment_bmi2(
     out: &mut [u8],
 ) -> Result<(), CodecError> {
     decode_segment_body(t, payload, starts, sizes, out)
+}
+
+/// The four quarters of `out`: out[bounds[k]..bounds[k + 1]].
+#[inline(always)]
+fn quarters<'a>(out: &'a mut [u8], bounds: &[usize; STREAMS + 1]) -> [&'a mut [u8]; STREAMS] {
+    let (o0, rest) = out.split_at_mut(bounds[1]);
+    let (o1, rest) = rest.split_at_mut(bounds[2] - bounds[1]);
+    let (o2, o3) = rest.split_at_mut(bounds[3] - bounds[2]);
+    [o0, o1, o2, o3]
 }
 
 #[inline(always)]
@@ -368,17 +452,16 @@ fn decode_segment_body(
     let bounds: [usize; STREAMS + 1] = std::array::from_fn(|k| (k * q).min(n));
 
     // Four streams at once while all have symbols and input left.
-    let (o0, rest) = out.split_at_mut(bounds[1]);
-    let (o1, rest) = rest.split_at_mut(bounds[2] - bounds[1]);
-    let (o2, o3) = rest.split_at_mut(bounds[3] - bounds[2]);
-    let quarters = [o0, o1, o2, o3];
     let mut at = [0usize; STREAMS];
     match t.kernel {
         Kernel::Single => {
-            at = [fast4(tt, payload, &mut bp, quarters); STREAMS];
+            at = [fast4(tt, payload, &mut bp, quarters(out, &bounds)); STREAMS];
         }
-        Kernel::Pairs => fast4_multi::<u32>(&t.pairs, payload, &mut bp, quarters, &mut at),
-        Kernel::Quads => fast4_multi::<u64>(&t.quads, payload, &mut bp, quarters, &mut at),
+        Kernel::Pairs => fast4_pairs(&t.pairs, payload, &mut bp, out, &bounds, &mut at),
+        Kernel::Quads => {
+            let o = quarters(out, &bounds);
+            fast4_multi::<u64>(&t.quads, payload, &mut bp, o, &mut at)
+        }
     }
 
     // The rest of each stream alone, then the checks.

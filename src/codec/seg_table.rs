@@ -8,12 +8,14 @@
 //!   of length <= k; step k+1 copies them once (a memcpy) and writes the
 //!   one entry of each code of length k+1.
 //! - `pairs`, one or two symbols a lookup (the second when both codes fit
-//!   in 11 bits), built from `single` one code at a time (`build_pairs`).
+//!   in 11 bits), built from `single` one code at a time (`build_pairs`);
+//!   8-byte entries (`Pair`), one field a load for the kernel.
 //! - `quads`, one to four symbols a lookup (`build_multi`).
 //!
 //! `prepare` picks the kernel per segment: `quads` for segments averaging
-//! at most 2.6 bits a symbol, `pairs` when most lookups would give two
-//! symbols (text), else `single` (see `Kernel` for the measurements).
+//! at most 2.6 bits a symbol, `pairs` for segments of 8 KiB or more when
+//! a few lookups in ten would give two symbols (`PAIRS_MIN_ODDS`), else
+//! `single` (see `Kernel` for the measurements).
 
 /// Bits the table is indexed by (the longest v2 code).
 pub(super) const TABLE_BITS: u32 = 11;
@@ -21,29 +23,33 @@ pub(super) const TABLE_SIZE: usize = 1 << TABLE_BITS;
 
 /// Shortest segment that gets the four-symbol table.
 const QUADS_MIN_LEN: usize = 8192;
-/// Shortest segment that gets the two-symbol table (its build costs
-/// about as much as decoding 16 KiB with it gains).
-const PAIRS_MIN_LEN: usize = 12288;
+/// Shortest segment that gets the two-symbol table (its build, ~10 K
+/// instructions, costs about what decoding 8 KiB with it saves).
+pub(super) const PAIRS_MIN_LEN: usize = 8192;
 /// Fewest lookups in 2048 that must give two symbols for the two-symbol
-/// table (by the code's implied probabilities; Silesia text and mr give
-/// 1600-2000 and decode 20-35% faster with it, x-ray (~1000), ooffice and
-/// osdb (~500) decode faster one symbol a lookup).
-const PAIRS_MIN_ODDS: u32 = 1300;
+/// table (by the code's implied probabilities). Its kernel takes 7
+/// instructions a lookup (one or two symbols) against 6 a symbol one
+/// symbol a lookup, plus the same chain of dependent loads a lookup:
+/// it pays from a few lookups in ten giving two. Session 16 on the corpus
+/// of user data at 64K, instructions a decode pass: 1300 (sessions
+/// 12-15, for the older kernel) 1708 M, 900 1678 M, 600 1649 M, 300 and 0
+/// the same as 600 (no segment of 8 KiB or more between), with 8192 as
+/// the shortest segment instead of 12288 1642 M.
+pub(super) const PAIRS_MIN_ODDS: u32 = 600;
 
 /// The lookup tables of one segment.
 pub(crate) struct SegTable {
     /// One symbol per lookup: symbol << 8 | code length.
     pub(super) single: [u16; TABLE_SIZE],
-    /// One or two symbols per lookup (`build_pairs`): the symbols in bits
-    /// 0-15 (first in the low byte), the bits they use in 16-23, their
-    /// number less one (0 or 1) in bit 31.
-    pub(super) pairs: [u32; TABLE_SIZE],
+    /// One or two symbols per lookup (`build_pairs`).
+    pub(super) pairs: [Pair; TABLE_SIZE],
     /// Up to four symbols per lookup (`build_multi`): the symbols in bits
     /// 0-31 (first in the low byte), the bits they use in 32-39, their
     /// number less one (0..=3) in 62-63.
     pub(super) quads: [u64; TABLE_SIZE],
-    /// Scratch of `build_pairs`: one code's entries in order.
-    pair_row: [u32; TABLE_SIZE],
+    /// Scratch of `build_pairs`: one code length's entries in order (the
+    /// second symbol and the bits, without the first symbol).
+    pair_row: [Pair; TABLE_SIZE],
     /// Codes in canonical order: (symbol, length, bit-reversed code).
     codes: [(u8, u8, u16); 256],
     ncodes: usize,
@@ -53,10 +59,11 @@ pub(crate) struct SegTable {
 
 /// How a segment is decoded: which table the four-stream loop uses.
 /// Kernel speeds measured on 64 KiB segments of Silesia (ns/byte, this
-/// machine, table builds excluded): one symbol a lookup 0.86-0.90 on every
-/// file; two symbols 0.59 (mr), 0.66-0.70 (text), 0.93 (x-ray), 1.0-1.1
-/// (ooffice, osdb); four 0.45 (nci), 0.64-0.67 (text), 0.75 (mr). Builds:
-/// `single` ~1.3 us, `pairs` ~2.5 us, `quads` 5-6 us.
+/// machine, table builds excluded; sessions 12-15, before the two-symbol
+/// kernel's 8-byte entries of session 16): one symbol a lookup 0.86-0.90
+/// on every file; two symbols 0.59 (mr), 0.66-0.70 (text), 0.93 (x-ray),
+/// 1.0-1.1 (ooffice, osdb); four 0.45 (nci), 0.64-0.67 (text), 0.75 (mr).
+/// Builds: `single` ~1.3 us, `pairs` ~2.5 us, `quads` 5-6 us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// `single`: one symbol a lookup.
@@ -67,13 +74,66 @@ pub(crate) enum Kernel {
     Quads,
 }
 
+/// An entry of the two-symbol table: one or two symbols (bytes 0-1,
+/// first first), the bits their codes use (byte 2) and their number
+/// (bytes 4-7, little-endian). Built as one word (one store an entry);
+/// the kernel reads each field with a load of its own (no shifts to take
+/// a packed word apart) and adds `count` to a 32-bit output offset
+/// straight from memory. The bytes are private and only `new` makes an
+/// entry, with a count of 1 or 2: the kernel's bound on its writes
+/// follows from the type, whatever a table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub(crate) struct Pair([u8; 8]);
+
+impl Pair {
+    /// An entry giving one symbol 0 with a code of no bits (a table not
+    /// built yet).
+    pub(super) const ONE: Pair = Pair([0, 0, 0, 0, 1, 0, 0, 0]);
+
+    /// The entry of `syms` (first symbol in the low byte; the high byte
+    /// is not a symbol unless `two`) whose codes use `bits`.
+    #[inline(always)]
+    pub(super) fn new(syms: u16, bits: u8, two: bool) -> Pair {
+        let w = u64::from(syms) | u64::from(bits) << 16 | (1 + u64::from(two)) << 32;
+        Pair(w.to_le_bytes())
+    }
+
+    /// This entry with `s` added to its symbols (the first symbol, into
+    /// a low byte left zero).
+    #[inline(always)]
+    fn with_first(self, s: u8) -> Pair {
+        let w = u64::from_le_bytes(self.0) | u64::from(s);
+        Pair(w.to_le_bytes())
+    }
+
+    /// The two symbol bytes, first first (the second is not a symbol
+    /// when `count` is 1: the kernel's next store overwrites it).
+    #[inline(always)]
+    pub(super) fn syms(&self) -> [u8; 2] {
+        [self.0[0], self.0[1]]
+    }
+
+    /// Bits the entry's codes use.
+    #[inline(always)]
+    pub(super) fn bits(&self) -> u32 {
+        u32::from(self.0[2])
+    }
+
+    /// Symbols the entry gives: 1 or 2.
+    #[inline(always)]
+    pub(super) fn count(&self) -> u32 {
+        u32::from_le_bytes([self.0[4], self.0[5], self.0[6], self.0[7]])
+    }
+}
+
 impl SegTable {
     pub(crate) fn new() -> SegTable {
         SegTable {
             single: [0; TABLE_SIZE],
-            pairs: [0; TABLE_SIZE],
+            pairs: [Pair::ONE; TABLE_SIZE],
             quads: [0; TABLE_SIZE],
-            pair_row: [0; TABLE_SIZE],
+            pair_row: [Pair::ONE; TABLE_SIZE],
             codes: [(0, 0, 0); 256],
             ncodes: 0,
             kernel: Kernel::Single,
@@ -163,7 +223,7 @@ impl SegTable {
 
     /// Lookups of the two-symbol table (of 2048) that give two symbols
     /// when the code's bits are random (valid after `build`).
-    fn pair_odds_2048(&self) -> u32 {
+    pub(super) fn pair_odds_2048(&self) -> u32 {
         let mut count = [0u32; 12];
         for &(_, l, _) in &self.codes[..self.ncodes] {
             count[usize::from(l).min(11)] += 1;
@@ -199,15 +259,16 @@ impl SegTable {
             if l1 != row_len {
                 row_len = l1;
                 for (x, &e2) in row[..m].iter_mut().zip(&t[..m]) {
-                    let e2 = u32::from(e2);
-                    let l2 = e2 & 15;
-                    let two = u32::from(l2 <= rem);
-                    *x = ((e2 >> 8) << 8) + ((l1 + l2 * two) << 16) + (two << 31);
+                    let l2 = u32::from(e2 & 15);
+                    let two = l2 <= rem;
+                    // The second symbol in the high byte (the first is
+                    // added per code), both codes' bits when it fits.
+                    let bits = l1 + if two { l2 } else { 0 };
+                    *x = Pair::new((e2 >> 8) << 8, bits as u8, two);
                 }
             }
-            let s1 = u32::from(s1);
             for (j, &e) in row[..m].iter().enumerate() {
-                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e + s1;
+                self.pairs[(usize::from(r1) | j << l1) & (TABLE_SIZE - 1)] = e.with_first(s1);
             }
         }
         self.kernel = Kernel::Pairs;
@@ -267,8 +328,67 @@ fn fill_multi(
 mod tests {
     use super::super::canonical::reversed_codes;
     use super::super::lengths::{code_lengths, histogram};
-    use super::super::tests::skewed_over as skewed;
+    use super::super::tests::{skewed_over as skewed, xorshift};
     use super::*;
+
+    /// `prepare` takes the two-symbol table exactly from PAIRS_MIN_LEN
+    /// bytes and PAIRS_MIN_ODDS lookups in 2048 giving two (tables at the
+    /// threshold and within 8 either side: odds are even and sparse here,
+    /// 598 and 608 the nearest found; segments one byte either side), the
+    /// four-symbol table's rule first.
+    #[test]
+    fn pairs_thresholds() {
+        let mut seed = 41u64;
+        let mut seen = [false; 3];
+        let mut t = SegTable::new();
+        for round in 0..6000 {
+            // Histograms from flat to steep over 2..=256 symbols, and
+            // flat ones with a few heavy symbols (odds around the
+            // threshold, as in binaries).
+            let mut hist = [0u32; 256];
+            if round % 2 == 0 {
+                let alphabet = 2 + xorshift(&mut seed) as usize % 255;
+                let steep = 1 + xorshift(&mut seed) % 64;
+                for (s, h) in hist.iter_mut().enumerate().take(alphabet) {
+                    *h =
+                        1 + (1_000_000 / (1 + s as u64 * steep) + xorshift(&mut seed) % 100) as u32;
+                }
+            } else {
+                let heavy = xorshift(&mut seed) as usize % 24;
+                let weight = 1 + xorshift(&mut seed) % 40_000;
+                for (s, h) in hist.iter_mut().enumerate() {
+                    let w = if s < heavy { weight } else { 1000 };
+                    *h = (w + xorshift(&mut seed) % 1000) as u32;
+                }
+            }
+            let lengths = code_lengths(&hist, 11);
+            if lengths.iter().filter(|&&l| l > 0).count() < 2 {
+                continue;
+            }
+            t.build(&lengths);
+            let odds = t.pair_odds_2048();
+            let quads = t.avg_bits_2048() * 10 <= 26 * 2048;
+            let near = odds.abs_diff(PAIRS_MIN_ODDS) <= 8;
+            if near {
+                seen[(odds.cmp(&PAIRS_MIN_ODDS) as isize + 1) as usize] = true;
+            }
+            if !near && round % 50 != 0 {
+                continue;
+            }
+            for len in [PAIRS_MIN_LEN - 1, PAIRS_MIN_LEN, PAIRS_MIN_LEN + 1] {
+                t.prepare(&lengths, len);
+                let want = if quads && len >= QUADS_MIN_LEN {
+                    Kernel::Quads
+                } else if len >= PAIRS_MIN_LEN && odds >= PAIRS_MIN_ODDS {
+                    Kernel::Pairs
+                } else {
+                    Kernel::Single
+                };
+                assert_eq!(t.kernel, want, "odds {odds}, length {len}");
+            }
+        }
+        assert_eq!(seen, [true; 3], "tables at the threshold and either side");
+    }
 
     /// The table gives every 11-bit index the code that prefixes it.
     #[test]
@@ -295,12 +415,12 @@ mod tests {
                 let l1 = u32::from(x1 & 0xFF);
                 let x2 = t.single[(i >> l1) & (TABLE_SIZE - 1)];
                 let l2 = u32::from(x2 & 0xFF);
-                assert_eq!(e as u8, (x1 >> 8) as u8, "index {i}");
+                assert_eq!(e.syms()[0], (x1 >> 8) as u8, "index {i}");
                 if l1 + l2 <= 11 {
-                    assert_eq!((e >> 8) as u8, (x2 >> 8) as u8, "index {i}");
-                    assert_eq!(e >> 16, (l1 + l2) | 1 << 15, "index {i}");
+                    assert_eq!(e.syms()[1], (x2 >> 8) as u8, "index {i}");
+                    assert_eq!((e.bits(), e.count()), (l1 + l2, 2), "index {i}");
                 } else {
-                    assert_eq!(e >> 16, l1, "index {i}");
+                    assert_eq!((e.bits(), e.count()), (l1, 1), "index {i}");
                 }
             }
             // The multi-symbol table gives the longest run of codes (up to
