@@ -38,8 +38,8 @@ fn file_from(b: &[u8]) -> File {
     f
 }
 
-/// The logical contents of a container.
-fn contents(c: &Container) -> Vec<u8> {
+/// The logical contents of a container (also used by recompress.rs's tests).
+pub(super) fn contents(c: &Container) -> Vec<u8> {
     let bs = c.block_size() as usize;
     let mut out = vec![0u8; c.logical_size() as usize];
     let mut buf = vec![0u8; bs];

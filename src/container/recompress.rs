@@ -55,6 +55,7 @@ impl Container {
 mod tests {
     use super::*;
     use crate::codec::Level;
+    use crate::container::packed_tests::contents;
     use crate::container::{BlockKind, ContainerError};
     use std::os::unix::fs::FileExt;
 
@@ -67,19 +68,6 @@ mod tests {
         }
         v.truncate(len);
         v
-    }
-
-    fn contents(c: &Container) -> Vec<u8> {
-        let bs = c.block_size() as usize;
-        let mut out = vec![0u8; c.logical_size() as usize];
-        let mut buf = vec![0u8; bs];
-        for (b, _) in c.data_blocks() {
-            c.read_block(b, &mut buf).unwrap();
-            let s = b as usize * bs;
-            let n = (out.len() - s).min(bs);
-            out[s..s + n].copy_from_slice(&buf[..n]);
-        }
-        out
     }
 
     #[test]

@@ -39,16 +39,8 @@ pub(super) fn damaged_commit(
     }
     let mut hb = [0u8; COMMIT_HEADER_LEN as usize];
     read_exact(file, &mut hb, at)?;
-    if let Ok(ch) = CommitHeader::decode(&hb, h.salt, at, file_len) {
-        if at + ch.record_len() == file_len {
-            return Ok(Some(Damaged {
-                at,
-                header: Some(ch),
-                entry_count: ch.entry_count,
-                size: Some(ch.logical_size),
-                seq: Some(ch.seq),
-            }));
-        }
+    if let Some(d) = written_whole(&hb, h, at, file_len) {
+        return Ok(Some(d));
     }
     match read_trailer(file, h, file_len)? {
         // The trailer is plausible: the commit ends at the end of the
@@ -62,6 +54,19 @@ pub(super) fn damaged_commit(
         })),
         _ => Ok(None),
     }
+}
+
+/// The commit at `at` when its header `hb` is intact and its full length
+/// ends exactly at the end of the file: it was written whole.
+fn written_whole(hb: &[u8], h: &FileHeader, at: u64, file_len: u64) -> Option<Damaged> {
+    let ch = CommitHeader::decode(hb, h.salt, at, file_len).ok()?;
+    (at + ch.record_len() == file_len).then_some(Damaged {
+        at,
+        header: Some(ch),
+        entry_count: ch.entry_count,
+        size: Some(ch.logical_size),
+        seq: Some(ch.seq),
+    })
 }
 
 /// [`damaged_commit`] at offset 32 of a version-5 file (FORMAT.md 3.11):
@@ -93,16 +98,8 @@ fn damaged_first_v5(file: &File, h: &FileHeader, file_len: u64) -> Result<Option
         // unless a whole trailer at the end names it (its length lies).
         return if named { lost() } else { Ok(None) };
     }
-    if let Ok(ch) = CommitHeader::decode(&hb[..n], h.salt, at, file_len) {
-        if at + ch.record_len() == file_len {
-            return Ok(Some(Damaged {
-                at,
-                header: Some(ch),
-                entry_count: ch.entry_count,
-                size: Some(ch.logical_size),
-                seq: Some(ch.seq),
-            }));
-        }
+    if let Some(d) = written_whole(&hb[..n], h, at, file_len) {
+        return Ok(Some(d));
     }
     if named {
         return lost();
