@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::format::{HEADER_LEN, PACKED_HEAD_LEN, RECORD_HEADER_LEN};
+use super::format::{HEADER_LEN, RECORD_HEADER_LEN};
 use super::index::Entry;
 use super::{Container, ContainerError, Result};
 
@@ -60,12 +60,9 @@ impl Container {
     pub fn live_bytes(&self) -> u64 {
         // Block 0 held in the packed record has a 26-byte head, not a
         // 32-byte record header (FORMAT.md 3.11).
-        let packed_block =
-            self.packed && self.index.get(0).and_then(|e| e.record_offset()) == Some(HEADER_LEN);
-        let short = if packed_block {
-            RECORD_HEADER_LEN - PACKED_HEAD_LEN
-        } else {
-            0
+        let short = match self.index.get(0).and_then(|e| e.record_offset()) {
+            Some(offset) => RECORD_HEADER_LEN - self.head_len(offset),
+            None => 0,
         };
         HEADER_LEN + self.index.live_record_bytes() + self.last.map_or(0, |l| l.chain_bytes) - short
     }

@@ -48,6 +48,11 @@ pub fn decode_seal(salt: u64, b: &[u8]) -> Seal {
 }
 
 impl FileHeader {
+    /// The block size the header's block_shift gives.
+    pub fn block_size(&self) -> u32 {
+        1u32 << self.block_shift
+    }
+
     /// A new header of the current version (5) with an empty seal
     /// (sealed_seq 0).
     pub fn new(block_shift: u8, salt: u64) -> FileHeader {

@@ -102,7 +102,7 @@ fn read_packed(
     first: &[u8],
     mut each: impl FnMut(&CommitHeader, DiskEntry, &[u8]) -> Result<()>,
 ) -> Result<(CommitHeader, bool)> {
-    let p = PackedHead::decode(first, h.salt, 1u32 << h.block_shift, offset)?;
+    let p = PackedHead::decode(first, h.salt, h.block_size(), offset)?;
     let len = p.record_len();
     if offset + len > limit {
         return Err(corrupt(offset, Corruption::PastEnd("packed record")));
@@ -216,7 +216,7 @@ pub(super) fn load_chain(
     newest: u64,
     limit: u64,
 ) -> Result<Loaded> {
-    let block_size = 1u32 << h.block_shift;
+    let block_size = h.block_size();
     let max_block = MAX_LOGICAL_SIZE >> h.block_shift;
     let mut decided: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
     // Checkpoint entries no delta overrode, in ascending order.

@@ -90,7 +90,7 @@ fn damaged_first_v5(file: &File, h: &FileHeader, file_len: u64) -> Result<Option
     let named = matches!(read_trailer(file, h, file_len)?, Some(t) if t.commit_offset == at);
     if is_packed_at(h, at, &hb[..n]) {
         if n as u64 >= PACKED_HEAD_LEN
-            && PackedHead::decode(&hb[..n], h.salt, 1u32 << h.block_shift, at).is_err()
+            && PackedHead::decode(&hb[..n], h.salt, h.block_size(), at).is_err()
         {
             return lost();
         }
@@ -137,10 +137,10 @@ pub(super) fn damaged_not_torn(
     let damaged = if packed && n >= 4 && !block && !commit {
         // (A valid head whose record runs past the end is torn.)
         n as u64 >= PACKED_HEAD_LEN
-            && PackedHead::decode(&b[..n], h.salt, 1u32 << h.block_shift, stop).is_err()
+            && PackedHead::decode(&b[..n], h.salt, h.block_size(), stop).is_err()
     } else if block && n as u64 >= RECORD_HEADER_LEN {
         // (A valid header whose payload runs past the end is torn.)
-        RecordHeader::decode(&b[..n], h.salt, 1u32 << h.block_shift, stop).is_err()
+        RecordHeader::decode(&b[..n], h.salt, h.block_size(), stop).is_err()
     } else if commit && n as u64 >= COMMIT_HEADER_LEN {
         CommitHeader::decode(&b, h.salt, stop, u64::MAX).is_err()
     } else {

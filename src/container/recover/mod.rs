@@ -62,7 +62,7 @@ fn read_header(file: &File, file_len: u64) -> Result<(FileHeader, bool)> {
         }
         Err(e) => Err(e),
         Ok(h) => {
-            let packed = format::allows_packed(h.version) && b[32..n] == PACKED_MAGIC;
+            let packed = is_packed_at(&h, HEADER_LEN, &b[HEADER_LEN as usize..n]);
             Ok((h, packed))
         }
     }
@@ -84,7 +84,7 @@ pub struct Summary {
 pub fn read_summary(file: &File) -> Result<Summary> {
     let file_len = file.metadata()?.len();
     let (h, _) = read_header(file, file_len)?;
-    let block_size = 1u32 << h.block_shift;
+    let block_size = h.block_size();
     if file_len == HEADER_LEN {
         return Ok(Summary {
             block_size,
@@ -322,7 +322,7 @@ pub(super) fn commit_header(
     let n = file_len.saturating_sub(off).min(COMMIT_HEADER_LEN) as usize;
     read_exact(file, &mut hb[..n], off)?;
     if is_packed_at(h, off, &hb[..n]) {
-        let p = PackedHead::decode(&hb[..n], h.salt, 1u32 << h.block_shift, off)?;
+        let p = PackedHead::decode(&hb[..n], h.salt, h.block_size(), off)?;
         if off + p.record_len() > file_len {
             return Err(corrupt(off, Corruption::PastEnd("packed record")));
         }

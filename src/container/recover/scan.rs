@@ -18,7 +18,7 @@ pub(super) struct Scan {
 
 /// Forward scan over the records after the header.
 pub(super) fn scan_forward(file: &File, h: &FileHeader, file_len: u64) -> Result<Scan> {
-    let block_size = 1u32 << h.block_shift;
+    let block_size = h.block_size();
     let max_block = MAX_LOGICAL_SIZE >> h.block_shift;
     let mut pos = HEADER_LEN;
     let mut commits = Vec::new();
